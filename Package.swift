@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+// Tailor: parameter-efficient fine-tuning of transformer models, one native binary.
+// The module cut follows ../shared/ARCHITECTURE.md: dependencies point downward only,
+// and the format modules never import the engine.
+import PackageDescription
+
+let package = Package(
+    name: "Tailor",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .executable(name: "tailor", targets: ["TailorCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The checkpoint format: mmap reader, streaming writer, dtypes and conversions,
+        // sharded checkpoints. Depends on nothing but Foundation.
+        .target(name: "SafeTensors"),
+        // The `tailor` executable: parsing and printing only.
+        .executableTarget(
+            name: "TailorCLI",
+            dependencies: [
+                "SafeTensors",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "SafeTensorsTests",
+            dependencies: ["SafeTensors"],
+            resources: []
+        ),
+        // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
+        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors"]),
+    ]
+)
