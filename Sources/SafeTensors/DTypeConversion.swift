@@ -32,21 +32,24 @@ public enum DTypeConversion {
             if count > 0 { destination.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: source.count) }
             return
         }
-        switch from {
-        case .f32: encode(source, destination, count, to, decode: { (bits: UInt32) in Float(bitPattern: bits) })
-        case .f64: encode(source, destination, count, to, decode: { (bits: UInt64) in Float(Double(bitPattern: bits)) })
-        case .f8E4M3: encode(source, destination, count, to, decode: FloatEncoding.float(fromFloat8E4M3:))
-        case .f8E5M2: encode(source, destination, count, to, decode: FloatEncoding.float(fromFloat8E5M2:))
-        case .bf16: encode(source, destination, count, to, decode: FloatEncoding.float(fromBFloat16:))
-        case .f16:
-            if to == .bf16 {
-                // torch converts half to bfloat16 through its scalar constructor: canonical NaN.
-                map(source, destination, count) { (bits: UInt16) in
-                    FloatEncoding.bfloat16ScalarPath(fromFloat: FloatEncoding.float(fromFloat16: bits))
-                }
-            } else {
-                encode(source, destination, count, to, decode: FloatEncoding.float(fromFloat16:))
+        switch (from, to) {
+        case (.f16, .bf16), (.f8E4M3, .bf16), (.f8E5M2, .bf16):
+            // torch widens these to f32 and narrows through its scalar c10::BFloat16 constructor,
+            // which writes the canonical NaN 0x7FC0 (its vectorised f32 path writes 0xFFFF).
+            switch from {
+            case .f16: map(source, destination, count) { (bits: UInt16) in
+                FloatEncoding.bfloat16ScalarPath(fromFloat: FloatEncoding.float(fromFloat16: bits)) }
+            case .f8E4M3: map(source, destination, count) { (bits: UInt8) in
+                FloatEncoding.bfloat16ScalarPath(fromFloat: FloatEncoding.float(fromFloat8E4M3: bits)) }
+            default: map(source, destination, count) { (bits: UInt8) in
+                FloatEncoding.bfloat16ScalarPath(fromFloat: FloatEncoding.float(fromFloat8E5M2: bits)) }
             }
+        case (.f32, _): encode(source, destination, count, to, decode: { (bits: UInt32) in Float(bitPattern: bits) })
+        case (.f64, _): encode(source, destination, count, to, decode: { (bits: UInt64) in Float(Double(bitPattern: bits)) })
+        case (.f8E4M3, _): encode(source, destination, count, to, decode: FloatEncoding.float(fromFloat8E4M3:))
+        case (.f8E5M2, _): encode(source, destination, count, to, decode: FloatEncoding.float(fromFloat8E5M2:))
+        case (.bf16, _): encode(source, destination, count, to, decode: FloatEncoding.float(fromBFloat16:))
+        case (.f16, _): encode(source, destination, count, to, decode: FloatEncoding.float(fromFloat16:))
         default:
             preconditionFailure("unreachable: sources checked above")
         }

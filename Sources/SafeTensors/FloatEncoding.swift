@@ -117,13 +117,14 @@ public enum FloatEncoding {
         }
     }
 
-    /// float8 e4m3fn → f32: exact; 0x7F/0xFF are NaN (the format has no Inf).
+    /// float8 e4m3fn → f32: exact; 0x7F/0xFF are NaN (the format has no Inf) and decode, as in
+    /// torch, to the f32 NaN whose top mantissa bits are the code's (0x7FF00000 with the sign).
     @inline(__always)
     public static func float(fromFloat8E4M3 byte: UInt8) -> Float {
         let sign = UInt32(byte & 0x80) << 24
         let exponent = UInt32(byte >> 3) & 0x0F
         let mantissa = UInt32(byte) & 0x07
-        if exponent == 0x0F && mantissa == 0x07 { return Float(bitPattern: sign | 0x7FC0_0000) }
+        if exponent == 0x0F && mantissa == 0x07 { return Float(bitPattern: sign | 0x7FF0_0000) }
         if exponent == 0 {
             let magnitude = Float(mantissa) * Float(bitPattern: 0x3B00_0000)  // m × 2^-9
             return Float(bitPattern: sign | magnitude.bitPattern)

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import SafeTensors
+
+/// `--json`: machine output on standard output instead of text, and no progress display.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print one JSON object on standard output instead of text.")
+    var json = false
+
+    /// Prints a JSON value on one line.
+    func emit(_ value: PythonJSONText.Value) {
+        print(PythonJSONText.renderCompact(value))
+    }
+}
+
+/// Byte counts as people read them ("90.9 MB"), decimal units like `ls -h --si` and the Hub.
+func formatBytes(_ count: Int) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"]
+    var value = Double(count)
+    var unit = 0
+    while value >= 1000, unit < units.count - 1 {
+        value /= 1000
+        unit += 1
+    }
+    return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+/// Parses sizes like "5GB", "200MB", "1.5GiB" or a plain byte count, as transformers'
+/// `max_shard_size` does (decimal kB/MB/GB, binary KiB/MiB/GiB).
+func parseByteSize(_ text: String) throws -> Int {
+    let units: [(String, Double)] = [("KIB", 0x1p10), ("MIB", 0x1p20), ("GIB", 0x1p30), ("TIB", 0x1p40),
+                                      ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
+    let upper = text.uppercased().trimmingCharacters(in: .whitespaces)
+    for (suffix, scale) in units where upper.hasSuffix(suffix) {
+        if let number = Double(upper.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), number > 0 {
+            return Int(number * scale)
+        }
+    }
+    if let bytes = Int(upper), bytes > 0 { return bytes }
+    throw UsageProblem(description: "invalid size '\(text)': use e.g. 500MB, 5GB or 2GiB")
+}

@@ -1,0 +1,22 @@
+import ArgumentParser
+
+/// The `tailor` command: parameter-efficient fine-tuning of transformer models, one native
+/// binary. Subcommands parse and print only; the work is done by the library modules.
+@main
+struct Tailor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tailor",
+        abstract: "Fine-tune transformer models the parameter-efficient way, on your own machine.",
+        discussion: """
+            Reads and writes Hugging Face safetensors checkpoints (single files, model folders and \
+            sharded checkpoints) compatible with transformers, PEFT and bitsandbytes.
+
+            Examples:
+              tailor inspect ~/models/all-MiniLM-L6-v2
+              tailor convert model.safetensors model-bf16.safetensors --dtype bf16
+              tailor verify ~/models/llama/model.safetensors.index.json
+            """,
+        version: "0.1.0",
+        subcommands: [InspectCommand.self, ConvertCommand.self, VerifyCommand.self, DemoCommand.self]
+    )
+}

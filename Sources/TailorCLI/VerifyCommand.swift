@@ -1,0 +1,46 @@
+import ArgumentParser
+import SafeTensors
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a checkpoint against every rule of the safetensors format.",
+        discussion: """
+            Validates the header, offsets, sizes and file length of every file (and, for a \
+            sharded checkpoint, that the index agrees with its shards) exactly as the official \
+            safetensors crate does. Exits 0 when valid; otherwise prints the first problem and \
+            exits 1.
+
+            Examples:
+              tailor verify model.safetensors
+              tailor verify ~/models/llama --json
+            """
+    )
+
+    @Argument(help: "A .safetensors file, a model folder, or a sharded checkpoint's index or folder.")
+    var path: String
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        do {
+            let checkpoint = try Checkpoint.open(path)
+            if output.json {
+                output.emit(.object(["ok": .bool(true), "path": .string(path),
+                                     "files": .int(checkpoint.files.count), "tensors": .int(checkpoint.tensorNames.count)]))
+            } else {
+                print("ok: \(path): \(checkpoint.tensorNames.count) tensors in \(checkpoint.files.count) file(s)")
+            }
+        } catch {
+            if output.json {
+                var object: [String: PythonJSONText.Value] = ["ok": .bool(false), "path": .string(path), "error": .string(error.description)]
+                object["file"] = .string(error.file)
+                if let tensor = error.tensor { object["tensor"] = .string(tensor) }
+                output.emit(.object(object))
+            } else {
+                printError(error.description)
+            }
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import SafeTensors
-print("tailor")
