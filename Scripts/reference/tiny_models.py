@@ -2,6 +2,7 @@
 
 fixtures/tiny-bert: BertForSequenceClassification (2 layers, hidden 32, 4 heads, vocab 512, 2 labels),
 saved with save_pretrained (config.json + model.safetensors, f32).
+fixtures/tiny-bert-sharded: the same model saved with max_shard_size="50KB" (shards + index).
 
 Usage: python tiny_models.py FIXTURES_DIR
 """
@@ -22,6 +23,8 @@ def main(fixtures):
                         id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
     model = BertForSequenceClassification(config).eval()
     model.save_pretrained(os.path.join(fixtures, "tiny-bert"))
+    # The same weights as transformers shards them, for the sharded-checkpoint reader tests.
+    model.save_pretrained(os.path.join(fixtures, "tiny-bert-sharded"), max_shard_size="50KB")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,14 @@
+import Testing
+
+@Suite struct DemoEndToEndTests {
+    @Test func demoRunsOnTheTinyModel() throws {
+        let folder = TemporaryFolder()
+        let result = try TailorProcess.run(["demo", "--model", TailorProcess.fixture("tiny-bert"),
+                                            "--output", folder.file("demo"), "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(result.json)
+        #expect(json["reshard_identical"] as? Bool == true)
+        #expect(json["shards"] as? Int == 3)
+        #expect((json["bf16_max_relative_error"] as? Double ?? 1) <= 1.0 / 256)
+    }
+}
