@@ -26,11 +26,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(
-            name: "SafeTensorsTests",
-            dependencies: ["SafeTensors"],
-            resources: []
-        ),
+        // Timing harness for Scripts/bench (not shipped as part of `tailor`).
+        .executableTarget(name: "TailorBench", dependencies: ["SafeTensors"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors"]),
     ]

@@ -9,10 +9,10 @@ public enum FloatEncoding {
     /// 0xFFFF, as torch's vectorised AVX2/AVX-512 kernel writes it.
     @inline(__always)
     public static func bfloat16(fromFloat value: Float) -> UInt16 {
+        // Branch-free integer form so the bulk loops vectorise.
         let bits = value.bitPattern
-        if value.isNaN { return 0xFFFF }
-        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
-        return UInt16(truncatingIfNeeded: rounded >> 16)
+        let rounded = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+        return (bits & 0x7FFF_FFFF) > 0x7F80_0000 ? 0xFFFF : rounded
     }
 
     /// bfloat16 encoding of an f32 for the paths where torch goes through its scalar

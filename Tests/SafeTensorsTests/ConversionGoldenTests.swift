@@ -60,3 +60,29 @@ import Testing
                        golden: file.tensor(from.rawValue + ".to_" + to.rawValue), to: to)
     }
 }
+
+@Suite struct ConversionAlignmentTests {
+    /// Data in a file by another writer may be unaligned; both loops must agree, in parallel too.
+    @Test(arguments: [(DType.f32, DType.bf16), (.f32, .f16), (.bf16, .f32), (.f16, .f8E4M3), (.f64, .bf16)])
+    func unalignedInputGivesTheSameBits(from: DType, to: DType) throws {
+        let count = DTypeConversion.parallelThreshold + 1234
+        let width = from.bitSize / 8
+        var bytes = [UInt8](repeating: 0, count: count * width + 1)
+        var state: UInt32 = 12345
+        for i in bytes.indices {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            bytes[i] = UInt8(truncatingIfNeeded: state >> 24)
+        }
+        var aligned = [UInt8](repeating: 0, count: count * to.bitSize / 8)
+        var shifted = aligned
+        try bytes.withUnsafeBytes { raw in
+            let shiftedSource = UnsafeRawBufferPointer(rebasing: raw[1...])
+            let copy = Array(shiftedSource)
+            try copy.withUnsafeBytes { copied in
+                try aligned.withUnsafeMutableBytes { try DTypeConversion.convert(copied, from: from, into: $0, as: to, file: "t") }
+            }
+            try shifted.withUnsafeMutableBytes { try DTypeConversion.convert(shiftedSource, from: from, into: $0, as: to, file: "t") }
+        }
+        #expect(aligned == shifted)
+    }
+}
