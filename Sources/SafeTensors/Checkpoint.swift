@@ -99,13 +99,8 @@ public final class Checkpoint: Sendable {
             }
         }
         var metadata: [String: PythonJSONText.Value] = [:]
-        for (key, value) in root["metadata"] as? [String: Any] ?? [:] {
-            if let number = value as? NSNumber, !(value is Bool) {
-                let isFloat = ["d", "f"].contains(String(cString: number.objCType))
-                metadata[key] = isFloat ? .double(number.doubleValue) : .int(number.intValue)
-            } else if let text = value as? String {
-                metadata[key] = .string(text)
-            }
+        if let object = root["metadata"], case .object(let members)? = PythonJSONText.Value(jsonObject: object) {
+            metadata = members
         }
         return Checkpoint(path: requestedPath, folder: folder,
                           layout: .sharded(index: index, shards: shardNames), files: files,

@@ -78,7 +78,7 @@ struct ConvertCommand: ParsableCommand {
             } else {
                 print("converted \(report.converted.count) tensors to \(target.rawValue), kept \(report.kept.count); "
                       + "\(formatBytes(report.bytesRead)) → \(formatBytes(report.bytesWritten)) in "
-                      + String(format: "%.2f s", seconds))
+                      + (seconds < 1 ? String(format: "%.1f ms", seconds * 1000) : String(format: "%.2f s", seconds)))
                 for file in report.outputFiles { print("  wrote \(file)") }
             }
         }

@@ -62,6 +62,18 @@ import Testing
         }
     }
 
+    @Test func folderConversionUpdatesTheConfigDType() throws {
+        let folder = TemporaryFolder()
+        let out = folder.file("bf16")
+        let result = try TailorProcess.run(["convert", TailorProcess.fixture("tiny-bert"), out, "--dtype", "bf16"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let original = try String(contentsOfFile: TailorProcess.fixture("tiny-bert/config.json"), encoding: .utf8)
+        let written = try String(contentsOfFile: out + "/config.json", encoding: .utf8)
+        // Rewritten as transformers writes it: only the dtype line differs.
+        #expect(written == original.replacingOccurrences(of: "\"dtype\": \"float32\"", with: "\"dtype\": \"bfloat16\""))
+        #expect(written != original)
+    }
+
     @Test func badInputGivesOneLineAndNoOutput() throws {
         let folder = TemporaryFolder()
         let output = folder.file("out.safetensors")
