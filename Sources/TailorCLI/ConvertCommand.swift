@@ -5,7 +5,7 @@ import SafeTensors
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Convert a checkpoint's float tensors to bf16, f16 or f32.",
+        abstract: "Convert float tensors to bf16, f16 or f32.",
         discussion: """
             Converts F32, F16, BF16 and F64 tensors (all of them, or those whose name matches \
             --only) with PyTorch's rounding (nearest even; NaN and overflow as torch's \

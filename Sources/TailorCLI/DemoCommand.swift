@@ -7,7 +7,7 @@ import SafeTensors
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the main job end to end on the tiny model in fixtures/.",
+        abstract: "Run the main job on the tiny model in fixtures/.",
         discussion: """
             Inspects the tiny BERT in fixtures/tiny-bert, converts it to bf16 and measures the \
             rounding error, re-splits it into shards with an index as transformers writes them, \

@@ -5,7 +5,7 @@ import SafeTensors
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "List a checkpoint's tensors, sizes, parameter count and metadata.",
+        abstract: "List a checkpoint's tensors, sizes and metadata.",
         discussion: """
             PATH is a .safetensors file, a model folder, or a sharded checkpoint (its folder or its \
             model.safetensors.index.json). Says when the checkpoint is a bitsandbytes 4-bit model \

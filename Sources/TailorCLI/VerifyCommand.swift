@@ -4,7 +4,7 @@ import SafeTensors
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check a checkpoint against every rule of the safetensors format.",
+        abstract: "Check a checkpoint against the safetensors rules.",
         discussion: """
             Validates the header, offsets, sizes and file length of every file (and, for a \
             sharded checkpoint, that the index agrees with its shards) exactly as the official \

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @Suite struct HelpEndToEndTests {
@@ -6,8 +7,12 @@ import Testing
     @Test func rootHelpListsEverySubcommandWithOneLine() throws {
         let result = try TailorProcess.run(["--help"])
         #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for name in Self.subcommands {
-            #expect(result.stdout.contains("  \(name) "), "\(name) missing from tailor --help")
+            let index = try #require(lines.firstIndex { $0.hasPrefix("  \(name) ") }, "\(name) missing from tailor --help")
+            #expect(lines[index].dropFirst(name.count + 2).trimmingCharacters(in: .whitespaces).count > 10, "\(name) has a summary")
+            // A wrapped summary continues on a line indented past the subcommand column.
+            #expect(!lines[index + 1].hasPrefix("        "), "\(name)'s summary fits on one line")
         }
     }
 
