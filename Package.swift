@@ -28,8 +28,10 @@ let package = Package(
         ),
         // Timing harness for Scripts/bench (not shipped as part of `tailor`).
         .executableTarget(name: "TailorBench", dependencies: ["SafeTensors"]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+        // Helpers shared by the test targets (temporary folders, fixture paths).
+        .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
-        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors"]),
+        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors", "TailorTestSupport"]),
     ]
 )

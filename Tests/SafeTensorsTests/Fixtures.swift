@@ -1,14 +1,11 @@
 import Foundation
 import SafeTensors
+@_exported import TailorTestSupport
 
 /// Paths of the committed goldens, found relative to this source file so tests run from any
 /// working directory.
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("fixtures")
-
-    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+    static func path(_ relative: String) -> String { FixturePaths.path(relative) }
 
     static func json(_ relative: String) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path(relative))))
@@ -21,18 +18,4 @@ enum Fixtures {
             return dtype == .bool ? byte & 1 : byte
         }
     }
-}
-
-/// A fresh temporary folder, removed when the value is released.
-final class TemporaryFolder {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "tailor-tests-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
 }

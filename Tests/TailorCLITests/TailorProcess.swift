@@ -1,4 +1,5 @@
 import Foundation
+@_exported import TailorTestSupport
 
 /// Runs the built `tailor` executable and captures what it prints.
 struct TailorProcess {
@@ -12,12 +13,7 @@ struct TailorProcess {
         }
     }
 
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static func fixture(_ relative: String) -> String {
-        repositoryRoot.appendingPathComponent("fixtures").appendingPathComponent(relative).path
-    }
+    static func fixture(_ relative: String) -> String { FixturePaths.path(relative) }
 
     /// The `tailor` binary built next to the test bundle (or `$TAILOR_BIN`).
     static let executable: URL = {
@@ -48,18 +44,4 @@ struct TailorProcess {
         return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: stderr, as: UTF8.self))
     }
-}
-
-/// A fresh temporary folder, removed when released.
-final class TemporaryFolder {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "tailor-cli-tests-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
 }
