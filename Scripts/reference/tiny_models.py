@@ -3,6 +3,8 @@
 fixtures/tiny-bert: BertForSequenceClassification (2 layers, hidden 32, 4 heads, vocab 512, 2 labels),
 saved with save_pretrained (config.json + model.safetensors, f32).
 fixtures/tiny-bert-sharded: the same model saved with max_shard_size="50KB" (shards + index).
+fixtures/tiny-llama: LlamaForCausalLM (2 layers, hidden 64, 4 heads, 2 key/value heads, SwiGLU 128,
+vocab 256, untied lm_head), f32.
 
 Usage: python tiny_models.py FIXTURES_DIR
 """
@@ -11,7 +13,7 @@ import sys
 
 import torch
 import transformers
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
 
 assert transformers.__version__ == "5.24.0", transformers.__version__
 
@@ -25,6 +27,14 @@ def main(fixtures):
     model.save_pretrained(os.path.join(fixtures, "tiny-bert"))
     # The same weights as transformers shards them, for the sharded-checkpoint reader tests.
     model.save_pretrained(os.path.join(fixtures, "tiny-bert-sharded"), max_shard_size="50KB")
+
+    torch.manual_seed(1)
+    config = LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         rms_norm_eps=1e-6, rope_theta=10000.0, tie_word_embeddings=False,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    model = LlamaForCausalLM(config).eval()
+    model.save_pretrained(os.path.join(fixtures, "tiny-llama"))
 
 
 if __name__ == "__main__":
