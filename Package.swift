@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .library(name: "Quantization", targets: ["Quantization"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -18,11 +19,16 @@ let package = Package(
         // The checkpoint format: mmap reader, streaming writer, dtypes and conversions,
         // sharded checkpoints. Depends on nothing but Foundation.
         .target(name: "SafeTensors"),
+        // Hot loops of 4-bit quantization in C (vectorised, AVX-512 chosen at run time).
+        .target(name: "CQuantizationKernels"),
+        // NF4/FP4 codebooks, blockwise and double quantization, the bitsandbytes checkpoint layout.
+        .target(name: "Quantization", dependencies: ["SafeTensors", "CQuantizationKernels"]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
                 "SafeTensors",
+                "Quantization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -31,6 +37,7 @@ let package = Package(
         // Helpers shared by the test targets (temporary folders, fixture paths).
         .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors", "TailorTestSupport"]),
     ]

@@ -1,0 +1,37 @@
+// Hot loops of the Quantization module: 4-bit blockwise quantization and dequantization in the
+// bitsandbytes layout. Plain C so the compiler vectorises them; an AVX-512 variant is chosen at
+// run time when the CPU has it (no special build flags, so the package stays usable as a
+// dependency). Callers split work by whole blocks / element ranges across threads.
+#ifndef TAILOR_QUANTIZATION_KERNELS_H
+#define TAILOR_QUANTIZATION_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Quantizes blocks [first_block, end_block) of `input` (n floats, flattened row-major) to 4-bit
+/// codes, bitsandbytes' way: per block absmax = max|x|; a full block is scaled by
+/// x * (1 / max(absmax, 1e-38)), the last partial block by x / max(absmax, 1e-38); clamped to
+/// [-1, 1]; the code is order[number of midpoints strictly below the scaled value] (a value on a
+/// midpoint takes the lower code). Two codes per byte, even element in the high nibble; an odd
+/// final element is paired with the code of 0.
+/// - midpoints: 15 sorted midpoints between the sorted codebook values.
+/// - order: sorted position -> code index (the identity for NF4).
+/// - packed: (n + 1) / 2 bytes; absmax: one float per block.
+/// Returns the number of blocks that held a NaN or an infinity (their codes are meaningless).
+int64_t tailor_quantize_4bit(const float *input, int64_t n, int64_t blocksize,
+                             const float *midpoints, const uint8_t *order,
+                             uint8_t *packed, float *absmax,
+                             int64_t first_block, int64_t end_block);
+
+/// Dequantizes elements [first, end) (first even): out[i - first] = code[nibble i] * absmax[i / blocksize].
+void tailor_dequantize_4bit(const uint8_t *packed, int64_t blocksize, const float *code,
+                            const float *absmax, float *out, int64_t first, int64_t end);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
