@@ -121,6 +121,25 @@ int64_t tailor_quantize_4bit(const float *input, int64_t n, int64_t blocksize,
     return bad_blocks;
 }
 
+int64_t tailor_block_absmax(const float *input, int64_t n, int64_t blocksize, float *absmax,
+                            int64_t first_block, int64_t end_block) {
+    int64_t bad_blocks = 0;
+    for (int64_t b = first_block; b < end_block; b++) {
+        int64_t start = b * blocksize;
+        int64_t count = n - start < blocksize ? n - start : blocksize;
+        float amax = 0.0f;
+        int bad = 0;
+        for (int64_t i = 0; i < count; i++) {
+            float a = fabsf(input[start + i]);
+            bad |= !(a <= 3.40282347e38f);
+            amax = a > amax ? a : amax;
+        }
+        absmax[b] = amax;
+        bad_blocks += bad;
+    }
+    return bad_blocks;
+}
+
 static void dequantize_portable(const uint8_t *packed, int64_t blocksize, const float *code,
                                 const float *absmax, float *out, int64_t first, int64_t end) {
     for (int64_t i = first; i < end; i++) {

@@ -43,6 +43,17 @@ public enum BlockwiseQuantization {
         }
     }
 
+    /// max|x| per block, as ``quantize(_:type:blockSize:packed:absmax:)`` computes it; `nil` when a
+    /// block holds NaN or ±Inf.
+    public static func blockAbsmax(_ values: UnsafeBufferPointer<Float>, blockSize: Int) -> [Float]? {
+        var absmax = [Float](repeating: 0, count: blockCount(elements: values.count, blockSize: blockSize))
+        guard !values.isEmpty else { return absmax }
+        let bad = absmax.withUnsafeMutableBufferPointer { out in
+            tailor_block_absmax(values.baseAddress!, Int64(values.count), Int64(blockSize), out.baseAddress!, 0, Int64(out.count))
+        }
+        return bad == 0 ? absmax : nil
+    }
+
     /// Dequantizes elements `range` of a packed tensor into `output` (`range.count` floats):
     /// `value = codebook[code] × absmax[i / blockSize]`, in f32 as bitsandbytes computes it.
     /// A range of whole rows is a tile of an `[out, in]` weight: the training core's fused path.

@@ -27,7 +27,7 @@ public struct NestedAbsmax: Sendable, Equatable {
     public static func compress(_ absmax: [Float], blockSize: Int = 256) -> NestedAbsmax {
         let map = DynamicMap.signed
         guard !absmax.isEmpty else { return NestedAbsmax(codes: [], nestedAbsmax: [], offset: 0, blockSize: blockSize, map: map) }
-        let offset = Float(absmax.reduce(0.0) { $0 + Double($1) } / Double(absmax.count))
+        let offset = Self.offset(of: absmax)
         let centered = absmax.map { $0 - offset }
         var codes = [UInt8](repeating: 0, count: absmax.count)
         var scales: [Float] = []
@@ -40,6 +40,11 @@ public struct NestedAbsmax: Sendable, Equatable {
             }
         }
         return NestedAbsmax(codes: codes, nestedAbsmax: scales, offset: offset, blockSize: blockSize, map: map)
+    }
+
+    /// mean(absmax), summed in f64 and rounded once to f32.
+    public static func offset(of absmax: [Float]) -> Float {
+        absmax.isEmpty ? 0 : Float(absmax.reduce(0.0) { $0 + Double($1) } / Double(absmax.count))
     }
 
     /// The absmax values back: `map[code] × nested_absmax[i / blockSize] + offset`, in f32 and in

@@ -104,8 +104,11 @@ public enum CheckpointConversion {
         if !inputIsFile {
             // config.json names the dtype transformers loads by default: keep it truthful when
             // every float tensor changed.
-            let configDType = only == nil ? torchDTypeName[dtype] : nil
-            report.outputFiles += try copyCompanions(of: checkpoint, into: outputFolder, configDType: configDType)
+            let configDType = only == nil ? dtype.torchName : nil
+            report.outputFiles += try ModelFolder.copyCompanions(of: checkpoint, into: outputFolder) { config in
+                guard let configDType else { return }
+                for key in ["dtype", "torch_dtype"] where config[key] != nil { config[key] = .string(configDType) }
+            }
         }
         return report
     }
@@ -139,48 +142,6 @@ public enum CheckpointConversion {
                 throw SafeTensorsError(file: out, .io("output would overwrite the input; choose another output"))
             }
         }
-    }
-
-    static let torchDTypeName: [DType: String] = [.f32: "float32", .f16: "float16", .bf16: "bfloat16"]
-
-    /// Copies the folder's other files and folders (config.json, tokenizer files, a
-    /// sentence-transformers `1_Pooling/`, …) next to the output. With `configDType`,
-    /// config.json's `dtype` (and the older `torch_dtype`) is set to it.
-    private static func copyCompanions(of checkpoint: Checkpoint, into folder: String, configDType: String?) throws -> [String] {
-        let checkpointFiles = Set(checkpoint.files.map { ($0.path as NSString).lastPathComponent } + [Checkpoint.indexFileName])
-        var copied: [String] = []
-        let entries = try FileManager.default.contentsOfDirectory(atPath: checkpoint.folder).sorted()
-        for name in entries where !checkpointFiles.contains(name) && !name.hasPrefix(".") {
-            let source = checkpoint.folder + "/" + name
-            guard !name.hasSuffix(".safetensors") else { continue }
-            let destination = folder + "/" + name
-            if URL(fileURLWithPath: source).standardizedFileURL == URL(fileURLWithPath: destination).standardizedFileURL { continue }
-            if name == "config.json", let configDType, let updated = try updatedConfig(at: source, dtype: configDType) {
-                let file = try AtomicFile(path: destination)
-                try withBytes(of: Array(updated.utf8)) { (bytes) throws(SafeTensorsError) in try file.write(bytes, at: 0) }
-                try file.commit()
-            } else {
-                try? FileManager.default.removeItem(atPath: destination)
-                try FileManager.default.copyItem(atPath: source, toPath: destination)
-            }
-            copied.append(destination)
-        }
-        return copied
-    }
-
-    /// config.json with its dtype fields set, rendered as transformers writes it; nil when the
-    /// file has no dtype field (then it is copied unchanged).
-    private static func updatedConfig(at path: String, dtype: String) throws -> String? {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        guard case .object(var members)? = PythonJSONText.Value(jsonData: data) else {
-            throw SafeTensorsError(file: path, .io("config.json is not a JSON object"))
-        }
-        var changed = false
-        for key in ["dtype", "torch_dtype"] where members[key] != nil {
-            members[key] = .string(dtype)
-            changed = true
-        }
-        return changed ? PythonJSONText.render(.object(members)) : nil
     }
 
     private static func fileSize(_ path: String) -> Int {

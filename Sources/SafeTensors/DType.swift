@@ -62,7 +62,13 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
         return bits / 8
     }
 
-    /// The name PyTorch uses (`torch.float32`, …), for messages aimed at Python users.
+    /// The dtype PyTorch calls `name` ("float32", "bfloat16", …), as configs and quant states write it.
+    public init?(torchName name: String) {
+        guard let match = DType.allCases.first(where: { $0.torchName == name }) else { return nil }
+        self = match
+    }
+
+    /// The name PyTorch uses (`torch.float32` → "float32"), as config.json and quant states write it.
     public var torchName: String {
         switch self {
         case .bool: return "bool"

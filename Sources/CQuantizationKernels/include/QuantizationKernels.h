@@ -26,6 +26,11 @@ int64_t tailor_quantize_4bit(const float *input, int64_t n, int64_t blocksize,
                              uint8_t *packed, float *absmax,
                              int64_t first_block, int64_t end_block);
 
+/// Writes max|x| of blocks [first_block, end_block) into absmax (the statistic alone, for
+/// planning a file before quantizing). Returns the number of blocks holding NaN or infinity.
+int64_t tailor_block_absmax(const float *input, int64_t n, int64_t blocksize, float *absmax,
+                            int64_t first_block, int64_t end_block);
+
 /// Dequantizes elements [first, end) (first even): out[i - first] = code[nibble i] * absmax[i / blocksize].
 void tailor_dequantize_4bit(const uint8_t *packed, int64_t blocksize, const float *code,
                             const float *absmax, float *out, int64_t first, int64_t end);
