@@ -85,7 +85,7 @@ public enum ModelQuantizer {
                                     + BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))
         }
         let configPath = checkpoint.folder + "/config.json"
-        var config = try ModelFolder.readConfig(configPath)
+        let config = try ModelFolder.readConfig(configPath)
         if config["quantization_config"] != nil {
             throw QuantizationError(file: configPath, "the model is already quantized (config.json has quantization_config)")
         }
@@ -158,15 +158,13 @@ public enum ModelQuantizer {
             writer.cancel()
             throw error
         }
-        config["quantization_config"] = quantizationConfig(options)
-        let configOut = outputFolder + "/config.json"
-        try ModelFolder.writeAtomically(Array(PythonJSONText.render(.object(config)).utf8), to: configOut)
         report.outputFiles = shards.map { outputFolder + "/" + $0.fileName }
         if shards.count > 1 { report.outputFiles.append(outputFolder + "/" + Checkpoint.indexFileName) }
         report.bytesBefore = total
         report.bytesAfter = report.outputFiles.reduce(0) { $0 + fileSize($1) }
-        report.outputFiles.append(configOut)
-        report.outputFiles += try ModelFolder.copyCompanions(of: checkpoint, into: outputFolder).filter { !$0.hasSuffix("/config.json") }
+        report.outputFiles += try ModelFolder.copyCompanions(of: checkpoint, into: outputFolder) { config in
+            config["quantization_config"] = quantizationConfig(options)
+        }
         return report
     }
 
