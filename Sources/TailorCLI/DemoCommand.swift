@@ -35,8 +35,8 @@ struct DemoCommand: ParsableCommand {
 
             say("== 1. inspect \(model)")
             let original = try Checkpoint.open(model)
-            let summary = try CheckpointSummary(original)
-            say("   \(original.tensorNames.count) tensors, \(groupedDigits(summary.parameterCount)) parameters, "
+            let summary = CheckpointSummary(original)
+            say("   \(original.tensorNames.count) tensors, \(groupedDigits(summary.elementCount)) parameters, "
                 + "\(formatBytes(summary.totalTensorBytes)), kind: \(summary.kind.label)")
 
             say("== 2. convert to bf16 → \(output)/bf16")
@@ -79,7 +79,7 @@ struct DemoCommand: ParsableCommand {
             if outputOptions.json {
                 outputOptions.emit(.object([
                     "model": .string(model), "tensors": .int(original.tensorNames.count),
-                    "parameters": .int(summary.parameterCount), "bf16_max_abs_error": .double(Double(maxError)),
+                    "parameters": .int(summary.elementCount), "bf16_max_abs_error": .double(Double(maxError)),
                     "bf16_max_relative_error": .double(Double(maxRelative)), "bf16_bytes": .int(bf16Report.bytesWritten),
                     "shards": .int(shardCount), "reshard_identical": .bool(identical),
                 ]))

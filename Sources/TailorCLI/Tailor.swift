@@ -9,14 +9,17 @@ struct Tailor: ParsableCommand {
         abstract: "Fine-tune transformer models the parameter-efficient way, on your own machine.",
         discussion: """
             Reads and writes Hugging Face safetensors checkpoints (single files, model folders and \
-            sharded checkpoints) compatible with transformers, PEFT and bitsandbytes.
+            sharded checkpoints) and bitsandbytes 4-bit models, compatible with transformers, \
+            PEFT and bitsandbytes.
 
             Examples:
               tailor inspect ~/models/all-MiniLM-L6-v2
               tailor convert model.safetensors model-bf16.safetensors --dtype bf16
               tailor verify ~/models/llama/model.safetensors.index.json
+              tailor quantize ~/models/llama --output ~/models/llama-nf4
             """,
         version: "0.1.0",
-        subcommands: [InspectCommand.self, ConvertCommand.self, VerifyCommand.self, DemoCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, VerifyCommand.self, QuantizeCommand.self,
+                      DequantizeCommand.self, DemoCommand.self]
     )
 }

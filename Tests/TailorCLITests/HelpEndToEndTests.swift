@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 @Suite struct HelpEndToEndTests {
-    static let subcommands = ["inspect", "convert", "verify", "demo"]
+    static let subcommands = ["inspect", "convert", "verify", "quantize", "dequantize", "demo"]
 
     @Test func rootHelpListsEverySubcommandWithOneLine() throws {
         let result = try TailorProcess.run(["--help"])
