@@ -1,9 +1,11 @@
 import Foundation
+import Quantization
 import SafeTensors
 
 // Timing harness behind Scripts/bench: runs one measured job on a checkpoint and prints one JSON
 // line with the best of N runs. Kept out of `tailor` so the product's CLI stays user-facing.
-// Usage: tailor-bench open-touch FILE [RUNS] | convert FILE OUT [RUNS] | convert-kernel FILE [RUNS]
+// Usage: TailorBench open-touch FILE [RUNS] | convert FILE OUT [RUNS] | convert-kernel FILE [RUNS]
+//        | quantize-matrix SIDE [RUNS] | quantize-model MODEL_DIR OUT [RUNS]
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -63,6 +65,37 @@ do {
             }
         }
         print(#"{"job":"convert-kernel","seconds":\#(time),"bytes":\#(bytes)}"#)
+    case "quantize-matrix":
+        // NF4 + double quantization of a SIDE×SIDE f32 matrix of N(0, 0.02) values, then back.
+        let side = Int(path)!
+        let runs = arguments.count > 3 ? Int(arguments[3])! : 5
+        var state: UInt64 = 42
+        let values = (0..<(side * side)).map { _ -> Float in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let u = Float(state >> 40) / Float(1 << 24)
+            return (u - 0.5) * 0.04
+        }
+        var weight: QuantizedWeight?
+        let quantize = try best(runs) {
+            weight = try values.withUnsafeBufferPointer {
+                try QuantizedWeight.quantize($0, shape: [side, side], originalDType: .f32, type: .nf4, blockSize: 64,
+                                             doubleQuantization: true, tensor: "bench", file: "bench")
+            }
+        }
+        var out = [Float](repeating: 0, count: side * side)
+        let scales = weight!.blockAbsmax()
+        let dequantize = best(runs) {
+            out.withUnsafeMutableBufferPointer { weight!.dequantize(elements: 0..<(side * side), blockAbsmax: scales, into: $0) }
+        }
+        print(#"{"job":"quantize-matrix","values":\#(side * side),"quantize_seconds":\#(quantize),"dequantize_seconds":\#(dequantize)}"#)
+    case "quantize-model":
+        let output = arguments[3]
+        let runs = arguments.count > 4 ? Int(arguments[4])! : 3
+        let time = try best(runs) {
+            try? FileManager.default.removeItem(atPath: output)
+            _ = try ModelQuantizer.quantize(modelFolder: path, outputFolder: output, options: ModelQuantizer.Options())
+        }
+        print(#"{"job":"quantize-model","seconds":\#(time)}"#)
     default:
         FileHandle.standardError.write(Data("tailor-bench: unknown job \(job)\n".utf8))
         exit(2)
