@@ -1,16 +1,19 @@
 """Checks that files written by `tailor convert` load in Python safetensors and transformers with
-the values torch's own `.to(dtype)` gives. Not part of CI (it needs the reference venv).
+the values torch's own `.to(dtype)` gives, and that a folder written by `tailor quantize` loads
+in transformers + bitsandbytes with the logits of transformers' own 4-bit load of the original.
+Not part of CI (it needs the reference venv).
 
 Usage: python check_interop.py TAILOR_BINARY MODEL_DIR SCRATCH_DIR
 """
 import os
+import shutil
 import subprocess
 import sys
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
-from transformers import AutoModel
+from safetensors.torch import load_file, save_file
+from transformers import AutoModel, BitsAndBytesConfig
 
 tailor, model_dir, scratch = sys.argv[1:4]
 source = os.path.join(model_dir, "model.safetensors")
@@ -42,6 +45,56 @@ for label, args in (("folder bf16", ["--dtype", "bf16"]), ("sharded f32", ["--dt
     diff = (a - b).abs().max().item()
     ok = diff == 0 if "f32" in label else diff < 0.05
     print(f"{label}: transformers loads {out} ({sorted(os.listdir(out))[:4]}…), max |hidden − original| = {diff:.3g}: {'ok' if ok else 'FAIL'}")
+    failures += not ok
+
+for quant_type, double_quant in (("nf4", True), ("fp4", False)):
+    out = os.path.join(scratch, f"quantized-{quant_type}")
+    flags = ["--type", quant_type] + ([] if double_quant else ["--no-double-quant"])
+    subprocess.run([tailor, "quantize", model_dir, "--output", out, "--compute-dtype", "f32"] + flags,
+                   check=True, stdout=subprocess.DEVNULL)
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type, bnb_4bit_use_double_quant=double_quant,
+                                bnb_4bit_compute_dtype=torch.float32)
+    theirs = AutoModel.from_pretrained(model_dir, quantization_config=config, device_map="cpu").eval()
+    # Saved before any forward pass: bitsandbytes' CPU backend repacks weights when it first runs.
+    reference_dir = os.path.join(scratch, f"reference-{quant_type}")
+    theirs.save_pretrained(reference_dir)
+    ours = AutoModel.from_pretrained(out, device_map="cpu").eval()
+    ids = torch.arange(1000, 1064).reshape(4, 16)
+    with torch.no_grad():
+        a = ours(input_ids=ids).last_hidden_state
+        b = theirs(input_ids=ids).last_hidden_state
+    diff = (a - b).abs().max().item()
+    scale = b.abs().max().item()
+    label = f"{quant_type}{' + double quant' if double_quant else ''}"
+    if not double_quant:
+        ok = diff == 0
+        print(f"{label}: transformers loads `tailor quantize` output; max |ours − transformers' own 4-bit load| = {diff:.3g}: {'ok' if ok else 'FAIL'}")
+        failures += not ok
+        continue
+    # Double quantization: the 4-bit codes are identical; the 8-bit absmax codes differ where
+    # bitsandbytes' lookup table misses the exact nearest code. Substituting its codes into our
+    # file must give identical outputs, which pins the difference on those codes alone.
+    ours_tensors = load_file(os.path.join(out, "model.safetensors"))
+    their_tensors = load_file(os.path.join(reference_dir, "model.safetensors"))
+    codes = [k for k in their_tensors if k.endswith(".absmax")]
+    differing = sum((ours_tensors[k] != their_tensors[k]).sum().item() for k in codes)
+    total = sum(their_tensors[k].numel() for k in codes)
+    others_equal = all(torch.equal(ours_tensors[k], their_tensors[k]) for k in their_tensors
+                       if not k.endswith((".absmax", ".nested_absmax")) and ".quant_state." not in k)
+    patched_dir = os.path.join(scratch, f"patched-{quant_type}")
+    shutil.copytree(out, patched_dir)
+    for k in codes + [k for k in their_tensors if k.endswith(".nested_absmax") or ".quant_state." in k]:
+        ours_tensors[k] = their_tensors[k]
+    save_file(ours_tensors, os.path.join(patched_dir, "model.safetensors"), metadata={"format": "pt"})
+    patched = AutoModel.from_pretrained(patched_dir, device_map="cpu").eval()
+    with torch.no_grad():
+        c = patched(input_ids=ids).last_hidden_state
+    patched_diff = (c - b).abs().max().item()
+    ok = others_equal and patched_diff == 0 and diff <= 1e-2 * scale
+    print(f"{label}: transformers loads `tailor quantize` output; 4-bit codes and all other tensors identical: {others_equal}; "
+          f"{differing} of {total} absmax codes differ ({100 * differing / total:.3f}%, bitsandbytes' lookup table); "
+          f"max |ours − transformers' own 4-bit load| = {diff:.3g} (outputs up to {scale:.3g}); with its absmax codes "
+          f"substituted: {patched_diff:.3g}: {'ok' if ok else 'FAIL'}")
     failures += not ok
 
 sys.exit(1 if failures else 0)
