@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
+import Quantization
 import SafeTensors
 
 /// The main job end to end on the tiny model in `fixtures/`. It grows with the product: today it
-/// exercises the checkpoint format (inspect, convert, re-shard, verify, read back).
+/// exercises the checkpoint format (inspect, convert, re-shard, verify, read back) and QLoRA's
+/// 4-bit base (quantize to NF4, read back, dequantize).
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -11,7 +13,9 @@ struct DemoCommand: ParsableCommand {
         discussion: """
             Inspects the tiny BERT in fixtures/tiny-bert, converts it to bf16 and measures the \
             rounding error, re-splits it into shards with an index as transformers writes them, \
-            verifies every output and reads the shards back as one checkpoint.
+            verifies every output and reads the shards back as one checkpoint, then quantizes it \
+            to NF4 with double quantization (the QLoRA base), reads the 4-bit folder back and \
+            dequantizes it.
 
             Examples:
               tailor demo
@@ -76,12 +80,31 @@ struct DemoCommand: ParsableCommand {
             guard identical, maxRelative <= 1.0 / 256 else {
                 throw UsageProblem(description: "demo check failed: identical=\(identical), max relative bf16 error \(maxRelative)")
             }
+
+            say("== 5. quantize to NF4 + double quantization → \(output)/nf4")
+            let quantized = try ModelQuantizer.quantize(modelFolder: model, outputFolder: output + "/nf4", options: ModelQuantizer.Options())
+            let overall = quantized.overall
+            say("   \(quantized.weights.count) Linear weights quantized, \(quantized.keptTensors) tensors kept; "
+                + "\(formatBytes(quantized.bytesBefore)) → \(formatBytes(quantized.bytesAfter))")
+            say(String(format: "   error: RMSE %.3g, max |error| %.3g, SNR %.1f dB", overall?.rmse ?? 0,
+                       overall?.maxAbsoluteError ?? 0, overall?.snrDecibels ?? 0))
+            let fourBit = try BitsAndBytesSummary(Checkpoint.open(output + "/nf4"))
+            say("   read back: \(fourBit.weights.count) 4-bit weights, \(groupedDigits(fourBit.parameterCount)) parameters")
+
+            say("== 6. dequantize → \(output)/dequantized")
+            let restored = try ModelDequantizer.dequantize(folder: output + "/nf4", outputFolder: output + "/dequantized", dtype: nil)
+            say("   \(restored.dequantized.count) weights back to \(DType.f32.rawValue), loadable without bitsandbytes")
+            guard fourBit.parameterCount == summary.elementCount, restored.dequantized.count == quantized.weights.count else {
+                throw UsageProblem(description: "demo check failed: 4-bit read-back does not match the model")
+            }
             if outputOptions.json {
                 outputOptions.emit(.object([
                     "model": .string(model), "tensors": .int(original.tensorNames.count),
                     "parameters": .int(summary.elementCount), "bf16_max_abs_error": .double(Double(maxError)),
                     "bf16_max_relative_error": .double(Double(maxRelative)), "bf16_bytes": .int(bf16Report.bytesWritten),
                     "shards": .int(shardCount), "reshard_identical": .bool(identical),
+                    "nf4_weights": .int(quantized.weights.count), "nf4_bytes": .int(quantized.bytesAfter),
+                    "nf4_snr_db": .double(overall?.snrDecibels ?? 0), "dequantized": .int(restored.dequantized.count),
                 ]))
             }
         }

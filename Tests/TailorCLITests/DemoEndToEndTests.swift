@@ -10,5 +10,8 @@ import Testing
         #expect(json["reshard_identical"] as? Bool == true)
         #expect(json["shards"] as? Int == 3)
         #expect((json["bf16_max_relative_error"] as? Double ?? 1) <= 1.0 / 256)
+        #expect(json["nf4_weights"] as? Int == 14)
+        #expect(json["dequantized"] as? Int == 14)
+        #expect((json["nf4_snr_db"] as? Double ?? 0) > 15)
     }
 }
