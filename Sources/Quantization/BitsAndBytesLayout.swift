@@ -18,6 +18,23 @@ public enum BitsAndBytesLayout {
         }
     }
 
+    /// U8 weights that have an `.absmax` companion but no quant state: 4-bit weights saved by
+    /// bitsandbytes before 0.41.3, whose layout did not record how to decode them.
+    public static func weightsWithoutQuantState(in checkpoint: Checkpoint) -> [String] {
+        let known = Set(quantizedWeightNames(in: checkpoint))
+        return checkpoint.tensorNames.compactMap { name in
+            guard name.hasSuffix(".absmax") else { return nil }
+            let weight = String(name.dropLast(".absmax".count))
+            return !known.contains(weight) && checkpoint.info(weight)?.dtype == .u8 ? weight : nil
+        }
+    }
+
+    /// The error for a weight saved without a quant state.
+    static func missingQuantState(_ name: String, file: String) -> QuantizationError {
+        QuantizationError(file: file, tensor: name, "no quant state tensor (\(name).quant_state.bitsandbytes__nf4 or __fp4): "
+                          + "a 4-bit checkpoint from bitsandbytes older than 0.41.3, which did not store one, cannot be read")
+    }
+
     /// Whether `name` is one of the companion tensors of a 4-bit weight in `weights`.
     public static func isCompanion(_ name: String, of weights: Set<String>) -> Bool {
         for suffix in [".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map"] + QuantType.allCases.map(QuantState.keySuffix)
@@ -78,8 +95,7 @@ public enum BitsAndBytesLayout {
         let file = checkpoint.file(holding: name)?.path ?? checkpoint.path
         func invalid(_ why: String) -> QuantizationError { QuantizationError(file: file, tensor: name, why) }
         guard let stateName = QuantType.allCases.map({ name + QuantState.keySuffix($0) }).first(where: { checkpoint.info($0) != nil }) else {
-            throw invalid("no quant state tensor (\(name).quant_state.bitsandbytes__nf4 or __fp4): a checkpoint "
-                          + "from bitsandbytes older than 0.41.3, which did not store one, cannot be read")
+            throw missingQuantState(name, file: file)
         }
         let state = try QuantState(jsonBytes: checkpoint.tensor(stateName).data, file: file, tensor: stateName)
         guard stateName.hasSuffix(state.quantType.rawValue) else {

@@ -18,6 +18,9 @@ public enum ModelDequantizer {
                                   progress: ((Int, Int) -> Void)? = nil) throws -> Report {
         let checkpoint = try Checkpoint.open(folder)
         let weights = BitsAndBytesLayout.quantizedWeightNames(in: checkpoint)
+        if let old = BitsAndBytesLayout.weightsWithoutQuantState(in: checkpoint).first {
+            throw BitsAndBytesLayout.missingQuantState(old, file: checkpoint.file(holding: old)?.path ?? checkpoint.path)
+        }
         guard !weights.isEmpty else { throw QuantizationError(file: checkpoint.path, "not a bitsandbytes 4-bit checkpoint (no quant states)") }
         let weightSet = Set(weights)
         try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
