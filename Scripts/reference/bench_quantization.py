@@ -9,22 +9,13 @@ Usage: python bench_quantization.py MODEL_DIR OUT_DIR
 """
 import json
 import sys
-import time
 
 import bitsandbytes.functional as F
 import torch
+from bench_timing import best
 from transformers import AutoModel, BitsAndBytesConfig
 
 torch.set_num_threads(2)
-
-
-def best(runs, body):
-    result = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        body()
-        result = min(result, time.perf_counter() - start)
-    return result
 
 
 x = (torch.rand(4096, 4096, generator=torch.Generator().manual_seed(42)) - 0.5) * 0.04

@@ -8,22 +8,13 @@ Usage: python bench_safetensors.py FILE OUT
 """
 import json
 import sys
-import time
 
 import torch
+from bench_timing import best
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 torch.set_num_threads(2)
-
-
-def best(runs, body):
-    result = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        body()
-        result = min(result, time.perf_counter() - start)
-    return result
 
 
 def open_touch(path):

@@ -140,6 +140,29 @@ int64_t tailor_block_absmax(const float *input, int64_t n, int64_t blocksize, fl
     return bad_blocks;
 }
 
+void tailor_nested_quantize(const float *absmax, int64_t n, float offset, int64_t blocksize,
+                            const double *midpoints, const uint8_t *ranges, float *nested_absmax, uint8_t *codes) {
+    for (int64_t start = 0, j = 0; start < n; start += blocksize, j++) {
+        int64_t end = start + blocksize < n ? start + blocksize : n;
+        float scale = 0.0f;
+        for (int64_t i = start; i < end; i++) {
+            float a = fabsf(absmax[i] - offset);
+            scale = a > scale ? a : scale;
+        }
+        nested_absmax[j] = scale;
+        for (int64_t i = start; i < end; i++) {
+            float v = scale > 0.0f ? (absmax[i] - offset) / scale : 0.0f;
+            uint32_t bits;
+            memcpy(&bits, &v, sizeof bits);
+            const uint8_t *range = ranges + 2 * (bits >> 16);
+            int count = range[0];
+            double value = (double)v;
+            while (count < range[1] && midpoints[count] < value) count++;
+            codes[i] = (uint8_t)count;
+        }
+    }
+}
+
 static void dequantize_portable(const uint8_t *packed, int64_t blocksize, const float *code,
                                 const float *absmax, float *out, int64_t first, int64_t end) {
     for (int64_t i = first; i < end; i++) {

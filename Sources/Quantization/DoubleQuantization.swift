@@ -1,3 +1,5 @@
+import CQuantizationKernels
+
 /// Double quantization of the 4-bit blocks' absmax statistics (bitsandbytes'
 /// `compress_statistics`): the absmax values minus their mean are quantized blockwise (256 per
 /// block) to the signed 8-bit dynamic map, saving ≈ 0.37 bits per weight at block size 64.
@@ -21,23 +23,18 @@ public struct NestedAbsmax: Sendable, Equatable {
     }
 
     /// Quantizes `absmax`: offset = mean (summed in f64, rounded once to f32); each value minus
-    /// the offset, divided by its nested block's max |value|, takes the exact nearest map code.
-    /// (bitsandbytes' CPU kernel looks codes up in a 65,536-entry table and misses the nearest
-    /// code for ≈ 0.15% of values next to a midpoint; formats/nf4.md has the details.)
+    /// the offset, divided by its nested block's max |value|, takes the exact nearest map code
+    /// (ties to the lower). bitsandbytes' CPU kernel looks codes up in a 65,536-entry table and
+    /// misses the nearest code for ≈ 0.2% of values next to a midpoint; formats/nf4.md has the
+    /// details.
     public static func compress(_ absmax: [Float], blockSize: Int = 256) -> NestedAbsmax {
         let map = DynamicMap.signed
-        guard !absmax.isEmpty else { return NestedAbsmax(codes: [], nestedAbsmax: [], offset: 0, blockSize: blockSize, map: map) }
         let offset = Self.offset(of: absmax)
-        let centered = absmax.map { $0 - offset }
         var codes = [UInt8](repeating: 0, count: absmax.count)
-        var scales: [Float] = []
-        for start in stride(from: 0, to: centered.count, by: blockSize) {
-            let block = centered[start..<min(centered.count, start + blockSize)]
-            let scale = block.reduce(Float(0)) { max($0, abs($1)) }
-            scales.append(scale)
-            for i in block.indices {
-                codes[i] = DynamicMap.nearestCode(scale > 0 ? centered[i] / scale : 0, in: map)
-            }
+        var scales = [Float](repeating: 0, count: (absmax.count + blockSize - 1) / blockSize)
+        if !absmax.isEmpty {
+            tailor_nested_quantize(absmax, Int64(absmax.count), offset, Int64(blockSize), DynamicMap.signedMidpoints,
+                                   DynamicMap.signedCodeRanges, &scales, &codes)
         }
         return NestedAbsmax(codes: codes, nestedAbsmax: scales, offset: offset, blockSize: blockSize, map: map)
     }

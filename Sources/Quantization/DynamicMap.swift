@@ -19,6 +19,38 @@ public enum DynamicMap {
         return values.sorted()
     }()
 
+    /// The 255 midpoints between neighbouring map values, exact in f64: a value's nearest code
+    /// (ties to the lower) is the number of midpoints below it.
+    static let signedMidpoints: [Double] = (0..<255).map { (Double(signed[$0]) + Double(signed[$0 + 1])) / 2 }
+
+    /// For each value of an f32's top 16 bits: how many midpoints lie below the smallest and
+    /// below the largest f32 sharing those bits (two bytes per entry). The nested quantizer
+    /// starts from the first count and compares only the midpoints up to the second.
+    static let signedCodeRanges: [UInt8] = {
+        var ranges = [UInt8](repeating: 0, count: 2 * 65_536)
+        for prefix in 0..<65_536 {
+            let a = Float(bitPattern: UInt32(prefix) << 16)
+            let b = Float(bitPattern: UInt32(prefix) << 16 | 0xFFFF)
+            guard !a.isNaN, !b.isNaN else { continue }
+            let (low, high) = a <= b ? (a, b) : (b, a)
+            ranges[2 * prefix] = countBelow(low)
+            ranges[2 * prefix + 1] = countBelow(high)
+        }
+        return ranges
+    }()
+
+    /// Number of midpoints strictly below `value`, by binary search.
+    static func countBelow(_ value: Float) -> UInt8 {
+        let target = Double(value)
+        var low = 0
+        var high = signedMidpoints.count
+        while low < high {
+            let middle = (low + high) / 2
+            if signedMidpoints[middle] < target { low = middle + 1 } else { high = middle }
+        }
+        return UInt8(low)
+    }
+
     /// torch's f32 `linspace`: element i is start + step·i for the first half and
     /// end − step·(n − 1 − i) for the second, each rounded once to f32 (as an FMA would).
     static func torchLinspace(from start: Float, to end: Float, count: Int) -> [Float] {

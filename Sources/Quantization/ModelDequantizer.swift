@@ -44,7 +44,7 @@ public enum ModelDequantizer {
         var report = Report()
         let total = checkpoint.tensorInfos.reduce(0) { $0 + $1.byteCount }
         var done = 0
-        do {
+        try writer.complete {
             for spec in specs {
                 if let weight = quantized[spec.name] {
                     let bytes = try encoded(weight.dequantized(), as: spec.dtype, tensor: spec.name, file: outputFolder)
@@ -59,15 +59,10 @@ public enum ModelDequantizer {
                 }
                 progress?(done, total)
             }
-            try writer.finish()
-        } catch {
-            writer.cancel()
-            throw error
         }
-        report.outputFiles = shards.map { outputFolder + "/" + $0.fileName }
-        if shards.count > 1 { report.outputFiles.append(outputFolder + "/" + Checkpoint.indexFileName) }
+        report.outputFiles = writer.outputFiles
         report.bytesBefore = total
-        report.bytesAfter = report.outputFiles.reduce(0) { $0 + ModelQuantizer.fileSize($1) }
+        report.bytesAfter = writer.shardBytes
         report.outputFiles += try ModelFolder.copyCompanions(of: checkpoint, into: outputFolder) { config in
             config.removeValue(forKey: "quantization_config")
         }

@@ -129,7 +129,7 @@ public enum ModelQuantizer {
         var report = Report()
         let total = checkpoint.tensorInfos.reduce(0) { $0 + $1.byteCount }
         var done = 0
-        do {
+        try writer.complete {
             for name in checkpoint.tensorNames {
                 let view = try checkpoint.tensor(name)
                 if let state = states[name] {
@@ -153,15 +153,10 @@ public enum ModelQuantizer {
                 done += view.bytes.count
                 progress?(done, total)
             }
-            try writer.finish()
-        } catch {
-            writer.cancel()
-            throw error
         }
-        report.outputFiles = shards.map { outputFolder + "/" + $0.fileName }
-        if shards.count > 1 { report.outputFiles.append(outputFolder + "/" + Checkpoint.indexFileName) }
+        report.outputFiles = writer.outputFiles
         report.bytesBefore = total
-        report.bytesAfter = report.outputFiles.reduce(0) { $0 + fileSize($1) }
+        report.bytesAfter = writer.shardBytes
         report.outputFiles += try ModelFolder.copyCompanions(of: checkpoint, into: outputFolder) { config in
             config["quantization_config"] = quantizationConfig(options)
         }
@@ -175,9 +170,5 @@ public enum ModelQuantizer {
             return try body(UnsafeBufferPointer(start: view.bytes.baseAddress?.assumingMemoryBound(to: Float.self), count: view.elementCount))
         }
         return try view.floats().withUnsafeBufferPointer(body)
-    }
-
-    static func fileSize(_ path: String) -> Int {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
     }
 }

@@ -78,7 +78,7 @@ public enum CheckpointConversion {
                                                  metadata: checkpoint.metadata, indexMetadata: indexMetadata)
         let total = checkpoint.tensorInfos.reduce(0) { $0 + $1.byteCount }
         var done = 0
-        do {
+        try writer.complete {
             for name in checkpoint.tensorNames {
                 let view = try checkpoint.tensor(name)
                 let to = try target(view.info)
@@ -92,15 +92,10 @@ public enum CheckpointConversion {
                 done += view.bytes.count
                 progress?(done, total)
             }
-            try writer.finish()
-        } catch {
-            writer.cancel()
-            throw error
         }
         report.bytesRead = total
-        report.outputFiles = shards.map { outputFolder + "/" + $0.fileName }
-        if shards.count > 1 { report.outputFiles.append(outputFolder + "/" + Checkpoint.indexFileName) }
-        report.bytesWritten = report.outputFiles.reduce(0) { $0 + fileSize($1) }
+        report.outputFiles = writer.outputFiles
+        report.bytesWritten = writer.shardBytes
         if !inputIsFile {
             // config.json names the dtype transformers loads by default: keep it truthful when
             // every float tensor changed.
@@ -142,9 +137,5 @@ public enum CheckpointConversion {
                 throw SafeTensorsError(file: out, .io("output would overwrite the input; choose another output"))
             }
         }
-    }
-
-    private static func fileSize(_ path: String) -> Int {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
     }
 }

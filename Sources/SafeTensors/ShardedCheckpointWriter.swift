@@ -115,4 +115,24 @@ public final class ShardedCheckpointWriter {
 
     /// Abandons every shard; nothing appears in the folder.
     public func cancel() { writers.forEach { $0.cancel() } }
+
+    /// Runs `body`, which writes every tensor, then finishes; on any error every shard is
+    /// abandoned and the error rethrown, so the folder gets all of the checkpoint or none of it.
+    public func complete(_ body: () throws -> Void) throws {
+        do {
+            try body()
+            try finish()
+        } catch {
+            cancel()
+            throw error
+        }
+    }
+
+    /// The paths this writer produces: the shards, then the index when there are several.
+    public var outputFiles: [String] {
+        shards.map { folder + "/" + $0.fileName } + (shards.count > 1 ? [folder + "/" + Checkpoint.indexFileName] : [])
+    }
+
+    /// Bytes of the shard files (prefix, header and data).
+    public var shardBytes: Int { writers.reduce(0) { $0 + $1.header.dataStart + $1.header.dataSize } }
 }

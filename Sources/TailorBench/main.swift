@@ -82,12 +82,18 @@ do {
                                              doubleQuantization: true, tensor: "bench", file: "bench")
             }
         }
+        let plain = try best(runs) {
+            _ = try values.withUnsafeBufferPointer {
+                try QuantizedWeight.quantize($0, shape: [side, side], originalDType: .f32, type: .nf4, blockSize: 64,
+                                             doubleQuantization: false, tensor: "bench", file: "bench")
+            }
+        }
         var out = [Float](repeating: 0, count: side * side)
         let scales = weight!.blockAbsmax()
         let dequantize = best(runs) {
             out.withUnsafeMutableBufferPointer { weight!.dequantize(elements: 0..<(side * side), blockAbsmax: scales, into: $0) }
         }
-        print(#"{"job":"quantize-matrix","values":\#(side * side),"quantize_seconds":\#(quantize),"dequantize_seconds":\#(dequantize)}"#)
+        print(#"{"job":"quantize-matrix","values":\#(side * side),"quantize_seconds":\#(quantize),"plain_quantize_seconds":\#(plain),"dequantize_seconds":\#(dequantize)}"#)
     case "quantize-model":
         let output = arguments[3]
         let runs = arguments.count > 4 ? Int(arguments[4])! : 3

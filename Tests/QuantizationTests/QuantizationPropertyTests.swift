@@ -85,6 +85,26 @@ import Testing
         }
     }
 
+    /// The fast nested coder (bucketed ranges + refinement) against a plain nearest search.
+    @Test func nestedCodesAreTheExactNearest() {
+        var rng = LCG(state: 7)
+        var absmax = (0..<5000).map { _ in abs(rng.normal()) * 0.05 + 1e-4 }
+        absmax += [0.05, 0.05, 0.05]  // values equal to each other and near the mean
+        let nested = NestedAbsmax.compress(absmax)
+        for i in absmax.indices {
+            let scale = nested.nestedAbsmax[i / 256]
+            let expected = DynamicMap.nearestCode(scale > 0 ? (absmax[i] - nested.offset) / scale : 0)
+            #expect(nested.codes[i] == expected, "value \(i)")
+        }
+        // Every map value and every midpoint neighbourhood maps the same both ways.
+        for value in DynamicMap.signed + DynamicMap.signedMidpoints.map({ Float($0) }) {
+            for probe in [value.nextDown, value, value.nextUp] where abs(probe) <= 1 {
+                let fast = Int(DynamicMap.countBelow(probe))
+                #expect(UInt8(fast) == DynamicMap.nearestCode(probe), "\(probe)")
+            }
+        }
+    }
+
     @Test func quantStateJSONIsWhatBitsandbytesWrites() {
         let state = QuantState(quantType: .nf4, blockSize: 64, dtype: "float32", shape: [64, 64],
                                nestedBlockSize: 256, nestedDType: "float32", nestedOffset: 0.05490540340542793)

@@ -31,6 +31,17 @@ int64_t tailor_quantize_4bit(const float *input, int64_t n, int64_t blocksize,
 int64_t tailor_block_absmax(const float *input, int64_t n, int64_t blocksize, float *absmax,
                             int64_t first_block, int64_t end_block);
 
+/// Double quantization of absmax statistics: for each nested block of `blocksize` values,
+/// nested_absmax[j] = max |absmax[i] - offset| and codes[i] = the number of `midpoints` (255
+/// sorted midpoints between the 256 map values, exact in f64) strictly below
+/// (absmax[i] - offset) / nested_absmax[j], computed in f32 — the nearest map code, ties to the
+/// lower. A nested block whose values all equal the offset codes 0.0 (its scale is 0).
+/// `ranges` (2 × 65,536 bytes) holds, for each value of an f32's top 16 bits, the counts of
+/// midpoints below the smallest and the largest f32 with those bits, so only the one or two
+/// midpoints in between are compared: exact, unlike a plain lookup table.
+void tailor_nested_quantize(const float *absmax, int64_t n, float offset, int64_t blocksize,
+                            const double *midpoints, const uint8_t *ranges, float *nested_absmax, uint8_t *codes);
+
 /// Dequantizes elements [first, end) (first even): out[i - first] = code[nibble i] * absmax[i / blocksize].
 void tailor_dequantize_4bit(const uint8_t *packed, int64_t blocksize, const float *code,
                             const float *absmax, float *out, int64_t first, int64_t end);
