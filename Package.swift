@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
         .library(name: "Quantization", targets: ["Quantization"]),
+        .library(name: "TrainingCore", targets: ["TrainingCore"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -23,6 +24,11 @@ let package = Package(
         .target(name: "CQuantizationKernels"),
         // NF4/FP4 codebooks, blockwise and double quantization, the bitsandbytes checkpoint layout.
         .target(name: "Quantization", dependencies: ["SafeTensors", "CQuantizationKernels"]),
+        // Element-wise and row-wise hot loops of the training core (vectorised C).
+        .target(name: "CTrainingKernels"),
+        // Tensor, tape autodiff with fused backward ops, GEMM through OpenBLAS (loaded at run
+        // time), NF4 frozen matmul, optimizers, schedules, seeded RNG.
+        .target(name: "TrainingCore", dependencies: ["CTrainingKernels", "Quantization", "SafeTensors"]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
@@ -38,6 +44,7 @@ let package = Package(
         .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "SafeTensors", "TailorTestSupport"]),
+        .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors", "TailorTestSupport"]),
     ]

@@ -1,0 +1,226 @@
+#include "TrainingKernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define TK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TK_CLONES
+#endif
+
+// exp(x) for x in [-88, 88]: x = n ln2 + r, |r| ≤ ln2/2, degree-6 polynomial, 2^n by bits.
+// Relative error ≈ 2e-7; branch-free so loops over it vectorise.
+static inline float fast_exp(float x) {
+    x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+    float n = __builtin_rintf(x * 1.44269504088896341f);
+    float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667163372039795f + r * (0.041666645556688308716f
+              + r * (0.0083333337679505348206f + r * 0.0013887316454201936722f)))));
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+// erf(x) = 1 − erfc(x) with Numerical Recipes' Chebyshev erfc (fractional error < 1.2e-7).
+static inline float fast_erf(float x) {
+    float z = fabsf(x);
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float poly = -z * z - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f
+                 + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+    float erfc = t * fast_exp(poly);
+    float r = 1.0f - erfc;
+    return x >= 0.0f ? r : -r;
+}
+
+static inline float fast_tanh(float x) {
+    float c = x > 9.0f ? 9.0f : (x < -9.0f ? -9.0f : x);
+    float e = fast_exp(2.0f * c);
+    return (e - 1.0f) / (e + 1.0f);
+}
+
+TK_CLONES
+void tk_gelu_forward(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + fast_erf(x[i] * 0.70710678118654752f));
+}
+
+TK_CLONES
+void tk_gelu_backward(const float *x, const float *dy, float *dx, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + fast_erf(v * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * fast_exp(-0.5f * v * v);
+        dx[i] += dy[i] * (cdf + v * pdf);
+    }
+}
+
+TK_CLONES
+void tk_tanh_forward(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = fast_tanh(x[i]);
+}
+
+TK_CLONES
+void tk_tanh_backward(const float *y, const float *dy, float *dx, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+}
+
+TK_CLONES
+void tk_silu_mul_forward(const float *gate, const float *up, float *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + fast_exp(-g)) * up[i];
+    }
+}
+
+TK_CLONES
+void tk_silu_mul_backward(const float *gate, const float *up, const float *dout, float *dgate, float *dup, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        float s = 1.0f / (1.0f + fast_exp(-g));
+        float silu = g * s;
+        if (dgate) dgate[i] += dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
+        if (dup) dup[i] += dout[i] * silu;
+    }
+}
+
+TK_CLONES
+void tk_softmax_rows(float *x, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = x + r * cols;
+        float max = -INFINITY;
+        for (int64_t c = 0; c < cols; c++) max = row[c] > max ? row[c] : max;
+        if (max == -INFINITY) {
+            for (int64_t c = 0; c < cols; c++) row[c] = 1.0f / (float)cols;
+            continue;
+        }
+        float sum = 0.0f;
+        for (int64_t c = 0; c < cols; c++) {
+            float e = row[c] == -INFINITY ? 0.0f : fast_exp(row[c] - max);
+            row[c] = e;
+            sum += e;
+        }
+        float inv = 1.0f / sum;
+        for (int64_t c = 0; c < cols; c++) row[c] *= inv;
+    }
+}
+
+TK_CLONES
+void tk_layernorm_forward(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
+                          int64_t rows, int64_t cols, float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float sum = 0.0f;
+        for (int64_t c = 0; c < cols; c++) sum += xr[c];
+        float m = sum / (float)cols;
+        float var = 0.0f;
+        for (int64_t c = 0; c < cols; c++) {
+            float d = xr[c] - m;
+            var += d * d;
+        }
+        float s = 1.0f / sqrtf(var / (float)cols + eps);
+        for (int64_t c = 0; c < cols; c++) yr[c] = (xr[c] - m) * s * w[c] + b[c];
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+
+TK_CLONES
+void tk_layernorm_backward(const float *dy, const float *x, const float *w, const float *mean, const float *rstd,
+                           float *dx, float *dw, float *db, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *dyr = dy + r * cols;
+        const float *xr = x + r * cols;
+        float m = mean[r], s = rstd[r];
+        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        for (int64_t c = 0; c < cols; c++) {
+            float norm = (xr[c] - m) * s;
+            float dnorm = w[c] * dyr[c];
+            dnorm_mean += dnorm;
+            dnorm_norm_mean += dnorm * norm;
+        }
+        dnorm_mean /= (float)cols;
+        dnorm_norm_mean /= (float)cols;
+        for (int64_t c = 0; c < cols; c++) {
+            float norm = (xr[c] - m) * s;
+            if (dx) dx[r * cols + c] += (w[c] * dyr[c] - dnorm_mean - norm * dnorm_norm_mean) * s;
+            if (dw) dw[c] += dyr[c] * norm;
+            if (db) db[c] += dyr[c];
+        }
+    }
+}
+
+TK_CLONES
+void tk_rmsnorm_forward(const float *x, const float *w, float *y, float *rstd, int64_t rows, int64_t cols, float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float sum = 0.0f;
+        for (int64_t c = 0; c < cols; c++) sum += xr[c] * xr[c];
+        float s = 1.0f / sqrtf(sum / (float)cols + eps);
+        for (int64_t c = 0; c < cols; c++) y[r * cols + c] = w[c] * (xr[c] * s);
+        rstd[r] = s;
+    }
+}
+
+TK_CLONES
+void tk_rmsnorm_backward(const float *dy, const float *x, const float *w, const float *rstd, float *dx, float *dw,
+                         int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *dyr = dy + r * cols;
+        const float *xr = x + r * cols;
+        float s = rstd[r];
+        float dot = 0.0f;  // Σ dy·w·x
+        for (int64_t c = 0; c < cols; c++) dot += dyr[c] * w[c] * xr[c];
+        float k = dot * s * s * s / (float)cols;
+        for (int64_t c = 0; c < cols; c++) {
+            if (dx) dx[r * cols + c] += dyr[c] * w[c] * s - xr[c] * k;
+            if (dw) dw[c] += dyr[c] * xr[c] * s;
+        }
+    }
+}
+
+TK_CLONES
+void tk_cross_entropy(const float *logits, const int64_t *targets, float *losses, float *dlogits, float scale,
+                      int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = logits + r * cols;
+        int64_t target = targets[r];
+        if (target < 0 || target >= cols) {
+            losses[r] = 0.0f;
+            if (dlogits) memset(dlogits + r * cols, 0, sizeof(float) * (size_t)cols);
+            continue;
+        }
+        float max = -INFINITY;
+        for (int64_t c = 0; c < cols; c++) max = row[c] > max ? row[c] : max;
+        float sum = 0.0f;
+        for (int64_t c = 0; c < cols; c++) sum += fast_exp(row[c] - max);
+        float log_sum = logf(sum) + max;
+        losses[r] = log_sum - row[target];
+        if (dlogits) {
+            float *d = dlogits + r * cols;
+            float inv = 1.0f / sum;
+            for (int64_t c = 0; c < cols; c++) d[c] = fast_exp(row[c] - max) * inv * scale;
+            d[target] -= scale;
+        }
+    }
+}
+
+TK_CLONES
+void tk_add_inplace(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+TK_CLONES
+void tk_add(const float *a, const float *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+TK_CLONES
+void tk_sum_rows(const float *x, float *out, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * cols;
+        for (int64_t c = 0; c < cols; c++) out[c] += row[c];
+    }
+}

@@ -1,0 +1,62 @@
+// Hot element-wise and row-wise loops of the training core, in C so the compiler vectorises them
+// (exp, erf and tanh are written as branch-free polynomials for that reason; libm calls are not
+// vectorised). Each function is compiled for AVX-512, AVX2 and the baseline, picked at load time.
+// Row functions work on `rows` rows of `cols` contiguous floats; callers split rows across threads.
+#ifndef TAILOR_TRAINING_KERNELS_H
+#define TAILOR_TRAINING_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// y = x · Φ(x) = 0.5 x (1 + erf(x / √2)), the exact GELU of BERT and torch.
+void tk_gelu_forward(const float *x, float *y, int64_t n);
+/// dx += dy · (Φ(x) + x φ(x)).
+void tk_gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
+
+/// y = tanh(x).
+void tk_tanh_forward(const float *x, float *y, int64_t n);
+/// dx += dy · (1 − y²), from the forward output y.
+void tk_tanh_backward(const float *y, const float *dy, float *dx, int64_t n);
+
+/// out = silu(gate) · up, silu(g) = g · σ(g) (Llama's SwiGLU).
+void tk_silu_mul_forward(const float *gate, const float *up, float *out, int64_t n);
+/// dgate += dout · up · σ(g)(1 + g(1 − σ(g))); dup += dout · silu(g).
+void tk_silu_mul_backward(const float *gate, const float *up, const float *dout, float *dgate, float *dup, int64_t n);
+
+/// Row-wise softmax in place. Entries equal to -INFINITY get probability 0; a row of only
+/// -INFINITY becomes uniform (as torch does after adding finfo.min to every masked score).
+void tk_softmax_rows(float *x, int64_t rows, int64_t cols);
+
+/// LayerNorm over the last dimension: y = (x − mean) · rstd · w + b, saving mean and rstd.
+void tk_layernorm_forward(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
+                          int64_t rows, int64_t cols, float eps);
+/// dx += …; dw += Σ dy·x̂ and db += Σ dy over these rows (dw/db may be NULL when frozen).
+void tk_layernorm_backward(const float *dy, const float *x, const float *w, const float *mean, const float *rstd,
+                           float *dx, float *dw, float *db, int64_t rows, int64_t cols);
+
+/// RMSNorm (Llama): y = x · rstd · w with rstd = 1/√(mean(x²) + eps), saving rstd.
+void tk_rmsnorm_forward(const float *x, const float *w, float *y, float *rstd, int64_t rows, int64_t cols, float eps);
+/// dx += …; dw += Σ dy·x·rstd (dw may be NULL).
+void tk_rmsnorm_backward(const float *dy, const float *x, const float *w, const float *rstd, float *dx, float *dw,
+                         int64_t rows, int64_t cols);
+
+/// Cross-entropy per row against `targets` (rows with target < 0 are ignored): writes each row's
+/// loss (0 when ignored) and, when dlogits is not NULL, (softmax − onehot) · scale into dlogits.
+void tk_cross_entropy(const float *logits, const int64_t *targets, float *losses, float *dlogits, float scale,
+                      int64_t rows, int64_t cols);
+
+/// y += x (n floats).
+void tk_add_inplace(float *y, const float *x, int64_t n);
+/// y = a + b.
+void tk_add(const float *a, const float *b, float *y, int64_t n);
+/// Sums rows into out: out[c] += Σ_r x[r, c].
+void tk_sum_rows(const float *x, float *out, int64_t rows, int64_t cols);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,118 @@
+import CTrainingKernels
+
+/// Which key positions a query may attend to.
+public struct AttentionMask: Sendable {
+    /// `[B, T]`, true where the key is a real token (nil: no padding).
+    public var keyIsToken: [Bool]?
+    /// Queries attend only to keys at or before their own position (decoders).
+    public var causal: Bool
+    /// Position of query 0 within the key sequence (> 0 when keys include cached tokens).
+    public var queryOffset: Int
+
+    public init(keyIsToken: [Bool]? = nil, causal: Bool = false, queryOffset: Int = 0) {
+        self.keyIsToken = keyIsToken
+        self.causal = causal
+        self.queryOffset = queryOffset
+    }
+}
+
+/// Scaled dot-product attention over heads, softmax(Q·Kᵀ·scale + mask)·V, fused with its
+/// backward. q is `[B·Tq, H·D]`, k and v `[B·Tk, Hkv·D]` (grouped-query attention when
+/// Hkv < H: query head h reads key/value head h / (H / Hkv)); the output is `[B·Tq, H·D]`.
+/// Each (batch, key/value head) group runs on one core with single-threaded GEMMs per head.
+extension Graph {
+    public func attention(
+        q: Tensor, k: Tensor, v: Tensor, batch: Int, queryLength: Int, keyLength: Int,
+        heads: Int, kvHeads: Int, headDim: Int, mask: AttentionMask, scale: Float
+    ) -> Tensor {
+        let qStride = heads * headDim, kvStride = kvHeads * headDim
+        let group = heads / kvHeads
+        let out = Tensor(zeros: [batch * queryLength, qStride])
+        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: batch * heads * queryLength * keyLength)
+        let saved = SavedBuffer(probabilities)
+        let tasks = batch * kvHeads
+        Parallel.forRanges(tasks, grain: 1) { range in
+            for task in range {
+                let b = task / kvHeads, kvHead = task % kvHeads
+                for h in (kvHead * group)..<((kvHead + 1) * group) {
+                    let p = probabilities + (b * heads + h) * queryLength * keyLength
+                    let qBase = q.data + b * queryLength * qStride + h * headDim
+                    let kBase = k.data + b * keyLength * kvStride + kvHead * headDim
+                    let vBase = v.data + b * keyLength * kvStride + kvHead * headDim
+                    BLAS.sgemm(.none, .transposed, m: queryLength, n: keyLength, k: headDim, alpha: scale,
+                               a: qBase, lda: qStride, b: kBase, ldb: kvStride, c: p, ldc: keyLength)
+                    Self.applyMask(p, batchIndex: b, queryLength: queryLength, keyLength: keyLength, mask: mask)
+                    tk_softmax_rows(p, Int64(queryLength), Int64(keyLength))
+                    BLAS.sgemm(.none, .none, m: queryLength, n: headDim, k: keyLength, a: p, lda: keyLength,
+                               b: vBase, ldb: kvStride, c: out.data + b * queryLength * qStride + h * headDim, ldc: qStride)
+                }
+            }
+        }
+        record(out, [q, k, v]) { dOut in
+            let dq = q.requiresGrad ? q.gradBuffer() : nil
+            let dk = k.requiresGrad ? k.gradBuffer() : nil
+            let dv = v.requiresGrad ? v.gradBuffer() : nil
+            Parallel.forRanges(tasks, grain: 1) { range in
+                let dp = UnsafeMutablePointer<Float>.allocate(capacity: queryLength * keyLength)
+                defer { dp.deallocate() }
+                for task in range {
+                    let b = task / kvHeads, kvHead = task % kvHeads
+                    for h in (kvHead * group)..<((kvHead + 1) * group) {
+                        let p = saved.pointer + (b * heads + h) * queryLength * keyLength
+                        let qOffset = b * queryLength * qStride + h * headDim
+                        let kvOffset = b * keyLength * kvStride + kvHead * headDim
+                        let dO = dOut + qOffset
+                        // dP = dO · Vᵀ; dV += Pᵀ · dO
+                        BLAS.sgemm(.none, .transposed, m: queryLength, n: keyLength, k: headDim, a: dO, lda: qStride,
+                                   b: v.data + kvOffset, ldb: kvStride, c: dp, ldc: keyLength)
+                        if let dv {
+                            BLAS.sgemm(.transposed, .none, m: keyLength, n: headDim, k: queryLength, a: p, lda: keyLength,
+                                       b: dO, ldb: qStride, beta: 1, c: dv + kvOffset, ldc: kvStride)
+                        }
+                        // dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled, in place in dp.
+                        for i in 0..<queryLength {
+                            let pRow = p + i * keyLength, dRow = dp + i * keyLength
+                            var dot: Float = 0
+                            for j in 0..<keyLength { dot += pRow[j] * dRow[j] }
+                            for j in 0..<keyLength { dRow[j] = pRow[j] * (dRow[j] - dot) * scale }
+                        }
+                        if let dq {
+                            BLAS.sgemm(.none, .none, m: queryLength, n: headDim, k: keyLength, a: dp, lda: keyLength,
+                                       b: k.data + kvOffset, ldb: kvStride, beta: 1, c: dq + qOffset, ldc: qStride)
+                        }
+                        if let dk {
+                            BLAS.sgemm(.transposed, .none, m: keyLength, n: headDim, k: queryLength, a: dp, lda: keyLength,
+                                       b: q.data + qOffset, ldb: qStride, beta: 1, c: dk + kvOffset, ldc: kvStride)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Sets disallowed scores to −∞ (softmax gives them probability 0).
+    static func applyMask(_ scores: UnsafeMutablePointer<Float>, batchIndex b: Int, queryLength: Int, keyLength: Int,
+                          mask: AttentionMask) {
+        if let keyIsToken = mask.keyIsToken {
+            for j in 0..<keyLength where !keyIsToken[b * keyLength + j] {
+                for i in 0..<queryLength { scores[i * keyLength + j] = -.infinity }
+            }
+        }
+        if mask.causal {
+            for i in 0..<queryLength {
+                let last = i + mask.queryOffset
+                if last + 1 < keyLength {
+                    (scores + i * keyLength + last + 1).update(repeating: -.infinity, count: keyLength - last - 1)
+                }
+            }
+        }
+    }
+}
+
+/// A buffer an op's backward needs, freed with the graph.
+final class SavedBuffer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+    deinit { pointer.deallocate() }
+}

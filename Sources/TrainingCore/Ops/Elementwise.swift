@@ -1,0 +1,86 @@
+import CTrainingKernels
+
+/// Residual adds, shape changes and the element-wise activations.
+extension Graph {
+    /// a + b (same shape): residual connections.
+    public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.count == b.count, "add: \(a.shape) vs \(b.shape)")
+        let y = Tensor(zeros: a.shape)
+        Parallel.forRanges(a.count, grain: 1 << 15) { r in
+            tk_add(a.data + r.lowerBound, b.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
+        }
+        record(y, [a, b]) { dy in
+            for input in [a, b] where input.requiresGrad {
+                let grad = input.gradBuffer()
+                Parallel.forRanges(a.count, grain: 1 << 15) { r in
+                    tk_add_inplace(grad + r.lowerBound, dy + r.lowerBound, Int64(r.count))
+                }
+            }
+        }
+        return y
+    }
+
+    /// The same values with another shape (a copy; the gradient flows back unchanged).
+    public func reshape(_ x: Tensor, _ shape: [Int]) -> Tensor {
+        precondition(x.sameCount(shape), "reshape \(x.shape) to \(shape)")
+        let y = Tensor(zeros: shape)
+        y.data.update(from: x.data, count: x.count)
+        record(y, [x]) { dy in tk_add_inplace(x.gradBuffer(), dy, Int64(x.count)) }
+        return y
+    }
+
+    /// Exact GELU (erf form), as BERT's "gelu".
+    public func gelu(_ x: Tensor) -> Tensor {
+        let y = Tensor(zeros: x.shape)
+        Parallel.forRanges(x.count, grain: 1 << 14) { r in
+            tk_gelu_forward(x.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
+        }
+        record(y, [x]) { dy in
+            let grad = x.gradBuffer()
+            Parallel.forRanges(x.count, grain: 1 << 14) { r in
+                tk_gelu_backward(x.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count))
+            }
+        }
+        return y
+    }
+
+    public func tanh(_ x: Tensor) -> Tensor {
+        let y = Tensor(zeros: x.shape)
+        tk_tanh_forward(x.data, y.data, Int64(x.count))
+        record(y, [x]) { dy in tk_tanh_backward(y.data, dy, x.gradBuffer(), Int64(x.count)) }
+        return y
+    }
+
+    /// silu(gate) · up: Llama's SwiGLU feed-forward, fused.
+    public func siluMul(_ gate: Tensor, _ up: Tensor) -> Tensor {
+        precondition(gate.count == up.count)
+        let y = Tensor(zeros: gate.shape)
+        Parallel.forRanges(gate.count, grain: 1 << 14) { r in
+            tk_silu_mul_forward(gate.data + r.lowerBound, up.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
+        }
+        record(y, [gate, up]) { dy in
+            let dGate = gate.requiresGrad ? gate.gradBuffer() : nil
+            let dUp = up.requiresGrad ? up.gradBuffer() : nil
+            Parallel.forRanges(gate.count, grain: 1 << 14) { r in
+                tk_silu_mul_backward(gate.data + r.lowerBound, up.data + r.lowerBound, dy + r.lowerBound,
+                                     dGate.map { $0 + r.lowerBound }, dUp.map { $0 + r.lowerBound }, Int64(r.count))
+            }
+        }
+        return y
+    }
+
+    /// Inverted dropout: zeroes each value with probability `p` and scales the rest by 1/(1−p);
+    /// the identity outside training or when p = 0.
+    public func dropout(_ x: Tensor, p: Float, rng: inout RandomGenerator) -> Tensor {
+        guard training, p > 0 else { return x }
+        let keep = 1 - p
+        let mask = (0..<x.count).map { _ in rng.nextFloat() < keep ? 1 / keep : Float(0) }
+        let y = Tensor(zeros: x.shape)
+        for i in 0..<x.count { y.data[i] = x.data[i] * mask[i] }
+        record(y, [x]) { dy in
+            let grad = x.gradBuffer()
+            for i in 0..<x.count { grad[i] += dy[i] * mask[i] }
+        }
+        return y
+    }
+}

@@ -1,0 +1,45 @@
+import CTrainingKernels
+
+/// y[N, out] = x[N, in] · Wᵀ + b, with W `[out, in]` as in PyTorch.
+extension Graph {
+    public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) -> Tensor {
+        let inFeatures = weight.shape[1]
+        let outFeatures = weight.shape[0]
+        precondition(x.columns == inFeatures, "linear \(weight.name): input has \(x.columns) features, weight expects \(inFeatures)")
+        let rows = x.rows
+        let y = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
+        if let bias {
+            for r in 0..<rows { (y.data + r * outFeatures).update(from: bias.data, count: outFeatures) }
+        }
+        Matmul.gemm(.none, .transposed, m: rows, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures,
+                    b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
+        record(y, [x, weight, bias]) { dy in
+            if x.requiresGrad {
+                Matmul.gemm(.none, .none, m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
+                            b: weight.data, ldb: inFeatures, beta: 1, c: x.gradBuffer(), ldc: inFeatures)
+            }
+            if weight.requiresGrad {
+                Matmul.gemm(.transposed, .none, m: outFeatures, n: inFeatures, k: rows, a: dy, lda: outFeatures,
+                            b: x.data, ldb: inFeatures, beta: 1, c: weight.gradBuffer(), ldc: inFeatures)
+            }
+            if let bias, bias.requiresGrad { sumRows(dy, rows: rows, columns: outFeatures, into: bias.gradBuffer()) }
+        }
+        return y
+    }
+}
+
+/// out[c] += Σ_r x[r, c], rows split across cores with private partial sums.
+func sumRows(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+    let chunks = Parallel.chunkCount(rows, grain: 256)
+    if chunks == 1 {
+        tk_sum_rows(x, out, Int64(rows), Int64(columns))
+        return
+    }
+    let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * columns)
+    partial.initialize(repeating: 0, count: chunks * columns)
+    defer { partial.deallocate() }
+    Parallel.forChunks(rows, grain: 256) { chunk, range in
+        tk_sum_rows(x + range.lowerBound * columns, partial + chunk * columns, Int64(range.count), Int64(columns))
+    }
+    tk_sum_rows(partial, out, Int64(chunks), Int64(columns))
+}

@@ -1,0 +1,49 @@
+import Dispatch
+import Foundation
+
+/// Splits row ranges across the machine's cores for the element-wise and row-wise kernels.
+public enum Parallel {
+    /// Worker count: the active processors.
+    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs `body` over `0..<count` in at most `workers` contiguous chunks; stays on the calling
+    /// thread when the work is smaller than `grain` items.
+    public static func forRanges(_ count: Int, grain: Int = 4096, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunks = chunkCount(count, grain: grain)
+        if chunks == 1 {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let start = count * chunk / chunks
+                let end = count * (chunk + 1) / chunks
+                body(start..<end)
+            }
+        }
+    }
+
+    /// Like ``forRanges(_:grain:_:)`` but hands each chunk its index too, so chunks can keep
+    /// private partial sums (e.g. a weight gradient) that the caller reduces afterwards.
+    public static func forChunks(_ count: Int, grain: Int = 4096, _ body: (Int, Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunks = chunkCount(count, grain: grain)
+        if chunks == 1 {
+            body(0, 0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                body(chunk, (count * chunk / chunks)..<(count * (chunk + 1) / chunks))
+            }
+        }
+    }
+
+    /// How many chunks ``forChunks(_:grain:_:)`` uses for `count` items.
+    public static func chunkCount(_ count: Int, grain: Int = 4096) -> Int {
+        min(workers, max(1, count / max(grain, 1)))
+    }
+}
