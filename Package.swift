@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "TrainingCore", targets: ["TrainingCore"]),
+        .library(name: "Models", targets: ["Models"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -29,6 +30,8 @@ let package = Package(
         // Tensor, tape autodiff with fused backward ops, GEMM through OpenBLAS (loaded at run
         // time), NF4 frozen matmul, optimizers, schedules, seeded RNG.
         .target(name: "TrainingCore", dependencies: ["CTrainingKernels", "Quantization", "SafeTensors"]),
+        // BERT and Llama-family models built from Hugging Face folders, with HF parameter names.
+        .target(name: "Models", dependencies: ["TrainingCore", "Quantization", "SafeTensors"]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
@@ -45,6 +48,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors", "TailorTestSupport"]),
     ]

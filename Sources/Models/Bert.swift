@@ -1,0 +1,156 @@
+import Foundation
+import TrainingCore
+
+/// BERT's hyper-parameters from config.json (`model_type` "bert").
+public struct BertConfig: Sendable {
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var intermediateSize: Int
+    public var maxPositions: Int
+    public var typeVocabSize: Int
+    public var layerNormEps: Float
+    public var hiddenDropout: Float
+    public var attentionDropout: Float
+    public var classifierDropout: Float
+    public var labels: [String]
+    public var initializerRange: Float
+
+    public init(_ config: ConfigReader) throws {
+        vocabSize = try config.int("vocab_size")
+        hiddenSize = try config.int("hidden_size")
+        layers = try config.int("num_hidden_layers")
+        heads = try config.int("num_attention_heads")
+        intermediateSize = try config.int("intermediate_size")
+        maxPositions = try config.int("max_position_embeddings")
+        typeVocabSize = try config.int("type_vocab_size", default: 2)
+        layerNormEps = Float(try config.double("layer_norm_eps", default: 1e-12))
+        hiddenDropout = Float(try config.double("hidden_dropout_prob", default: 0.1))
+        attentionDropout = Float(try config.double("attention_probs_dropout_prob", default: 0.1))
+        classifierDropout = Float(try config.double("classifier_dropout", default: Double(hiddenDropout)))
+        initializerRange = Float(try config.double("initializer_range", default: 0.02))
+        labels = try config.labels() ?? ["LABEL_0", "LABEL_1"]
+        let activation = try config.string("hidden_act", default: "gelu")
+        guard activation == "gelu" else { throw config.fail("hidden_act", "is \(activation); only \"gelu\" is supported for BERT") }
+        let positions = try config.string("position_embedding_type", default: "absolute")
+        guard positions == "absolute" else { throw config.fail("position_embedding_type", "is \(positions); only \"absolute\" is supported") }
+        if try config.bool("is_decoder", default: false) { throw config.fail("is_decoder", "is true; BERT as a decoder is not supported") }
+        guard hiddenSize % heads == 0 else { throw config.fail("num_attention_heads", "(\(heads)) does not divide hidden_size \(hiddenSize)") }
+    }
+}
+
+/// One encoder layer's weights, named as in transformers (`bert.encoder.layer.N.…`).
+public struct BertLayer {
+    public var query, key, value, attentionOutput, intermediate, output: LinearLayer
+    public var attentionNormWeight, attentionNormBias, outputNormWeight, outputNormBias: Tensor
+}
+
+/// `BertModel` (+ pooler) and the classification head of `BertForSequenceClassification`.
+public final class Bert {
+    public let config: BertConfig
+    public let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings, embeddingNormWeight, embeddingNormBias: Tensor
+    public var layers: [BertLayer]
+    public var pooler: LinearLayer?
+    public var classifier: LinearLayer?
+    /// Seeds dropout masks; reseed for reproducible runs.
+    public var rng = RandomGenerator(seed: 0)
+    /// Every parameter with its Hugging Face name (for optimizers, saving, reports).
+    public private(set) var namedParameters: [(String, Tensor)] = []
+
+    /// Loads from `weights` with the names of `BertForSequenceClassification` (a `BertModel`
+    /// checkpoint's names without "bert." are accepted). A missing pooler or classifier is
+    /// initialised as transformers does (normal(0, initializer_range), zero bias).
+    public init(config: BertConfig, weights: WeightStore, withClassifier: Bool, trainable: Bool) throws {
+        self.config = config
+        weights.prefixAliases = [("bert.", "")]
+        let h = config.hiddenSize
+        var rng = RandomGenerator(seed: 42)
+        var parameters: [(String, Tensor)] = []
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
+            let t = try weights.tensor(name, shape: shape, trainable: trainable)
+            parameters.append((name, t))
+            return t
+        }
+        func linear(_ name: String, out: Int, in inFeatures: Int, initialiseIfMissing: Bool = false) throws -> LinearLayer {
+            if initialiseIfMissing && !weights.contains(name + ".weight") {
+                let weight = Tensor((0..<(out * inFeatures)).map { _ in rng.nextNormal() * config.initializerRange },
+                                    shape: [out, inFeatures], requiresGrad: trainable, name: name + ".weight")
+                let bias = Tensor(zeros: [out], requiresGrad: trainable, name: name + ".bias")
+                parameters += [(name + ".weight", weight), (name + ".bias", bias)]
+                return LinearLayer(weight: .dense(weight), bias: bias)
+            }
+            let layer = try weights.linear(name, out: out, in: inFeatures, hasBias: true, trainable: trainable)
+            if case .dense(let w) = layer.weight { parameters.append((name + ".weight", w)) }
+            if let b = layer.bias { parameters.append((name + ".bias", b)) }
+            return layer
+        }
+        wordEmbeddings = try tensor("bert.embeddings.word_embeddings.weight", [config.vocabSize, h])
+        positionEmbeddings = try tensor("bert.embeddings.position_embeddings.weight", [config.maxPositions, h])
+        tokenTypeEmbeddings = try tensor("bert.embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
+        embeddingNormWeight = try tensor("bert.embeddings.LayerNorm.weight", [h])
+        embeddingNormBias = try tensor("bert.embeddings.LayerNorm.bias", [h])
+        layers = []
+        for i in 0..<config.layers {
+            let p = "bert.encoder.layer.\(i)."
+            let query = try linear(p + "attention.self.query", out: h, in: h)
+            let key = try linear(p + "attention.self.key", out: h, in: h)
+            let value = try linear(p + "attention.self.value", out: h, in: h)
+            let attentionOutput = try linear(p + "attention.output.dense", out: h, in: h)
+            let attentionNormWeight = try tensor(p + "attention.output.LayerNorm.weight", [h])
+            let attentionNormBias = try tensor(p + "attention.output.LayerNorm.bias", [h])
+            let intermediate = try linear(p + "intermediate.dense", out: config.intermediateSize, in: h)
+            let output = try linear(p + "output.dense", out: h, in: config.intermediateSize)
+            let outputNormWeight = try tensor(p + "output.LayerNorm.weight", [h])
+            let outputNormBias = try tensor(p + "output.LayerNorm.bias", [h])
+            layers.append(BertLayer(query: query, key: key, value: value, attentionOutput: attentionOutput,
+                                    intermediate: intermediate, output: output, attentionNormWeight: attentionNormWeight,
+                                    attentionNormBias: attentionNormBias, outputNormWeight: outputNormWeight,
+                                    outputNormBias: outputNormBias))
+        }
+        if withClassifier {
+            pooler = try linear("bert.pooler.dense", out: h, in: h, initialiseIfMissing: true)
+            classifier = try linear("classifier", out: config.labels.count, in: h, initialiseIfMissing: true)
+        } else if weights.contains("bert.pooler.dense.weight") {
+            pooler = try linear("bert.pooler.dense", out: h, in: h)
+        }
+        namedParameters = parameters
+    }
+
+    /// The encoder's last hidden state `[B·T, C]`.
+    public func encode(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+        let (b, t, h) = (batch.batch, batch.length, config.hiddenSize)
+        let shape = [b * t]
+        var x = graph.embedding(batch.ids, shape: shape, wordEmbeddings)
+        x = graph.add(x, graph.embedding((0..<(b * t)).map { $0 % t }, shape: shape, positionEmbeddings))
+        x = graph.add(x, graph.embedding(batch.tokenTypes, shape: shape, tokenTypeEmbeddings))
+        x = graph.layerNorm(x, weight: embeddingNormWeight, bias: embeddingNormBias, eps: config.layerNormEps)
+        x = graph.dropout(x, p: config.hiddenDropout, rng: &rng)
+        let heads = config.heads, headDim = h / heads
+        let mask = AttentionMask(keyIsToken: batch.mask.allSatisfy { $0 } ? nil : batch.mask)
+        for layer in layers {
+            let q = graph.linear(x, layer.query)
+            let k = graph.linear(x, layer.key)
+            let v = graph.linear(x, layer.value)
+            var context = graph.attention(q: q, k: k, v: v, batch: b, queryLength: t, keyLength: t, heads: heads, kvHeads: heads,
+                                          headDim: headDim, mask: mask, scale: 1 / Float(headDim).squareRoot())
+            context = graph.dropout(graph.linear(context, layer.attentionOutput), p: config.hiddenDropout, rng: &rng)
+            x = graph.layerNorm(graph.add(context, x), weight: layer.attentionNormWeight, bias: layer.attentionNormBias,
+                                eps: config.layerNormEps)
+            let inner = graph.gelu(graph.linear(x, layer.intermediate))
+            let out = graph.dropout(graph.linear(inner, layer.output), p: config.hiddenDropout, rng: &rng)
+            x = graph.layerNorm(graph.add(out, x), weight: layer.outputNormWeight, bias: layer.outputNormBias, eps: config.layerNormEps)
+        }
+        return x
+    }
+
+    /// `BertForSequenceClassification`: pooler (first token → dense → tanh) → dropout →
+    /// classifier. Returns logits `[B, labels]`.
+    public func classify(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+        guard let pooler, let classifier else { preconditionFailure("loaded without a classification head") }
+        let hidden = encode(graph, batch)
+        let first = graph.selectRows(hidden, (0..<batch.batch).map { $0 * batch.length })
+        let pooled = graph.tanh(graph.linear(first, pooler))
+        return graph.linear(graph.dropout(pooled, p: config.classifierDropout, rng: &rng), classifier)
+    }
+}

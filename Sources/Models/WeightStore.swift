@@ -1,0 +1,77 @@
+import Quantization
+import SafeTensors
+import TrainingCore
+
+/// Hands out a model's weights by Hugging Face name from a checkpoint: frozen f32 weights are
+/// views into the memory-mapped file (no copy), trainable ones are copies, f16/bf16 are widened,
+/// and bitsandbytes 4-bit weights stay packed as ``QuantizedLinearWeight``.
+public final class WeightStore {
+    public let checkpoint: Checkpoint
+    private let quantized: Set<String>
+    /// Prefixes tried in order when a name is missing, so a `BertModel` checkpoint ("embeddings…")
+    /// loads into `BertForSequenceClassification` ("bert.embeddings…") and vice versa.
+    public var prefixAliases: [(String, String)] = []
+    /// Names that were loaded (to report unused checkpoint tensors).
+    public private(set) var used = Set<String>()
+
+    public init(_ checkpoint: Checkpoint) {
+        self.checkpoint = checkpoint
+        quantized = Set(BitsAndBytesLayout.quantizedWeightNames(in: checkpoint))
+    }
+
+    /// The checkpoint name that holds `name`, trying prefix aliases.
+    func resolve(_ name: String) -> String? {
+        if checkpoint.info(name) != nil || quantized.contains(name) { return name }
+        for (from, to) in prefixAliases where name.hasPrefix(from) {
+            let candidate = to + name.dropFirst(from.count)
+            if checkpoint.info(candidate) != nil || quantized.contains(candidate) { return candidate }
+        }
+        return nil
+    }
+
+    public func contains(_ name: String) -> Bool { resolve(name) != nil }
+
+    /// A dense tensor of `shape`. Trainable tensors are owned copies; frozen f32 ones borrow the
+    /// mapping when aligned.
+    public func tensor(_ name: String, shape: [Int], trainable: Bool) throws -> Tensor {
+        guard let stored = resolve(name) else { throw ModelError(file: checkpoint.path, "missing tensor \(name)") }
+        if quantized.contains(stored) {
+            let weight = try BitsAndBytesLayout.read(stored, from: checkpoint)
+            guard weight.shape == shape else {
+                throw ModelError(file: checkpoint.path, "tensor \(stored) has shape \(weight.shape), the config needs \(shape)")
+            }
+            used.insert(stored)
+            return Tensor(weight.dequantized(), shape: shape, requiresGrad: trainable, name: name)
+        }
+        let view = try checkpoint.tensor(stored)
+        guard view.shape == shape else {
+            throw ModelError(file: view.file, "tensor \(stored) has shape \(view.shape), the config needs \(shape)")
+        }
+        guard [.f32, .f16, .bf16, .f64].contains(view.dtype) else {
+            throw ModelError(file: view.file, "tensor \(stored) is \(view.dtype.rawValue), not a float type")
+        }
+        used.insert(stored)
+        if !trainable, view.dtype == .f32, let base = view.bytes.baseAddress,
+           Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 || view.elementCount == 0 {
+            if view.elementCount == 0 { return Tensor(zeros: shape, name: name) }
+            return Tensor(borrowing: base.assumingMemoryBound(to: Float.self), shape: shape, owner: view.storage, name: name)
+        }
+        return Tensor(try view.floats(), shape: shape, requiresGrad: trainable, name: name)
+    }
+
+    /// A Linear layer `[out, in]` (+ bias when `hasBias`): 4-bit when the checkpoint stores it so
+    /// (always frozen), else dense.
+    public func linear(_ name: String, out: Int, in inFeatures: Int, hasBias: Bool, trainable: Bool) throws -> LinearLayer {
+        let weightName = name + ".weight"
+        let bias = hasBias ? try tensor(name + ".bias", shape: [out], trainable: trainable) : nil
+        if let stored = resolve(weightName), quantized.contains(stored) {
+            let weight = try BitsAndBytesLayout.read(stored, from: checkpoint)
+            guard weight.shape == [out, inFeatures] else {
+                throw ModelError(file: checkpoint.path, "tensor \(stored) has shape \(weight.shape), the config needs \([out, inFeatures])")
+            }
+            used.insert(stored)
+            return LinearLayer(weight: .quantized(QuantizedLinearWeight(weight, name: weightName)), bias: bias)
+        }
+        return LinearLayer(weight: .dense(try tensor(weightName, shape: [out, inFeatures], trainable: trainable)), bias: bias)
+    }
+}

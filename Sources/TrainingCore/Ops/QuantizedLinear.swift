@@ -1,0 +1,106 @@
+import Quantization
+
+/// A frozen 4-bit weight `[out, in]` for the matmul: packed codes stay packed and are dequantized
+/// a tile of rows at a time inside ``Graph/linear(_:_:)``, never as a whole matrix.
+public final class QuantizedLinearWeight: @unchecked Sendable {
+    public let weight: QuantizedWeight
+    /// Block scales decoded once (double quantization undone), reused by every tile.
+    public let blockAbsmax: [Float]
+    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { weight.shape[1] }
+    public let name: String
+
+    /// Rows dequantized per tile: 256 rows of MiniLM's widest input are 1.5 MB, cache-sized.
+    static let tileRows = 256
+
+    public init(_ weight: QuantizedWeight, name: String) {
+        precondition(weight.shape.count == 2, "4-bit Linear weight must be 2-D")
+        self.weight = weight
+        self.blockAbsmax = weight.blockAbsmax()
+        self.name = name
+    }
+
+    /// Rows `rows` of the weight in f32 into `buffer` (`rows.count × in` floats).
+    func dequantizeRows(_ rows: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
+        weight.dequantize(elements: (rows.lowerBound * inFeatures)..<(rows.upperBound * inFeatures), blockAbsmax: blockAbsmax,
+                          into: UnsafeMutableBufferPointer(start: buffer, count: rows.count * inFeatures))
+    }
+}
+
+/// A Linear layer: a dense weight (trainable or frozen) or a frozen 4-bit one, and a bias.
+public struct LinearLayer: Sendable {
+    public enum Weight: Sendable {
+        case dense(Tensor)
+        case quantized(QuantizedLinearWeight)
+    }
+    public var weight: Weight
+    public var bias: Tensor?
+
+    public init(weight: Weight, bias: Tensor?) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public var outFeatures: Int {
+        switch weight {
+        case .dense(let tensor): return tensor.shape[0]
+        case .quantized(let q): return q.outFeatures
+        }
+    }
+    public var inFeatures: Int {
+        switch weight {
+        case .dense(let tensor): return tensor.shape[1]
+        case .quantized(let q): return q.inFeatures
+        }
+    }
+}
+
+extension Graph {
+    /// y = x · Wᵀ + b for any ``LinearLayer``.
+    public func linear(_ x: Tensor, _ layer: LinearLayer) -> Tensor {
+        switch layer.weight {
+        case .dense(let weight): return linear(x, weight, layer.bias)
+        case .quantized(let weight): return quantizedLinear(x, weight, layer.bias)
+        }
+    }
+
+    /// The 4-bit matmul: forward tile by tile over output rows (tiles in parallel, each core
+    /// dequantizing into its own buffer); backward gives the input gradient (and the bias's),
+    /// the 4-bit weight itself being frozen.
+    public func quantizedLinear(_ x: Tensor, _ weight: QuantizedLinearWeight, _ bias: Tensor?) -> Tensor {
+        let inFeatures = weight.inFeatures, outFeatures = weight.outFeatures
+        precondition(x.columns == inFeatures, "linear \(weight.name): input has \(x.columns) features, weight expects \(inFeatures)")
+        let rows = x.rows
+        let y = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
+        if let bias {
+            for r in 0..<rows { (y.data + r * outFeatures).update(from: bias.data, count: outFeatures) }
+        }
+        let tile = QuantizedLinearWeight.tileRows
+        let tiles = (outFeatures + tile - 1) / tile
+        Parallel.forRanges(tiles, grain: 1) { range in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: tile * inFeatures)
+            defer { buffer.deallocate() }
+            for t in range {
+                let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
+                weight.dequantizeRows(outRows, into: buffer)
+                BLAS.sgemm(.none, .transposed, m: rows, n: outRows.count, k: inFeatures, a: x.data, lda: inFeatures,
+                           b: buffer, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data + outRows.lowerBound, ldc: outFeatures)
+            }
+        }
+        record(y, [x, bias]) { dy in
+            if x.requiresGrad {
+                let dx = x.gradBuffer()
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: tile * inFeatures)
+                defer { buffer.deallocate() }
+                for t in 0..<tiles {
+                    let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
+                    weight.dequantizeRows(outRows, into: buffer)
+                    Matmul.gemm(.none, .none, m: rows, n: inFeatures, k: outRows.count, a: dy + outRows.lowerBound, lda: outFeatures,
+                                b: buffer, ldb: inFeatures, beta: 1, c: dx, ldc: inFeatures)
+                }
+            }
+            if let bias, bias.requiresGrad { sumRows(dy, rows: rows, columns: outFeatures, into: bias.gradBuffer()) }
+        }
+        return y
+    }
+}
