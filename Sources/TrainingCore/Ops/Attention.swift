@@ -8,11 +8,14 @@ public struct AttentionMask: Sendable {
     public var causal: Bool
     /// Position of query 0 within the key sequence (> 0 when keys include cached tokens).
     public var queryOffset: Int
+    /// Mistral's sliding window: a query sees at most this many most recent keys (itself included).
+    public var slidingWindow: Int?
 
-    public init(keyIsToken: [Bool]? = nil, causal: Bool = false, queryOffset: Int = 0) {
+    public init(keyIsToken: [Bool]? = nil, causal: Bool = false, queryOffset: Int = 0, slidingWindow: Int? = nil) {
         self.keyIsToken = keyIsToken
         self.causal = causal
         self.queryOffset = queryOffset
+        self.slidingWindow = slidingWindow
     }
 }
 
@@ -104,6 +107,9 @@ extension Graph {
                 let last = i + mask.queryOffset
                 if last + 1 < keyLength {
                     (scores + i * keyLength + last + 1).update(repeating: -.infinity, count: keyLength - last - 1)
+                }
+                if let window = mask.slidingWindow, last - window + 1 > 0 {
+                    (scores + i * keyLength).update(repeating: -.infinity, count: min(keyLength, last - window + 1))
                 }
             }
         }

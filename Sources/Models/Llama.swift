@@ -1,0 +1,260 @@
+import Foundation
+import TrainingCore
+
+/// Hyper-parameters of the Llama family from config.json: `llama`, `mistral` and `qwen2` differ
+/// only in config (biases on q/k/v for Qwen2, a sliding window for Mistral).
+public struct LlamaConfig: Sendable {
+    public var modelType: String
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var rmsNormEps: Float
+    public var ropeTheta: Double
+    public var llama3Scaling: Llama3RopeScaling?
+    public var tieWordEmbeddings: Bool
+    public var attentionBias: Bool
+    public var outputProjectionBias: Bool
+    public var mlpBias: Bool
+    public var slidingWindow: Int?
+    public var maxPositions: Int
+    public var labels: [String]
+    public var padTokenId: Int?
+    public var eosTokenIds: [Int]
+
+    public init(_ config: ConfigReader) throws {
+        modelType = try config.string("model_type")
+        guard ["llama", "mistral", "qwen2"].contains(modelType) else {
+            throw config.fail("model_type", "is \(modelType); the Llama family supports llama, mistral, qwen2")
+        }
+        vocabSize = try config.int("vocab_size")
+        hiddenSize = try config.int("hidden_size")
+        intermediateSize = try config.int("intermediate_size")
+        layers = try config.int("num_hidden_layers")
+        heads = try config.int("num_attention_heads")
+        kvHeads = try config.int("num_key_value_heads", default: heads)
+        headDim = try config.int("head_dim", default: hiddenSize / heads)
+        rmsNormEps = Float(try config.double("rms_norm_eps", default: 1e-6))
+        tieWordEmbeddings = try config.bool("tie_word_embeddings", default: false)
+        maxPositions = try config.int("max_position_embeddings", default: 4096)
+        labels = try config.labels() ?? ["LABEL_0", "LABEL_1"]
+        padTokenId = config.values["pad_token_id"] is NSNull ? nil : try? config.int("pad_token_id")
+        if let eos = config.values["eos_token_id"] as? [Any] {
+            eosTokenIds = eos.compactMap { ($0 as? NSNumber)?.intValue }
+        } else {
+            eosTokenIds = (try? config.int("eos_token_id")).map { [$0] } ?? []
+        }
+        let activation = try config.string("hidden_act", default: "silu")
+        guard activation == "silu" else { throw config.fail("hidden_act", "is \(activation); only \"silu\" is supported") }
+        if modelType == "qwen2" {
+            attentionBias = true
+            outputProjectionBias = false
+        } else {
+            attentionBias = try config.bool("attention_bias", default: false)
+            outputProjectionBias = attentionBias
+        }
+        mlpBias = try config.bool("mlp_bias", default: false)
+        if modelType == "mistral" || modelType == "qwen2" {
+            let useSliding = try modelType == "mistral" || config.bool("use_sliding_window", default: false)
+            slidingWindow = useSliding ? (try? config.int("sliding_window")) : nil
+        }
+        // transformers 5 groups RoPE settings in rope_parameters; older files use rope_theta and
+        // rope_scaling at the top level.
+        let rope = try config.object("rope_parameters") ?? config.object("rope_scaling")
+        ropeTheta = try rope?.double("rope_theta", default: nil as Double?) ?? config.double("rope_theta", default: 10000)
+        let ropeType = try rope.map { try $0.string("rope_type", default: (try? $0.string("type")) ?? "default") } ?? "default"
+        switch ropeType {
+        case "default":
+            llama3Scaling = nil
+        case "llama3":
+            let r = rope!
+            llama3Scaling = Llama3RopeScaling(
+                factor: try r.double("factor"), lowFrequencyFactor: try r.double("low_freq_factor"),
+                highFrequencyFactor: try r.double("high_freq_factor"),
+                originalMaxPositions: try r.double("original_max_position_embeddings"))
+        default:
+            throw config.fail("rope_type", "is \(ropeType); supported: default, llama3")
+        }
+        guard heads % kvHeads == 0 else { throw config.fail("num_key_value_heads", "(\(kvHeads)) does not divide num_attention_heads \(heads)") }
+    }
+}
+
+/// One decoder layer's weights (`model.layers.N.…`).
+public struct LlamaLayer {
+    public var inputNorm, postAttentionNorm: Tensor
+    public var qProj, kProj, vProj, oProj, gateProj, upProj, downProj: LinearLayer
+}
+
+/// Key/value cache for generation: per layer `[capacity, Hkv·D]` for one sequence.
+public final class KVCache {
+    public let capacity: Int
+    public private(set) var length = 0
+    var keys: [Tensor]
+    var values: [Tensor]
+
+    init(layers: Int, capacity: Int, kvStride: Int) {
+        self.capacity = capacity
+        keys = (0..<layers).map { _ in Tensor(zeros: [capacity, kvStride]) }
+        values = (0..<layers).map { _ in Tensor(zeros: [capacity, kvStride]) }
+    }
+
+    func advance(by count: Int) { length += count }
+}
+
+/// `LlamaForCausalLM` and `LlamaForSequenceClassification` (the `score` head).
+public final class Llama {
+    public let config: LlamaConfig
+    public let embedTokens: Tensor
+    public var layers: [LlamaLayer]
+    public let finalNorm: Tensor
+    /// The output head: `lm_head` (or the tied embedding table) for causal LM.
+    public var lmHead: LinearLayer?
+    /// `score` `[labels, hidden]` for sequence classification.
+    public var score: LinearLayer?
+    public let rotary: RotaryEmbedding
+    public private(set) var namedParameters: [(String, Tensor)] = []
+
+    public enum Head { case causalLM, sequenceClassification }
+
+    public init(config: LlamaConfig, weights: WeightStore, head: Head, trainable: Bool) throws {
+        self.config = config
+        let (h, d) = (config.hiddenSize, config.headDim)
+        var parameters: [(String, Tensor)] = []
+        var rng = RandomGenerator(seed: 42)
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
+            let t = try weights.tensor(name, shape: shape, trainable: trainable)
+            parameters.append((name, t))
+            return t
+        }
+        func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool) throws -> LinearLayer {
+            let layer = try weights.linear(name, out: out, in: inFeatures, hasBias: bias, trainable: trainable)
+            if case .dense(let w) = layer.weight { parameters.append((name + ".weight", w)) }
+            if let b = layer.bias { parameters.append((name + ".bias", b)) }
+            return layer
+        }
+        embedTokens = try tensor("model.embed_tokens.weight", [config.vocabSize, h])
+        layers = []
+        for i in 0..<config.layers {
+            let p = "model.layers.\(i)."
+            let inputNorm = try tensor(p + "input_layernorm.weight", [h])
+            let q = try linear(p + "self_attn.q_proj", out: config.heads * d, in: h, bias: config.attentionBias)
+            let k = try linear(p + "self_attn.k_proj", out: config.kvHeads * d, in: h, bias: config.attentionBias)
+            let v = try linear(p + "self_attn.v_proj", out: config.kvHeads * d, in: h, bias: config.attentionBias)
+            let o = try linear(p + "self_attn.o_proj", out: h, in: config.heads * d, bias: config.outputProjectionBias)
+            let postNorm = try tensor(p + "post_attention_layernorm.weight", [h])
+            let gate = try linear(p + "mlp.gate_proj", out: config.intermediateSize, in: h, bias: config.mlpBias)
+            let up = try linear(p + "mlp.up_proj", out: config.intermediateSize, in: h, bias: config.mlpBias)
+            let down = try linear(p + "mlp.down_proj", out: h, in: config.intermediateSize, bias: config.mlpBias)
+            layers.append(LlamaLayer(inputNorm: inputNorm, postAttentionNorm: postNorm, qProj: q, kProj: k, vProj: v, oProj: o,
+                                     gateProj: gate, upProj: up, downProj: down))
+        }
+        finalNorm = try tensor("model.norm.weight", [h])
+        switch head {
+        case .causalLM:
+            if config.tieWordEmbeddings || !weights.contains("lm_head.weight") {
+                guard config.tieWordEmbeddings else {
+                    throw ModelError(file: weights.checkpoint.path, "missing tensor lm_head.weight (and tie_word_embeddings is false)")
+                }
+                lmHead = LinearLayer(weight: .dense(embedTokens), bias: nil)
+            } else {
+                lmHead = try linear("lm_head", out: config.vocabSize, in: h, bias: false)
+            }
+        case .sequenceClassification:
+            if weights.contains("score.weight") {
+                score = try linear("score", out: config.labels.count, in: h, bias: false)
+            } else {
+                let w = Tensor((0..<(config.labels.count * h)).map { _ in rng.nextNormal() * 0.02 }, shape: [config.labels.count, h],
+                               requiresGrad: trainable, name: "score.weight")
+                parameters.append(("score.weight", w))
+                score = LinearLayer(weight: .dense(w), bias: nil)
+            }
+        }
+        rotary = RotaryEmbedding(headDim: d, theta: config.ropeTheta, llama3Scaling: config.llama3Scaling)
+        namedParameters = parameters
+    }
+
+    /// Final hidden states `[B·T, C]` for a whole batch (training, scoring): positions 0…T−1,
+    /// causal attention that skips padded keys.
+    public func decode(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+        let (b, t) = (batch.batch, batch.length)
+        let (cos, sin) = rotary.tables(positions: Array(0..<t))
+        let mask = AttentionMask(keyIsToken: batch.mask.allSatisfy { $0 } ? nil : batch.mask, causal: true,
+                                 slidingWindow: config.slidingWindow)
+        var x = graph.embedding(batch.ids, shape: [b * t], embedTokens)
+        for layer in layers {
+            x = block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin, mask: mask) { k, v in (k, v, t) }
+        }
+        return graph.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
+    }
+
+    /// One decoder block. `keysAndValues` turns this step's k/v into the keys the queries attend to
+    /// (identity for a whole sequence; cached history + new for generation).
+    func block(_ graph: Graph, _ x: Tensor, _ layer: LlamaLayer, batch b: Int, length t: Int, cos: [Float], sin: [Float],
+               mask: AttentionMask, keysAndValues: (Tensor, Tensor) -> (Tensor, Tensor, Int)) -> Tensor {
+        let d = config.headDim
+        let normed = graph.rmsNorm(x, weight: layer.inputNorm, eps: config.rmsNormEps)
+        let q = graph.rope(graph.linear(normed, layer.qProj), batch: b, length: t, heads: config.heads, headDim: d, cos: cos, sin: sin)
+        let k = graph.rope(graph.linear(normed, layer.kProj), batch: b, length: t, heads: config.kvHeads, headDim: d, cos: cos, sin: sin)
+        let v = graph.linear(normed, layer.vProj)
+        let (keys, values, keyLength) = keysAndValues(k, v)
+        let attended = graph.attention(q: q, k: keys, v: values, batch: b, queryLength: t, keyLength: keyLength, heads: config.heads,
+                                       kvHeads: config.kvHeads, headDim: d, mask: mask, scale: 1 / Float(d).squareRoot())
+        let h = graph.add(x, graph.linear(attended, layer.oProj))
+        let normed2 = graph.rmsNorm(h, weight: layer.postAttentionNorm, eps: config.rmsNormEps)
+        let mlp = graph.linear(graph.siluMul(graph.linear(normed2, layer.gateProj), graph.linear(normed2, layer.upProj)), layer.downProj)
+        return graph.add(h, mlp)
+    }
+
+    /// Causal-LM logits `[B·T, V]`.
+    public func logits(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+        guard let lmHead else { preconditionFailure("loaded without an LM head") }
+        return graph.linear(decode(graph, batch), lmHead)
+    }
+
+    /// The causal-LM loss as transformers computes it: position t predicts label t+1; labels
+    /// below 0 (−100) and the last position are ignored.
+    public func causalLMLoss(_ graph: Graph, _ batch: TokenBatch, labels: [Int]) -> Tensor {
+        let (b, t) = (batch.batch, batch.length)
+        var shifted = [Int](repeating: -100, count: b * t)
+        for row in 0..<b {
+            for position in 0..<(t - 1) { shifted[row * t + position] = labels[row * t + position + 1] }
+        }
+        return graph.crossEntropy(logits(graph, batch), targets: shifted)
+    }
+
+    /// Sequence-classification logits `[B, labels]` from the last real token of each row.
+    public func classify(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+        guard let score else { preconditionFailure("loaded without a score head") }
+        let hidden = decode(graph, batch)
+        return graph.linear(graph.selectRows(hidden, batch.lastTokenIndices), score)
+    }
+
+    /// A cache for generating up to `capacity` tokens of one sequence.
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(layers: layers.count, capacity: capacity, kvStride: config.kvHeads * config.headDim)
+    }
+
+    /// Logits `[T, V]` for `ids` following what `cache` holds; appends their keys and values.
+    public func step(_ ids: [Int], cache: KVCache) -> Tensor {
+        guard let lmHead else { preconditionFailure("loaded without an LM head") }
+        let graph = Graph(recording: false)
+        let t = ids.count, start = cache.length
+        precondition(start + t <= cache.capacity, "KV cache full")
+        let (cos, sin) = rotary.tables(positions: Array(start..<(start + t)))
+        let mask = AttentionMask(causal: true, queryOffset: start, slidingWindow: config.slidingWindow)
+        let kvStride = config.kvHeads * config.headDim
+        var x = graph.embedding(ids, shape: [t], embedTokens)
+        for (index, layer) in layers.enumerated() {
+            x = block(graph, x, layer, batch: 1, length: t, cos: cos, sin: sin, mask: mask) { k, v in
+                (cache.keys[index].data + start * kvStride).update(from: k.data, count: t * kvStride)
+                (cache.values[index].data + start * kvStride).update(from: v.data, count: t * kvStride)
+                return (cache.keys[index], cache.values[index], start + t)
+            }
+        }
+        cache.advance(by: t)
+        return graph.linear(graph.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps), lmHead)
+    }
+}
