@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "TrainingCore", targets: ["TrainingCore"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -30,6 +31,8 @@ let package = Package(
         // Tensor, tape autodiff with fused backward ops, GEMM through OpenBLAS (loaded at run
         // time), NF4 frozen matmul, optimizers, schedules, seeded RNG.
         .target(name: "TrainingCore", dependencies: ["CTrainingKernels", "Quantization", "SafeTensors"]),
+        // tokenizer.json: WordPiece, byte-level BPE, Metaspace/byte-fallback BPE.
+        .target(name: "Tokenizers"),
         // BERT and Llama-family models built from Hugging Face folders, with HF parameter names.
         .target(name: "Models", dependencies: ["TrainingCore", "Quantization", "SafeTensors"]),
         // The `tailor` executable: parsing and printing only.
@@ -48,6 +51,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TailorTestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors", "TailorTestSupport"]),

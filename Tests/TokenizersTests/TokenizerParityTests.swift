@@ -1,0 +1,45 @@
+import Foundation
+import TailorTestSupport
+import Testing
+@testable import Tokenizers
+
+/// Token ids equal to HF `tokenizers` 0.23.3 on a multilingual text (accents, CJK, emoji,
+/// whitespace runs, special tokens) for each kind of tokenizer (fixtures/tokenizers/).
+@Suite struct TokenizerParityTests {
+    nonisolated(unsafe) static let goldens: [String: [String: Any]] = {
+        let url = URL(fileURLWithPath: FixturePaths.path("tokenizers/goldens.json"))
+        let root = try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        return root["tokenizers"] as! [String: [String: Any]]
+    }()
+
+    static let kinds = ["wordpiece", "gpt2-bpe", "llama3-bpe", "metaspace-bpe", "metaspace-normalizer-bpe"]
+
+    @Test(arguments: kinds)
+    func idsTokensAndDecoding(kind: String) throws {
+        let tokenizer = try Tokenizer(path: FixturePaths.path("tokenizers/\(kind).json"))
+        let cases = Self.goldens[kind]!["cases"] as! [[String: Any]]
+        for golden in cases {
+            let text = golden["text"] as! String
+            let encoding = tokenizer.encode(text)
+            #expect(encoding.ids == golden["ids"] as! [Int], "\(kind): \(text.debugDescription)\n ours   \(encoding.tokens)\n theirs \(golden["tokens"] as! [String])")
+            #expect(encoding.typeIds == golden["type_ids"] as! [Int], "\(kind): type ids of \(text.debugDescription)")
+            let ids = golden["ids"] as! [Int]
+            #expect(tokenizer.decode(ids) == golden["decoded"] as! String, "\(kind): decode of \(text.debugDescription)")
+            #expect(tokenizer.decode(ids, skipSpecialTokens: false) == golden["decoded_with_special"] as! String,
+                    "\(kind): decode with special tokens of \(text.debugDescription)")
+        }
+    }
+
+    @Test(arguments: kinds)
+    func pairsTruncationAndPadding(kind: String) throws {
+        let tokenizer = try Tokenizer(path: FixturePaths.path("tokenizers/\(kind).json"))
+        let pair = Self.goldens[kind]!["pair"] as! [String: Any]
+        let encoding = tokenizer.encode(pair["a"] as! String, pair: pair["b"] as? String)
+        #expect(encoding.ids == pair["ids"] as! [Int], "\(kind): pair ids")
+        #expect(encoding.typeIds == pair["type_ids"] as! [Int], "\(kind): pair type ids")
+        let batch = Self.goldens[kind]!["truncated_padded"] as! [String: Any]
+        let encodings = tokenizer.encodeBatch(batch["texts"] as! [String], maxLength: 16, padding: .fixed(16), padId: 0)
+        #expect(encodings.map(\.ids) == batch["ids"] as! [[Int]], "\(kind): truncated and padded ids")
+        #expect(encodings.map(\.attentionMask) == batch["attention_mask"] as! [[Int]], "\(kind): attention masks")
+    }
+}
