@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "TrainingCore", targets: ["TrainingCore"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "Training", targets: ["Training"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -35,12 +37,21 @@ let package = Package(
         .target(name: "Tokenizers"),
         // BERT and Llama-family models built from Hugging Face folders, with HF parameter names.
         .target(name: "Models", dependencies: ["TrainingCore", "Quantization", "SafeTensors"]),
+        // Classification and generation (KV cache, sampling) over model folders.
+        .target(name: "Inference", dependencies: ["Models", "Tokenizers", "TrainingCore"]),
+        // Training loops and their measurement (the Trainer arrives with adapters).
+        .target(name: "Training", dependencies: ["Models", "TrainingCore"]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
                 "SafeTensors",
                 "Quantization",
+                "TrainingCore",
+                "Models",
+                "Tokenizers",
+                "Inference",
+                "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -20,6 +20,7 @@ struct Tailor: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [InspectCommand.self, ConvertCommand.self, VerifyCommand.self, QuantizeCommand.self,
-                      DequantizeCommand.self, DemoCommand.self]
+                      DequantizeCommand.self, ClassifyCommand.self, GenerateCommand.self, BenchCommand.self,
+                      DemoCommand.self]
     )
 }

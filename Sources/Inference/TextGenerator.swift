@@ -1,0 +1,99 @@
+import Models
+import Tokenizers
+import TrainingCore
+
+/// How the next token is chosen.
+public enum Sampling: Sendable {
+    case greedy
+    /// Softmax with temperature, restricted to the `topK` most likely tokens (0: all) and to the
+    /// smallest set whose probability reaches `topP`, then drawn with a seeded generator.
+    case sample(temperature: Float, topK: Int, topP: Float, seed: UInt64)
+}
+
+/// Generates text with a causal LM from a model folder, with a key/value cache.
+public final class TextGenerator {
+    public struct Result: Sendable {
+        public var tokens: [Int]
+        public var text: String
+    }
+
+    public let model: Llama
+    public let tokenizer: Tokenizer
+
+    public init(folder: String) throws {
+        guard case .llama(let llama) = try ModelLoader.load(folder: folder, task: .causalLM) else {
+            throw ModelError(file: folder, "not a causal language model")
+        }
+        model = llama
+        tokenizer = try Tokenizer(path: folder)
+    }
+
+    /// Continues `prompt` by up to `maxNewTokens` tokens, stopping at an end-of-sequence token.
+    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling) throws -> Result {
+        let promptIds = tokenizer.encode(prompt).ids
+        guard !promptIds.isEmpty else { throw ModelError(file: tokenizer.path, "the prompt encodes to no tokens") }
+        if let bad = promptIds.first(where: { $0 >= model.config.vocabSize }) {
+            throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(model.config.vocabSize)")
+        }
+        let cache = model.makeCache(capacity: promptIds.count + maxNewTokens)
+        var rng: RandomGenerator
+        if case .sample(_, _, _, let seed) = sampling { rng = RandomGenerator(seed: seed) } else { rng = RandomGenerator(seed: 0) }
+        var logits = model.step(promptIds, cache: cache)
+        var generated: [Int] = []
+        let vocab = model.config.vocabSize
+        for _ in 0..<maxNewTokens {
+            let last = Array(UnsafeBufferPointer(start: logits.data + (logits.rows - 1) * vocab, count: vocab))
+            let next = Self.choose(last, sampling: sampling, rng: &rng)
+            if model.config.eosTokenIds.contains(next) { break }
+            generated.append(next)
+            if generated.count == maxNewTokens { break }
+            logits = model.step([next], cache: cache)
+        }
+        return Result(tokens: generated, text: tokenizer.decode(generated))
+    }
+
+    static func choose(_ logits: [Float], sampling: Sampling, rng: inout RandomGenerator) -> Int {
+        switch sampling {
+        case .greedy:
+            return logits.indices.max { logits[$0] < logits[$1] } ?? 0
+        case let .sample(temperature, topK, topP, _):
+            guard temperature > 0 else { return choose(logits, sampling: .greedy, rng: &rng) }
+            var order = logits.indices.sorted { logits[$0] > logits[$1] }
+            if topK > 0 { order = Array(order.prefix(topK)) }
+            let maxLogit = logits[order[0]]
+            var weights = order.map { Double(((logits[$0] - maxLogit) / temperature)).exponential }
+            let total = weights.reduce(0, +)
+            weights = weights.map { $0 / total }
+            if topP < 1 {
+                var cumulative = 0.0
+                var keep = 0
+                for w in weights {
+                    cumulative += w
+                    keep += 1
+                    if cumulative >= Double(topP) { break }
+                }
+                order = Array(order.prefix(keep))
+                weights = Array(weights.prefix(keep))
+                let kept = weights.reduce(0, +)
+                weights = weights.map { $0 / kept }
+            }
+            var draw = Double(rng.nextFloat())
+            for (index, w) in zip(order, weights) {
+                draw -= w
+                if draw < 0 { return index }
+            }
+            return order.last!
+        }
+    }
+}
+
+private extension Double {
+    var exponential: Double { _exp(self) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+private func _exp(_ x: Double) -> Double { exp(x) }

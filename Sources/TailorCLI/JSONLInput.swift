@@ -1,0 +1,34 @@
+import Foundation
+
+/// Reads a JSON Lines file of objects (blank lines skipped); errors name the file and line.
+enum JSONLInput {
+    static func read(_ path: String) throws -> [[String: Any]] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw UsageProblem(description: "\(path): cannot read: \(error.localizedDescription)")
+        }
+        var rows: [[String: Any]] = []
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
+                throw UsageProblem(description: "\(path): line \(index + 1) is not a JSON object")
+            }
+            rows.append(object)
+        }
+        return rows
+    }
+
+    /// The string field `key` of every row, or an error naming the line.
+    static func strings(_ rows: [[String: Any]], key: String, path: String, optional: Bool = false) throws -> [String]? {
+        var values: [String] = []
+        for (index, row) in rows.enumerated() {
+            guard let value = row[key] as? String else {
+                if optional, row[key] == nil { return nil }
+                throw UsageProblem(description: "\(path): record \(index + 1) has no string \"\(key)\"")
+            }
+            values.append(value)
+        }
+        return values
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Models
+import TrainingCore
+
+/// Times training steps or inference forwards of a model on random token ids: the measurement
+/// behind `tailor bench` and Scripts/bench's comparison with PyTorch.
+public enum StepBenchmark {
+    public enum Mode: String, Sendable { case train, infer }
+    public enum Method: String, Sendable, CaseIterable { case full }
+
+    public struct Result: Sendable {
+        public var tokensPerSecond: Double
+        public var secondsPerStep: Double
+        public var steps: Int
+        public var tokensPerStep: Int
+        public var finalLoss: Float?
+    }
+
+    /// Runs one warm-up step then `steps` timed ones. Training: forward, loss, backward and an
+    /// AdamW update of every parameter (full fine-tuning), dropout as configured.
+    public static func run(folder: String, mode: Mode, method: Method = .full, batch: Int, length: Int, steps: Int,
+                           seed: UInt64 = 0, progress: ((Int, Double) -> Void)? = nil) throws -> Result {
+        let task: ModelLoader.Task
+        let config = try ConfigReader(path: folder + "/config.json")
+        task = try config.string("model_type") == "bert" ? .sequenceClassification : .causalLM
+        let model = try ModelLoader.load(folder: folder, task: task, trainable: mode == .train)
+        var rng = RandomGenerator(seed: seed)
+        let vocab: Int
+        switch model {
+        case .bert(let bert):
+            vocab = bert.config.vocabSize
+            guard length <= bert.config.maxPositions else {
+                throw ModelError(file: config.path, "--seq \(length) exceeds max_position_embeddings \(bert.config.maxPositions)")
+            }
+        case .llama(let llama): vocab = llama.config.vocabSize
+        }
+        let ids = (0..<batch).map { _ in (0..<length).map { _ in Int(rng.next() % UInt64(vocab)) } }
+        let tokens = TokenBatch(ids: ids)
+        let labels = (0..<batch).map { _ in Int(rng.next() % UInt64(max(model.labels.count, 1))) }
+        let optimizer = mode == .train ? AdamW(parameters: model.namedParameters.map(\.1).filter(\.requiresGrad), learningRate: 1e-5) : nil
+        var lastLoss: Float?
+        func step() {
+            let graph = Graph(recording: mode == .train, training: mode == .train)
+            let loss: Tensor
+            switch model {
+            case .bert(let bert):
+                let logits = bert.classify(graph, tokens)
+                guard mode == .train else { return }
+                loss = graph.crossEntropy(logits, targets: labels)
+            case .llama(let llama):
+                guard mode == .train else {
+                    _ = llama.logits(graph, tokens)
+                    return
+                }
+                loss = llama.causalLMLoss(graph, tokens, labels: tokens.ids)
+            }
+            lastLoss = loss.values[0]
+            optimizer?.zeroGrad()
+            graph.backward(loss)
+            optimizer?.update()
+        }
+        step()
+        let start = Date()
+        for index in 0..<steps {
+            step()
+            progress?(index + 1, Date().timeIntervalSince(start))
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let perStep = seconds / Double(max(steps, 1))
+        return Result(tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, steps: steps,
+                      tokensPerStep: batch * length, finalLoss: lastLoss)
+    }
+}
