@@ -3,6 +3,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define TK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -223,4 +226,11 @@ void tk_sum_rows(const float *x, float *out, int64_t rows, int64_t cols) {
         const float *row = x + r * cols;
         for (int64_t c = 0; c < cols; c++) out[c] += row[c];
     }
+}
+
+void tk_configure_allocator(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }

@@ -11,7 +11,10 @@ import Foundation
 /// to its slowest kernels (65 vs ≈300 GFLOP/s) unless `OPENBLAS_CORETYPE` is in the environment
 /// when the library loads — before `main` for a linked library. Loading it ourselves lets us set
 /// a core type that matches the CPU's instruction set first, so every program using TrainingCore
-/// gets the fast kernels without the user doing anything. A core type the user set is kept.
+/// gets the fast kernels without the user doing anything. `TAILOR_BLAS_CORETYPE` chooses the
+/// core type explicitly; an inherited `OPENBLAS_CORETYPE` naming an older kernel family than this
+/// CPU runs (e.g. "Haswell" on an AVX-512 machine, as some environments preset) is replaced by
+/// the better one, so the choice is visible in `tailor bench` output as `BLAS.coreName`.
 public enum BLAS {
     public enum Transpose: Sendable { case none, transposed }
 
@@ -32,13 +35,15 @@ public enum BLAS {
     /// Library names tried in order (Debian's libopenblas-dev provides the first).
     static let candidates = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib", "libblas.so.3"]
 
-    /// The core type the user's environment set before we loaded OpenBLAS (kept as is), if any.
-    public static let userCoreType: String? = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }
+    /// An explicit choice of kernels (`TAILOR_BLAS_CORETYPE`), if any.
+    public static let requestedCoreType: String? = getenv("TAILOR_BLAS_CORETYPE").map { String(cString: $0) }
+
+    /// The core type OpenBLAS is told to use: the explicit choice, else the best for this CPU,
+    /// else whatever the environment says.
+    public static var chosenCoreType: String? { requestedCoreType ?? preferredCoreType() }
 
     private static let library: Library = {
-        if userCoreType == nil, let coreType = preferredCoreType() {
-            setenv("OPENBLAS_CORETYPE", coreType, 0)
-        }
+        if let coreType = chosenCoreType { setenv("OPENBLAS_CORETYPE", coreType, 1) }
         for name in candidates {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL), let sgemm = dlsym(handle, "cblas_sgemm") else { continue }
             return Library(sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self),

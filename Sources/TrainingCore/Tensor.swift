@@ -20,11 +20,17 @@ public final class Tensor: @unchecked Sendable {
     public var name: String
 
     /// A new zero-filled tensor.
-    public init(zeros shape: [Int], requiresGrad: Bool = false, name: String = "") {
+    public convenience init(zeros shape: [Int], requiresGrad: Bool = false, name: String = "") {
+        self.init(uninitialized: shape, requiresGrad: requiresGrad, name: name)
+        data.update(repeating: 0, count: max(count, 1))
+    }
+
+    /// A new tensor whose values the caller writes in full (ops' outputs): skips zero-filling.
+    public init(uninitialized shape: [Int], requiresGrad: Bool = false, name: String = "") {
+        _ = MemoryReuse.configured
         self.shape = shape
         count = shape.reduce(1, *)
         data = .allocate(capacity: max(count, 1))
-        data.initialize(repeating: 0, count: max(count, 1))
         owner = nil
         ownsData = true
         self.requiresGrad = requiresGrad

@@ -51,9 +51,9 @@ import Testing
     }
 
     @Test func fastKernelsAreInUse() {
-        // The point of loading OpenBLAS ourselves: on AVX-512 machines the SkylakeX kernels,
-        // unless the environment already chose (OPENBLAS_CORETYPE is then left alone).
-        let expected = BLAS.userCoreType ?? BLAS.preferredCoreType()
+        // The point of loading OpenBLAS ourselves: on AVX-512 machines the SkylakeX kernels, even
+        // when the environment presets an older family (TAILOR_BLAS_CORETYPE chooses explicitly).
+        let expected = BLAS.chosenCoreType
         if let expected {
             #expect(BLAS.coreName.lowercased() == expected.lowercased(), "OpenBLAS picked \(BLAS.coreName)")
         }

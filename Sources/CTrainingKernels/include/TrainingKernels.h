@@ -48,6 +48,10 @@ void tk_rmsnorm_backward(const float *dy, const float *x, const float *w, const 
 void tk_cross_entropy(const float *logits, const int64_t *targets, float *losses, float *dlogits, float scale,
                       int64_t rows, int64_t cols);
 
+/// Keeps large freed buffers in the heap for reuse (glibc's mmap and trim thresholds raised), so
+/// per-step activations do not cost page faults and kernel zeroing. No-op elsewhere.
+void tk_configure_allocator(void);
+
 /// y += x (n floats).
 void tk_add_inplace(float *y, const float *x, int64_t n);
 /// y = a + b.

@@ -5,7 +5,7 @@ extension Graph {
     /// a + b (same shape): residual connections.
     public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
         precondition(a.count == b.count, "add: \(a.shape) vs \(b.shape)")
-        let y = Tensor(zeros: a.shape)
+        let y = Tensor(uninitialized: a.shape)
         Parallel.forRanges(a.count, grain: 1 << 15) { r in
             tk_add(a.data + r.lowerBound, b.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
         }
@@ -23,7 +23,7 @@ extension Graph {
     /// The same values with another shape (a copy; the gradient flows back unchanged).
     public func reshape(_ x: Tensor, _ shape: [Int]) -> Tensor {
         precondition(x.sameCount(shape), "reshape \(x.shape) to \(shape)")
-        let y = Tensor(zeros: shape)
+        let y = Tensor(uninitialized: shape)
         y.data.update(from: x.data, count: x.count)
         record(y, [x]) { dy in tk_add_inplace(x.gradBuffer(), dy, Int64(x.count)) }
         return y
@@ -31,7 +31,7 @@ extension Graph {
 
     /// Exact GELU (erf form), as BERT's "gelu".
     public func gelu(_ x: Tensor) -> Tensor {
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         Parallel.forRanges(x.count, grain: 1 << 14) { r in
             tk_gelu_forward(x.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
         }
@@ -45,7 +45,7 @@ extension Graph {
     }
 
     public func tanh(_ x: Tensor) -> Tensor {
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         tk_tanh_forward(x.data, y.data, Int64(x.count))
         record(y, [x]) { dy in tk_tanh_backward(y.data, dy, x.gradBuffer(), Int64(x.count)) }
         return y
@@ -54,7 +54,7 @@ extension Graph {
     /// silu(gate) · up: Llama's SwiGLU feed-forward, fused.
     public func siluMul(_ gate: Tensor, _ up: Tensor) -> Tensor {
         precondition(gate.count == up.count)
-        let y = Tensor(zeros: gate.shape)
+        let y = Tensor(uninitialized: gate.shape)
         Parallel.forRanges(gate.count, grain: 1 << 14) { r in
             tk_silu_mul_forward(gate.data + r.lowerBound, up.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
         }
@@ -75,7 +75,7 @@ extension Graph {
         guard training, p > 0 else { return x }
         let keep = 1 - p
         let mask = (0..<x.count).map { _ in rng.nextFloat() < keep ? 1 / keep : Float(0) }
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         for i in 0..<x.count { y.data[i] = x.data[i] * mask[i] }
         record(y, [x]) { dy in
             let grad = x.gradBuffer()

@@ -4,7 +4,7 @@ extension Graph {
     /// that read user input).
     public func embedding(_ ids: [Int], shape: [Int], _ table: Tensor) -> Tensor {
         let dim = table.shape[1]
-        let out = Tensor(zeros: shape + [dim])
+        let out = Tensor(uninitialized: shape + [dim])
         Parallel.forRanges(ids.count, grain: 64) { range in
             for i in range { (out.data + i * dim).update(from: table.data + ids[i] * dim, count: dim) }
         }
@@ -23,7 +23,7 @@ extension Graph {
     /// out[i] = x[rows[i]] for x seen as `[N, C]`: `[rows.count, C]`.
     public func selectRows(_ x: Tensor, _ rows: [Int]) -> Tensor {
         let dim = x.columns
-        let out = Tensor(zeros: [rows.count, dim])
+        let out = Tensor(uninitialized: [rows.count, dim])
         for (i, row) in rows.enumerated() { (out.data + i * dim).update(from: x.data + row * dim, count: dim) }
         record(out, [x]) { dy in
             let grad = x.gradBuffer()

@@ -4,7 +4,7 @@ import CTrainingKernels
 extension Graph {
     public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
         let rows = x.rows, cols = x.columns
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         let mean = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         let rstd = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         Parallel.forRanges(rows, grain: 64) { r in
@@ -35,7 +35,7 @@ extension Graph {
 
     public func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
         let rows = x.rows, cols = x.columns
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         let rstd = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         Parallel.forRanges(rows, grain: 64) { r in
             tk_rmsnorm_forward(x.data + r.lowerBound * cols, weight.data, y.data + r.lowerBound * cols,

@@ -70,7 +70,7 @@ extension Graph {
     /// Rotates every head of x `[B·T, H·D]` by the tables of its row's position (`cos`/`sin` are
     /// `[T, D/2]`, the same for every batch row).
     public func rope(_ x: Tensor, batch: Int, length: Int, heads: Int, headDim: Int, cos: [Float], sin: [Float]) -> Tensor {
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         let half = headDim / 2
         let stride = heads * headDim
         func rotate(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, inverse: Bool, accumulate: Bool) {
