@@ -56,7 +56,7 @@ let package = Package(
             ]
         ),
         // Timing harness for Scripts/bench (not shipped as part of `tailor`).
-        .executableTarget(name: "TailorBench", dependencies: ["SafeTensors", "Quantization"]),
+        .executableTarget(name: "TailorBench", dependencies: ["SafeTensors", "Quantization", "TrainingCore"]),
         // Helpers shared by the test targets (temporary folders, fixture paths).
         .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),

@@ -234,3 +234,9 @@ void tk_configure_allocator(void) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }
+
+static uint64_t gemm_nanoseconds = 0;
+
+void tk_gemm_time_add(uint64_t nanoseconds) { __atomic_fetch_add(&gemm_nanoseconds, nanoseconds, __ATOMIC_RELAXED); }
+
+uint64_t tk_gemm_time_read(void) { return __atomic_load_n(&gemm_nanoseconds, __ATOMIC_RELAXED); }

@@ -1,6 +1,7 @@
 import Foundation
 import Quantization
 import SafeTensors
+import TrainingCore
 
 // Timing harness behind Scripts/bench: runs one measured job on a checkpoint and prints one JSON
 // line with the best of N runs. Kept out of `tailor` so the product's CLI stays user-facing.
@@ -20,12 +21,12 @@ func best(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count >= 3 else {
+guard arguments.count >= 3 || arguments.dropFirst().first == "gemm" else {
     FileHandle.standardError.write(Data("usage: tailor-bench open-touch|convert|convert-kernel FILE [OUT] [RUNS]\n".utf8))
     exit(2)
 }
 let job = arguments[1]
-let path = arguments[2]
+let path = arguments.count > 2 ? arguments[2] : ""
 do {
     switch job {
     case "open-touch":
@@ -94,6 +95,28 @@ do {
             out.withUnsafeMutableBufferPointer { weight!.dequantize(elements: 0..<(side * side), blockAbsmax: scales, into: $0) }
         }
         print(#"{"job":"quantize-matrix","values":\#(side * side),"quantize_seconds":\#(quantize),"plain_quantize_seconds":\#(plain),"dequantize_seconds":\#(dequantize)}"#)
+    case "gemm":
+        // MiniLM's GEMM shapes (M = 16×128 tokens): ours (OpenBLAS single-threaded per core,
+        // rows split across cores) against OpenBLAS running its own threads.
+        let runs = Int(path) ?? 20
+        var results: [String] = []
+        for (m, n, k) in [(2048, 384, 384), (2048, 1536, 384), (2048, 384, 1536)] {
+            let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+            var c = [Float](repeating: 0, count: m * n)
+            let flops = 2.0 * Double(m * n * k)
+            let ours = a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                best(runs) { Matmul.gemm(.none, .transposed, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k,
+                                         c: cp.baseAddress!, ldc: n) }
+            } } }
+            BLAS.setThreads(Parallel.workers)
+            let theirs = a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                best(runs) { BLAS.sgemm(.none, .transposed, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k,
+                                        c: cp.baseAddress!, ldc: n) }
+            } } }
+            BLAS.setThreads(1)
+            results.append(#"{"m":\#(m),"n":\#(n),"k":\#(k),"ours_gflops":\#(flops / ours / 1e9),"openblas_gflops":\#(flops / theirs / 1e9)}"#)
+        }
+        print(#"{"job":"gemm","core":"\#(BLAS.coreName)","shapes":[\#(results.joined(separator: ","))]}"#)
     case "quantize-model":
         let output = arguments[3]
         let runs = arguments.count > 4 ? Int(arguments[4])! : 3

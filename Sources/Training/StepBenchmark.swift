@@ -14,6 +14,9 @@ public enum StepBenchmark {
         public var steps: Int
         public var tokensPerStep: Int
         public var finalLoss: Float?
+        /// Share of the cores' time spent in GEMM during the timed steps (GEMM seconds summed
+        /// over threads / (wall seconds × threads)); the rest is norms, softmax, GELU, glue.
+        public var gemmShare: Double
     }
 
     /// Runs one warm-up step then `steps` timed ones. Training: forward, loss, backward and an
@@ -60,6 +63,9 @@ public enum StepBenchmark {
             optimizer?.update()
         }
         step()
+        BLAS.measuresTime = true
+        defer { BLAS.measuresTime = false }
+        let gemmBefore = BLAS.gemmSeconds
         let start = Date()
         for index in 0..<steps {
             step()
@@ -67,7 +73,8 @@ public enum StepBenchmark {
         }
         let seconds = Date().timeIntervalSince(start)
         let perStep = seconds / Double(max(steps, 1))
+        let gemmShare = (BLAS.gemmSeconds - gemmBefore) / (seconds * Double(Parallel.workers))
         return Result(tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, steps: steps,
-                      tokensPerStep: batch * length, finalLoss: lastLoss)
+                      tokensPerStep: batch * length, finalLoss: lastLoss, gemmShare: gemmShare)
     }
 }

@@ -1,3 +1,5 @@
+import CTrainingKernels
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -75,6 +77,12 @@ public enum BLAS {
 
     /// C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, row-major, with leading dimensions
     /// (row strides) `lda`, `ldb`, `ldc` so sub-matrices (one attention head) need no copy.
+    /// When true, every GEMM's duration is added to ``gemmSeconds`` (for `tailor bench`).
+    nonisolated(unsafe) public static var measuresTime = false
+
+    /// Seconds spent inside GEMM calls, summed over threads, since the process started measuring.
+    public static var gemmSeconds: Double { Double(tk_gemm_time_read()) / 1e9 }
+
     @inline(__always)
     public static func sgemm(
         _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -82,8 +90,10 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        let start = measuresTime ? DispatchTime.now().uptimeNanoseconds : 0
         // CBLAS constants: CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112.
         library.sgemm(101, transA == .none ? 111 : 112, transB == .none ? 111 : 112,
                       Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        if measuresTime { tk_gemm_time_add(DispatchTime.now().uptimeNanoseconds - start) }
     }
 }

@@ -52,6 +52,11 @@ void tk_cross_entropy(const float *logits, const int64_t *targets, float *losses
 /// per-step activations do not cost page faults and kernel zeroing. No-op elsewhere.
 void tk_configure_allocator(void);
 
+/// Adds to / reads the process-wide count of nanoseconds spent in GEMM calls (thread-safe), for
+/// reports of how a step divides between GEMM and everything else.
+void tk_gemm_time_add(uint64_t nanoseconds);
+uint64_t tk_gemm_time_read(void);
+
 /// y += x (n floats).
 void tk_add_inplace(float *y, const float *x, int64_t n);
 /// y = a + b.
