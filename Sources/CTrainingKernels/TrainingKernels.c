@@ -44,6 +44,60 @@ static inline float fast_tanh(float x) {
     return (e - 1.0f) / (e + 1.0f);
 }
 
+
+// Reductions with 16 independent lanes: each lane is an ordinary loop-carried sum, so the compiler
+// vectorises them without being allowed to reassociate floating point (no -ffast-math needed).
+#define LANES 16
+
+static inline float lane_sum(const float *x, int64_t n) {
+    float acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += x[i + l];
+    float total = 0.0f;
+    for (int l = 0; l < LANES; l++) total += acc[l];
+    for (; i < n; i++) total += x[i];
+    return total;
+}
+
+static inline float lane_max(const float *x, int64_t n) {
+    float acc[LANES];
+    for (int l = 0; l < LANES; l++) acc[l] = -INFINITY;
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] = x[i + l] > acc[l] ? x[i + l] : acc[l];
+    float best = -INFINITY;
+    for (int l = 0; l < LANES; l++) best = acc[l] > best ? acc[l] : best;
+    for (; i < n; i++) best = x[i] > best ? x[i] : best;
+    return best;
+}
+
+// Σ (x − m)² and Σ a·b, lane-wise.
+static inline float lane_centered_squares(const float *x, float m, int64_t n) {
+    float acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float d = x[i + l] - m;
+            acc[l] += d * d;
+        }
+    float total = 0.0f;
+    for (int l = 0; l < LANES; l++) total += acc[l];
+    for (; i < n; i++) total += (x[i] - m) * (x[i] - m);
+    return total;
+}
+
+static inline float lane_dot(const float *a, const float *b, int64_t n) {
+    float acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += a[i + l] * b[i + l];
+    float total = 0.0f;
+    for (int l = 0; l < LANES; l++) total += acc[l];
+    for (; i < n; i++) total += a[i] * b[i];
+    return total;
+}
+
 TK_CLONES
 void tk_gelu_forward(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + fast_erf(x[i] * 0.70710678118654752f));
@@ -92,20 +146,24 @@ TK_CLONES
 void tk_softmax_rows(float *x, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++) {
         float *row = x + r * cols;
-        float max = -INFINITY;
-        for (int64_t c = 0; c < cols; c++) max = row[c] > max ? row[c] : max;
+        float max = lane_max(row, cols);
         if (max == -INFINITY) {
             for (int64_t c = 0; c < cols; c++) row[c] = 1.0f / (float)cols;
             continue;
         }
-        float sum = 0.0f;
-        for (int64_t c = 0; c < cols; c++) {
-            float e = row[c] == -INFINITY ? 0.0f : fast_exp(row[c] - max);
-            row[c] = e;
-            sum += e;
-        }
-        float inv = 1.0f / sum;
+        for (int64_t c = 0; c < cols; c++) row[c] = row[c] == -INFINITY ? 0.0f : fast_exp(row[c] - max);
+        float inv = 1.0f / lane_sum(row, cols);
         for (int64_t c = 0; c < cols; c++) row[c] *= inv;
+    }
+}
+
+TK_CLONES
+void tk_softmax_backward_rows(const float *p, float *dp, int64_t rows, int64_t cols, float scale) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *pr = p + r * cols;
+        float *dr = dp + r * cols;
+        float dot = lane_dot(pr, dr, cols);
+        for (int64_t c = 0; c < cols; c++) dr[c] = pr[c] * (dr[c] - dot) * scale;
     }
 }
 
@@ -115,14 +173,8 @@ void tk_layernorm_forward(const float *x, const float *w, const float *b, float 
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float sum = 0.0f;
-        for (int64_t c = 0; c < cols; c++) sum += xr[c];
-        float m = sum / (float)cols;
-        float var = 0.0f;
-        for (int64_t c = 0; c < cols; c++) {
-            float d = xr[c] - m;
-            var += d * d;
-        }
+        float m = lane_sum(xr, cols) / (float)cols;
+        float var = lane_centered_squares(xr, m, cols);
         float s = 1.0f / sqrtf(var / (float)cols + eps);
         for (int64_t c = 0; c < cols; c++) yr[c] = (xr[c] - m) * s * w[c] + b[c];
         mean[r] = m;
@@ -159,9 +211,7 @@ TK_CLONES
 void tk_rmsnorm_forward(const float *x, const float *w, float *y, float *rstd, int64_t rows, int64_t cols, float eps) {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
-        float sum = 0.0f;
-        for (int64_t c = 0; c < cols; c++) sum += xr[c] * xr[c];
-        float s = 1.0f / sqrtf(sum / (float)cols + eps);
+        float s = 1.0f / sqrtf(lane_dot(xr, xr, cols) / (float)cols + eps);
         for (int64_t c = 0; c < cols; c++) y[r * cols + c] = w[c] * (xr[c] * s);
         rstd[r] = s;
     }
@@ -195,8 +245,7 @@ void tk_cross_entropy(const float *logits, const int64_t *targets, float *losses
             if (dlogits) memset(dlogits + r * cols, 0, sizeof(float) * (size_t)cols);
             continue;
         }
-        float max = -INFINITY;
-        for (int64_t c = 0; c < cols; c++) max = row[c] > max ? row[c] : max;
+        float max = lane_max(row, cols);
         float sum = 0.0f;
         for (int64_t c = 0; c < cols; c++) sum += fast_exp(row[c] - max);
         float log_sum = logf(sum) + max;

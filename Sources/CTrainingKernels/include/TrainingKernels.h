@@ -30,6 +30,9 @@ void tk_silu_mul_backward(const float *gate, const float *up, const float *dout,
 /// -INFINITY becomes uniform (as torch does after adding finfo.min to every masked score).
 void tk_softmax_rows(float *x, int64_t rows, int64_t cols);
 
+/// Softmax backward in place: dp = p ⊙ (dp − rowsum(dp ⊙ p)) · scale.
+void tk_softmax_backward_rows(const float *p, float *dp, int64_t rows, int64_t cols, float scale);
+
 /// LayerNorm over the last dimension: y = (x − mean) · rstd · w + b, saving mean and rstd.
 void tk_layernorm_forward(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
                           int64_t rows, int64_t cols, float eps);

@@ -73,12 +73,7 @@ extension Graph {
                                        b: dO, ldb: qStride, beta: 1, c: dv + kvOffset, ldc: kvStride)
                         }
                         // dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled, in place in dp.
-                        for i in 0..<queryLength {
-                            let pRow = p + i * keyLength, dRow = dp + i * keyLength
-                            var dot: Float = 0
-                            for j in 0..<keyLength { dot += pRow[j] * dRow[j] }
-                            for j in 0..<keyLength { dRow[j] = pRow[j] * (dRow[j] - dot) * scale }
-                        }
+                        tk_softmax_backward_rows(p, dp, Int64(queryLength), Int64(keyLength), scale)
                         if let dq {
                             BLAS.sgemm(.none, .none, m: queryLength, n: headDim, k: keyLength, a: dp, lda: keyLength,
                                        b: k.data + kvOffset, ldb: kvStride, beta: 1, c: dq + qOffset, ldc: qStride)
