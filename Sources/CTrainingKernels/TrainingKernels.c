@@ -279,8 +279,11 @@ void tk_sum_rows(const float *x, float *out, int64_t rows, int64_t cols) {
 
 void tk_configure_allocator(void) {
 #if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    // 32 MiB is the largest mmap threshold glibc accepts on 64-bit systems (a larger value is
+    // refused and leaves the default); every per-step activation of MiniLM is below it.
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    mallopt(M_TOP_PAD, 64 * 1024 * 1024);
 #endif
 }
 
@@ -289,3 +292,43 @@ static uint64_t gemm_nanoseconds = 0;
 void tk_gemm_time_add(uint64_t nanoseconds) { __atomic_fetch_add(&gemm_nanoseconds, nanoseconds, __ATOMIC_RELAXED); }
 
 uint64_t tk_gemm_time_read(void) { return __atomic_load_n(&gemm_nanoseconds, __ATOMIC_RELAXED); }
+
+TK_CLONES
+void tk_adamw(float *p, const float *g, float *m, float *v, int64_t n, float decay, float beta1, float beta2,
+              float stepSize, float bias2Root, float eps) {
+    for (int64_t i = 0; i < n; i++) {
+        float grad = g[i];
+        float param = p[i] * decay;
+        float moment = m[i] + (1.0f - beta1) * (grad - m[i]);
+        float velocity = beta2 * v[i] + (1.0f - beta2) * grad * grad;
+        m[i] = moment;
+        v[i] = velocity;
+        p[i] = param - stepSize * moment / (sqrtf(velocity) / bias2Root + eps);
+    }
+}
+
+// A 32-bit mix of (seed, index) (from the "lowbias32" integer hash): cheap, vectorisable, and
+// uniform enough for dropout masks.
+static inline uint32_t dropout_hash(uint64_t seed, uint64_t index) {
+    uint32_t x = (uint32_t)(index ^ (index >> 32)) * 0x9E3779B1u ^ (uint32_t)seed ^ (uint32_t)(seed >> 32);
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+TK_CLONES
+void tk_dropout_forward(const float *x, float *y, int64_t n, int64_t first, uint64_t seed, float p) {
+    uint32_t threshold = (uint32_t)((double)p * 4294967296.0);
+    float scale = 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < n; i++) y[i] = dropout_hash(seed, (uint64_t)(first + i)) >= threshold ? x[i] * scale : 0.0f;
+}
+
+TK_CLONES
+void tk_dropout_backward(const float *dy, float *dx, int64_t n, int64_t first, uint64_t seed, float p) {
+    uint32_t threshold = (uint32_t)((double)p * 4294967296.0);
+    float scale = 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < n; i++) dx[i] += dropout_hash(seed, (uint64_t)(first + i)) >= threshold ? dy[i] * scale : 0.0f;
+}

@@ -4,17 +4,17 @@ import Testing
 /// Every op's hand-written backward against central finite differences of its forward.
 @Suite struct GradientCheckTests {
     /// Builds loss = Σ output ⊙ R (fixed random R) and compares d loss / d input for every input.
-    static func check(_ inputs: [Tensor], tolerance: Float = 2e-2, _ build: (Graph, [Tensor]) -> Tensor,
+    static func check(_ inputs: [Tensor], tolerance: Float = 2e-2, training: Bool = false, _ build: (Graph, [Tensor]) -> Tensor,
                       sourceLocation: SourceLocation = #_sourceLocation) {
         var rng = RandomGenerator(seed: 1234)
-        let probe = build(Graph(recording: false), inputs)
+        let probe = build(Graph(recording: false, training: training), inputs)
         let weights = (0..<probe.count).map { _ in rng.nextNormal() }
         func loss() -> Double {
-            let out = build(Graph(recording: false), inputs)
+            let out = build(Graph(recording: false, training: training), inputs)
             return zip(out.values, weights).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }
         for input in inputs { input.requiresGrad = true; input.zeroGrad() }
-        let graph = Graph(recording: true, training: false)
+        let graph = Graph(recording: true, training: training)
         let out = build(graph, inputs)
         let weighted = Tensor(zeros: [])
         weighted.data[0] = zip(out.values, weights).reduce(0) { $0 + $1.0 * $1.1 }
@@ -85,6 +85,20 @@ import Testing
         Self.check([Self.random([2 * 3, 2 * 8], seed: 30)]) { g, t in
             g.rope(t[0], batch: 2, length: 3, heads: 2, headDim: 8, cos: cos, sin: sin)
         }
+    }
+
+    @Test func dropoutMaskIsReproducibleAndBackpropagated() {
+        Self.check([Self.random([4, 64], seed: 50)], training: true) { g, t in
+            var rng = RandomGenerator(seed: 9)  // same seed every evaluation: the same mask
+            return g.dropout(t[0], p: 0.3, rng: &rng)
+        }
+        let x = Tensor([Float](repeating: 1, count: 100_000), shape: [100_000])
+        var rng = RandomGenerator(seed: 3)
+        let y = Graph(recording: false, training: true).dropout(x, p: 0.3, rng: &rng).values
+        let kept = y.filter { $0 != 0 }
+        #expect(abs(Double(kept.count) / 100_000 - 0.7) < 0.01, "kept \(kept.count)")
+        #expect(kept.allSatisfy { abs($0 - 1 / 0.7) < 1e-6 })
+        #expect(Graph(recording: false, training: false).dropout(x, p: 0.3, rng: &rng) === x, "identity outside training")
     }
 
     @Test func lossesAndLookups() {

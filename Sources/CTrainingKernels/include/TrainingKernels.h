@@ -60,6 +60,17 @@ void tk_configure_allocator(void);
 void tk_gemm_time_add(uint64_t nanoseconds);
 uint64_t tk_gemm_time_read(void);
 
+/// One AdamW update of n parameters, as torch.optim.AdamW computes it: p ← p·decay; m ← m +
+/// (1−β1)(g − m); v ← β2·v + (1−β2)·g²; p ← p − stepSize · m / (√v / bias2Root + eps).
+void tk_adamw(float *p, const float *g, float *m, float *v, int64_t n, float decay, float beta1, float beta2,
+              float stepSize, float bias2Root, float eps);
+
+/// Inverted dropout with a counter-based mask: element i (of the whole tensor, offset `first`)
+/// is kept when hash(seed, i) ≥ p·2³², so backward recomputes the mask instead of storing it.
+/// Forward: y = keep ? x/(1−p) : 0. Backward (accumulate): dx += keep ? dy/(1−p) : 0.
+void tk_dropout_forward(const float *x, float *y, int64_t n, int64_t first, uint64_t seed, float p);
+void tk_dropout_backward(const float *dy, float *dx, int64_t n, int64_t first, uint64_t seed, float p);
+
 /// y += x (n floats).
 void tk_add_inplace(float *y, const float *x, int64_t n);
 /// y = a + b.

@@ -70,16 +70,20 @@ extension Graph {
     }
 
     /// Inverted dropout: zeroes each value with probability `p` and scales the rest by 1/(1−p);
-    /// the identity outside training or when p = 0.
+    /// the identity outside training or when p = 0. The mask comes from a counter-based hash
+    /// seeded from `rng`, so backward recomputes it instead of storing it.
     public func dropout(_ x: Tensor, p: Float, rng: inout RandomGenerator) -> Tensor {
         guard training, p > 0 else { return x }
-        let keep = 1 - p
-        let mask = (0..<x.count).map { _ in rng.nextFloat() < keep ? 1 / keep : Float(0) }
+        let seed = rng.next()
         let y = Tensor(uninitialized: x.shape)
-        for i in 0..<x.count { y.data[i] = x.data[i] * mask[i] }
+        Parallel.forRanges(x.count, grain: 1 << 15) { r in
+            tk_dropout_forward(x.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p)
+        }
         record(y, [x]) { dy in
             let grad = x.gradBuffer()
-            for i in 0..<x.count { grad[i] += dy[i] * mask[i] }
+            Parallel.forRanges(x.count, grain: 1 << 15) { r in
+                tk_dropout_backward(dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p)
+            }
         }
         return y
     }

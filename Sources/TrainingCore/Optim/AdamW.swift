@@ -1,3 +1,4 @@
+import CTrainingKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -55,15 +56,10 @@ public final class AdamW {
             guard let grad = parameter.grad else { continue }
             let m = moments[index], v = velocities[index], p = parameter.data
             let (b1, b2, eps) = (beta1, beta2, eps)
-            Parallel.forRanges(parameter.count, grain: 1 << 15) { range in
-                for i in range {
-                    let g = grad[i]
-                    p[i] *= decay
-                    m[i] += (1 - b1) * (g - m[i])  // torch: exp_avg.lerp_(grad, 1 - beta1)
-                    v[i] = b2 * v[i] + (1 - b2) * g * g
-                    let denominator = sqrtf(v[i]) / bias2Root + eps
-                    p[i] -= stepSize * m[i] / denominator
-                }
+            // m follows torch's exp_avg.lerp_(grad, 1 − β1) form; see tk_adamw.
+            Parallel.forRanges(parameter.count, grain: 1 << 15) { r in
+                tk_adamw(p + r.lowerBound, grad + r.lowerBound, m + r.lowerBound, v + r.lowerBound, Int64(r.count),
+                         decay, b1, b2, stepSize, bias2Root, eps)
             }
         }
     }
