@@ -7,7 +7,7 @@ import TrainingCore
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure training or inference throughput on random tokens.",
+        abstract: "Measure training or inference tokens/s.",
         discussion: """
             Runs a model folder on random token ids: "train" times full fine-tuning steps \
             (forward, loss, backward, AdamW), "infer" times forward passes. Prints tokens/s; the \
