@@ -48,7 +48,7 @@ public struct BertLayer {
 
 /// `BertModel` (+ pooler) and the classification head of `BertForSequenceClassification`.
 public final class Bert {
-    public let config: BertConfig
+    public var config: BertConfig
     public let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings, embeddingNormWeight, embeddingNormBias: Tensor
     public var layers: [BertLayer]
     public var pooler: LinearLayer?

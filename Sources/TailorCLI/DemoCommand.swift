@@ -1,7 +1,11 @@
 import ArgumentParser
 import Foundation
+import Inference
+import Models
 import Quantization
 import SafeTensors
+import Tokenizers
+import TrainingCore
 
 /// The main job end to end on the tiny model in `fixtures/`. It grows with the product: today it
 /// exercises the checkpoint format (inspect, convert, re-shard, verify, read back) and QLoRA's
@@ -15,7 +19,8 @@ struct DemoCommand: ParsableCommand {
             rounding error, re-splits it into shards with an index as transformers writes them, \
             verifies every output and reads the shards back as one checkpoint, then quantizes it \
             to NF4 with double quantization (the QLoRA base), reads the 4-bit folder back and \
-            dequantizes it.
+            dequantizes it; then classifies two sentences, fine-tunes the tiny BERT for a few \
+            AdamW steps on them with our training core, and generates with the tiny Llama.
 
             Examples:
               tailor demo
@@ -25,6 +30,9 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "The model folder to run on.")
     var model = "fixtures/tiny-bert"
+
+    @Option(help: "A causal LM folder for the generation step.")
+    var llama = "fixtures/tiny-llama"
 
     @Option(help: "Folder for the demo's outputs (replaced).")
     var output = ".demo-output"
@@ -97,6 +105,43 @@ struct DemoCommand: ParsableCommand {
             guard fourBit.parameterCount == summary.elementCount, restored.dequantized.count == quantized.weights.count else {
                 throw UsageProblem(description: "demo check failed: 4-bit read-back does not match the model")
             }
+
+            say("== 7. classify")
+            let sentences = ["what a lovely day", "the service was terrible"]
+            let classifier = try TextClassifier(folder: model)
+            for (sentence, result) in zip(sentences, try classifier.classify(sentences)) {
+                say("   \(result.label) \(result.logits.map { String(format: "%.4f", $0) }) \(sentence)")
+            }
+
+            say("== 8. fine-tune (full, AdamW lr 1e-3, dropout off) on those two sentences")
+            let tokenizer = try Tokenizer(path: model)
+            let encodings = tokenizer.encodeBatch(sentences, padding: .longest)
+            let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
+                                   tokenTypes: encodings.map(\.typeIds))
+            guard case .bert(let bert) = try ModelLoader.load(folder: model, task: .sequenceClassification, trainable: true) else {
+                throw UsageProblem(description: "the demo fine-tunes a BERT model")
+            }
+            bert.config.hiddenDropout = 0
+            bert.config.classifierDropout = 0
+            let optimizer = AdamW(parameters: bert.namedParameters.map(\.1), learningRate: 1e-3)
+            var losses: [Float] = []
+            for _ in 0..<8 {
+                optimizer.zeroGrad()
+                let graph = Graph()
+                let loss = graph.crossEntropy(bert.classify(graph, batch), targets: [1, 0])
+                losses.append(loss.values[0])
+                graph.backward(loss)
+                optimizer.update()
+            }
+            say("   loss per step: " + losses.map { String(format: "%.4f", $0) }.joined(separator: " "))
+            guard let firstLoss = losses.first, let lastLoss = losses.last, lastLoss < firstLoss else {
+                throw UsageProblem(description: "demo check failed: training did not lower the loss (\(losses))")
+            }
+
+            say("== 9. generate with \(llama)")
+            let generator = try TextGenerator(folder: llama)
+            let generated = try generator.generate("Hello", maxNewTokens: 8, sampling: .greedy)
+            say("   tokens \(generated.tokens) → \(generated.text.debugDescription) (random weights: no meaning yet)")
             if outputOptions.json {
                 outputOptions.emit(.object([
                     "model": .string(model), "tensors": .int(original.tensorNames.count),
@@ -105,6 +150,7 @@ struct DemoCommand: ParsableCommand {
                     "shards": .int(shardCount), "reshard_identical": .bool(identical),
                     "nf4_weights": .int(quantized.weights.count), "nf4_bytes": .int(quantized.bytesAfter),
                     "nf4_snr_db": .double(overall?.snrDecibels ?? 0), "dequantized": .int(restored.dequantized.count),
+                    "training_losses": .array(losses.map { .double(Double($0)) }), "generated_tokens": .array(generated.tokens.map { .int($0) }),
                 ]))
             }
         }

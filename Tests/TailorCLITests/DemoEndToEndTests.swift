@@ -3,7 +3,7 @@ import Testing
 @Suite struct DemoEndToEndTests {
     @Test func demoRunsOnTheTinyModel() throws {
         let folder = TemporaryFolder()
-        let result = try TailorProcess.run(["demo", "--model", TailorProcess.fixture("tiny-bert"),
+        let result = try TailorProcess.run(["demo", "--model", TailorProcess.fixture("tiny-bert"), "--llama", TailorProcess.fixture("tiny-llama"),
                                             "--output", folder.file("demo"), "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(result.json)
@@ -13,5 +13,8 @@ import Testing
         #expect(json["nf4_weights"] as? Int == 14)
         #expect(json["dequantized"] as? Int == 14)
         #expect((json["nf4_snr_db"] as? Double ?? 0) > 15)
+        let losses = try #require(json["training_losses"] as? [Double])
+        #expect(losses.count == 8 && losses.last! < losses.first!)
+        #expect(!(json["generated_tokens"] as? [Int] ?? []).isEmpty)
     }
 }
