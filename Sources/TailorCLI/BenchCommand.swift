@@ -59,13 +59,15 @@ struct BenchCommand: ParsableCommand {
                     "mode": .string(mode), "method": .string(method), "batch": .int(batch), "seq": .int(seq), "steps": .int(steps),
                     "tokens_per_s": .double(result.tokensPerSecond), "seconds_per_step": .double(result.secondsPerStep),
                     "blas": .string(BLAS.coreName), "threads": .int(Parallel.workers), "gemm_share": .double(result.gemmShare),
+                    "optimizer_share": .double(result.optimizerShare), "other_share": .double(result.otherShare),
                 ]
                 if let loss = result.finalLoss { object["loss"] = .double(Double(loss)) }
                 outputOptions.emit(.object(object))
             } else {
-                print(String(format: "%@ %@: %.0f tokens/s (%.3f s/step, batch %d × %d tokens, %d steps; OpenBLAS %@, %d threads; GEMM %.0f%% of core time)",
-                             mode, method, result.tokensPerSecond, result.secondsPerStep, batch, seq, steps, BLAS.coreName, Parallel.workers,
-                             result.gemmShare * 100))
+                print(String(format: "%@ %@: %.0f tokens/s (%.3f s/step, batch %d × %d tokens, %d steps; OpenBLAS %@, %d threads)",
+                             mode, method, result.tokensPerSecond, result.secondsPerStep, batch, seq, steps, BLAS.coreName, Parallel.workers))
+                print(String(format: "time: GEMM %.0f%%, optimizer %.0f%%, other (norms, softmax, GELU, attention glue, loss) %.0f%%",
+                             result.gemmShare * 100, result.optimizerShare * 100, result.otherShare * 100))
             }
         }
     }

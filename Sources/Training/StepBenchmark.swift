@@ -15,8 +15,13 @@ public enum StepBenchmark {
         public var tokensPerStep: Int
         public var finalLoss: Float?
         /// Share of the cores' time spent in GEMM during the timed steps (GEMM seconds summed
-        /// over threads / (wall seconds × threads)); the rest is norms, softmax, GELU, glue.
+        /// over threads / (wall seconds × threads)).
         public var gemmShare: Double
+        /// Share of the step's wall time in the optimizer update (AdamW over every parameter:
+        /// memory-bound, the same work PyTorch does).
+        public var optimizerShare: Double
+        /// What remains: norms, softmax, GELU, attention glue, losses, allocation.
+        public var otherShare: Double { max(0, 1 - gemmShare - optimizerShare) }
     }
 
     /// Runs one warm-up step then `steps` timed ones. Training: forward, loss, backward and an
@@ -42,6 +47,7 @@ public enum StepBenchmark {
         let labels = (0..<batch).map { _ in Int(rng.next() % UInt64(max(model.labels.count, 1))) }
         let optimizer = mode == .train ? AdamW(parameters: model.namedParameters.map(\.1).filter(\.requiresGrad), learningRate: 1e-5) : nil
         var lastLoss: Float?
+        var optimizerSeconds = 0.0
         func step() {
             let graph = Graph(recording: mode == .train, training: mode == .train)
             let loss: Tensor
@@ -60,12 +66,15 @@ public enum StepBenchmark {
             lastLoss = loss.values[0]
             optimizer?.zeroGrad()
             graph.backward(loss)
+            let updateStart = Date()
             optimizer?.update()
+            optimizerSeconds += Date().timeIntervalSince(updateStart)
         }
         step()
         BLAS.measuresTime = true
         defer { BLAS.measuresTime = false }
         let gemmBefore = BLAS.gemmSeconds
+        optimizerSeconds = 0
         let start = Date()
         for index in 0..<steps {
             step()
@@ -75,6 +84,7 @@ public enum StepBenchmark {
         let perStep = seconds / Double(max(steps, 1))
         let gemmShare = (BLAS.gemmSeconds - gemmBefore) / (seconds * Double(Parallel.workers))
         return Result(tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, steps: steps,
-                      tokensPerStep: batch * length, finalLoss: lastLoss, gemmShare: gemmShare)
+                      tokensPerStep: batch * length, finalLoss: lastLoss, gemmShare: gemmShare,
+                      optimizerShare: optimizerSeconds / seconds)
     }
 }

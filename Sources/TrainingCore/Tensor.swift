@@ -70,7 +70,9 @@ public final class Tensor: @unchecked Sendable {
     public func gradBuffer() -> UnsafeMutablePointer<Float> {
         if let grad { return grad }
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        buffer.initialize(repeating: 0, count: max(count, 1))
+        // Zeroed on every core: backward allocates many large gradient buffers.
+        let total = max(count, 1)
+        Parallel.forRanges(total, grain: 1 << 18) { r in (buffer + r.lowerBound).initialize(repeating: 0, count: r.count) }
         grad = buffer
         return buffer
     }

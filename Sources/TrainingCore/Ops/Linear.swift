@@ -8,9 +8,7 @@ extension Graph {
         precondition(x.columns == inFeatures, "linear \(weight.name): input has \(x.columns) features, weight expects \(inFeatures)")
         let rows = x.rows
         let y = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
-        if let bias {
-            for r in 0..<rows { (y.data + r * outFeatures).update(from: bias.data, count: outFeatures) }
-        }
+        if let bias { broadcastRows(bias.data, into: y.data, rows: rows, columns: outFeatures) }
         Matmul.gemm(.none, .transposed, m: rows, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures,
                     b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
         record(y, [x, weight, bias]) { dy in
@@ -25,6 +23,13 @@ extension Graph {
             if let bias, bias.requiresGrad { sumRows(dy, rows: rows, columns: outFeatures, into: bias.gradBuffer()) }
         }
         return y
+    }
+}
+
+/// Copies `row` into every row of `out` (a bias before `y += x·Wᵀ`), rows split across cores.
+func broadcastRows(_ row: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+    Parallel.forRanges(rows, grain: max(1, (1 << 16) / max(columns, 1))) { r in
+        for i in r { (out + i * columns).update(from: row, count: columns) }
     }
 }
 

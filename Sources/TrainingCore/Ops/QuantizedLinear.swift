@@ -72,9 +72,7 @@ extension Graph {
         precondition(x.columns == inFeatures, "linear \(weight.name): input has \(x.columns) features, weight expects \(inFeatures)")
         let rows = x.rows
         let y = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
-        if let bias {
-            for r in 0..<rows { (y.data + r * outFeatures).update(from: bias.data, count: outFeatures) }
-        }
+        if let bias { broadcastRows(bias.data, into: y.data, rows: rows, columns: outFeatures) }
         let tile = QuantizedLinearWeight.tileRows
         let tiles = (outFeatures + tile - 1) / tile
         Parallel.forRanges(tiles, grain: 1) { range in
