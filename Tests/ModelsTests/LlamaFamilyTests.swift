@@ -1,0 +1,42 @@
+import Foundation
+import SafeTensors
+import TailorTestSupport
+import Testing
+import TrainingCore
+@testable import Models
+
+/// Qwen2 (q/k/v biases), Mistral (sliding window shorter than the sequence) and
+/// LlamaForSequenceClassification against transformers 5.24 (fixtures/models/tiny-*).
+@Suite struct LlamaFamilyTests {
+    static func check(_ name: String, task: ModelLoader.Task) throws {
+        let folder = FixturePaths.path("models/" + name)
+        let golden = try SafeTensorsFile(path: folder + "/parity.safetensors")
+        func ints(_ key: String) throws -> [Int] {
+            try golden.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) }
+        }
+        let shape = try golden.tensor("input_ids").shape
+        let ids = try ints("input_ids"), mask = try ints("attention_mask").map { $0 != 0 }
+        let batch = TokenBatch(ids: (0..<shape[0]).map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
+                               mask: (0..<shape[0]).map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
+        guard case .llama(let model) = try ModelLoader.load(folder: folder, task: task) else {
+            Issue.record("\(name) should load as the Llama family")
+            return
+        }
+        let logits = task == .causalLM ? model.logits(Graph(recording: false), batch) : model.classify(Graph(recording: false), batch)
+        var expected = try golden.tensor("logits").floats()
+        var ours = logits.values
+        if task == .causalLM {
+            // Compare real tokens only: transformers' logits at padded queries differ by mask convention.
+            let vocab = model.config.vocabSize
+            let keep = (0..<(batch.batch * batch.length)).filter { batch.mask[$0] }
+            ours = keep.flatMap { Array(ours[($0 * vocab)..<(($0 + 1) * vocab)]) }
+            expected = keep.flatMap { Array(expected[($0 * vocab)..<(($0 + 1) * vocab)]) }
+        }
+        let (difference, _) = maxDifference(ours, expected)
+        #expect(difference < 1e-4, "\(name): logits differ by \(difference)")
+    }
+
+    @Test func qwen2WithQKVBiases() throws { try Self.check("tiny-qwen2", task: .causalLM) }
+    @Test func mistralWithSlidingWindow() throws { try Self.check("tiny-mistral", task: .causalLM) }
+    @Test func llamaSequenceClassificationOnTheLastRealToken() throws { try Self.check("tiny-llama-classifier", task: .sequenceClassification) }
+}
