@@ -27,7 +27,16 @@ public final class QuantizedLinearWeight: @unchecked Sendable {
     }
 }
 
-/// A Linear layer: a dense weight (trainable or frozen) or a frozen 4-bit one, and a bias.
+/// Something added to a Linear layer's output from its input: a LoRA update, an IA3 scale, a
+/// stack of several adapters. Defined here so the models' layers can carry adapters that the
+/// Adapters module implements.
+public protocol LinearAdapter: AnyObject, Sendable {
+    /// Returns the layer's new output given its input `x` and the base output `y`.
+    func apply(_ graph: Graph, input x: Tensor, baseOutput y: Tensor) -> Tensor
+}
+
+/// A Linear layer: a dense weight (trainable or frozen) or a frozen 4-bit one, a bias, and the
+/// adapters applied on top (in order).
 public struct LinearLayer: Sendable {
     public enum Weight: Sendable {
         case dense(Tensor)
@@ -35,6 +44,7 @@ public struct LinearLayer: Sendable {
     }
     public var weight: Weight
     public var bias: Tensor?
+    public var adapters: [any LinearAdapter] = []
 
     public init(weight: Weight, bias: Tensor?) {
         self.weight = weight
@@ -56,12 +66,15 @@ public struct LinearLayer: Sendable {
 }
 
 extension Graph {
-    /// y = x · Wᵀ + b for any ``LinearLayer``.
+    /// y = x · Wᵀ + b for any ``LinearLayer``, then its adapters.
     public func linear(_ x: Tensor, _ layer: LinearLayer) -> Tensor {
+        var y: Tensor
         switch layer.weight {
-        case .dense(let weight): return linear(x, weight, layer.bias)
-        case .quantized(let weight): return quantizedLinear(x, weight, layer.bias)
+        case .dense(let weight): y = linear(x, weight, layer.bias)
+        case .quantized(let weight): y = quantizedLinear(x, weight, layer.bias)
         }
+        for adapter in layer.adapters { y = adapter.apply(self, input: x, baseOutput: y) }
+        return y
     }
 
     /// The 4-bit matmul: forward tile by tile over output rows (tiles in parallel, each core

@@ -1,0 +1,103 @@
+import TrainingCore
+
+/// A model whose Linear layers can be found and changed by their Hugging Face module name
+/// (`bert.encoder.layer.0.attention.self.query`, `model.layers.3.self_attn.q_proj`), which is how
+/// PEFT adapters name the layers they change.
+public protocol AdaptableModel: AnyObject {
+    /// Every Linear module, in model order.
+    var linearModuleNames: [String] { get }
+    func linear(named name: String) -> LinearLayer?
+    func setLinear(_ layer: LinearLayer, named name: String)
+    /// The output layer transformers' "all-linear" leaves out (lm_head, or the classifier).
+    var outputModuleName: String? { get }
+}
+
+extension AdaptableModel {
+    /// Applies `body` to the layer named `name`; false when there is no such layer.
+    @discardableResult
+    public func updateLinear(_ name: String, _ body: (inout LinearLayer) throws -> Void) rethrows -> Bool {
+        guard var layer = linear(named: name) else { return false }
+        try body(&layer)
+        setLinear(layer, named: name)
+        return true
+    }
+}
+
+/// Field paths of an encoder/decoder layer's Linear modules, by their name inside the layer.
+struct LayerLinears<Layer>: @unchecked Sendable {
+    let fields: [(String, WritableKeyPath<Layer, LinearLayer>)]
+
+    func names(prefix: String) -> [String] { fields.map { prefix + $0.0 } }
+
+    func path(_ suffix: Substring) -> WritableKeyPath<Layer, LinearLayer>? {
+        fields.first { $0.0 == suffix }?.1
+    }
+}
+
+/// Splits "prefix.N.rest" into (N, rest) when `name` starts with `prefix`.
+func layerIndex(_ name: String, prefix: String) -> (Int, Substring)? {
+    guard name.hasPrefix(prefix) else { return nil }
+    let rest = name.dropFirst(prefix.count)
+    guard let dot = rest.firstIndex(of: "."), let index = Int(rest[..<dot]) else { return nil }
+    return (index, rest[rest.index(after: dot)...])
+}
+
+extension Bert: AdaptableModel {
+    static let layerLinears = LayerLinears<BertLayer>(fields: [
+        ("attention.self.query", \.query), ("attention.self.key", \.key), ("attention.self.value", \.value),
+        ("attention.output.dense", \.attentionOutput), ("intermediate.dense", \.intermediate), ("output.dense", \.output),
+    ])
+
+    public var linearModuleNames: [String] {
+        layers.indices.flatMap { Self.layerLinears.names(prefix: "bert.encoder.layer.\($0).") }
+            + (pooler == nil ? [] : ["bert.pooler.dense"]) + (classifier == nil ? [] : ["classifier"])
+    }
+
+    public var outputModuleName: String? { classifier == nil ? nil : "classifier" }
+
+    public func linear(named name: String) -> LinearLayer? {
+        if name == "bert.pooler.dense" { return pooler }
+        if name == "classifier" { return classifier }
+        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+              let path = Self.layerLinears.path(suffix) else { return nil }
+        return layers[index][keyPath: path]
+    }
+
+    public func setLinear(_ layer: LinearLayer, named name: String) {
+        if name == "bert.pooler.dense" { pooler = layer; return }
+        if name == "classifier" { classifier = layer; return }
+        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+              let path = Self.layerLinears.path(suffix) else { return }
+        layers[index][keyPath: path] = layer
+    }
+}
+
+extension Llama: AdaptableModel {
+    static let layerLinears = LayerLinears<LlamaLayer>(fields: [
+        ("self_attn.q_proj", \.qProj), ("self_attn.k_proj", \.kProj), ("self_attn.v_proj", \.vProj), ("self_attn.o_proj", \.oProj),
+        ("mlp.gate_proj", \.gateProj), ("mlp.up_proj", \.upProj), ("mlp.down_proj", \.downProj),
+    ])
+
+    public var linearModuleNames: [String] {
+        layers.indices.flatMap { Self.layerLinears.names(prefix: "model.layers.\($0).") }
+            + (lmHead == nil ? [] : ["lm_head"]) + (score == nil ? [] : ["score"])
+    }
+
+    public var outputModuleName: String? { lmHead != nil ? "lm_head" : (score != nil ? "score" : nil) }
+
+    public func linear(named name: String) -> LinearLayer? {
+        if name == "lm_head" { return lmHead }
+        if name == "score" { return score }
+        guard let (index, suffix) = layerIndex(name, prefix: "model.layers."), layers.indices.contains(index),
+              let path = Self.layerLinears.path(suffix) else { return nil }
+        return layers[index][keyPath: path]
+    }
+
+    public func setLinear(_ layer: LinearLayer, named name: String) {
+        if name == "lm_head" { lmHead = layer; return }
+        if name == "score" { score = layer; return }
+        guard let (index, suffix) = layerIndex(name, prefix: "model.layers."), layers.indices.contains(index),
+              let path = Self.layerLinears.path(suffix) else { return }
+        layers[index][keyPath: path] = layer
+    }
+}
