@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Adapters", targets: ["Adapters"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -37,10 +38,12 @@ let package = Package(
         .target(name: "Tokenizers"),
         // BERT and Llama-family models built from Hugging Face folders, with HF parameter names.
         .target(name: "Models", dependencies: ["TrainingCore", "Quantization", "SafeTensors"]),
+        // PEFT methods injected into the models, PEFT-format load/save.
+        .target(name: "Adapters", dependencies: ["Models", "TrainingCore", "SafeTensors"]),
         // Classification and generation (KV cache, sampling) over model folders.
         .target(name: "Inference", dependencies: ["Models", "Tokenizers", "TrainingCore"]),
         // Training loops and their measurement (the Trainer arrives with adapters).
-        .target(name: "Training", dependencies: ["Models", "TrainingCore"]),
+        .target(name: "Training", dependencies: ["Models", "Adapters", "TrainingCore"]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
@@ -62,6 +65,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Models", "TrainingCore", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TailorTestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.

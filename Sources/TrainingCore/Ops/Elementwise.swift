@@ -20,6 +20,26 @@ extension Graph {
         return y
     }
 
+    /// a + factor·b (same shape): an adapter's scaled update added to a layer's output.
+    public func addScaled(_ a: Tensor, _ b: Tensor, factor: Float) -> Tensor {
+        precondition(a.count == b.count, "addScaled: \(a.shape) vs \(b.shape)")
+        let y = Tensor(uninitialized: a.shape)
+        Parallel.forRanges(a.count, grain: 1 << 15) { r in
+            for i in r { y.data[i] = a.data[i] + factor * b.data[i] }
+        }
+        record(y, [a, b]) { dy in
+            if a.requiresGrad {
+                let grad = a.gradBuffer()
+                Parallel.forRanges(a.count, grain: 1 << 15) { r in tk_add_inplace(grad + r.lowerBound, dy + r.lowerBound, Int64(r.count)) }
+            }
+            if b.requiresGrad {
+                let grad = b.gradBuffer()
+                Parallel.forRanges(a.count, grain: 1 << 15) { r in for i in r { grad[i] += factor * dy[i] } }
+            }
+        }
+        return y
+    }
+
     /// The same values with another shape (a copy; the gradient flows back unchanged).
     public func reshape(_ x: Tensor, _ shape: [Int]) -> Tensor {
         precondition(x.sameCount(shape), "reshape \(x.shape) to \(shape)")

@@ -1,0 +1,84 @@
+"""PEFT 0.21.2 interop goldens: LoRA adapters saved by Python PEFT for the tiny models (with
+non-zero B, so they change the outputs), the logits of base + adapter, and the gradients of the
+adapter's parameters for one batch (dropout 0), next to the batch they were computed on.
+
+fixtures/peft/tiny-bert-lora/: SEQ_CLS, r=4, alpha 8, query+value, classifier saved.
+fixtures/peft/tiny-llama-lora/: CAUSAL_LM, r=4, alpha 16, all-linear, rsLoRA, rank_pattern
+    {q_proj: 8}, alpha_pattern {v_proj: 4}.
+Each folder: adapter_config.json + adapter_model.safetensors (as PEFT saves them) and
+golden.safetensors (batch, logits, grad.<key> for every saved tensor).
+
+Usage: python peft_goldens.py FIXTURES_DIR
+"""
+import os
+import sys
+
+import peft
+import torch
+from peft import LoraConfig, get_peft_model
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+assert peft.__version__ == "0.21.2", peft.__version__
+torch.manual_seed(0)
+
+
+def golden(model_cls, base_dir, config, batch, out_dir):
+    base = model_cls.from_pretrained(base_dir, attn_implementation="eager", dtype=torch.float32)
+    for module in base.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    model = get_peft_model(base, config)
+    model.save_pretrained(out_dir)
+    model.eval()
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    model.train()
+    loss = model(**batch).loss
+    loss.backward()
+    saved = load_file(os.path.join(out_dir, "adapter_model.safetensors"))
+    grads = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad and parameter.grad is not None:
+            grads[name] = parameter.grad.detach().clone()
+    tensors = dict(batch)
+    tensors["logits"] = logits
+    tensors["loss"] = loss.detach().reshape(1)
+    for key in saved:
+        # Map the saved key back to the live parameter name (adapter name "default" reinserted).
+        candidates = [n for n in grads if n.replace(".default", "").replace(".modules_to_save", "") == key
+                      or n.replace(".default", "") == key]
+        if candidates:
+            tensors["grad." + key] = grads[candidates[0]]
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out_dir, "golden.safetensors"))
+
+
+def main(fixtures):
+    g = torch.Generator().manual_seed(7)
+    ids = torch.randint(5, 512, (3, 12), generator=g)
+    mask = torch.ones(3, 12, dtype=torch.int64)
+    mask[1, 9:] = 0
+    ids[mask == 0] = 0
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 1])}
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], lora_dropout=0.0,
+                        modules_to_save=["classifier"], task_type="SEQ_CLS", init_lora_weights=False)
+    golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, batch,
+           os.path.join(fixtures, "peft", "tiny-bert-lora"))
+
+    ids = torch.randint(3, 384, (2, 10), generator=g)
+    mask = torch.ones(2, 10, dtype=torch.int64)
+    mask[1, 7:] = 0
+    ids[mask == 0] = 1
+    labels = ids.clone()
+    labels[mask == 0] = -100
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    config = LoraConfig(r=4, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0, use_rslora=True,
+                        rank_pattern={"q_proj": 8}, alpha_pattern={"v_proj": 4}, task_type="CAUSAL_LM",
+                        init_lora_weights=False)
+    golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, batch,
+           os.path.join(fixtures, "peft", "tiny-llama-lora"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,118 @@
+import Foundation
+import SafeTensors
+import TailorTestSupport
+import Testing
+import TrainingCore
+@testable import Adapters
+@testable import Models
+
+/// LoRA adapters saved by Python PEFT 0.21.2 (fixtures/peft/) applied by Tailor: logits and the
+/// gradients of every adapter tensor equal PEFT's; what Tailor saves reads back the same.
+@Suite struct PEFTInteropTests {
+    struct Golden {
+        let file: SafeTensorsFile
+        init(_ name: String) throws { file = try SafeTensorsFile(path: FixturePaths.path("peft/\(name)/golden.safetensors")) }
+        func ints(_ key: String) throws -> [Int] { try file.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) } }
+        func batch() throws -> TokenBatch {
+            let shape = try file.tensor("input_ids").shape
+            let ids = try ints("input_ids"), mask = try ints("attention_mask").map { $0 != 0 }
+            let rows = (0..<shape[0])
+            return TokenBatch(ids: rows.map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
+                              mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
+        }
+    }
+
+    static func maxDifference(_ a: [Float], _ b: [Float]) -> (Float, Float) {
+        (zip(a, b).map { abs($0 - $1) }.max() ?? 0, b.map { abs($0) }.max() ?? 0)
+    }
+
+    static func bert() throws -> Bert {
+        let folder = FixturePaths.path("tiny-bert")
+        var config = try BertConfig(ConfigReader(path: folder + "/config.json"))
+        config.hiddenDropout = 0
+        config.classifierDropout = 0
+        return try Bert(config: config, weights: WeightStore(Checkpoint.open(folder)), withClassifier: true, trainable: false)
+    }
+
+    static func llama() throws -> Llama {
+        let folder = FixturePaths.path("tiny-llama")
+        return try Llama(config: LlamaConfig(ConfigReader(path: folder + "/config.json")), weights: WeightStore(Checkpoint.open(folder)),
+                         head: .causalLM, trainable: false)
+    }
+
+    @Test func bertAdapterLogitsAndGradients() throws {
+        let golden = try Golden("tiny-bert-lora")
+        let base = try Self.bert()
+        let lora = try PEFTAdapterFolder.load(FixturePaths.path("peft/tiny-bert-lora"), into: base)
+        #expect(lora.layers.count == 4)
+        #expect(lora.fullyTrained.map(\.0) == ["base_model.model.classifier.weight", "base_model.model.classifier.bias"])
+        let batch = try golden.batch()
+        let logits = base.classify(Graph(recording: false), batch)
+        #expect(Self.maxDifference(logits.values, try golden.file.tensor("logits").floats()).0 < 1e-4)
+        let graph = Graph(recording: true, training: true)
+        let loss = graph.crossEntropy(base.classify(graph, batch), targets: try golden.ints("labels"))
+        #expect(abs(loss.values[0] - (try golden.file.tensor("loss").floats())[0]) < 1e-5)
+        graph.backward(loss)
+        for (key, tensor) in lora.trainableParameters {
+            let (difference, scale) = Self.maxDifference(tensor.gradValues, try golden.file.tensor("grad." + key).floats())
+            #expect(difference <= 1e-4 * max(scale, 1e-6), "\(key): gradient differs by \(difference) (max \(scale))")
+        }
+        #expect(base.namedParameters.allSatisfy { !$0.1.requiresGrad }, "the base stays frozen")
+    }
+
+    @Test func llamaAdapterWithRSLoRAAndPatterns() throws {
+        let golden = try Golden("tiny-llama-lora")
+        let base = try Self.llama()
+        let lora = try PEFTAdapterFolder.load(FixturePaths.path("peft/tiny-llama-lora"), into: base)
+        #expect(lora.layers.count == 14)
+        let q = try #require(lora.layers.first { $0.0.hasSuffix("q_proj") }?.1)
+        #expect(q.rank == 8 && abs(q.scale - 16 / Float(8).squareRoot()) < 1e-6, "rank_pattern and rsLoRA")
+        let v = try #require(lora.layers.first { $0.0.hasSuffix("v_proj") }?.1)
+        #expect(abs(v.scale - 4 / 2) < 1e-6, "alpha_pattern with rsLoRA: 4/√4")
+        let batch = try golden.batch()
+        let logits = base.logits(Graph(recording: false), batch)
+        #expect(Self.maxDifference(logits.values, try golden.file.tensor("logits").floats()).0 < 1e-4)
+        let graph = Graph(recording: true, training: true)
+        let loss = base.causalLMLoss(graph, batch, labels: try golden.ints("labels"))
+        graph.backward(loss)
+        for (key, tensor) in lora.trainableParameters {
+            let (difference, scale) = Self.maxDifference(tensor.gradValues, try golden.file.tensor("grad." + key).floats())
+            #expect(difference <= 1e-4 * max(scale, 1e-6), "\(key): gradient differs by \(difference) (max \(scale))")
+        }
+    }
+
+    @Test func savedAdapterReadsBackWithPEFTsLayout() throws {
+        let base = try Self.bert()
+        let lora = try PEFTAdapterFolder.load(FixturePaths.path("peft/tiny-bert-lora"), into: base)
+        let folder = TemporaryFolder()
+        try PEFTAdapterFolder.save(lora, to: folder.path)
+        let ours = try SafeTensorsFile(path: folder.file("adapter_model.safetensors"))
+        let theirs = try SafeTensorsFile(path: FixturePaths.path("peft/tiny-bert-lora/adapter_model.safetensors"))
+        #expect(ours.metadata == ["format": "pt"])
+        #expect(ours.tensorNames.sorted() == theirs.tensorNames.sorted())
+        for name in theirs.tensorNames { #expect(try ours.tensor(name).data == theirs.tensor(name).data, "\(name)") }
+        let ourConfig = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("adapter_config.json")))) as! [String: Any]
+        let theirConfig = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("peft/tiny-bert-lora/adapter_config.json")))) as! [String: Any]
+        #expect(Set(ourConfig.keys) == Set(theirConfig.keys), "the same fields as PEFT writes")
+        for key in ["r", "lora_alpha", "target_modules", "bias", "use_rslora", "task_type", "peft_type"] {
+            #expect("\(ourConfig[key]!)" == "\(theirConfig[key]!)", "\(key)")
+        }
+        let reloaded = try PEFTAdapterFolder.load(folder.path, into: try Self.bert())
+        #expect(reloaded.layers.count == 4)
+    }
+
+    @Test func badAdaptersAreRefusedByName() throws {
+        let folder = TemporaryFolder()
+        let source = FixturePaths.path("peft/tiny-bert-lora")
+        try FileManager.default.copyItem(atPath: source + "/adapter_model.safetensors", toPath: folder.file("adapter_model.safetensors"))
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/adapter_config.json"))) as! [String: Any]
+        config["use_dora"] = true
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
+        #expect { _ = try PEFTAdapterFolder.load(folder.path, into: try Self.bert()) } throws: { "\($0)".contains("use_dora") }
+        config["use_dora"] = false
+        config["r"] = 8
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
+        #expect { _ = try PEFTAdapterFolder.load(folder.path, into: try Self.bert()) } throws: { "\($0)".contains("do not fit") }
+        #expect { _ = try PEFTAdapterFolder.load(source, into: try Self.llama()) } throws: { "\($0)".contains("target_modules") }
+    }
+}
