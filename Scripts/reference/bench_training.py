@@ -1,6 +1,7 @@
 """Reference timings for Scripts/bench: PyTorch eager on the CPU (2 threads), the same jobs as
 `tailor bench`: full fine-tuning steps of BertForSequenceClassification (forward, loss, backward,
-AdamW; dropout as configured) and inference forwards, on random token ids.
+AdamW; dropout as configured), PEFT LoRA steps (r 8, alpha 32, dropout 0.05 on query+value,
+classifier saved) and inference forwards, on random token ids.
 
 Usage: python bench_training.py MODEL_DIR BATCH SEQ STEPS
 Prints one JSON line per mode with tokens_per_s.
@@ -10,6 +11,7 @@ import sys
 import time
 
 import torch
+from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForSequenceClassification
 
 torch.set_num_threads(2)
@@ -36,6 +38,27 @@ for _ in range(steps):
     train_step()
 train_seconds = (time.perf_counter() - start) / steps
 print(json.dumps({"mode": "train", "tokens_per_s": batch * seq / train_seconds, "seconds_per_step": train_seconds}))
+
+lora = get_peft_model(AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2, dtype=torch.float32),
+                      LoraConfig(r=8, lora_alpha=32, target_modules=["query", "value"], lora_dropout=0.05,
+                                 modules_to_save=["classifier"], task_type="SEQ_CLS"))
+lora.train()
+lora_optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-5)
+
+
+def lora_step():
+    lora_optimizer.zero_grad()
+    loss = lora(input_ids=ids, labels=labels).loss
+    loss.backward()
+    lora_optimizer.step()
+
+
+lora_step()
+start = time.perf_counter()
+for _ in range(steps):
+    lora_step()
+lora_seconds = (time.perf_counter() - start) / steps
+print(json.dumps({"mode": "lora", "tokens_per_s": batch * seq / lora_seconds, "seconds_per_step": lora_seconds}))
 
 model.eval()
 with torch.no_grad():

@@ -1,3 +1,4 @@
+import Adapters
 import Foundation
 import Models
 import TrainingCore
@@ -6,7 +7,9 @@ import TrainingCore
 /// behind `tailor bench` and Scripts/bench's comparison with PyTorch.
 public enum StepBenchmark {
     public enum Mode: String, Sendable { case train, infer }
-    public enum Method: String, Sendable, CaseIterable { case full }
+    /// full: every parameter trained; lora: PEFT's usual LoRA (r 8, alpha 32, dropout 0.05 on
+    /// query+value or q_proj+v_proj, the classifier trained in full) over a frozen base.
+    public enum Method: String, Sendable, CaseIterable { case full, lora }
 
     public struct Result: Sendable {
         public var tokensPerSecond: Double
@@ -31,7 +34,19 @@ public enum StepBenchmark {
         let task: ModelLoader.Task
         let config = try ConfigReader(path: folder + "/config.json")
         task = try config.string("model_type") == "bert" ? .sequenceClassification : .causalLM
-        let model = try ModelLoader.load(folder: folder, task: task, trainable: mode == .train)
+        let model = try ModelLoader.load(folder: folder, task: task, trainable: mode == .train && method == .full)
+        var trainable: [Tensor] = model.namedParameters.map(\.1).filter(\.requiresGrad)
+        if method == .lora {
+            let adaptable: AdaptableModel
+            switch model {
+            case .bert(let bert): adaptable = bert
+            case .llama(let llama): adaptable = llama
+            }
+            let isBert = task == .sequenceClassification
+            let config = LoRAConfig(r: 8, alpha: 32, targets: .names(isBert ? ["query", "value"] : ["q_proj", "v_proj"]), dropout: 0.05,
+                                    modulesToSave: isBert ? ["classifier"] : [], taskType: isBert ? "SEQ_CLS" : "CAUSAL_LM")
+            trainable = try LoRAModel(base: adaptable, config: config, seed: seed).trainableParameters.map(\.1)
+        }
         var rng = RandomGenerator(seed: seed)
         let vocab: Int
         switch model {
@@ -45,7 +60,7 @@ public enum StepBenchmark {
         let ids = (0..<batch).map { _ in (0..<length).map { _ in Int(rng.next() % UInt64(vocab)) } }
         let tokens = TokenBatch(ids: ids)
         let labels = (0..<batch).map { _ in Int(rng.next() % UInt64(max(model.labels.count, 1))) }
-        let optimizer = mode == .train ? AdamW(parameters: model.namedParameters.map(\.1).filter(\.requiresGrad), learningRate: 1e-5) : nil
+        let optimizer = mode == .train ? AdamW(parameters: trainable, learningRate: 1e-5) : nil
         var lastLoss: Float?
         var optimizerSeconds = 0.0
         func step() {

@@ -40,9 +40,13 @@ import Testing
             #expect(result.status == 0, "\(result.stderr)")
             #expect((result.json?["tokens_per_s"] as? Double ?? 0) > 0)
         }
-        let lora = try TailorProcess.run(["bench", "train", "--model", TailorProcess.fixture("tiny-bert"), "--method", "lora"])
-        #expect(lora.status != 0)
-        #expect(lora.stderr.contains("--method"))
+        let lora = try TailorProcess.run(["bench", "train", "--model", TailorProcess.fixture("tiny-bert"), "--method", "lora",
+                                          "--batch", "2", "--seq", "16", "--steps", "2", "--json"])
+        #expect(lora.status == 0, "\(lora.stderr)")
+        #expect((lora.json?["tokens_per_s"] as? Double ?? 0) > 0)
+        let unknown = try TailorProcess.run(["bench", "train", "--model", TailorProcess.fixture("tiny-bert"), "--method", "prefix"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("--method"))
     }
 
     @Test func badModelFoldersGiveOneLine() throws {
