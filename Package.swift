@@ -43,7 +43,7 @@ let package = Package(
         // Classification and generation (KV cache, sampling) over model folders.
         .target(name: "Inference", dependencies: ["Models", "Tokenizers", "TrainingCore"]),
         // Training loops and their measurement (the Trainer arrives with adapters).
-        .target(name: "Training", dependencies: ["Models", "Adapters", "TrainingCore"]),
+        .target(name: "Training", dependencies: ["Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",

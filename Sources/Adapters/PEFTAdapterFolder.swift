@@ -8,6 +8,29 @@ import TrainingCore
 public enum PEFTAdapterFolder {
     public static let configFile = "adapter_config.json"
     public static let weightsFile = "adapter_model.safetensors"
+    /// Tailor's record of a classification adapter's label names (PEFT keeps them in the base
+    /// model's config, which an adapter folder does not carry). PEFT ignores the file.
+    public static let labelsFile = "adapter_labels.json"
+
+    /// The label names saved with an adapter, if any.
+    public static func labels(in folder: String) throws -> [String]? {
+        let path = folder + "/" + labelsFile
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any],
+              let map = object["id2label"] as? [String: String] else {
+            throw AdapterError(file: path, "expected {\"id2label\": {\"0\": name, …}}")
+        }
+        return try (0..<map.count).map { index in
+            guard let name = map[String(index)] else { throw AdapterError(file: path, "id2label has no entry \(index)") }
+            return name
+        }
+    }
+
+    /// Records `labels` next to an adapter.
+    public static func saveLabels(_ labels: [String], in folder: String) throws {
+        let text = PythonJSONText.render(.object(["id2label": .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))]))
+        try ModelFolder.writeAtomically(Array(text.utf8), to: folder + "/" + labelsFile)
+    }
 
     /// Loads the adapter in `folder` into `base`.
     public static func load(_ folder: String, into base: AdaptableModel) throws -> LoRAModel {

@@ -13,6 +13,9 @@ public final class WeightStore {
     public var prefixAliases: [(String, String)] = []
     /// Names that were loaded (to report unused checkpoint tensors).
     public private(set) var used = Set<String>()
+    /// When set, dense Linear weights that transformers would quantize are quantized to this
+    /// 4-bit type (blocks of 64, double quantization) as they load: QLoRA without a 4-bit folder.
+    public var quantizeLinearWeights: QuantType?
 
     public init(_ checkpoint: Checkpoint) {
         self.checkpoint = checkpoint
@@ -68,6 +71,17 @@ public final class WeightStore {
             let weight = try BitsAndBytesLayout.read(stored, from: checkpoint)
             guard weight.shape == [out, inFeatures] else {
                 throw ModelError(file: checkpoint.path, "tensor \(stored) has shape \(weight.shape), the config needs \([out, inFeatures])")
+            }
+            used.insert(stored)
+            return LinearLayer(weight: .quantized(QuantizedLinearWeight(weight, name: weightName)), bias: bias)
+        }
+        if let type = quantizeLinearWeights, !trainable, let stored = resolve(weightName), let info = checkpoint.info(stored),
+           ModelQuantizer.isQuantizable(info, skipModules: ["classifier", "score", "pooler"]) {
+            let view = try checkpoint.tensor(stored)
+            let values = try view.floats()
+            let weight = try values.withUnsafeBufferPointer {
+                try QuantizedWeight.quantize($0, shape: [out, inFeatures], originalDType: view.dtype, type: type, blockSize: 64,
+                                             doubleQuantization: true, tensor: stored, file: view.file)
             }
             used.insert(stored)
             return LinearLayer(weight: .quantized(QuantizedLinearWeight(weight, name: weightName)), bias: bias)

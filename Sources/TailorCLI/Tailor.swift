@@ -20,7 +20,7 @@ struct Tailor: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [InspectCommand.self, ConvertCommand.self, VerifyCommand.self, QuantizeCommand.self,
-                      DequantizeCommand.self, ClassifyCommand.self, GenerateCommand.self, BenchCommand.self,
+                      DequantizeCommand.self, TrainCommand.self, EvalCommand.self, ClassifyCommand.self, GenerateCommand.self, BenchCommand.self,
                       DemoCommand.self]
     )
 }

@@ -30,9 +30,10 @@ public final class Graph {
 
     /// Back-propagates from a scalar `loss` (its gradient seeded with 1), then frees the
     /// intermediates' gradient buffers. Parameters keep theirs.
-    public func backward(_ loss: Tensor) {
+    /// `seed` scales every gradient (1/N with N accumulated micro-batches averages them).
+    public func backward(_ loss: Tensor, seed: Float = 1) {
         precondition(loss.count == 1, "backward starts from a scalar loss")
-        loss.gradBuffer()[0] += 1
+        loss.gradBuffer()[0] += seed
         for step in steps.reversed() { step() }
         steps.removeAll()
         for tensor in intermediates { tensor.releaseGrad() }

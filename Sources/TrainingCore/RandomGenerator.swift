@@ -3,6 +3,14 @@
 public struct RandomGenerator: RandomNumberGenerator, Sendable {
     private var state: (UInt64, UInt64, UInt64, UInt64)
 
+    /// A generator for `seed` mixed with `streams` (e.g. a run seed, a step and a layer index):
+    /// reproducible dropout per step without saving generator states.
+    public init(seed: UInt64, streams: UInt64...) {
+        var mixed = seed
+        for stream in streams { mixed = mixed &* 0x9E37_79B9_7F4A_7C15 &+ stream &+ 0x632B_E59B_D9B4_E019 }
+        self.init(seed: mixed)
+    }
+
     public init(seed: UInt64) {
         var x = seed
         func splitMix() -> UInt64 {

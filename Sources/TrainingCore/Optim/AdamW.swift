@@ -64,6 +64,23 @@ public final class AdamW {
         }
     }
 
+    /// The moments of parameter `index` and the step count, to save a checkpoint.
+    public func state(of index: Int) -> (moment: [Float], velocity: [Float]) {
+        let count = parameters[index].count
+        return (Array(UnsafeBufferPointer(start: moments[index], count: count)), Array(UnsafeBufferPointer(start: velocities[index], count: count)))
+    }
+
+    /// Restores a checkpoint's moments and step count.
+    public func restore(step: Int, states: [(moment: [Float], velocity: [Float])]) {
+        precondition(states.count == parameters.count)
+        self.step = step
+        for (index, state) in states.enumerated() {
+            precondition(state.moment.count == parameters[index].count && state.velocity.count == parameters[index].count)
+            moments[index].update(from: state.moment, count: state.moment.count)
+            velocities[index].update(from: state.velocity, count: state.velocity.count)
+        }
+    }
+
     /// Zeroes every parameter's gradient.
     public func zeroGrad() { parameters.forEach { $0.zeroGrad() } }
 }

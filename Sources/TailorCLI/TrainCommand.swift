@@ -1,0 +1,169 @@
+import Adapters
+import ArgumentParser
+import Foundation
+import Quantization
+import SafeTensors
+import Training
+import TrainingCore
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Fine-tune a model: LoRA, QLoRA, BitFit or full.",
+        discussion: """
+            Trains on a CSV or JSONL file ("text"[, "text_pair"], "label" for classification; \
+            "text", or "prompt" + "completion" with the loss on the completion, for causal LM). \
+            A LoRA run writes a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) \
+            that Python PEFT loads; full and BitFit runs write a model folder. Also writes \
+            metrics.jsonl, report.html and checkpoint-N folders. Ctrl-C saves a checkpoint and stops; \
+            --resume continues from the latest one with the same losses.
+
+            Examples:
+              tailor train --model ~/.cache/tailor/all-MiniLM-L6-v2 --task classification \\
+                --data fixtures/sentiment/train.jsonl --method lora --r 8 --alpha 32 \\
+                --target-modules query,value --lora-dropout 0.05 --modules-to-save classifier \\
+                --epochs 3 --batch-size 8 --eval-strategy epoch --output runs/sentiment
+              tailor train --model fixtures/tiny-llama --task causal-lm --data notes.jsonl --method lora \\
+                --target-modules all-linear --quantize nf4 --output runs/qlora --json
+            """
+    )
+
+    @Option(help: "The base model folder.") var model: String
+    @Option(help: "classification or causal-lm.") var task = "classification"
+    @Option(help: "Training data (CSV or JSONL).") var data: String
+    @Option(help: "Validation data; without it --val-split takes a seeded part of --data.") var validation: String?
+    @Option(help: "Fraction of --data held out for validation when evaluating.") var valSplit: Double = 0.1
+    @Option(help: "Output folder.") var output: String
+
+    @Option(help: "lora, full or bitfit.") var method = "lora"
+    @Option(help: "LoRA rank.") var r = 8
+    @Option(help: "LoRA alpha (scale = alpha / r).") var alpha: Double = 16
+    @Option(help: "Modules to adapt: names (comma-separated), all-linear, or re:REGEX.") var targetModules = "all-linear"
+    @Option(help: "Modules to leave out (names, comma-separated).") var excludeModules: String?
+    @Option(help: "Dropout on the LoRA input.") var loraDropout: Float = 0
+    @Option(help: "Modules trained in full and saved with the adapter (e.g. classifier).") var modulesToSave: String?
+    @Flag(help: "Scale by alpha / √r (rsLoRA).") var useRslora = false
+    @Option(help: "Also train biases: none, all or lora_only.") var bias = "none"
+    @Option(help: "Quantize the frozen base to nf4 or fp4 (QLoRA).") var quantize: String?
+
+    @Option(help: "Epochs.") var epochs: Double = 3
+    @Option(help: "Examples per step.") var batchSize = 8
+    @Option(help: "Gradient accumulation steps.") var gradAccum = 1
+    @Option(help: "Peak learning rate.") var lr: Float = 2e-4
+    @Option(help: "AdamW weight decay.") var weightDecay: Float = 0
+    @Option(help: "Warmup as a fraction of all steps.") var warmupRatio: Double = 0
+    @Option(help: "Warmup steps (overrides --warmup-ratio).") var warmupSteps: Int?
+    @Option(help: "constant, linear or cosine.") var scheduler = "linear"
+    @Option(help: "Gradient-norm clipping (0: off).") var maxGradNorm: Float = 1
+    @Option(help: "Truncate inputs to this many tokens.") var maxLength = 128
+    @Option(help: "no, steps or epoch.") var evalStrategy = "no"
+    @Option(help: "Evaluate every N steps (--eval-strategy steps).") var evalSteps = 500
+    @Option(help: "Checkpoint every N steps (0: at evaluations only).") var saveSteps = 0
+    @Option(help: "Keep at most N checkpoints (the best is kept).") var saveTotalLimit: Int?
+    @Option(help: "Stop after N evaluations without improvement.") var earlyStoppingPatience: Int?
+    @Option(help: "Metric for best/early stopping: accuracy, f1, loss, perplexity.") var metric: String?
+    @Option(help: "Smallest improvement that counts.") var earlyStoppingThreshold: Double = 0
+    @Flag(help: "Restore the best checkpoint at the end.") var loadBestAtEnd = false
+    @Option(help: "Random seed (data order, initialisation, dropout).") var seed: UInt64 = 42
+    @Flag(help: "Continue from the latest checkpoint in --output.") var resume = false
+
+    @OptionGroup var outputOptions: OutputOptions
+
+    func validate() throws {
+        guard Dataset.Task(rawValue: task) != nil else { throw ValidationError("--task must be classification or causal-lm") }
+        guard TaskModel.Method(rawValue: method) != nil else {
+            throw ValidationError("--method must be one of \(TaskModel.Method.allCases.map(\.rawValue).joined(separator: ", ")), not '\(method)'")
+        }
+        guard LoRAConfig.Bias(rawValue: bias) != nil else { throw ValidationError("--bias must be none, all or lora_only") }
+        guard LearningRateSchedule.Kind(rawValue: scheduler) != nil else { throw ValidationError("--scheduler must be constant, linear or cosine") }
+        guard TrainingArguments.EvalStrategy(rawValue: evalStrategy) != nil else { throw ValidationError("--eval-strategy must be no, steps or epoch") }
+        if let quantize, QuantType(rawValue: quantize) == nil { throw ValidationError("--quantize must be nf4 or fp4") }
+        guard r > 0, batchSize > 0, gradAccum > 0, epochs > 0, maxLength > 1 else {
+            throw ValidationError("--r, --batch-size, --grad-accum, --epochs and --max-length must be positive")
+        }
+        guard valSplit > 0, valSplit < 1 else { throw ValidationError("--val-split must be between 0 and 1") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let taskKind = Dataset.Task(rawValue: task)!
+            var trainSet = try Dataset.load(data, task: taskKind)
+            var validationSet: Dataset?
+            if let validation {
+                validationSet = try Dataset.load(validation, task: taskKind, knownLabels: taskKind == .classification ? trainSet.labels : nil)
+            } else if evalStrategy != "no" || earlyStoppingPatience != nil {
+                let split = trainSet.split(validationFraction: valSplit, seed: seed)
+                trainSet = split.train
+                validationSet = split.validation
+                if split.overlap > 0 {
+                    printError("warning: \(split.overlap) validation examples also appear in the training data (\(data))")
+                }
+            }
+            var loraConfig: LoRAConfig?
+            if method == "lora" {
+                let targets: ModuleMatcher.Targets = targetModules == "all-linear" ? .allLinear
+                    : targetModules.hasPrefix("re:") ? .regex(String(targetModules.dropFirst(3))) : .names(Self.list(targetModules))
+                loraConfig = LoRAConfig(r: r, alpha: alpha, targets: targets, dropout: loraDropout, bias: LoRAConfig.Bias(rawValue: bias)!,
+                                        modulesToSave: Self.list(modulesToSave ?? ""), useRSLoRA: useRslora,
+                                        taskType: taskKind == .classification ? "SEQ_CLS" : "CAUSAL_LM",
+                                        excludeModules: excludeModules.map { .names(Self.list($0)) },
+                                        baseModel: model)
+            }
+            let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!, loraConfig: loraConfig,
+                                          quantize: quantize.flatMap(QuantType.init), labels: taskKind == .classification ? trainSet.labels : nil,
+                                          maxLength: maxLength, seed: seed)
+            var arguments = TrainingArguments()
+            arguments.epochs = epochs
+            arguments.batchSize = batchSize
+            arguments.gradientAccumulation = gradAccum
+            arguments.learningRate = lr
+            arguments.weightDecay = weightDecay
+            arguments.warmupRatio = warmupRatio
+            arguments.warmupSteps = warmupSteps
+            arguments.scheduler = LearningRateSchedule.Kind(rawValue: scheduler)!
+            arguments.maxGradNorm = maxGradNorm
+            arguments.evalStrategy = TrainingArguments.EvalStrategy(rawValue: evalStrategy)!
+            arguments.evalSteps = evalSteps
+            arguments.saveSteps = saveSteps
+            arguments.saveTotalLimit = saveTotalLimit
+            arguments.earlyStoppingPatience = earlyStoppingPatience
+            arguments.metric = metric
+            arguments.earlyStoppingThreshold = earlyStoppingThreshold
+            arguments.loadBestAtEnd = loadBestAtEnd
+            arguments.seed = seed
+            let trainer = try Trainer(model: taskModel, train: trainSet, validation: validationSet, arguments: arguments, output: output)
+            if resume, try !trainer.resume() { printError("warning: no checkpoint in \(output); starting from the beginning") }
+            let counts = taskModel.parameterCounts
+            let summary = String(format: "trainable params: %@ || all params: %@ || trainable%%: %.4f", groupedDigits(counts.trainable),
+                                 groupedDigits(counts.total), 100 * Double(counts.trainable) / Double(max(counts.total, 1)))
+            if outputOptions.json {
+                outputOptions.emit(.object(["event": .string("start"), "trainable_parameters": .int(counts.trainable),
+                                            "total_parameters": .int(counts.total), "examples": .int(trainSet.examples.count),
+                                            "validation_examples": .int(validationSet?.examples.count ?? 0), "steps": .int(trainer.totalSteps)]))
+            } else {
+                print(summary)
+                print("\(trainSet.examples.count) training examples\(validationSet.map { ", \($0.examples.count) validation" } ?? ""), \(trainer.totalSteps) steps")
+            }
+            signal(SIGINT) { _ in Trainer.stopRequested = true }
+            let progress = TrainingProgress(quiet: outputOptions.json)
+            try trainer.run { event in
+                if outputOptions.json {
+                    var object: [String: PythonJSONText.Value] = ["event": .string(event.kind.rawValue), "step": .int(event.step),
+                                                                  "total_steps": .int(event.totalSteps), "epoch": .double(event.epoch)]
+                    for (key, value) in event.values { object[key] = .double(value) }
+                    if let message = event.message { object["message"] = .string(message) }
+                    outputOptions.emit(.object(object))
+                } else {
+                    progress.show(event)
+                }
+            }
+            progress.finish()
+            if !outputOptions.json { print("saved to \(output) (report: \(output)/report.html)") }
+        }
+    }
+
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+}
+

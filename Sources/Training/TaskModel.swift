@@ -1,0 +1,181 @@
+import Adapters
+import Foundation
+import Models
+import Quantization
+import SafeTensors
+import Tokenizers
+import TrainingCore
+
+/// The model being trained for one task, with whatever is trainable in it: every parameter
+/// (full fine-tuning), a LoRA adapter (+ modules_to_save), or biases (BitFit).
+public final class TaskModel {
+    public enum Method: String, Sendable, CaseIterable { case full, lora, bitfit }
+
+    public let folder: String
+    public let task: Dataset.Task
+    public let model: LoadedModel
+    public let adaptable: AdaptableModel
+    public let tokenizer: Tokenizer
+    public let method: Method
+    public private(set) var lora: LoRAModel?
+    /// The tensors the optimizer updates, under the names they are saved with.
+    public private(set) var trainable: [(String, Tensor)] = []
+    public var maxLength: Int
+    let padId: Int
+
+    /// Loads `folder` for `task`; `quantize` keeps the base's Linear weights in 4 bits (QLoRA).
+    public init(folder: String, task: Dataset.Task, method: Method, loraConfig: LoRAConfig?, quantize: QuantType? = nil,
+                labels: [String]? = nil, maxLength: Int, seed: UInt64, adapter: String? = nil) throws {
+        self.folder = folder
+        self.task = task
+        self.method = method
+        tokenizer = try Tokenizer(path: folder)
+        self.maxLength = maxLength
+        let weights = try WeightStore(Checkpoint.open(folder))
+        if let quantize {
+            guard method != .full else { throw TrainingError(file: folder, "--quantize needs a frozen base: use --method lora or bitfit") }
+            weights.quantizeLinearWeights = quantize
+        }
+        let config = try ConfigReader(path: folder + "/config.json")
+        let modelType = try config.string("model_type")
+        switch (task, modelType) {
+        case (.classification, "bert"):
+            var bertConfig = try BertConfig(config)
+            if let labels { bertConfig.labels = labels }
+            let bert = try Bert(config: bertConfig, weights: weights, withClassifier: true, trainable: method == .full)
+            model = .bert(bert)
+            adaptable = bert
+            padId = tokenizer.configuredPadId ?? tokenizer.id(of: "[PAD]") ?? 0
+        case (_, "llama"), (_, "mistral"), (_, "qwen2"):
+            var llamaConfig = try LlamaConfig(config)
+            if let labels { llamaConfig.labels = labels }
+            let llama = try Llama(config: llamaConfig, weights: weights, head: task == .causalLM ? .causalLM : .sequenceClassification,
+                                  trainable: method == .full)
+            model = .llama(llama)
+            adaptable = llama
+            padId = llamaConfig.padTokenId ?? llamaConfig.eosTokenIds.first ?? 0
+        case (.causalLM, "bert"):
+            throw TrainingError(file: config.path, "a BERT model cannot be trained as a causal LM; use --task classification")
+        default:
+            throw TrainingError(file: config.path, "model_type \(modelType) is not supported for training")
+        }
+        switch method {
+        case .full:
+            trainable = model.namedParameters.filter { $0.1.requiresGrad }
+        case .lora:
+            let lora: LoRAModel
+            if let adapter {
+                lora = try PEFTAdapterFolder.load(adapter, into: adaptable)
+            } else {
+                guard let loraConfig else { throw TrainingError(file: folder, "LoRA needs its settings") }
+                lora = try LoRAModel(base: adaptable, config: loraConfig, seed: seed, file: folder)
+            }
+            self.lora = lora
+            trainable = lora.trainableParameters
+        case .bitfit:
+            for name in adaptable.linearModuleNames {
+                adaptable.updateLinear(name) { layer in
+                    guard let bias = layer.bias else { return }
+                    let copy = Tensor(bias.values, shape: bias.shape, requiresGrad: true, name: name + ".bias")
+                    layer.bias = copy
+                    trainable.append((name + ".bias", copy))
+                }
+            }
+        }
+    }
+
+    /// Trainable and total parameters, as PEFT's `print_trainable_parameters`.
+    public var parameterCounts: (trainable: Int, total: Int) {
+        let base = model.namedParameters.reduce(0) { $0 + $1.1.count }
+        let adapter = lora?.layers.reduce(0) { $0 + $1.1.a.count + $1.1.b.count } ?? 0
+        return (trainable.reduce(0) { $0 + $1.1.count }, base + adapter)
+    }
+
+    /// Gives every dropout a generator for (seed, step): reproducible and resumable.
+    public func reseedDropout(seed: UInt64, step: Int) {
+        switch model {
+        case .bert(let bert): bert.rng = RandomGenerator(seed: seed, streams: UInt64(step), 0)
+        case .llama: break
+        }
+        for (index, layer) in (lora?.layers ?? []).enumerated() {
+            layer.1.rng = RandomGenerator(seed: seed, streams: UInt64(step), UInt64(index + 1))
+        }
+    }
+
+    /// A batch of examples as model inputs and per-token or per-row targets.
+    public func encode(_ examples: [Example]) -> (TokenBatch, targets: [Int]) {
+        switch task {
+        case .classification:
+            let encodings = tokenizer.encodeBatch(examples.map(\.text), pairs: examples.contains { $0.pair != nil } ? examples.map { $0.pair ?? "" } : nil,
+                                                  maxLength: maxLength, padding: .longest, padId: padId)
+            let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
+                                   tokenTypes: encodings.map(\.typeIds))
+            return (batch, examples.map { $0.label ?? 0 })
+        case .causalLM:
+            var rows: [[Int]] = [], labels: [[Int]] = []
+            let eos: Int? = { if case .llama(let l) = model { return l.config.eosTokenIds.first } else { return nil } }()
+            for example in examples {
+                var ids: [Int], target: [Int]
+                if let prompt = example.prompt {
+                    let promptIds = tokenizer.encode(prompt).ids
+                    let completion = tokenizer.encode(example.text, addSpecialTokens: false).ids + (eos.map { [$0] } ?? [])
+                    ids = promptIds + completion
+                    target = [Int](repeating: -100, count: promptIds.count) + completion
+                } else {
+                    ids = tokenizer.encode(example.text).ids + (eos.map { [$0] } ?? [])
+                    target = ids
+                }
+                rows.append(Array(ids.prefix(maxLength)))
+                labels.append(Array(target.prefix(maxLength)))
+            }
+            let length = rows.map(\.count).max() ?? 0
+            let mask = rows.map { [Bool](repeating: true, count: $0.count) + [Bool](repeating: false, count: length - $0.count) }
+            let padded = rows.map { $0 + [Int](repeating: padId, count: length - $0.count) }
+            let paddedLabels = labels.map { $0 + [Int](repeating: -100, count: length - $0.count) }
+            return (TokenBatch(ids: padded, mask: mask), paddedLabels.flatMap { $0 })
+        }
+    }
+
+    /// The loss of a batch (and the logits for classification metrics).
+    public func loss(_ graph: Graph, _ batch: TokenBatch, targets: [Int]) -> (loss: Tensor, logits: Tensor?) {
+        switch (model, task) {
+        case (.bert(let bert), _):
+            let logits = bert.classify(graph, batch)
+            return (graph.crossEntropy(logits, targets: targets), logits)
+        case (.llama(let llama), .classification):
+            let logits = llama.classify(graph, batch)
+            return (graph.crossEntropy(logits, targets: targets), logits)
+        case (.llama(let llama), .causalLM):
+            return (llama.causalLMLoss(graph, batch, labels: targets), nil)
+        }
+    }
+
+    /// Counts the targets a causal-LM loss averages over (for token-weighted perplexity).
+    static func predictedTokens(_ targets: [Int], batch: TokenBatch) -> Int {
+        var count = 0
+        for row in 0..<batch.batch {
+            for t in 1..<max(batch.length, 1) where targets[row * batch.length + t] >= 0 { count += 1 }
+        }
+        return count
+    }
+
+    /// Saves what was trained: a PEFT adapter folder (lora), or a full model folder (full, bitfit).
+    public func save(to output: String) throws {
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        if let lora {
+            try PEFTAdapterFolder.save(lora, to: output)
+            if task == .classification { try PEFTAdapterFolder.saveLabels(model.labels, in: output) }
+            return
+        }
+        // Full weights under their Hugging Face names, with the model's other files.
+        let source = try Checkpoint.open(folder)
+        var tensors: [TensorData] = []
+        let trained = Dictionary(trainable.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+        for (name, tensor) in model.namedParameters {
+            let values = (trained[name] ?? tensor).values
+            tensors.append(TensorData(name: name, dtype: .f32, shape: tensor.shape, bytes: values.withUnsafeBytes { Array($0) }))
+        }
+        try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: output + "/model.safetensors")
+        _ = try ModelFolder.copyCompanions(of: source, into: output)
+    }
+}

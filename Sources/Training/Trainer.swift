@@ -1,0 +1,231 @@
+import Foundation
+import SafeTensors
+import TrainingCore
+
+/// The training loop: batches, forward/backward, gradient accumulation and clipping, AdamW with
+/// a warmup schedule, evaluation, checkpoints, early stopping, resume, logs and a report.
+public final class Trainer {
+    /// One line of progress: a logged step or an evaluation.
+    public struct Event: Sendable {
+        public enum Kind: String, Sendable { case step, eval, checkpoint, done }
+        public var kind: Kind
+        public var step: Int
+        public var totalSteps: Int
+        public var epoch: Double
+        public var values: [String: Double]
+        public var message: String?
+    }
+
+    public let model: TaskModel
+    public let train: Dataset
+    public let validation: Dataset?
+    public let arguments: TrainingArguments
+    public let output: String
+    public private(set) var state = TrainerState()
+    /// Set (e.g. from a SIGINT handler) to stop after the current step with a checkpoint saved.
+    nonisolated(unsafe) public static var stopRequested = false
+
+    private let optimizer: AdamW
+    private let schedule: LearningRateSchedule
+    private let batchesPerEpoch: Int
+    public let totalSteps: Int
+    private let metricsLog: String
+
+    public init(model: TaskModel, train: Dataset, validation: Dataset?, arguments: TrainingArguments, output: String) throws {
+        guard !model.trainable.isEmpty else { throw TrainingError(file: model.folder, "nothing to train: the method left no trainable parameter") }
+        self.model = model
+        self.train = train
+        self.validation = validation
+        self.arguments = arguments
+        self.output = output
+        batchesPerEpoch = (train.examples.count + arguments.batchSize - 1) / arguments.batchSize
+        let stepsPerEpoch = max(1, (batchesPerEpoch + arguments.gradientAccumulation - 1) / arguments.gradientAccumulation)
+        totalSteps = max(1, Int((Double(stepsPerEpoch) * arguments.epochs).rounded(.up)))
+        let warmup = arguments.warmupSteps ?? Int((Double(totalSteps) * arguments.warmupRatio).rounded(.up))
+        schedule = LearningRateSchedule(kind: arguments.scheduler, warmupSteps: warmup, totalSteps: totalSteps)
+        optimizer = AdamW(parameters: model.trainable.map(\.1), learningRate: arguments.learningRate, weightDecay: arguments.weightDecay)
+        metricsLog = output + "/metrics.jsonl"
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    }
+
+    var metricName: String { arguments.metric ?? (model.task == .classification ? "accuracy" : "loss") }
+
+    /// Continues from the latest `checkpoint-N` in the output folder (weights, optimizer, position).
+    public func resume() throws -> Bool {
+        guard let latest = checkpoints().last else { return false }
+        let folder = output + "/" + latest
+        state = try TrainerState.read(from: folder)
+        try loadWeights(from: folder)
+        try TrainerState.readOptimizer(optimizer, names: model.trainable.map(\.0), from: folder)
+        return true
+    }
+
+    /// Runs to the end (or to early stopping or a stop request) and saves the result in `output`.
+    public func run(_ report: (Event) -> Void) throws {
+        let totalMicro = Int((Double(batchesPerEpoch) * arguments.epochs).rounded(.up))
+        var windowLoss = 0.0, windowCount = 0
+        training: while state.microStep < totalMicro {
+            let epoch = state.microStep / batchesPerEpoch
+            let order = epochOrder(epoch)
+            let index = state.microStep % batchesPerEpoch
+            let slice = order[(index * arguments.batchSize)..<min(order.count, (index + 1) * arguments.batchSize)]
+            let (batch, targets) = model.encode(slice.map { train.examples[$0] })
+            model.reseedDropout(seed: arguments.seed, step: state.microStep)
+            let graph = Graph(recording: true, training: true)
+            let (loss, _) = model.loss(graph, batch, targets: targets)
+            let value = loss.values[0]
+            guard value.isFinite else {
+                throw TrainingError(file: output, "the loss became \(value) at step \(state.globalStep + 1) (epoch \(epoch + 1)); "
+                                    + "stopped, the last good checkpoint is kept — lower --lr or check the data")
+            }
+            // Accumulated micro-batches average: each contributes 1/N of its gradient.
+            graph.backward(loss, seed: 1 / Float(arguments.gradientAccumulation))
+            state.microStep += 1
+            state.epoch = state.microStep / batchesPerEpoch
+            windowLoss += Double(value)
+            windowCount += 1
+            let boundary = state.microStep % arguments.gradientAccumulation == 0 || state.microStep % batchesPerEpoch == 0
+                || state.microStep == totalMicro
+            guard boundary else { continue }
+            var norm: Float = 0
+            if arguments.maxGradNorm > 0 { norm = clipGradientNorm(optimizer.parameters, maxNorm: arguments.maxGradNorm) }
+            let rate = arguments.learningRate * schedule.factor(at: state.globalStep)
+            optimizer.learningRate = rate
+            optimizer.update()
+            optimizer.zeroGrad()
+            state.globalStep += 1
+            let epochProgress = Double(state.microStep) / Double(batchesPerEpoch)
+            if state.globalStep % arguments.loggingSteps == 0 || state.globalStep == 1 || state.globalStep == totalSteps {
+                let values = ["loss": windowLoss / Double(windowCount), "learning_rate": Double(rate), "grad_norm": Double(norm)]
+                log(.init(step: state.globalStep, epoch: epochProgress, values: values))
+                report(Event(kind: .step, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: values))
+                windowLoss = 0
+                windowCount = 0
+            }
+            let endOfEpoch = state.microStep % batchesPerEpoch == 0
+            let evaluate = validation != nil && ((arguments.evalStrategy == .steps && state.globalStep % arguments.evalSteps == 0)
+                || (arguments.evalStrategy == .epoch && endOfEpoch))
+            if evaluate {
+                if try evaluateAndTrack(report, epoch: epochProgress) {
+                    report(Event(kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: [:],
+                                 message: "early stopping: no improvement of \(metricName) in \(arguments.earlyStoppingPatience!) evaluations"))
+                    break training
+                }
+            } else if arguments.saveSteps > 0, state.globalStep % arguments.saveSteps == 0 {
+                try saveCheckpoint(report)
+            }
+            if Trainer.stopRequested {
+                try saveCheckpoint(report)
+                report(Event(kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: [:],
+                             message: "stopped on request; resume with --resume"))
+                return
+            }
+        }
+        if arguments.loadBestAtEnd, let best = state.bestCheckpoint {
+            try loadWeights(from: output + "/" + best)
+        }
+        try model.save(to: output)
+        try state.write(to: output)
+        try TrainingReport.write(state: state, metric: metricName, to: output + "/report.html")
+        report(Event(kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: Double(state.microStep) / Double(batchesPerEpoch),
+                     values: state.bestMetric.map { ["best_" + metricName: $0] } ?? [:], message: nil))
+    }
+
+    /// The example order of `epoch`: a seeded shuffle, the same on every run and after resume.
+    func epochOrder(_ epoch: Int) -> [Int] {
+        var order = Array(train.examples.indices)
+        var rng = SplitMixGenerator(seed: arguments.seed &+ UInt64(epoch) &* 0x9E37_79B9)
+        order.shuffle(using: &rng)
+        return order
+    }
+
+    /// Loss and metrics on `dataset` without dropout.
+    public func evaluate(_ dataset: Dataset) -> [String: Double] {
+        Evaluation.evaluate(model, on: dataset, batchSize: arguments.batchSize)
+    }
+
+    /// Evaluates, checkpoints, tracks the best; true when early stopping says stop.
+    private func evaluateAndTrack(_ report: (Event) -> Void, epoch: Double) throws -> Bool {
+        guard let validation else { return false }
+        var metrics = evaluate(validation)
+        guard let value = metrics[metricName] else {
+            throw TrainingError(file: output, "metric \(metricName) is not computed for \(model.task.rawValue) (use \(metrics.keys.sorted().joined(separator: ", ")))")
+        }
+        let higher = Metrics.higherIsBetter(metricName)
+        let improved = state.bestMetric.map { higher ? value > $0 + arguments.earlyStoppingThreshold : value < $0 - arguments.earlyStoppingThreshold } ?? true
+        let checkpoint = try saveCheckpoint(report, log: false)
+        if improved {
+            state.bestMetric = value
+            state.bestCheckpoint = checkpoint
+            state.evaluationsWithoutImprovement = 0
+        } else {
+            state.evaluationsWithoutImprovement += 1
+        }
+        metrics = Dictionary(uniqueKeysWithValues: metrics.map { ("eval_" + $0.key, $0.value) })
+        log(.init(step: state.globalStep, epoch: epoch, values: metrics))
+        try state.write(to: output + "/" + checkpoint)
+        try pruneCheckpoints()
+        report(Event(kind: .eval, step: state.globalStep, totalSteps: totalSteps, epoch: epoch, values: metrics))
+        if let patience = arguments.earlyStoppingPatience, state.evaluationsWithoutImprovement >= patience { return true }
+        return false
+    }
+
+    @discardableResult
+    private func saveCheckpoint(_ report: (Event) -> Void, log: Bool = true) throws -> String {
+        let name = "checkpoint-\(state.globalStep)"
+        let folder = output + "/" + name
+        try model.save(to: folder)
+        try TrainerState.writeOptimizer(optimizer, names: model.trainable.map(\.0), to: folder)
+        try state.write(to: folder)
+        if log {
+            try pruneCheckpoints()
+            report(Event(kind: .checkpoint, step: state.globalStep, totalSteps: totalSteps, epoch: Double(state.microStep) / Double(batchesPerEpoch),
+                         values: [:], message: folder))
+        }
+        return name
+    }
+
+    /// Checkpoint folder names in step order.
+    func checkpoints() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? [])
+            .filter { $0.hasPrefix("checkpoint-") && Int($0.dropFirst("checkpoint-".count)) != nil }
+            .sorted { Int($0.dropFirst(11))! < Int($1.dropFirst(11))! }
+    }
+
+    private func pruneCheckpoints() throws {
+        guard let limit = arguments.saveTotalLimit else { return }
+        var all = checkpoints()
+        while all.count > limit, let oldest = all.first(where: { $0 != state.bestCheckpoint }) {
+            try FileManager.default.removeItem(atPath: output + "/" + oldest)
+            all.removeAll { $0 == oldest }
+        }
+    }
+
+    private func loadWeights(from folder: String) throws {
+        let file: String
+        if model.lora != nil { file = folder + "/adapter_model.safetensors" } else { file = folder + "/model.safetensors" }
+        let saved = try SafeTensorsFile(path: file)
+        for (name, tensor) in model.trainable {
+            guard let info = saved.header.tensor(named: name) else { throw TrainingError(file: file, "checkpoint lacks \(name)") }
+            let values = try saved.view(of: info).floats()
+            guard values.count == tensor.count else { throw TrainingError(file: file, "\(name) does not match the model") }
+            tensor.data.update(from: values, count: values.count)
+        }
+    }
+
+    private func log(_ entry: TrainerState.LogEntry) {
+        state.logHistory.append(entry)
+        var object: [String: Any] = ["step": entry.step, "epoch": entry.epoch]
+        for (key, value) in entry.values { object[key] = value }
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            let line = String(decoding: data, as: UTF8.self) + "\n"
+            if let handle = FileHandle(forWritingAtPath: metricsLog) {
+                handle.seekToEndOfFile()
+                handle.write(Data(line.utf8))
+                try? handle.close()
+            } else {
+                try? Data(line.utf8).write(to: URL(fileURLWithPath: metricsLog))
+            }
+        }
+    }
+}
