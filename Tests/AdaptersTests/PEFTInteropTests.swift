@@ -116,3 +116,25 @@ import TrainingCore
         #expect { _ = try PEFTAdapterFolder.load(source, into: try Self.llama()) } throws: { "\($0)".contains("target_modules") }
     }
 }
+
+/// An adapter written by `tailor train`, loaded by Python PEFT (Scripts/reference/
+/// tailor_adapter_in_peft.py): PEFT's logits, committed, equal Tailor's.
+@Suite struct TailorAdapterInPEFTTests {
+    @Test func peftComputesTheLogitsTailorComputes() throws {
+        let folder = FixturePaths.path("peft/tailor-tiny-bert-lora")
+        let golden = try SafeTensorsFile(path: folder + "/peft_logits.safetensors")
+        func ints(_ key: String) throws -> [Int] { try golden.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) } }
+        let shape = try golden.tensor("input_ids").shape
+        let ids = try ints("input_ids"), mask = try ints("attention_mask").map { $0 != 0 }
+        let rows = 0..<shape[0]
+        let batch = TokenBatch(ids: rows.map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
+                               mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
+        let base = try PEFTInteropTests.bert()
+        let lora = try PEFTAdapterFolder.load(folder, into: base)
+        #expect(lora.config.useRSLoRA && lora.layers.count == 2 * 6 + 1, "query, key, value, three dense layers per block, and the pooler")
+        #expect(try PEFTAdapterFolder.labels(in: folder) == ["negative", "positive"])
+        let logits = base.classify(Graph(recording: false), batch).values
+        let (difference, _) = PEFTInteropTests.maxDifference(logits, try golden.tensor("logits").floats())
+        #expect(difference < 1e-4, "Tailor vs PEFT logits differ by \(difference)")
+    }
+}
