@@ -41,7 +41,7 @@ let package = Package(
         // PEFT methods injected into the models, PEFT-format load/save.
         .target(name: "Adapters", dependencies: ["Models", "TrainingCore", "SafeTensors"]),
         // Classification and generation (KV cache, sampling) over model folders.
-        .target(name: "Inference", dependencies: ["Models", "Tokenizers", "TrainingCore"]),
+        .target(name: "Inference", dependencies: ["Models", "Adapters", "Tokenizers", "TrainingCore"]),
         // Training loops and their measurement (the Trainer arrives with adapters).
         .target(name: "Training", dependencies: ["Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // The `tailor` executable: parsing and printing only.

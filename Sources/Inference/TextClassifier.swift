@@ -1,3 +1,4 @@
+import Adapters
 import Models
 import Tokenizers
 import TrainingCore
@@ -15,8 +16,16 @@ public final class TextClassifier {
     public var maxLength: Int
     public var batchSize = 16
 
-    public init(folder: String, maxLength: Int? = nil) throws {
-        model = try ModelLoader.load(folder: folder, task: .sequenceClassification)
+    /// Loads `folder`, with the PEFT adapter in `adapter` on top when given.
+    public init(folder: String, adapter: String? = nil, maxLength: Int? = nil) throws {
+        let labels = try adapter.flatMap { try PEFTAdapterFolder.labels(in: $0) }
+        model = try ModelLoader.load(folder: folder, task: .sequenceClassification, labels: labels)
+        if let adapter {
+            switch model {
+            case .bert(let bert): _ = try PEFTAdapterFolder.load(adapter, into: bert)
+            case .llama(let llama): _ = try PEFTAdapterFolder.load(adapter, into: llama)
+            }
+        }
         tokenizer = try Tokenizer(path: folder)
         self.maxLength = maxLength ?? tokenizer.configuredMaxLength ?? 512
     }

@@ -1,3 +1,4 @@
+import Adapters
 import Models
 import Tokenizers
 import TrainingCore
@@ -20,10 +21,12 @@ public final class TextGenerator {
     public let model: Llama
     public let tokenizer: Tokenizer
 
-    public init(folder: String) throws {
+    /// Loads `folder`, with the PEFT adapter in `adapter` on top when given.
+    public init(folder: String, adapter: String? = nil) throws {
         guard case .llama(let llama) = try ModelLoader.load(folder: folder, task: .causalLM) else {
             throw ModelError(file: folder, "not a causal language model")
         }
+        if let adapter { _ = try PEFTAdapterFolder.load(adapter, into: llama) }
         model = llama
         tokenizer = try Tokenizer(path: folder)
     }

@@ -37,18 +37,22 @@ public enum ModelLoader {
         case encoder
     }
 
-    public static func load(folder: String, task: Task, trainable: Bool = false) throws -> LoadedModel {
+    /// `labels` overrides config.json's id2label (an adapter trained for other labels).
+    public static func load(folder: String, task: Task, trainable: Bool = false, labels: [String]? = nil) throws -> LoadedModel {
         let config = try ConfigReader(path: folder + "/config.json")
         let modelType = try config.string("model_type")
         let weights = try WeightStore(Checkpoint.open(folder))
         switch modelType {
         case "bert":
             guard task != .causalLM else { throw ModelError(file: config.path, "a BERT model cannot generate text (model_type bert)") }
-            return .bert(try Bert(config: BertConfig(config), weights: weights, withClassifier: task == .sequenceClassification,
-                                  trainable: trainable))
+            var bertConfig = try BertConfig(config)
+            if let labels { bertConfig.labels = labels }
+            return .bert(try Bert(config: bertConfig, weights: weights, withClassifier: task == .sequenceClassification, trainable: trainable))
         case "llama", "mistral", "qwen2":
             guard task != .encoder else { throw ModelError(file: config.path, "\(modelType) is a decoder; use classification or generation") }
-            return .llama(try Llama(config: LlamaConfig(config), weights: weights,
+            var llamaConfig = try LlamaConfig(config)
+            if let labels { llamaConfig.labels = labels }
+            return .llama(try Llama(config: llamaConfig, weights: weights,
                                     head: task == .causalLM ? .causalLM : .sequenceClassification, trainable: trainable))
         default:
             throw ModelError(file: config.path, "model_type \"\(modelType)\" is not supported (bert, llama, mistral, qwen2)")

@@ -22,6 +22,9 @@ struct ClassifyCommand: ParsableCommand {
     @Option(help: "The model folder (config.json, safetensors, tokenizer.json).")
     var model: String
 
+    @Option(help: "A PEFT adapter folder to apply (from tailor train or Python PEFT).")
+    var adapter: String?
+
     @Argument(help: "Texts to classify.")
     var texts: [String] = []
 
@@ -51,7 +54,7 @@ struct ClassifyCommand: ParsableCommand {
                 pairs = try JSONLInput.strings(rows, key: "text_pair", path: input, optional: true)
                 if pairs != nil, !texts.isEmpty { pairs = [String](repeating: "", count: texts.count) + pairs! }
             }
-            let classifier = try TextClassifier(folder: model, maxLength: maxLength)
+            let classifier = try TextClassifier(folder: model, adapter: adapter, maxLength: maxLength)
             classifier.batchSize = batchSize
             let results = try classifier.classify(inputs, pairs: pairs)
             for (text, result) in zip(inputs, results) {

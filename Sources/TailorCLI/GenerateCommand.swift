@@ -21,6 +21,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "The model folder (config.json, safetensors, tokenizer.json).")
     var model: String
 
+    @Option(help: "A PEFT adapter folder to apply (from tailor train or Python PEFT).")
+    var adapter: String?
+
     @Argument(help: "Prompts.")
     var prompts: [String] = []
 
@@ -60,7 +63,7 @@ struct GenerateCommand: ParsableCommand {
         try reportingErrors {
             var all = prompts
             if let input { all += try JSONLInput.strings(JSONLInput.read(input), key: "prompt", path: input) ?? [] }
-            let generator = try TextGenerator(folder: model)
+            let generator = try TextGenerator(folder: model, adapter: adapter)
             let sampling: Sampling = temperature.map { .sample(temperature: $0, topK: topK, topP: topP, seed: seed) } ?? .greedy
             for prompt in all {
                 let result = try generator.generate(prompt, maxNewTokens: maxNewTokens, sampling: sampling)

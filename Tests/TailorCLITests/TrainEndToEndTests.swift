@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+
+@Suite struct TrainEndToEndTests {
+    @Test func loraClassificationThenEvalAndClassifyWithTheAdapter() throws {
+        let folder = TemporaryFolder()
+        let out = folder.file("run")
+        let train = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
+                                           "--method", "lora", "--r", "4", "--alpha", "8", "--target-modules", "query,value",
+                                           "--modules-to-save", "classifier", "--epochs", "0.2", "--batch-size", "16", "--eval-strategy", "epoch",
+                                           "--output", out, "--json"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let events = train.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(events.first?["event"] as? String == "start")
+        #expect(events.contains { $0["event"] as? String == "step" && $0["loss"] is Double })
+        #expect(events.last?["event"] as? String == "done")
+        for file in ["adapter_config.json", "adapter_model.safetensors", "adapter_labels.json", "metrics.jsonl", "report.html", "trainer_state.json"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)")
+        }
+        let eval = try TailorProcess.run(["eval", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", out,
+                                          "--data", TailorProcess.fixture("sentiment/test.jsonl"), "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        #expect(eval.json?["examples"] as? Int == 300)
+        #expect((eval.json?["accuracy"] as? Double).map { (0...1).contains($0) } == true)
+        let classify = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", out, "lovely", "--json"])
+        #expect(classify.status == 0, "\(classify.stderr)")
+        #expect(["negative", "positive"].contains(classify.json?["label"] as? String ?? ""))
+    }
+
+    @Test func causalLMWithPromptCompletionThenGenerateWithTheAdapter() throws {
+        let folder = TemporaryFolder()
+        let data = (0..<12).map { #"{"prompt": "Q: \#($0) plus one? A:", "completion": " \#($0 + 1)"}"# }.joined(separator: "\n")
+        try Data(data.utf8).write(to: URL(fileURLWithPath: folder.file("qa.jsonl")))
+        let out = folder.file("run")
+        let train = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-llama"), "--task", "causal-lm", "--data", folder.file("qa.jsonl"),
+                                           "--method", "lora", "--target-modules", "all-linear", "--quantize", "nf4", "--epochs", "1",
+                                           "--batch-size", "4", "--output", out])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("trainable params:"))
+        let generate = try TailorProcess.run(["generate", "--model", TailorProcess.fixture("tiny-llama"), "--adapter", out, "Q: 3 plus one? A:",
+                                              "--max-new-tokens", "4", "--json"])
+        #expect(generate.status == 0, "\(generate.stderr)")
+    }
+
+    @Test func badTrainingInputsGiveOneLine() throws {
+        let folder = TemporaryFolder()
+        try Data(#"{"text": "no label here"}"#.utf8).write(to: URL(fileURLWithPath: folder.file("bad.jsonl")))
+        let result = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", folder.file("bad.jsonl"),
+                                            "--output", folder.file("out")])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("bad.jsonl") && result.stderr.contains("label"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        let unknownModule = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/test.jsonl"),
+                                                   "--target-modules", "q_proj", "--output", folder.file("out2")])
+        #expect(unknownModule.status == 1)
+        #expect(unknownModule.stderr.contains("target_modules"))
+    }
+}
