@@ -5,6 +5,9 @@ adapter's parameters for one batch (dropout 0), next to the batch they were comp
 fixtures/peft/tiny-bert-lora/: SEQ_CLS, r=4, alpha 8, query+value, classifier saved.
 fixtures/peft/tiny-llama-lora/: CAUSAL_LM, r=4, alpha 16, all-linear, rsLoRA, rank_pattern
     {q_proj: 8}, alpha_pattern {v_proj: 4}.
+fixtures/peft/tiny-bert-dora/: SEQ_CLS DoRA, r=4, alpha 8, query+value+intermediate.dense, classifier saved.
+fixtures/peft/tiny-llama-dora/: CAUSAL_LM DoRA, r=4, alpha 8, q_proj+v_proj+down_proj.
+fixtures/peft/tiny-bert-ia3/: SEQ_CLS IA3 on key, value (attention) and output.dense (feed-forward).
 Each folder: adapter_config.json + adapter_model.safetensors (as PEFT saves them) and
 golden.safetensors (batch, logits, grad.<key> for every saved tensor).
 
@@ -15,12 +18,21 @@ import sys
 
 import peft
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import IA3Config, LoraConfig, get_peft_model
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 assert peft.__version__ == "0.21.2", peft.__version__
 torch.manual_seed(0)
+
+
+def randomize(model):
+    """Moves trainable vectors off their identity init so the adapter changes the outputs."""
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad and ("ia3_l" in name or "lora_magnitude_vector" in name):
+                parameter.mul_(1 + 0.3 * torch.randn(parameter.shape, generator=g))
 
 
 def golden(model_cls, base_dir, config, batch, out_dir):
@@ -29,6 +41,7 @@ def golden(model_cls, base_dir, config, batch, out_dir):
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     model = get_peft_model(base, config)
+    randomize(model)
     model.save_pretrained(out_dir)
     model.eval()
     inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -48,7 +61,7 @@ def golden(model_cls, base_dir, config, batch, out_dir):
     for key in saved:
         # Map the saved key back to the live parameter name (adapter name "default" reinserted).
         candidates = [n for n in grads if n.replace(".default", "").replace(".modules_to_save", "") == key
-                      or n.replace(".default", "") == key]
+                      or n.replace(".default", "") == key or n.replace(".default.weight", "") == key]
         if candidates:
             tensors["grad." + key] = grads[candidates[0]]
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out_dir, "golden.safetensors"))
@@ -61,6 +74,7 @@ def main(fixtures):
     mask[1, 9:] = 0
     ids[mask == 0] = 0
     batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 1])}
+    bert_batch = batch
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], lora_dropout=0.0,
                         modules_to_save=["classifier"], task_type="SEQ_CLS", init_lora_weights=False)
     golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, batch,
@@ -78,6 +92,20 @@ def main(fixtures):
                         init_lora_weights=False)
     golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, batch,
            os.path.join(fixtures, "peft", "tiny-llama-lora"))
+    llama_batch = batch
+
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value", "intermediate.dense"], lora_dropout=0.0,
+                        use_dora=True, modules_to_save=["classifier"], task_type="SEQ_CLS", init_lora_weights=False)
+    golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, bert_batch,
+           os.path.join(fixtures, "peft", "tiny-bert-dora"))
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], lora_dropout=0.0,
+                        use_dora=True, task_type="CAUSAL_LM", init_lora_weights=False)
+    golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, llama_batch,
+           os.path.join(fixtures, "peft", "tiny-llama-dora"))
+    config = IA3Config(target_modules=["key", "value", "output.dense"], feedforward_modules=["output.dense"],
+                       modules_to_save=["classifier"], task_type="SEQ_CLS")
+    golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, bert_batch,
+           os.path.join(fixtures, "peft", "tiny-bert-ia3"))
 
 
 if __name__ == "__main__":
