@@ -30,6 +30,8 @@ public struct LoRAConfig: Sendable, Equatable {
     public var initialization: Initialization
     public var taskType: String?
     public var baseModel: String?
+    /// DoRA: a learned magnitude per output row on top of LoRA's direction.
+    public var useDoRA = false
 
     public init(r: Int = 8, alpha: Double = 8, targets: ModuleMatcher.Targets, dropout: Float = 0, bias: Bias = .none,
                 modulesToSave: [String] = [], useRSLoRA: Bool = false, rankPattern: [String: Int] = [:],
@@ -67,7 +69,7 @@ public struct LoRAConfig: Sendable, Equatable {
 
     /// Settings PEFT writes that must keep their default for us to apply the adapter faithfully.
     nonisolated(unsafe) static let mustBeDefault: [String: (Any) -> Bool] = [
-        "use_dora": { ($0 as? Bool) == false }, "fan_in_fan_out": { ($0 as? Bool) == false },
+        "fan_in_fan_out": { ($0 as? Bool) == false },
         "lora_bias": { ($0 as? Bool) == false }, "use_qalora": { ($0 as? Bool) == false },
         "layer_replication": isNull, "target_parameters": isNull, "trainable_token_indices": isNull,
         "alora_invocation_tokens": isNull, "arrow_config": isNull, "use_bdlora": { isNull($0) || ($0 as? Bool) == false },
@@ -81,7 +83,7 @@ public struct LoRAConfig: Sendable, Equatable {
         "peft_type", "r", "lora_alpha", "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern",
         "lora_dropout", "bias", "modules_to_save", "use_rslora", "rank_pattern", "alpha_pattern", "init_lora_weights",
         "task_type", "base_model_name_or_path", "inference_mode", "revision", "auto_mapping", "peft_version",
-        "megatron_core", "qalora_group_size", "ensure_weight_tying",
+        "megatron_core", "qalora_group_size", "ensure_weight_tying", "use_dora",
     ]
 
     /// Reads a PEFT `adapter_config.json`.
@@ -132,6 +134,7 @@ public struct LoRAConfig: Sendable, Equatable {
         }
         taskType = json["task_type"] as? String
         baseModel = json["base_model_name_or_path"] as? String
+        useDoRA = json["use_dora"] as? Bool ?? false
     }
 
     private static func targets(_ value: Any?, field: String, fail: (String) -> AdapterError) throws -> ModuleMatcher.Targets {
@@ -173,7 +176,7 @@ public struct LoRAConfig: Sendable, Equatable {
             "qalora_group_size": .int(16), "r": .int(r), "rank_pattern": .object(rankPattern.mapValues { .int($0) }),
             "revision": .null, "target_modules": targetsValue(targets), "target_parameters": .null,
             "task_type": taskType.map { .string($0) } ?? .null, "trainable_token_indices": .null, "use_bdlora": .null,
-            "use_dora": .bool(false), "use_qalora": .bool(false), "use_rslora": .bool(useRSLoRA), "velora_config": .null,
+            "use_dora": .bool(useDoRA), "use_qalora": .bool(false), "use_rslora": .bool(useRSLoRA), "velora_config": .null,
         ]
         object["lora_dropout"] = .double(Double(dropout))
         return PythonJSONText.render(.object(object))

@@ -41,7 +41,22 @@ public final class LoRAModel {
             } else {
                 (a, b) = try Self.initialise(name: name, layer: layer, r: r, config: config, rng: &rng, file: file)
             }
-            let lora = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: config.dropout, seed: rng.next())
+            var magnitude: Tensor?
+            if config.useDoRA {
+                let magnitudeKey = "base_model.model.\(name).lora_magnitude_vector"
+                if let weights {
+                    guard let saved = weights[magnitudeKey], saved.count == out else {
+                        throw AdapterError(file: file, "missing or misshapen \(magnitudeKey) (DoRA needs [\(out)])")
+                    }
+                    magnitude = Tensor(saved.values, shape: [out], requiresGrad: true, name: magnitudeKey)
+                } else {
+                    // DoRA starts from the norms of the (unchanged) base weight.
+                    let probe = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: 0, seed: 0, base: layer)
+                    magnitude = Tensor(probe.weightNorms(), shape: [out], requiresGrad: true, name: magnitudeKey)
+                }
+            }
+            let lora = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: config.dropout, seed: rng.next(),
+                                  magnitude: magnitude, base: config.useDoRA ? layer : nil)
             base.updateLinear(name) { $0.adapters.append(lora) }
             layers.append((name, lora))
         }
@@ -109,7 +124,10 @@ public final class LoRAModel {
 
     /// Every trainable tensor under the key PEFT saves it as.
     public var trainableParameters: [(String, Tensor)] {
-        layers.flatMap { name, lora in [(Self.key(name, "lora_A"), lora.a), (Self.key(name, "lora_B"), lora.b)] } + fullyTrained
+        layers.flatMap { name, lora in
+            [(Self.key(name, "lora_A"), lora.a), (Self.key(name, "lora_B"), lora.b)]
+                + (lora.magnitude.map { [("base_model.model.\(name).lora_magnitude_vector", $0)] } ?? [])
+        } + fullyTrained
     }
 
     /// Trainable and total parameter counts, as PEFT's `print_trainable_parameters`.

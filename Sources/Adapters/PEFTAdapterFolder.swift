@@ -32,10 +32,26 @@ public enum PEFTAdapterFolder {
         try ModelFolder.writeAtomically(Array(text.utf8), to: folder + "/" + labelsFile)
     }
 
-    /// Loads the adapter in `folder` into `base`.
+    /// Loads a LoRA (or DoRA) adapter in `folder` into `base`.
     public static func load(_ folder: String, into base: AdaptableModel) throws -> LoRAModel {
+        guard let lora = try loadAny(folder, into: base) as? LoRAModel else {
+            throw AdapterError(file: folder + "/" + configFile, "not a LoRA adapter")
+        }
+        return lora
+    }
+
+    /// Loads the adapter in `folder` into `base`, whatever its `peft_type`.
+    public static func loadAny(_ folder: String, into base: AdaptableModel) throws -> any PEFTAdapter {
         let configPath = folder + "/" + configFile
-        let config = try LoRAConfig(jsonFile: configPath)
+        let json: [String: Any]
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any] else {
+                throw AdapterError(file: configPath, "not a JSON object")
+            }
+            json = object
+        } catch let error as AdapterError { throw error } catch {
+            throw AdapterError(file: configPath, "cannot read: \(error.localizedDescription)")
+        }
         let file = try SafeTensorsFile(path: folder + "/" + weightsFile)
         var weights: [String: Tensor] = [:]
         for info in file.tensors {
@@ -45,7 +61,12 @@ public enum PEFTAdapterFolder {
             }
             weights[info.name] = Tensor(try view.floats(), shape: view.shape, name: info.name)
         }
-        let model = try LoRAModel(base: base, config: config, weights: weights, file: file.path)
+        let model: any PEFTAdapter
+        switch json["peft_type"] as? String ?? "LORA" {
+        case "LORA": model = try LoRAModel(base: base, config: LoRAConfig(json: json, file: configPath), weights: weights, file: file.path)
+        case "IA3": model = try IA3Model(base: base, config: IA3Config(json: json, file: configPath), weights: weights, file: file.path)
+        case let other: throw AdapterError(file: configPath, "peft_type \(other) is not supported (LORA, IA3)")
+        }
         let used = Set(model.trainableParameters.map(\.0))
         if let unused = weights.keys.sorted().first(where: { !used.contains($0) }) {
             throw AdapterError(file: file.path, "tensor \(unused) matches no module the config adapts (wrong base model?)")
@@ -54,7 +75,7 @@ public enum PEFTAdapterFolder {
     }
 
     /// Saves `model`'s adapter to `folder` (created) in f32, f16 or bf16.
-    public static func save(_ model: LoRAModel, to folder: String, dtype: DType = .f32) throws {
+    public static func save(_ model: any PEFTAdapter, to folder: String, dtype: DType = .f32) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var tensors: [TensorData] = []
         for (key, tensor) in model.trainableParameters {
@@ -63,11 +84,10 @@ public enum PEFTAdapterFolder {
             try values.withUnsafeBytes { source in
                 try bytes.withUnsafeMutableBytes { try DTypeConversion.convert(source, from: .f32, into: $0, as: dtype, file: folder, tensor: key) }
             }
-            tensors.append(TensorData(name: key, dtype: dtype, shape: tensor.shape, bytes: bytes))
+            let shape = (model as? IA3Model)?.savedShape(key) ?? tensor.shape
+            tensors.append(TensorData(name: key, dtype: dtype, shape: shape, bytes: bytes))
         }
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder + "/" + weightsFile)
-        var text = model.config.jsonText()
-        text.removeLast()  // PEFT writes no trailing newline
-        try ModelFolder.writeAtomically(Array(text.utf8), to: folder + "/" + configFile)
+        try ModelFolder.writeAtomically(Array(model.configText().utf8), to: folder + "/" + configFile)
     }
 }

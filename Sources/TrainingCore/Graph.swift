@@ -18,7 +18,8 @@ public final class Graph {
 
     /// Marks `output` as depending on `inputs` and records `backward`, unless nothing needs a
     /// gradient. `backward` runs only if a gradient reached `output`.
-    func record(_ output: Tensor, _ inputs: [Tensor?], backward: @escaping (UnsafeMutablePointer<Float>) -> Void) {
+    /// Public so modules above (Adapters) can define fused ops of their own.
+    public func record(_ output: Tensor, _ inputs: [Tensor?], backward: @escaping (UnsafeMutablePointer<Float>) -> Void) {
         guard recording, inputs.contains(where: { $0?.requiresGrad == true }) else { return }
         output.requiresGrad = true
         intermediates.append(output)

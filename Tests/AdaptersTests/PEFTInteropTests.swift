@@ -106,9 +106,13 @@ import TrainingCore
         let source = FixturePaths.path("peft/tiny-bert-lora")
         try FileManager.default.copyItem(atPath: source + "/adapter_model.safetensors", toPath: folder.file("adapter_model.safetensors"))
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/adapter_config.json"))) as! [String: Any]
+        config["fan_in_fan_out"] = true
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
+        #expect { _ = try PEFTAdapterFolder.load(folder.path, into: try Self.bert()) } throws: { "\($0)".contains("fan_in_fan_out") }
+        config["fan_in_fan_out"] = false
         config["use_dora"] = true
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
-        #expect { _ = try PEFTAdapterFolder.load(folder.path, into: try Self.bert()) } throws: { "\($0)".contains("use_dora") }
+        #expect { _ = try PEFTAdapterFolder.load(folder.path, into: try Self.bert()) } throws: { "\($0)".contains("lora_magnitude_vector") }
         config["use_dora"] = false
         config["r"] = 8
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
@@ -137,4 +141,40 @@ import TrainingCore
         let (difference, _) = PEFTInteropTests.maxDifference(logits, try golden.tensor("logits").floats())
         #expect(difference < 1e-4, "Tailor vs PEFT logits differ by \(difference)")
     }
+}
+
+/// Every PEFT method we read, against PEFT 0.21.2: logits and the gradient of every saved tensor.
+@Suite struct PEFTMethodInteropTests {
+    static func check(_ fixture: String, bert: Bool) throws {
+        let golden = try PEFTInteropTests.Golden(fixture)
+        let batch = try golden.batch()
+        let graph = Graph(recording: true, training: true)
+        let adapter: any PEFTAdapter
+        let loss: Tensor
+        let logits: Tensor
+        if bert {
+            let model = try PEFTInteropTests.bert()
+            adapter = try PEFTAdapterFolder.loadAny(FixturePaths.path("peft/" + fixture), into: model)
+            logits = model.classify(Graph(recording: false), batch)
+            loss = graph.crossEntropy(model.classify(graph, batch), targets: try golden.ints("labels"))
+        } else {
+            let model = try PEFTInteropTests.llama()
+            adapter = try PEFTAdapterFolder.loadAny(FixturePaths.path("peft/" + fixture), into: model)
+            logits = model.logits(Graph(recording: false), batch)
+            loss = model.causalLMLoss(graph, batch, labels: try golden.ints("labels"))
+        }
+        let (logitDifference, _) = PEFTInteropTests.maxDifference(logits.values, try golden.file.tensor("logits").floats())
+        #expect(logitDifference < 1e-4, "\(fixture): logits differ by \(logitDifference)")
+        graph.backward(loss)
+        let saved = golden.file.tensorNames.filter { $0.hasPrefix("grad.") }.count
+        #expect(adapter.trainableParameters.count == saved, "\(fixture): \(adapter.trainableParameters.count) tensors, PEFT saved \(saved)")
+        for (key, tensor) in adapter.trainableParameters {
+            let (difference, scale) = PEFTInteropTests.maxDifference(tensor.gradValues, try golden.file.tensor("grad." + key).floats())
+            #expect(difference <= 1e-4 * max(scale, 1e-6), "\(fixture) \(key): gradient differs by \(difference) (max \(scale))")
+        }
+    }
+
+    @Test func doraOnBert() throws { try Self.check("tiny-bert-dora", bert: true) }
+    @Test func doraOnLlama() throws { try Self.check("tiny-llama-dora", bert: false) }
+    @Test func ia3OnBert() throws { try Self.check("tiny-bert-ia3", bert: true) }
 }

@@ -40,6 +40,25 @@ extension Graph {
         return y
     }
 
+    /// x `[N, C]` times a per-column scale `[C]` (IA3's learned vectors).
+    public func scaleColumns(_ x: Tensor, _ scale: Tensor) -> Tensor {
+        let columns = x.columns, rows = x.rows
+        precondition(scale.count == columns, "scaleColumns: \(scale.count) scales for \(columns) columns")
+        let y = Tensor(uninitialized: x.shape)
+        for r in 0..<rows { for c in 0..<columns { y.data[r * columns + c] = x.data[r * columns + c] * scale.data[c] } }
+        record(y, [x, scale]) { dy in
+            if x.requiresGrad {
+                let grad = x.gradBuffer()
+                for r in 0..<rows { for c in 0..<columns { grad[r * columns + c] += dy[r * columns + c] * scale.data[c] } }
+            }
+            if scale.requiresGrad {
+                let grad = scale.gradBuffer()
+                for r in 0..<rows { for c in 0..<columns { grad[c] += dy[r * columns + c] * x.data[r * columns + c] } }
+            }
+        }
+        return y
+    }
+
     /// The same values with another shape (a copy; the gradient flows back unchanged).
     public func reshape(_ x: Tensor, _ shape: [Int]) -> Tensor {
         precondition(x.sameCount(shape), "reshape \(x.shape) to \(shape)")

@@ -31,8 +31,24 @@ public final class QuantizedLinearWeight: @unchecked Sendable {
 /// stack of several adapters. Defined here so the models' layers can carry adapters that the
 /// Adapters module implements.
 public protocol LinearAdapter: AnyObject, Sendable {
+    /// The input the base layer sees (IA3 on a feed-forward layer scales it); identity by default.
+    func prepareInput(_ graph: Graph, _ x: Tensor) -> Tensor
     /// Returns the layer's new output given its input `x` and the base output `y`.
     func apply(_ graph: Graph, input x: Tensor, baseOutput y: Tensor) -> Tensor
+}
+
+extension LinearAdapter {
+    public func prepareInput(_ graph: Graph, _ x: Tensor) -> Tensor { x }
+}
+
+extension LinearLayer.Weight {
+    /// The weight `[out, in]` in f32 (a 4-bit weight dequantized).
+    public func denseValues() -> [Float] {
+        switch self {
+        case .dense(let tensor): return tensor.values
+        case .quantized(let q): return q.weight.dequantized()
+        }
+    }
 }
 
 /// A Linear layer: a dense weight (trainable or frozen) or a frozen 4-bit one, a bias, and the
@@ -68,10 +84,12 @@ public struct LinearLayer: Sendable {
 extension Graph {
     /// y = x · Wᵀ + b for any ``LinearLayer``, then its adapters.
     public func linear(_ x: Tensor, _ layer: LinearLayer) -> Tensor {
+        var input = x
+        for adapter in layer.adapters { input = adapter.prepareInput(self, input) }
         var y: Tensor
         switch layer.weight {
-        case .dense(let weight): y = linear(x, weight, layer.bias)
-        case .quantized(let weight): y = quantizedLinear(x, weight, layer.bias)
+        case .dense(let weight): y = linear(input, weight, layer.bias)
+        case .quantized(let weight): y = quantizedLinear(input, weight, layer.bias)
         }
         for adapter in layer.adapters { y = adapter.apply(self, input: x, baseOutput: y) }
         return y
