@@ -9,7 +9,7 @@ import TrainingCore
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Fine-tune a model: LoRA, QLoRA, BitFit or full.",
+        abstract: "Fine-tune a model: LoRA, QLoRA, DoRA, IA3, BitFit or full.",
         discussion: """
             Trains on a CSV or JSONL file ("text"[, "text_pair"], "label" for classification; \
             "text", or "prompt" + "completion" with the loss on the completion, for causal LM). \
@@ -35,7 +35,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Fraction of --data held out for validation when evaluating.") var valSplit: Double = 0.1
     @Option(help: "Output folder.") var output: String
 
-    @Option(help: "lora, full or bitfit.") var method = "lora"
+    @Option(help: "lora, dora, ia3, bitfit or full.") var method = "lora"
     @Option(help: "LoRA rank.") var r = 8
     @Option(help: "LoRA alpha (scale = alpha / r).") var alpha: Double = 16
     @Option(help: "Modules to adapt: names (comma-separated), all-linear, or re:REGEX.") var targetModules = "all-linear"
@@ -100,7 +100,7 @@ struct TrainCommand: ParsableCommand {
                 }
             }
             var loraConfig: LoRAConfig?
-            if method == "lora" {
+            if method == "lora" || method == "dora" {
                 let targets: ModuleMatcher.Targets = targetModules == "all-linear" ? .allLinear
                     : targetModules.hasPrefix("re:") ? .regex(String(targetModules.dropFirst(3))) : .names(Self.list(targetModules))
                 loraConfig = LoRAConfig(r: r, alpha: alpha, targets: targets, dropout: loraDropout, bias: LoRAConfig.Bias(rawValue: bias)!,

@@ -9,7 +9,9 @@ import TrainingCore
 /// The model being trained for one task, with whatever is trainable in it: every parameter
 /// (full fine-tuning), a LoRA adapter (+ modules_to_save), or biases (BitFit).
 public final class TaskModel {
-    public enum Method: String, Sendable, CaseIterable { case full, lora, bitfit }
+    /// full: every parameter; lora/dora: low-rank updates (PEFT LoRA, DoRA); ia3: learned
+    /// scaling vectors (PEFT IA3); bitfit: biases only.
+    public enum Method: String, Sendable, CaseIterable { case full, lora, dora, ia3, bitfit }
 
     public let folder: String
     public let task: Dataset.Task
@@ -17,7 +19,9 @@ public final class TaskModel {
     public let adaptable: AdaptableModel
     public let tokenizer: Tokenizer
     public let method: Method
-    public private(set) var lora: LoRAModel?
+    /// The PEFT adapter being trained (lora, dora, ia3), saved in PEFT's layout.
+    public private(set) var adapter: (any PEFTAdapter)?
+    var lora: LoRAModel? { adapter as? LoRAModel }
     /// The tensors the optimizer updates, under the names they are saved with.
     public private(set) var trainable: [(String, Tensor)] = []
     public var maxLength: Int
@@ -25,7 +29,7 @@ public final class TaskModel {
 
     /// Loads `folder` for `task`; `quantize` keeps the base's Linear weights in 4 bits (QLoRA).
     public init(folder: String, task: Dataset.Task, method: Method, loraConfig: LoRAConfig?, quantize: QuantType? = nil,
-                labels: [String]? = nil, maxLength: Int, seed: UInt64, adapter: String? = nil) throws {
+                labels: [String]? = nil, maxLength: Int, seed: UInt64, adapter: String? = nil, ia3Config: IA3Config? = nil) throws {
         self.folder = folder
         self.task = task
         self.method = method
@@ -62,16 +66,19 @@ public final class TaskModel {
         switch method {
         case .full:
             trainable = model.namedParameters.filter { $0.1.requiresGrad }
-        case .lora:
-            let lora: LoRAModel
+        case .lora, .dora, .ia3:
+            let loaded: any PEFTAdapter
             if let adapter {
-                lora = try PEFTAdapterFolder.load(adapter, into: adaptable)
+                loaded = try PEFTAdapterFolder.loadAny(adapter, into: adaptable)
+            } else if method == .ia3 {
+                loaded = try IA3Model(base: adaptable, config: ia3Config ?? Self.defaultIA3(for: model, taskType: task), file: folder)
             } else {
-                guard let loraConfig else { throw TrainingError(file: folder, "LoRA needs its settings") }
-                lora = try LoRAModel(base: adaptable, config: loraConfig, seed: seed, file: folder)
+                guard var loraConfig else { throw TrainingError(file: folder, "LoRA needs its settings") }
+                loraConfig.useDoRA = method == .dora
+                loaded = try LoRAModel(base: adaptable, config: loraConfig, seed: seed, file: folder)
             }
-            self.lora = lora
-            trainable = lora.trainableParameters
+            self.adapter = loaded
+            trainable = loaded.trainableParameters
         case .bitfit:
             for name in adaptable.linearModuleNames {
                 adaptable.updateLinear(name) { layer in
@@ -84,11 +91,23 @@ public final class TaskModel {
         }
     }
 
+    /// PEFT's default IA3 targets: BERT key, value and output.dense (feed-forward), Llama
+    /// k_proj, v_proj and down_proj (feed-forward); the classification head trained in full.
+    static func defaultIA3(for model: LoadedModel, taskType task: Dataset.Task) -> IA3Config {
+        switch model {
+        case .bert:
+            return IA3Config(targets: .names(["key", "value", "output.dense"]), feedforward: .names(["output.dense"]),
+                             modulesToSave: ["classifier"], taskType: "SEQ_CLS")
+        case .llama:
+            return IA3Config(targets: .names(["k_proj", "v_proj", "down_proj"]), feedforward: .names(["down_proj"]),
+                             modulesToSave: task == .classification ? ["score"] : [], taskType: task == .classification ? "SEQ_CLS" : "CAUSAL_LM")
+        }
+    }
+
     /// Trainable and total parameters, as PEFT's `print_trainable_parameters`.
     public var parameterCounts: (trainable: Int, total: Int) {
         let base = model.namedParameters.reduce(0) { $0 + $1.1.count }
-        let adapter = lora?.layers.reduce(0) { $0 + $1.1.a.count + $1.1.b.count } ?? 0
-        return (trainable.reduce(0) { $0 + $1.1.count }, base + adapter)
+        return (trainable.reduce(0) { $0 + $1.1.count }, base + (adapter?.addedParameterCount ?? 0))
     }
 
     /// Gives every dropout a generator for (seed, step): reproducible and resumable.
@@ -162,8 +181,8 @@ public final class TaskModel {
     /// Saves what was trained: a PEFT adapter folder (lora), or a full model folder (full, bitfit).
     public func save(to output: String) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        if let lora {
-            try PEFTAdapterFolder.save(lora, to: output)
+        if let adapter {
+            try PEFTAdapterFolder.save(adapter, to: output)
             if task == .classification { try PEFTAdapterFolder.saveLabels(model.labels, in: output) }
             return
         }

@@ -203,7 +203,7 @@ public final class Trainer {
 
     private func loadWeights(from folder: String) throws {
         let file: String
-        if model.lora != nil { file = folder + "/adapter_model.safetensors" } else { file = folder + "/model.safetensors" }
+        if model.adapter != nil { file = folder + "/adapter_model.safetensors" } else { file = folder + "/model.safetensors" }
         let saved = try SafeTensorsFile(path: file)
         for (name, tensor) in model.trainable {
             guard let info = saved.header.tensor(named: name) else { throw TrainingError(file: file, "checkpoint lacks \(name)") }
