@@ -9,7 +9,7 @@ import TrainingCore
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Fine-tune a model: LoRA, QLoRA, DoRA, IA3, BitFit or full.",
+        abstract: "Fine-tune: LoRA, QLoRA, DoRA, IA3, BitFit, full.",
         discussion: """
             Trains on a CSV or JSONL file ("text"[, "text_pair"], "label" for classification; \
             "text", or "prompt" + "completion" with the loss on the completion, for causal LM). \
