@@ -8,7 +8,8 @@ public protocol AdaptableModel: AnyObject {
     var linearModuleNames: [String] { get }
     func linear(named name: String) -> LinearLayer?
     func setLinear(_ layer: LinearLayer, named name: String)
-    /// The output layer transformers' "all-linear" leaves out (lm_head, or the classifier).
+    /// The output-embedding layer PEFT's "all-linear" leaves out (`lm_head`); nil for
+    /// classification models, whose head PEFT does include.
     var outputModuleName: String? { get }
 }
 
@@ -53,7 +54,7 @@ extension Bert: AdaptableModel {
             + (pooler == nil ? [] : ["bert.pooler.dense"]) + (classifier == nil ? [] : ["classifier"])
     }
 
-    public var outputModuleName: String? { classifier == nil ? nil : "classifier" }
+    public var outputModuleName: String? { nil }
 
     public func linear(named name: String) -> LinearLayer? {
         if name == "bert.pooler.dense" { return pooler }
@@ -83,7 +84,7 @@ extension Llama: AdaptableModel {
             + (lmHead == nil ? [] : ["lm_head"]) + (score == nil ? [] : ["score"])
     }
 
-    public var outputModuleName: String? { lmHead != nil ? "lm_head" : (score != nil ? "score" : nil) }
+    public var outputModuleName: String? { lmHead != nil ? "lm_head" : nil }
 
     public func linear(named name: String) -> LinearLayer? {
         if name == "lm_head" { return lmHead }
