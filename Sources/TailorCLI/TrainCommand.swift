@@ -35,7 +35,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Fraction of --data held out for validation when evaluating.") var valSplit: Double = 0.1
     @Option(help: "Output folder.") var output: String
 
-    @Option(help: "lora, dora, ia3, bitfit or full.") var method = "lora"
+    @Option(help: "lora, dora, ia3, bottleneck, bitfit or full.") var method = "lora"
+    @Option(help: "Hidden size of bottleneck adapters.") var bottleneckSize = 64
+    @Option(help: "Save the adapter in f32, bf16 or f16.") var saveDtype = "f32"
     @Option(help: "LoRA rank.") var r = 8
     @Option(help: "LoRA alpha (scale = alpha / r).") var alpha: Double = 16
     @Option(help: "Modules to adapt: names (comma-separated), all-linear, or re:REGEX.") var targetModules = "all-linear"
@@ -82,6 +84,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--r, --batch-size, --grad-accum, --epochs and --max-length must be positive")
         }
         guard valSplit > 0, valSplit < 1 else { throw ValidationError("--val-split must be between 0 and 1") }
+        guard ConvertCommand.dtypeNames[saveDtype.lowercased()] != nil else { throw ValidationError("--save-dtype must be f32, bf16 or f16") }
     }
 
     func run() throws {
@@ -111,7 +114,8 @@ struct TrainCommand: ParsableCommand {
             }
             let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!, loraConfig: loraConfig,
                                           quantize: quantize.flatMap(QuantType.init), labels: taskKind == .classification ? trainSet.labels : nil,
-                                          maxLength: maxLength, seed: seed)
+                                          maxLength: maxLength, seed: seed, bottleneckSize: bottleneckSize)
+            taskModel.saveDType = ConvertCommand.dtypeNames[saveDtype.lowercased()]!
             var arguments = TrainingArguments()
             arguments.epochs = epochs
             arguments.batchSize = batchSize

@@ -10,8 +10,8 @@ import TrainingCore
 /// (full fine-tuning), a LoRA adapter (+ modules_to_save), or biases (BitFit).
 public final class TaskModel {
     /// full: every parameter; lora/dora: low-rank updates (PEFT LoRA, DoRA); ia3: learned
-    /// scaling vectors (PEFT IA3); bitfit: biases only.
-    public enum Method: String, Sendable, CaseIterable { case full, lora, dora, ia3, bitfit }
+    /// scaling vectors (PEFT IA3); bottleneck: Houlsby adapters; bitfit: biases only.
+    public enum Method: String, Sendable, CaseIterable { case full, lora, dora, ia3, bottleneck, bitfit }
 
     public let folder: String
     public let task: Dataset.Task
@@ -25,11 +25,14 @@ public final class TaskModel {
     /// The tensors the optimizer updates, under the names they are saved with.
     public private(set) var trainable: [(String, Tensor)] = []
     public var maxLength: Int
+    /// The dtype adapters are saved in (training stays f32).
+    public var saveDType: DType = .f32
     let padId: Int
 
     /// Loads `folder` for `task`; `quantize` keeps the base's Linear weights in 4 bits (QLoRA).
     public init(folder: String, task: Dataset.Task, method: Method, loraConfig: LoRAConfig?, quantize: QuantType? = nil,
-                labels: [String]? = nil, maxLength: Int, seed: UInt64, adapter: String? = nil, ia3Config: IA3Config? = nil) throws {
+                labels: [String]? = nil, maxLength: Int, seed: UInt64, adapter: String? = nil, ia3Config: IA3Config? = nil,
+                bottleneckSize: Int = 64) throws {
         self.folder = folder
         self.task = task
         self.method = method
@@ -66,12 +69,18 @@ public final class TaskModel {
         switch method {
         case .full:
             trainable = model.namedParameters.filter { $0.1.requiresGrad }
-        case .lora, .dora, .ia3:
+        case .lora, .dora, .ia3, .bottleneck:
             let loaded: any PEFTAdapter
             if let adapter {
                 loaded = try PEFTAdapterFolder.loadAny(adapter, into: adaptable)
             } else if method == .ia3 {
                 loaded = try IA3Model(base: adaptable, config: ia3Config ?? Self.defaultIA3(for: model, taskType: task), file: folder)
+            } else if method == .bottleneck {
+                let saved = task == .classification ? [adaptable is Bert ? "classifier" : "score"] : []
+                loaded = try BottleneckModel(base: adaptable, config: BottleneckConfig(targets: BottleneckConfig.defaultTargets(for: adaptable),
+                                                                                      size: bottleneckSize, modulesToSave: saved,
+                                                                                      taskType: task == .classification ? "SEQ_CLS" : "CAUSAL_LM"),
+                                             seed: seed, file: folder)
             } else {
                 guard var loraConfig else { throw TrainingError(file: folder, "LoRA needs its settings") }
                 loraConfig.useDoRA = method == .dora
@@ -182,7 +191,7 @@ public final class TaskModel {
     public func save(to output: String) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         if let adapter {
-            try PEFTAdapterFolder.save(adapter, to: output)
+            try PEFTAdapterFolder.save(adapter, to: output, dtype: saveDType)
             if task == .classification { try PEFTAdapterFolder.saveLabels(model.labels, in: output) }
             return
         }

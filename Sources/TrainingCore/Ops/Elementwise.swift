@@ -83,6 +83,16 @@ extension Graph {
         return y
     }
 
+    public func relu(_ x: Tensor) -> Tensor {
+        let y = Tensor(uninitialized: x.shape)
+        for i in 0..<x.count { y.data[i] = max(0, x.data[i]) }
+        record(y, [x]) { dy in
+            let grad = x.gradBuffer()
+            for i in 0..<x.count where x.data[i] > 0 { grad[i] += dy[i] }
+        }
+        return y
+    }
+
     public func tanh(_ x: Tensor) -> Tensor {
         let y = Tensor(uninitialized: x.shape)
         tk_tanh_forward(x.data, y.data, Int64(x.count))
