@@ -8,6 +8,8 @@ fixtures/peft/tiny-llama-lora/: CAUSAL_LM, r=4, alpha 16, all-linear, rsLoRA, ra
 fixtures/peft/tiny-bert-dora/: SEQ_CLS DoRA, r=4, alpha 8, query+value+intermediate.dense, classifier saved.
 fixtures/peft/tiny-llama-dora/: CAUSAL_LM DoRA, r=4, alpha 8, q_proj+v_proj+down_proj.
 fixtures/peft/tiny-bert-ia3/: SEQ_CLS IA3 on key, value (attention) and output.dense (feed-forward).
+fixtures/peft/tiny-bert-prompt/: SEQ_CLS prompt tuning, 5 virtual tokens (random init), classifier saved.
+fixtures/peft/tiny-llama-prompt/: CAUSAL_LM prompt tuning, 4 virtual tokens.
 Each folder: adapter_config.json + adapter_model.safetensors (as PEFT saves them) and
 golden.safetensors (batch, logits, grad.<key> for every saved tensor).
 
@@ -18,7 +20,7 @@ import sys
 
 import peft
 import torch
-from peft import IA3Config, LoraConfig, get_peft_model
+from peft import IA3Config, LoraConfig, PromptTuningConfig, get_peft_model
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
@@ -61,7 +63,8 @@ def golden(model_cls, base_dir, config, batch, out_dir):
     for key in saved:
         # Map the saved key back to the live parameter name (adapter name "default" reinserted).
         candidates = [n for n in grads if n.replace(".default", "").replace(".modules_to_save", "") == key
-                      or n.replace(".default", "") == key or n.replace(".default.weight", "") == key]
+                      or n.replace(".default", "") == key or n.replace(".default.weight", "") == key
+                      or (key == "prompt_embeddings" and n.endswith("prompt_encoder.default.embedding.weight"))]
         if candidates:
             tensors["grad." + key] = grads[candidates[0]]
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out_dir, "golden.safetensors"))
@@ -106,6 +109,12 @@ def main(fixtures):
                        modules_to_save=["classifier"], task_type="SEQ_CLS")
     golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, bert_batch,
            os.path.join(fixtures, "peft", "tiny-bert-ia3"))
+    config = PromptTuningConfig(num_virtual_tokens=5, task_type="SEQ_CLS")
+    golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, bert_batch,
+           os.path.join(fixtures, "peft", "tiny-bert-prompt"))
+    config = PromptTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM")
+    golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, llama_batch,
+           os.path.join(fixtures, "peft", "tiny-llama-prompt"))
 
 
 if __name__ == "__main__":

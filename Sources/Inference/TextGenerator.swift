@@ -38,7 +38,7 @@ public final class TextGenerator {
         if let bad = promptIds.first(where: { $0 >= model.config.vocabSize }) {
             throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(model.config.vocabSize)")
         }
-        let cache = model.makeCache(capacity: promptIds.count + maxNewTokens)
+        let cache = model.makeCache(capacity: promptIds.count + maxNewTokens + (model.virtualTokens?.rows ?? 0))
         var rng: RandomGenerator
         if case .sample(_, _, _, let seed) = sampling { rng = RandomGenerator(seed: seed) } else { rng = RandomGenerator(seed: 0) }
         var logits = model.step(promptIds, cache: cache)

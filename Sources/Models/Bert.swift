@@ -53,6 +53,9 @@ public final class Bert {
     public var layers: [BertLayer]
     public var pooler: LinearLayer?
     public var classifier: LinearLayer?
+    /// Prompt tuning's virtual token embeddings `[n, C]`, put before every sequence's word
+    /// embeddings (positions and segments then count them, as transformers does).
+    public var virtualTokens: Tensor?
     /// Seeds dropout masks; reseed for reproducible runs.
     public var rng = RandomGenerator(seed: 0)
     /// Every parameter with its Hugging Face name (for optimizers, saving, reports).
@@ -118,10 +121,15 @@ public final class Bert {
     }
 
     /// The encoder's last hidden state `[B·T, C]`.
-    public func encode(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+    public func encode(_ graph: Graph, _ input: TokenBatch) -> Tensor {
+        var batch = input
+        var x = graph.embedding(input.ids, shape: [input.batch * input.length], wordEmbeddings)
+        if let virtualTokens {
+            x = graph.prependRows(virtualTokens, to: x, batch: input.batch, length: input.length)
+            batch = input.withVirtualPrefix(virtualTokens.rows)
+        }
         let (b, t, h) = (batch.batch, batch.length, config.hiddenSize)
         let shape = [b * t]
-        var x = graph.embedding(batch.ids, shape: shape, wordEmbeddings)
         x = graph.add(x, graph.embedding((0..<(b * t)).map { $0 % t }, shape: shape, positionEmbeddings))
         x = graph.add(x, graph.embedding(batch.tokenTypes, shape: shape, tokenTypeEmbeddings))
         x = graph.layerNorm(x, weight: embeddingNormWeight, bias: embeddingNormBias, eps: config.layerNormEps)
@@ -149,7 +157,8 @@ public final class Bert {
     public func classify(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
         guard let pooler, let classifier else { preconditionFailure("loaded without a classification head") }
         let hidden = encode(graph, batch)
-        let first = graph.selectRows(hidden, (0..<batch.batch).map { $0 * batch.length })
+        let length = batch.length + (virtualTokens?.rows ?? 0)
+        let first = graph.selectRows(hidden, (0..<batch.batch).map { $0 * length })
         let pooled = graph.tanh(graph.linear(first, pooler))
         return graph.linear(graph.dropout(pooled, p: config.classifierDropout, rng: &rng), classifier)
     }

@@ -115,6 +115,8 @@ public final class Llama {
     /// `score` `[labels, hidden]` for sequence classification.
     public var score: LinearLayer?
     public let rotary: RotaryEmbedding
+    /// Prompt tuning's virtual token embeddings `[n, C]`, put before every sequence.
+    public var virtualTokens: Tensor?
     public private(set) var namedParameters: [(String, Tensor)] = []
 
     public enum Head { case causalLM, sequenceClassification }
@@ -178,12 +180,17 @@ public final class Llama {
 
     /// Final hidden states `[B·T, C]` for a whole batch (training, scoring): positions 0…T−1,
     /// causal attention that skips padded keys.
-    public func decode(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+    public func decode(_ graph: Graph, _ input: TokenBatch) -> Tensor {
+        var batch = input
+        var x = graph.embedding(input.ids, shape: [input.batch * input.length], embedTokens)
+        if let virtualTokens {
+            x = graph.prependRows(virtualTokens, to: x, batch: input.batch, length: input.length)
+            batch = input.withVirtualPrefix(virtualTokens.rows)
+        }
         let (b, t) = (batch.batch, batch.length)
         let (cos, sin) = rotary.tables(positions: Array(0..<t))
         let mask = AttentionMask(keyIsToken: batch.mask.allSatisfy { $0 } ? nil : batch.mask, causal: true,
                                  slidingWindow: config.slidingWindow)
-        var x = graph.embedding(batch.ids, shape: [b * t], embedTokens)
         for layer in layers {
             x = block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin, mask: mask) { k, v in (k, v, t) }
         }
@@ -217,10 +224,16 @@ public final class Llama {
     /// The causal-LM loss as transformers computes it: position t predicts label t+1; labels
     /// below 0 (−100) and the last position are ignored.
     public func causalLMLoss(_ graph: Graph, _ batch: TokenBatch, labels: [Int]) -> Tensor {
-        let (b, t) = (batch.batch, batch.length)
+        // Virtual tokens predict nothing: their labels are −100.
+        let n = virtualTokens?.rows ?? 0
+        let (b, t) = (batch.batch, batch.length + n)
+        var full = [Int](repeating: -100, count: b * t)
+        for row in 0..<b {
+            for position in 0..<batch.length { full[row * t + n + position] = labels[row * batch.length + position] }
+        }
         var shifted = [Int](repeating: -100, count: b * t)
         for row in 0..<b {
-            for position in 0..<(t - 1) { shifted[row * t + position] = labels[row * t + position + 1] }
+            for position in 0..<(t - 1) { shifted[row * t + position] = full[row * t + position + 1] }
         }
         return graph.crossEntropy(logits(graph, batch), targets: shifted)
     }
@@ -229,7 +242,9 @@ public final class Llama {
     public func classify(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
         guard let score else { preconditionFailure("loaded without a score head") }
         let hidden = decode(graph, batch)
-        return graph.linear(graph.selectRows(hidden, batch.lastTokenIndices), score)
+        let n = virtualTokens?.rows ?? 0
+        let last = batch.lastTokenIndices.enumerated().map { row, index in index + (row + 1) * n }
+        return graph.linear(graph.selectRows(hidden, last), score)
     }
 
     /// A cache for generating up to `capacity` tokens of one sequence.
@@ -241,12 +256,14 @@ public final class Llama {
     public func step(_ ids: [Int], cache: KVCache) -> Tensor {
         guard let lmHead else { preconditionFailure("loaded without an LM head") }
         let graph = Graph(recording: false)
-        let t = ids.count, start = cache.length
+        let start = cache.length
+        var x = graph.embedding(ids, shape: [ids.count], embedTokens)
+        if start == 0, let virtualTokens { x = graph.prependRows(virtualTokens, to: x, batch: 1, length: ids.count) }
+        let t = x.rows
         precondition(start + t <= cache.capacity, "KV cache full")
         let (cos, sin) = rotary.tables(positions: Array(start..<(start + t)))
         let mask = AttentionMask(causal: true, queryOffset: start, slidingWindow: config.slidingWindow)
         let kvStride = config.kvHeads * config.headDim
-        var x = graph.embedding(ids, shape: [t], embedTokens)
         for (index, layer) in layers.enumerated() {
             x = block(graph, x, layer, batch: 1, length: t, cos: cos, sin: sin, mask: mask) { k, v in
                 (cache.keys[index].data + start * kvStride).update(from: k.data, count: t * kvStride)

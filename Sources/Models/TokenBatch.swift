@@ -18,6 +18,22 @@ public struct TokenBatch: Sendable {
         self.tokenTypes = tokenTypes?.flatMap { $0 } ?? [Int](repeating: 0, count: batch * length)
     }
 
+    /// The batch with `count` always-visible positions (virtual tokens) before every sequence:
+    /// ids 0 there (never looked up), mask true, segment 0.
+    public func withVirtualPrefix(_ count: Int) -> TokenBatch {
+        var copy = self
+        copy.length = length + count
+        copy.ids = []
+        copy.mask = []
+        copy.tokenTypes = []
+        for b in 0..<batch {
+            copy.ids += [Int](repeating: 0, count: count) + ids[(b * length)..<((b + 1) * length)]
+            copy.mask += [Bool](repeating: true, count: count) + mask[(b * length)..<((b + 1) * length)]
+            copy.tokenTypes += [Int](repeating: 0, count: count) + tokenTypes[(b * length)..<((b + 1) * length)]
+        }
+        return copy
+    }
+
     /// Index of the last real token of each row (right padding), or the last position.
     public var lastTokenIndices: [Int] {
         (0..<batch).map { b in

@@ -9,7 +9,7 @@ import TrainingCore
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Fine-tune: LoRA, QLoRA, DoRA, IA3, BitFit, full.",
+        abstract: "Fine-tune: LoRA, QLoRA, DoRA, IA3, prompt, full….",
         discussion: """
             Trains on a CSV or JSONL file ("text"[, "text_pair"], "label" for classification; \
             "text", or "prompt" + "completion" with the loss on the completion, for causal LM). \
@@ -35,7 +35,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Fraction of --data held out for validation when evaluating.") var valSplit: Double = 0.1
     @Option(help: "Output folder.") var output: String
 
-    @Option(help: "lora, dora, ia3, bottleneck, bitfit or full.") var method = "lora"
+    @Option(help: "lora, dora, ia3, prompt, bottleneck, bitfit or full.") var method = "lora"
+    @Option(help: "Virtual tokens of prompt tuning.") var virtualTokens = 20
     @Option(help: "Hidden size of bottleneck adapters.") var bottleneckSize = 64
     @Option(help: "Save the adapter in f32, bf16 or f16.") var saveDtype = "f32"
     @Option(help: "LoRA rank.") var r = 8
@@ -114,7 +115,7 @@ struct TrainCommand: ParsableCommand {
             }
             let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!, loraConfig: loraConfig,
                                           quantize: quantize.flatMap(QuantType.init), labels: taskKind == .classification ? trainSet.labels : nil,
-                                          maxLength: maxLength, seed: seed, bottleneckSize: bottleneckSize)
+                                          maxLength: maxLength, seed: seed, bottleneckSize: bottleneckSize, virtualTokens: virtualTokens)
             taskModel.saveDType = ConvertCommand.dtypeNames[saveDtype.lowercased()]!
             var arguments = TrainingArguments()
             arguments.epochs = epochs

@@ -10,8 +10,9 @@ import TrainingCore
 /// (full fine-tuning), a LoRA adapter (+ modules_to_save), or biases (BitFit).
 public final class TaskModel {
     /// full: every parameter; lora/dora: low-rank updates (PEFT LoRA, DoRA); ia3: learned
-    /// scaling vectors (PEFT IA3); bottleneck: Houlsby adapters; bitfit: biases only.
-    public enum Method: String, Sendable, CaseIterable { case full, lora, dora, ia3, bottleneck, bitfit }
+    /// scaling vectors (PEFT IA3); prompt: virtual token embeddings (PEFT prompt tuning);
+    /// bottleneck: Houlsby adapters; bitfit: biases only.
+    public enum Method: String, Sendable, CaseIterable { case full, lora, dora, ia3, prompt, bottleneck, bitfit }
 
     public let folder: String
     public let task: Dataset.Task
@@ -32,7 +33,7 @@ public final class TaskModel {
     /// Loads `folder` for `task`; `quantize` keeps the base's Linear weights in 4 bits (QLoRA).
     public init(folder: String, task: Dataset.Task, method: Method, loraConfig: LoRAConfig?, quantize: QuantType? = nil,
                 labels: [String]? = nil, maxLength: Int, seed: UInt64, adapter: String? = nil, ia3Config: IA3Config? = nil,
-                bottleneckSize: Int = 64) throws {
+                bottleneckSize: Int = 64, virtualTokens: Int = 20) throws {
         self.folder = folder
         self.task = task
         self.method = method
@@ -69,12 +70,16 @@ public final class TaskModel {
         switch method {
         case .full:
             trainable = model.namedParameters.filter { $0.1.requiresGrad }
-        case .lora, .dora, .ia3, .bottleneck:
+        case .lora, .dora, .ia3, .prompt, .bottleneck:
             let loaded: any PEFTAdapter
             if let adapter {
                 loaded = try PEFTAdapterFolder.loadAny(adapter, into: adaptable)
             } else if method == .ia3 {
                 loaded = try IA3Model(base: adaptable, config: ia3Config ?? Self.defaultIA3(for: model, taskType: task), file: folder)
+            } else if method == .prompt {
+                let saved = task == .classification ? [adaptable is Bert ? "classifier" : "score"] : []
+                loaded = try PromptTuningModel(base: adaptable, virtualTokens: virtualTokens, modulesToSave: saved,
+                                               taskType: task == .classification ? "SEQ_CLS" : "CAUSAL_LM", seed: seed)
             } else if method == .bottleneck {
                 let saved = task == .classification ? [adaptable is Bert ? "classifier" : "score"] : []
                 loaded = try BottleneckModel(base: adaptable, config: BottleneckConfig(targets: BottleneckConfig.defaultTargets(for: adaptable),

@@ -177,4 +177,6 @@ import TrainingCore
     @Test func doraOnBert() throws { try Self.check("tiny-bert-dora", bert: true) }
     @Test func doraOnLlama() throws { try Self.check("tiny-llama-dora", bert: false) }
     @Test func ia3OnBert() throws { try Self.check("tiny-bert-ia3", bert: true) }
+    @Test func promptTuningOnBert() throws { try Self.check("tiny-bert-prompt", bert: true) }
+    @Test func promptTuningOnLlama() throws { try Self.check("tiny-llama-prompt", bert: false) }
 }

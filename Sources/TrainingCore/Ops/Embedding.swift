@@ -20,6 +20,31 @@ extension Graph {
         return out
     }
 
+    /// The same `prefix` rows `[n, C]` put before each sequence of x `[B·T, C]`: `[B·(n+T), C]`
+    /// (prompt tuning's virtual tokens).
+    public func prependRows(_ prefix: Tensor, to x: Tensor, batch: Int, length: Int) -> Tensor {
+        let n = prefix.rows, dim = x.columns
+        precondition(prefix.columns == dim && x.rows == batch * length)
+        let out = Tensor(uninitialized: [batch * (n + length), dim])
+        for b in 0..<batch {
+            (out.data + b * (n + length) * dim).update(from: prefix.data, count: n * dim)
+            (out.data + (b * (n + length) + n) * dim).update(from: x.data + b * length * dim, count: length * dim)
+        }
+        record(out, [prefix, x]) { dy in
+            for b in 0..<batch {
+                if prefix.requiresGrad {
+                    let grad = prefix.gradBuffer()
+                    for i in 0..<(n * dim) { grad[i] += dy[b * (n + length) * dim + i] }
+                }
+                if x.requiresGrad {
+                    let grad = x.gradBuffer()
+                    for i in 0..<(length * dim) { grad[b * length * dim + i] += dy[(b * (n + length) + n) * dim + i] }
+                }
+            }
+        }
+        return out
+    }
+
     /// out[i] = x[rows[i]] for x seen as `[N, C]`: `[rows.count, C]`.
     public func selectRows(_ x: Tensor, _ rows: [Int]) -> Tensor {
         let dim = x.columns
