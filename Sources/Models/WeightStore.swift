@@ -83,6 +83,7 @@ public final class WeightStore {
                 try QuantizedWeight.quantize($0, shape: [out, inFeatures], originalDType: view.dtype, type: type, blockSize: 64,
                                              doubleQuantization: true, tensor: stored, file: view.file)
             }
+            view.releasePages()  // the f32 copy in the page cache is no longer needed by this process
             used.insert(stored)
             return LinearLayer(weight: .quantized(QuantizedLinearWeight(weight, name: weightName)), bias: bias)
         }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A safetensors file opened for reading: memory-mapped, header parsed and validated once,
 /// tensors handed out as views into the mapping (no copy until a caller asks for one).
 public final class SafeTensorsFile: Sendable {
@@ -63,6 +69,18 @@ public struct TensorView: @unchecked Sendable {
 
     /// A copy of the bytes.
     public var data: [UInt8] { Array(bytes) }
+
+    /// Tells the OS the mapped pages of this tensor are not needed for now (they are read again
+    /// from the file if touched): after a weight was converted to a compact form (4-bit), its
+    /// f32 pages need not stay resident.
+    public func releasePages() {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = (Int(bitPattern: base) + bytes.count) / page * page
+        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(pointer, end - start, Int32(MADV_DONTNEED))
+    }
 
     /// The elements as f32, converting from F32, F16, BF16, F64, F8_E4M3 or F8_E5M2.
     public func floats() throws(SafeTensorsError) -> [Float] {
