@@ -1,7 +1,7 @@
-"""Checks that an adapter written by `tailor train` loads in Python PEFT 0.21.2 with the logits
-Tailor computes, and commits the evidence: fixtures/peft/tailor-tiny-bert-lora/ holds the adapter
-Tailor wrote and `peft_logits.safetensors`, PEFT's logits for a batch (the Swift test recomputes
-them with Tailor and compares).
+"""Checks that adapters written by `tailor train` load in Python PEFT 0.21.2 with the logits
+Tailor computes, and commits the evidence: fixtures/peft/tailor-tiny-bert-<method>/ holds the
+adapter Tailor wrote (LoRA with rsLoRA, DoRA, IA3, prompt tuning) and `peft_logits.safetensors`,
+PEFT's logits for a batch (the Swift test recomputes them with Tailor and compares).
 
 Usage: python tailor_adapter_in_peft.py TAILOR_BINARY FIXTURES_DIR
 """
@@ -18,18 +18,13 @@ from transformers import AutoModelForSequenceClassification
 
 tailor, fixtures = sys.argv[1], sys.argv[2]
 base_dir = os.path.join(fixtures, "tiny-bert")
-out = os.path.join(fixtures, "peft", "tailor-tiny-bert-lora")
-shutil.rmtree(out, ignore_errors=True)
-run = os.path.join(out + ".run")
-shutil.rmtree(run, ignore_errors=True)
-subprocess.run([tailor, "train", "--model", base_dir, "--data", os.path.join(fixtures, "sentiment", "train.jsonl"),
-                "--method", "lora", "--r", "4", "--alpha", "16", "--target-modules", "query,key,value,dense",
-                "--modules-to-save", "classifier", "--use-rslora", "--epochs", "0.2", "--batch-size", "16", "--lr", "1e-2",
-                "--output", run, "--json"], check=True, stdout=subprocess.DEVNULL)
-os.makedirs(out)
-for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_labels.json"):
-    shutil.copy(os.path.join(run, name), out)
-shutil.rmtree(run)
+METHODS = {
+    "lora": ["--method", "lora", "--r", "4", "--alpha", "16", "--target-modules", "query,key,value,dense",
+             "--modules-to-save", "classifier", "--use-rslora"],
+    "dora": ["--method", "dora", "--r", "4", "--alpha", "8", "--target-modules", "query,value", "--modules-to-save", "classifier"],
+    "ia3": ["--method", "ia3"],
+    "prompt": ["--method", "prompt", "--virtual-tokens", "3"],
+}
 
 tokenizer = Tokenizer.from_file(os.path.join(base_dir, "tokenizer.json"))
 tokenizer.enable_padding(pad_id=0)
@@ -37,9 +32,22 @@ texts = ["The espresso was wonderful.", "Never again.", "The plot was far from i
 encodings = tokenizer.encode_batch(texts)
 ids = torch.tensor([e.ids for e in encodings])
 mask = torch.tensor([e.attention_mask for e in encodings])
-base = AutoModelForSequenceClassification.from_pretrained(base_dir, attn_implementation="eager", dtype=torch.float32)
-model = PeftModel.from_pretrained(base, out).eval()
-with torch.no_grad():
-    logits = model(input_ids=ids, attention_mask=mask).logits
-save_file({"input_ids": ids, "attention_mask": mask, "logits": logits.contiguous()}, os.path.join(out, "peft_logits.safetensors"))
-print(f"PEFT loaded the Tailor adapter: logits {logits.tolist()}")
+
+for method, flags in METHODS.items():
+    out = os.path.join(fixtures, "peft", f"tailor-tiny-bert-{method}")
+    shutil.rmtree(out, ignore_errors=True)
+    run = out + ".run"
+    shutil.rmtree(run, ignore_errors=True)
+    subprocess.run([tailor, "train", "--model", base_dir, "--data", os.path.join(fixtures, "sentiment", "train.jsonl"),
+                    "--epochs", "0.2", "--batch-size", "16", "--lr", "1e-2", "--output", run, "--json"] + flags,
+                   check=True, stdout=subprocess.DEVNULL)
+    os.makedirs(out)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_labels.json"):
+        shutil.copy(os.path.join(run, name), out)
+    shutil.rmtree(run)
+    base = AutoModelForSequenceClassification.from_pretrained(base_dir, attn_implementation="eager", dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, out).eval()
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits
+    save_file({"input_ids": ids, "attention_mask": mask, "logits": logits.contiguous()}, os.path.join(out, "peft_logits.safetensors"))
+    print(f"{method}: PEFT loaded the Tailor adapter: logits {logits.tolist()}")

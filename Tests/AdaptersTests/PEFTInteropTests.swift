@@ -121,11 +121,10 @@ import TrainingCore
     }
 }
 
-/// An adapter written by `tailor train`, loaded by Python PEFT (Scripts/reference/
-/// tailor_adapter_in_peft.py): PEFT's logits, committed, equal Tailor's.
+/// Adapters `tailor train` wrote, loaded by PEFT 0.21.2: PEFT's logits must be the ones Tailor computes.
 @Suite struct TailorAdapterInPEFTTests {
-    @Test func peftComputesTheLogitsTailorComputes() throws {
-        let folder = FixturePaths.path("peft/tailor-tiny-bert-lora")
+    static func check(_ method: String) throws -> any PEFTAdapter {
+        let folder = FixturePaths.path("peft/tailor-tiny-bert-" + method)
         let golden = try SafeTensorsFile(path: folder + "/peft_logits.safetensors")
         func ints(_ key: String) throws -> [Int] { try golden.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) } }
         let shape = try golden.tensor("input_ids").shape
@@ -134,13 +133,22 @@ import TrainingCore
         let batch = TokenBatch(ids: rows.map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
                                mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
         let base = try PEFTInteropTests.bert()
-        let lora = try PEFTAdapterFolder.load(folder, into: base)
-        #expect(lora.config.useRSLoRA && lora.layers.count == 2 * 6 + 1, "query, key, value, three dense layers per block, and the pooler")
+        let adapter = try PEFTAdapterFolder.loadAny(folder, into: base)
         #expect(try PEFTAdapterFolder.labels(in: folder) == ["negative", "positive"])
         let logits = base.classify(Graph(recording: false), batch).values
         let (difference, _) = PEFTInteropTests.maxDifference(logits, try golden.tensor("logits").floats())
-        #expect(difference < 1e-4, "Tailor vs PEFT logits differ by \(difference)")
+        #expect(difference < 1e-4, "\(method): Tailor vs PEFT logits differ by \(difference)")
+        return adapter
     }
+
+    @Test func lora() throws {
+        let adapter = try Self.check("lora")
+        let lora = try #require(adapter as? LoRAModel)
+        #expect(lora.config.useRSLoRA && lora.layers.count == 2 * 6 + 1, "query, key, value, three dense layers per block, and the pooler")
+    }
+    @Test func dora() throws { _ = try Self.check("dora") }
+    @Test func ia3() throws { _ = try Self.check("ia3") }
+    @Test func promptTuning() throws { _ = try Self.check("prompt") }
 }
 
 /// Every PEFT method we read, against PEFT 0.21.2: logits and the gradient of every saved tensor.
