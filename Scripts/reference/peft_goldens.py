@@ -10,6 +10,12 @@ fixtures/peft/tiny-llama-dora/: CAUSAL_LM DoRA, r=4, alpha 8, q_proj+v_proj+down
 fixtures/peft/tiny-bert-ia3/: SEQ_CLS IA3 on key, value (attention) and output.dense (feed-forward).
 fixtures/peft/tiny-bert-prompt/: SEQ_CLS prompt tuning, 5 virtual tokens (random init), classifier saved.
 fixtures/peft/tiny-llama-prompt/: CAUSAL_LM prompt tuning, 4 virtual tokens.
+fixtures/peft/tiny-bert-prefix/: SEQ_CLS prefix tuning, 3 virtual tokens, classifier saved. PEFT 0.21.2's
+    sequence-classification forward cannot run it on transformers 5.24 (BertModel's argument is now
+    `cache`, so PEFT raises "Model does not support past key values"); the golden therefore passes
+    PEFT's own prefix cache (`get_prompt`) and prefix attention mask to the BERT backbone exactly as
+    PEFT's `_prefix_tuning_forward` would, and the head on top.
+fixtures/peft/tiny-llama-prefix/: CAUSAL_LM prefix tuning, 4 virtual tokens (grouped-query keys).
 Each folder: adapter_config.json + adapter_model.safetensors (as PEFT saves them) and
 golden.safetensors (batch, logits, grad.<key> for every saved tensor).
 
@@ -20,9 +26,11 @@ import sys
 
 import peft
 import torch
-from peft import IA3Config, LoraConfig, PromptTuningConfig, get_peft_model
+from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, get_peft_model
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+from bert_prefix import bert_prefix_forward
 
 assert peft.__version__ == "0.21.2", peft.__version__
 torch.manual_seed(0)
@@ -47,10 +55,13 @@ def golden(model_cls, base_dir, config, batch, out_dir):
     model.save_pretrained(out_dir)
     model.eval()
     inputs = {k: v for k, v in batch.items() if k != "labels"}
+    forward = model
+    if isinstance(config, PrefixTuningConfig) and config.task_type == "SEQ_CLS":
+        forward = lambda **kwargs: bert_prefix_forward(model, **kwargs)
     with torch.no_grad():
-        logits = model(**inputs).logits
+        logits = forward(**inputs).logits
     model.train()
-    loss = model(**batch).loss
+    loss = forward(**batch).loss
     loss.backward()
     saved = load_file(os.path.join(out_dir, "adapter_model.safetensors"))
     grads = {}
@@ -115,6 +126,12 @@ def main(fixtures):
     config = PromptTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM")
     golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, llama_batch,
            os.path.join(fixtures, "peft", "tiny-llama-prompt"))
+    config = PrefixTuningConfig(num_virtual_tokens=3, task_type="SEQ_CLS")
+    golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, bert_batch,
+           os.path.join(fixtures, "peft", "tiny-bert-prefix"))
+    config = PrefixTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM")
+    golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, llama_batch,
+           os.path.join(fixtures, "peft", "tiny-llama-prefix"))
 
 
 if __name__ == "__main__":

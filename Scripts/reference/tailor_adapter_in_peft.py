@@ -1,6 +1,7 @@
 """Checks that adapters written by `tailor train` load in Python PEFT 0.21.2 with the logits
 Tailor computes, and commits the evidence: fixtures/peft/tailor-tiny-bert-<method>/ holds the
-adapter Tailor wrote (LoRA with rsLoRA, DoRA, IA3, prompt tuning) and `peft_logits.safetensors`,
+adapter Tailor wrote (LoRA with rsLoRA, DoRA, IA3, prompt tuning, prefix tuning; prefix tuning runs
+through bert_prefix.py, PEFT's forward spelled for transformers 5) and `peft_logits.safetensors`,
 PEFT's logits for a batch (the Swift test recomputes them with Tailor and compares).
 
 Usage: python tailor_adapter_in_peft.py TAILOR_BINARY FIXTURES_DIR
@@ -16,6 +17,8 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer
 from transformers import AutoModelForSequenceClassification
 
+from bert_prefix import bert_prefix_forward
+
 tailor, fixtures = sys.argv[1], sys.argv[2]
 base_dir = os.path.join(fixtures, "tiny-bert")
 METHODS = {
@@ -24,6 +27,7 @@ METHODS = {
     "dora": ["--method", "dora", "--r", "4", "--alpha", "8", "--target-modules", "query,value", "--modules-to-save", "classifier"],
     "ia3": ["--method", "ia3"],
     "prompt": ["--method", "prompt", "--virtual-tokens", "3"],
+    "prefix": ["--method", "prefix", "--virtual-tokens", "3"],
 }
 
 tokenizer = Tokenizer.from_file(os.path.join(base_dir, "tokenizer.json"))
@@ -47,7 +51,8 @@ for method, flags in METHODS.items():
     shutil.rmtree(run)
     base = AutoModelForSequenceClassification.from_pretrained(base_dir, attn_implementation="eager", dtype=torch.float32)
     model = PeftModel.from_pretrained(base, out).eval()
+    forward = (lambda **kwargs: bert_prefix_forward(model, **kwargs)) if method == "prefix" else model
     with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask).logits
+        logits = forward(input_ids=ids, attention_mask=mask).logits
     save_file({"input_ids": ids, "attention_mask": mask, "logits": logits.contiguous()}, os.path.join(out, "peft_logits.safetensors"))
     print(f"{method}: PEFT loaded the Tailor adapter: logits {logits.tolist()}")

@@ -66,9 +66,10 @@ public enum PEFTAdapterFolder {
         case "LORA": model = try LoRAModel(base: base, config: LoRAConfig(json: json, file: configPath), weights: weights, file: file.path)
         case "IA3": model = try IA3Model(base: base, config: IA3Config(json: json, file: configPath), weights: weights, file: file.path)
         case "PROMPT_TUNING": model = try PromptTuningModel(base: base, json: json, weights: weights, file: configPath)
+        case "PREFIX_TUNING": model = try PrefixTuningModel(base: base, json: json, weights: weights, file: configPath)
         case "BOTTLENECK":
             model = try BottleneckModel(base: base, config: BottleneckConfig(json: json, file: configPath), weights: weights, file: file.path)
-        case let other: throw AdapterError(file: configPath, "peft_type \(other) is not supported (LORA, IA3, PROMPT_TUNING, BOTTLENECK)")
+        case let other: throw AdapterError(file: configPath, "peft_type \(other) is not supported (LORA, IA3, PROMPT_TUNING, PREFIX_TUNING, BOTTLENECK)")
         }
         let used = Set(model.trainableParameters.map(\.0))
         if let unused = weights.keys.sorted().first(where: { !used.contains($0) }) {

@@ -22,70 +22,40 @@ public final class PromptTuningModel: PEFTAdapter {
                                           "base_model_name_or_path", "revision", "auto_mapping", "peft_version"]
 
     /// New virtual tokens drawn from N(0, 1) (PEFT's RANDOM init, torch's Embedding default).
-    public convenience init(base: AdaptableModel, virtualTokens: Int, modulesToSave: [String], taskType: String?, seed: UInt64) throws {
+    public convenience init(base: AdaptableModel, virtualTokens: Int, modulesToSave: [String], taskType: String?, baseModel: String? = nil,
+                            seed: UInt64) throws {
         var rng = RandomGenerator(seed: seed)
-        let dim = Self.hiddenSize(base)
+        let dim = try PromptLearning.Geometry(base, file: "adapter").hiddenSize
         let values = (0..<(virtualTokens * dim)).map { _ in rng.nextNormal() }
         try self.init(base: base, embeddings: values, count: virtualTokens, modulesToSave: modulesToSave, taskType: taskType,
-                      baseModel: nil, weights: nil, file: "adapter")
+                      baseModel: baseModel, weights: nil, file: "adapter")
     }
 
     init(base: AdaptableModel, embeddings values: [Float], count: Int, modulesToSave: [String], taskType: String?, baseModel: String?,
          weights: [String: Tensor]?, file: String) throws {
-        let dim = Self.hiddenSize(base)
+        let geometry = try PromptLearning.Geometry(base, file: file)
+        let dim = geometry.hiddenSize
         guard values.count == count * dim else { throw AdapterError(file: file, "prompt_embeddings must be [\(count), \(dim)]") }
         virtualTokenCount = count
         embeddings = Tensor(values, shape: [count, dim], requiresGrad: true, name: "prompt_embeddings")
         self.modulesToSave = modulesToSave
         self.taskType = taskType
         self.baseModel = baseModel
-        switch base {
-        case let bert as Bert:
-            bert.virtualTokens = embeddings
-            layerCount = bert.config.layers
-            heads = bert.config.heads
-        case let llama as Llama:
-            llama.virtualTokens = embeddings
-            layerCount = llama.config.layers
-            heads = llama.config.heads
-        default:
-            throw AdapterError(file: file, "prompt tuning supports BERT and the Llama family")
-        }
-        let saved = Set(modulesToSave.flatMap { entry in base.linearModuleNames.filter { $0 == entry || $0.hasSuffix("." + entry) } })
-        for name in base.linearModuleNames where saved.contains(name) {
-            base.updateLinear(name) { layer in
-                let weightKey = "base_model.\(name).weight", biasKey = "base_model.\(name).bias"
-                let w = Tensor(weights?[weightKey]?.values ?? layer.weight.denseValues(), shape: [layer.outFeatures, layer.inFeatures],
-                               requiresGrad: true, name: weightKey)
-                layer.weight = .dense(w)
-                fullyTrained.append((weightKey, w))
-                if let bias = layer.bias {
-                    let b = Tensor(weights?[biasKey]?.values ?? bias.values, shape: bias.shape, requiresGrad: true, name: biasKey)
-                    layer.bias = b
-                    fullyTrained.append((biasKey, b))
-                }
-            }
-        }
+        layerCount = geometry.layers
+        heads = geometry.heads
+        (base as? Bert)?.virtualTokens = embeddings
+        (base as? Llama)?.virtualTokens = embeddings
+        fullyTrained = PromptLearning.trainInFull(modulesToSave, in: base, weights: weights)
     }
 
     /// Loads a PEFT prompt-tuning folder's config and tensors.
     convenience init(base: AdaptableModel, json: [String: Any], weights: [String: Tensor], file: String) throws {
         for key in json.keys where !Self.understood.contains(key) { throw AdapterError(file: file, "field \"\(key)\" is not supported for prompt tuning") }
-        if let submodules = json["num_transformer_submodules"] as? Int, submodules != 1 {
-            throw AdapterError(file: file, "num_transformer_submodules \(submodules) is not supported (encoder-decoder models)")
-        }
+        try PromptLearning.checkSingleStack(json, file: file)
         guard let count = json["num_virtual_tokens"] as? Int, count > 0 else { throw AdapterError(file: file, "\"num_virtual_tokens\" is missing") }
         guard let stored = weights["prompt_embeddings"] else { throw AdapterError(file: file, "missing tensor prompt_embeddings") }
-        var saved: [String] = []
-        for name in (json["modules_to_save"] as? [String]) ?? [] where !saved.contains(name) { saved.append(name) }
-        try self.init(base: base, embeddings: stored.values, count: count, modulesToSave: saved, taskType: json["task_type"] as? String,
-                      baseModel: json["base_model_name_or_path"] as? String, weights: weights, file: file)
-    }
-
-    static func hiddenSize(_ base: AdaptableModel) -> Int {
-        if let bert = base as? Bert { return bert.config.hiddenSize }
-        if let llama = base as? Llama { return llama.config.hiddenSize }
-        return 0
+        try self.init(base: base, embeddings: stored.values, count: count, modulesToSave: PromptLearning.modulesToSave(json),
+                      taskType: json["task_type"] as? String, baseModel: json["base_model_name_or_path"] as? String, weights: weights, file: file)
     }
 
     public var peftType: String { "PROMPT_TUNING" }

@@ -22,8 +22,8 @@ public final class TextClassifier {
         model = try ModelLoader.load(folder: folder, task: .sequenceClassification, labels: labels)
         if let adapter {
             switch model {
-            case .bert(let bert): _ = try PEFTAdapterFolder.load(adapter, into: bert)
-            case .llama(let llama): _ = try PEFTAdapterFolder.load(adapter, into: llama)
+            case .bert(let bert): _ = try PEFTAdapterFolder.loadAny(adapter, into: bert)
+            case .llama(let llama): _ = try PEFTAdapterFolder.loadAny(adapter, into: llama)
             }
         }
         tokenizer = try Tokenizer(path: folder)
@@ -73,8 +73,8 @@ public final class TextClassifier {
         if let bad = batch.ids.first(where: { $0 < 0 || $0 >= vocab }) {
             throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(vocab)")
         }
-        if case .bert(let bert) = model, batch.length > bert.config.maxPositions {
-            throw ModelError(file: tokenizer.path, "\(batch.length) tokens exceed the model's \(bert.config.maxPositions) positions; lower --max-length")
+        if case .bert(let bert) = model, batch.length > bert.tokenCapacity {
+            throw ModelError(file: tokenizer.path, "\(batch.length) tokens exceed the \(bert.tokenCapacity) positions the model has for them; lower --max-length")
         }
     }
 }

@@ -26,7 +26,7 @@ public final class TextGenerator {
         guard case .llama(let llama) = try ModelLoader.load(folder: folder, task: .causalLM) else {
             throw ModelError(file: folder, "not a causal language model")
         }
-        if let adapter { _ = try PEFTAdapterFolder.load(adapter, into: llama) }
+        if let adapter { _ = try PEFTAdapterFolder.loadAny(adapter, into: llama) }
         model = llama
         tokenizer = try Tokenizer(path: folder)
     }

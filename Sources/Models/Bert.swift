@@ -56,6 +56,10 @@ public final class Bert {
     /// Prompt tuning's virtual token embeddings `[n, C]`, put before every sequence's word
     /// embeddings (positions and segments then count them, as transformers does).
     public var virtualTokens: Tensor?
+    /// Prefix tuning's keys and values `[n, layers·2·C]` (layer l's keys at columns 2l·C, its
+    /// values next), seen by every query before the sequence's own; the sequence's positions then
+    /// start at n, as transformers counts a cache.
+    public var prefix: Tensor?
     /// Seeds dropout masks; reseed for reproducible runs.
     public var rng = RandomGenerator(seed: 0)
     /// Every parameter with its Hugging Face name (for optimizers, saving, reports).
@@ -120,6 +124,10 @@ public final class Bert {
         namedParameters = parameters
     }
 
+    /// The most tokens one sequence may hold: the learned positions less those that prompt
+    /// tuning's virtual tokens or a prefix take.
+    public var tokenCapacity: Int { config.maxPositions - (virtualTokens?.rows ?? 0) - (prefix?.rows ?? 0) }
+
     /// The encoder's last hidden state `[B·T, C]`.
     public func encode(_ graph: Graph, _ input: TokenBatch) -> Tensor {
         var batch = input
@@ -130,17 +138,23 @@ public final class Bert {
         }
         let (b, t, h) = (batch.batch, batch.length, config.hiddenSize)
         let shape = [b * t]
-        x = graph.add(x, graph.embedding((0..<(b * t)).map { $0 % t }, shape: shape, positionEmbeddings))
+        let n = prefix?.rows ?? 0
+        x = graph.add(x, graph.embedding((0..<(b * t)).map { n + $0 % t }, shape: shape, positionEmbeddings))
         x = graph.add(x, graph.embedding(batch.tokenTypes, shape: shape, tokenTypeEmbeddings))
         x = graph.layerNorm(x, weight: embeddingNormWeight, bias: embeddingNormBias, eps: config.layerNormEps)
         x = graph.dropout(x, p: config.hiddenDropout, rng: &rng)
         let heads = config.heads, headDim = h / heads
-        let mask = AttentionMask(keyIsToken: batch.mask.allSatisfy { $0 } ? nil : batch.mask)
-        for layer in layers {
+        let keyMask = n == 0 ? batch.mask : batch.withVirtualPrefix(n).mask
+        let mask = AttentionMask(keyIsToken: keyMask.allSatisfy { $0 } ? nil : keyMask)
+        for (index, layer) in layers.enumerated() {
             let q = graph.linear(x, layer.query)
-            let k = graph.linear(x, layer.key)
-            let v = graph.linear(x, layer.value)
-            var context = graph.attention(q: q, k: k, v: v, batch: b, queryLength: t, keyLength: t, heads: heads, kvHeads: heads,
+            var k = graph.linear(x, layer.key)
+            var v = graph.linear(x, layer.value)
+            if let prefix {
+                k = graph.prependRows(prefix, columns: (2 * index * h)..<((2 * index + 1) * h), to: k, batch: b, length: t)
+                v = graph.prependRows(prefix, columns: ((2 * index + 1) * h)..<((2 * index + 2) * h), to: v, batch: b, length: t)
+            }
+            var context = graph.attention(q: q, k: k, v: v, batch: b, queryLength: t, keyLength: n + t, heads: heads, kvHeads: heads,
                                           headDim: headDim, mask: mask, scale: 1 / Float(headDim).squareRoot())
             context = graph.dropout(graph.linear(context, layer.attentionOutput), p: config.hiddenDropout, rng: &rng)
             x = graph.layerNorm(graph.add(context, x), weight: layer.attentionNormWeight, bias: layer.attentionNormBias,

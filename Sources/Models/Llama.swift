@@ -117,6 +117,10 @@ public final class Llama {
     public let rotary: RotaryEmbedding
     /// Prompt tuning's virtual token embeddings `[n, C]`, put before every sequence.
     public var virtualTokens: Tensor?
+    /// Prefix tuning's keys and values `[n, layers·2·Hkv·D]` (layer l's keys at columns
+    /// 2l·Hkv·D, its values next), without RoPE, as if n tokens were already cached: the sequence's
+    /// positions start at n.
+    public var prefix: Tensor?
     public private(set) var namedParameters: [(String, Tensor)] = []
 
     public enum Head { case causalLM, sequenceClassification }
@@ -178,8 +182,8 @@ public final class Llama {
         namedParameters = parameters
     }
 
-    /// Final hidden states `[B·T, C]` for a whole batch (training, scoring): positions 0…T−1,
-    /// causal attention that skips padded keys.
+    /// Final hidden states `[B·T, C]` for a whole batch (training, scoring): positions 0…T−1
+    /// (n…n+T−1 after a prefix), causal attention that skips padded keys.
     public func decode(_ graph: Graph, _ input: TokenBatch) -> Tensor {
         var batch = input
         var x = graph.embedding(input.ids, shape: [input.batch * input.length], embedTokens)
@@ -188,11 +192,19 @@ public final class Llama {
             batch = input.withVirtualPrefix(virtualTokens.rows)
         }
         let (b, t) = (batch.batch, batch.length)
-        let (cos, sin) = rotary.tables(positions: Array(0..<t))
-        let mask = AttentionMask(keyIsToken: batch.mask.allSatisfy { $0 } ? nil : batch.mask, causal: true,
+        let n = prefix?.rows ?? 0
+        let (cos, sin) = rotary.tables(positions: Array(n..<(n + t)))
+        let keyMask = n == 0 ? batch.mask : batch.withVirtualPrefix(n).mask
+        let mask = AttentionMask(keyIsToken: keyMask.allSatisfy { $0 } ? nil : keyMask, causal: true, queryOffset: n,
                                  slidingWindow: config.slidingWindow)
-        for layer in layers {
-            x = block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin, mask: mask) { k, v in (k, v, t) }
+        let kvStride = config.kvHeads * config.headDim
+        for (index, layer) in layers.enumerated() {
+            x = block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin, mask: mask) { k, v in
+                guard let prefix else { return (k, v, t) }
+                return (graph.prependRows(prefix, columns: (2 * index * kvStride)..<((2 * index + 1) * kvStride), to: k, batch: b, length: t),
+                        graph.prependRows(prefix, columns: ((2 * index + 1) * kvStride)..<((2 * index + 2) * kvStride), to: v, batch: b, length: t),
+                        n + t)
+            }
         }
         return graph.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
     }
@@ -247,9 +259,23 @@ public final class Llama {
         return graph.linear(graph.selectRows(hidden, last), score)
     }
 
-    /// A cache for generating up to `capacity` tokens of one sequence.
+    /// A cache for generating up to `capacity` tokens of one sequence; prefix tuning's keys and
+    /// values are its first entries (room for them is added).
     public func makeCache(capacity: Int) -> KVCache {
-        KVCache(layers: layers.count, capacity: capacity, kvStride: config.kvHeads * config.headDim)
+        let kvStride = config.kvHeads * config.headDim
+        let n = prefix?.rows ?? 0
+        let cache = KVCache(layers: layers.count, capacity: capacity + n, kvStride: kvStride)
+        if let prefix {
+            for index in layers.indices {
+                for row in 0..<n {
+                    let source = prefix.data + row * prefix.columns + 2 * index * kvStride
+                    (cache.keys[index].data + row * kvStride).update(from: source, count: kvStride)
+                    (cache.values[index].data + row * kvStride).update(from: source + kvStride, count: kvStride)
+                }
+            }
+            cache.advance(by: n)
+        }
+        return cache
     }
 
     /// Logits `[T, V]` for `ids` following what `cache` holds; appends their keys and values.

@@ -35,8 +35,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Fraction of --data held out for validation when evaluating.") var valSplit: Double = 0.1
     @Option(help: "Output folder.") var output: String
 
-    @Option(help: "lora, dora, ia3, prompt, bottleneck, bitfit or full.") var method = "lora"
-    @Option(help: "Virtual tokens of prompt tuning.") var virtualTokens = 20
+    @Option(help: "lora, dora, ia3, prompt, prefix, bottleneck, bitfit or full.") var method = "lora"
+    @Option(help: "Virtual tokens of prompt and prefix tuning.") var virtualTokens = 20
     @Option(help: "Hidden size of bottleneck adapters.") var bottleneckSize = 64
     @Option(help: "Save the adapter in f32, bf16 or f16.") var saveDtype = "f32"
     @Option(help: "LoRA rank.") var r = 8

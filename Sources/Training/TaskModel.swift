@@ -12,7 +12,7 @@ public final class TaskModel {
     /// full: every parameter; lora/dora: low-rank updates (PEFT LoRA, DoRA); ia3: learned
     /// scaling vectors (PEFT IA3); prompt: virtual token embeddings (PEFT prompt tuning);
     /// bottleneck: Houlsby adapters; bitfit: biases only.
-    public enum Method: String, Sendable, CaseIterable { case full, lora, dora, ia3, prompt, bottleneck, bitfit }
+    public enum Method: String, Sendable, CaseIterable { case full, lora, dora, ia3, prompt, prefix, bottleneck, bitfit }
 
     public let folder: String
     public let task: Dataset.Task
@@ -20,7 +20,7 @@ public final class TaskModel {
     public let adaptable: AdaptableModel
     public let tokenizer: Tokenizer
     public let method: Method
-    /// The PEFT adapter being trained (lora, dora, ia3), saved in PEFT's layout.
+    /// The PEFT adapter being trained (every method but full and bitfit), saved in PEFT's layout.
     public private(set) var adapter: (any PEFTAdapter)?
     var lora: LoRAModel? { adapter as? LoRAModel }
     /// The tensors the optimizer updates, under the names they are saved with.
@@ -70,21 +70,26 @@ public final class TaskModel {
         switch method {
         case .full:
             trainable = model.namedParameters.filter { $0.1.requiresGrad }
-        case .lora, .dora, .ia3, .prompt, .bottleneck:
+        case .lora, .dora, .ia3, .prompt, .prefix, .bottleneck:
             let loaded: any PEFTAdapter
+            // PEFT's SEQ_CLS task saves the freshly initialised head in full.
+            let head = task == .classification ? [adaptable is Bert ? "classifier" : "score"] : []
+            let taskType = task == .classification ? "SEQ_CLS" : "CAUSAL_LM"
             if let adapter {
                 loaded = try PEFTAdapterFolder.loadAny(adapter, into: adaptable)
             } else if method == .ia3 {
-                loaded = try IA3Model(base: adaptable, config: ia3Config ?? Self.defaultIA3(for: model, taskType: task), file: folder)
+                var config = ia3Config ?? Self.defaultIA3(for: model, taskType: task)
+                config.baseModel = config.baseModel ?? folder
+                loaded = try IA3Model(base: adaptable, config: config, file: folder)
             } else if method == .prompt {
-                let saved = task == .classification ? [adaptable is Bert ? "classifier" : "score"] : []
-                loaded = try PromptTuningModel(base: adaptable, virtualTokens: virtualTokens, modulesToSave: saved,
-                                               taskType: task == .classification ? "SEQ_CLS" : "CAUSAL_LM", seed: seed)
+                loaded = try PromptTuningModel(base: adaptable, virtualTokens: virtualTokens, modulesToSave: head, taskType: taskType,
+                                               baseModel: folder, seed: seed)
+            } else if method == .prefix {
+                loaded = try PrefixTuningModel(base: adaptable, virtualTokens: virtualTokens, modulesToSave: head, taskType: taskType,
+                                               baseModel: folder, seed: seed)
             } else if method == .bottleneck {
-                let saved = task == .classification ? [adaptable is Bert ? "classifier" : "score"] : []
                 loaded = try BottleneckModel(base: adaptable, config: BottleneckConfig(targets: BottleneckConfig.defaultTargets(for: adaptable),
-                                                                                      size: bottleneckSize, modulesToSave: saved,
-                                                                                      taskType: task == .classification ? "SEQ_CLS" : "CAUSAL_LM"),
+                                                                                      size: bottleneckSize, modulesToSave: head, taskType: taskType),
                                              seed: seed, file: folder)
             } else {
                 guard var loraConfig else { throw TrainingError(file: folder, "LoRA needs its settings") }
@@ -103,6 +108,9 @@ public final class TaskModel {
                 }
             }
         }
+        // BERT's learned positions end at max_position_embeddings; longer inputs are truncated
+        // there, as transformers' tokenizers do at model_max_length.
+        if case .bert(let bert) = model { self.maxLength = min(maxLength, bert.tokenCapacity) }
     }
 
     /// PEFT's default IA3 targets: BERT key, value and output.dense (feed-forward), Llama
@@ -192,7 +200,7 @@ public final class TaskModel {
         return count
     }
 
-    /// Saves what was trained: a PEFT adapter folder (lora), or a full model folder (full, bitfit).
+    /// Saves what was trained: a PEFT adapter folder (the PEFT methods), or a full model folder (full, bitfit).
     public func save(to output: String) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         if let adapter {

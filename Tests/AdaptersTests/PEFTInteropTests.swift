@@ -149,6 +149,7 @@ import TrainingCore
     @Test func dora() throws { _ = try Self.check("dora") }
     @Test func ia3() throws { _ = try Self.check("ia3") }
     @Test func promptTuning() throws { _ = try Self.check("prompt") }
+    @Test func prefixTuning() throws { _ = try Self.check("prefix") }
 }
 
 /// Every PEFT method we read, against PEFT 0.21.2: logits and the gradient of every saved tensor.
@@ -187,4 +188,21 @@ import TrainingCore
     @Test func ia3OnBert() throws { try Self.check("tiny-bert-ia3", bert: true) }
     @Test func promptTuningOnBert() throws { try Self.check("tiny-bert-prompt", bert: true) }
     @Test func promptTuningOnLlama() throws { try Self.check("tiny-llama-prompt", bert: false) }
+    @Test func prefixTuningOnBert() throws { try Self.check("tiny-bert-prefix", bert: true) }
+    @Test func prefixTuningOnLlama() throws { try Self.check("tiny-llama-prefix", bert: false) }
+
+    /// Generation starts from a cache that already holds the prefix: stepping through a sequence
+    /// token by token gives the logits of the whole-sequence pass.
+    @Test func prefixTuningGenerationStartsFromThePrefix() throws {
+        let model = try PEFTInteropTests.llama()
+        _ = try PEFTAdapterFolder.loadAny(FixturePaths.path("peft/tiny-llama-prefix"), into: model)
+        let ids = [5, 17, 42, 99, 7, 3]
+        let whole = model.logits(Graph(recording: false), TokenBatch(ids: [ids], mask: [ids.map { _ in true }])).values
+        let cache = model.makeCache(capacity: ids.count)
+        #expect(cache.length == 4)
+        var stepped: [Float] = model.step(Array(ids.prefix(2)), cache: cache).values
+        for id in ids.dropFirst(2) { stepped += model.step([id], cache: cache).values }
+        let (difference, _) = PEFTInteropTests.maxDifference(stepped, whole)
+        #expect(difference < 1e-5, "stepped vs whole logits differ by \(difference)")
+    }
 }

@@ -42,6 +42,23 @@ import Testing
         #expect(generate.status == 0, "\(generate.stderr)")
     }
 
+    /// Every method trains from the command line; adapters serve through `--adapter`, full and
+    /// BitFit runs through `--model` (they save a whole model folder).
+    @Test(arguments: ["dora", "ia3", "prompt", "prefix", "bottleneck", "bitfit", "full"])
+    func everyMethodTrainsAndServes(method: String) throws {
+        let folder = TemporaryFolder()
+        let out = folder.file("run")
+        let train = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
+                                           "--method", method, "--virtual-tokens", "4", "--bottleneck-size", "8", "--epochs", "0.1",
+                                           "--batch-size", "16", "--output", out, "--json"])
+        #expect(train.status == 0, "\(method): \(train.stderr)")
+        let wholeModel = method == "full" || method == "bitfit"
+        let classify = try TailorProcess.run(["classify", "--model", wholeModel ? out : TailorProcess.fixture("tiny-bert")]
+                                             + (wholeModel ? [] : ["--adapter", out]) + ["lovely", "--json"])
+        #expect(classify.status == 0, "\(method): \(classify.stderr)")
+        #expect(["negative", "positive"].contains(classify.json?["label"] as? String ?? ""), "\(method)")
+    }
+
     @Test func badTrainingInputsGiveOneLine() throws {
         let folder = TemporaryFolder()
         try Data(#"{"text": "no label here"}"#.utf8).write(to: URL(fileURLWithPath: folder.file("bad.jsonl")))

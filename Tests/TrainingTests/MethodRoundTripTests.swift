@@ -10,7 +10,7 @@ import TrainingCore
 /// Every adapter method: a few training steps lower the loss, and the saved folder, loaded onto a
 /// fresh base, gives the trained model's logits (exactly in f32, to bf16 rounding in bf16).
 @Suite struct MethodRoundTripTests {
-    @Test(arguments: [TaskModel.Method.lora, .dora, .ia3, .prompt, .bottleneck], [DType.f32, .bf16])
+    @Test(arguments: [TaskModel.Method.lora, .dora, .ia3, .prompt, .prefix, .bottleneck], [DType.f32, .bf16])
     func trainSaveReload(method: TaskModel.Method, dtype: DType) throws {
         var data = try Dataset.load(FixturePaths.path("sentiment/train.jsonl"), task: .classification)
         data.examples = Array(data.examples.prefix(32))
@@ -43,7 +43,7 @@ import TrainingCore
         let fresh = try Bert(config: trained.config, weights: WeightStore(Checkpoint.open(FixturePaths.path("tiny-bert"))),
                              withClassifier: true, trainable: false)
         let adapter = try PEFTAdapterFolder.loadAny(folder.path, into: fresh)
-        #expect(adapter.peftType == ["ia3": "IA3", "bottleneck": "BOTTLENECK", "prompt": "PROMPT_TUNING"][method.rawValue, default: "LORA"])
+        #expect(adapter.peftType == ["ia3": "IA3", "bottleneck": "BOTTLENECK", "prompt": "PROMPT_TUNING", "prefix": "PREFIX_TUNING"][method.rawValue, default: "LORA"])
         let reloaded = fresh.classify(Graph(recording: false), batch).values
         let difference = zip(reloaded, expected).map { abs($0 - $1) }.max() ?? 0
         #expect(difference <= (dtype == .f32 ? 1e-6 : 2e-2), "\(method) \(dtype): reloaded logits differ by \(difference)")

@@ -20,21 +20,30 @@ extension Graph {
         return out
     }
 
-    /// The same `prefix` rows `[n, C]` put before each sequence of x `[B·T, C]`: `[B·(n+T), C]`
-    /// (prompt tuning's virtual tokens).
-    public func prependRows(_ prefix: Tensor, to x: Tensor, batch: Int, length: Int) -> Tensor {
+    /// The same `prefix` rows `[n, C]` (or their `columns`) put before each sequence of x
+    /// `[B·T, C]`: `[B·(n+T), C]` (prompt tuning's virtual tokens, prefix tuning's keys/values).
+    public func prependRows(_ prefix: Tensor, columns: Range<Int>? = nil, to x: Tensor, batch: Int, length: Int) -> Tensor {
         let n = prefix.rows, dim = x.columns
-        precondition(prefix.columns == dim && x.rows == batch * length)
+        // Prefix tuning keeps every layer's keys and values side by side in one row; `columns`
+        // picks this layer's slice without copying it out first.
+        let columns = columns ?? 0..<prefix.columns
+        let stride = prefix.columns, start = columns.lowerBound
+        precondition(columns.count == dim && columns.upperBound <= stride && x.rows == batch * length)
         let out = Tensor(uninitialized: [batch * (n + length), dim])
         for b in 0..<batch {
-            (out.data + b * (n + length) * dim).update(from: prefix.data, count: n * dim)
+            for row in 0..<n {
+                (out.data + (b * (n + length) + row) * dim).update(from: prefix.data + row * stride + start, count: dim)
+            }
             (out.data + (b * (n + length) + n) * dim).update(from: x.data + b * length * dim, count: length * dim)
         }
         record(out, [prefix, x]) { dy in
             for b in 0..<batch {
                 if prefix.requiresGrad {
                     let grad = prefix.gradBuffer()
-                    for i in 0..<(n * dim) { grad[i] += dy[b * (n + length) * dim + i] }
+                    for row in 0..<n {
+                        let source = dy + (b * (n + length) + row) * dim, target = grad + row * stride + start
+                        for i in 0..<dim { target[i] += source[i] }
+                    }
                 }
                 if x.requiresGrad {
                     let grad = x.gradBuffer()
