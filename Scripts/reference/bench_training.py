@@ -1,7 +1,8 @@
 """Reference timings for Scripts/bench: PyTorch eager on the CPU (2 threads), the same jobs as
 `tailor bench`: full fine-tuning steps of BertForSequenceClassification (forward, loss, backward,
-AdamW; dropout as configured), PEFT LoRA steps (r 8, alpha 32, dropout 0.05 on query+value,
-classifier saved) and inference forwards, on random token ids.
+AdamW; dropout as configured), PEFT LoRA and DoRA steps (r 8, alpha 32, dropout 0.05 on
+query+value, classifier saved), PEFT IA3 steps (its default BERT targets) and inference forwards,
+on random token ids.
 
 Usage: python bench_training.py MODEL_DIR BATCH SEQ STEPS
 Prints one JSON line per mode with tokens_per_s.
@@ -11,7 +12,7 @@ import sys
 import time
 
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import IA3Config, LoraConfig, get_peft_model
 from transformers import AutoModelForSequenceClassification
 
 torch.set_num_threads(2)
@@ -39,26 +40,32 @@ for _ in range(steps):
 train_seconds = (time.perf_counter() - start) / steps
 print(json.dumps({"mode": "train", "tokens_per_s": batch * seq / train_seconds, "seconds_per_step": train_seconds}))
 
-lora = get_peft_model(AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2, dtype=torch.float32),
-                      LoraConfig(r=8, lora_alpha=32, target_modules=["query", "value"], lora_dropout=0.05,
-                                 modules_to_save=["classifier"], task_type="SEQ_CLS"))
-lora.train()
-lora_optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-5)
+def peft_step_rate(mode, config):
+    """Times PEFT training steps of `config` on a fresh copy of the model."""
+    peft_model = get_peft_model(AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2, dtype=torch.float32),
+                                config)
+    peft_model.train()
+    peft_optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-5)
+
+    def peft_step():
+        peft_optimizer.zero_grad()
+        loss = peft_model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        peft_optimizer.step()
+
+    peft_step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        peft_step()
+    seconds = (time.perf_counter() - start) / steps
+    print(json.dumps({"mode": mode, "tokens_per_s": batch * seq / seconds, "seconds_per_step": seconds}))
 
 
-def lora_step():
-    lora_optimizer.zero_grad()
-    loss = lora(input_ids=ids, labels=labels).loss
-    loss.backward()
-    lora_optimizer.step()
-
-
-lora_step()
-start = time.perf_counter()
-for _ in range(steps):
-    lora_step()
-lora_seconds = (time.perf_counter() - start) / steps
-print(json.dumps({"mode": "lora", "tokens_per_s": batch * seq / lora_seconds, "seconds_per_step": lora_seconds}))
+for mode, dora in (("lora", False), ("dora", True)):
+    peft_step_rate(mode, LoraConfig(r=8, lora_alpha=32, target_modules=["query", "value"], lora_dropout=0.05,
+                                    use_dora=dora, modules_to_save=["classifier"], task_type="SEQ_CLS"))
+peft_step_rate("ia3", IA3Config(target_modules=["key", "value", "output.dense"], feedforward_modules=["output.dense"],
+                                modules_to_save=["classifier"], task_type="SEQ_CLS"))
 
 model.eval()
 with torch.no_grad():

@@ -1,4 +1,5 @@
 import Foundation
+import Quantization
 import SafeTensors
 import TrainingCore
 
@@ -38,10 +39,12 @@ public enum ModelLoader {
     }
 
     /// `labels` overrides config.json's id2label (an adapter trained for other labels).
-    public static func load(folder: String, task: Task, trainable: Bool = false, labels: [String]? = nil) throws -> LoadedModel {
+    public static func load(folder: String, task: Task, trainable: Bool = false, labels: [String]? = nil,
+                            quantize: QuantType? = nil) throws -> LoadedModel {
         let config = try ConfigReader(path: folder + "/config.json")
         let modelType = try config.string("model_type")
         let weights = try WeightStore(Checkpoint.open(folder))
+        weights.quantizeLinearWeights = quantize
         switch modelType {
         case "bert":
             guard task != .causalLM else { throw ModelError(file: config.path, "a BERT model cannot generate text (model_type bert)") }

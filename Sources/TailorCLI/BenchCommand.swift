@@ -9,13 +9,14 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure training or inference tokens/s.",
         discussion: """
-            Runs a model folder on random token ids: "train" times full fine-tuning steps \
-            (forward, loss, backward, AdamW), "infer" times forward passes. Prints tokens/s; the \
+            Runs a model folder on random token ids: "train" times training steps (forward, \
+            loss, backward, AdamW) of --method, "infer" times forward passes. Prints tokens/s; the \
             --json object has tokens_per_s. Scripts/bench compares it with PyTorch.
 
             Examples:
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --batch 16 --seq 128 --steps 5
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method lora
+              tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method qlora --json
               tailor bench infer --model fixtures/tiny-llama --batch 4 --seq 64 --json
             """
     )
@@ -26,7 +27,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The model folder.")
     var model: String
 
-    @Option(help: "Training method: full, or lora (r 8, alpha 32, dropout 0.05 on query+value / q_proj+v_proj, classifier trained).")
+    @Option(help: "Training method: full; lora (r 8, alpha 32, dropout 0.05 on query+value / q_proj+v_proj, classifier trained); qlora (that LoRA on an NF4 base); dora; ia3 (PEFT's default targets).")
     var method = "full"
 
     @Option(help: "Sequences per step.")
@@ -61,6 +62,7 @@ struct BenchCommand: ParsableCommand {
                     "tokens_per_s": .double(result.tokensPerSecond), "seconds_per_step": .double(result.secondsPerStep),
                     "blas": .string(BLAS.coreName), "threads": .int(Parallel.workers), "gemm_share": .double(result.gemmShare),
                     "optimizer_share": .double(result.optimizerShare), "other_share": .double(result.otherShare),
+                    "base_weight_bytes": .int(result.baseWeightBytes), "linear_weight_bytes": .int(result.linearWeightBytes),
                 ]
                 if let loss = result.finalLoss { object["loss"] = .double(Double(loss)) }
                 outputOptions.emit(.object(object))
@@ -69,6 +71,8 @@ struct BenchCommand: ParsableCommand {
                              mode, method, result.tokensPerSecond, result.secondsPerStep, batch, seq, steps, BLAS.coreName, Parallel.workers))
                 print(String(format: "time: GEMM %.0f%%, optimizer %.0f%%, other (norms, softmax, GELU, attention glue, loss) %.0f%%",
                              result.gemmShare * 100, result.optimizerShare * 100, result.otherShare * 100))
+                print(String(format: "base weights: %.1f MB, of which Linear layers %.1f MB", Double(result.baseWeightBytes) / 1e6,
+                             Double(result.linearWeightBytes) / 1e6))
             }
         }
     }

@@ -8,8 +8,9 @@ import TrainingCore
 public enum StepBenchmark {
     public enum Mode: String, Sendable { case train, infer }
     /// full: every parameter trained; lora: PEFT's usual LoRA (r 8, alpha 32, dropout 0.05 on
-    /// query+value or q_proj+v_proj, the classifier trained in full) over a frozen base.
-    public enum Method: String, Sendable, CaseIterable { case full, lora }
+    /// query+value or q_proj+v_proj, the classifier trained in full) over a frozen base; qlora:
+    /// the same over an NF4 base; dora: the same LoRA with DoRA; ia3: PEFT's default IA3 targets.
+    public enum Method: String, Sendable, CaseIterable { case full, lora, qlora, dora, ia3 }
 
     public struct Result: Sendable {
         public var tokensPerSecond: Double
@@ -17,6 +18,11 @@ public enum StepBenchmark {
         public var steps: Int
         public var tokensPerStep: Int
         public var finalLoss: Float?
+        /// Bytes the base model's weights occupy (4-bit Linear weights at their packed size).
+        public var baseWeightBytes: Int
+        /// The part of those in Linear layers, the weights QLoRA quantizes (embeddings and norms
+        /// stay f32, as in transformers + bitsandbytes).
+        public var linearWeightBytes: Int
         /// Share of the cores' time spent in GEMM during the timed steps (GEMM seconds summed
         /// over threads / (wall seconds × threads)).
         public var gemmShare: Double
@@ -34,18 +40,26 @@ public enum StepBenchmark {
         let task: ModelLoader.Task
         let config = try ConfigReader(path: folder + "/config.json")
         task = try config.string("model_type") == "bert" ? .sequenceClassification : .causalLM
-        let model = try ModelLoader.load(folder: folder, task: task, trainable: mode == .train && method == .full)
+        let model = try ModelLoader.load(folder: folder, task: task, trainable: mode == .train && method == .full,
+                                         quantize: method == .qlora ? .nf4 : nil)
+        let adaptable: AdaptableModel
+        switch model {
+        case .bert(let bert): adaptable = bert
+        case .llama(let llama): adaptable = llama
+        }
+        let (baseWeightBytes, linearWeightBytes) = Self.weightBytes(model.namedParameters, adaptable)
         var trainable: [Tensor] = model.namedParameters.map(\.1).filter(\.requiresGrad)
-        if method == .lora {
-            let adaptable: AdaptableModel
-            switch model {
-            case .bert(let bert): adaptable = bert
-            case .llama(let llama): adaptable = llama
-            }
-            let isBert = task == .sequenceClassification
-            let config = LoRAConfig(r: 8, alpha: 32, targets: .names(isBert ? ["query", "value"] : ["q_proj", "v_proj"]), dropout: 0.05,
+        let isBert = task == .sequenceClassification
+        switch method {
+        case .full: break
+        case .lora, .qlora, .dora:
+            var config = LoRAConfig(r: 8, alpha: 32, targets: .names(isBert ? ["query", "value"] : ["q_proj", "v_proj"]), dropout: 0.05,
                                     modulesToSave: isBert ? ["classifier"] : [], taskType: isBert ? "SEQ_CLS" : "CAUSAL_LM")
+            config.useDoRA = method == .dora
             trainable = try LoRAModel(base: adaptable, config: config, seed: seed).trainableParameters.map(\.1)
+        case .ia3:
+            let config = TaskModel.defaultIA3(for: model, taskType: isBert ? .classification : .causalLM)
+            trainable = try IA3Model(base: adaptable, config: config, file: folder).trainableParameters.map(\.1)
         }
         var rng = RandomGenerator(seed: seed)
         let vocab: Int
@@ -99,7 +113,27 @@ public enum StepBenchmark {
         let perStep = seconds / Double(max(steps, 1))
         let gemmShare = (BLAS.gemmSeconds - gemmBefore) / (seconds * Double(Parallel.workers))
         return Result(tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, steps: steps,
-                      tokensPerStep: batch * length, finalLoss: lastLoss, gemmShare: gemmShare,
+                      tokensPerStep: batch * length, finalLoss: lastLoss, baseWeightBytes: baseWeightBytes,
+                      linearWeightBytes: linearWeightBytes, gemmShare: gemmShare,
                       optimizerShare: optimizerSeconds / seconds)
+    }
+
+    /// The base's weights: dense parameters in f32 plus 4-bit Linear weights as stored (packed
+    /// codes and block scales), before any adapter is added; and the Linear weights' share.
+    static func weightBytes(_ parameters: [(String, Tensor)], _ model: AdaptableModel) -> (total: Int, linear: Int) {
+        var dense = parameters.reduce(0) { $0 + $1.1.count * 4 }
+        var linear = 0
+        for name in model.linearModuleNames {
+            switch model.linear(named: name)?.weight {
+            case .quantized(let q):
+                let bytes = q.weight.packed.count + (q.weight.absmax?.count ?? 0) * 4
+                    + (q.weight.nested.map { $0.codes.count + $0.nestedAbsmax.count * 4 } ?? 0)
+                linear += bytes
+                dense += bytes
+            case .dense(let w): linear += w.count * 4
+            case nil: break
+            }
+        }
+        return (dense, linear)
     }
 }
