@@ -10,6 +10,9 @@ struct OutputOptions: ParsableArguments {
     /// Prints a JSON value on one line.
     func emit(_ value: PythonJSONText.Value) {
         print(PythonJSONText.renderCompact(value))
+        // A pipe would otherwise hold training events until exit; consumers follow them live
+        // (nil flushes every stream: stdout itself is not concurrency-safe to name).
+        fflush(nil)
     }
 }
 

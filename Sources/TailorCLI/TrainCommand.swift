@@ -62,6 +62,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "no, steps or epoch.") var evalStrategy = "no"
     @Option(help: "Evaluate every N steps (--eval-strategy steps).") var evalSteps = 500
     @Option(help: "Checkpoint every N steps (0: at evaluations only).") var saveSteps = 0
+    @Option(help: "Report the loss every N steps (the first step always).") var loggingSteps = 10
     @Option(help: "Keep at most N checkpoints (the best is kept).") var saveTotalLimit: Int?
     @Option(help: "Stop after N evaluations without improvement.") var earlyStoppingPatience: Int?
     @Option(help: "Metric for best/early stopping: accuracy, f1, loss, perplexity.") var metric: String?
@@ -83,6 +84,9 @@ struct TrainCommand: ParsableCommand {
         if let quantize, QuantType(rawValue: quantize) == nil { throw ValidationError("--quantize must be nf4 or fp4") }
         guard r > 0, batchSize > 0, gradAccum > 0, epochs > 0, maxLength > 1 else {
             throw ValidationError("--r, --batch-size, --grad-accum, --epochs and --max-length must be positive")
+        }
+        guard loggingSteps > 0, evalSteps > 0, saveSteps >= 0 else {
+            throw ValidationError("--logging-steps and --eval-steps must be positive, --save-steps not negative")
         }
         guard valSplit > 0, valSplit < 1 else { throw ValidationError("--val-split must be between 0 and 1") }
         guard ConvertCommand.dtypeNames[saveDtype.lowercased()] != nil else { throw ValidationError("--save-dtype must be f32, bf16 or f16") }
@@ -130,6 +134,7 @@ struct TrainCommand: ParsableCommand {
             arguments.evalStrategy = TrainingArguments.EvalStrategy(rawValue: evalStrategy)!
             arguments.evalSteps = evalSteps
             arguments.saveSteps = saveSteps
+            arguments.loggingSteps = loggingSteps
             arguments.saveTotalLimit = saveTotalLimit
             arguments.earlyStoppingPatience = earlyStoppingPatience
             arguments.metric = metric
@@ -149,6 +154,12 @@ struct TrainCommand: ParsableCommand {
                 print(summary)
                 print("\(trainSet.examples.count) training examples\(validationSet.map { ", \($0.examples.count) validation" } ?? ""), \(trainer.totalSteps) steps")
             }
+            // A parent (a test runner, a job supervisor) may have handed us SIGINT blocked; a
+            // stop request must still reach the trainer.
+            var interrupt = sigset_t()
+            sigemptyset(&interrupt)
+            sigaddset(&interrupt, SIGINT)
+            pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
             signal(SIGINT) { _ in Trainer.stopRequested = true }
             let progress = TrainingProgress(quiet: outputOptions.json)
             try trainer.run { event in

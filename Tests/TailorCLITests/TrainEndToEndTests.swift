@@ -59,6 +59,45 @@ import Testing
         #expect(["negative", "positive"].contains(classify.json?["label"] as? String ?? ""), "\(method)")
     }
 
+    /// Ctrl-C (SIGINT) during training saves a checkpoint and stops; --resume picks up from it.
+    @Test func interruptSavesACheckpointAndResumeContinues() throws {
+        let folder = TemporaryFolder()
+        let out = folder.file("run")
+        let arguments = ["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
+                         "--method", "lora", "--epochs", "30", "--batch-size", "8", "--logging-steps", "1", "--output", out, "--json"]
+        let process = Process()
+        process.executableURL = TailorProcess.executable
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var text = ""
+        while !text.contains(#""event":"step""#) {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        process.interrupt()
+        text += String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let events = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let done = try #require(events.last)
+        #expect(done["event"] as? String == "done" && (done["message"] as? String)?.contains("stopped") == true, "\(done)")
+        let stoppedAt = try #require(done["step"] as? Int)
+        #expect(stoppedAt < (events.first?["steps"] as? Int ?? 0), "the run was interrupted before its end")
+        #expect(FileManager.default.fileExists(atPath: out + "/checkpoint-\(stoppedAt)/adapter_model.safetensors"))
+
+        var shorter = arguments
+        shorter[shorter.firstIndex(of: "30")!] = String(format: "%.4f", Double(stoppedAt + 2) * 8 / 1200)
+        let resumed = try TailorProcess.run(shorter + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let firstStep = resumed.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { $0["event"] as? String == "step" }
+        #expect(firstStep?["step"] as? Int == stoppedAt + 1, "resume starts after the checkpoint")
+    }
+
     @Test func badTrainingInputsGiveOneLine() throws {
         let folder = TemporaryFolder()
         try Data(#"{"text": "no label here"}"#.utf8).write(to: URL(fileURLWithPath: folder.file("bad.jsonl")))
