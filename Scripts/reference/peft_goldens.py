@@ -8,6 +8,7 @@ fixtures/peft/tiny-llama-lora/: CAUSAL_LM, r=4, alpha 16, all-linear, rsLoRA, ra
 fixtures/peft/tiny-bert-dora/: SEQ_CLS DoRA, r=4, alpha 8, query+value+intermediate.dense, classifier saved.
 fixtures/peft/tiny-llama-dora/: CAUSAL_LM DoRA, r=4, alpha 8, q_proj+v_proj+down_proj.
 fixtures/peft/tiny-bert-ia3/: SEQ_CLS IA3 on key, value (attention) and output.dense (feed-forward).
+fixtures/peft/tiny-llama-ia3/: CAUSAL_LM IA3 on k_proj, v_proj and down_proj (feed-forward).
 fixtures/peft/tiny-bert-prompt/: SEQ_CLS prompt tuning, 5 virtual tokens (random init), classifier saved.
 fixtures/peft/tiny-llama-prompt/: CAUSAL_LM prompt tuning, 4 virtual tokens.
 fixtures/peft/tiny-bert-prefix/: SEQ_CLS prefix tuning, 3 virtual tokens, classifier saved. PEFT 0.21.2's
@@ -132,6 +133,9 @@ def main(fixtures):
     config = PrefixTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM")
     golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, llama_batch,
            os.path.join(fixtures, "peft", "tiny-llama-prefix"))
+    config = IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"], task_type="CAUSAL_LM")
+    golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, llama_batch,
+           os.path.join(fixtures, "peft", "tiny-llama-ia3"))
 
 
 if __name__ == "__main__":

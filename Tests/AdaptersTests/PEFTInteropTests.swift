@@ -123,8 +123,8 @@ import TrainingCore
 
 /// Adapters `tailor train` wrote, loaded by PEFT 0.21.2: PEFT's logits must be the ones Tailor computes.
 @Suite struct TailorAdapterInPEFTTests {
-    static func check(_ method: String) throws -> any PEFTAdapter {
-        let folder = FixturePaths.path("peft/tailor-tiny-bert-" + method)
+    static func check(_ fixture: String) throws -> any PEFTAdapter {
+        let folder = FixturePaths.path("peft/tailor-tiny-" + fixture)
         let golden = try SafeTensorsFile(path: folder + "/peft_logits.safetensors")
         func ints(_ key: String) throws -> [Int] { try golden.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) } }
         let shape = try golden.tensor("input_ids").shape
@@ -132,24 +132,32 @@ import TrainingCore
         let rows = 0..<shape[0]
         let batch = TokenBatch(ids: rows.map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
                                mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
-        let base = try PEFTInteropTests.bert()
-        let adapter = try PEFTAdapterFolder.loadAny(folder, into: base)
-        #expect(try PEFTAdapterFolder.labels(in: folder) == ["negative", "positive"])
-        let logits = base.classify(Graph(recording: false), batch).values
-        let (difference, _) = PEFTInteropTests.maxDifference(logits, try golden.tensor("logits").floats())
-        #expect(difference < 1e-4, "\(method): Tailor vs PEFT logits differ by \(difference)")
+        let adapter: any PEFTAdapter
+        let logits: [Float]
+        if fixture.hasPrefix("bert-") {
+            let base = try PEFTInteropTests.bert()
+            adapter = try PEFTAdapterFolder.loadAny(folder, into: base)
+            #expect(try PEFTAdapterFolder.labels(in: folder) == ["negative", "positive"])
+            logits = base.classify(Graph(recording: false), batch).values
+        } else {
+            let base = try PEFTInteropTests.llama()
+            adapter = try PEFTAdapterFolder.loadAny(folder, into: base)
+            logits = base.logits(Graph(recording: false), batch).values
+        }
+        let expected = try golden.tensor("logits").floats()
+        #expect(logits.count == expected.count, "\(fixture): \(logits.count) logits, PEFT has \(expected.count)")
+        let (difference, _) = PEFTInteropTests.maxDifference(logits, expected)
+        #expect(difference < 1e-4, "\(fixture): Tailor vs PEFT logits differ by \(difference)")
         return adapter
     }
 
     @Test func lora() throws {
-        let adapter = try Self.check("lora")
-        let lora = try #require(adapter as? LoRAModel)
+        let lora = try #require(try Self.check("bert-lora") as? LoRAModel)
         #expect(lora.config.useRSLoRA && lora.layers.count == 2 * 6 + 1, "query, key, value, three dense layers per block, and the pooler")
     }
-    @Test func dora() throws { _ = try Self.check("dora") }
-    @Test func ia3() throws { _ = try Self.check("ia3") }
-    @Test func promptTuning() throws { _ = try Self.check("prompt") }
-    @Test func prefixTuning() throws { _ = try Self.check("prefix") }
+    @Test(arguments: ["bert-dora", "bert-ia3", "bert-prompt", "bert-prefix",
+                      "llama-lora", "llama-dora", "llama-ia3", "llama-prompt", "llama-prefix"])
+    func method(_ fixture: String) throws { _ = try Self.check(fixture) }
 }
 
 /// Every PEFT method we read, against PEFT 0.21.2: logits and the gradient of every saved tensor.
@@ -186,6 +194,7 @@ import TrainingCore
     @Test func doraOnBert() throws { try Self.check("tiny-bert-dora", bert: true) }
     @Test func doraOnLlama() throws { try Self.check("tiny-llama-dora", bert: false) }
     @Test func ia3OnBert() throws { try Self.check("tiny-bert-ia3", bert: true) }
+    @Test func ia3OnLlama() throws { try Self.check("tiny-llama-ia3", bert: false) }
     @Test func promptTuningOnBert() throws { try Self.check("tiny-bert-prompt", bert: true) }
     @Test func promptTuningOnLlama() throws { try Self.check("tiny-llama-prompt", bert: false) }
     @Test func prefixTuningOnBert() throws { try Self.check("tiny-bert-prefix", bert: true) }
