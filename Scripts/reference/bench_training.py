@@ -22,45 +22,34 @@ model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels
 ids = torch.randint(0, model.config.vocab_size, (batch, seq))
 labels = torch.randint(0, 2, (batch,))
 
-model.train()
-optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
 
+def step_rate(mode, trained):
+    """Times training steps (forward, loss, backward, AdamW over the trainable parameters) of
+    `trained` after one warm-up step."""
+    trained.train()
+    optimizer = torch.optim.AdamW([p for p in trained.parameters() if p.requires_grad], lr=1e-5)
 
-def train_step():
-    optimizer.zero_grad()
-    loss = model(input_ids=ids, labels=labels).loss
-    loss.backward()
-    optimizer.step()
-
-
-train_step()
-start = time.perf_counter()
-for _ in range(steps):
-    train_step()
-train_seconds = (time.perf_counter() - start) / steps
-print(json.dumps({"mode": "train", "tokens_per_s": batch * seq / train_seconds, "seconds_per_step": train_seconds}))
-
-def peft_step_rate(mode, config):
-    """Times PEFT training steps of `config` on a fresh copy of the model."""
-    peft_model = get_peft_model(AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2, dtype=torch.float32),
-                                config)
-    peft_model.train()
-    peft_optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-5)
-
-    def peft_step():
-        peft_optimizer.zero_grad()
-        loss = peft_model(input_ids=ids, labels=labels).loss
+    def step():
+        optimizer.zero_grad()
+        loss = trained(input_ids=ids, labels=labels).loss
         loss.backward()
-        peft_optimizer.step()
+        optimizer.step()
 
-    peft_step()
+    step()
     start = time.perf_counter()
     for _ in range(steps):
-        peft_step()
+        step()
     seconds = (time.perf_counter() - start) / steps
     print(json.dumps({"mode": mode, "tokens_per_s": batch * seq / seconds, "seconds_per_step": seconds}))
 
 
+def peft_step_rate(mode, config):
+    """Times PEFT training steps of `config` on a fresh copy of the model."""
+    step_rate(mode, get_peft_model(AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2, dtype=torch.float32),
+                                   config))
+
+
+step_rate("train", model)
 for mode, dora in (("lora", False), ("dora", True)):
     peft_step_rate(mode, LoraConfig(r=8, lora_alpha=32, target_modules=["query", "value"], lora_dropout=0.05,
                                     use_dora=dora, modules_to_save=["classifier"], task_type="SEQ_CLS"))

@@ -77,7 +77,7 @@ public final class BottleneckModel: PEFTAdapter {
     public init(base: AdaptableModel, config: BottleneckConfig, weights: [String: Tensor]? = nil, seed: UInt64 = 0, file: String = "adapter") throws {
         self.config = config
         var rng = RandomGenerator(seed: seed)
-        let saved = Set(config.modulesToSave.flatMap { entry in base.linearModuleNames.filter { $0 == entry || $0.hasSuffix("." + entry) } })
+        let saved = ModulesToSave.select(config.modulesToSave, in: base)
         let targets = ModuleMatcher(targets: config.targets).select(base.linearModuleNames, outputModule: base.outputModuleName)
             .filter { !saved.contains($0) }
         guard !targets.isEmpty else { throw AdapterError(file: file, "target_modules matches none of the model's Linear modules") }
@@ -103,20 +103,7 @@ public final class BottleneckModel: PEFTAdapter {
             layers.append((name, adapter))
             bottleneckTensors[name] = [downWeight, downBias, upWeight, upBias]
         }
-        for name in base.linearModuleNames where saved.contains(name) {
-            base.updateLinear(name) { layer in
-                let weightKey = "base_model.model.\(name).weight", biasKey = "base_model.model.\(name).bias"
-                let w = Tensor(weights?[weightKey]?.values ?? layer.weight.denseValues(), shape: [layer.outFeatures, layer.inFeatures],
-                               requiresGrad: true, name: weightKey)
-                layer.weight = .dense(w)
-                fullyTrained.append((weightKey, w))
-                if let bias = layer.bias {
-                    let b = Tensor(weights?[biasKey]?.values ?? bias.values, shape: bias.shape, requiresGrad: true, name: biasKey)
-                    layer.bias = b
-                    fullyTrained.append((biasKey, b))
-                }
-            }
-        }
+        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.", weights: weights, file: file)
     }
 
     /// down.weight, down.bias, up.weight, up.bias of each adapted module.

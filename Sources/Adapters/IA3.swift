@@ -92,7 +92,7 @@ public final class IA3Model: PEFTAdapter {
     public init(base: AdaptableModel, config: IA3Config, weights: [String: Tensor]? = nil, file: String = "adapter") throws {
         self.config = config
         let matcher = ModuleMatcher(targets: config.targets, exclude: config.excludeModules)
-        let saved = Set(config.modulesToSave.flatMap { entry in base.linearModuleNames.filter { $0 == entry || $0.hasSuffix("." + entry) } })
+        let saved = ModulesToSave.select(config.modulesToSave, in: base)
         let targets = matcher.select(base.linearModuleNames, outputModule: base.outputModuleName).filter { !saved.contains($0) }
         guard !targets.isEmpty else { throw AdapterError(file: file, "target_modules matches none of the model's Linear modules") }
         for name in targets {
@@ -110,20 +110,7 @@ public final class IA3Model: PEFTAdapter {
             base.updateLinear(name) { $0.adapters.append(adapter) }
             layers.append((name, adapter))
         }
-        for name in base.linearModuleNames where saved.contains(name) {
-            base.updateLinear(name) { layer in
-                let weightKey = "base_model.model.\(name).weight", biasKey = "base_model.model.\(name).bias"
-                let w = Tensor(weights?[weightKey]?.values ?? layer.weight.denseValues(), shape: [layer.outFeatures, layer.inFeatures],
-                               requiresGrad: true, name: weightKey)
-                layer.weight = .dense(w)
-                fullyTrained.append((weightKey, w))
-                if let bias = layer.bias {
-                    let b = Tensor(weights?[biasKey]?.values ?? bias.values, shape: bias.shape, requiresGrad: true, name: biasKey)
-                    layer.bias = b
-                    fullyTrained.append((biasKey, b))
-                }
-            }
-        }
+        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.", weights: weights, file: file)
     }
 
     public var peftType: String { "IA3" }

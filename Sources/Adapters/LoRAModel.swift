@@ -21,7 +21,7 @@ public final class LoRAModel {
         self.base = base
         var rng = RandomGenerator(seed: seed)
         let targets = config.matcher.select(base.linearModuleNames, outputModule: base.outputModuleName)
-        let saved = Set(config.modulesToSave.flatMap { entry in base.linearModuleNames.filter { $0 == entry || $0.hasSuffix("." + entry) } })
+        let saved = ModulesToSave.select(config.modulesToSave, in: base)
         guard !targets.isEmpty else {
             throw AdapterError(file: file, "target_modules matches none of the model's Linear modules (\(base.linearModuleNames.prefix(4).joined(separator: ", ")), …)")
         }
@@ -60,9 +60,7 @@ public final class LoRAModel {
             base.updateLinear(name) { $0.adapters.append(lora) }
             layers.append((name, lora))
         }
-        for name in base.linearModuleNames where saved.contains(name) {
-            try makeTrainable(name, weights: weights, file: file)
-        }
+        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.", weights: weights, file: file)
         if config.bias != .none {
             for name in base.linearModuleNames where !saved.contains(name) && (config.bias == .all || targets.contains(name)) {
                 try trainBias(name, weights: weights, file: file)
@@ -88,28 +86,6 @@ public final class LoRAModel {
         }
         return (Tensor(aValues, shape: [r, inFeatures], requiresGrad: true, name: key(name, "lora_A")),
                 Tensor(bValues, shape: [out, r], requiresGrad: true, name: key(name, "lora_B")))
-    }
-
-    private func makeTrainable(_ name: String, weights: [String: Tensor]?, file: String) throws {
-        try base.updateLinear(name) { layer in
-            let weightKey = "base_model.model.\(name).weight", biasKey = "base_model.model.\(name).bias"
-            let current: [Float]
-            switch layer.weight {
-            case .dense(let w): current = w.values
-            case .quantized(let q): current = q.weight.dequantized()
-            }
-            let shape = [layer.outFeatures, layer.inFeatures]
-            let values = weights?[weightKey]?.values ?? current
-            guard values.count == shape.reduce(1, *) else { throw AdapterError(file: file, "\(weightKey) does not fit \(shape)") }
-            let w = Tensor(values, shape: shape, requiresGrad: true, name: weightKey)
-            layer.weight = .dense(w)
-            fullyTrained.append((weightKey, w))
-            if let bias = layer.bias {
-                let b = Tensor(weights?[biasKey]?.values ?? bias.values, shape: bias.shape, requiresGrad: true, name: biasKey)
-                layer.bias = b
-                fullyTrained.append((biasKey, b))
-            }
-        }
     }
 
     private func trainBias(_ name: String, weights: [String: Tensor]?, file: String) throws {

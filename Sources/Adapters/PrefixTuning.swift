@@ -48,14 +48,13 @@ public final class PrefixTuningModel: PEFTAdapter {
         self.baseModel = baseModel
         (base as? Bert)?.prefix = table
         (base as? Llama)?.prefix = table
-        fullyTrained = PromptLearning.trainInFull(modulesToSave, in: base, weights: weights)
+        fullyTrained = try ModulesToSave.trainInFull(modulesToSave, in: base, keyPrefix: PromptLearning.savedKeyPrefix, weights: weights,
+                                                     file: file)
     }
 
     /// Loads a PEFT prefix-tuning folder, checking its recorded geometry against the base.
     convenience init(base: AdaptableModel, json: [String: Any], weights: [String: Tensor], file: String) throws {
-        for key in json.keys where !Self.understood.contains(key) { throw AdapterError(file: file, "field \"\(key)\" is not supported for prefix tuning") }
-        try PromptLearning.checkSingleStack(json, file: file)
-        guard let count = json["num_virtual_tokens"] as? Int, count > 0 else { throw AdapterError(file: file, "\"num_virtual_tokens\" is missing") }
+        let count = try PromptLearning.virtualTokenCount(json, understood: Self.understood, method: "prefix tuning", file: file)
         let geometry = try PromptLearning.Geometry(base, file: file)
         for (field, expected) in [("num_layers", geometry.layers), ("token_dim", geometry.keyValueWidth),
                                   ("num_attention_heads", geometry.keyValueHeads)] {

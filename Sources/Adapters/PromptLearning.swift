@@ -2,30 +2,10 @@ import Models
 import TrainingCore
 
 /// What PEFT's prompt-learning methods (prompt tuning, prefix tuning) share: their
-/// `modules_to_save` are full trainable copies saved as `base_model.<module>.weight` (no
-/// `.model` segment, unlike LoRA's keys), and their configs name the base's geometry.
+/// `modules_to_save` keys lack LoRA's `.model` segment (`base_model.<module>.weight`), and their
+/// configs name the base's geometry.
 enum PromptLearning {
-    /// Replaces each Linear module that `modulesToSave` names with a trainable copy, taking its
-    /// values from `weights` when a saved folder holds them.
-    static func trainInFull(_ modulesToSave: [String], in base: AdaptableModel, weights: [String: Tensor]?) -> [(String, Tensor)] {
-        var trained: [(String, Tensor)] = []
-        let saved = Set(modulesToSave.flatMap { entry in base.linearModuleNames.filter { $0 == entry || $0.hasSuffix("." + entry) } })
-        for name in base.linearModuleNames where saved.contains(name) {
-            base.updateLinear(name) { layer in
-                let weightKey = "base_model.\(name).weight", biasKey = "base_model.\(name).bias"
-                let w = Tensor(weights?[weightKey]?.values ?? layer.weight.denseValues(), shape: [layer.outFeatures, layer.inFeatures],
-                               requiresGrad: true, name: weightKey)
-                layer.weight = .dense(w)
-                trained.append((weightKey, w))
-                if let bias = layer.bias {
-                    let b = Tensor(weights?[biasKey]?.values ?? bias.values, shape: bias.shape, requiresGrad: true, name: biasKey)
-                    layer.bias = b
-                    trained.append((biasKey, b))
-                }
-            }
-        }
-        return trained
-    }
+    static let savedKeyPrefix = "base_model."
 
     /// `modules_to_save` from a config, without repeats.
     static func modulesToSave(_ json: [String: Any]) -> [String] {
@@ -34,11 +14,15 @@ enum PromptLearning {
         return saved
     }
 
-    /// Rejects configs for encoder-decoder models, which PEFT marks with two transformer submodules.
-    static func checkSingleStack(_ json: [String: Any], file: String) throws {
+    /// Checks a config's fields against those `method` understands and returns
+    /// `num_virtual_tokens`; encoder-decoder configs (two transformer submodules) are refused.
+    static func virtualTokenCount(_ json: [String: Any], understood: Set<String>, method: String, file: String) throws -> Int {
+        for key in json.keys where !understood.contains(key) { throw AdapterError(file: file, "field \"\(key)\" is not supported for \(method)") }
         if let submodules = json["num_transformer_submodules"] as? Int, submodules != 1 {
             throw AdapterError(file: file, "num_transformer_submodules \(submodules) is not supported (encoder-decoder models)")
         }
+        guard let count = json["num_virtual_tokens"] as? Int, count > 0 else { throw AdapterError(file: file, "\"num_virtual_tokens\" is missing") }
+        return count
     }
 
     /// The geometry PEFT records: hidden size, layers, attention heads; for prefix tuning the

@@ -45,14 +45,13 @@ public final class PromptTuningModel: PEFTAdapter {
         heads = geometry.heads
         (base as? Bert)?.virtualTokens = embeddings
         (base as? Llama)?.virtualTokens = embeddings
-        fullyTrained = PromptLearning.trainInFull(modulesToSave, in: base, weights: weights)
+        fullyTrained = try ModulesToSave.trainInFull(modulesToSave, in: base, keyPrefix: PromptLearning.savedKeyPrefix, weights: weights,
+                                                     file: file)
     }
 
     /// Loads a PEFT prompt-tuning folder's config and tensors.
     convenience init(base: AdaptableModel, json: [String: Any], weights: [String: Tensor], file: String) throws {
-        for key in json.keys where !Self.understood.contains(key) { throw AdapterError(file: file, "field \"\(key)\" is not supported for prompt tuning") }
-        try PromptLearning.checkSingleStack(json, file: file)
-        guard let count = json["num_virtual_tokens"] as? Int, count > 0 else { throw AdapterError(file: file, "\"num_virtual_tokens\" is missing") }
+        let count = try PromptLearning.virtualTokenCount(json, understood: Self.understood, method: "prompt tuning", file: file)
         guard let stored = weights["prompt_embeddings"] else { throw AdapterError(file: file, "missing tensor prompt_embeddings") }
         try self.init(base: base, embeddings: stored.values, count: count, modulesToSave: PromptLearning.modulesToSave(json),
                       taskType: json["task_type"] as? String, baseModel: json["base_model_name_or_path"] as? String, weights: weights, file: file)

@@ -1,0 +1,40 @@
+import Models
+import TrainingCore
+
+/// PEFT's `modules_to_save`: whole modules (usually the classification head) trained alongside an
+/// adapter and saved with it in full. Every method follows the same rules; only the saved key's
+/// prefix differs: `base_model.model.` for LoRA, IA3 and bottleneck, `base_model.` for prompt
+/// learning.
+enum ModulesToSave {
+    /// The base's Linear modules that `entries` name: equal to an entry or ending in "." + entry.
+    static func select(_ entries: [String], in base: AdaptableModel) -> Set<String> {
+        Set(entries.flatMap { entry in base.linearModuleNames.filter { $0 == entry || $0.hasSuffix("." + entry) } })
+    }
+
+    /// Replaces each module `entries` select with a trainable copy (a 4-bit weight dequantized),
+    /// with the values a saved folder holds in `weights` when given.
+    static func trainInFull(_ entries: [String], in base: AdaptableModel, keyPrefix: String, weights: [String: Tensor]?,
+                            file: String) throws -> [(String, Tensor)] {
+        let selected = select(entries, in: base)
+        var trained: [(String, Tensor)] = []
+        for name in base.linearModuleNames where selected.contains(name) {
+            try base.updateLinear(name) { layer in
+                let weightKey = keyPrefix + name + ".weight", biasKey = keyPrefix + name + ".bias"
+                let shape = [layer.outFeatures, layer.inFeatures]
+                let values = weights?[weightKey]?.values ?? layer.weight.denseValues()
+                guard values.count == shape.reduce(1, *) else { throw AdapterError(file: file, "\(weightKey) does not fit \(shape)") }
+                let w = Tensor(values, shape: shape, requiresGrad: true, name: weightKey)
+                layer.weight = .dense(w)
+                trained.append((weightKey, w))
+                if let bias = layer.bias {
+                    let stored = weights?[biasKey]?.values ?? bias.values
+                    guard stored.count == bias.count else { throw AdapterError(file: file, "\(biasKey) does not fit \(bias.shape)") }
+                    let b = Tensor(stored, shape: bias.shape, requiresGrad: true, name: biasKey)
+                    layer.bias = b
+                    trained.append((biasKey, b))
+                }
+            }
+        }
+        return trained
+    }
+}
