@@ -8,6 +8,8 @@ fixtures/peft/tiny-llama-lora/: CAUSAL_LM, r=4, alpha 16, all-linear, rsLoRA, ra
 fixtures/peft/tiny-bert-dora/: SEQ_CLS DoRA, r=4, alpha 8, query+value+intermediate.dense, classifier saved.
 fixtures/peft/tiny-llama-dora/: CAUSAL_LM DoRA, r=4, alpha 8, q_proj+v_proj+down_proj.
 fixtures/peft/tiny-bert-ia3/: SEQ_CLS IA3 on key, value (attention) and output.dense (feed-forward).
+fixtures/peft/tiny-bert-pissa/: SEQ_CLS LoRA with PiSSA init (r=4, alpha 8, query+value), A and B moved
+    after init, classifier saved.
 fixtures/peft/tiny-llama-ia3/: CAUSAL_LM IA3 on k_proj, v_proj and down_proj (feed-forward).
 fixtures/peft/tiny-bert-prompt/: SEQ_CLS prompt tuning, 5 virtual tokens (random init), classifier saved.
 fixtures/peft/tiny-llama-prompt/: CAUSAL_LM prompt tuning, 4 virtual tokens.
@@ -37,12 +39,14 @@ assert peft.__version__ == "0.21.2", peft.__version__
 torch.manual_seed(0)
 
 
-def randomize(model):
-    """Moves trainable vectors off their identity init so the adapter changes the outputs."""
+def randomize(model, lora_too=False):
+    """Moves trainable vectors off their identity init so the adapter changes the outputs (and,
+    for PiSSA, A and B off the SVD init, so that the residual base must be rebuilt on load)."""
     g = torch.Generator().manual_seed(5)
+    moved = ("ia3_l", "lora_magnitude_vector") + (("lora_A", "lora_B") if lora_too else ())
     with torch.no_grad():
         for name, parameter in model.named_parameters():
-            if parameter.requires_grad and ("ia3_l" in name or "lora_magnitude_vector" in name):
+            if parameter.requires_grad and any(part in name for part in moved):
                 parameter.mul_(1 + 0.3 * torch.randn(parameter.shape, generator=g))
 
 
@@ -52,7 +56,7 @@ def golden(model_cls, base_dir, config, batch, out_dir):
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     model = get_peft_model(base, config)
-    randomize(model)
+    randomize(model, lora_too=getattr(config, "init_lora_weights", None) == "pissa")
     model.save_pretrained(out_dir)
     model.eval()
     inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -136,6 +140,10 @@ def main(fixtures):
     config = IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"], task_type="CAUSAL_LM")
     golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, llama_batch,
            os.path.join(fixtures, "peft", "tiny-llama-ia3"))
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], lora_dropout=0.0, init_lora_weights="pissa",
+                        modules_to_save=["classifier"], task_type="SEQ_CLS")
+    golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, bert_batch,
+           os.path.join(fixtures, "peft", "tiny-bert-pissa"))
 
 
 if __name__ == "__main__":

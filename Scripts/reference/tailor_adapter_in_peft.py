@@ -1,7 +1,7 @@
 """Checks that adapters written by `tailor train` load in Python PEFT 0.21.2 with the logits
 Tailor computes, and commits the evidence: fixtures/peft/tailor-tiny-<model>-<method>/ holds the
 adapter Tailor wrote and `peft_logits.safetensors`, PEFT's logits for a batch (the Swift test
-recomputes them with Tailor and compares). BERT: sequence classification with LoRA (rsLoRA), DoRA,
+recomputes them with Tailor and compares). BERT: sequence classification with LoRA (rsLoRA), PiSSA, DoRA,
 IA3, prompt and prefix tuning (prefix through bert_prefix.py, PEFT's forward spelled for
 transformers 5). Llama: causal LM with the same methods, logits for every position.
 
@@ -27,6 +27,8 @@ BERT_METHODS = {
     "lora": ["--method", "lora", "--r", "4", "--alpha", "16", "--target-modules", "query,key,value,dense",
              "--modules-to-save", "classifier", "--use-rslora"],
     "dora": ["--method", "dora", "--r", "4", "--alpha", "8", "--target-modules", "query,value", "--modules-to-save", "classifier"],
+    "pissa": ["--method", "lora", "--init-lora-weights", "pissa", "--r", "4", "--alpha", "8", "--target-modules", "query,value",
+              "--modules-to-save", "classifier"],
     "ia3": ["--method", "ia3"],
     "prompt": ["--method", "prompt", "--virtual-tokens", "3"],
     "prefix": ["--method", "prefix", "--virtual-tokens", "3"],

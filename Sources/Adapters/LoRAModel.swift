@@ -28,7 +28,8 @@ public final class LoRAModel {
         for name in targets where !saved.contains(name) {
             guard let layer = base.linear(named: name) else { continue }
             let (out, inFeatures, r) = (layer.outFeatures, layer.inFeatures, config.rank(for: name))
-            let a: Tensor, b: Tensor
+            var a: Tensor, b: Tensor
+            var residual: Tensor?
             if let weights {
                 guard let savedA = weights[Self.key(name, "lora_A")], let savedB = weights[Self.key(name, "lora_B")] else {
                     throw AdapterError(file: file, "missing \(Self.key(name, "lora_A")) / lora_B for a targeted module")
@@ -38,9 +39,14 @@ public final class LoRAModel {
                 }
                 a = Tensor(savedA.values, shape: savedA.shape, requiresGrad: true, name: Self.key(name, "lora_A"))
                 b = Tensor(savedB.values, shape: savedB.shape, requiresGrad: true, name: Self.key(name, "lora_B"))
+                // A saved PiSSA adapter trained against the residual base, which PEFT rebuilds
+                // from the base on load the same way.
+                if config.initialization == .pissa { residual = try Self.pissa(name: name, layer: layer, r: r, config: config, file: file).residual }
             } else {
-                (a, b) = try Self.initialise(name: name, layer: layer, r: r, config: config, rng: &rng, file: file)
+                (a, b, residual) = try Self.initialise(name: name, layer: layer, r: r, config: config, rng: &rng, file: file)
             }
+            if let residual { base.updateLinear(name) { $0.weight = .dense(residual) } }
+            let adapted = base.linear(named: name) ?? layer
             var magnitude: Tensor?
             if config.useDoRA {
                 let magnitudeKey = "base_model.model.\(name).lora_magnitude_vector"
@@ -51,12 +57,12 @@ public final class LoRAModel {
                     magnitude = Tensor(saved.values, shape: [out], requiresGrad: true, name: magnitudeKey)
                 } else {
                     // DoRA starts from the norms of the (unchanged) base weight.
-                    let probe = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: 0, seed: 0, base: layer)
+                    let probe = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: 0, seed: 0, base: adapted)
                     magnitude = Tensor(probe.weightNorms(), shape: [out], requiresGrad: true, name: magnitudeKey)
                 }
             }
             let lora = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: config.dropout, seed: rng.next(),
-                                  magnitude: magnitude, base: config.useDoRA ? layer : nil)
+                                  magnitude: magnitude, base: config.useDoRA ? adapted : nil)
             base.updateLinear(name) { $0.adapters.append(lora) }
             layers.append((name, lora))
         }
@@ -71,8 +77,9 @@ public final class LoRAModel {
     /// PEFT's saved key for a LoRA tensor of module `name`.
     public static func key(_ name: String, _ part: String) -> String { "base_model.model.\(name).\(part).weight" }
 
+    /// New A and B as `init_lora_weights` says, and for PiSSA the residual base weight.
     static func initialise(name: String, layer: LinearLayer, r: Int, config: LoRAConfig, rng: inout RandomGenerator,
-                           file: String) throws -> (Tensor, Tensor) {
+                           file: String) throws -> (Tensor, Tensor, Tensor?) {
         let (out, inFeatures) = (layer.outFeatures, layer.inFeatures)
         let bound = 1 / Float(inFeatures).squareRoot()  // kaiming_uniform_(a=√5): U(−1/√in, 1/√in)
         var aValues = (0..<(r * inFeatures)).map { _ in (rng.nextFloat() * 2 - 1) * bound }
@@ -82,10 +89,39 @@ public final class LoRAModel {
         case .gaussian: aValues = (0..<(r * inFeatures)).map { _ in rng.nextNormal() / Float(r) }
         case .random: bValues = (0..<(out * r)).map { _ in (rng.nextFloat() * 2 - 1) / Float(r).squareRoot() }
         case .pissa:
-            throw AdapterError(file: file, "init_lora_weights \"pissa\" is not supported yet for \(name)")
+            return try pissa(name: name, layer: layer, r: r, config: config, file: file)
         }
         return (Tensor(aValues, shape: [r, inFeatures], requiresGrad: true, name: key(name, "lora_A")),
-                Tensor(bValues, shape: [out, r], requiresGrad: true, name: key(name, "lora_B")))
+                Tensor(bValues, shape: [out, r], requiresGrad: true, name: key(name, "lora_B")), nil)
+    }
+
+    /// PiSSA (Meng et al. 2024, PEFT's "pissa"): with W = U·S·Vh, A = √(S_r/s)·Vh_r and
+    /// B = U_r·√(S_r/s) carry the top r singular directions (s the LoRA scale, so s·B·A =
+    /// U_r·S_r·Vh_r), and the frozen base keeps the residual W − s·B·A.
+    static func pissa(name: String, layer: LinearLayer, r: Int, config: LoRAConfig, file: String) throws -> (Tensor, Tensor, residual: Tensor) {
+        guard case .dense(let weight) = layer.weight else {
+            throw AdapterError(file: file, "init_lora_weights \"pissa\" needs an unquantized base (\(name) is 4-bit)")
+        }
+        let (out, inFeatures) = (layer.outFeatures, layer.inFeatures)
+        guard r <= min(out, inFeatures) else { throw AdapterError(file: file, "\(name): PiSSA rank \(r) exceeds the weight's rank bound \(min(out, inFeatures))") }
+        let svd: SingularValueDecomposition
+        do { svd = try SingularValueDecomposition(weight.values, rows: out, columns: inFeatures) } catch {
+            throw AdapterError(file: file, "\(name): \(error)")
+        }
+        let scale = Float(config.scale(for: name))
+        let roots = svd.s.prefix(r).map { ($0 / scale).squareRoot() }
+        var aValues = [Float](repeating: 0, count: r * inFeatures)
+        for i in 0..<r { for j in 0..<inFeatures { aValues[i * inFeatures + j] = roots[i] * svd.vh[i * inFeatures + j] } }
+        var bValues = [Float](repeating: 0, count: out * r)
+        for o in 0..<out { for i in 0..<r { bValues[o * r + i] = svd.u[o * svd.rank + i] * roots[i] } }
+        var residual = weight.values
+        residual.withUnsafeMutableBufferPointer { w in
+            BLAS.sgemm(.none, .none, m: out, n: inFeatures, k: r, alpha: -scale, a: bValues, lda: r, b: aValues, ldb: inFeatures,
+                       beta: 1, c: w.baseAddress!, ldc: inFeatures)
+        }
+        return (Tensor(aValues, shape: [r, inFeatures], requiresGrad: true, name: key(name, "lora_A")),
+                Tensor(bValues, shape: [out, r], requiresGrad: true, name: key(name, "lora_B")),
+                Tensor(residual, shape: [out, inFeatures], name: name + ".weight"))
     }
 
     private func trainBias(_ name: String, weights: [String: Tensor]?, file: String) throws {

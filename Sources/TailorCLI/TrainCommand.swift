@@ -47,6 +47,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Modules trained in full and saved with the adapter (e.g. classifier).") var modulesToSave: String?
     @Flag(help: "Scale by alpha / √r (rsLoRA).") var useRslora = false
     @Option(help: "Also train biases: none, all or lora_only.") var bias = "none"
+    @Option(help: "LoRA init: kaiming (A Kaiming-uniform, B zero; PEFT's default), gaussian, or pissa (top singular vectors; the base keeps the residual).")
+    var initLoraWeights = "kaiming"
     @Option(help: "Quantize the frozen base to nf4 or fp4 (QLoRA).") var quantize: String?
 
     @Option(help: "Epochs.") var epochs: Double = 3
@@ -78,6 +80,7 @@ struct TrainCommand: ParsableCommand {
         guard TaskModel.Method(rawValue: method) != nil else {
             throw ValidationError("--method must be one of \(TaskModel.Method.allCases.map(\.rawValue).joined(separator: ", ")), not '\(method)'")
         }
+        guard Self.initializations[initLoraWeights] != nil else { throw ValidationError("--init-lora-weights must be kaiming, gaussian or pissa") }
         guard LoRAConfig.Bias(rawValue: bias) != nil else { throw ValidationError("--bias must be none, all or lora_only") }
         guard LearningRateSchedule.Kind(rawValue: scheduler) != nil else { throw ValidationError("--scheduler must be constant, linear or cosine") }
         guard TrainingArguments.EvalStrategy(rawValue: evalStrategy) != nil else { throw ValidationError("--eval-strategy must be no, steps or epoch") }
@@ -116,6 +119,7 @@ struct TrainCommand: ParsableCommand {
                                         taskType: taskKind == .classification ? "SEQ_CLS" : "CAUSAL_LM",
                                         excludeModules: excludeModules.map { .names(Self.list($0)) },
                                         baseModel: model)
+                loraConfig?.initialization = Self.initializations[initLoraWeights]!
             }
             let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!, loraConfig: loraConfig,
                                           quantize: quantize.flatMap(QuantType.init), labels: taskKind == .classification ? trainSet.labels : nil,
@@ -177,6 +181,8 @@ struct TrainCommand: ParsableCommand {
             if !outputOptions.json { print("saved to \(output) (report: \(output)/report.html)") }
         }
     }
+
+    static let initializations: [String: LoRAConfig.Initialization] = ["kaiming": .kaiming, "gaussian": .gaussian, "pissa": .pissa]
 
     static func list(_ text: String) -> [String] {
         text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -20,17 +20,26 @@ import Foundation
 public enum BLAS {
     public enum Transpose: Sendable { case none, transposed }
 
-    private typealias SgemmFunction = @convention(c) (
+    typealias SgemmFunction = @convention(c) (
         Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
         UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
     ) -> Void
-    private typealias CorenameFunction = @convention(c) () -> UnsafePointer<CChar>?
-    private typealias SetThreadsFunction = @convention(c) (Int32) -> Void
+    typealias CorenameFunction = @convention(c) () -> UnsafePointer<CChar>?
+    typealias SetThreadsFunction = @convention(c) (Int32) -> Void
+    /// LAPACK's sgesdd (Fortran: every argument by pointer, then the hidden length of `jobz`).
+    typealias SgesddFunction = @convention(c) (
+        UnsafePointer<CChar>, UnsafePointer<Int32>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>, UnsafePointer<Int32>,
+        UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>,
+        UnsafePointer<Int32>, UnsafeMutablePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Int32>,
+        UnsafeMutablePointer<Int32>, Int
+    ) -> Void
 
-    private struct Library: @unchecked Sendable {
+    struct Library: @unchecked Sendable {
         let sgemm: SgemmFunction
         let corename: CorenameFunction?
         let setThreads: SetThreadsFunction?
+        /// OpenBLAS bundles LAPACK; nil for a BLAS-only library.
+        let sgesdd: SgesddFunction?
         let path: String
     }
 
@@ -44,13 +53,14 @@ public enum BLAS {
     /// else whatever the environment says.
     public static var chosenCoreType: String? { requestedCoreType ?? preferredCoreType() }
 
-    private static let library: Library = {
+    static let library: Library = {
         if let coreType = chosenCoreType { setenv("OPENBLAS_CORETYPE", coreType, 1) }
         for name in candidates {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL), let sgemm = dlsym(handle, "cblas_sgemm") else { continue }
             return Library(sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self),
                            corename: dlsym(handle, "openblas_get_corename").map { unsafeBitCast($0, to: CorenameFunction.self) },
                            setThreads: dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreadsFunction.self) },
+                           sgesdd: dlsym(handle, "sgesdd_").map { unsafeBitCast($0, to: SgesddFunction.self) },
                            path: name)
         }
         fatalError("OpenBLAS not found (tried \(candidates.joined(separator: ", "))): install libopenblas-dev (Scripts/install-system-packages does)")

@@ -155,7 +155,7 @@ import TrainingCore
         let lora = try #require(try Self.check("bert-lora") as? LoRAModel)
         #expect(lora.config.useRSLoRA && lora.layers.count == 2 * 6 + 1, "query, key, value, three dense layers per block, and the pooler")
     }
-    @Test(arguments: ["bert-dora", "bert-ia3", "bert-prompt", "bert-prefix",
+    @Test(arguments: ["bert-dora", "bert-pissa", "bert-ia3", "bert-prompt", "bert-prefix",
                       "llama-lora", "llama-dora", "llama-ia3", "llama-prompt", "llama-prefix"])
     func method(_ fixture: String) throws { _ = try Self.check(fixture) }
 }
@@ -195,6 +195,22 @@ import TrainingCore
     @Test func doraOnLlama() throws { try Self.check("tiny-llama-dora", bert: false) }
     @Test func ia3OnBert() throws { try Self.check("tiny-bert-ia3", bert: true) }
     @Test func ia3OnLlama() throws { try Self.check("tiny-llama-ia3", bert: false) }
+    @Test func pissaOnBert() throws { try Self.check("tiny-bert-pissa", bert: true) }
+
+    /// A fresh PiSSA adapter moves the top singular directions out of the base: residual base +
+    /// s·B·A is the original weight, so the model's outputs do not change.
+    @Test func pissaStartsWhereTheBaseIs() throws {
+        let base = try PEFTInteropTests.bert()
+        let batch = try PEFTInteropTests.Golden("tiny-bert-pissa").batch()
+        let before = base.classify(Graph(recording: false), batch).values
+        var config = LoRAConfig(r: 4, alpha: 8, targets: .names(["query", "value"]))
+        config.initialization = .pissa
+        let lora = try LoRAModel(base: base, config: config, seed: 3)
+        #expect(lora.layers.allSatisfy { $0.1.b.values.contains { $0 != 0 } }, "B carries singular directions")
+        let after = base.classify(Graph(recording: false), batch).values
+        let (difference, _) = PEFTInteropTests.maxDifference(after, before)
+        #expect(difference < 1e-5, "outputs moved by \(difference)")
+    }
     @Test func promptTuningOnBert() throws { try Self.check("tiny-bert-prompt", bert: true) }
     @Test func promptTuningOnLlama() throws { try Self.check("tiny-llama-prompt", bert: false) }
     @Test func prefixTuningOnBert() throws { try Self.check("tiny-bert-prefix", bert: true) }
