@@ -197,6 +197,24 @@ import TrainingCore
     @Test func ia3OnLlama() throws { try Self.check("tiny-llama-ia3", bert: false) }
     @Test func pissaOnBert() throws { try Self.check("tiny-bert-pissa", bert: true) }
 
+    /// A prompt-learning adapter on the wrong base, or with an unknown field, is one clear error.
+    @Test func promptLearningMismatchesAreErrors() throws {
+        let llamaPrefix = FixturePaths.path("peft/tiny-llama-prefix")
+        #expect { _ = try PEFTAdapterFolder.loadAny(llamaPrefix, into: try PEFTInteropTests.bert()) } throws: {
+            "\($0)".contains("adapter_config.json") && "\($0)".contains("num_attention_heads is 2") && "\($0)".contains("wrong base model")
+        }
+        let folder = TemporaryFolder()
+        for name in ["adapter_config.json", "adapter_model.safetensors"] {
+            try FileManager.default.copyItem(atPath: llamaPrefix + "/" + name, toPath: folder.file(name))
+        }
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("adapter_config.json")))) as! [String: Any]
+        config["prefix_dropout"] = 0.1
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
+        #expect { _ = try PEFTAdapterFolder.loadAny(folder.path, into: try PEFTInteropTests.llama()) } throws: {
+            "\($0)".contains("prefix_dropout") && "\($0)".contains("prefix tuning")
+        }
+    }
+
     /// A fresh PiSSA adapter moves the top singular directions out of the base: residual base +
     /// s·B·A is the original weight, so the model's outputs do not change.
     @Test func pissaStartsWhereTheBaseIs() throws {
