@@ -34,6 +34,11 @@ func printError(_ line: String) {
     FileHandle.standardError.write(Data("tailor: error: \(line)\n".utf8))
 }
 
+/// Something the user should know that does not stop the command (on stderr, so --json stays clean).
+func printWarning(_ line: String) {
+    FileHandle.standardError.write(Data("tailor: warning: \(line)\n".utf8))
+}
+
 /// A problem found in the command's own arguments after parsing (a bad regex, a bad size).
 struct UsageProblem: Error, CustomStringConvertible {
     var description: String

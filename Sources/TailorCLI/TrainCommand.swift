@@ -60,7 +60,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Warmup steps (overrides --warmup-ratio).") var warmupSteps: Int?
     @Option(help: "constant, linear or cosine.") var scheduler = "linear"
     @Option(help: "Gradient-norm clipping (0: off).") var maxGradNorm: Float = 1
-    @Option(help: "Truncate inputs to this many tokens.") var maxLength = 128
+    @Option(help: "Truncate inputs to this many tokens (128; at most what the model's positions allow).") var maxLength: Int?
     @Option(help: "no, steps or epoch.") var evalStrategy = "no"
     @Option(help: "Evaluate every N steps (--eval-strategy steps).") var evalSteps = 500
     @Option(help: "Checkpoint every N steps (0: at evaluations only).") var saveSteps = 0
@@ -85,7 +85,7 @@ struct TrainCommand: ParsableCommand {
         guard LearningRateSchedule.Kind(rawValue: scheduler) != nil else { throw ValidationError("--scheduler must be constant, linear or cosine") }
         guard TrainingArguments.EvalStrategy(rawValue: evalStrategy) != nil else { throw ValidationError("--eval-strategy must be no, steps or epoch") }
         if let quantize, QuantType(rawValue: quantize) == nil { throw ValidationError("--quantize must be nf4 or fp4") }
-        guard r > 0, batchSize > 0, gradAccum > 0, epochs > 0, maxLength > 1 else {
+        guard r > 0, batchSize > 0, gradAccum > 0, epochs > 0, (maxLength ?? 2) > 1 else {
             throw ValidationError("--r, --batch-size, --grad-accum, --epochs and --max-length must be positive")
         }
         guard loggingSteps > 0, evalSteps > 0, saveSteps >= 0 else {
@@ -107,7 +107,7 @@ struct TrainCommand: ParsableCommand {
                 trainSet = split.train
                 validationSet = split.validation
                 if split.overlap > 0 {
-                    printError("warning: \(split.overlap) validation examples also appear in the training data (\(data))")
+                    printWarning("\(split.overlap) validation examples also appear in the training data (\(data))")
                 }
             }
             var loraConfig: LoRAConfig?
@@ -123,8 +123,11 @@ struct TrainCommand: ParsableCommand {
             }
             let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!, loraConfig: loraConfig,
                                           quantize: quantize.flatMap(QuantType.init), labels: taskKind == .classification ? trainSet.labels : nil,
-                                          maxLength: maxLength, seed: seed, bottleneckSize: bottleneckSize, virtualTokens: virtualTokens)
+                                          maxLength: maxLength ?? 128, seed: seed, bottleneckSize: bottleneckSize, virtualTokens: virtualTokens)
             taskModel.saveDType = ConvertCommand.dtypeNames[saveDtype.lowercased()]!
+            if let maxLength, taskModel.maxLength < maxLength {
+                printWarning("--max-length \(maxLength) exceeds the \(taskModel.maxLength) positions \(model) has for input tokens; truncating at \(taskModel.maxLength)")
+            }
             var arguments = TrainingArguments()
             arguments.epochs = epochs
             arguments.batchSize = batchSize
@@ -146,7 +149,7 @@ struct TrainCommand: ParsableCommand {
             arguments.loadBestAtEnd = loadBestAtEnd
             arguments.seed = seed
             let trainer = try Trainer(model: taskModel, train: trainSet, validation: validationSet, arguments: arguments, output: output)
-            if resume, try !trainer.resume() { printError("warning: no checkpoint in \(output); starting from the beginning") }
+            if resume, try !trainer.resume() { printWarning("no checkpoint in \(output); starting from the beginning") }
             let counts = taskModel.parameterCounts
             let summary = String(format: "trainable params: %@ || all params: %@ || trainable%%: %.4f", groupedDigits(counts.trainable),
                                  groupedDigits(counts.total), 100 * Double(counts.trainable) / Double(max(counts.total, 1)))

@@ -98,6 +98,14 @@ import Testing
         #expect(firstStep?["step"] as? Int == stoppedAt + 1, "resume starts after the checkpoint")
     }
 
+    @Test func maxLengthBeyondThePositionsIsCappedWithAWarning() throws {
+        let folder = TemporaryFolder()
+        let result = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/test.jsonl"),
+                                            "--max-length", "100", "--epochs", "0.05", "--output", folder.file("run"), "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr == "tailor: warning: --max-length 100 exceeds the 64 positions \(TailorProcess.fixture("tiny-bert")) has for input tokens; truncating at 64\n")
+    }
+
     @Test func badTrainingInputsGiveOneLine() throws {
         let folder = TemporaryFolder()
         try Data(#"{"text": "no label here"}"#.utf8).write(to: URL(fileURLWithPath: folder.file("bad.jsonl")))
