@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Adapters", targets: ["Adapters"]),
+        .library(name: "Registry", targets: ["Registry"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -44,6 +45,11 @@ let package = Package(
         .target(name: "Inference", dependencies: ["Models", "Adapters", "Tokenizers", "TrainingCore"]),
         // Training loops and their measurement (the Trainer arrives with adapters).
         .target(name: "Training", dependencies: ["Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
+        // System compression libraries, found with pkg-config (libzstd-dev, zlib1g-dev).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Adapter storage: the lossless tensor codec (byte grouping + zstd, zlib fallback).
+        .target(name: "Registry", dependencies: ["SafeTensors", "CZstd", "CZlib"]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
@@ -70,6 +76,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TailorTestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors", "TailorTestSupport"]),
     ]
 )
