@@ -65,7 +65,7 @@ let package = Package(
             ]
         ),
         // Timing harness for Scripts/bench (not shipped as part of `tailor`).
-        .executableTarget(name: "TailorBench", dependencies: ["SafeTensors", "Quantization", "TrainingCore"]),
+        .executableTarget(name: "TailorBench", dependencies: ["SafeTensors", "Quantization", "TrainingCore", "Registry", "CZstd"]),
         // Helpers shared by the test targets (temporary folders, fixture paths).
         .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),

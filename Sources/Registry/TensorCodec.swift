@@ -1,6 +1,7 @@
 import CZlib
 import CZstd
 import Foundation
+import SafeTensors
 
 /// Lossless compression of tensor bytes, after ZipNN (Hershcovitch et al. 2024): a float's bytes
 /// compress badly together but well apart. The exponent byte of neural-network weights takes few
@@ -27,6 +28,13 @@ public enum TensorCodec {
     /// 256 KiB: large enough for zstd to find structure, small enough to stay in L2 while grouping.
     public static let defaultChunkBytes = 1 << 18
 
+    /// Compresses one tensor's bytes, grouped as its dtype suits.
+    public static func encode(_ bytes: [UInt8], dtype: DType, level: Int32 = 3, method: Method = .zstd) -> [UInt8] {
+        let width = max(dtype.bitSize / 8, 1)
+        let transform = dtype.bitSize % 8 == 0 ? transform(width: width, dtype: dtype.rawValue) : .none
+        return encode(bytes, width: dtype.bitSize % 8 == 0 ? width : 1, transform: transform, level: level, method: method)
+    }
+
     /// How bytes of a dtype with `width`-byte elements are grouped: bf16 ("BF16") and f32 keep an
     /// 8-bit exponent one bit off a byte boundary, so they are rotated; other floats are split.
     public static func transform(width: Int, dtype: String) -> Transform {
@@ -49,9 +57,11 @@ public enum TensorCodec {
         append(UInt32(chunk), to: &out)
         append(UInt32(chunks), to: &out)
         let streams = transform == .none ? 1 : width
-        var grouped = [UInt8](repeating: 0, count: chunk)
-        var scratch = [UInt8](repeating: 0, count: max(ZSTD_compressBound(chunk), Int(compressBound(uLong(chunk)))))
-        bytes.withUnsafeBufferPointer { source in
+        // Buffers sized for the largest chunk actually present: adapters are many small tensors.
+        let largest = min(chunk, bytes.count)
+        var grouped = [UInt8](repeating: 0, count: largest)
+        var scratch = [UInt8](repeating: 0, count: max(ZSTD_compressBound(largest), Int(compressBound(uLong(largest)))))
+        ZstdContexts.shared.withCompressor { context in bytes.withUnsafeBufferPointer { source in
             for index in 0..<chunks {
                 let start = index * chunk, count = min(chunk, bytes.count - start)
                 grouped.withUnsafeMutableBufferPointer { target in
@@ -61,7 +71,7 @@ public enum TensorCodec {
                 for stream in 0..<streams {
                     grouped.withUnsafeBufferPointer { g in
                         let input = g.baseAddress! + stream * streamLength
-                        let packed = compress(input, count: streamLength, method: method, level: level, into: &scratch)
+                        let packed = compress(input, count: streamLength, method: method, level: level, context: context, into: &scratch)
                         if let packed, packed < streamLength {
                             out.append(method.rawValue)
                             append(UInt32(packed), to: &out)
@@ -74,7 +84,7 @@ public enum TensorCodec {
                     }
                 }
             }
-        }
+        } }
         return out
     }
 
@@ -93,9 +103,9 @@ public enum TensorCodec {
         }
         let streams = transform == .none ? 1 : width
         var out = [UInt8](repeating: 0, count: length)
-        var grouped = [UInt8](repeating: 0, count: chunk)
+        var grouped = [UInt8](repeating: 0, count: min(chunk, length))
         var offset = headerSize
-        try out.withUnsafeMutableBufferPointer { target in
+        try ZstdContexts.shared.withDecompressor { context in try out.withUnsafeMutableBufferPointer { target in
             for index in 0..<chunks {
                 let start = index * chunk, count = min(chunk, length - start)
                 let streamLength = count / streams
@@ -107,7 +117,8 @@ public enum TensorCodec {
                     try grouped.withUnsafeMutableBufferPointer { g in
                         let destination = g.baseAddress! + stream * streamLength
                         try blob.withUnsafeBufferPointer { b in
-                            try decompress(b.baseAddress! + offset, count: stored, method: method, into: destination, expected: streamLength)
+                            try decompress(b.baseAddress! + offset, count: stored, method: method, context: context, into: destination,
+                                           expected: streamLength)
                         }
                     }
                     offset += stored
@@ -116,7 +127,7 @@ public enum TensorCodec {
                     ungroup(g.baseAddress!, count: count, width: width, transform: transform, into: target.baseAddress! + start)
                 }
             }
-        }
+        } }
         guard offset == blob.count else { throw Failure("\(blob.count - offset) bytes after the last chunk") }
         return out
     }
@@ -175,12 +186,13 @@ public enum TensorCodec {
 
     // MARK: entropy coders
 
-    static func compress(_ input: UnsafePointer<UInt8>, count: Int, method: Method, level: Int32, into scratch: inout [UInt8]) -> Int? {
+    static func compress(_ input: UnsafePointer<UInt8>, count: Int, method: Method, level: Int32, context: OpaquePointer?,
+                         into scratch: inout [UInt8]) -> Int? {
         guard count > 0 else { return nil }
         return scratch.withUnsafeMutableBufferPointer { out -> Int? in
             switch method {
             case .zstd:
-                let written = ZSTD_compress(out.baseAddress, out.count, input, count, level)
+                let written = ZSTD_compressCCtx(context, out.baseAddress, out.count, input, count, level)
                 return ZSTD_isError(written) != 0 ? nil : written
             case .zlib:
                 var written = uLongf(out.count)
@@ -191,14 +203,14 @@ public enum TensorCodec {
         }
     }
 
-    static func decompress(_ input: UnsafePointer<UInt8>, count: Int, method: Method, into output: UnsafeMutablePointer<UInt8>,
-                           expected: Int) throws {
+    static func decompress(_ input: UnsafePointer<UInt8>, count: Int, method: Method, context: OpaquePointer?,
+                           into output: UnsafeMutablePointer<UInt8>, expected: Int) throws {
         switch method {
         case .stored:
             guard count == expected else { throw Failure("stored stream has \(count) bytes, expected \(expected)") }
             output.update(from: input, count: count)
         case .zstd:
-            let written = ZSTD_decompress(output, expected, input, count)
+            let written = ZSTD_decompressDCtx(context, output, expected, input, count)
             guard ZSTD_isError(written) == 0, written == expected else { throw Failure("zstd stream is corrupt") }
         case .zlib:
             var written = uLongf(expected)

@@ -1,12 +1,14 @@
 import Foundation
 import Quantization
+import Registry
+import CZstd
 import SafeTensors
 import TrainingCore
 
 // Timing harness behind Scripts/bench: runs one measured job on a checkpoint and prints one JSON
 // line with the best of N runs. Kept out of `tailor` so the product's CLI stays user-facing.
 // Usage: TailorBench open-touch FILE [RUNS] | convert FILE OUT [RUNS] | convert-kernel FILE [RUNS]
-//        | quantize-matrix SIDE [RUNS] | quantize-model MODEL_DIR OUT [RUNS]
+//        | quantize-matrix SIDE [RUNS] | quantize-model MODEL_DIR OUT [RUNS] | compress FILE [RUNS]
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -117,6 +119,28 @@ do {
             results.append(#"{"m":\#(m),"n":\#(n),"k":\#(k),"ours_gflops":\#(flops / ours / 1e9),"openblas_gflops":\#(flops / theirs / 1e9)}"#)
         }
         print(#"{"job":"gemm","core":"\#(BLAS.coreName)","shapes":[\#(results.joined(separator: ","))]}"#)
+    case "compress":
+        // The registry's tensor codec on every tensor of a file, against plain zstd (level 3) of
+        // the whole file: sizes, and encode/decode throughput in raw bytes per second.
+        let runs = arguments.count > 3 ? Int(arguments[3])! : 5
+        let file = try SafeTensorsFile(path: path)
+        let tensors = file.tensors.map { info in (file.view(of: info).dtype, Array(file.view(of: info).bytes.bindMemory(to: UInt8.self))) }
+        let raw = tensors.reduce(0) { $0 + $1.1.count }
+        var blobs: [[UInt8]] = []
+        let encodeTime = best(runs) { blobs = tensors.map { TensorCodec.encode($0.1, dtype: $0.0) } }
+        var sink = 0
+        let decodeTime = try best(runs) { for (blob, tensor) in zip(blobs, tensors) { sink &+= try TensorCodec.decode(blob, maxLength: tensor.1.count).count } }
+        let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        var plain = [UInt8](repeating: 0, count: ZSTD_compressBound(whole.count))
+        let plainSize = ZSTD_compress(&plain, plain.count, whole, whole.count, 3)
+        let dtypes = Set(tensors.map { $0.0.rawValue }).sorted().joined(separator: "+")
+        // The same bytes as one stream per dtype, as a store can keep a whole adapter.
+        var joined = 0
+        for dtype in Set(tensors.map(\.0)) {
+            joined += TensorCodec.encode(tensors.filter { $0.0 == dtype }.flatMap(\.1), dtype: dtype).count
+        }
+        print(#"{"job":"compress-joined","ours_bytes":\#(joined)}"#)
+        print(#"{"job":"compress","dtypes":"\#(dtypes)","file_bytes":\#(whole.count),"raw_bytes":\#(raw),"ours_bytes":\#(blobs.reduce(0) { $0 + $1.count }),"zstd_bytes":\#(plainSize),"encode_seconds":\#(encodeTime),"decode_seconds":\#(decodeTime),"sink":\#(sink)}"#)
     case "quantize-model":
         let output = arguments[3]
         let runs = arguments.count > 4 ? Int(arguments[4])! : 3
