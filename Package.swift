@@ -21,6 +21,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The checkpoint format: mmap reader, streaming writer, dtypes and conversions,
@@ -48,8 +49,9 @@ let package = Package(
         // System compression libraries, found with pkg-config (libzstd-dev, zlib1g-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // Adapter storage: the lossless tensor codec (byte grouping + zstd, zlib fallback).
-        .target(name: "Registry", dependencies: ["SafeTensors", "CZstd", "CZlib"]),
+        // Adapter storage: the lossless tensor codec (byte grouping + zstd, zlib fallback) and
+        // content-addressed blobs (SHA-256).
+        .target(name: "Registry", dependencies: ["SafeTensors", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
