@@ -22,6 +22,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The checkpoint format: mmap reader, streaming writer, dtypes and conversions,
@@ -51,7 +52,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Adapter storage: the lossless tensor codec (byte grouping + zstd, zlib fallback) and
         // content-addressed blobs (SHA-256).
-        .target(name: "Registry", dependencies: ["SafeTensors", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Registry", dependencies: ["SafeTensors", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+                                                    .product(name: "GRDB", package: "GRDB.swift")]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",

@@ -1,0 +1,265 @@
+import Foundation
+import GRDB
+import SafeTensors
+
+/// The adapter registry: versioned adapters in a folder, their files' bytes in a ``BlobStore``
+/// (each tensor compressed by ``TensorCodec``), what they are in a SQLite index (WAL, so several
+/// processes may add at once). Blobs are written and flushed before the index transaction that
+/// references them commits, so a crash leaves an adapter version fully present or absent (at
+/// worst with unreferenced blobs, which `collectGarbage` removes). Layout in formats/registry.md.
+public final class AdapterStore: @unchecked Sendable {
+    public let root: String
+    public let blobs: BlobStore
+    let database: DatabasePool
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// One stored version of an adapter.
+    public struct Version: Sendable {
+        public var name: String
+        public var version: Int
+        public var created: Date
+        public var peftType: String
+        public var config: String
+        public var baseModel: String?
+        public var baseFingerprint: String?
+        public var tags: [String]
+        public var tensorCount: Int
+        public var rawBytes: Int
+        public var storedBytes: Int
+        public var metadata: String?
+    }
+
+    /// `$TAILOR_HOME`, else `~/.tailor`.
+    public static var defaultRoot: String {
+        ProcessInfo.processInfo.environment["TAILOR_HOME"] ?? (NSHomeDirectory() + "/.tailor")
+    }
+
+    public init(root: String = AdapterStore.defaultRoot) throws {
+        self.root = root
+        blobs = try BlobStore(root: root)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        database = try DatabasePool(path: root + "/index.sqlite", configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE adapter (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+                CREATE TABLE version (
+                    id INTEGER PRIMARY KEY, adapter INTEGER NOT NULL REFERENCES adapter(id) ON DELETE CASCADE,
+                    number INTEGER NOT NULL, created REAL NOT NULL, peft_type TEXT NOT NULL, config TEXT NOT NULL,
+                    base_model TEXT, base_fingerprint TEXT, metadata TEXT, raw_bytes INTEGER NOT NULL, stored_bytes INTEGER NOT NULL,
+                    UNIQUE (adapter, number));
+                CREATE TABLE file (
+                    version INTEGER NOT NULL REFERENCES version(id) ON DELETE CASCADE, name TEXT NOT NULL,
+                    kind TEXT NOT NULL, position INTEGER NOT NULL, dtype TEXT, shape TEXT, raw_bytes INTEGER NOT NULL,
+                    blob TEXT NOT NULL, PRIMARY KEY (version, name, position));
+                CREATE TABLE tag (
+                    adapter INTEGER NOT NULL REFERENCES adapter(id) ON DELETE CASCADE, name TEXT NOT NULL,
+                    version INTEGER NOT NULL REFERENCES version(id) ON DELETE CASCADE, PRIMARY KEY (adapter, name));
+                """)
+        }
+        return migrator
+    }
+
+    /// Names: 1–128 of A–Z a–z 0–9 . _ -, not starting with a dot (no paths, no `..`).
+    public static func checkName(_ name: String, what: String = "name") throws {
+        let allowed = name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 46 || $0 == 95 || $0 == 45 }
+        guard !name.isEmpty, name.utf8.count <= 128, allowed, !name.hasPrefix(".") else {
+            throw Failure("\(what) \"\(name)\" is not allowed: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'")
+        }
+    }
+
+    // MARK: adding
+
+    /// Stores the PEFT adapter in `folder` (adapter_config.json, adapter_model.safetensors and,
+    /// when present, adapter_labels.json and a tailor train run's trainer_state.json) as the next
+    /// version of `name`.
+    @discardableResult
+    public func add(folder: String, name: String, tags: [String] = [], baseFingerprint: String? = nil) throws -> Version {
+        try Self.checkName(name)
+        for tag in tags { try Self.checkName(tag, what: "tag") }
+        let configPath = folder + "/adapter_config.json", modelPath = folder + "/adapter_model.safetensors"
+        guard let configData = FileManager.default.contents(atPath: configPath) else { throw Failure("\(configPath): missing (not a PEFT adapter folder)") }
+        guard let json = (try? JSONSerialization.jsonObject(with: configData)) as? [String: Any] else { throw Failure("\(configPath): not a JSON object") }
+        let model: SafeTensorsFile
+        do { model = try SafeTensorsFile(path: modelPath) } catch { throw Failure("\(error)") }
+
+        // Blobs first, flushed; the index only ever points at complete blobs.
+        var files: [(name: String, kind: String, position: Int, dtype: String?, shape: String?, raw: Int, blob: String, stored: Int)] = []
+        func store(_ bytes: [UInt8], dtype: DType, name: String, kind: String, position: Int, shape: String?) throws {
+            let blob = TensorCodec.encode(bytes, dtype: dtype)
+            files.append((name, kind, position, kind == "tensor" ? dtype.rawValue : nil, shape, bytes.count, try blobs.put(blob), blob.count))
+        }
+        try store([UInt8](configData), dtype: .u8, name: "adapter_config.json", kind: "file", position: 0, shape: nil)
+        let prefix = Array(model.storage.bytes[0..<model.header.dataStart])
+        try store(prefix, dtype: .u8, name: "adapter_model.safetensors", kind: "header", position: 0, shape: nil)
+        for (index, info) in model.tensors.enumerated() {
+            let view = model.view(of: info)
+            try store(Array(view.bytes.bindMemory(to: UInt8.self)), dtype: info.dtype, name: info.name, kind: "tensor", position: index + 1,
+                      shape: "[" + info.shape.map(String.init).joined(separator: ",") + "]")
+        }
+        for extra in ["adapter_labels.json"] {
+            if let data = FileManager.default.contents(atPath: folder + "/" + extra) {
+                try store([UInt8](data), dtype: .u8, name: extra, kind: "file", position: 0, shape: nil)
+            }
+        }
+        let metadata = FileManager.default.contents(atPath: folder + "/trainer_state.json").map { String(decoding: $0, as: UTF8.self) }
+        let now = Date().timeIntervalSince1970
+        let version = try database.write { db -> Int in
+            try db.execute(sql: "INSERT OR IGNORE INTO adapter (name, created) VALUES (?, ?)", arguments: [name, now])
+            let adapter = try Int.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [name])!
+            let number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM version WHERE adapter = ?", arguments: [adapter]) ?? 0) + 1
+            try db.execute(sql: """
+                INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata, raw_bytes, stored_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [adapter, number, now, json["peft_type"] as? String ?? "LORA", String(decoding: configData, as: UTF8.self),
+                                 json["base_model_name_or_path"] as? String, baseFingerprint, metadata,
+                                 files.reduce(0) { $0 + $1.raw }, files.reduce(0) { $0 + $1.stored }])
+            let versionID = db.lastInsertedRowID
+            for file in files {
+                try db.execute(sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob])
+            }
+            for tag in tags {
+                try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)", arguments: [adapter, tag, versionID])
+            }
+            return number
+        }
+        return try show("\(name)@\(version)")
+    }
+
+    // MARK: reading
+
+    /// Resolves NAME (latest), NAME@N or NAME@TAG to a version row id.
+    func resolve(_ db: Database, _ reference: String) throws -> (id: Int64, adapter: Int64) {
+        let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
+        try Self.checkName(parts[0])
+        guard let adapter = try Int64.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [parts[0]]) else {
+            throw Failure("no adapter named \"\(parts[0])\" in \(root)")
+        }
+        let id: Int64?
+        if parts.count == 1 {
+            id = try Int64.fetchOne(db, sql: "SELECT id FROM version WHERE adapter = ? ORDER BY number DESC LIMIT 1", arguments: [adapter])
+        } else if let number = Int(parts[1]) {
+            id = try Int64.fetchOne(db, sql: "SELECT id FROM version WHERE adapter = ? AND number = ?", arguments: [adapter, number])
+        } else {
+            id = try Int64.fetchOne(db, sql: "SELECT version FROM tag WHERE adapter = ? AND name = ?", arguments: [adapter, parts[1]])
+        }
+        guard let id else { throw Failure("\(reference): no such version or tag") }
+        return (id, adapter)
+    }
+
+    func version(_ db: Database, id: Int64) throws -> Version {
+        let row = try Row.fetchOne(db, sql: """
+            SELECT adapter.name AS name, version.* FROM version JOIN adapter ON adapter.id = version.adapter WHERE version.id = ?
+            """, arguments: [id])!
+        let tags = try String.fetchAll(db, sql: "SELECT name FROM tag WHERE version = ? ORDER BY name", arguments: [id])
+        let tensors = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM file WHERE version = ? AND kind = 'tensor'", arguments: [id]) ?? 0
+        return Version(name: row["name"], version: row["number"], created: Date(timeIntervalSince1970: row["created"]), peftType: row["peft_type"],
+                       config: row["config"], baseModel: row["base_model"], baseFingerprint: row["base_fingerprint"], tags: tags,
+                       tensorCount: tensors, rawBytes: row["raw_bytes"], storedBytes: row["stored_bytes"], metadata: row["metadata"])
+    }
+
+    public func show(_ reference: String) throws -> Version {
+        try database.read { db in try version(db, id: try resolve(db, reference).id) }
+    }
+
+    /// Every version of every adapter, by name then version.
+    public func list() throws -> [Version] {
+        try database.read { db in
+            try Int64.fetchAll(db, sql: "SELECT version.id FROM version JOIN adapter ON adapter.id = version.adapter ORDER BY adapter.name, version.number")
+                .map { try version(db, id: $0) }
+        }
+    }
+
+    // MARK: changing
+
+    /// Points `tag` at the version `reference` names (moving it if it pointed elsewhere).
+    public func tag(_ reference: String, as tag: String) throws {
+        try Self.checkName(tag, what: "tag")
+        guard Int(tag) == nil else { throw Failure("tag \"\(tag)\" is a number, which would read as a version") }
+        try database.write { db in
+            let (id, adapter) = try resolve(db, reference)
+            try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)", arguments: [adapter, tag, id])
+        }
+    }
+
+    /// Removes one version (NAME@N or NAME@TAG) or, for a bare NAME, the adapter with all its
+    /// versions. Blobs stay until `collectGarbage` (another version may share them).
+    public func remove(_ reference: String) throws {
+        try database.write { db in
+            let (id, adapter) = try resolve(db, reference)
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            if reference.contains("@") {
+                try db.execute(sql: "DELETE FROM tag WHERE version = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM file WHERE version = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM version WHERE id = ?", arguments: [id])
+                if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM version WHERE adapter = ?", arguments: [adapter]) == 0 {
+                    try db.execute(sql: "DELETE FROM adapter WHERE id = ?", arguments: [adapter])
+                }
+            } else {
+                try db.execute(sql: "DELETE FROM tag WHERE adapter = ?", arguments: [adapter])
+                try db.execute(sql: "DELETE FROM file WHERE version IN (SELECT id FROM version WHERE adapter = ?)", arguments: [adapter])
+                try db.execute(sql: "DELETE FROM version WHERE adapter = ?", arguments: [adapter])
+                try db.execute(sql: "DELETE FROM adapter WHERE id = ?", arguments: [adapter])
+            }
+        }
+    }
+
+    // MARK: export, verify, gc
+
+    /// Writes the version as a PEFT folder at `output` (which must not exist), byte-identical to
+    /// the files that were added; the folder appears whole or not at all.
+    public func export(_ reference: String, to output: String) throws {
+        guard !FileManager.default.fileExists(atPath: output) else { throw Failure("\(output): already exists") }
+        let rows = try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, kind, raw_bytes, blob FROM file WHERE version = ? ORDER BY kind = 'tensor', position",
+                             arguments: [try resolve(db, reference).id])
+        }
+        let temporary = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        try? FileManager.default.removeItem(atPath: temporary)
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        do {
+            var model: [UInt8] = []
+            for row in rows {
+                let raw: Int = row["raw_bytes"], hash: String = row["blob"], name: String = row["name"], kind: String = row["kind"]
+                let bytes = try TensorCodec.decode(try blobs.get(hash, maxLength: raw + raw / 8 + 4096), maxLength: raw)
+                guard bytes.count == raw else { throw Failure("\(name): blob \(hash) holds \(bytes.count) bytes, the index says \(raw)") }
+                switch kind {
+                case "header", "tensor": model += bytes
+                default: try ModelFolder.writeAtomically(bytes, to: temporary + "/" + name)
+                }
+            }
+            try ModelFolder.writeAtomically(model, to: temporary + "/adapter_model.safetensors")
+            _ = try SafeTensorsFile(path: temporary + "/adapter_model.safetensors")
+            guard rename(temporary, output) == 0 else { throw Failure("\(output): cannot move the exported folder into place (errno \(errno))") }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+    }
+
+    /// Re-hashes every blob: the corrupted ones, and referenced blobs that are missing.
+    public func verify() throws -> (corrupted: [String], missing: [String]) {
+        let referenced = try database.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT blob FROM file")) }
+        let present = Set(try blobs.hashes())
+        return (try blobs.corrupted(), referenced.subtracting(present).sorted())
+    }
+
+    /// Removes blobs no version references; returns how many.
+    @discardableResult
+    public func collectGarbage() throws -> Int {
+        try database.write { db in
+            let referenced = Set(try String.fetchAll(db, sql: "SELECT DISTINCT blob FROM file"))
+            return try blobs.removeUnreferenced(keeping: referenced).count
+        }
+    }
+}

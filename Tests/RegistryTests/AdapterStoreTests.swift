@@ -1,0 +1,94 @@
+import Foundation
+import Registry
+import TailorTestSupport
+import Testing
+
+@Suite struct AdapterStoreTests {
+    static let adapterFiles = ["adapter_config.json", "adapter_model.safetensors", "adapter_labels.json"]
+
+    /// Files Python PEFT wrote and files `tailor train` wrote come back byte for byte.
+    @Test(arguments: ["peft/tiny-bert-lora", "peft/tiny-llama-dora", "peft/tailor-tiny-bert-prefix", "peft/tailor-tiny-bert-pissa"])
+    func exportIsByteIdentical(fixture: String) throws {
+        let folder = TemporaryFolder()
+        let store = try AdapterStore(root: folder.file("registry"))
+        let source = FixturePaths.path(fixture)
+        let added = try store.add(folder: source, name: "sentiment", tags: ["best"])
+        #expect(added.version == 1 && added.tags == ["best"] && added.tensorCount > 0)
+        try store.export("sentiment@best", to: folder.file("out"))
+        for name in Self.adapterFiles where FileManager.default.fileExists(atPath: source + "/" + name) {
+            #expect(FileManager.default.contents(atPath: folder.file("out/" + name)) == FileManager.default.contents(atPath: source + "/" + name),
+                    "\(fixture)/\(name)")
+        }
+        #expect(throws: AdapterStore.Failure.self) { try store.export("sentiment", to: folder.file("out")) }
+    }
+
+    @Test func versionsTagsAndRemoval() throws {
+        let folder = TemporaryFolder()
+        let store = try AdapterStore(root: folder.file("registry"))
+        try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "a")
+        try store.add(folder: FixturePaths.path("peft/tiny-bert-dora"), name: "a", tags: ["prod"])
+        try store.add(folder: FixturePaths.path("peft/tiny-bert-ia3"), name: "b")
+        #expect(try store.list().map { "\($0.name)@\($0.version)" } == ["a@1", "a@2", "b@1"])
+        #expect(try store.show("a").version == 2)
+        #expect(try store.show("a@prod").peftType == "LORA" && store.show("b").peftType == "IA3")
+        try store.tag("a@1", as: "prod")
+        #expect(try store.show("a@prod").version == 1, "a tag moves")
+        #expect(throws: AdapterStore.Failure.self) { try store.tag("a@1", as: "7") }
+        try store.remove("a@1")
+        #expect(try store.list().map { "\($0.name)@\($0.version)" } == ["a@2", "b@1"])
+        #expect(throws: AdapterStore.Failure.self) { try store.show("a@prod") }
+        try store.remove("b")
+        #expect(try store.list().map(\.name) == ["a"])
+        #expect(try store.collectGarbage() > 0)
+        try store.export("a", to: folder.file("out"))
+        #expect(try store.verify() == ([], []))
+    }
+
+    @Test func hostileNamesAreRefused() throws {
+        let folder = TemporaryFolder()
+        let store = try AdapterStore(root: folder.file("registry"))
+        for name in ["../x", "a/b", "..", ".hidden", "", String(repeating: "x", count: 129), "a b"] {
+            #expect(throws: AdapterStore.Failure.self, "\(name)") { try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: name) }
+        }
+        #expect(throws: AdapterStore.Failure.self) { try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "ok", tags: ["../t"]) }
+        #expect(try store.list().isEmpty)
+    }
+
+    @Test func corruptionIsFoundByVerifyAndOnExport() throws {
+        let folder = TemporaryFolder()
+        let store = try AdapterStore(root: folder.file("registry"))
+        try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "a")
+        let victim = try store.blobs.hashes()[0]
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: store.blobs.path(of: victim))))
+        bytes[bytes.count / 2] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: store.blobs.path(of: victim)))
+        #expect(try store.verify().corrupted == [victim])
+        #expect { try store.export("a", to: folder.file("out")) } throws: { "\($0)".contains("corrupted") }
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out")), "no half-written export")
+    }
+
+    /// Several writers at once (separate connections, as separate processes have): no version lost.
+    @Test func concurrentAddsLoseNothing() throws {
+        let folder = TemporaryFolder()
+        let root = folder.file("registry")
+        _ = try AdapterStore(root: root)
+        let failures = Counter()
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            do {
+                let store = try AdapterStore(root: root)
+                for _ in 0..<3 { try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "shared", tags: ["w\(worker)"]) }
+            } catch {
+                failures.add("\(error)")
+            }
+        }
+        #expect(failures.values.isEmpty, "\(failures.values)")
+        #expect(try AdapterStore(root: root).list().map(\.version) == Array(1...12))
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func add(_ item: String) { lock.withLock { items.append(item) } }
+    var values: [String] { lock.withLock { items } }
+}
