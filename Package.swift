@@ -65,6 +65,7 @@ let package = Package(
                 "Tokenizers",
                 "Inference",
                 "Training",
+                "Registry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,7 @@
 import Adapters
 import ArgumentParser
 import Foundation
+import Registry
 import Quantization
 import SafeTensors
 import Training
@@ -73,9 +74,17 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Random seed (data order, initialisation, dropout).") var seed: UInt64 = 42
     @Flag(help: "Continue from the latest checkpoint in --output.") var resume = false
 
+    @Option(help: "Store the trained adapter in the registry under this name when training completes.") var register: String?
+    @Option(help: "Tags for the registered version (repeatable).") var registerTag: [String] = []
+    @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
+        if let register {
+            guard !["full", "bitfit"].contains(method) else { throw ValidationError("--register stores adapters; --method \(method) writes a whole model") }
+            do { try AdapterStore.checkName(register) } catch { throw ValidationError("--register: \(error)") }
+            for tag in registerTag { do { try AdapterStore.checkName(tag, what: "tag") } catch { throw ValidationError("--register-tag: \(error)") } }
+        }
         guard Dataset.Task(rawValue: task) != nil else { throw ValidationError("--task must be classification or causal-lm") }
         guard TaskModel.Method(rawValue: method) != nil else {
             throw ValidationError("--method must be one of \(TaskModel.Method.allCases.map(\.rawValue).joined(separator: ", ")), not '\(method)'")
@@ -181,7 +190,19 @@ struct TrainCommand: ParsableCommand {
                 }
             }
             progress.finish()
+            if Trainer.stopRequested {
+                if !outputOptions.json { print("stopped; checkpoint in \(output), continue with --resume") }
+                return
+            }
             if !outputOptions.json { print("saved to \(output) (report: \(output)/report.html)") }
+            if let register {
+                let version = try registryOptions.open().add(folder: output, name: register, tags: registerTag)
+                if outputOptions.json {
+                    outputOptions.emit(.object(["event": .string("registered"), "name": .string(version.name), "version": .int(version.version)]))
+                } else {
+                    print("registered " + version.line)
+                }
+            }
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 @Suite struct HelpEndToEndTests {
-    static let subcommands = ["inspect", "convert", "verify", "quantize", "dequantize", "train", "eval", "classify", "generate", "bench", "demo"]
+    static let subcommands = ["inspect", "convert", "verify", "quantize", "dequantize", "train", "eval", "classify", "generate", "bench", "adapter", "registry", "demo"]
 
     @Test func rootHelpListsEverySubcommandWithOneLine() throws {
         let result = try TailorProcess.run(["--help"])
@@ -22,6 +22,15 @@ import Testing
         #expect(result.status == 0)
         #expect(result.stdout.contains("Examples:"))
         #expect(result.stdout.contains("tailor \(name)"))
-        #expect(result.stdout.contains("--json"))
+        // Command groups list their subcommands; the subcommands carry --json.
+        #expect(result.stdout.contains("--json") || result.stdout.contains("SUBCOMMANDS:"))
+    }
+
+    @Test(arguments: ["adapter add", "adapter list", "adapter show", "adapter tag", "adapter rm", "adapter export", "registry verify", "registry gc"])
+    func everyNestedSubcommandHelpHasAnExampleAndJSON(command: String) throws {
+        let result = try TailorProcess.run(command.split(separator: " ").map(String.init) + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Example") && result.stdout.contains("tailor \(command)"), "\(command)")
+        #expect(result.stdout.contains("--json"), "\(command)")
     }
 }

@@ -1,0 +1,202 @@
+import ArgumentParser
+import Foundation
+import Registry
+import SafeTensors
+
+/// `--registry DIR`: where adapters are stored.
+struct RegistryOptions: ParsableArguments {
+    @Option(help: "The registry folder (default: $TAILOR_HOME, else ~/.tailor).")
+    var registry: String?
+
+    func open() throws -> AdapterStore { try AdapterStore(root: registry ?? AdapterStore.defaultRoot) }
+}
+
+extension AdapterStore.Version {
+    var jsonValue: PythonJSONText.Value {
+        .object([
+            "name": .string(name), "version": .int(version), "created": .string(ISO8601DateFormatter().string(from: created)),
+            "peft_type": .string(peftType), "base_model": baseModel.map { .string($0) } ?? .null,
+            "base_fingerprint": baseFingerprint.map { .string($0) } ?? .null, "tags": .array(tags.map { .string($0) }),
+            "tensors": .int(tensorCount), "raw_bytes": .int(rawBytes), "stored_bytes": .int(storedBytes),
+        ])
+    }
+
+    var line: String {
+        let ratio = storedBytes > 0 ? Double(rawBytes) / Double(storedBytes) : 1
+        return "\(name)@\(version)\t\(peftType)\t\(formatBytes(rawBytes)) -> \(formatBytes(storedBytes)) (\(String(format: "%.2f", ratio))x)"
+            + (tags.isEmpty ? "" : "\t[\(tags.joined(separator: ", "))]")
+    }
+}
+
+struct AdapterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adapter",
+        abstract: "Store, list, tag, remove and export adapters.",
+        discussion: """
+            The registry keeps versions of each named adapter, every tensor compressed losslessly \
+            and stored by content (SHA-256), with an SQLite index. NAME selects the latest version, \
+            NAME@N a version, NAME@TAG a tagged one.
+
+            Examples:
+              tailor adapter add runs/sentiment --name sentiment --tag best
+              tailor adapter list --json
+              tailor adapter export sentiment@best --output deploy/sentiment
+            """,
+        subcommands: [Add.self, List.self, Show.self, Tag.self, Remove.self, Export.self]
+    )
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a PEFT adapter folder (Python PEFT's or a tailor train output) as the next version of NAME.",
+            discussion: "Example:\n  tailor adapter add runs/sentiment --name sentiment --tag best")
+        @Argument(help: "The adapter folder.") var folder: String
+        @Option(help: "The adapter's name.") var name: String
+        @Option(help: "Tags for this version (repeatable).") var tag: [String] = []
+        @OptionGroup var registryOptions: RegistryOptions
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                let version = try registryOptions.open().add(folder: folder, name: name, tags: tag)
+                if outputOptions.json { outputOptions.emit(version.jsonValue) } else { print("stored " + version.line) }
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List every stored adapter version.",
+                                                        discussion: "Example:\n  tailor adapter list --json")
+        @OptionGroup var registryOptions: RegistryOptions
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                let versions = try registryOptions.open().list()
+                if outputOptions.json { outputOptions.emit(.array(versions.map(\.jsonValue))) } else { versions.forEach { print($0.line) } }
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one version: sizes, tags, base model and its PEFT config.",
+                                                        discussion: "Example:\n  tailor adapter show sentiment@2")
+        @Argument(help: "NAME, NAME@N or NAME@TAG.") var reference: String
+        @OptionGroup var registryOptions: RegistryOptions
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                let version = try registryOptions.open().show(reference)
+                if outputOptions.json {
+                    guard case .object(var object) = version.jsonValue else { return }
+                    object["config"] = .string(version.config)
+                    outputOptions.emit(.object(object))
+                } else {
+                    print(version.line)
+                    print("base model: \(version.baseModel ?? "unknown")")
+                    print(version.config)
+                }
+            }
+        }
+    }
+
+    struct Tag: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Point TAG at a version (a tag moves if it was elsewhere).",
+                                                        discussion: "Example:\n  tailor adapter tag sentiment@3 prod")
+        @Argument(help: "NAME, NAME@N or NAME@TAG.") var reference: String
+        @Argument(help: "The tag.") var tag: String
+        @OptionGroup var registryOptions: RegistryOptions
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                let store = try registryOptions.open()
+                try store.tag(reference, as: tag)
+                let version = try store.show(reference.split(separator: "@")[0] + "@" + tag)
+                if outputOptions.json { outputOptions.emit(version.jsonValue) } else { print("tagged " + version.line) }
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rm", abstract: "Remove a version (NAME@N, NAME@TAG) or a whole adapter (NAME).",
+            discussion: "Blobs no other version uses are freed by `tailor registry gc`.\n\nExample:\n  tailor adapter rm sentiment@1")
+        @Argument(help: "NAME, NAME@N or NAME@TAG.") var reference: String
+        @OptionGroup var registryOptions: RegistryOptions
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                try registryOptions.open().remove(reference)
+                if outputOptions.json { outputOptions.emit(.object(["removed": .string(reference)])) } else { print("removed \(reference)") }
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a version as a PEFT adapter folder, byte-identical to what was added (Python PEFT loads it).",
+            discussion: "Example:\n  tailor adapter export sentiment@best --output deploy/sentiment")
+        @Argument(help: "NAME, NAME@N or NAME@TAG.") var reference: String
+        @Option(help: "The folder to create.") var output: String
+        @OptionGroup var registryOptions: RegistryOptions
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                try registryOptions.open().export(reference, to: output)
+                if outputOptions.json { outputOptions.emit(.object(["exported": .string(reference), "output": .string(output)])) }
+                else { print("exported \(reference) to \(output)") }
+            }
+        }
+    }
+}
+
+struct RegistryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry",
+        abstract: "Check or clean the adapter registry.",
+        discussion: """
+            Examples:
+              tailor registry verify
+              tailor registry gc --json
+            """,
+        subcommands: [Verify.self, CollectGarbage.self]
+    )
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Re-hash every blob; exits 1 when one is corrupted or missing.",
+                                                        discussion: "Example:\n  tailor registry verify")
+        @OptionGroup var registryOptions: RegistryOptions
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                let (corrupted, missing) = try registryOptions.open().verify()
+                if outputOptions.json {
+                    outputOptions.emit(.object(["corrupted": .array(corrupted.map { .string($0) }), "missing": .array(missing.map { .string($0) })]))
+                } else {
+                    for hash in corrupted { print("corrupted blob \(hash)") }
+                    for hash in missing { print("missing blob \(hash)") }
+                    if corrupted.isEmpty && missing.isEmpty { print("every blob matches its hash") }
+                }
+                if !corrupted.isEmpty || !missing.isEmpty { throw ExitCode(1) }
+            }
+        }
+    }
+
+    struct CollectGarbage: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "gc", abstract: "Remove blobs no adapter version uses.",
+                                                        discussion: "Example:\n  tailor registry gc")
+        @OptionGroup var registryOptions: RegistryOptions
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                let removed = try registryOptions.open().collectGarbage()
+                if outputOptions.json { outputOptions.emit(.object(["removed_blobs": .int(removed)])) } else { print("removed \(removed) blobs") }
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+@Suite struct RegistryEndToEndTests {
+    @Test func trainRegisterListExportVerify() throws {
+        let folder = TemporaryFolder()
+        let registry = folder.file("registry")
+        let train = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
+                                           "--method", "lora", "--r", "4", "--target-modules", "query,value", "--modules-to-save", "classifier",
+                                           "--epochs", "0.05", "--output", folder.file("run"), "--register", "sentiment", "--register-tag", "best",
+                                           "--registry", registry, "--json"])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains(#""event":"registered""#))
+        let list = try TailorProcess.run(["adapter", "list", "--registry", registry, "--json"])
+        let versions = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(versions.count == 1 && versions[0]["name"] as? String == "sentiment" && versions[0]["tags"] as? [String] == ["best"])
+        let export = try TailorProcess.run(["adapter", "export", "sentiment@best", "--output", folder.file("out"), "--registry", registry])
+        #expect(export.status == 0, "\(export.stderr)")
+        for name in ["adapter_config.json", "adapter_model.safetensors", "adapter_labels.json"] {
+            #expect(FileManager.default.contents(atPath: folder.file("out/" + name)) == FileManager.default.contents(atPath: folder.file("run/" + name)), "\(name)")
+        }
+        let classify = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", folder.file("out"), "lovely", "--json"])
+        #expect(classify.status == 0, "\(classify.stderr)")
+        #expect(try TailorProcess.run(["registry", "verify", "--registry", registry]).status == 0)
+        let hostile = try TailorProcess.run(["adapter", "add", folder.file("run"), "--name", "../escape", "--registry", registry])
+        #expect(hostile.status == 1 && hostile.stderr.split(separator: "\n").count == 1)
+        #expect(try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
+                                       "--method", "full", "--register", "x", "--output", folder.file("full")]).status != 0)
+    }
+
+    /// `adapter add` killed at random moments: the registry stays valid, each version whole or absent.
+    @Test func killedAddsLeaveAValidRegistry() throws {
+        let folder = TemporaryFolder()
+        let registry = folder.file("registry")
+        #expect(try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-llama-lora"), "--name", "a", "--registry", registry]).status == 0)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<12 {
+            let process = Process()
+            process.executableURL = TailorProcess.executable
+            process.arguments = ["adapter", "add", TailorProcess.fixture("peft/tiny-llama-lora"), "--name", "a", "--registry", registry]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 0...40_000, using: &generator))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        let verify = try TailorProcess.run(["registry", "verify", "--registry", registry, "--json"])
+        #expect(verify.status == 0, "\(verify.stdout)")
+        let list = try TailorProcess.run(["adapter", "list", "--registry", registry, "--json"])
+        let versions = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(!versions.isEmpty)
+        for version in versions {
+            let reference = "a@\(version["version"] as! Int)"
+            let out = folder.file("export-\(reference)")
+            let export = try TailorProcess.run(["adapter", "export", reference, "--output", out, "--registry", registry])
+            #expect(export.status == 0, "\(reference): \(export.stderr)")
+            #expect(FileManager.default.contents(atPath: out + "/adapter_model.safetensors")
+                == FileManager.default.contents(atPath: TailorProcess.fixture("peft/tiny-llama-lora/adapter_model.safetensors")))
+        }
+        #expect(try TailorProcess.run(["registry", "gc", "--registry", registry]).status == 0)
+        #expect(try TailorProcess.run(["registry", "verify", "--registry", registry]).status == 0)
+    }
+}
