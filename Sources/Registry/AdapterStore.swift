@@ -81,9 +81,10 @@ public final class AdapterStore: @unchecked Sendable {
 
     /// Stores the PEFT adapter in `folder` (adapter_config.json, adapter_model.safetensors and,
     /// when present, adapter_labels.json and a tailor train run's trainer_state.json) as the next
-    /// version of `name`.
+    /// version of `name`. The base is fingerprinted from `base`, else from the config's
+    /// base_model_name_or_path when that is a folder here; otherwise it stays unknown.
     @discardableResult
-    public func add(folder: String, name: String, tags: [String] = [], baseFingerprint: String? = nil) throws -> Version {
+    public func add(folder: String, name: String, tags: [String] = [], base: String? = nil) throws -> Version {
         try Self.checkName(name)
         for tag in tags { try Self.checkName(tag, what: "tag") }
         let configPath = folder + "/adapter_config.json", modelPath = folder + "/adapter_model.safetensors"
@@ -91,6 +92,11 @@ public final class AdapterStore: @unchecked Sendable {
         guard let json = (try? JSONSerialization.jsonObject(with: configData)) as? [String: Any] else { throw Failure("\(configPath): not a JSON object") }
         let model: SafeTensorsFile
         do { model = try SafeTensorsFile(path: modelPath) } catch { throw Failure("\(error)") }
+        var isFolder: ObjCBool = false
+        let baseFolder = base ?? (json["base_model_name_or_path"] as? String).flatMap {
+            FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && isFolder.boolValue ? $0 : nil
+        }
+        let baseFingerprint = try baseFolder.map { try BaseFingerprint.compute(folder: $0) }
 
         // Blobs first, flushed; the index only ever points at complete blobs.
         var files: [(name: String, kind: String, position: Int, dtype: String?, shape: String?, raw: Int, blob: String, stored: Int)] = []
@@ -211,6 +217,17 @@ public final class AdapterStore: @unchecked Sendable {
                 try db.execute(sql: "DELETE FROM version WHERE adapter = ?", arguments: [adapter])
                 try db.execute(sql: "DELETE FROM adapter WHERE id = ?", arguments: [adapter])
             }
+        }
+    }
+
+    /// Refuses `reference` for the base in `modelFolder` when the fingerprints differ (an
+    /// adapter whose base was unknown at `add` passes); `force` turns the refusal off.
+    public func checkBase(_ reference: String, modelFolder: String, force: Bool) throws {
+        let version = try show(reference)
+        guard !force, let expected = version.baseFingerprint else { return }
+        let actual = try BaseFingerprint.compute(folder: modelFolder)
+        guard actual == expected else {
+            throw Failure("\(modelFolder): not the base \(version.name)@\(version.version) was trained on (\(version.baseModel ?? "unknown"), fingerprint \(expected.prefix(12)) vs \(actual.prefix(12))); --force applies it anyway")
         }
     }
 

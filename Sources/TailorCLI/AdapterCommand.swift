@@ -52,12 +52,14 @@ struct AdapterCommand: ParsableCommand {
         @Argument(help: "The adapter folder.") var folder: String
         @Option(help: "The adapter's name.") var name: String
         @Option(help: "Tags for this version (repeatable).") var tag: [String] = []
+        @Option(help: "The base model folder to fingerprint (default: the config's base_model_name_or_path when it is a folder).")
+        var base: String?
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
 
         func run() throws {
             try reportingErrors {
-                let version = try registryOptions.open().add(folder: folder, name: name, tags: tag)
+                let version = try registryOptions.open().add(folder: folder, name: name, tags: tag, base: base)
                 if outputOptions.json { outputOptions.emit(version.jsonValue) } else { print("stored " + version.line) }
             }
         }

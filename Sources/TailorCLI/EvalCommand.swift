@@ -21,7 +21,10 @@ struct EvalCommand: ParsableCommand {
     )
 
     @Option(help: "The base model folder (or a fully fine-tuned one).") var model: String
-    @Option(help: "A PEFT adapter folder to apply.") var adapter: String?
+    @Option(help: "A PEFT adapter folder, or a registry reference (NAME, NAME@N, NAME@TAG) when no such folder exists.")
+    var adapter: String?
+    @Flag(help: "Apply a registry adapter even if it was trained on a different base model.") var force = false
+    @OptionGroup var registryOptions: RegistryOptions
     @Option(help: "Labelled data (CSV or JSONL).") var data: String
     @Option(help: "classification or causal-lm.") var task = "classification"
     @Option(help: "Examples per forward pass.") var batchSize = 32
@@ -37,14 +40,15 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let taskKind = Dataset.Task(rawValue: task)!
-            var labels = try adapter.flatMap { try PEFTAdapterFolder.labels(in: $0) }
+            let source = try AdapterSource(adapter, model: model, registry: registryOptions, force: force)
+            var labels = try source.path.flatMap { try PEFTAdapterFolder.labels(in: $0) }
             if labels == nil, taskKind == .classification {
                 labels = try ConfigReader(path: model + "/config.json").labels()
             }
             let dataset = try Dataset.load(data, task: taskKind, knownLabels: taskKind == .classification ? labels : nil)
-            let taskModel = try TaskModel(folder: model, task: taskKind, method: adapter == nil ? .full : .lora, loraConfig: nil,
+            let taskModel = try TaskModel(folder: model, task: taskKind, method: source.path == nil ? .full : .lora, loraConfig: nil,
                                           quantize: quantize.flatMap { .init(rawValue: $0) }, labels: labels, maxLength: maxLength,
-                                          seed: 0, adapter: adapter)
+                                          seed: 0, adapter: source.path)
             let metrics = Evaluation.evaluate(taskModel, on: dataset, batchSize: batchSize)
             if outputOptions.json {
                 var object = metrics.mapValues { PythonJSONText.Value.double($0) }

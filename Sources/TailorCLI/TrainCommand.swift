@@ -196,7 +196,7 @@ struct TrainCommand: ParsableCommand {
             }
             if !outputOptions.json { print("saved to \(output) (report: \(output)/report.html)") }
             if let register {
-                let version = try registryOptions.open().add(folder: output, name: register, tags: registerTag)
+                let version = try registryOptions.open().add(folder: output, name: register, tags: registerTag, base: model)
                 if outputOptions.json {
                     outputOptions.emit(.object(["event": .string("registered"), "name": .string(version.name), "version": .int(version.version)]))
                 } else {

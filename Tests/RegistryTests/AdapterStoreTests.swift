@@ -44,6 +44,25 @@ import Testing
         #expect(try store.verify() == ([], []))
     }
 
+    @Test func aDifferentBaseIsRefusedUnlessForced() throws {
+        let folder = TemporaryFolder()
+        let store = try AdapterStore(root: folder.file("registry"))
+        let added = try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "a", base: FixturePaths.path("tiny-bert"))
+        #expect(added.baseFingerprint == (try BaseFingerprint.compute(folder: FixturePaths.path("tiny-bert"))))
+        try store.checkBase("a", modelFolder: FixturePaths.path("tiny-bert"), force: false)
+        #expect { try store.checkBase("a", modelFolder: FixturePaths.path("tiny-llama"), force: false) } throws: {
+            "\($0)".contains("not the base a@1") && "\($0)".contains("--force")
+        }
+        try store.checkBase("a", modelFolder: FixturePaths.path("tiny-llama"), force: true)
+        // Same architecture, one weight changed: still another base.
+        try FileManager.default.copyItem(atPath: FixturePaths.path("tiny-bert"), toPath: folder.file("other-bert"))
+        let weights = folder.file("other-bert/model.safetensors")
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: weights)))
+        bytes[bytes.count - 3] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: weights))
+        #expect(throws: AdapterStore.Failure.self) { try store.checkBase("a", modelFolder: folder.file("other-bert"), force: false) }
+    }
+
     @Test func hostileNamesAreRefused() throws {
         let folder = TemporaryFolder()
         let store = try AdapterStore(root: folder.file("registry"))

@@ -21,6 +21,21 @@ import Testing
         }
         let classify = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", folder.file("out"), "lovely", "--json"])
         #expect(classify.status == 0, "\(classify.stderr)")
+        // Straight from the registry, checked against the base it was trained on.
+        let fromRegistry = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", "sentiment@best",
+                                                  "--registry", registry, "lovely", "--json"])
+        #expect(fromRegistry.status == 0, "\(fromRegistry.stderr)")
+        #expect(fromRegistry.json?["logits"] as? [Double] == classify.json?["logits"] as? [Double])
+        try FileManager.default.copyItem(atPath: TailorProcess.fixture("tiny-bert"), toPath: folder.file("other-bert"))
+        let weights = folder.file("other-bert/model.safetensors")
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: weights)))
+        bytes[bytes.count - 3] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: weights))
+        let otherBase = try TailorProcess.run(["classify", "--model", folder.file("other-bert"), "--adapter", "sentiment", "--registry", registry, "lovely"])
+        #expect(otherBase.status == 1 && otherBase.stderr.contains("--force") && otherBase.stderr.split(separator: "\n").count == 1, "\(otherBase.stderr)")
+        let forced = try TailorProcess.run(["classify", "--model", folder.file("other-bert"), "--adapter", "sentiment", "--registry", registry,
+                                            "--force", "lovely"])
+        #expect(forced.status == 0, "\(forced.stderr)")
         #expect(try TailorProcess.run(["registry", "verify", "--registry", registry]).status == 0)
         let hostile = try TailorProcess.run(["adapter", "add", folder.file("run"), "--name", "../escape", "--registry", registry])
         #expect(hostile.status == 1 && hostile.stderr.split(separator: "\n").count == 1)

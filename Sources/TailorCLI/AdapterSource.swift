@@ -1,0 +1,29 @@
+import Foundation
+import Registry
+
+/// What `--adapter` names: a PEFT folder, or, when no such folder exists, a registry reference
+/// (NAME, NAME@N, NAME@TAG) exported to a temporary folder for the command's lifetime after its
+/// base fingerprint is checked against `--model`.
+final class AdapterSource {
+    let path: String?
+    private let temporary: String?
+
+    init(_ adapter: String?, model: String, registry: RegistryOptions, force: Bool) throws {
+        var isFolder: ObjCBool = false
+        guard let adapter, !(FileManager.default.fileExists(atPath: adapter, isDirectory: &isFolder) && isFolder.boolValue) else {
+            path = adapter
+            temporary = nil
+            return
+        }
+        let store = try registry.open()
+        try store.checkBase(adapter, modelFolder: model, force: force)
+        let folder = NSTemporaryDirectory() + "tailor-adapter-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
+        try store.export(adapter, to: folder)
+        path = folder
+        temporary = folder
+    }
+
+    deinit {
+        if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
+    }
+}
