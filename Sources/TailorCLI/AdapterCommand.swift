@@ -28,6 +28,13 @@ extension AdapterStore.Version {
     }
 }
 
+extension OutputOptions {
+    /// A version as a JSON object, or as "<verb> <line>".
+    func report(_ version: AdapterStore.Version, _ verb: String) {
+        if json { emit(version.jsonValue) } else { print(verb + " " + version.line) }
+    }
+}
+
 struct AdapterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adapter",
@@ -60,7 +67,7 @@ struct AdapterCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let version = try registryOptions.open().add(folder: folder, name: name, tags: tag, base: base)
-                if outputOptions.json { outputOptions.emit(version.jsonValue) } else { print("stored " + version.line) }
+                outputOptions.report(version, "stored")
             }
         }
     }
@@ -115,7 +122,7 @@ struct AdapterCommand: ParsableCommand {
                 let store = try registryOptions.open()
                 try store.tag(reference, as: tag)
                 let version = try store.show(reference.split(separator: "@")[0] + "@" + tag)
-                if outputOptions.json { outputOptions.emit(version.jsonValue) } else { print("tagged " + version.line) }
+                outputOptions.report(version, "tagged")
             }
         }
     }
