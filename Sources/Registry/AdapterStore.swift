@@ -31,6 +31,9 @@ public final class AdapterStore: @unchecked Sendable {
         public var rawBytes: Int
         public var storedBytes: Int
         public var metadata: String?
+        /// The dtype the adapter's float tensors were stored in when `add` was asked to store
+        /// them lossily; nil for a lossless version.
+        public var storedDType: String?
     }
 
     /// `$TAILOR_HOME`, else `~/.tailor`.
@@ -66,6 +69,9 @@ public final class AdapterStore: @unchecked Sendable {
                     version INTEGER NOT NULL REFERENCES version(id) ON DELETE CASCADE, PRIMARY KEY (adapter, name));
                 """)
         }
+        migrator.registerMigration("v2: lossy storage") { db in
+            try db.execute(sql: "ALTER TABLE version ADD COLUMN stored_dtype TEXT")
+        }
         return migrator
     }
 
@@ -84,7 +90,8 @@ public final class AdapterStore: @unchecked Sendable {
     /// version of `name`. The base is fingerprinted from `base`, else from the config's
     /// base_model_name_or_path when that is a folder here; otherwise it stays unknown.
     @discardableResult
-    public func add(folder: String, name: String, tags: [String] = [], base: String? = nil) throws -> Version {
+    public func add(folder: String, name: String, tags: [String] = [], base: String? = nil, storeDType: DType? = nil) throws -> Version {
+        if let storeDType { return try addLossy(folder: folder, name: name, tags: tags, base: base, dtype: storeDType) }
         try Self.checkName(name)
         for tag in tags { try Self.checkName(tag, what: "tag") }
         let configPath = folder + "/adapter_config.json", modelPath = folder + "/adapter_model.safetensors"
@@ -142,6 +149,29 @@ public final class AdapterStore: @unchecked Sendable {
         return try show("\(name)@\(version)")
     }
 
+    /// Lossy storage: the adapter's float tensors converted to `dtype` (bf16 or f16, torch's
+    /// rounding) in a scratch copy of the folder, which is then stored losslessly and marked.
+    func addLossy(folder: String, name: String, tags: [String], base: String?, dtype: DType) throws -> Version {
+        try Self.checkName(name)
+        guard [.bf16, .f16].contains(dtype) else { throw Failure("--store-dtype \(dtype.rawValue.lowercased()) is not supported (bf16, f16)") }
+        let scratch = NSTemporaryDirectory() + "tailor-lossy-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        for file in ["adapter_config.json", "adapter_labels.json", "trainer_state.json"] where FileManager.default.fileExists(atPath: folder + "/" + file) {
+            try FileManager.default.copyItem(atPath: folder + "/" + file, toPath: scratch + "/" + file)
+        }
+        do {
+            _ = try CheckpointConversion.convert(Checkpoint.open(folder + "/adapter_model.safetensors"), to: dtype,
+                                                 output: scratch + "/adapter_model.safetensors")
+        } catch { throw Failure("\(error)") }
+        // The copied config still names the base, so the fingerprint is taken as for a lossless add.
+        let stored = try add(folder: scratch, name: name, tags: tags, base: base)
+        try database.write { db in
+            try db.execute(sql: "UPDATE version SET stored_dtype = ? WHERE id = ?", arguments: [dtype.rawValue, try resolve(db, "\(name)@\(stored.version)").id])
+        }
+        return try show("\(name)@\(stored.version)")
+    }
+
     // MARK: reading
 
     /// Resolves NAME (latest), NAME@N or NAME@TAG to a version row id.
@@ -171,7 +201,8 @@ public final class AdapterStore: @unchecked Sendable {
         let tensors = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM file WHERE version = ? AND kind = 'tensor'", arguments: [id]) ?? 0
         return Version(name: row["name"], version: row["number"], created: Date(timeIntervalSince1970: row["created"]), peftType: row["peft_type"],
                        config: row["config"], baseModel: row["base_model"], baseFingerprint: row["base_fingerprint"], tags: tags,
-                       tensorCount: tensors, rawBytes: row["raw_bytes"], storedBytes: row["stored_bytes"], metadata: row["metadata"])
+                       tensorCount: tensors, rawBytes: row["raw_bytes"], storedBytes: row["stored_bytes"], metadata: row["metadata"],
+                       storedDType: row["stored_dtype"])
     }
 
     public func show(_ reference: String) throws -> Version {

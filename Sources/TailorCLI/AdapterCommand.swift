@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Inference
 import Registry
 import SafeTensors
 
@@ -18,6 +19,7 @@ extension AdapterStore.Version {
             "peft_type": .string(peftType), "base_model": baseModel.map { .string($0) } ?? .null,
             "base_fingerprint": baseFingerprint.map { .string($0) } ?? .null, "tags": .array(tags.map { .string($0) }),
             "tensors": .int(tensorCount), "raw_bytes": .int(rawBytes), "stored_bytes": .int(storedBytes),
+            "stored_dtype": storedDType.map { .string($0) } ?? .null,
         ])
     }
 
@@ -61,13 +63,42 @@ struct AdapterCommand: ParsableCommand {
         @Option(help: "Tags for this version (repeatable).") var tag: [String] = []
         @Option(help: "The base model folder to fingerprint (default: the config's base_model_name_or_path when it is a folder).")
         var base: String?
+        @Option(help: "Store the adapter's float tensors lossily as bf16 or f16 (reports the logit change when the base is known).")
+        var storeDtype: String?
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
 
+        func validate() throws {
+            if let storeDtype, !["bf16", "f16"].contains(storeDtype) { throw ValidationError("--store-dtype must be bf16 or f16") }
+        }
+
         func run() throws {
             try reportingErrors {
-                let version = try registryOptions.open().add(folder: folder, name: name, tags: tag, base: base)
-                outputOptions.report(version, "stored")
+                let store = try registryOptions.open()
+                let version = try store.add(folder: folder, name: name, tags: tag, base: base,
+                                            storeDType: storeDtype.map { $0 == "bf16" ? .bf16 : .f16 })
+                var change: AdapterOutputChange.Result?
+                let baseFolder = base ?? version.baseModel.flatMap { FileManager.default.fileExists(atPath: $0 + "/config.json") ? $0 : nil }
+                if storeDtype != nil, let baseFolder {
+                    let exported = NSTemporaryDirectory() + "tailor-stored-\(UUID().uuidString)"
+                    defer { try? FileManager.default.removeItem(atPath: exported) }
+                    try store.export("\(version.name)@\(version.version)", to: exported)
+                    change = try AdapterOutputChange.measure(base: baseFolder, original: folder, stored: exported)
+                }
+                if outputOptions.json {
+                    guard case .object(var object) = version.jsonValue else { return }
+                    if let change {
+                        object["max_logit_change"] = .double(Double(change.maxChange))
+                        object["mean_logit_change"] = .double(Double(change.meanChange))
+                    }
+                    outputOptions.emit(.object(object))
+                } else {
+                    outputOptions.report(version, "stored")
+                    if let change {
+                        print(String(format: "stored as %@: logits change by at most %.3g (mean %.3g) over %d logits on a random sample",
+                                     storeDtype!, change.maxChange, change.meanChange, change.logits))
+                    }
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SafeTensors
 import TailorTestSupport
 import Testing
 
@@ -61,6 +62,21 @@ import Testing
         bytes[bytes.count - 3] ^= 0x01
         try Data(bytes).write(to: URL(fileURLWithPath: weights))
         #expect(throws: AdapterStore.Failure.self) { try store.checkBase("a", modelFolder: folder.file("other-bert"), force: false) }
+    }
+
+    @Test func lossyStorageConvertsTheFactorsAndSaysSo() throws {
+        let folder = TemporaryFolder()
+        let store = try AdapterStore(root: folder.file("registry"))
+        let lossless = try store.add(folder: FixturePaths.path("peft/tailor-tiny-bert-lora"), name: "a")
+        let lossy = try store.add(folder: FixturePaths.path("peft/tailor-tiny-bert-lora"), name: "a", storeDType: .bf16)
+        #expect(lossless.storedDType == nil && lossy.storedDType == "BF16")
+        #expect(lossy.storedBytes < lossless.storedBytes)
+        try store.export("a@2", to: folder.file("out"))
+        let exported = try SafeTensorsFile(path: folder.file("out/adapter_model.safetensors"))
+        #expect(exported.tensors.allSatisfy { $0.dtype == .bf16 })
+        #expect(FileManager.default.contents(atPath: folder.file("out/adapter_config.json"))
+            == FileManager.default.contents(atPath: FixturePaths.path("peft/tailor-tiny-bert-lora/adapter_config.json")))
+        #expect(throws: AdapterStore.Failure.self) { try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "a", storeDType: .u8) }
     }
 
     @Test func hostileNamesAreRefused() throws {

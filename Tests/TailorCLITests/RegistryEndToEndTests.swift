@@ -43,6 +43,16 @@ import Testing
                                        "--method", "full", "--register", "x", "--output", folder.file("full")]).status != 0)
     }
 
+    @Test func lossyStorageReportsTheLogitChange() throws {
+        let folder = TemporaryFolder()
+        let result = try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tailor-tiny-llama-lora"), "--name", "l", "--store-dtype", "bf16",
+                                            "--base", TailorProcess.fixture("tiny-llama"), "--registry", folder.file("registry"), "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.json?["stored_dtype"] as? String == "BF16")
+        let change = try #require(result.json?["max_logit_change"] as? Double)
+        #expect(change > 0 && change < 1e-2, "bf16 rounding moves the logits a little: \(change)")
+    }
+
     /// `adapter add` killed at random moments: the registry stays valid, each version whole or absent.
     @Test func killedAddsLeaveAValidRegistry() throws {
         let folder = TemporaryFolder()

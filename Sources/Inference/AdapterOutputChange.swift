@@ -1,0 +1,43 @@
+import Adapters
+import Foundation
+import Models
+import TrainingCore
+
+/// How much an adapter's outputs move when it is stored lossily: the same base with the original
+/// and with the stored adapter, run on a fixed sample of random token ids (no tokenizer or data
+/// needed), compared logit by logit.
+public enum AdapterOutputChange {
+    public struct Result: Sendable {
+        public var maxChange: Float
+        public var meanChange: Float
+        public var logits: Int
+    }
+
+    public static func measure(base: String, original: String, stored: String, sequences: Int = 4, length: Int = 16,
+                               seed: UInt64 = 7) throws -> Result {
+        let config = try ConfigReader(path: base + "/config.json")
+        let isBert = try config.string("model_type") == "bert"
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: original + "/adapter_config.json"))) as? [String: Any]
+        let classification = isBert || json?["task_type"] as? String == "SEQ_CLS"
+        let labels = try PEFTAdapterFolder.labels(in: original)
+        func logits(_ adapter: String) throws -> [Float] {
+            let model = try ModelLoader.load(folder: base, task: classification ? .sequenceClassification : .causalLM, labels: labels)
+            var rng = RandomGenerator(seed: seed)
+            let graph = Graph(recording: false)
+            switch model {
+            case .bert(let bert):
+                _ = try PEFTAdapterFolder.loadAny(adapter, into: bert)
+                let n = min(length, bert.tokenCapacity)
+                let ids = (0..<sequences).map { _ in (0..<n).map { _ in Int(rng.next() % UInt64(bert.config.vocabSize)) } }
+                return bert.classify(graph, TokenBatch(ids: ids)).values
+            case .llama(let llama):
+                _ = try PEFTAdapterFolder.loadAny(adapter, into: llama)
+                let ids = (0..<sequences).map { _ in (0..<length).map { _ in Int(rng.next() % UInt64(llama.config.vocabSize)) } }
+                return classification ? llama.classify(graph, TokenBatch(ids: ids)).values : llama.logits(graph, TokenBatch(ids: ids)).values
+            }
+        }
+        let before = try logits(original), after = try logits(stored)
+        let changes = zip(before, after).map { abs($0 - $1) }
+        return Result(maxChange: changes.max() ?? 0, meanChange: changes.reduce(0, +) / Float(max(changes.count, 1)), logits: changes.count)
+    }
+}
