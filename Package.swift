@@ -52,7 +52,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Adapter storage: the lossless tensor codec (byte grouping + zstd, zlib fallback) and
         // content-addressed blobs (SHA-256).
-        .target(name: "Registry", dependencies: ["SafeTensors", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "Registry", dependencies: ["SafeTensors", "Quantization", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
                                                     .product(name: "GRDB", package: "GRDB.swift")]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(

@@ -72,6 +72,9 @@ public final class AdapterStore: @unchecked Sendable {
         migrator.registerMigration("v2: lossy storage") { db in
             try db.execute(sql: "ALTER TABLE version ADD COLUMN stored_dtype TEXT")
         }
+        migrator.registerMigration("v3: quantized factors") { db in
+            try db.execute(sql: "ALTER TABLE file ADD COLUMN encoding TEXT")
+        }
         return migrator
     }
 
@@ -90,7 +93,8 @@ public final class AdapterStore: @unchecked Sendable {
     /// version of `name`. The base is fingerprinted from `base`, else from the config's
     /// base_model_name_or_path when that is a folder here; otherwise it stays unknown.
     @discardableResult
-    public func add(folder: String, name: String, tags: [String] = [], base: String? = nil, storeDType: DType? = nil) throws -> Version {
+    public func add(folder: String, name: String, tags: [String] = [], base: String? = nil, storeDType: DType? = nil,
+                    quantize: FactorQuantization? = nil) throws -> Version {
         if let storeDType { return try addLossy(folder: folder, name: name, tags: tags, base: base, dtype: storeDType) }
         try Self.checkName(name)
         for tag in tags { try Self.checkName(tag, what: "tag") }
@@ -106,10 +110,23 @@ public final class AdapterStore: @unchecked Sendable {
         let baseFingerprint = try baseFolder.map { try BaseFingerprint.compute(folder: $0) }
 
         // Blobs first, flushed; the index only ever points at complete blobs.
-        var files: [(name: String, kind: String, position: Int, dtype: String?, shape: String?, raw: Int, blob: String, stored: Int)] = []
-        func store(_ bytes: [UInt8], dtype: DType, name: String, kind: String, position: Int, shape: String?) throws {
-            let blob = TensorCodec.encode(bytes, dtype: dtype)
-            files.append((name, kind, position, kind == "tensor" ? dtype.rawValue : nil, shape, bytes.count, try blobs.put(blob), blob.count))
+        var files: [(name: String, kind: String, position: Int, dtype: String?, shape: String?, raw: Int, blob: String, stored: Int,
+                     encoding: String?)] = []
+        func store(_ bytes: [UInt8], dtype: DType, name: String, kind: String, position: Int, shape: [Int]?) throws {
+            var payload = bytes, payloadType = dtype, encoding: String?
+            if let quantize, kind == "tensor", [.f32, .f16, .bf16].contains(dtype) {
+                let values = try bytes.withUnsafeBytes { raw in
+                    var floats = [Float](repeating: 0, count: bytes.count * 8 / dtype.bitSize)
+                    try floats.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: dtype, into: $0, as: .f32, file: modelPath, tensor: name) }
+                    return floats
+                }
+                payload = try quantize.encode(values, shape: shape ?? [values.count], tensor: name)
+                payloadType = .u8
+                encoding = quantize.rawValue
+            }
+            let blob = TensorCodec.encode(payload, dtype: payloadType)
+            files.append((name, kind, position, kind == "tensor" ? dtype.rawValue : nil,
+                          shape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }, bytes.count, try blobs.put(blob), blob.count, encoding))
         }
         try store([UInt8](configData), dtype: .u8, name: "adapter_config.json", kind: "file", position: 0, shape: nil)
         let prefix = Array(model.storage.bytes[0..<model.header.dataStart])
@@ -117,7 +134,7 @@ public final class AdapterStore: @unchecked Sendable {
         for (index, info) in model.tensors.enumerated() {
             let view = model.view(of: info)
             try store(Array(view.bytes.bindMemory(to: UInt8.self)), dtype: info.dtype, name: info.name, kind: "tensor", position: index + 1,
-                      shape: "[" + info.shape.map(String.init).joined(separator: ",") + "]")
+                      shape: info.shape)
         }
         for extra in ["adapter_labels.json"] {
             if let data = FileManager.default.contents(atPath: folder + "/" + extra) {
@@ -131,15 +148,16 @@ public final class AdapterStore: @unchecked Sendable {
             let adapter = try Int.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [name])!
             let number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM version WHERE adapter = ?", arguments: [adapter]) ?? 0) + 1
             try db.execute(sql: """
-                INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata, raw_bytes, stored_bytes)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata, raw_bytes, stored_bytes,
+                                     stored_dtype)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [adapter, number, now, json["peft_type"] as? String ?? "LORA", String(decoding: configData, as: UTF8.self),
                                  json["base_model_name_or_path"] as? String, baseFingerprint, metadata,
-                                 files.reduce(0) { $0 + $1.raw }, files.reduce(0) { $0 + $1.stored }])
+                                 files.reduce(0) { $0 + $1.raw }, files.reduce(0) { $0 + $1.stored }, quantize?.rawValue])
             let versionID = db.lastInsertedRowID
             for file in files {
-                try db.execute(sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob])
+                try db.execute(sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob, encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob, file.encoding])
             }
             for tag in tags {
                 try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)", arguments: [adapter, tag, versionID])
@@ -269,7 +287,7 @@ public final class AdapterStore: @unchecked Sendable {
     public func export(_ reference: String, to output: String) throws {
         guard !FileManager.default.fileExists(atPath: output) else { throw Failure("\(output): already exists") }
         let rows = try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, kind, raw_bytes, blob FROM file WHERE version = ? ORDER BY kind = 'tensor', position",
+            try Row.fetchAll(db, sql: "SELECT name, kind, raw_bytes, blob, dtype, shape, encoding FROM file WHERE version = ? ORDER BY kind = 'tensor', position",
                              arguments: [try resolve(db, reference).id])
         }
         let temporary = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
@@ -279,7 +297,12 @@ public final class AdapterStore: @unchecked Sendable {
             var model: [UInt8] = []
             for row in rows {
                 let raw: Int = row["raw_bytes"], hash: String = row["blob"], name: String = row["name"], kind: String = row["kind"]
-                let bytes = try TensorCodec.decode(try blobs.get(hash, maxLength: raw + raw / 8 + 4096), maxLength: raw)
+                let encoding = (row["encoding"] as String?).flatMap(FactorQuantization.init(rawValue:))
+                // A quantized payload is smaller than the tensor it restores; these bounds only stop a hostile size.
+                var bytes = try TensorCodec.decode(try blobs.get(hash, maxLength: 2 * raw + 8192), maxLength: encoding == nil ? raw : 2 * raw + 4096)
+                if let encoding {
+                    bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row["dtype"], shape: row["shape"], raw: raw, tensor: name)
+                }
                 guard bytes.count == raw else { throw Failure("\(name): blob \(hash) holds \(bytes.count) bytes, the index says \(raw)") }
                 switch kind {
                 case "header", "tensor": model += bytes
@@ -293,6 +316,19 @@ public final class AdapterStore: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
         }
+    }
+
+    /// A quantized tensor's payload back to its own dtype's bytes.
+    static func dequantize(_ payload: [UInt8], encoding: FactorQuantization, dtype: String?, shape: String?, raw: Int, tensor: String) throws -> [UInt8] {
+        guard let dtype = dtype.flatMap(DType.init(rawValue:)), dtype.bitSize >= 8 else { throw Failure("\(tensor): unknown dtype for a quantized tensor") }
+        let dims = (shape ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap { Int($0) }
+        let count = raw / (dtype.bitSize / 8)
+        let values = try encoding.decode(payload, count: count, shape: dims, tensor: tensor)
+        var bytes = [UInt8](repeating: 0, count: raw)
+        try values.withUnsafeBytes { source in
+            try bytes.withUnsafeMutableBytes { try DTypeConversion.convert(source, from: .f32, into: $0, as: dtype, file: tensor) }
+        }
+        return bytes
     }
 
     /// Re-hashes every blob: the corrupted ones, and referenced blobs that are missing.

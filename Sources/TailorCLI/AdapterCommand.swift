@@ -63,20 +63,21 @@ struct AdapterCommand: ParsableCommand {
         @Option(help: "Tags for this version (repeatable).") var tag: [String] = []
         @Option(help: "The base model folder to fingerprint (default: the config's base_model_name_or_path when it is a folder).")
         var base: String?
-        @Option(help: "Store the adapter's float tensors lossily as bf16 or f16 (reports the logit change when the base is known).")
+        @Option(help: "Store the adapter's float tensors lossily: bf16, f16, int8 (per-row scales) or nf4 (blocks of 64); export restores the dtype. Reports the logit change when the base is known.")
         var storeDtype: String?
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
 
         func validate() throws {
-            if let storeDtype, !["bf16", "f16"].contains(storeDtype) { throw ValidationError("--store-dtype must be bf16 or f16") }
+            if let storeDtype, !["bf16", "f16", "int8", "nf4"].contains(storeDtype) { throw ValidationError("--store-dtype must be bf16, f16, int8 or nf4") }
         }
 
         func run() throws {
             try reportingErrors {
                 let store = try registryOptions.open()
                 let version = try store.add(folder: folder, name: name, tags: tag, base: base,
-                                            storeDType: storeDtype.map { $0 == "bf16" ? .bf16 : .f16 })
+                                            storeDType: ["bf16": .bf16, "f16": .f16][storeDtype ?? ""],
+                                            quantize: storeDtype.flatMap(FactorQuantization.init(rawValue:)))
                 var change: AdapterOutputChange.Result?
                 let baseFolder = base ?? version.baseModel.flatMap { FileManager.default.fileExists(atPath: $0 + "/config.json") ? $0 : nil }
                 if storeDtype != nil, let baseFolder {

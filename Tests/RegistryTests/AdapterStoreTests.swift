@@ -79,6 +79,30 @@ import Testing
         #expect(throws: AdapterStore.Failure.self) { try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "a", storeDType: .u8) }
     }
 
+    /// int8 and nf4 keep codes and scales; export restores the original dtype and shapes, values
+    /// within the codes' resolution.
+    // Bounds: half an int8 step of the row scale; half NF4's widest codebook gap (-1 to -0.6962) of the block absmax.
+    @Test(arguments: [(FactorQuantization.int8, Float(1) / 254), (.nf4, Float(0.152))])
+    func quantizedFactorsExportToTheirOwnDtype(encoding: FactorQuantization, relativeError: Float) throws {
+        let folder = TemporaryFolder()
+        let store = try AdapterStore(root: folder.file("registry"))
+        let source = FixturePaths.path("peft/tiny-llama-lora")
+        let version = try store.add(folder: source, name: "q", quantize: encoding)
+        #expect(version.storedDType == encoding.rawValue)
+        #expect(version.storedBytes * (encoding == .nf4 ? 5 : 2) < version.rawBytes, "\(version.storedBytes) of \(version.rawBytes)")
+        try store.export("q", to: folder.file("out"))
+        let original = try SafeTensorsFile(path: source + "/adapter_model.safetensors")
+        let restored = try SafeTensorsFile(path: folder.file("out/adapter_model.safetensors"))
+        #expect(restored.tensors.map(\.name) == original.tensors.map(\.name))
+        for info in original.tensors {
+            let a = try original.view(of: info).floats(), b = try restored.tensor(info.name).floats()
+            #expect(try restored.tensor(info.name).dtype == info.dtype && b.count == a.count)
+            let scale = a.map { abs($0) }.max() ?? 0
+            let error = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            #expect(error <= relativeError * scale + 1e-12, "\(info.name): error \(error) for absmax \(scale)")
+        }
+    }
+
     @Test func hostileNamesAreRefused() throws {
         let folder = TemporaryFolder()
         let store = try AdapterStore(root: folder.file("registry"))
