@@ -53,6 +53,28 @@ import Testing
         #expect(change > 0 && change < 1e-2, "bf16 rounding moves the logits a little: \(change)")
     }
 
+    /// Eight `tailor adapter add` processes at once: eight versions, none lost.
+    @Test func concurrentProcessesLoseNoVersion() throws {
+        let folder = TemporaryFolder()
+        let registry = folder.file("registry")
+        let processes = try (0..<8).map { index -> Process in
+            let process = Process()
+            process.executableURL = TailorProcess.executable
+            process.arguments = ["adapter", "add", TailorProcess.fixture(index % 2 == 0 ? "peft/tiny-bert-lora" : "peft/tiny-llama-dora"),
+                                 "--name", "shared", "--tag", "p\(index)", "--registry", registry]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        for process in processes { process.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 })
+        let list = try TailorProcess.run(["adapter", "list", "--registry", registry, "--json"])
+        let versions = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(versions.compactMap { $0["version"] as? Int } == Array(1...8))
+        #expect(Set(versions.flatMap { $0["tags"] as? [String] ?? [] }) == Set((0..<8).map { "p\($0)" }))
+    }
+
     /// `adapter add` killed at random moments: the registry stays valid, each version whole or absent.
     @Test func killedAddsLeaveAValidRegistry() throws {
         let folder = TemporaryFolder()
