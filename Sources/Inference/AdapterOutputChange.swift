@@ -22,22 +22,36 @@ public enum AdapterOutputChange {
         let labels = try PEFTAdapterFolder.labels(in: original)
         func logits(_ adapter: String) throws -> [Float] {
             let model = try ModelLoader.load(folder: base, task: classification ? .sequenceClassification : .causalLM, labels: labels)
-            var rng = RandomGenerator(seed: seed)
-            let graph = Graph(recording: false)
             switch model {
-            case .bert(let bert):
-                _ = try PEFTAdapterFolder.loadAny(adapter, into: bert)
-                let n = min(length, bert.tokenCapacity)
-                let ids = (0..<sequences).map { _ in (0..<n).map { _ in Int(rng.next() % UInt64(bert.config.vocabSize)) } }
-                return bert.classify(graph, TokenBatch(ids: ids)).values
-            case .llama(let llama):
-                _ = try PEFTAdapterFolder.loadAny(adapter, into: llama)
-                let ids = (0..<sequences).map { _ in (0..<length).map { _ in Int(rng.next() % UInt64(llama.config.vocabSize)) } }
-                return classification ? llama.classify(graph, TokenBatch(ids: ids)).values : llama.logits(graph, TokenBatch(ids: ids)).values
+            case .bert(let bert): _ = try PEFTAdapterFolder.loadAny(adapter, into: bert)
+            case .llama(let llama): _ = try PEFTAdapterFolder.loadAny(adapter, into: llama)
             }
+            return ModelSample.logits(model, classification: classification, sequences: sequences, length: length, seed: seed)
         }
-        let before = try logits(original), after = try logits(stored)
+        return ModelSample.compare(try logits(original), try logits(stored))
+    }
+}
+
+/// Logits on a fixed sample of random token ids: enough to compare two versions of one model
+/// without a tokenizer or data.
+public enum ModelSample {
+    public static func logits(_ model: LoadedModel, classification: Bool, sequences: Int = 4, length: Int = 16, seed: UInt64 = 7) -> [Float] {
+        var rng = RandomGenerator(seed: seed)
+        let graph = Graph(recording: false)
+        switch model {
+        case .bert(let bert):
+            let n = min(length, bert.tokenCapacity)
+            let ids = (0..<sequences).map { _ in (0..<n).map { _ in Int(rng.next() % UInt64(bert.config.vocabSize)) } }
+            return bert.classify(graph, TokenBatch(ids: ids)).values
+        case .llama(let llama):
+            let ids = (0..<sequences).map { _ in (0..<length).map { _ in Int(rng.next() % UInt64(llama.config.vocabSize)) } }
+            return classification ? llama.classify(graph, TokenBatch(ids: ids)).values : llama.logits(graph, TokenBatch(ids: ids)).values
+        }
+    }
+
+    public static func compare(_ before: [Float], _ after: [Float]) -> AdapterOutputChange.Result {
         let changes = zip(before, after).map { abs($0 - $1) }
-        return Result(maxChange: changes.max() ?? 0, meanChange: changes.reduce(0, +) / Float(max(changes.count, 1)), logits: changes.count)
+        return AdapterOutputChange.Result(maxChange: changes.max() ?? 0, meanChange: changes.reduce(0, +) / Float(max(changes.count, 1)),
+                                          logits: changes.count)
     }
 }

@@ -53,6 +53,25 @@ import Testing
         #expect(change > 0 && change < 1e-2, "bf16 rounding moves the logits a little: \(change)")
     }
 
+    /// `tailor merge --into-base` from a registry reference: a plain model folder with the adapted logits.
+    @Test func mergeIntoBaseFromTheRegistry() throws {
+        let folder = TemporaryFolder()
+        let registry = folder.file("registry")
+        #expect(try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tailor-tiny-bert-dora"), "--name", "d",
+                                       "--base", TailorProcess.fixture("tiny-bert"), "--registry", registry]).status == 0)
+        let merge = try TailorProcess.run(["merge", "--into-base", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", "d",
+                                           "--registry", registry, "--output", folder.file("merged"), "--json"])
+        #expect(merge.status == 0, "\(merge.stderr)")
+        #expect((merge.json?["max_logit_difference"] as? Double).map { $0 < 1e-4 } == true)
+        let classify = try TailorProcess.run(["classify", "--model", folder.file("merged"), "lovely", "--json"])
+        let adapted = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter",
+                                             TailorProcess.fixture("peft/tailor-tiny-bert-dora"), "lovely", "--json"])
+        #expect(classify.json?["label"] as? String == adapted.json?["label"] as? String)
+        let logits = zip(classify.json?["logits"] as? [Double] ?? [], adapted.json?["logits"] as? [Double] ?? [1]).map { abs($0 - $1) }
+        #expect(!logits.isEmpty && logits.allSatisfy { $0 < 1e-4 }, "\(logits)")
+        #expect(try TailorProcess.run(["merge", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", "d", "--output", folder.file("x")]).status != 0)
+    }
+
     /// Eight `tailor adapter add` processes at once: eight versions, none lost.
     @Test func concurrentProcessesLoseNoVersion() throws {
         let folder = TemporaryFolder()

@@ -1,0 +1,68 @@
+import Models
+import TrainingCore
+
+/// Folding adapters into the base's weights for deploy (PEFT's merge_and_unload). Every method
+/// that can be merged makes a Linear layer affine in its input (LoRA and PiSSA add s·B·A, DoRA
+/// rescales rows of W + s·B·A, IA3 scales inputs or outputs), so the merged layer is read off the
+/// adapted layer itself: its output for the zero input is the new bias, and its outputs for the
+/// identity matrix, less that bias, are the new weight's columns. One code path serves every
+/// method, stacks of adapters, and 4-bit bases (merged into the dequantized weight); for an
+/// untouched layer it reproduces W and b exactly (1·w plus zeros).
+public enum BaseMerge {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The layer's effective weight `[out, in]` and bias with its adapters folded in.
+    public static func fold(_ layer: LinearLayer) throws -> (weight: [Float], bias: [Float]?) {
+        if layer.adapters.contains(where: { $0 is BottleneckLinear }) {
+            throw Failure(description: "bottleneck adapters are nonlinear (down, activation, up) and cannot be merged into a weight")
+        }
+        let (inFeatures, outFeatures) = (layer.inFeatures, layer.outFeatures)
+        var identity = [Float](repeating: 0, count: inFeatures * inFeatures)
+        for i in 0..<inFeatures { identity[i * inFeatures + i] = 1 }
+        let graph = Graph(recording: false)
+        let columns = graph.linear(Tensor(identity, shape: [inFeatures, inFeatures]), layer).values
+        let offset = graph.linear(Tensor(zeros: [1, inFeatures]), layer).values
+        var weight = [Float](repeating: 0, count: outFeatures * inFeatures)
+        for i in 0..<inFeatures {
+            for o in 0..<outFeatures { weight[o * inFeatures + i] = columns[i * outFeatures + o] - offset[o] }
+        }
+        let hasBias = layer.bias != nil || offset.contains { $0 != 0 }
+        return (weight, hasBias ? offset : nil)
+    }
+
+    /// Every parameter of the adapted `model` under its Hugging Face name, Linear layers folded:
+    /// what a plain model folder holds. Prompt and prefix tuning change the input, not a weight,
+    /// and are refused.
+    public static func mergedParameters(of loaded: LoadedModel) throws -> [(name: String, values: [Float], shape: [Int])] {
+        let model: AdaptableModel
+        switch loaded {
+        case .bert(let bert):
+            guard bert.virtualTokens == nil, bert.prefix == nil else { throw Failure(description: "prompt and prefix tuning cannot be merged into weights") }
+            model = bert
+        case .llama(let llama):
+            guard llama.virtualTokens == nil, llama.prefix == nil else { throw Failure(description: "prompt and prefix tuning cannot be merged into weights") }
+            model = llama
+        }
+        var folded: [String: (values: [Float], shape: [Int])] = [:]
+        for name in model.linearModuleNames {
+            guard let layer = model.linear(named: name) else { continue }
+            let (weight, bias) = try fold(layer)
+            folded[name + ".weight"] = (weight, [layer.outFeatures, layer.inFeatures])
+            if let bias { folded[name + ".bias"] = (bias, [layer.outFeatures]) }
+        }
+        var out: [(name: String, values: [Float], shape: [Int])] = []
+        var written = Set<String>()
+        for (name, tensor) in loaded.namedParameters where !written.contains(name) {
+            written.insert(name)
+            if let merged = folded[name] { out.append((name, merged.values, merged.shape)) } else { out.append((name, tensor.values, tensor.shape)) }
+        }
+        // 4-bit weights (and biases a merge created) are not among the dense parameters.
+        for name in folded.keys.sorted() where !written.contains(name) {
+            if case .llama(let llama) = loaded, llama.config.tieWordEmbeddings, name == "lm_head.weight" { continue }
+            out.append((name, folded[name]!.values, folded[name]!.shape))
+        }
+        return out
+    }
+}
