@@ -46,6 +46,14 @@ public final class AdapterStore: @unchecked Sendable {
         blobs = try BlobStore(root: root)
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
+        // Switching a new database to WAL and running migrations race between processes opening
+        // the registry at once ("database is locked", "duplicate column"); an advisory file lock
+        // makes opening one process at a time. Work on an open store needs no such lock.
+        let lockPath = root + "/index.lock"
+        let lock = open(lockPath, O_RDWR | O_CREAT, 0o644)
+        guard lock >= 0 else { throw Failure("\(lockPath): cannot open (errno \(errno))") }
+        defer { flock(lock, LOCK_UN); close(lock) }
+        flock(lock, LOCK_EX)
         database = try DatabasePool(path: root + "/index.sqlite", configuration: configuration)
         try Self.migrator.migrate(database)
     }

@@ -176,7 +176,7 @@ struct TrainCommand: ParsableCommand {
             sigemptyset(&interrupt)
             sigaddset(&interrupt, SIGINT)
             pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
-            signal(SIGINT) { _ in Trainer.stopRequested = true }
+            signal(SIGINT) { _ in Trainer.interruptRequested = true }
             let progress = TrainingProgress(quiet: outputOptions.json)
             try trainer.run { event in
                 if outputOptions.json {
@@ -190,7 +190,7 @@ struct TrainCommand: ParsableCommand {
                 }
             }
             progress.finish()
-            if Trainer.stopRequested {
+            if trainer.stopped {
                 if !outputOptions.json { print("stopped; checkpoint in \(output), continue with --resume") }
                 return
             }

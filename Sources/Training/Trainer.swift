@@ -22,8 +22,13 @@ public final class Trainer {
     public let arguments: TrainingArguments
     public let output: String
     public private(set) var state = TrainerState()
-    /// Set (e.g. from a SIGINT handler) to stop after the current step with a checkpoint saved.
-    nonisolated(unsafe) public static var stopRequested = false
+    /// Set to stop this trainer after the current step with a checkpoint saved.
+    public var stopRequested = false
+    /// Set from a SIGINT handler (which cannot reach an instance): stops every trainer in the
+    /// process the same way.
+    nonisolated(unsafe) public static var interruptRequested = false
+    /// Whether the last `run` ended on a stop request rather than at its last step.
+    public private(set) var stopped = false
 
     private let optimizer: AdamW
     private let schedule: LearningRateSchedule
@@ -62,6 +67,7 @@ public final class Trainer {
 
     /// Runs to the end (or to early stopping or a stop request) and saves the result in `output`.
     public func run(_ report: (Event) -> Void) throws {
+        stopped = false
         let totalMicro = Int((Double(batchesPerEpoch) * arguments.epochs).rounded(.up))
         var windowLoss = 0.0, windowCount = 0
         training: while state.microStep < totalMicro {
@@ -114,7 +120,8 @@ public final class Trainer {
             } else if arguments.saveSteps > 0, state.globalStep % arguments.saveSteps == 0 {
                 try saveCheckpoint(report)
             }
-            if Trainer.stopRequested {
+            if stopRequested || Trainer.interruptRequested {
+                stopped = true
                 try saveCheckpoint(report)
                 report(Event(kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: [:],
                              message: "stopped on request; resume with --resume"))

@@ -46,12 +46,12 @@ import TrainingCore
 
         let interrupted = TemporaryFolder()
         var events = 0
-        Trainer.stopRequested = false
-        try Self.trainer(output: interrupted.path) { $0.saveSteps = 2 }.run { event in
+        let first = try Self.trainer(output: interrupted.path) { $0.saveSteps = 2 }
+        try first.run { event in
             events += 1
-            if event.kind == .checkpoint, event.step == 2 { Trainer.stopRequested = true }
+            if event.kind == .checkpoint, event.step == 2 { first.stopRequested = true }
         }
-        Trainer.stopRequested = false
+        #expect(first.stopped)
         let resumed = try Self.trainer(output: interrupted.path) { $0.saveSteps = 2 }
         #expect(try resumed.resume())
         try resumed.run { _ in }

@@ -1,0 +1,55 @@
+import Adapters
+import ArgumentParser
+import Foundation
+import SafeTensors
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare two LoRA adapters module by module.",
+        discussion: """
+            For each module either adapter changes: the norms of both updates ΔW = s·B·A, the norm \
+            of their difference, their cosine similarity, and the subspace similarity of their top \
+            singular directions (the LoRA paper's measure: 1 = same directions, 0 = orthogonal); \
+            then a line per module role. Adapters are folders or registry references.
+
+            Examples:
+              tailor diff runs/sentiment runs/sentiment-r16
+              tailor diff sentiment@1 sentiment@2 --json
+            """
+    )
+
+    @Argument(help: "The first adapter (folder or registry reference).") var a: String
+    @Argument(help: "The second adapter.") var b: String
+    @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var outputOptions: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            // A diff reads only the adapters' own files: no base model to check them against.
+            let first = try AdapterSource(a, model: "", registry: registryOptions, force: true)
+            let second = try AdapterSource(b, model: "", registry: registryOptions, force: true)
+            let diff = try AdapterDiff(first.path!, second.path!)
+            if outputOptions.json {
+                outputOptions.emit(.object([
+                    "config": .array(diff.configDifferences.map { .object(["key": .string($0.key), "a": .string($0.a), "b": .string($0.b)]) }),
+                    "modules": .array(diff.modules.map {
+                        .object(["name": .string($0.name), "norm_a": .double($0.normA), "norm_b": .double($0.normB),
+                                 "norm_difference": .double($0.normDifference), "cosine": .double($0.cosine),
+                                 "subspace_similarity": .double($0.subspaceSimilarity)])
+                    }),
+                    "summary": .array(diff.summary.map {
+                        .object(["kind": .string($0.kind), "modules": .int($0.modules), "cosine": .double($0.cosine), "subspace_similarity": .double($0.similarity)])
+                    }),
+                ]))
+            } else {
+                for change in diff.configDifferences { print("config \(change.key): \(change.a) -> \(change.b)") }
+                print("module\t|ΔW a|\t|ΔW b|\t|a-b|\tcosine\tsubspace")
+                for m in diff.modules {
+                    print(String(format: "%@\t%.4g\t%.4g\t%.4g\t%.3f\t%.3f", m.name, m.normA, m.normB, m.normDifference, m.cosine, m.subspaceSimilarity))
+                }
+                for s in diff.summary { print(String(format: "%@ (%d modules): mean cosine %.3f, mean subspace similarity %.3f", s.kind, s.modules, s.cosine, s.similarity)) }
+            }
+        }
+    }
+}
