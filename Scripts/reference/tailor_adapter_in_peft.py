@@ -3,7 +3,9 @@ Tailor computes, and commits the evidence: fixtures/peft/tailor-tiny-<model>-<me
 adapter Tailor wrote and `peft_logits.safetensors`, PEFT's logits for a batch (the Swift test
 recomputes them with Tailor and compares). BERT: sequence classification with LoRA (rsLoRA), PiSSA, DoRA,
 IA3, prompt and prefix tuning (prefix through bert_prefix.py, PEFT's forward spelled for
-transformers 5). Llama: causal LM with the same methods, logits for every position.
+transformers 5). Llama: causal LM with the same methods, logits for every position. For the methods
+that merge (LoRA, PiSSA, DoRA, IA3) also `merged_logits`: plain transformers on the folder
+`tailor merge --into-base` wrote.
 
 Usage: python tailor_adapter_in_peft.py TAILOR_BINARY FIXTURES_DIR
 """
@@ -33,6 +35,7 @@ BERT_METHODS = {
     "prompt": ["--method", "prompt", "--virtual-tokens", "3"],
     "prefix": ["--method", "prefix", "--virtual-tokens", "3"],
 }
+MERGEABLE = {"lora", "pissa", "dora", "ia3"}
 LLAMA_METHODS = {
     "lora": ["--method", "lora", "--r", "4", "--alpha", "8", "--target-modules", "all-linear"],
     "dora": ["--method", "dora", "--r", "4", "--alpha", "8", "--target-modules", "q_proj,v_proj,down_proj"],
@@ -61,8 +64,20 @@ def check(kind, methods, data, extra, model_cls, ids, mask, files):
         forward = (lambda **kwargs: bert_prefix_forward(model, **kwargs)) if bert_prefix else model
         with torch.no_grad():
             logits = forward(input_ids=ids, attention_mask=mask).logits
-        save_file({"input_ids": ids, "attention_mask": mask, "logits": logits.contiguous()},
-                  os.path.join(out, "peft_logits.safetensors"))
+        golden = {"input_ids": ids, "attention_mask": mask, "logits": logits.contiguous()}
+        if method in MERGEABLE:
+            # `tailor merge --into-base`, then plain transformers (no PEFT) on the merged folder.
+            merged = out + ".merged"
+            shutil.rmtree(merged, ignore_errors=True)
+            subprocess.run([tailor, "merge", "--into-base", "--model", base_dir, "--adapter", out, "--output", merged, "--json"],
+                           check=True, stdout=subprocess.DEVNULL)
+            plain = model_cls.from_pretrained(merged, attn_implementation="eager", dtype=torch.float32).eval()
+            with torch.no_grad():
+                golden["merged_logits"] = plain(input_ids=ids, attention_mask=mask).logits.contiguous()
+            shutil.rmtree(merged)
+            print(f"{kind} {method}: merged folder in transformers differs from PEFT by "
+                  f"{(golden['merged_logits'] - golden['logits']).abs().max().item():.2e}")
+        save_file(golden, os.path.join(out, "peft_logits.safetensors"))
         print(f"{kind} {method}: PEFT loaded the Tailor adapter, logits {tuple(logits.shape)}")
 
 

@@ -134,15 +134,36 @@ import TrainingCore
                                mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
         let adapter: any PEFTAdapter
         let logits: [Float]
+        let loaded: LoadedModel
         if fixture.hasPrefix("bert-") {
             let base = try PEFTInteropTests.bert()
             adapter = try PEFTAdapterFolder.loadAny(folder, into: base)
             #expect(try PEFTAdapterFolder.labels(in: folder) == ["negative", "positive"])
             logits = base.classify(Graph(recording: false), batch).values
+            loaded = .bert(base)
         } else {
             let base = try PEFTInteropTests.llama()
             adapter = try PEFTAdapterFolder.loadAny(folder, into: base)
             logits = base.logits(Graph(recording: false), batch).values
+            loaded = .llama(base)
+        }
+        // Methods that merge: transformers' logits on the folder `tailor merge --into-base` wrote,
+        // against the merged weights computed here.
+        if golden.tensorNames.contains("merged_logits") {
+            let merged = try BaseMerge.mergedParameters(of: loaded)
+            let scratch = TemporaryFolder()
+            try SafeTensorsWriter.write(merged.map { TensorData(name: $0.name, dtype: .f32, shape: $0.shape, bytes: $0.values.withUnsafeBytes { Array($0) }) },
+                                        metadata: nil, to: scratch.file("model.safetensors"))
+            let weights = WeightStore(try Checkpoint.open(scratch.file("model.safetensors")))
+            let plain: [Float]
+            switch loaded {
+            case .bert(let bert):
+                plain = try Bert(config: bert.config, weights: weights, withClassifier: true, trainable: false).classify(Graph(recording: false), batch).values
+            case .llama(let llama):
+                plain = try Llama(config: llama.config, weights: weights, head: .causalLM, trainable: false).logits(Graph(recording: false), batch).values
+            }
+            let (difference, _) = PEFTInteropTests.maxDifference(plain, try golden.tensor("merged_logits").floats())
+            #expect(difference < 1e-4, "\(fixture): merged weights vs transformers on the merged folder differ by \(difference)")
         }
         let expected = try golden.tensor("logits").floats()
         #expect(logits.count == expected.count, "\(fixture): \(logits.count) logits, PEFT has \(expected.count)")
