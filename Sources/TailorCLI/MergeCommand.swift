@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Inference
 import Models
+import Quantization
 import SafeTensors
 
 struct MergeCommand: ParsableCommand {
@@ -27,14 +28,15 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "The base model folder.") var model: String
     @Option(help: "The adapter: a PEFT folder, or a registry reference (NAME, NAME@N, NAME@TAG).") var adapter: String
     @Option(help: "The model folder to create.") var output: String
-    @Option(help: "Weights dtype of the merged model: f32, f16 or bf16.") var dtype = "f32"
+    @Option(help: "Weights dtype of the merged model: f32, f16, bf16, or nf4 (merged in f32, then quantized once as tailor quantize does).")
+    var dtype = "f32"
     @Flag(help: "Merge a registry adapter even if it was trained on a different base model.") var force = false
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
         guard intoBase else { throw ValidationError("--into-base is required: merging adapters into a new adapter is not available yet") }
-        guard ["f32", "f16", "bf16"].contains(dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16") }
+        guard ["f32", "f16", "bf16", "nf4"].contains(dtype) else { throw ValidationError("--dtype must be f32, f16, bf16 or nf4") }
     }
 
     func run() throws {
@@ -52,7 +54,7 @@ struct MergeCommand: ParsableCommand {
             case .llama(let llama): _ = try PEFTAdapterFolder.loadAny(folder, into: llama)
             }
             let unmerged = ModelSample.logits(loaded, classification: classification)
-            let target: DType = ["f32": .f32, "f16": .f16, "bf16": .bf16][dtype]!
+            let target: DType = ["f16": .f16, "bf16": .bf16][dtype] ?? .f32
             var tensors: [TensorData] = []
             for (name, values, shape) in try BaseMerge.mergedParameters(of: loaded) {
                 var bytes = [UInt8](repeating: 0, count: values.count * target.bitSize / 8)
@@ -68,7 +70,7 @@ struct MergeCommand: ParsableCommand {
                 try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: scratch + "/model.safetensors")
                 _ = try ModelFolder.copyCompanions(of: Checkpoint.open(model), into: scratch) { json in
                     json["torch_dtype"] = nil
-                    json["dtype"] = .string(["f32": "float32", "f16": "float16", "bf16": "bfloat16"][dtype]!)
+                    json["dtype"] = .string(["f16": "float16", "bf16": "bfloat16"][dtype] ?? "float32")
                     json["quantization_config"] = nil
                     if classification, let labels {
                         json["id2label"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))
@@ -76,7 +78,17 @@ struct MergeCommand: ParsableCommand {
                         json["architectures"] = .array([.string(isBert ? "BertForSequenceClassification" : "LlamaForSequenceClassification")])
                     }
                 }
-                let merged = try ModelLoader.load(folder: scratch, task: classification ? .sequenceClassification : .causalLM)
+                var written = scratch
+                if dtype == "nf4" {
+                    // Merge into the dequantized weights once, quantize once: QLoRA's deploy path.
+                    written = scratch + "-nf4"
+                    try? FileManager.default.removeItem(atPath: written)
+                    _ = try ModelQuantizer.quantize(modelFolder: scratch, outputFolder: written, options: ModelQuantizer.Options())
+                    try FileManager.default.removeItem(atPath: scratch)
+                    guard rename(written, scratch) == 0 else { throw UsageProblem(description: "\(scratch): cannot replace the f32 merge") }
+                    written = scratch
+                }
+                let merged = try ModelLoader.load(folder: written, task: classification ? .sequenceClassification : .causalLM)
                 let change = ModelSample.compare(unmerged, ModelSample.logits(merged, classification: classification))
                 guard rename(scratch, output) == 0 else { throw UsageProblem(description: "\(output): cannot move the merged model into place") }
                 if outputOptions.json {

@@ -72,6 +72,17 @@ import Testing
         #expect(try TailorProcess.run(["merge", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", "d", "--output", folder.file("x")]).status != 0)
     }
 
+    @Test func mergeIntoAnNF4Base() throws {
+        let folder = TemporaryFolder()
+        let merge = try TailorProcess.run(["merge", "--into-base", "--model", TailorProcess.fixture("tiny-llama"), "--adapter",
+                                           TailorProcess.fixture("peft/tailor-tiny-llama-lora"), "--dtype", "nf4", "--output", folder.file("q"), "--json"])
+        #expect(merge.status == 0, "\(merge.stderr)")
+        let error = try #require(merge.json?["max_logit_difference"] as? Double)
+        #expect(error > 0 && error < 1, "4-bit rounding moves the logits a little: \(error)")
+        let inspect = try TailorProcess.run(["inspect", folder.file("q")])
+        #expect(inspect.stdout.contains("bitsandbytes 4-bit checkpoint (nf4"))
+    }
+
     /// Eight `tailor adapter add` processes at once: eight versions, none lost.
     @Test func concurrentProcessesLoseNoVersion() throws {
         let folder = TemporaryFolder()
