@@ -21,6 +21,6 @@ struct Tailor: ParsableCommand {
         version: "0.1.0",
         subcommands: [InspectCommand.self, ConvertCommand.self, VerifyCommand.self, QuantizeCommand.self,
                       DequantizeCommand.self, TrainCommand.self, EvalCommand.self, ClassifyCommand.self, GenerateCommand.self, BenchCommand.self,
-                      MergeCommand.self, DiffCommand.self, AdapterCommand.self, RegistryCommand.self, DemoCommand.self]
+                      MergeCommand.self, DiffCommand.self, ExtractCommand.self, AdapterCommand.self, RegistryCommand.self, DemoCommand.self]
     )
 }

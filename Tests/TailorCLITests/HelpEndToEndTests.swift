@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 @Suite struct HelpEndToEndTests {
-    static let subcommands = ["inspect", "convert", "verify", "quantize", "dequantize", "train", "eval", "classify", "generate", "bench", "merge", "diff", "adapter", "registry", "demo"]
+    static let subcommands = ["inspect", "convert", "verify", "quantize", "dequantize", "train", "eval", "classify", "generate", "bench", "merge", "diff", "extract", "adapter", "registry", "demo"]
 
     @Test func rootHelpListsEverySubcommandWithOneLine() throws {
         let result = try TailorProcess.run(["--help"])

@@ -1,0 +1,71 @@
+import Adapters
+import ArgumentParser
+import Foundation
+import Models
+import SafeTensors
+
+struct ExtractCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract",
+        abstract: "Extract a LoRA adapter from a fully fine-tuned model.",
+        discussion: """
+            Truncated SVD of each Linear weight's difference from the base (as mergekit does): a \
+            PEFT LoRA folder of rank R whose update is the best rank-R approximation, heads the \
+            base lacks saved in full. Prints each module's relative error.
+
+            Examples:
+              tailor extract --model fixtures/tiny-bert --tuned runs/full --rank 8 --output runs/extracted
+              tailor extract --model ~/.cache/tailor/all-MiniLM-L6-v2 --tuned runs/full --rank 16 --output out --json
+            """
+    )
+
+    @Option(help: "The base model folder.") var model: String
+    @Option(help: "The fully fine-tuned model folder (same architecture).") var tuned: String
+    @Option(help: "LoRA rank.") var rank = 8
+    @Option(help: "The adapter folder to create.") var output: String
+    @OptionGroup var outputOptions: OutputOptions
+
+    func validate() throws {
+        guard rank > 0 else { throw ValidationError("--rank must be positive") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            guard !FileManager.default.fileExists(atPath: output) else { throw UsageProblem(description: "\(output): already exists") }
+            let isBert = try ConfigReader(path: model + "/config.json").string("model_type") == "bert"
+            let tunedConfig = try ConfigReader(path: tuned + "/config.json")
+            let classification = isBert || ((try? tunedConfig.string("architectures")).map { $0.contains("SequenceClassification") } ?? false)
+                || ((tunedConfig.values["architectures"] as? [String])?.contains { $0.contains("SequenceClassification") } ?? false)
+            let task: ModelLoader.Task = classification ? .sequenceClassification : .causalLM
+            let labels = try tunedConfig.labels()
+            let base = try ModelLoader.load(folder: model, task: task, labels: labels)
+            let fine = try ModelLoader.load(folder: tuned, task: task, labels: labels)
+            let baseCheckpoint = try Checkpoint.open(model)
+            let (baseModel, tunedModel): (AdaptableModel, AdaptableModel)
+            switch (base, fine) {
+            case (.bert(let a), .bert(let b)): (baseModel, tunedModel) = (a, b)
+            case (.llama(let a), .llama(let b)): (baseModel, tunedModel) = (a, b)
+            default: throw UsageProblem(description: "\(tuned): not the same architecture as \(model)")
+            }
+            // Heads the base checkpoint lacks were initialised at random by the loader: save them whole.
+            let inFull = Set(tunedModel.linearModuleNames.filter { name in
+                ![name, String(name.drop { $0 != "." }.dropFirst())].contains { baseCheckpoint.info($0 + ".weight") != nil }
+            })
+            let result = try LoRAExtraction.extract(base: baseModel, tuned: tunedModel, rank: rank, inFull: inFull,
+                                                    taskType: classification ? "SEQ_CLS" : "CAUSAL_LM", baseModel: model)
+            let scratch = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+            try? FileManager.default.removeItem(atPath: scratch)
+            try PEFTAdapterFolder.save(result.adapter, to: scratch)
+            if classification, let labels { try PEFTAdapterFolder.saveLabels(labels, in: scratch) }
+            guard rename(scratch, output) == 0 else { throw UsageProblem(description: "\(output): cannot move the adapter into place") }
+            let worst = result.relativeErrors.map(\.error).max() ?? 0
+            if outputOptions.json {
+                outputOptions.emit(.object(["output": .string(output), "rank": .int(rank), "modules": .int(result.relativeErrors.count),
+                                            "saved_in_full": .array(inFull.sorted().map { .string($0) }), "max_relative_error": .double(worst)]))
+            } else {
+                for (module, error) in result.relativeErrors { print(String(format: "%@\trelative error %.3g", module, error)) }
+                print("extracted rank \(rank) from \(result.relativeErrors.count) modules to \(output) (in full: \(inFull.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+}
