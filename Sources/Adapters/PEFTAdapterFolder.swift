@@ -95,3 +95,20 @@ public enum PEFTAdapterFolder {
         try ModelFolder.writeAtomically(Array(model.configText().utf8), to: folder + "/" + configFile)
     }
 }
+
+extension PEFTAdapterFolder {
+    /// Loads the base model in `base` with the head the adapter in `folder` was trained with
+    /// (a BERT base only classifies; a Llama base classifies when the adapter's task_type is
+    /// SEQ_CLS), its labels, and the adapter applied.
+    public static func loadWithBase(_ folder: String, base: String) throws -> (model: LoadedModel, classification: Bool) {
+        let isBert = try ConfigReader(path: base + "/config.json").string("model_type") == "bert"
+        let config = try ConfigReader(path: folder + "/" + configFile)
+        let classification = isBert || (try? config.string("task_type")) == "SEQ_CLS"
+        let model = try ModelLoader.load(folder: base, task: classification ? .sequenceClassification : .causalLM, labels: labels(in: folder))
+        switch model {
+        case .bert(let bert): _ = try loadAny(folder, into: bert)
+        case .llama(let llama): _ = try loadAny(folder, into: llama)
+        }
+        return (model, classification)
+    }
+}

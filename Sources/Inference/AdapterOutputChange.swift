@@ -15,17 +15,8 @@ public enum AdapterOutputChange {
 
     public static func measure(base: String, original: String, stored: String, sequences: Int = 4, length: Int = 16,
                                seed: UInt64 = 7) throws -> Result {
-        let config = try ConfigReader(path: base + "/config.json")
-        let isBert = try config.string("model_type") == "bert"
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: original + "/adapter_config.json"))) as? [String: Any]
-        let classification = isBert || json?["task_type"] as? String == "SEQ_CLS"
-        let labels = try PEFTAdapterFolder.labels(in: original)
         func logits(_ adapter: String) throws -> [Float] {
-            let model = try ModelLoader.load(folder: base, task: classification ? .sequenceClassification : .causalLM, labels: labels)
-            switch model {
-            case .bert(let bert): _ = try PEFTAdapterFolder.loadAny(adapter, into: bert)
-            case .llama(let llama): _ = try PEFTAdapterFolder.loadAny(adapter, into: llama)
-            }
+            let (model, classification) = try PEFTAdapterFolder.loadWithBase(adapter, base: base)
             return ModelSample.logits(model, classification: classification, sequences: sequences, length: length, seed: seed)
         }
         return ModelSample.compare(try logits(original), try logits(stored))

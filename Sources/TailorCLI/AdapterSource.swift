@@ -1,6 +1,20 @@
 import Foundation
 import Registry
 
+import ArgumentParser
+
+/// `--adapter`, `--force` and `--registry`, as every command that applies one adapter takes them.
+struct AdapterOptions: ParsableArguments {
+    @Option(help: "A PEFT adapter folder, or a registry reference (NAME, NAME@N, NAME@TAG) when no such folder exists.")
+    var adapter: String?
+    @Flag(help: "Apply a registry adapter even if it was trained on a different base model.") var force = false
+    @OptionGroup var registryOptions: RegistryOptions
+
+    func source(model: String) throws -> AdapterSource {
+        try AdapterSource(adapter, model: model, registry: registryOptions, force: force)
+    }
+}
+
 /// What `--adapter` names: a PEFT folder, or, when no such folder exists, a registry reference
 /// (NAME, NAME@N, NAME@TAG) exported to a temporary folder for the command's lifetime after its
 /// base fingerprint is checked against `--model`.

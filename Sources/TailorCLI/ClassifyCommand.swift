@@ -22,10 +22,7 @@ struct ClassifyCommand: ParsableCommand {
     @Option(help: "The model folder (config.json, safetensors, tokenizer.json).")
     var model: String
 
-    @Option(help: "A PEFT adapter folder, or a registry reference (NAME, NAME@N, NAME@TAG) when no such folder exists.")
-    var adapter: String?
-    @Flag(help: "Apply a registry adapter even if it was trained on a different base model.") var force = false
-    @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var adapterOptions: AdapterOptions
 
     @Argument(help: "Texts to classify.")
     var texts: [String] = []
@@ -56,7 +53,7 @@ struct ClassifyCommand: ParsableCommand {
                 pairs = try JSONLInput.strings(rows, key: "text_pair", path: input, optional: true)
                 if pairs != nil, !texts.isEmpty { pairs = [String](repeating: "", count: texts.count) + pairs! }
             }
-            let source = try AdapterSource(adapter, model: model, registry: registryOptions, force: force)
+            let source = try adapterOptions.source(model: model)
             let classifier = try TextClassifier(folder: model, adapter: source.path, maxLength: maxLength)
             classifier.batchSize = batchSize
             let results = try classifier.classify(inputs, pairs: pairs)

@@ -21,10 +21,7 @@ struct EvalCommand: ParsableCommand {
     )
 
     @Option(help: "The base model folder (or a fully fine-tuned one).") var model: String
-    @Option(help: "A PEFT adapter folder, or a registry reference (NAME, NAME@N, NAME@TAG) when no such folder exists.")
-    var adapter: String?
-    @Flag(help: "Apply a registry adapter even if it was trained on a different base model.") var force = false
-    @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var adapterOptions: AdapterOptions
     @Option(help: "Labelled data (CSV or JSONL).") var data: String
     @Option(help: "classification or causal-lm.") var task = "classification"
     @Option(help: "Examples per forward pass.") var batchSize = 32
@@ -40,7 +37,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let taskKind = Dataset.Task(rawValue: task)!
-            let source = try AdapterSource(adapter, model: model, registry: registryOptions, force: force)
+            let source = try adapterOptions.source(model: model)
             var labels = try source.path.flatMap { try PEFTAdapterFolder.labels(in: $0) }
             if labels == nil, taskKind == .classification {
                 labels = try ConfigReader(path: model + "/config.json").labels()

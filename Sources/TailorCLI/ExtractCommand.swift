@@ -34,8 +34,7 @@ struct ExtractCommand: ParsableCommand {
             guard !FileManager.default.fileExists(atPath: output) else { throw UsageProblem(description: "\(output): already exists") }
             let isBert = try ConfigReader(path: model + "/config.json").string("model_type") == "bert"
             let tunedConfig = try ConfigReader(path: tuned + "/config.json")
-            let classification = isBert || ((try? tunedConfig.string("architectures")).map { $0.contains("SequenceClassification") } ?? false)
-                || ((tunedConfig.values["architectures"] as? [String])?.contains { $0.contains("SequenceClassification") } ?? false)
+            let classification = isBert || ((tunedConfig.values["architectures"] as? [String])?.contains { $0.contains("SequenceClassification") } ?? false)
             let task: ModelLoader.Task = classification ? .sequenceClassification : .causalLM
             let labels = try tunedConfig.labels()
             let base = try ModelLoader.load(folder: model, task: task, labels: labels)

@@ -21,10 +21,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "The model folder (config.json, safetensors, tokenizer.json).")
     var model: String
 
-    @Option(help: "A PEFT adapter folder, or a registry reference (NAME, NAME@N, NAME@TAG) when no such folder exists.")
-    var adapter: String?
-    @Flag(help: "Apply a registry adapter even if it was trained on a different base model.") var force = false
-    @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var adapterOptions: AdapterOptions
 
     @Argument(help: "Prompts.")
     var prompts: [String] = []
@@ -65,7 +62,7 @@ struct GenerateCommand: ParsableCommand {
         try reportingErrors {
             var all = prompts
             if let input { all += try JSONLInput.strings(JSONLInput.read(input), key: "prompt", path: input) ?? [] }
-            let source = try AdapterSource(adapter, model: model, registry: registryOptions, force: force)
+            let source = try adapterOptions.source(model: model)
             let generator = try TextGenerator(folder: model, adapter: source.path)
             let sampling: Sampling = temperature.map { .sample(temperature: $0, topK: topK, topP: topP, seed: seed) } ?? .greedy
             for prompt in all {

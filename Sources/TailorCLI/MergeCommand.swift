@@ -44,15 +44,10 @@ struct MergeCommand: ParsableCommand {
             guard !FileManager.default.fileExists(atPath: output) else { throw UsageProblem(description: "\(output): already exists") }
             let source = try AdapterSource(adapter, model: model, registry: registryOptions, force: force)
             let folder = source.path!
-            let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/adapter_config.json"))) as? [String: Any]
-            let isBert = try ConfigReader(path: model + "/config.json").string("model_type") == "bert"
-            let classification = isBert || config?["task_type"] as? String == "SEQ_CLS"
+            let (loaded, classification) = try PEFTAdapterFolder.loadWithBase(folder, base: model)
             let labels = try PEFTAdapterFolder.labels(in: folder)
-            let loaded = try ModelLoader.load(folder: model, task: classification ? .sequenceClassification : .causalLM, labels: labels)
-            switch loaded {
-            case .bert(let bert): _ = try PEFTAdapterFolder.loadAny(folder, into: bert)
-            case .llama(let llama): _ = try PEFTAdapterFolder.loadAny(folder, into: llama)
-            }
+            let isBert: Bool
+            if case .bert = loaded { isBert = true } else { isBert = false }
             let unmerged = ModelSample.logits(loaded, classification: classification)
             let target: DType = ["f16": .f16, "bf16": .bf16][dtype] ?? .f32
             var tensors: [TensorData] = []
