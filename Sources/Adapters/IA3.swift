@@ -79,6 +79,14 @@ public final class IA3Linear: LinearAdapter, @unchecked Sendable {
         self.feedforward = feedforward
     }
 
+    public var changesInput: Bool { feedforward }
+
+    /// Weights the vector in a stack (`--adapter a:0.5`): l ← 1 + w·(l − 1), so 0 is no change
+    /// and 1 the adapter as trained (IA3 scales; it has no additive update to weight).
+    public func applyStackWeight(_ weight: Float) {
+        for i in 0..<vector.count { vector.data[i] = 1 + weight * (vector.data[i] - 1) }
+    }
+
     public func prepareInput(_ graph: Graph, _ x: Tensor) -> Tensor { feedforward ? graph.scaleColumns(x, vector) : x }
     public func apply(_ graph: Graph, input x: Tensor, baseOutput y: Tensor) -> Tensor { feedforward ? y : graph.scaleColumns(y, vector) }
 }

@@ -63,6 +63,12 @@ public struct LoRAConfig: Sendable, Equatable {
         return useRSLoRA ? a / rank.squareRoot() : a / rank
     }
 
+    /// The explicit module names of `target_modules` (empty for a regex or all-linear).
+    public var targetNames: [String] {
+        if case .names(let names) = targets { return names }
+        return []
+    }
+
     public var matcher: ModuleMatcher { ModuleMatcher(targets: targets, exclude: excludeModules, layersToTransform: layersToTransform) }
 
     // MARK: adapter_config.json

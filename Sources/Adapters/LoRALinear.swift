@@ -21,6 +21,8 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
     public var rng: RandomGenerator
     /// False: the adapter is attached but inactive (outputs are the base model's).
     public var enabled = true
+    /// The adapter's weight in a stack (`--adapter a:0.7`): it multiplies the update, ΔW = w·s·B·A.
+    public var stackWeight: Float = 1
 
     public init(moduleName: String, a: Tensor, b: Tensor, scale: Float, dropout: Float, seed: UInt64,
                 magnitude: Tensor? = nil, base: LinearLayer? = nil) {
@@ -40,7 +42,7 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         guard enabled else { return y }
         let dropped = graph.dropout(x, p: dropout, rng: &rng)
         let delta = graph.linear(graph.linear(dropped, a), b)
-        guard let magnitude, let base else { return graph.addScaled(y, delta, factor: scale) }
+        guard let magnitude, let base else { return graph.addScaled(y, delta, factor: scale * stackWeight) }
         let norms = weightNorms()
         if dropped === x {
             return graph.doraCombine(y, base: y, subtracting: base.bias, lora: delta, magnitude: magnitude, norms: norms, scale: scale)
@@ -69,12 +71,13 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         }
     }
 
-    /// ΔW = scale · B·A, `[out, in]`, in f32: what merging adds to the base weight.
+    /// ΔW = w · scale · B·A, `[out, in]`, in f32 (w the stack weight): what merging adds to the
+    /// base weight.
     public func deltaWeight() -> [Float] {
         let (out, r, inFeatures) = (b.shape[0], a.shape[0], a.shape[1])
         var delta = [Float](repeating: 0, count: out * inFeatures)
         delta.withUnsafeMutableBufferPointer { d in
-            Matmul.gemm(.none, .none, m: out, n: inFeatures, k: r, alpha: scale, a: b.data, lda: r, b: a.data, ldb: inFeatures,
+            Matmul.gemm(.none, .none, m: out, n: inFeatures, k: r, alpha: scale * stackWeight, a: b.data, lda: r, b: a.data, ldb: inFeatures,
                         c: d.baseAddress!, ldc: inFeatures)
         }
         return delta

@@ -15,13 +15,17 @@ public enum PEFTAdapterFolder {
     /// The label names saved with an adapter, if any.
     public static func labels(in folder: String) throws -> [String]? {
         let path = folder + "/" + labelsFile
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any],
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try labels(from: data, file: path)
+    }
+
+    static func labels(from data: Data, file: String) throws -> [String] {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let map = object["id2label"] as? [String: String] else {
-            throw AdapterError(file: path, "expected {\"id2label\": {\"0\": name, …}}")
+            throw AdapterError(file: file, "expected {\"id2label\": {\"0\": name, …}}")
         }
         return try (0..<map.count).map { index in
-            guard let name = map[String(index)] else { throw AdapterError(file: path, "id2label has no entry \(index)") }
+            guard let name = map[String(index)] else { throw AdapterError(file: file, "id2label has no entry \(index)") }
             return name
         }
     }
@@ -42,17 +46,14 @@ public enum PEFTAdapterFolder {
 
     /// Loads the adapter in `folder` into `base`, whatever its `peft_type`.
     public static func loadAny(_ folder: String, into base: AdaptableModel) throws -> any PEFTAdapter {
-        let configPath = folder + "/" + configFile
-        let json: [String: Any]
-        do {
-            guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any] else {
-                throw AdapterError(file: configPath, "not a JSON object")
-            }
-            json = object
-        } catch let error as AdapterError { throw error } catch {
-            throw AdapterError(file: configPath, "cannot read: \(error.localizedDescription)")
-        }
-        let file = try SafeTensorsFile(path: folder + "/" + weightsFile)
+        try loadAny(AdapterFiles(folder: folder), into: base)
+    }
+
+    /// Loads an adapter's files (from a folder or from memory) into `base`.
+    public static func loadAny(_ files: AdapterFiles, into base: AdaptableModel) throws -> any PEFTAdapter {
+        let configPath = files.label + "/" + configFile
+        let json = try files.configJSON()
+        let file = files.weights
         var weights: [String: Tensor] = [:]
         for info in file.tensors {
             let view = file.view(of: info)
@@ -101,14 +102,19 @@ extension PEFTAdapterFolder {
     /// (a BERT base only classifies; a Llama base classifies when the adapter's task_type is
     /// SEQ_CLS), its labels, and the adapter applied.
     public static func loadWithBase(_ folder: String, base: String) throws -> (model: LoadedModel, classification: Bool) {
+        try loadWithBase([(AdapterStack.Member(reference: folder), AdapterFiles(folder: folder))], base: base)
+    }
+
+    /// Loads `base` with the head the stack's first adapter (or `head`) was trained with, its
+    /// labels, and the whole stack applied.
+    public static func loadWithBase(_ stack: [(member: AdapterStack.Member, files: AdapterFiles)], base: String,
+                                    taskOf head: AdapterFiles? = nil) throws -> (model: LoadedModel, classification: Bool) {
         let isBert = try ConfigReader(path: base + "/config.json").string("model_type") == "bert"
-        let config = try ConfigReader(path: folder + "/" + configFile)
-        let classification = isBert || (try? config.string("task_type")) == "SEQ_CLS"
-        let model = try ModelLoader.load(folder: base, task: classification ? .sequenceClassification : .causalLM, labels: labels(in: folder))
-        switch model {
-        case .bert(let bert): _ = try loadAny(folder, into: bert)
-        case .llama(let llama): _ = try loadAny(folder, into: llama)
-        }
+        let taskType = try (head ?? stack.first?.files).flatMap { try $0.configJSON()["task_type"] as? String }
+        let classification = isBert || taskType == "SEQ_CLS"
+        let model = try ModelLoader.load(folder: base, task: classification ? .sequenceClassification : .causalLM,
+                                         labels: head?.labels ?? stack.lazy.compactMap(\.files.labels).first)
+        _ = try AdapterStack.load(stack, into: model.adaptable)
         return (model, classification)
     }
 }

@@ -15,26 +15,43 @@ public final class TextClassifier {
     public let tokenizer: Tokenizer
     public var maxLength: Int
     public var batchSize = 16
+    /// With switching on: the attached adapter stacks (the `adapters` given at init are slot 0).
+    public let slots: AdapterSlots?
 
-    /// Loads `folder`, with the PEFT adapter in `adapter` on top when given.
-    public init(folder: String, adapter: String? = nil, maxLength: Int? = nil) throws {
-        let labels = try adapter.flatMap { try PEFTAdapterFolder.labels(in: $0) }
-        model = try ModelLoader.load(folder: folder, task: .sequenceClassification, labels: labels)
-        if let adapter {
-            switch model {
-            case .bert(let bert): _ = try PEFTAdapterFolder.loadAny(adapter, into: bert)
-            case .llama(let llama): _ = try PEFTAdapterFolder.loadAny(adapter, into: llama)
-            }
+    /// Loads `folder` with the stack `adapters` on top (none: the base alone). With `switching`
+    /// the stack becomes slot 0 of ``slots`` and more can be attached and chosen per text.
+    public init(folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], maxLength: Int? = nil,
+                switching: Bool = false) throws {
+        model = try ModelLoader.load(folder: folder, task: .sequenceClassification, labels: adapters.lazy.compactMap(\.files.labels).first)
+        if switching {
+            let slots = AdapterSlots(base: model.adaptable)
+            if !adapters.isEmpty { try slots.attach(adapters.map(\.member.text).joined(separator: "+"), adapters) }
+            slots.routing.use(adapters.isEmpty ? -1 : 0)
+            self.slots = slots
+        } else {
+            _ = try AdapterStack.load(adapters, into: model.adaptable)
+            slots = nil
         }
         tokenizer = try Tokenizer(path: folder)
         self.maxLength = maxLength ?? tokenizer.configuredMaxLength ?? 512
     }
 
+    /// Loads `folder` with the PEFT adapter in the folder `adapter` on top when given.
+    public convenience init(folder: String, adapter: String?, maxLength: Int? = nil) throws {
+        try self.init(folder: folder, adapters: adapter.map { [(AdapterStack.Member(reference: $0), try AdapterFiles(folder: $0))] } ?? [],
+                      maxLength: maxLength)
+    }
+
     /// Logits and the arg-max label for each text (with an optional second text per input).
-    public func classify(_ texts: [String], pairs: [String]? = nil) throws -> [Result] {
+    /// `slots` (with switching on) names each text's adapter slot (−1: the base); texts with
+    /// different slots share batches.
+    public func classify(_ texts: [String], pairs: [String]? = nil, slots textSlots: [Int]? = nil) throws -> [Result] {
         var results: [Result] = []
+        precondition(textSlots == nil || (slots != nil && textSlots!.count == texts.count), "per-text slots need switching and one slot per text")
+        defer { if let textSlots, let slots { slots.routing.use(textSlots.last ?? -1) } }
         for start in stride(from: 0, to: texts.count, by: batchSize) {
             let range = start..<min(texts.count, start + batchSize)
+            if let textSlots, let slots { slots.routing.sequenceSlots = Array(textSlots[range]) }
             let encodings = tokenizer.encodeBatch(Array(texts[range]), pairs: pairs.map { Array($0[range]) }, maxLength: maxLength,
                                                   padding: .longest, padId: padId)
             let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
@@ -46,9 +63,10 @@ public final class TextClassifier {
             case .bert(let bert): logits = bert.classify(graph, batch)
             case .llama(let llama): logits = llama.classify(graph, batch)
             }
-            let labels = model.labels
             let values = logits.values
             for row in 0..<batch.batch {
+                let slot = textSlots?[start + row] ?? slots?.routing.uniformSlot ?? -1
+                let labels = (slot >= 0 ? slots?.labels[slot] : nil) ?? model.labels
                 let rowLogits = Array(values[(row * labels.count)..<((row + 1) * labels.count)])
                 let best = rowLogits.indices.max { rowLogits[$0] < rowLogits[$1] } ?? 0
                 results.append(Result(logits: rowLogits, label: labels[best], labelIndex: best))

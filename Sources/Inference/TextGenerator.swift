@@ -20,19 +20,37 @@ public final class TextGenerator {
 
     public let model: Llama
     public let tokenizer: Tokenizer
+    /// With switching on: the attached adapter stacks (the `adapters` given at init are slot 0).
+    public let slots: AdapterSlots?
 
-    /// Loads `folder`, with the PEFT adapter in `adapter` on top when given.
-    public init(folder: String, adapter: String? = nil) throws {
+    /// Loads `folder` with the stack `adapters` on top (none: the base alone). With `switching`
+    /// the stack becomes slot 0 of ``slots`` and more can be attached and chosen per prompt.
+    public init(folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], switching: Bool = false) throws {
         guard case .llama(let llama) = try ModelLoader.load(folder: folder, task: .causalLM) else {
             throw ModelError(file: folder, "not a causal language model")
         }
-        if let adapter { _ = try PEFTAdapterFolder.loadAny(adapter, into: llama) }
+        if switching {
+            let slots = AdapterSlots(base: llama)
+            if !adapters.isEmpty { try slots.attach(adapters.map(\.member.text).joined(separator: "+"), adapters) }
+            slots.routing.use(adapters.isEmpty ? -1 : 0)
+            self.slots = slots
+        } else {
+            _ = try AdapterStack.load(adapters, into: llama)
+            slots = nil
+        }
         model = llama
         tokenizer = try Tokenizer(path: folder)
     }
 
-    /// Continues `prompt` by up to `maxNewTokens` tokens, stopping at an end-of-sequence token.
-    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling) throws -> Result {
+    /// Loads `folder` with the PEFT adapter in the folder `adapter` on top when given.
+    public convenience init(folder: String, adapter: String?) throws {
+        try self.init(folder: folder, adapters: adapter.map { [(AdapterStack.Member(reference: $0), try AdapterFiles(folder: $0))] } ?? [])
+    }
+
+    /// Continues `prompt` by up to `maxNewTokens` tokens, stopping at an end-of-sequence token;
+    /// with switching on, `slot` picks the adapter stack (−1: the base; nil: the current one).
+    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling, slot: Int? = nil) throws -> Result {
+        if let slot, let slots { slots.routing.use(slot) }
         let promptIds = tokenizer.encode(prompt).ids
         guard !promptIds.isEmpty else { throw ModelError(file: tokenizer.path, "the prompt encodes to no tokens") }
         if let bad = promptIds.first(where: { $0 >= model.config.vocabSize }) {

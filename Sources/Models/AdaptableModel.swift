@@ -102,3 +102,13 @@ extension Llama: AdaptableModel {
         layers[index][keyPath: path] = layer
     }
 }
+
+extension LoadedModel {
+    /// The model as adapters see it.
+    public var adaptable: AdaptableModel {
+        switch self {
+        case .bert(let bert): return bert
+        case .llama(let llama): return llama
+        }
+    }
+}

@@ -290,34 +290,43 @@ public final class AdapterStore: @unchecked Sendable {
 
     // MARK: export, verify, gc
 
-    /// Writes the version as a PEFT folder at `output` (which must not exist), byte-identical to
-    /// the files that were added; the folder appears whole or not at all.
-    public func export(_ reference: String, to output: String) throws {
-        guard !FileManager.default.fileExists(atPath: output) else { throw Failure("\(output): already exists") }
+    /// The version's files by name (adapter_config.json, adapter_model.safetensors, …),
+    /// decompressed and checked, byte-identical to the files that were added; nothing is written.
+    public func files(_ reference: String) throws -> [String: [UInt8]] {
         let rows = try database.read { db in
             try Row.fetchAll(db, sql: "SELECT name, kind, raw_bytes, blob, dtype, shape, encoding FROM file WHERE version = ? ORDER BY kind = 'tensor', position",
                              arguments: [try resolve(db, reference).id])
         }
+        var files: [String: [UInt8]] = [:]
+        var model: [UInt8] = []
+        for row in rows {
+            let raw: Int = row["raw_bytes"], hash: String = row["blob"], name: String = row["name"], kind: String = row["kind"]
+            let encoding = (row["encoding"] as String?).flatMap(FactorQuantization.init(rawValue:))
+            // A quantized payload is smaller than the tensor it restores; these bounds only stop a hostile size.
+            var bytes = try TensorCodec.decode(try blobs.get(hash, maxLength: 2 * raw + 8192), maxLength: encoding == nil ? raw : 2 * raw + 4096)
+            if let encoding {
+                bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row["dtype"], shape: row["shape"], raw: raw, tensor: name)
+            }
+            guard bytes.count == raw else { throw Failure("\(name): blob \(hash) holds \(bytes.count) bytes, the index says \(raw)") }
+            switch kind {
+            case "header", "tensor": model += bytes
+            default: files[name] = bytes
+            }
+        }
+        files["adapter_model.safetensors"] = model
+        return files
+    }
+
+    /// Writes the version as a PEFT folder at `output` (which must not exist), byte-identical to
+    /// the files that were added; the folder appears whole or not at all.
+    public func export(_ reference: String, to output: String) throws {
+        guard !FileManager.default.fileExists(atPath: output) else { throw Failure("\(output): already exists") }
+        let contents = try files(reference)
         let temporary = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         try? FileManager.default.removeItem(atPath: temporary)
         try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         do {
-            var model: [UInt8] = []
-            for row in rows {
-                let raw: Int = row["raw_bytes"], hash: String = row["blob"], name: String = row["name"], kind: String = row["kind"]
-                let encoding = (row["encoding"] as String?).flatMap(FactorQuantization.init(rawValue:))
-                // A quantized payload is smaller than the tensor it restores; these bounds only stop a hostile size.
-                var bytes = try TensorCodec.decode(try blobs.get(hash, maxLength: 2 * raw + 8192), maxLength: encoding == nil ? raw : 2 * raw + 4096)
-                if let encoding {
-                    bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row["dtype"], shape: row["shape"], raw: raw, tensor: name)
-                }
-                guard bytes.count == raw else { throw Failure("\(name): blob \(hash) holds \(bytes.count) bytes, the index says \(raw)") }
-                switch kind {
-                case "header", "tensor": model += bytes
-                default: try ModelFolder.writeAtomically(bytes, to: temporary + "/" + name)
-                }
-            }
-            try ModelFolder.writeAtomically(model, to: temporary + "/adapter_model.safetensors")
+            for (name, bytes) in contents.sorted(by: { $0.key < $1.key }) { try ModelFolder.writeAtomically(bytes, to: temporary + "/" + name) }
             _ = try SafeTensorsFile(path: temporary + "/adapter_model.safetensors")
             guard rename(temporary, output) == 0 else { throw Failure("\(output): cannot move the exported folder into place (errno \(errno))") }
         } catch {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Adapters
 import Inference
 import SafeTensors
 
@@ -13,9 +14,17 @@ struct ClassifyCommand: ParsableCommand {
             Prints the label and logits per text; with --json one JSON object per input line with \
             "text", "label" and "logits".
 
+            --adapter applies an adapter (a folder or a registry reference); repeat it to stack \
+            adapters, NAME:WEIGHT weighting each. A JSONL line may name its own adapter or stack \
+            ("adapter": "sentiment", "a:0.7+b:0.3", "" for the base): the base is loaded once, \
+            every adapter named is attached once, and lines with different adapters share \
+            batches (each row gets its own low-rank update; the base weights are never copied).
+
             Examples:
               tailor classify --model fixtures/tiny-bert "what a lovely day" "terrible service"
               tailor classify --model ./my-classifier --input reviews.jsonl --json
+              tailor classify --model fixtures/tiny-bert --adapter sentiment:0.7 --adapter topic:0.3 "great match"
+              tailor classify --model fixtures/tiny-bert --input mixed.jsonl   # {"text": …, "adapter": "sentiment@prod"}
             """
     )
 
@@ -27,7 +36,7 @@ struct ClassifyCommand: ParsableCommand {
     @Argument(help: "Texts to classify.")
     var texts: [String] = []
 
-    @Option(help: "A JSONL file with \"text\" (and optional \"text_pair\") per line.")
+    @Option(help: "A JSONL file with \"text\" (and optional \"text_pair\" and \"adapter\") per line.")
     var input: String?
 
     @Option(help: "Truncate inputs to this many tokens (default: the tokenizer's limit or 512).")
@@ -47,20 +56,26 @@ struct ClassifyCommand: ParsableCommand {
         try reportingErrors {
             var inputs = texts
             var pairs: [String]?
+            var lineAdapters: [String?]?
             if let input {
                 let rows = try JSONLInput.read(input)
                 inputs += try JSONLInput.strings(rows, key: "text", path: input) ?? []
                 pairs = try JSONLInput.strings(rows, key: "text_pair", path: input, optional: true)
                 if pairs != nil, !texts.isEmpty { pairs = [String](repeating: "", count: texts.count) + pairs! }
+                let named = try JSONLInput.optionalStrings(rows, key: "adapter", path: input)
+                if named.contains(where: { $0 != nil }) { lineAdapters = [String?](repeating: nil, count: texts.count) + named }
             }
-            let source = try adapterOptions.source(model: model)
-            let classifier = try TextClassifier(folder: model, adapter: source.path, maxLength: maxLength)
+            let classifier = try TextClassifier(folder: model, adapters: adapterOptions.stack(model: model), maxLength: maxLength,
+                                                switching: lineAdapters != nil)
             classifier.batchSize = batchSize
-            let results = try classifier.classify(inputs, pairs: pairs)
-            for (text, result) in zip(inputs, results) {
+            let slots = try lineAdapters.map { try SlotAssignment.slots(for: $0, in: classifier.slots!, defaultStack: adapterOptions, model: model) }
+            let results = try classifier.classify(inputs, pairs: pairs, slots: slots)
+            for (index, (text, result)) in zip(inputs, results).enumerated() {
                 if outputOptions.json {
-                    outputOptions.emit(.object(["text": .string(text), "label": .string(result.label),
-                                                "logits": .array(result.logits.map { .double(Double($0)) })]))
+                    var object: [String: PythonJSONText.Value] = ["text": .string(text), "label": .string(result.label),
+                                                                  "logits": .array(result.logits.map { .double(Double($0)) })]
+                    if let name = lineAdapters?[index] { object["adapter"] = .string(name) }
+                    outputOptions.emit(.object(object))
                 } else {
                     let logits = result.logits.map { String(format: "%.4f", $0) }.joined(separator: ", ")
                     print("\(result.label)\t[\(logits)]\t\(text)")

@@ -6,9 +6,11 @@ import SafeTensors
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
-        abstract: "Compare two LoRA adapters module by module.",
+        abstract: "Compare two adapters module by module.",
         discussion: """
-            For each module either adapter changes: the norms of both updates ΔW = s·B·A, the norm \
+            For each module either adapter changes: the norms of both updates ΔW (s·B·A for \
+            LoRA; for DoRA, PiSSA and IA3 the adapted weight less the base weight, which needs \
+            --model), the norm \
             of their difference, their cosine similarity, and the subspace similarity of their top \
             singular directions (the LoRA paper's measure: 1 = same directions, 0 = orthogonal); \
             then a line per module role. Adapters are folders or registry references.
@@ -16,20 +18,22 @@ struct DiffCommand: ParsableCommand {
             Examples:
               tailor diff runs/sentiment runs/sentiment-r16
               tailor diff sentiment@1 sentiment@2 --json
+              tailor diff runs/dora runs/ia3 --model fixtures/tiny-bert
             """
     )
 
     @Argument(help: "The first adapter (folder or registry reference).") var a: String
     @Argument(help: "The second adapter.") var b: String
+    @Option(help: "The base model folder (needed for DoRA, PiSSA and IA3 adapters).") var model: String?
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
         try reportingErrors {
-            // A diff reads only the adapters' own files: no base model to check them against.
-            let first = try AdapterSource(a, model: "", registry: registryOptions, force: true)
-            let second = try AdapterSource(b, model: "", registry: registryOptions, force: true)
-            let diff = try AdapterDiff(first.path!, second.path!)
+            // Without --model a diff reads only the adapters' own files: nothing to check them against.
+            let resolver = AdapterResolver(model: model ?? "", registry: registryOptions, force: model == nil)
+            let diff = try AdapterDiff(AdapterUpdates(resolver.resolve(.init(reference: a)).files, base: model),
+                                       AdapterUpdates(resolver.resolve(.init(reference: b)).files, base: model))
             if outputOptions.json {
                 outputOptions.emit(.object([
                     "config": .array(diff.configDifferences.map { .object(["key": .string($0.key), "a": .string($0.a), "b": .string($0.b)]) }),

@@ -37,15 +37,15 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let taskKind = Dataset.Task(rawValue: task)!
-            let source = try adapterOptions.source(model: model)
-            var labels = try source.path.flatMap { try PEFTAdapterFolder.labels(in: $0) }
+            let stack = try adapterOptions.stack(model: model)
+            var labels = stack.lazy.compactMap(\.files.labels).first
             if labels == nil, taskKind == .classification {
                 labels = try ConfigReader(path: model + "/config.json").labels()
             }
             let dataset = try Dataset.load(data, task: taskKind, knownLabels: taskKind == .classification ? labels : nil)
-            let taskModel = try TaskModel(folder: model, task: taskKind, method: source.path == nil ? .full : .lora, loraConfig: nil,
+            let taskModel = try TaskModel(folder: model, task: taskKind, method: stack.isEmpty ? .full : .lora, loraConfig: nil,
                                           quantize: quantize.flatMap { .init(rawValue: $0) }, labels: labels, maxLength: maxLength,
-                                          seed: 0, adapter: source.path)
+                                          seed: 0, adapters: stack)
             let metrics = Evaluation.evaluate(taskModel, on: dataset, batchSize: batchSize)
             if outputOptions.json {
                 var object = metrics.mapValues { PythonJSONText.Value.double($0) }

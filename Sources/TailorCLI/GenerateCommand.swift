@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inference
+import SafeTensors
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,6 +16,12 @@ struct GenerateCommand: ParsableCommand {
             Examples:
               tailor generate --model fixtures/tiny-llama "Hello" --max-new-tokens 20
               tailor generate --model ./llama --input prompts.jsonl --temperature 0.8 --top-p 0.95 --seed 1 --json
+              tailor generate --model fixtures/tiny-llama --adapter notes:0.5 --adapter style:0.5 "Dear team"
+              tailor generate --model fixtures/tiny-llama --input requests.jsonl   # {"prompt": …, "adapter": "notes@prod"}
+
+            --adapter applies an adapter (folder or registry reference); repeat it to stack \
+            adapters (NAME:WEIGHT). A JSONL line's "adapter" picks the adapter for that prompt: \
+            the base is loaded once and switching costs no weight copy.
             """
     )
 
@@ -26,7 +33,7 @@ struct GenerateCommand: ParsableCommand {
     @Argument(help: "Prompts.")
     var prompts: [String] = []
 
-    @Option(help: "A JSONL file with \"prompt\" per line.")
+    @Option(help: "A JSONL file with \"prompt\" (and optional \"adapter\": a name, a stack a:0.7+b:0.3, or \"\" for the base) per line.")
     var input: String?
 
     @Option(help: "Most tokens to generate per prompt.")
@@ -61,15 +68,23 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var all = prompts
-            if let input { all += try JSONLInput.strings(JSONLInput.read(input), key: "prompt", path: input) ?? [] }
-            let source = try adapterOptions.source(model: model)
-            let generator = try TextGenerator(folder: model, adapter: source.path)
+            var lineAdapters: [String?]?
+            if let input {
+                let rows = try JSONLInput.read(input)
+                all += try JSONLInput.strings(rows, key: "prompt", path: input) ?? []
+                let named = try JSONLInput.optionalStrings(rows, key: "adapter", path: input)
+                if named.contains(where: { $0 != nil }) { lineAdapters = [String?](repeating: nil, count: prompts.count) + named }
+            }
+            let generator = try TextGenerator(folder: model, adapters: adapterOptions.stack(model: model), switching: lineAdapters != nil)
+            let slots = try lineAdapters.map { try SlotAssignment.slots(for: $0, in: generator.slots!, defaultStack: adapterOptions, model: model) }
             let sampling: Sampling = temperature.map { .sample(temperature: $0, topK: topK, topP: topP, seed: seed) } ?? .greedy
-            for prompt in all {
-                let result = try generator.generate(prompt, maxNewTokens: maxNewTokens, sampling: sampling)
+            for (index, prompt) in all.enumerated() {
+                let result = try generator.generate(prompt, maxNewTokens: maxNewTokens, sampling: sampling, slot: slots?[index])
                 if outputOptions.json {
-                    outputOptions.emit(.object(["prompt": .string(prompt), "tokens": .array(result.tokens.map { .int($0) }),
-                                                "text": .string(result.text)]))
+                    var object: [String: PythonJSONText.Value] = ["prompt": .string(prompt), "tokens": .array(result.tokens.map { .int($0) }),
+                                                                  "text": .string(result.text)]
+                    if let name = lineAdapters?[index] { object["adapter"] = .string(name) }
+                    outputOptions.emit(.object(object))
                 } else {
                     print(prompt + result.text)
                 }

@@ -31,4 +31,13 @@ enum JSONLInput {
         }
         return values
     }
+
+    /// The optional string field `key` of every row (nil where absent); a non-string is an error.
+    static func optionalStrings(_ rows: [[String: Any]], key: String, path: String) throws -> [String?] {
+        try rows.enumerated().map { index, row in
+            guard let value = row[key] else { return nil }
+            guard let text = value as? String else { throw UsageProblem(description: "\(path): record \(index + 1): \"\(key)\" must be a string") }
+            return text
+        }
+    }
 }

@@ -4,101 +4,193 @@ import Foundation
 import Inference
 import Models
 import Quantization
+import Registry
 import SafeTensors
 
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Merge an adapter into its base model for deploy.",
+        abstract: "Merge adapters into one, or into the base model for deploy.",
         discussion: """
-            Folds the adapter (LoRA, PiSSA, DoRA or IA3; a registry reference or a folder) into \
-            every Linear weight of the base, in f32, and writes a Hugging Face model folder that \
-            transformers loads without PEFT, in f32, f16 or bf16. A 4-bit base is merged into its \
-            dequantized weights. Prints the largest logit difference between the merged model \
-            and base + adapter on a random sample. Merging adapters into a new adapter is not \
-            part of this command yet; --into-base is required.
+            Into a new adapter: each module's exact update ΔW (s·B·A for LoRA; the adapted weight \
+            less the base weight for DoRA, PiSSA and IA3, which needs --model) is combined in f32 \
+            by --method and factored again by truncated SVD to --rank (default: the largest input \
+            rank). linear and svd: the weighted sum; cat: the factors side by side, exact, rank = \
+            the sum; ties: keep the top --density of each update by magnitude, elect each \
+            element's sign, average the agreeing values; dare-linear / dare-ties: drop values at \
+            random (seeded by --seed) keeping --density and rescaling, then sum / TIES; \
+            magnitude-prune: prune by magnitude, then sum. Modules only some adapters target \
+            merge over the union. Unlike PEFT's add_weighted_adapter, which combines the A and B \
+            matrices separately (cross terms), the result is the chosen combination of the ΔW, \
+            as PEFT's *_svd variants compute it. Writes a PEFT folder (--output) and/or a \
+            registry version (--name).
+
+            Into the base (--into-base): folds the adapter or weighted stack into every Linear \
+            weight of the base in f32 and writes a Hugging Face model folder that transformers \
+            loads without PEFT, in f32, f16, bf16 or nf4 (merged in f32, quantized once). A 4-bit \
+            base is merged into its dequantized weights. Prints the largest logit difference \
+            between the merged model and base + adapter on a random sample.
 
             Examples:
-              tailor merge --into-base --model ~/.cache/tailor/all-MiniLM-L6-v2 --adapter runs/sentiment --output deploy/minilm-sentiment
-              tailor merge --into-base --model fixtures/tiny-llama --adapter notes@prod --dtype bf16 --output deploy/llama-notes --json
+              tailor merge sentiment topic --weights 0.7,0.3 --method ties --density 0.5 --name sentiment-topic
+              tailor merge runs/a runs/b --method cat --output runs/a-plus-b
+              tailor merge --into-base --model ~/.cache/tailor/all-MiniLM-L6-v2 runs/sentiment --output deploy/minilm-sentiment
+              tailor merge --into-base --model fixtures/tiny-llama notes@prod:0.8 style:0.2 --dtype nf4 --output deploy/llama-notes --json
             """
     )
 
-    @Flag(help: "Merge into the base model's weights (the mode this command has).") var intoBase = false
-    @Option(help: "The base model folder.") var model: String
-    @Option(help: "The adapter: a PEFT folder, or a registry reference (NAME, NAME@N, NAME@TAG).") var adapter: String
-    @Option(help: "The model folder to create.") var output: String
-    @Option(help: "Weights dtype of the merged model: f32, f16, bf16, or nf4 (merged in f32, then quantized once as tailor quantize does).")
+    @Argument(help: ArgumentHelp("Adapters (folders or registry references); NAME:WEIGHT weights one in --into-base mode.", valueName: "adapter"))
+    var adapters: [String] = []
+    @Option(help: "Also an adapter (repeatable), as other commands take it.") var adapter: [String] = []
+    @Flag(help: "Merge into the base model's weights and write a model folder.") var intoBase = false
+    @Option(help: "The base model folder (required with --into-base; needed for DoRA, PiSSA and IA3 inputs).") var model: String?
+    @Option(help: "Merge method: linear, cat, svd, ties, dare-linear, dare-ties or magnitude-prune.") var method = "linear"
+    @Option(help: "Weights, comma-separated, one per adapter (default: 1 each).") var weights: String?
+    @Option(help: "Fraction of each update kept by ties, dare-* and magnitude-prune.") var density: Float = 1
+    @Option(help: "Rank of the merged adapter (default: the largest input rank; cat: their sum).") var rank: Int?
+    @Option(help: "Seed of DARE's random pruning.") var seed: UInt64 = 0
+    @Option(help: "Keep this adapter's (1-based position) modules_to_save when several save the same module.") var headFrom: Int?
+    @Option(help: "Store the merged adapter in the registry under this name.") var name: String?
+    @Option(help: "Tags for the registered version (repeatable).") var tag: [String] = []
+    @Option(help: "The folder to create (a PEFT adapter, or with --into-base a model).") var output: String?
+    @Option(help: "With --into-base: weights dtype f32, f16, bf16, or nf4 (merged in f32, then quantized once as tailor quantize does).")
     var dtype = "f32"
-    @Flag(help: "Merge a registry adapter even if it was trained on a different base model.") var force = false
+    @Flag(help: "Use registry adapters even if they were trained on a different base model.") var force = false
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var outputOptions: OutputOptions
 
+    var all: [String] { adapters + adapter }
+
     func validate() throws {
-        guard intoBase else { throw ValidationError("--into-base is required: merging adapters into a new adapter is not available yet") }
-        guard ["f32", "f16", "bf16", "nf4"].contains(dtype) else { throw ValidationError("--dtype must be f32, f16, bf16 or nf4") }
+        guard !all.isEmpty else { throw ValidationError("name the adapters to merge") }
+        if intoBase {
+            guard model != nil, output != nil else { throw ValidationError("--into-base needs --model and --output") }
+            guard ["f32", "f16", "bf16", "nf4"].contains(dtype) else { throw ValidationError("--dtype must be f32, f16, bf16 or nf4") }
+        } else {
+            guard AdapterMerge.Method(rawValue: method) != nil else {
+                throw ValidationError("--method must be one of \(AdapterMerge.Method.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard output != nil || name != nil else { throw ValidationError("give --output DIR and/or --name NEW for the merged adapter") }
+            guard density > 0, density <= 1 else { throw ValidationError("--density must be in (0, 1]") }
+            if let rank, rank <= 0 { throw ValidationError("--rank must be positive") }
+            if let headFrom, !(1...all.count).contains(headFrom) { throw ValidationError("--head-from must be between 1 and \(all.count)") }
+            if let weights, weights.split(separator: ",").count != all.count { throw ValidationError("--weights needs \(all.count) numbers") }
+        }
     }
 
     func run() throws {
         try reportingErrors {
-            guard !FileManager.default.fileExists(atPath: output) else { throw UsageProblem(description: "\(output): already exists") }
-            let source = try AdapterSource(adapter, model: model, registry: registryOptions, force: force)
-            let folder = source.path!
-            let (loaded, classification) = try PEFTAdapterFolder.loadWithBase(folder, base: model)
-            let labels = try PEFTAdapterFolder.labels(in: folder)
-            let isBert: Bool
-            if case .bert = loaded { isBert = true } else { isBert = false }
-            let unmerged = ModelSample.logits(loaded, classification: classification)
-            let target: DType = ["f16": .f16, "bf16": .bf16][dtype] ?? .f32
-            var tensors: [TensorData] = []
-            for (name, values, shape) in try BaseMerge.mergedParameters(of: loaded) {
-                var bytes = [UInt8](repeating: 0, count: values.count * target.bitSize / 8)
-                try values.withUnsafeBytes { raw in
-                    try bytes.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: .f32, into: $0, as: target, file: output, tensor: name) }
-                }
-                tensors.append(TensorData(name: name, dtype: target, shape: shape, bytes: bytes))
+            if let output { guard !FileManager.default.fileExists(atPath: output) else { throw UsageProblem(description: "\(output): already exists") } }
+            if intoBase { try mergeIntoBase(model: model!, output: output!) } else { try mergeAdapters() }
+        }
+    }
+}
+
+extension MergeCommand {
+    func mergeAdapters() throws {
+        let resolver = AdapterResolver(model: model ?? "", registry: registryOptions, force: force || model == nil)
+        let start = Date()
+        let inputs = try all.map { try AdapterUpdates(resolver.resolve(AdapterStack.Member(reference: $0)).files, base: model) }
+        let weightValues = try weights.map { text in
+            try text.split(separator: ",").map { part -> Float in
+                guard let value = Float(part.trimmingCharacters(in: .whitespaces)), value.isFinite else { throw UsageProblem(description: "--weights: \(part) is not a number") }
+                return value
             }
-            let scratch = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        } ?? [Float](repeating: 1, count: inputs.count)
+        let options = AdapterMerge.Options(method: AdapterMerge.Method(rawValue: method)!, weights: weightValues, density: density, rank: rank,
+                                           seed: seed, headFrom: headFrom.map { $0 - 1 })
+        let result = try AdapterMerge.merge(inputs, options: options)
+        let seconds = Date().timeIntervalSince(start)
+        let folder = output ?? NSTemporaryDirectory() + "tailor-merge-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
+        let scratch = folder + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        try? FileManager.default.removeItem(atPath: scratch)
+        do {
+            try PEFTAdapterFolder.save(result.adapter, to: scratch)
+            if let labels = result.labels { try PEFTAdapterFolder.saveLabels(labels, in: scratch) }
+            guard rename(scratch, folder) == 0 else { throw UsageProblem(description: "\(folder): cannot move the merged adapter into place") }
+        } catch {
             try? FileManager.default.removeItem(atPath: scratch)
-            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-            do {
-                try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: scratch + "/model.safetensors")
-                _ = try ModelFolder.copyCompanions(of: Checkpoint.open(model), into: scratch) { json in
-                    json["torch_dtype"] = nil
-                    json["dtype"] = .string(["f16": "float16", "bf16": "bfloat16"][dtype] ?? "float32")
-                    json["quantization_config"] = nil
-                    if classification, let labels {
-                        json["id2label"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))
-                        json["label2id"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, .int($0)) }))
-                        json["architectures"] = .array([.string(isBert ? "BertForSequenceClassification" : "LlamaForSequenceClassification")])
-                    }
-                }
-                var written = scratch
-                if dtype == "nf4" {
-                    // Merge into the dequantized weights once, quantize once: QLoRA's deploy path.
-                    written = scratch + "-nf4"
-                    try? FileManager.default.removeItem(atPath: written)
-                    _ = try ModelQuantizer.quantize(modelFolder: scratch, outputFolder: written, options: ModelQuantizer.Options())
-                    try FileManager.default.removeItem(atPath: scratch)
-                    guard rename(written, scratch) == 0 else { throw UsageProblem(description: "\(scratch): cannot replace the f32 merge") }
-                    written = scratch
-                }
-                let merged = try ModelLoader.load(folder: written, task: classification ? .sequenceClassification : .causalLM)
-                let change = ModelSample.compare(unmerged, ModelSample.logits(merged, classification: classification))
-                guard rename(scratch, output) == 0 else { throw UsageProblem(description: "\(output): cannot move the merged model into place") }
-                if outputOptions.json {
-                    outputOptions.emit(.object(["output": .string(output), "dtype": .string(dtype), "tensors": .int(tensors.count),
-                                                "max_logit_difference": .double(Double(change.maxChange)),
-                                                "mean_logit_difference": .double(Double(change.meanChange))]))
-                } else {
-                    print("merged \(adapter) into \(model): \(output) (\(tensors.count) tensors, \(dtype))")
-                    print(String(format: "merged vs base + adapter: logits differ by at most %.3g (mean %.3g) on a random sample",
-                                 change.maxChange, change.meanChange))
-                }
-            } catch {
-                try? FileManager.default.removeItem(atPath: scratch)
-                throw error
+            throw error
+        }
+        defer { if output == nil { try? FileManager.default.removeItem(atPath: folder) } }
+        var registered: AdapterStore.Version?
+        if let name { registered = try registryOptions.open().add(folder: folder, name: name, tags: tag, base: model) }
+        let worst = result.relativeErrors.max { $0.error < $1.error }
+        let config = result.adapter.config
+        if outputOptions.json {
+            var object: [String: PythonJSONText.Value] = [
+                "method": .string(method), "adapters": .array(all.map { .string($0) }), "weights": .array(weightValues.map { .double(Double($0)) }),
+                "rank": .int(config.r), "modules": .int(config.targetNames.count), "seconds": .double(seconds),
+                "max_relative_error": .double(worst?.error ?? 0), "output": output.map { .string($0) } ?? .null,
+            ]
+            if let registered { object["registered"] = .object(["name": .string(registered.name), "version": .int(registered.version)]) }
+            outputOptions.emit(.object(object))
+        } else {
+            print("merged \(all.joined(separator: " + ")) (\(method), weights \(weightValues.map { String(format: "%g", $0) }.joined(separator: ","))) "
+                  + "into a rank-\(config.r) LoRA over \(config.targetNames.count) modules in \(String(format: "%.2f s", seconds))")
+            if let worst, worst.error > 0 {
+                print(String(format: "largest rank-truncation error: %.3g of ‖ΔW‖ (%@)", worst.error, worst.module))
             }
+            if let output { print("wrote \(output)") }
+            if let registered { print("stored as \(registered.name)@\(registered.version)") }
+        }
+    }
+
+    func mergeIntoBase(model: String, output: String) throws {
+        let resolver = AdapterResolver(model: model, registry: registryOptions, force: force)
+        let stack = try all.map { try resolver.resolve(AdapterStack.Member(parsing: $0)) }
+        let (loaded, classification) = try PEFTAdapterFolder.loadWithBase(stack, base: model)
+        let labels = stack.lazy.compactMap(\.files.labels).first
+        let isBert: Bool
+        if case .bert = loaded { isBert = true } else { isBert = false }
+        let unmerged = ModelSample.logits(loaded, classification: classification)
+        let target: DType = ["f16": .f16, "bf16": .bf16][dtype] ?? .f32
+        var tensors: [TensorData] = []
+        for (name, values, shape) in try BaseMerge.mergedParameters(of: loaded) {
+            var bytes = [UInt8](repeating: 0, count: values.count * target.bitSize / 8)
+            try values.withUnsafeBytes { raw in
+                try bytes.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: .f32, into: $0, as: target, file: output, tensor: name) }
+            }
+            tensors.append(TensorData(name: name, dtype: target, shape: shape, bytes: bytes))
+        }
+        let scratch = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        try? FileManager.default.removeItem(atPath: scratch)
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        do {
+            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: scratch + "/model.safetensors")
+            _ = try ModelFolder.copyCompanions(of: Checkpoint.open(model), into: scratch) { json in
+                json["torch_dtype"] = nil
+                json["dtype"] = .string(["f16": "float16", "bf16": "bfloat16"][dtype] ?? "float32")
+                json["quantization_config"] = nil
+                if classification, let labels {
+                    json["id2label"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))
+                    json["label2id"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, .int($0)) }))
+                    json["architectures"] = .array([.string(isBert ? "BertForSequenceClassification" : "LlamaForSequenceClassification")])
+                }
+            }
+            if dtype == "nf4" {
+                // Merge into the dequantized weights once, quantize once: QLoRA's deploy path.
+                let quantized = scratch + "-nf4"
+                try? FileManager.default.removeItem(atPath: quantized)
+                _ = try ModelQuantizer.quantize(modelFolder: scratch, outputFolder: quantized, options: ModelQuantizer.Options())
+                try FileManager.default.removeItem(atPath: scratch)
+                guard rename(quantized, scratch) == 0 else { throw UsageProblem(description: "\(scratch): cannot replace the f32 merge") }
+            }
+            let merged = try ModelLoader.load(folder: scratch, task: classification ? .sequenceClassification : .causalLM)
+            let change = ModelSample.compare(unmerged, ModelSample.logits(merged, classification: classification))
+            guard rename(scratch, output) == 0 else { throw UsageProblem(description: "\(output): cannot move the merged model into place") }
+            if outputOptions.json {
+                outputOptions.emit(.object(["output": .string(output), "dtype": .string(dtype), "tensors": .int(tensors.count),
+                                            "max_logit_difference": .double(Double(change.maxChange)),
+                                            "mean_logit_difference": .double(Double(change.meanChange))]))
+            } else {
+                print("merged \(all.joined(separator: " + ")) into \(model): \(output) (\(tensors.count) tensors, \(dtype))")
+                print(String(format: "merged vs base + adapter: logits differ by at most %.3g (mean %.3g) on a random sample",
+                             change.maxChange, change.meanChange))
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: scratch)
+            throw error
         }
     }
 }

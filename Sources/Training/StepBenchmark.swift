@@ -42,11 +42,7 @@ public enum StepBenchmark {
         task = try config.string("model_type") == "bert" ? .sequenceClassification : .causalLM
         let model = try ModelLoader.load(folder: folder, task: task, trainable: mode == .train && method == .full,
                                          quantize: method == .qlora ? .nf4 : nil)
-        let adaptable: AdaptableModel
-        switch model {
-        case .bert(let bert): adaptable = bert
-        case .llama(let llama): adaptable = llama
-        }
+        let adaptable = model.adaptable
         let (baseWeightBytes, linearWeightBytes) = Self.weightBytes(model.namedParameters, adaptable)
         var trainable: [Tensor] = model.namedParameters.map(\.1).filter(\.requiresGrad)
         let isBert = task == .sequenceClassification

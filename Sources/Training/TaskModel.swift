@@ -32,7 +32,8 @@ public final class TaskModel {
 
     /// Loads `folder` for `task`; `quantize` keeps the base's Linear weights in 4 bits (QLoRA).
     public init(folder: String, task: Dataset.Task, method: Method, loraConfig: LoRAConfig?, quantize: QuantType? = nil,
-                labels: [String]? = nil, maxLength: Int, seed: UInt64, adapter: String? = nil, ia3Config: IA3Config? = nil,
+                labels: [String]? = nil, maxLength: Int, seed: UInt64, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [],
+                frozenStack: [(member: AdapterStack.Member, files: AdapterFiles)] = [], ia3Config: IA3Config? = nil,
                 bottleneckSize: Int = 64, virtualTokens: Int = 20) throws {
         self.folder = folder
         self.task = task
@@ -67,6 +68,8 @@ public final class TaskModel {
         default:
             throw TrainingError(file: config.path, "model_type \(modelType) is not supported for training")
         }
+        // A frozen stack goes in first, so the adapter trained here sits on top of it.
+        _ = try AdapterStack.load(frozenStack, into: adaptable, frozen: true)
         switch method {
         case .full:
             trainable = model.namedParameters.filter { $0.1.requiresGrad }
@@ -75,8 +78,10 @@ public final class TaskModel {
             // PEFT's SEQ_CLS task saves the freshly initialised head in full.
             let head = task == .classification ? [adaptable is Bert ? "classifier" : "score"] : []
             let taskType = task == .classification ? "SEQ_CLS" : "CAUSAL_LM"
-            if let adapter {
-                loaded = try PEFTAdapterFolder.loadAny(adapter, into: adaptable)
+            if !adapters.isEmpty {
+                let stack = try AdapterStack.load(adapters, into: adaptable)
+                loaded = stack.last!
+                trainable = stack.dropLast().flatMap(\.trainableParameters)
             } else if method == .ia3 {
                 var config = ia3Config ?? Self.defaultIA3(for: model, taskType: task)
                 config.baseModel = config.baseModel ?? folder
@@ -97,7 +102,7 @@ public final class TaskModel {
                 loaded = try LoRAModel(base: adaptable, config: loraConfig, seed: seed, file: folder)
             }
             self.adapter = loaded
-            trainable = loaded.trainableParameters
+            trainable += loaded.trainableParameters
         case .bitfit:
             for name in adaptable.linearModuleNames {
                 adaptable.updateLinear(name) { layer in

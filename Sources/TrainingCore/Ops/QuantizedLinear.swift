@@ -33,12 +33,15 @@ public final class QuantizedLinearWeight: @unchecked Sendable {
 public protocol LinearAdapter: AnyObject, Sendable {
     /// The input the base layer sees (IA3 on a feed-forward layer scales it); identity by default.
     func prepareInput(_ graph: Graph, _ x: Tensor) -> Tensor
+    /// True when ``prepareInput(_:_:)`` is not the identity, so the base output depends on it.
+    var changesInput: Bool { get }
     /// Returns the layer's new output given its input `x` and the base output `y`.
     func apply(_ graph: Graph, input x: Tensor, baseOutput y: Tensor) -> Tensor
 }
 
 extension LinearAdapter {
     public func prepareInput(_ graph: Graph, _ x: Tensor) -> Tensor { x }
+    public var changesInput: Bool { false }
 }
 
 extension LinearLayer.Weight {

@@ -1,0 +1,147 @@
+import Foundation
+import Models
+import TrainingCore
+
+/// Which adapter slot each sequence of the next forward pass uses, shared by every routed layer
+/// of one model. Switching is writing an index here: no weight moves.
+public final class AdapterRouting: @unchecked Sendable {
+    /// Slot per sequence in the batch (−1: the plain base). Empty: every row uses `uniformSlot`.
+    public var sequenceSlots: [Int] = []
+    /// The slot of every row when `sequenceSlots` is empty.
+    public var uniformSlot = -1
+
+    public init() {}
+
+    /// Every row of the following passes uses `slot` (−1: the base).
+    @inline(__always) public func use(_ slot: Int) {
+        if !sequenceSlots.isEmpty { sequenceSlots = [] }
+        uniformSlot = slot
+    }
+}
+
+/// The one adapter a switchable model's Linear layer carries: per slot, what that slot's adapters
+/// do to this layer (LoRA, DoRA and IA3 updates, a replaced weight such as a head trained in full).
+/// Rows are grouped by slot; each group's adapters run on its rows only, against the shared base
+/// output, so a batch can mix adapters without copying or merging the base weight.
+public final class RoutedLinear: LinearAdapter, @unchecked Sendable {
+    struct Slot {
+        var adapters: [any LinearAdapter]
+        /// The layer this slot computes instead of the base one (weight and/or bias replaced).
+        var replacement: LinearLayer?
+    }
+
+    let routing: AdapterRouting
+    /// The base layer without adapters, for slots that replace it or change its input.
+    let base: LinearLayer
+    var slots: [Int: Slot] = [:]
+
+    init(routing: AdapterRouting, base: LinearLayer) {
+        self.routing = routing
+        var plain = base
+        plain.adapters = []
+        self.base = plain
+    }
+
+    public func apply(_ graph: Graph, input x: Tensor, baseOutput y: Tensor) -> Tensor {
+        let sequences = routing.sequenceSlots
+        if sequences.isEmpty { return run(routing.uniformSlot, graph, x, y) }
+        precondition(x.rows % sequences.count == 0, "routed layer: \(x.rows) rows for \(sequences.count) sequences")
+        let rowsPerSequence = x.rows / sequences.count
+        var rowsOfSlot: [Int: [Int]] = [:]
+        for (sequence, slot) in sequences.enumerated() where slots[slot] != nil {
+            rowsOfSlot[slot, default: []].append(contentsOf: (sequence * rowsPerSequence)..<((sequence + 1) * rowsPerSequence))
+        }
+        if rowsOfSlot.count == 1, let (slot, rows) = rowsOfSlot.first, rows.count == x.rows { return run(slot, graph, x, y) }
+        guard !rowsOfSlot.isEmpty else { return y }
+        let out = Tensor(uninitialized: y.shape)
+        out.data.update(from: y.data, count: y.count)
+        for slot in rowsOfSlot.keys.sorted() {
+            let rows = rowsOfSlot[slot]!
+            let part = run(slot, graph, gather(x, rows), gather(y, rows))
+            for (i, row) in rows.enumerated() {
+                (out.data + row * y.columns).update(from: part.data + i * y.columns, count: y.columns)
+            }
+        }
+        return out
+    }
+
+    private func run(_ slot: Int, _ graph: Graph, _ x: Tensor, _ y: Tensor) -> Tensor {
+        guard let entry = slots[slot] else { return y }
+        var output = y
+        if entry.replacement != nil || entry.adapters.contains(where: \.changesInput) {
+            var layer = entry.replacement ?? base
+            layer.adapters = entry.adapters
+            return graph.linear(x, layer)
+        }
+        for adapter in entry.adapters { output = adapter.apply(graph, input: x, baseOutput: output) }
+        return output
+    }
+
+    private func gather(_ t: Tensor, _ rows: [Int]) -> Tensor {
+        let columns = t.columns
+        let part = Tensor(uninitialized: [rows.count, columns])
+        for (i, row) in rows.enumerated() { (part.data + i * columns).update(from: t.data + row * columns, count: columns) }
+        return part
+    }
+}
+
+/// A base model loaded once with any number of adapter stacks attached as slots, switched per
+/// forward pass or per sequence through ``routing``. Attaching loads a stack into the base as
+/// usual, then moves what it added into each layer's ``RoutedLinear`` and puts the base back, so
+/// every loader (LoRA, DoRA, IA3, heads in modules_to_save) serves here unchanged.
+public final class AdapterSlots {
+    public let routing = AdapterRouting()
+    public let base: AdaptableModel
+    private var routers: [String: RoutedLinear] = [:]
+    /// The layers as the base has them, with their router attached.
+    private var originals: [String: LinearLayer] = [:]
+    public private(set) var names: [String] = []
+    /// Each slot's label names (from its first member that has them).
+    public private(set) var labels: [[String]?] = []
+
+    public init(base: AdaptableModel) {
+        self.base = base
+        for name in base.linearModuleNames {
+            base.updateLinear(name) { layer in
+                let router = RoutedLinear(routing: routing, base: layer)
+                layer.adapters = [router]
+                routers[name] = router
+                originals[name] = layer
+            }
+        }
+    }
+
+    /// The slot index of `name`, if attached.
+    public func slot(named name: String) -> Int? { names.firstIndex(of: name) }
+
+    /// Attaches a stack under `name`; returns its slot.
+    @discardableResult
+    public func attach(_ name: String, _ members: [(member: AdapterStack.Member, files: AdapterFiles)]) throws -> Int {
+        let slot = names.count
+        let before = LayerSnapshot(base)
+        defer { restoreBase() }
+        let adapters = try AdapterStack.load(members, into: base)
+        if let prompt = zip(members, adapters).first(where: { $0.1 is PromptTuningModel || $0.1 is PrefixTuningModel }) {
+            throw AdapterError(file: prompt.0.files.label, "\(prompt.0.member.reference) is \(prompt.1.peftType): it changes the input sequence, so it cannot be switched per row; apply it alone with --adapter")
+        }
+        let replaced = Set(before.replacedLayers(in: base))
+        for name in base.linearModuleNames {
+            guard let layer = base.linear(named: name), let router = routers[name] else { continue }
+            let added = Array(layer.adapters.dropFirst())
+            let replacement = replaced.contains(name) ? LinearLayer(weight: layer.weight, bias: layer.bias) : nil
+            if !added.isEmpty || replacement != nil { router.slots[slot] = RoutedLinear.Slot(adapters: added, replacement: replacement) }
+        }
+        names.append(name)
+        labels.append(members.lazy.compactMap(\.files.labels).first)
+        return slot
+    }
+
+    /// Puts every layer back as the base has it (router attached, nothing else).
+    private func restoreBase() {
+        for (name, layer) in originals { base.setLinear(layer, named: name) }
+        (base as? Bert)?.virtualTokens = nil
+        (base as? Bert)?.prefix = nil
+        (base as? Llama)?.virtualTokens = nil
+        (base as? Llama)?.prefix = nil
+    }
+}

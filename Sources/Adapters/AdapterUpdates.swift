@@ -1,0 +1,107 @@
+import Foundation
+import Models
+import TrainingCore
+
+/// What an adapter does to each Linear weight, as the update ΔW `[out, in]` in f32, and what it
+/// trains in full (modules_to_save). A plain LoRA adapter is read from its own files
+/// (ΔW = s·B·A); DoRA, PiSSA and IA3 change the layer in ways that depend on the base weight, so
+/// for those the adapted layers of the base are folded (``BaseMerge/fold(_:)``) and the base
+/// weight subtracted.
+public struct AdapterUpdates {
+    public struct Update: Sendable {
+        public var values: [Float]
+        public var out: Int
+        public var inFeatures: Int
+        /// The factors when the update is s·B·A (plain LoRA): `cat` concatenates them exactly.
+        public var factors: (a: [Float], b: [Float], rank: Int, scale: Float)?
+        /// The rank the update can have: r for LoRA, min(out, in) otherwise.
+        public var rankBound: Int
+    }
+
+    public let label: String
+    public let config: [String: Any]
+    public var updates: [String: Update] = [:]
+    /// Modules trained in full, by saved key (`base_model.model.classifier.weight`).
+    public var inFull: [String: Tensor] = [:]
+    /// Modules whose bias the adapter changes (IA3 scaling a layer's output scales its bias).
+    public var biasChanged: [String] = []
+    public var labels: [String]?
+
+    /// Reads `files`; `base` (a model folder) is needed for any adapter but plain LoRA.
+    public init(_ files: AdapterFiles, base: String?) throws {
+        label = files.label
+        labels = files.labels
+        config = try files.configJSON()
+        let configPath = files.label + "/" + PEFTAdapterFolder.configFile
+        let peftType = config["peft_type"] as? String ?? "LORA"
+        guard ["LORA", "IA3"].contains(peftType) else {
+            throw AdapterError(file: configPath, "a \(peftType) adapter changes the input, not the weights: it has no ΔW to compare or merge (LoRA, DoRA, PiSSA and IA3 do)")
+        }
+        let lora = peftType == "LORA" ? try LoRAConfig(json: config, file: configPath) : nil
+        if let lora, lora.bias != .none {
+            throw AdapterError(file: configPath, "bias = \(lora.bias.rawValue): trained biases are not a weight update; compare or merge adapters trained with bias none")
+        }
+        if let lora, !lora.useDoRA, lora.initialization != .pissa {
+            try readLoRA(files, config: lora)
+        } else {
+            guard let base else {
+                throw AdapterError(file: configPath, "a \(lora?.useDoRA == true ? "DoRA" : lora != nil ? "PiSSA" : "IA3") adapter's update depends on the base weights: give the base with --model")
+            }
+            try fold(files, base: base)
+        }
+    }
+
+    private mutating func readLoRA(_ files: AdapterFiles, config: LoRAConfig) throws {
+        let file = files.weights
+        for info in file.tensors {
+            guard info.name.hasSuffix(".lora_A.weight") else {
+                if !info.name.hasSuffix(".lora_B.weight") {
+                    do { inFull[info.name] = Tensor(try file.view(of: info).floats(), shape: info.shape, name: info.name) } catch {
+                        throw AdapterError(file: file.path, "\(error)")
+                    }
+                }
+                continue
+            }
+            let module = String(info.name.dropFirst("base_model.model.".count).dropLast(".lora_A.weight".count))
+            let bName = LoRAModel.key(module, "lora_B")
+            let a: [Float], b: [Float], bShape: [Int]
+            do {
+                a = try file.view(of: info).floats()
+                let bView = try file.tensor(bName)
+                b = try bView.floats()
+                bShape = bView.shape
+            } catch { throw AdapterError(file: file.path, "\(error)") }
+            guard info.shape.count == 2, bShape == [bShape.first ?? 0, info.shape[0]] else {
+                throw AdapterError(file: file.path, "\(bName) is \(bShape), lora_A is \(info.shape)")
+            }
+            let (r, inFeatures, out) = (info.shape[0], info.shape[1], bShape[0])
+            let scale = Float(config.scale(for: module))
+            var delta = [Float](repeating: 0, count: out * inFeatures)
+            delta.withUnsafeMutableBufferPointer { d in
+                BLAS.sgemm(.none, .none, m: out, n: inFeatures, k: r, alpha: scale, a: b, lda: r, b: a, ldb: inFeatures, c: d.baseAddress!, ldc: inFeatures)
+            }
+            updates[module] = Update(values: delta, out: out, inFeatures: inFeatures, factors: (a, b, r, scale), rankBound: r)
+        }
+    }
+
+    private mutating func fold(_ files: AdapterFiles, base: String) throws {
+        let (model, _) = try PEFTAdapterFolder.loadWithBase([], base: base, taskOf: files)
+        let adaptable = model.adaptable
+        var original: [String: (weight: [Float], bias: [Float]?)] = [:]
+        for name in adaptable.linearModuleNames {
+            guard let layer = adaptable.linear(named: name) else { continue }
+            original[name] = (layer.weight.denseValues(), layer.bias?.values)
+        }
+        let adapter = try PEFTAdapterFolder.loadAny(files, into: adaptable)
+        let saved = Set(adapter.trainableParameters.map(\.0).filter { !$0.hasSuffix(".lora_A.weight") && !$0.hasSuffix(".lora_B.weight") && !$0.hasSuffix(".ia3_l") && !$0.hasSuffix(".lora_magnitude_vector") })
+        for (key, tensor) in adapter.trainableParameters where saved.contains(key) { inFull[key] = tensor }
+        for name in adaptable.linearModuleNames {
+            guard let layer = adaptable.linear(named: name), !layer.adapters.isEmpty, let before = original[name] else { continue }
+            let (weight, bias) = try BaseMerge.fold(layer)
+            let delta = zip(weight, before.weight).map { $0 - $1 }
+            if let bias, bias != (before.bias ?? [Float](repeating: 0, count: bias.count)) { biasChanged.append(name) }
+            updates[name] = Update(values: delta, out: layer.outFeatures, inFeatures: layer.inFeatures, factors: nil,
+                                   rankBound: min(layer.outFeatures, layer.inFeatures))
+        }
+    }
+}
