@@ -132,7 +132,7 @@ public enum AdapterMerge {
 
     /// One module's merged update from the adapters' updates (zeros where an adapter leaves the
     /// module alone), as PEFT's merge_utils computes it on ΔW.
-    static func combine(_ tensors: [[Float]], weights: [Float], method: Method, density: Float, rng: inout RandomGenerator) -> [Float] {
+    public static func combine(_ tensors: [[Float]], weights: [Float], method: Method, density: Float, rng: inout RandomGenerator) -> [Float] {
         switch method {
         case .linear, .svd, .cat:
             return weightedSum(tensors, weights)
@@ -154,7 +154,7 @@ public enum AdapterMerge {
     }
 
     /// Keeps the ⌊density·n⌋ largest magnitudes (ties broken by position), zeroes the rest.
-    static func magnitudePrune(_ x: [Float], density: Float) -> [Float] {
+    public static func magnitudePrune(_ x: [Float], density: Float) -> [Float] {
         let keep = Int(density * Float(x.count))
         guard keep < x.count else { return x }
         let order = x.indices.sorted { abs(x[$0]) != abs(x[$1]) ? abs(x[$0]) > abs(x[$1]) : $0 < $1 }
@@ -165,7 +165,7 @@ public enum AdapterMerge {
 
     /// DARE: keeps each value with probability `density` and rescales the kept ones by 1/density,
     /// so the expected update is unchanged.
-    static func randomPrune(_ x: [Float], density: Float, rng: inout RandomGenerator) -> [Float] {
+    public static func randomPrune(_ x: [Float], density: Float, rng: inout RandomGenerator) -> [Float] {
         guard density < 1 else { return x }
         return x.map { rng.nextFloat() < density ? $0 / density : 0 }
     }
