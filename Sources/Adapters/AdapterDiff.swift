@@ -3,9 +3,10 @@ import SafeTensors
 import TrainingCore
 
 /// How two adapters differ: per module the update each makes, ΔW (``AdapterUpdates``: s·B·A for
-/// LoRA, the folded layer less the base weight for DoRA, PiSSA and IA3), compared by Frobenius norms, the norm of the difference, cosine similarity,
-/// and the LoRA paper's normalised subspace similarity ‖U_aᵀ·U_b‖²_F / k of the top-k left
-/// singular vectors (k the smaller rank; 1 when the updates span the same directions, 0 when
+/// LoRA, the folded layer less the base weight for DoRA, PiSSA and IA3), compared by Frobenius
+/// norms, the norm of the difference, cosine similarity, and the LoRA paper's normalised subspace
+/// similarity ‖U_aᵀ·U_b‖²_F / k of the top-k left singular vectors (k the smaller rank, at most 8
+/// for two full-rank IA3 updates; 1 when the updates span the same directions, 0 when
 /// orthogonal). A module only one adapter changes compares against a zero update.
 public struct AdapterDiff: Sendable {
     public struct Module: Sendable {
@@ -51,7 +52,9 @@ public struct AdapterDiff: Sendable {
             let cosine = nx > 0 && ny > 0 ? dot / (nx.squareRoot() * ny.squareRoot()) : 0
             var similarity = 0.0
             if let a, let b, nx > 0, ny > 0 {
-                let k = min(a.rankBound, b.rankBound, shape[0], shape[1])
+                // Two full-rank updates (IA3) span everything: compare their top 8 directions.
+                var k = min(a.rankBound, b.rankBound, shape[0], shape[1])
+                if k == min(shape[0], shape[1]) { k = min(k, 8) }
                 let ua = try SingularValueDecomposition(a.values, rows: shape[0], columns: shape[1])
                 let ub = try SingularValueDecomposition(b.values, rows: shape[0], columns: shape[1])
                 var sum = 0.0

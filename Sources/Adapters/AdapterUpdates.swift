@@ -14,7 +14,8 @@ public struct AdapterUpdates {
         public var inFeatures: Int
         /// The factors when the update is s·B·A (plain LoRA): `cat` concatenates them exactly.
         public var factors: (a: [Float], b: [Float], rank: Int, scale: Float)?
-        /// The rank the update can have: r for LoRA, min(out, in) otherwise.
+        /// The adapter's own rank: r for LoRA (DoRA and PiSSA too, though their folded update
+        /// can exceed it), min(out, in) for IA3.
         public var rankBound: Int
     }
 
@@ -47,7 +48,7 @@ public struct AdapterUpdates {
             guard let base else {
                 throw AdapterError(file: configPath, "a \(lora?.useDoRA == true ? "DoRA" : lora != nil ? "PiSSA" : "IA3") adapter's update depends on the base weights: give the base with --model")
             }
-            try fold(files, base: base)
+            try fold(files, base: base, config: lora)
         }
     }
 
@@ -84,7 +85,7 @@ public struct AdapterUpdates {
         }
     }
 
-    private mutating func fold(_ files: AdapterFiles, base: String) throws {
+    private mutating func fold(_ files: AdapterFiles, base: String, config: LoRAConfig?) throws {
         let (model, _) = try PEFTAdapterFolder.loadWithBase([], base: base, taskOf: files)
         let adaptable = model.adaptable
         var original: [String: (weight: [Float], bias: [Float]?)] = [:]
@@ -101,7 +102,7 @@ public struct AdapterUpdates {
             let delta = zip(weight, before.weight).map { $0 - $1 }
             if let bias, bias != (before.bias ?? [Float](repeating: 0, count: bias.count)) { biasChanged.append(name) }
             updates[name] = Update(values: delta, out: layer.outFeatures, inFeatures: layer.inFeatures, factors: nil,
-                                   rankBound: min(layer.outFeatures, layer.inFeatures))
+                                   rankBound: min(config?.rank(for: name) ?? .max, layer.outFeatures, layer.inFeatures))
         }
     }
 }

@@ -10,7 +10,7 @@ import SafeTensors
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Merge adapters into one, or into the base model for deploy.",
+        abstract: "Merge adapters into one, or into the base.",
         discussion: """
             Into a new adapter: each module's exact update ΔW (s·B·A for LoRA; the adapted weight \
             less the base weight for DoRA, PiSSA and IA3, which needs --model) is combined in f32 \

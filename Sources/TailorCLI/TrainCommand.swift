@@ -17,7 +17,9 @@ struct TrainCommand: ParsableCommand {
             A LoRA run writes a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) \
             that Python PEFT loads; full and BitFit runs write a model folder. Also writes \
             metrics.jsonl, report.html and checkpoint-N folders. Ctrl-C saves a checkpoint and stops; \
-            --resume continues from the latest one with the same losses.
+            --resume continues from the latest one with the same losses. --stack puts frozen \
+            adapters (folders or registry references, NAME:WEIGHT) under the one being trained; \
+            apply the same stack plus the new adapter at inference.
 
             Examples:
               tailor train --model ~/.cache/tailor/all-MiniLM-L6-v2 --task classification \\
@@ -26,6 +28,8 @@ struct TrainCommand: ParsableCommand {
                 --epochs 3 --batch-size 8 --eval-strategy epoch --output runs/sentiment
               tailor train --model fixtures/tiny-llama --task causal-lm --data notes.jsonl --method lora \\
                 --target-modules all-linear --quantize nf4 --output runs/qlora --json
+              tailor train --model fixtures/tiny-llama --task causal-lm --data style.jsonl \
+                --stack notes@prod:0.8 --output runs/style-on-notes
             """
     )
 
@@ -74,6 +78,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Random seed (data order, initialisation, dropout).") var seed: UInt64 = 42
     @Flag(help: "Continue from the latest checkpoint in --output.") var resume = false
 
+    @Option(help: ArgumentHelp("A frozen adapter under the one trained (repeatable; folder or registry reference, NAME:WEIGHT).",
+                               valueName: "adapter[:weight]")) var stack: [String] = []
+    @Flag(help: "Use --stack registry adapters even if they were trained on a different base model.") var force = false
     @Option(help: "Store the trained adapter in the registry under this name when training completes.") var register: String?
     @Option(help: "Tags for the registered version (repeatable).") var registerTag: [String] = []
     @OptionGroup var registryOptions: RegistryOptions
@@ -132,7 +139,10 @@ struct TrainCommand: ParsableCommand {
             }
             let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!, loraConfig: loraConfig,
                                           quantize: quantize.flatMap(QuantType.init), labels: taskKind == .classification ? trainSet.labels : nil,
-                                          maxLength: maxLength ?? 128, seed: seed, bottleneckSize: bottleneckSize, virtualTokens: virtualTokens)
+                                          maxLength: maxLength ?? 128, seed: seed,
+                                          frozenStack: stack.map { try AdapterResolver(model: model, registry: registryOptions, force: force)
+                                              .resolve(AdapterStack.Member(parsing: $0)) },
+                                          bottleneckSize: bottleneckSize, virtualTokens: virtualTokens)
             taskModel.saveDType = ConvertCommand.dtypeNames[saveDtype.lowercased()]!
             if let maxLength, taskModel.maxLength < maxLength {
                 printWarning("--max-length \(maxLength) exceeds the \(taskModel.maxLength) positions \(model) has for input tokens; truncating at \(taskModel.maxLength)")
