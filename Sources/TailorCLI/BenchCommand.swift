@@ -1,5 +1,7 @@
+import Adapters
 import ArgumentParser
 import Foundation
+import Inference
 import Training
 import SafeTensors
 import TrainingCore
@@ -7,21 +9,26 @@ import TrainingCore
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure training or inference tokens/s.",
+        abstract: "Measure training, inference or adapter switching.",
         discussion: """
             Runs a model folder on random token ids: "train" times training steps (forward, \
             loss, backward, AdamW) of --method, "infer" times forward passes. Prints tokens/s; the \
-            --json object has tokens_per_s. Scripts/bench compares it with PyTorch.
+            --json object has tokens_per_s. "switch" attaches each --adapter (registry references \
+            are decompressed in memory) to one BERT base and times the load, a switch of the \
+            active adapter, a batch on one adapter against a batch mixing all of them row by \
+            row, and folding the first adapter into the base. Scripts/bench compares these with \
+            PyTorch and PEFT.
 
             Examples:
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --batch 16 --seq 128 --steps 5
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method lora
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method qlora --json
               tailor bench infer --model fixtures/tiny-llama --batch 4 --seq 64 --json
+              tailor bench switch --model ~/.cache/tailor/all-MiniLM-L6-v2 --adapter a --adapter b --adapter c --adapter d --registry /tmp/reg
             """
     )
 
-    @Argument(help: "train or infer.")
+    @Argument(help: "train, infer or switch.")
     var mode: String
 
     @Option(help: "The model folder.")
@@ -39,10 +46,16 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed steps (after one warm-up step).")
     var steps = 5
 
+    @Option(help: "switch: an adapter to attach (repeatable; folder or registry reference).") var adapter: [String] = []
+    @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
-        guard StepBenchmark.Mode(rawValue: mode) != nil else { throw ValidationError("mode must be train or infer, not '\(mode)'") }
+        if mode == "switch" {
+            guard !adapter.isEmpty else { throw ValidationError("switch needs at least one --adapter") }
+        } else {
+            guard StepBenchmark.Mode(rawValue: mode) != nil else { throw ValidationError("mode must be train, infer or switch, not '\(mode)'") }
+        }
         guard StepBenchmark.Method(rawValue: method) != nil else {
             throw ValidationError("--method must be one of \(StepBenchmark.Method.allCases.map(\.rawValue).joined(separator: ", ")), not '\(method)'")
         }
@@ -51,6 +64,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if mode == "switch" { return try runSwitch() }
             let bar = ProgressBar(label: "bench", quiet: outputOptions.json)
             let result = try StepBenchmark.run(folder: model, mode: StepBenchmark.Mode(rawValue: mode)!,
                                                method: StepBenchmark.Method(rawValue: method)!, batch: batch, length: seq,
@@ -74,6 +88,30 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "base weights: %.1f MB, of which Linear layers %.1f MB", Double(result.baseWeightBytes) / 1e6,
                              Double(result.linearWeightBytes) / 1e6))
             }
+        }
+    }
+}
+
+extension BenchCommand {
+    func runSwitch() throws {
+        let resolver = AdapterResolver(model: model, registry: registryOptions, force: false)
+        let loads = adapter.map { reference in { try resolver.resolve(AdapterStack.Member(reference: reference)).files } }
+        let result = try SwitchBenchmark.run(folder: model, adapters: loads, batch: batch, length: seq, steps: steps)
+        if outputOptions.json {
+            outputOptions.emit(.object([
+                "mode": .string("switch"), "adapters": .int(adapter.count), "batch": .int(batch), "seq": .int(seq),
+                "load_seconds": .array(result.loadSeconds.map { .double($0) }), "switch_seconds": .double(result.switchSeconds),
+                "single_tokens_per_s": .double(result.singleTokensPerSecond), "mixed_tokens_per_s": .double(result.mixedTokensPerSecond),
+                "merge_seconds": .double(result.mergeSeconds),
+            ]))
+        } else {
+            print(String(format: "load (registry → attached): best %.2f ms, worst adapter %.2f ms", (result.loadSeconds.min() ?? 0) * 1e3,
+                         (result.loadSeconds.max() ?? 0) * 1e3))
+            print(String(format: "switch: %.3f µs", result.switchSeconds * 1e6))
+            print(String(format: "batch %d × %d: one adapter %.0f tokens/s, %d adapters mixed %.0f tokens/s (%.2fx)", batch, seq,
+                         result.singleTokensPerSecond, adapter.count, result.mixedTokensPerSecond,
+                         result.mixedTokensPerSecond / result.singleTokensPerSecond))
+            print(String(format: "fold the first adapter into the base: %.1f ms", result.mergeSeconds * 1e3))
         }
     }
 }
