@@ -7,7 +7,8 @@ import TrainingCore
 /// adapted layer itself: its output for the zero input is the new bias, and its outputs for the
 /// identity matrix, less that bias, are the new weight's columns. One code path serves every
 /// method, stacks of adapters, and 4-bit bases (merged into the dequantized weight); for an
-/// untouched layer it reproduces W and b exactly (1·w plus zeros).
+/// untouched layer it reproduces W and b exactly (1·w plus zeros). Untouched layers and layers
+/// with plain LoRA alone skip the identity pass (W as is; W + w·s·B·A by one GEMM).
 public enum BaseMerge {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -17,6 +18,18 @@ public enum BaseMerge {
     public static func fold(_ layer: LinearLayer) throws -> (weight: [Float], bias: [Float]?) {
         if layer.adapters.contains(where: { $0 is BottleneckLinear }) {
             throw Failure(description: "bottleneck adapters are nonlinear (down, activation, up) and cannot be merged into a weight")
+        }
+        if layer.adapters.isEmpty { return (layer.weight.denseValues(), layer.bias?.values) }
+        // Plain LoRA (the common case) adds w·s·B·A: one GEMM each instead of the identity pass.
+        if layer.adapters.allSatisfy({ ($0 as? LoRALinear).map { $0.magnitude == nil && $0.enabled } ?? false }) {
+            var weight = layer.weight.denseValues()
+            for case let lora as LoRALinear in layer.adapters {
+                weight.withUnsafeMutableBufferPointer { w in
+                    BLAS.sgemm(.none, .none, m: layer.outFeatures, n: layer.inFeatures, k: lora.rank, alpha: lora.scale * lora.stackWeight,
+                               a: lora.b.data, lda: lora.rank, b: lora.a.data, ldb: layer.inFeatures, beta: 1, c: w.baseAddress!, ldc: layer.inFeatures)
+                }
+            }
+            return (weight, layer.bias?.values)
         }
         let (inFeatures, outFeatures) = (layer.inFeatures, layer.outFeatures)
         var identity = [Float](repeating: 0, count: inFeatures * inFeatures)
@@ -30,6 +43,20 @@ public enum BaseMerge {
         }
         let hasBias = layer.bias != nil || offset.contains { $0 != 0 }
         return (weight, hasBias ? offset : nil)
+    }
+
+    /// Folds every adapted Linear layer of `model` in place and removes its adapters: PEFT's
+    /// `merge_and_unload`, leaving the other layers (and their mmapped weights) untouched.
+    public static func mergeAndUnload(_ model: AdaptableModel) throws {
+        for name in model.linearModuleNames {
+            guard let layer = model.linear(named: name), !layer.adapters.isEmpty else { continue }
+            let (weight, bias) = try fold(layer)
+            try model.updateLinear(name) { layer in
+                layer.weight = .dense(Tensor(weight, shape: [layer.outFeatures, layer.inFeatures], name: name + ".weight"))
+                layer.bias = bias.map { Tensor($0, shape: [$0.count], name: name + ".bias") }
+                layer.adapters = []
+            }
+        }
     }
 
     /// Every parameter of the adapted `model` under its Hugging Face name, Linear layers folded:

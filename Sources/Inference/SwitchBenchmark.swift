@@ -6,7 +6,7 @@ import TrainingCore
 /// Timings of serving several adapters on one base: attaching an adapter (its files produced by
 /// `load`, e.g. decompressed from the registry), switching the active one, forward throughput of a
 /// batch on one adapter versus a batch mixing all of them row by row, and folding one adapter into
-/// the base weights (what `tailor merge --into-base` computes before writing).
+/// the base weights in memory (PEFT's merge_and_unload).
 public enum SwitchBenchmark {
     public struct Result: Sendable {
         /// Per adapter, the best time from reference to attached slot.
@@ -62,7 +62,7 @@ public enum SwitchBenchmark {
         let merged = try ModelLoader.load(folder: folder, task: .sequenceClassification)
         _ = try PEFTAdapterFolder.loadAny(try adapters[0](), into: merged.adaptable)
         let mergeStart = DispatchTime.now().uptimeNanoseconds
-        _ = try BaseMerge.mergedParameters(of: merged)
+        try BaseMerge.mergeAndUnload(merged.adaptable)
         let mergeSeconds = Double(DispatchTime.now().uptimeNanoseconds - mergeStart) / 1e9
         return Result(loadSeconds: loadSeconds, switchSeconds: switchSeconds, singleTokensPerSecond: single, mixedTokensPerSecond: mixed,
                       mergeSeconds: mergeSeconds)

@@ -280,9 +280,15 @@ public final class AdapterStore: @unchecked Sendable {
     /// Refuses `reference` for the base in `modelFolder` when the fingerprints differ (an
     /// adapter whose base was unknown at `add` passes); `force` turns the refusal off.
     public func checkBase(_ reference: String, modelFolder: String, force: Bool) throws {
+        try checkBase(reference, modelFolder: modelFolder, fingerprint: try BaseFingerprint.compute(folder: modelFolder), force: force)
+    }
+
+    /// As ``checkBase(_:modelFolder:force:)`` with the model's fingerprint computed once by the
+    /// caller (a server checking many adapters against one base).
+    public func checkBase(_ reference: String, modelFolder: String, fingerprint: @autoclosure () throws -> String, force: Bool) throws {
         let version = try show(reference)
         guard !force, let expected = version.baseFingerprint else { return }
-        let actual = try BaseFingerprint.compute(folder: modelFolder)
+        let actual = try fingerprint()
         guard actual == expected else {
             throw Failure("\(modelFolder): not the base \(version.name)@\(version.version) was trained on (\(version.baseModel ?? "unknown"), fingerprint \(expected.prefix(12)) vs \(actual.prefix(12))); --force applies it anyway")
         }

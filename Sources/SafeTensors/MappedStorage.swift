@@ -39,7 +39,9 @@ public final class MappedStorage: @unchecked Sendable {
     /// Holds a copy of `contents` (for files built in memory and for tests).
     public init(copying contents: some Collection<UInt8>) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(contents.count, 1), alignment: 64)
-        _ = buffer.initializeMemory(as: UInt8.self, from: contents)
+        // One memcpy for arrays and slices; the element-wise path goes through generic witnesses.
+        let copied: Void? = contents.withContiguousStorageIfAvailable { buffer.copyMemory(from: UnsafeRawBufferPointer($0)) }
+        if copied == nil { _ = buffer.initializeMemory(as: UInt8.self, from: contents) }
         bytes = UnsafeRawBufferPointer(start: buffer.baseAddress, count: contents.count)
         isMapped = false
     }

@@ -26,6 +26,7 @@ final class AdapterResolver {
     let registry: RegistryOptions
     let force: Bool
     private var store: AdapterStore?
+    private var fingerprint: String?
 
     init(model: String, registry: RegistryOptions, force: Bool) {
         self.model = model
@@ -39,8 +40,15 @@ final class AdapterResolver {
             return (member, try AdapterFiles(folder: member.reference))
         }
         if store == nil { store = try registry.open() }
-        try store!.checkBase(member.reference, modelFolder: model, force: force)
+        try store!.checkBase(member.reference, modelFolder: model, fingerprint: try modelFingerprint(), force: force)
         return (member, try AdapterFiles(files: store!.files(member.reference), label: member.reference))
+    }
+
+    private func modelFingerprint() throws -> String {
+        if let fingerprint { return fingerprint }
+        let computed = try BaseFingerprint.compute(folder: model)
+        fingerprint = computed
+        return computed
     }
 
     /// A stack written `a:0.7+b:0.3` (as a JSONL line may name one).
