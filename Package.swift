@@ -44,7 +44,7 @@ let package = Package(
         // PEFT methods injected into the models, PEFT-format load/save.
         .target(name: "Adapters", dependencies: ["Models", "TrainingCore", "SafeTensors"]),
         // Classification and generation (KV cache, sampling) over model folders.
-        .target(name: "Inference", dependencies: ["Models", "Adapters", "Tokenizers", "TrainingCore"]),
+        .target(name: "Inference", dependencies: ["Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // Training loops and their measurement (the Trainer arrives with adapters).
         .target(name: "Training", dependencies: ["Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // System compression libraries, found with pkg-config (libzstd-dev, zlib1g-dev).

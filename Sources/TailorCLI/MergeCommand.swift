@@ -2,8 +2,6 @@ import Adapters
 import ArgumentParser
 import Foundation
 import Inference
-import Models
-import Quantization
 import Registry
 import SafeTensors
 
@@ -65,7 +63,7 @@ struct MergeCommand: ParsableCommand {
         guard !all.isEmpty else { throw ValidationError("name the adapters to merge") }
         if intoBase {
             guard model != nil, output != nil else { throw ValidationError("--into-base needs --model and --output") }
-            guard ["f32", "f16", "bf16", "nf4"].contains(dtype) else { throw ValidationError("--dtype must be f32, f16, bf16 or nf4") }
+            guard DeployMerge.dtypes.contains(dtype) else { throw ValidationError("--dtype must be f32, f16, bf16 or nf4") }
         } else {
             guard AdapterMerge.Method(rawValue: method) != nil else {
                 throw ValidationError("--method must be one of \(AdapterMerge.Method.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -139,58 +137,15 @@ extension MergeCommand {
     func mergeIntoBase(model: String, output: String) throws {
         let resolver = AdapterResolver(model: model, registry: registryOptions, force: force)
         let stack = try all.map { try resolver.resolve(AdapterStack.Member(parsing: $0)) }
-        let (loaded, classification) = try PEFTAdapterFolder.loadWithBase(stack, base: model)
-        let labels = stack.lazy.compactMap(\.files.labels).first
-        let isBert: Bool
-        if case .bert = loaded { isBert = true } else { isBert = false }
-        let unmerged = ModelSample.logits(loaded, classification: classification)
-        let target: DType = ["f16": .f16, "bf16": .bf16][dtype] ?? .f32
-        var tensors: [TensorData] = []
-        for (name, values, shape) in try BaseMerge.mergedParameters(of: loaded) {
-            var bytes = [UInt8](repeating: 0, count: values.count * target.bitSize / 8)
-            try values.withUnsafeBytes { raw in
-                try bytes.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: .f32, into: $0, as: target, file: output, tensor: name) }
-            }
-            tensors.append(TensorData(name: name, dtype: target, shape: shape, bytes: bytes))
-        }
-        let scratch = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        try? FileManager.default.removeItem(atPath: scratch)
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        do {
-            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: scratch + "/model.safetensors")
-            _ = try ModelFolder.copyCompanions(of: Checkpoint.open(model), into: scratch) { json in
-                json["torch_dtype"] = nil
-                json["dtype"] = .string(["f16": "float16", "bf16": "bfloat16"][dtype] ?? "float32")
-                json["quantization_config"] = nil
-                if classification, let labels {
-                    json["id2label"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))
-                    json["label2id"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, .int($0)) }))
-                    json["architectures"] = .array([.string(isBert ? "BertForSequenceClassification" : "LlamaForSequenceClassification")])
-                }
-            }
-            if dtype == "nf4" {
-                // Merge into the dequantized weights once, quantize once: QLoRA's deploy path.
-                let quantized = scratch + "-nf4"
-                try? FileManager.default.removeItem(atPath: quantized)
-                _ = try ModelQuantizer.quantize(modelFolder: scratch, outputFolder: quantized, options: ModelQuantizer.Options())
-                try FileManager.default.removeItem(atPath: scratch)
-                guard rename(quantized, scratch) == 0 else { throw UsageProblem(description: "\(scratch): cannot replace the f32 merge") }
-            }
-            let merged = try ModelLoader.load(folder: scratch, task: classification ? .sequenceClassification : .causalLM)
-            let change = ModelSample.compare(unmerged, ModelSample.logits(merged, classification: classification))
-            guard rename(scratch, output) == 0 else { throw UsageProblem(description: "\(output): cannot move the merged model into place") }
-            if outputOptions.json {
-                outputOptions.emit(.object(["output": .string(output), "dtype": .string(dtype), "tensors": .int(tensors.count),
-                                            "max_logit_difference": .double(Double(change.maxChange)),
-                                            "mean_logit_difference": .double(Double(change.meanChange))]))
-            } else {
-                print("merged \(all.joined(separator: " + ")) into \(model): \(output) (\(tensors.count) tensors, \(dtype))")
-                print(String(format: "merged vs base + adapter: logits differ by at most %.3g (mean %.3g) on a random sample",
-                             change.maxChange, change.meanChange))
-            }
-        } catch {
-            try? FileManager.default.removeItem(atPath: scratch)
-            throw error
+        let report = try DeployMerge.write(stack, base: model, output: output, dtype: dtype)
+        if outputOptions.json {
+            outputOptions.emit(.object(["output": .string(output), "dtype": .string(dtype), "tensors": .int(report.tensors),
+                                        "max_logit_difference": .double(Double(report.change.maxChange)),
+                                        "mean_logit_difference": .double(Double(report.change.meanChange))]))
+        } else {
+            print("merged \(all.joined(separator: " + ")) into \(model): \(output) (\(report.tensors) tensors, \(dtype))")
+            print(String(format: "merged vs base + adapter: logits differ by at most %.3g (mean %.3g) on a random sample",
+                         report.change.maxChange, report.change.meanChange))
         }
     }
 }

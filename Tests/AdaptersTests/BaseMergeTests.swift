@@ -55,3 +55,21 @@ import TrainingCore
         #expect { _ = try BaseMerge.mergedParameters(of: .bert(other)) } throws: { "\($0)".contains("nonlinear") }
     }
 }
+
+extension BaseMergeTests {
+    /// merge_and_unload in place: the adapted layers fold (plain LoRA by the GEMM path, DoRA by the
+    /// identity pass), adapters are gone, and the logits are the adapted ones.
+    @Test func mergeAndUnloadKeepsTheAdaptedLogits() throws {
+        for fixture in ["tiny-bert-lora", "tiny-bert-dora"] {
+            let bert = try PEFTInteropTests.bert()
+            _ = try AdapterStack.load([(AdapterStack.Member(reference: fixture, weight: fixture.hasSuffix("lora") ? 0.6 : 1),
+                                        AdapterFiles(folder: FixturePaths.path("peft/" + fixture)))], into: bert)
+            let ids = TokenBatch(ids: [[5, 9, 27, 3, 40, 7], [12, 8, 30, 2, 2, 2]])
+            let before = bert.classify(Graph(recording: false), ids).values
+            try BaseMerge.mergeAndUnload(bert)
+            #expect(bert.linearModuleNames.allSatisfy { bert.linear(named: $0)!.adapters.isEmpty })
+            let difference = zip(before, bert.classify(Graph(recording: false), ids).values).map { abs($0 - $1) }.max() ?? 1
+            #expect(difference < 1e-5, "\(fixture): \(difference)")
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Adapters
+import Foundation
+import Models
+import Quantization
+import SafeTensors
+
+/// `tailor merge --into-base`: a base with an adapter stack folded into its Linear weights, written
+/// as a Hugging Face model folder transformers loads without PEFT (f32, f16, bf16, or nf4: merged
+/// in f32 and quantized once, QLoRA's deploy path), checked against base + adapters unmerged. The
+/// folder appears whole or not at all.
+public enum DeployMerge {
+    public struct Report: Sendable {
+        public var tensors: Int
+        /// Logits of the merged folder against base + adapters on a random sample.
+        public var change: AdapterOutputChange.Result
+    }
+
+    public static let dtypes = ["f32", "f16", "bf16", "nf4"]
+
+    public static func write(_ stack: [(member: AdapterStack.Member, files: AdapterFiles)], base: String, output: String,
+                             dtype: String) throws -> Report {
+        guard dtypes.contains(dtype) else { throw AdapterError(file: output, "dtype must be one of \(dtypes.joined(separator: ", "))") }
+        guard !FileManager.default.fileExists(atPath: output) else { throw AdapterError(file: output, "already exists") }
+        let (loaded, classification) = try PEFTAdapterFolder.loadWithBase(stack, base: base)
+        let labels = stack.lazy.compactMap(\.files.labels).first
+        let isBert: Bool
+        if case .bert = loaded { isBert = true } else { isBert = false }
+        let unmerged = ModelSample.logits(loaded, classification: classification)
+        let target: DType = ["f16": .f16, "bf16": .bf16][dtype] ?? .f32
+        var tensors: [TensorData] = []
+        for (name, values, shape) in try BaseMerge.mergedParameters(of: loaded) {
+            var bytes = [UInt8](repeating: 0, count: values.count * target.bitSize / 8)
+            try values.withUnsafeBytes { raw in
+                try bytes.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: .f32, into: $0, as: target, file: output, tensor: name) }
+            }
+            tensors.append(TensorData(name: name, dtype: target, shape: shape, bytes: bytes))
+        }
+        let scratch = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        try? FileManager.default.removeItem(atPath: scratch)
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        do {
+            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: scratch + "/model.safetensors")
+            _ = try ModelFolder.copyCompanions(of: Checkpoint.open(base), into: scratch) { json in
+                json["torch_dtype"] = nil
+                json["dtype"] = .string(["f16": "float16", "bf16": "bfloat16"][dtype] ?? "float32")
+                json["quantization_config"] = nil
+                if classification, let labels {
+                    json["id2label"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))
+                    json["label2id"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, .int($0)) }))
+                    json["architectures"] = .array([.string(isBert ? "BertForSequenceClassification" : "LlamaForSequenceClassification")])
+                }
+            }
+            if dtype == "nf4" {
+                let quantized = scratch + "-nf4"
+                try? FileManager.default.removeItem(atPath: quantized)
+                _ = try ModelQuantizer.quantize(modelFolder: scratch, outputFolder: quantized, options: ModelQuantizer.Options())
+                try FileManager.default.removeItem(atPath: scratch)
+                guard rename(quantized, scratch) == 0 else { throw AdapterError(file: scratch, "cannot replace the f32 merge") }
+            }
+            let merged = try ModelLoader.load(folder: scratch, task: classification ? .sequenceClassification : .causalLM)
+            let change = ModelSample.compare(unmerged, ModelSample.logits(merged, classification: classification))
+            guard rename(scratch, output) == 0 else { throw AdapterError(file: output, "cannot move the merged model into place") }
+            return Report(tensors: tensors.count, change: change)
+        } catch {
+            try? FileManager.default.removeItem(atPath: scratch)
+            throw error
+        }
+    }
+}
