@@ -1,158 +1,174 @@
+import Adapters
 import ArgumentParser
 import Foundation
 import Inference
 import Models
 import Quantization
+import Registry
 import SafeTensors
-import Tokenizers
+import Training
 import TrainingCore
 
-/// The main job end to end on the tiny model in `fixtures/`. It grows with the product: today it
-/// exercises the checkpoint format (inspect, convert, re-shard, verify, read back) and QLoRA's
-/// 4-bit base (quantize to NF4, read back, dequantize).
+/// The main job end to end on the tiny model in `fixtures/`: quantize the base to NF4, train two
+/// adapters on two tasks on it (QLoRA), store them compressed, compare and merge them, merge one
+/// into the base for deploy, and answer requests that switch between them per line.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run the main job on the tiny model in fixtures/.",
         discussion: """
-            Inspects the tiny BERT in fixtures/tiny-bert, converts it to bf16 and measures the \
-            rounding error, re-splits it into shards with an index as transformers writes them, \
-            verifies every output and reads the shards back as one checkpoint, then quantizes it \
-            to NF4 with double quantization (the QLoRA base), reads the 4-bit folder back and \
-            dequantizes it; then classifies two sentences, fine-tunes the tiny BERT for a few \
-            AdamW steps on them with our training core, and generates with the tiny Llama.
+            Quantizes the base (NF4 + double quantization), trains a LoRA adapter for sentiment \
+            and one for topic on the 4-bit base (QLoRA), stores both in a registry (compressed), \
+            diffs them, merges them into a new adapter, merges the sentiment adapter into the base \
+            as a plain model folder, and answers a batch of requests whose lines name different \
+            adapters, checking each answer against that adapter run alone. The tiny model has \
+            random weights and learns little; --model ~/.cache/tailor/all-MiniLM-L6-v2 runs the \
+            same job on a real model.
 
             Examples:
               tailor demo
-              tailor demo --model ~/models/all-MiniLM-L6-v2 --output /tmp/demo --json
+              tailor demo --model ~/.cache/tailor/all-MiniLM-L6-v2 --output /tmp/demo --json
             """
     )
 
-    @Option(help: "The model folder to run on.")
-    var model = "fixtures/tiny-bert"
-
-    @Option(help: "A causal LM folder for the generation step.")
-    var llama = "fixtures/tiny-llama"
-
-    @Option(help: "Folder for the demo's outputs (replaced).")
-    var output = ".demo-output"
-
+    @Option(help: "The base model folder (a BERT).") var model = "fixtures/tiny-bert"
+    @Option(help: "The fixtures folder with sentiment/ and topic/ data.") var data = "fixtures"
+    @Option(help: "Folder for the demo's outputs (replaced).") var output = ".demo-output"
+    @Option(help: "Training epochs per adapter.") var epochs: Double = 8
     @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
         try reportingErrors {
             let say: (String) -> Void = { line in if !outputOptions.json { print(line) } }
+            let started = Date()
             try? FileManager.default.removeItem(atPath: output)
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            var summary: [String: PythonJSONText.Value] = ["model": .string(model)]
 
-            say("== 1. inspect \(model)")
-            let original = try Checkpoint.open(model)
-            let summary = CheckpointSummary(original)
-            say("   \(original.tensorNames.count) tensors, \(groupedDigits(summary.elementCount)) parameters, "
-                + "\(formatBytes(summary.totalTensorBytes)), kind: \(summary.kind.label)")
+            let original = CheckpointSummary(try Checkpoint.open(model))
+            say("== 1. quantize the base \(model) (\(groupedDigits(original.elementCount)) parameters) to NF4 → \(output)/base-nf4")
+            let base = output + "/base-nf4"
+            let quantized = try ModelQuantizer.quantize(modelFolder: model, outputFolder: base, options: ModelQuantizer.Options())
+            say("   \(quantized.weights.count) Linear weights in 4 bits, \(formatBytes(quantized.bytesBefore)) → \(formatBytes(quantized.bytesAfter)); "
+                + String(format: "SNR %.1f dB", quantized.overall?.snrDecibels ?? 0))
+            summary["nf4_weights"] = .int(quantized.weights.count)
 
-            say("== 2. convert to bf16 → \(output)/bf16")
-            let start = Date()
-            let bf16Report = try CheckpointConversion.convert(original, to: .bf16, output: output + "/bf16")
-            let convertSeconds = Date().timeIntervalSince(start)
-            let bf16 = try Checkpoint.open(output + "/bf16")
-            var maxError: Float = 0
-            var maxRelative: Float = 0
-            for name in original.tensorNames where original.info(name)!.dtype == .f32 {
-                let reference = try original.tensor(name).floats()
-                let rounded = try bf16.tensor(name).floats()
-                for (a, b) in zip(reference, rounded) {
-                    maxError = max(maxError, abs(a - b))
-                    if a != 0 { maxRelative = max(maxRelative, abs(a - b) / abs(a)) }
-                }
+            var accuracies: [String: Double] = [:]
+            for task in ["sentiment", "topic"] {
+                say("== \(task == "sentiment" ? 2 : 3). train a \(task) adapter on the 4-bit base (QLoRA: LoRA r 8 on query, value; head trained)")
+                let report = try train(task: task, base: base)
+                accuracies[task] = report.accuracy
+                say(String(format: "   %d steps in %.1f s, loss %.3f → %.3f, held-out accuracy %.1f%% (chance 50%%)", report.steps, report.seconds,
+                           report.firstLoss, report.lastLoss, report.accuracy * 100))
             }
-            say("   \(bf16Report.converted.count) tensors converted, \(formatBytes(bf16Report.bytesRead)) → "
-                + "\(formatBytes(bf16Report.bytesWritten)) in \(String(format: "%.1f ms", convertSeconds * 1000))")
-            say("   max |f32 − bf16| = \(maxError), max relative error = \(maxRelative) (bf16 keeps 8 significant bits: ≤ 2^-8 = 0.0039)")
+            summary["accuracy"] = .object(accuracies.mapValues { .double($0) })
 
-            let shardLimit = max(summary.totalTensorBytes / 3, 1)
-            say("== 3. re-shard (max \(formatBytes(shardLimit)) per shard) → \(output)/sharded")
-            let shardReport = try CheckpointConversion.convert(original, to: .f32, output: output + "/sharded",
-                                                               maxShardBytes: shardLimit)
-            for file in shardReport.outputFiles { say("   wrote \(file)") }
+            say("== 4. store both in the registry \(output)/registry (compressed, content-addressed)")
+            let store = try AdapterStore(root: output + "/registry")
+            for task in ["sentiment", "topic"] {
+                let version = try store.add(folder: output + "/" + task, name: task, tags: ["demo"], base: base)
+                say("   \(version.name)@\(version.version): \(version.tensorCount) tensors, \(formatBytes(version.rawBytes)) → \(formatBytes(version.storedBytes)) stored")
+            }
+            let files = try ["sentiment", "topic"].map { try AdapterFiles(files: store.files($0), label: $0) }
 
-            say("== 4. verify and read back")
-            let sharded = try Checkpoint.open(output + "/sharded")
-            var identical = sharded.tensorNames.count == original.tensorNames.count
-            for name in original.tensorNames {
-                identical = try identical && sharded.tensor(name).data == original.tensor(name).data
+            say("== 5. diff sentiment topic")
+            let diff = try AdapterDiff(AdapterUpdates(files[0], base: nil), AdapterUpdates(files[1], base: nil))
+            for role in diff.summary {
+                say(String(format: "   %@ (%d modules): cosine %.3f, subspace similarity %.3f", role.kind, role.modules, role.cosine, role.similarity))
             }
-            let shardCount: Int
-            if case .sharded(_, let shards) = sharded.layout { shardCount = shards.count } else { shardCount = 1 }
-            say("   \(output)/bf16: ok; \(output)/sharded: ok, \(shardCount) shards, tensors identical to the original: \(identical)")
-            guard identical, maxRelative <= 1.0 / 256 else {
-                throw UsageProblem(description: "demo check failed: identical=\(identical), max relative bf16 error \(maxRelative)")
-            }
+            summary["diff_modules"] = .int(diff.modules.count)
 
-            say("== 5. quantize to NF4 + double quantization → \(output)/nf4")
-            let quantized = try ModelQuantizer.quantize(modelFolder: model, outputFolder: output + "/nf4", options: ModelQuantizer.Options())
-            let overall = quantized.overall
-            say("   \(quantized.weights.count) Linear weights quantized, \(quantized.keptTensors) tensors kept; "
-                + "\(formatBytes(quantized.bytesBefore)) → \(formatBytes(quantized.bytesAfter))")
-            say(String(format: "   error: RMSE %.3g, max |error| %.3g, SNR %.1f dB", overall?.rmse ?? 0,
-                       overall?.maxAbsoluteError ?? 0, overall?.snrDecibels ?? 0))
-            let fourBit = try BitsAndBytesSummary(Checkpoint.open(output + "/nf4"))
-            say("   read back: \(fourBit.weights.count) 4-bit weights, \(groupedDigits(fourBit.parameterCount)) parameters")
+            say("== 6. merge sentiment + topic into a new adapter (TIES, density 0.5, sentiment's head) → registry sentiment-topic")
+            let merged = try AdapterMerge.merge(try files.map { try AdapterUpdates($0, base: nil) },
+                                                options: .init(method: .ties, weights: [0.5, 0.5], density: 0.5, headFrom: 0))
+            let mergedFolder = output + "/sentiment-topic"
+            try PEFTAdapterFolder.save(merged.adapter, to: mergedFolder)
+            if let labels = merged.labels { try PEFTAdapterFolder.saveLabels(labels, in: mergedFolder) }
+            let mergedVersion = try store.add(folder: mergedFolder, name: "sentiment-topic", base: base)
+            let mergedAccuracy = try evaluate(adapters: [(AdapterStack.Member(reference: "sentiment-topic"), AdapterFiles(folder: mergedFolder))],
+                                              base: base, task: "sentiment")
+            say(String(format: "   rank %d over %d modules, stored as %@@%d; its sentiment accuracy %.1f%% (sentiment alone %.1f%%)",
+                       merged.adapter.config.r, merged.adapter.config.targetNames.count, mergedVersion.name, mergedVersion.version,
+                       mergedAccuracy * 100, (accuracies["sentiment"] ?? 0) * 100))
+            summary["merged_accuracy"] = .double(mergedAccuracy)
 
-            say("== 6. dequantize → \(output)/dequantized")
-            let restored = try ModelDequantizer.dequantize(folder: output + "/nf4", outputFolder: output + "/dequantized", dtype: nil)
-            say("   \(restored.dequantized.count) weights back to \(DType.f32.rawValue), loadable without bitsandbytes")
-            guard fourBit.parameterCount == summary.elementCount, restored.dequantized.count == quantized.weights.count else {
-                throw UsageProblem(description: "demo check failed: 4-bit read-back does not match the model")
-            }
+            say("== 7. merge sentiment into the base for deploy → \(output)/deploy (plain model folder, f32)")
+            let deploy = try DeployMerge.write([(AdapterStack.Member(reference: "sentiment"), files[0])], base: base, output: output + "/deploy", dtype: "f32")
+            say(String(format: "   %d tensors; transformers loads it without PEFT; logits vs base + adapter: max difference %.2g", deploy.tensors,
+                       deploy.change.maxChange))
+            summary["deploy_max_logit_difference"] = .double(Double(deploy.change.maxChange))
 
-            say("== 7. classify")
-            let sentences = ["what a lovely day", "the service was terrible"]
-            let classifier = try TextClassifier(folder: model)
-            for (sentence, result) in zip(sentences, try classifier.classify(sentences)) {
-                say("   \(result.label) \(result.logits.map { String(format: "%.4f", $0) }) \(sentence)")
+            say("== 8. serve: one base, both adapters attached from the registry, requests switching per line")
+            let served = try serve(base: base, files: files)
+            for (text, adapter, label) in served.answers { say("   [\(adapter.padding(toLength: 9, withPad: " ", startingAt: 0))] \(label.padding(toLength: 9, withPad: " ", startingAt: 0)) \(text)") }
+            say(String(format: "   one mixed batch equals each adapter run alone: max logit difference %.2g; a switch costs %.3f µs",
+                       served.maxDifference, served.switchSeconds * 1e6))
+            summary["serve_max_difference"] = .double(Double(served.maxDifference))
+            summary["answers"] = .int(served.answers.count)
+            let seconds = Date().timeIntervalSince(started)
+            say(String(format: "done in %.1f s; everything is in %@", seconds, output))
+            summary["seconds"] = .double(seconds)
+            guard served.maxDifference < 1e-4, deploy.change.maxChange < 1e-3 else {
+                throw UsageProblem(description: "demo check failed: serving difference \(served.maxDifference), deploy difference \(deploy.change.maxChange)")
             }
-
-            say("== 8. fine-tune (full, AdamW lr 1e-3, dropout off) on those two sentences")
-            let tokenizer = try Tokenizer(path: model)
-            let encodings = tokenizer.encodeBatch(sentences, padding: .longest)
-            let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
-                                   tokenTypes: encodings.map(\.typeIds))
-            guard case .bert(let bert) = try ModelLoader.load(folder: model, task: .sequenceClassification, trainable: true) else {
-                throw UsageProblem(description: "the demo fine-tunes a BERT model")
-            }
-            bert.config.hiddenDropout = 0
-            bert.config.classifierDropout = 0
-            let optimizer = AdamW(parameters: bert.namedParameters.map(\.1), learningRate: 1e-3)
-            var losses: [Float] = []
-            for _ in 0..<8 {
-                optimizer.zeroGrad()
-                let graph = Graph()
-                let loss = graph.crossEntropy(bert.classify(graph, batch), targets: [1, 0])
-                losses.append(loss.values[0])
-                graph.backward(loss)
-                optimizer.update()
-            }
-            say("   loss per step: " + losses.map { String(format: "%.4f", $0) }.joined(separator: " "))
-            guard let firstLoss = losses.first, let lastLoss = losses.last, lastLoss < firstLoss else {
-                throw UsageProblem(description: "demo check failed: training did not lower the loss (\(losses))")
-            }
-
-            say("== 9. generate with \(llama)")
-            let generator = try TextGenerator(folder: llama)
-            let generated = try generator.generate("Hello", maxNewTokens: 8, sampling: .greedy)
-            say("   tokens \(generated.tokens) → \(generated.text.debugDescription) (random weights: no meaning yet)")
-            if outputOptions.json {
-                outputOptions.emit(.object([
-                    "model": .string(model), "tensors": .int(original.tensorNames.count),
-                    "parameters": .int(summary.elementCount), "bf16_max_abs_error": .double(Double(maxError)),
-                    "bf16_max_relative_error": .double(Double(maxRelative)), "bf16_bytes": .int(bf16Report.bytesWritten),
-                    "shards": .int(shardCount), "reshard_identical": .bool(identical),
-                    "nf4_weights": .int(quantized.weights.count), "nf4_bytes": .int(quantized.bytesAfter),
-                    "nf4_snr_db": .double(overall?.snrDecibels ?? 0), "dequantized": .int(restored.dequantized.count),
-                    "training_losses": .array(losses.map { .double(Double($0)) }), "generated_tokens": .array(generated.tokens.map { .int($0) }),
-                ]))
-            }
+            if outputOptions.json { outputOptions.emit(.object(summary)) }
         }
+    }
+
+    struct TrainingSummary { var steps: Int; var seconds: Double; var firstLoss: Double; var lastLoss: Double; var accuracy: Double }
+
+    func train(task: String, base: String) throws -> TrainingSummary {
+        let trainSet = try Dataset.load(data + "/\(task)/train.jsonl", task: .classification)
+        let lora = LoRAConfig(r: 8, alpha: 16, targets: .names(["query", "value"]), modulesToSave: ["classifier"], taskType: "SEQ_CLS", baseModel: base)
+        let taskModel = try TaskModel(folder: base, task: .classification, method: .lora, loraConfig: lora, labels: trainSet.labels,
+                                      maxLength: 64, seed: 42)
+        var arguments = TrainingArguments()
+        arguments.epochs = epochs
+        arguments.batchSize = 16
+        arguments.learningRate = 2e-2
+        arguments.loggingSteps = 50
+        let trainer = try Trainer(model: taskModel, train: trainSet, validation: nil, arguments: arguments, output: output + "/" + task)
+        let start = Date()
+        var losses: [Double] = []
+        let progress = TrainingProgress(quiet: outputOptions.json)
+        try trainer.run { event in
+            if let loss = event.values["loss"] { losses.append(loss) }
+            progress.show(event)
+        }
+        let accuracy = try evaluate(adapters: [(AdapterStack.Member(reference: task), AdapterFiles(folder: output + "/" + task))], base: base, task: task)
+        return TrainingSummary(steps: trainer.totalSteps, seconds: Date().timeIntervalSince(start), firstLoss: losses.first ?? .nan,
+                               lastLoss: losses.last ?? .nan, accuracy: accuracy)
+    }
+
+    func evaluate(adapters: [(member: AdapterStack.Member, files: AdapterFiles)], base: String, task: String) throws -> Double {
+        let labels = adapters.lazy.compactMap(\.files.labels).first
+        let test = try Dataset.load(data + "/\(task)/test.jsonl", task: .classification, knownLabels: labels)
+        let model = try TaskModel(folder: base, task: .classification, method: .lora, loraConfig: nil, labels: labels, maxLength: 64, seed: 0,
+                                  adapters: adapters)
+        return Evaluation.evaluate(model, on: test, batchSize: 32)["accuracy"] ?? 0
+    }
+
+    func serve(base: String, files: [AdapterFiles]) throws -> (answers: [(String, String, String)], maxDifference: Float, switchSeconds: Double) {
+        let classifier = try TextClassifier(folder: base, switching: true)
+        let slots = classifier.slots!
+        for (name, file) in zip(["sentiment", "topic"], files) { try slots.attach(name, [(AdapterStack.Member(reference: name), file)]) }
+        let requests: [(String, String)] = [
+            ("The battery was superb, and the screen was lovely too.", "sentiment"),
+            ("The battery was superb, and the screen was lovely too.", "topic"),
+            ("Never again. The room was cramped.", "sentiment"), ("Never again. The room was cramped.", "topic"),
+            ("I loved the café. Worth every penny.", "topic"), ("The app was not worth it.", "sentiment"),
+        ]
+        let slotOf = requests.map { slots.slot(named: $0.1)! }
+        let mixed = try classifier.classify(requests.map(\.0), slots: slotOf)
+        var worst: Float = 0
+        for (index, request) in requests.enumerated() {
+            let alone = try classifier.classify([request.0], slots: [slotOf[index]])[0]
+            worst = max(worst, zip(alone.logits, mixed[index].logits).map { abs($0 - $1) }.max() ?? 0)
+        }
+        let switches = 100_000
+        let start = Date()
+        for i in 0..<switches { slots.routing.use(i % 2) }
+        let switchSeconds = Date().timeIntervalSince(start) / Double(switches)
+        return (zip(requests, mixed).map { ($0.0, $0.1, $1.label) }, worst, switchSeconds)
     }
 }

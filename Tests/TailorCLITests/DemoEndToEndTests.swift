@@ -1,20 +1,24 @@
+import Foundation
 import Testing
 
 @Suite struct DemoEndToEndTests {
-    @Test func demoRunsOnTheTinyModel() throws {
+    /// The main job on the tiny model: every step runs and checks itself (the demo exits non-zero
+    /// when the mixed batch or the deployed merge disagree with the adapters run alone).
+    @Test func demoRunsTheMainJobOnTheTinyModel() throws {
         let folder = TemporaryFolder()
-        let result = try TailorProcess.run(["demo", "--model", TailorProcess.fixture("tiny-bert"), "--llama", TailorProcess.fixture("tiny-llama"),
+        let result = try TailorProcess.run(["demo", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture(""),
                                             "--output", folder.file("demo"), "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(result.json)
-        #expect(json["reshard_identical"] as? Bool == true)
-        #expect(json["shards"] as? Int == 3)
-        #expect((json["bf16_max_relative_error"] as? Double ?? 1) <= 1.0 / 256)
         #expect(json["nf4_weights"] as? Int == 14)
-        #expect(json["dequantized"] as? Int == 14)
-        #expect((json["nf4_snr_db"] as? Double ?? 0) > 15)
-        let losses = try #require(json["training_losses"] as? [Double])
-        #expect(losses.count == 8 && losses.last! < losses.first!)
-        #expect(!(json["generated_tokens"] as? [Int] ?? []).isEmpty)
+        let accuracy = try #require(json["accuracy"] as? [String: Double])
+        #expect(Set(accuracy.keys) == ["sentiment", "topic"] && accuracy.values.allSatisfy { $0 >= 0.5 })
+        #expect(json["diff_modules"] as? Int == 4)
+        #expect((json["deploy_max_logit_difference"] as? Double ?? 1) < 1e-4)
+        #expect((json["serve_max_difference"] as? Double ?? 1) < 1e-5)
+        #expect(json["answers"] as? Int == 6)
+        for path in ["base-nf4/model.safetensors", "registry/index.sqlite", "deploy/model.safetensors", "sentiment-topic/adapter_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: folder.file("demo/" + path)), "\(path)")
+        }
     }
 }
