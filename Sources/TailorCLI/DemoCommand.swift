@@ -27,7 +27,7 @@ struct DemoCommand: ParsableCommand {
 
             Examples:
               tailor demo
-              tailor demo --model ~/.cache/tailor/all-MiniLM-L6-v2 --output /tmp/demo --json
+              tailor demo --model ~/.cache/tailor/all-MiniLM-L6-v2 --lr 1e-3 --epochs 2 --output /tmp/demo
             """
     )
 
@@ -35,6 +35,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "The fixtures folder with sentiment/ and topic/ data.") var data = "fixtures"
     @Option(help: "Folder for the demo's outputs (replaced).") var output = ".demo-output"
     @Option(help: "Training epochs per adapter.") var epochs: Double = 8
+    @Option(help: "Peak learning rate (the tiny random model needs a high one; MiniLM trains at 1e-3).") var lr: Float = 2e-2
     @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
@@ -125,7 +126,7 @@ struct DemoCommand: ParsableCommand {
         var arguments = TrainingArguments()
         arguments.epochs = epochs
         arguments.batchSize = 16
-        arguments.learningRate = 2e-2
+        arguments.learningRate = lr
         arguments.loggingSteps = 50
         let trainer = try Trainer(model: taskModel, train: trainSet, validation: nil, arguments: arguments, output: output + "/" + task)
         let start = Date()
