@@ -98,6 +98,9 @@ import TrainingCore
         let merged = try AdapterMerge.merge([a, b], options: .init(method: .linear, weights: [1, 1], headFrom: 1))
         #expect(merged.adapter.tensors["base_model.model.classifier.weight"]?.values == b.inFull["base_model.model.classifier.weight"]?.values)
         #expect(merged.adapter.config.modulesToSave == ["classifier"])
+        // query+value and query+key+value+dense: merged over the union, each module's own sum.
+        #expect(Set(merged.adapter.config.targetNames) == Set(a.updates.keys).union(b.updates.keys))
+        #expect(Set(a.updates.keys) != Set(b.updates.keys))
     }
 
     /// DoRA's update needs the base: folded layer − base weight; at full rank the merge of one
