@@ -51,7 +51,7 @@ public enum BaseMerge {
         for name in model.linearModuleNames {
             guard let layer = model.linear(named: name), !layer.adapters.isEmpty else { continue }
             let (weight, bias) = try fold(layer)
-            try model.updateLinear(name) { layer in
+            model.updateLinear(name) { layer in
                 layer.weight = .dense(Tensor(weight, shape: [layer.outFeatures, layer.inFeatures], name: name + ".weight"))
                 layer.bias = bias.map { Tensor($0, shape: [$0.count], name: name + ".bias") }
                 layer.adapters = []
