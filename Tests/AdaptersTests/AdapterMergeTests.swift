@@ -144,3 +144,32 @@ import TrainingCore
         }
     }
 }
+
+extension AdapterMergeTests {
+    /// Against PEFT 0.21.2's add_weighted_adapter (Scripts/reference/merge_goldens.py): our cat,
+    /// svd, ties and magnitude-prune updates equal PEFT's cat, ties_svd and magnitude_prune_svd
+    /// (full rank), and our cat merge gives PEFT's logits for its own cat merge.
+    @Test func mergesMatchPEFT() throws {
+        let golden = try SafeTensorsFile(path: FixturePaths.path("peft/merge-goldens.safetensors"))
+        let inputs = [try Self.updates("tailor-tiny-llama-lora"), try Self.updates("tiny-llama-lora")]
+        let cases: [(AdapterMerge.Method, String)] = [(.cat, "cat"), (.svd, "cat"), (.ties, "ties_svd"), (.magnitudePrune, "magnitude_prune_svd")]
+        for (method, peft) in cases {
+            let merged = try AdapterMerge.merge(inputs, options: .init(method: method, weights: [0.3, 0.7], density: 0.5, rank: method == .cat ? nil : 256))
+            for module in merged.adapter.config.targetNames {
+                let expected = try golden.tensor("\(peft)/\(module)").floats()
+                let scale = expected.map { abs($0) }.max() ?? 1
+                #expect(Self.maxDifference(Self.product(merged.adapter, module), expected) < 1e-5 * max(scale, 1), "\(method) \(module)")
+            }
+        }
+        let llama = try PEFTInteropTests.llama()
+        let cat = try AdapterMerge.merge(inputs, options: .init(method: .cat, weights: [0.3, 0.7]))
+        _ = try LoRAModel(base: llama, config: cat.adapter.config, weights: cat.adapter.tensors)
+        let ids = try golden.tensor("input_ids").data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) }
+        let length = try golden.tensor("input_ids").shape[1]
+        let rows = stride(from: 0, to: ids.count, by: length).map { Array(ids[$0..<($0 + length)]) }
+        let logits = llama.logits(Graph(recording: false), TokenBatch(ids: rows)).values
+        for key in ["peft_cat_logits", "tailor_cat_in_peft_logits"] {
+            #expect(Self.maxDifference(logits, try golden.tensor(key).floats()) < 1e-4, "\(key)")
+        }
+    }
+}
