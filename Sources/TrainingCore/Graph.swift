@@ -1,3 +1,5 @@
+import CTrainingKernels
+
 /// The tape of one forward pass: each op appends its hand-written backward, and ``backward(_:)``
 /// runs them in reverse. A graph that does not record (inference, `no_grad`) keeps nothing.
 ///
@@ -10,6 +12,12 @@ public final class Graph {
     public let training: Bool
     private var steps: [() -> Void] = []
     private var intermediates: [Tensor] = []
+    /// Per step, the output whose gradient is dead once the step has run (its earliest step:
+    /// every consumer's backward ran before it).
+    private var releasesAfter: [Tensor?] = []
+    private var recorded = Set<ObjectIdentifier>()
+    /// During backward: whether the running step is the last to read its output's gradient.
+    private var runningFinalStep = false
 
     public init(recording: Bool = true, training: Bool? = nil) {
         self.recording = recording
@@ -27,6 +35,8 @@ public final class Graph {
             guard let gradient = output.grad else { return }
             backward(gradient)
         }
+        // Backward runs steps in reverse, so an output's first recorded step runs last for it.
+        releasesAfter.append(recorded.insert(ObjectIdentifier(output)).inserted ? output : nil)
     }
 
     /// Back-propagates from a scalar `loss` (its gradient seeded with 1), then frees the
@@ -35,9 +45,31 @@ public final class Graph {
     public func backward(_ loss: Tensor, seed: Float = 1) {
         precondition(loss.count == 1, "backward starts from a scalar loss")
         loss.gradBuffer()[0] += seed
-        for step in steps.reversed() { step() }
+        // Freeing each intermediate's gradient as soon as it is consumed keeps the peak low and
+        // lets later gradients reuse warm memory.
+        for index in steps.indices.reversed() {
+            runningFinalStep = releasesAfter[index] != nil && releasesAfter[index] !== loss
+            steps[index]()
+            if runningFinalStep { releasesAfter[index]!.releaseGrad() }
+        }
         steps.removeAll()
+        releasesAfter.removeAll()
+        recorded.removeAll()
         for tensor in intermediates { tensor.releaseGrad() }
         intermediates.removeAll()
+    }
+
+    /// Adds `output`'s gradient into `input`'s, from `output`'s backward (an op whose input
+    /// gradient is its output gradient: residual adds, reshapes). When the step is the last to
+    /// read `output`'s gradient and `input` has none yet, the buffer is handed over instead of
+    /// copied.
+    func passGradient(from output: Tensor, to input: Tensor) {
+        guard let incoming = output.grad else { return }
+        if runningFinalStep, input.grad == nil, input !== output {
+            input.adoptGrad(of: output)
+            return
+        }
+        let target = input.gradBuffer()
+        Parallel.forRanges(input.count, grain: 1 << 15) { r in tk_add_inplace(target + r.lowerBound, incoming + r.lowerBound, Int64(r.count)) }
     }
 }

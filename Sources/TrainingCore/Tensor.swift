@@ -77,6 +77,24 @@ public final class Tensor: @unchecked Sendable {
         return buffer
     }
 
+    /// The gradient buffer for an op that writes its whole contribution in one go (a GEMM):
+    /// without a buffer yet, a new one comes back uninitialised with `accumulate` false, so the
+    /// op writes instead of adding and the zero fill (and its page faults) is skipped.
+    public func gradBufferForWriting() -> (pointer: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if let grad { return (grad, true) }
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        grad = buffer
+        return (buffer, false)
+    }
+
+    /// Takes `source`'s gradient buffer as this tensor's (which has none), leaving `source`
+    /// without one.
+    func adoptGrad(of source: Tensor) {
+        precondition(grad == nil && source.count == count && source !== self)
+        grad = source.grad
+        source.grad = nil
+    }
+
     /// Sets the gradient to zero (keeps the buffer).
     public func zeroGrad() { grad?.update(repeating: 0, count: count) }
 

@@ -9,13 +9,15 @@ extension Graph {
         Parallel.forRanges(a.count, grain: 1 << 15) { r in
             tk_add(a.data + r.lowerBound, b.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
         }
-        record(y, [a, b]) { dy in
-            for input in [a, b] where input.requiresGrad {
-                let grad = input.gradBuffer()
+        record(y, [a, b]) { [unowned self] dy in
+            // b first: a may take over y's buffer, which b still reads.
+            if b.requiresGrad {
+                let grad = b.gradBuffer()
                 Parallel.forRanges(a.count, grain: 1 << 15) { r in
                     tk_add_inplace(grad + r.lowerBound, dy + r.lowerBound, Int64(r.count))
                 }
             }
+            if a.requiresGrad { passGradient(from: y, to: a) }
         }
         return y
     }
@@ -27,15 +29,13 @@ extension Graph {
         Parallel.forRanges(a.count, grain: 1 << 15) { r in
             for i in r { y.data[i] = a.data[i] + factor * b.data[i] }
         }
-        record(y, [a, b]) { dy in
-            if a.requiresGrad {
-                let grad = a.gradBuffer()
-                Parallel.forRanges(a.count, grain: 1 << 15) { r in tk_add_inplace(grad + r.lowerBound, dy + r.lowerBound, Int64(r.count)) }
-            }
+        record(y, [a, b]) { [unowned self] dy in
+            // b first: a may take over y's buffer, which b still reads.
             if b.requiresGrad {
                 let grad = b.gradBuffer()
                 Parallel.forRanges(a.count, grain: 1 << 15) { r in for i in r { grad[i] += factor * dy[i] } }
             }
+            if a.requiresGrad { passGradient(from: y, to: a) }
         }
         return y
     }
@@ -64,7 +64,7 @@ extension Graph {
         precondition(x.sameCount(shape), "reshape \(x.shape) to \(shape)")
         let y = Tensor(uninitialized: shape)
         y.data.update(from: x.data, count: x.count)
-        record(y, [x]) { dy in tk_add_inplace(x.gradBuffer(), dy, Int64(x.count)) }
+        record(y, [x]) { [unowned self] _ in passGradient(from: y, to: x) }
         return y
     }
 
