@@ -104,12 +104,13 @@ void tk_gelu_forward(const float *x, float *y, int64_t n) {
 }
 
 TK_CLONES
-void tk_gelu_backward(const float *x, const float *dy, float *dx, int64_t n) {
+void tk_gelu_backward(const float *x, const float *dy, float *dx, int64_t n, int accumulate) {
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         float cdf = 0.5f * (1.0f + fast_erf(v * 0.70710678118654752f));
         float pdf = 0.39894228040143268f * fast_exp(-0.5f * v * v);
-        dx[i] += dy[i] * (cdf + v * pdf);
+        float g = dy[i] * (cdf + v * pdf);
+        dx[i] = accumulate ? dx[i] + g : g;
     }
 }
 
@@ -184,25 +185,50 @@ void tk_layernorm_forward(const float *x, const float *w, const float *b, float 
 
 TK_CLONES
 void tk_layernorm_backward(const float *dy, const float *x, const float *w, const float *mean, const float *rstd,
-                           float *dx, float *dw, float *db, int64_t rows, int64_t cols) {
+                           float *dx, float *dw, float *db, int64_t rows, int64_t cols, int accumulate) {
     for (int64_t r = 0; r < rows; r++) {
-        const float *dyr = dy + r * cols;
-        const float *xr = x + r * cols;
+        // restrict-qualified row pointers: without them the stores to dx might alias dy, x or w
+        // and the loops stay scalar.
+        const float *restrict dyr = dy + r * cols;
+        const float *restrict xr = x + r * cols;
+        const float *restrict wr = w;
         float m = mean[r], s = rstd[r];
+        // Σ w·dy and Σ w·dy·norm with lane accumulators, so the reduction vectorises.
+        float sum_acc[LANES] = {0}, norm_acc[LANES] = {0};
+        int64_t c = 0;
+        for (; c + LANES <= cols; c += LANES)
+            for (int l = 0; l < LANES; l++) {
+                float dnorm = wr[c + l] * dyr[c + l];
+                sum_acc[l] += dnorm;
+                norm_acc[l] += dnorm * ((xr[c + l] - m) * s);
+            }
         float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int64_t c = 0; c < cols; c++) {
-            float norm = (xr[c] - m) * s;
-            float dnorm = w[c] * dyr[c];
+        for (int l = 0; l < LANES; l++) {
+            dnorm_mean += sum_acc[l];
+            dnorm_norm_mean += norm_acc[l];
+        }
+        for (; c < cols; c++) {
+            float dnorm = wr[c] * dyr[c];
             dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * norm;
+            dnorm_norm_mean += dnorm * ((xr[c] - m) * s);
         }
         dnorm_mean /= (float)cols;
         dnorm_norm_mean /= (float)cols;
-        for (int64_t c = 0; c < cols; c++) {
-            float norm = (xr[c] - m) * s;
-            if (dx) dx[r * cols + c] += (w[c] * dyr[c] - dnorm_mean - norm * dnorm_norm_mean) * s;
-            if (dw) dw[c] += dyr[c] * norm;
-            if (db) db[c] += dyr[c];
+        if (dx) {
+            float *restrict dxr = dx + r * cols;
+            if (accumulate) {
+                for (int64_t c = 0; c < cols; c++) dxr[c] += (wr[c] * dyr[c] - dnorm_mean - (xr[c] - m) * s * dnorm_norm_mean) * s;
+            } else {
+                for (int64_t c = 0; c < cols; c++) dxr[c] = (wr[c] * dyr[c] - dnorm_mean - (xr[c] - m) * s * dnorm_norm_mean) * s;
+            }
+        }
+        if (dw) {
+            float *restrict dwr = dw;
+            for (int64_t c = 0; c < cols; c++) dwr[c] += dyr[c] * ((xr[c] - m) * s);
+        }
+        if (db) {
+            float *restrict dbr = db;
+            for (int64_t c = 0; c < cols; c++) dbr[c] += dyr[c];
         }
     }
 }
@@ -327,8 +353,11 @@ void tk_dropout_forward(const float *x, float *y, int64_t n, int64_t first, uint
 }
 
 TK_CLONES
-void tk_dropout_backward(const float *dy, float *dx, int64_t n, int64_t first, uint64_t seed, float p) {
+void tk_dropout_backward(const float *dy, float *dx, int64_t n, int64_t first, uint64_t seed, float p, int accumulate) {
     uint32_t threshold = (uint32_t)((double)p * 4294967296.0);
     float scale = 1.0f / (1.0f - p);
-    for (int64_t i = 0; i < n; i++) dx[i] += dropout_hash(seed, (uint64_t)(first + i)) >= threshold ? dy[i] * scale : 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float g = dropout_hash(seed, (uint64_t)(first + i)) >= threshold ? dy[i] * scale : 0.0f;
+        dx[i] = accumulate ? dx[i] + g : g;
+    }
 }

@@ -14,7 +14,8 @@ extern "C" {
 /// y = x · Φ(x) = 0.5 x (1 + erf(x / √2)), the exact GELU of BERT and torch.
 void tk_gelu_forward(const float *x, float *y, int64_t n);
 /// dx += dy · (Φ(x) + x φ(x)).
-void tk_gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
+/// accumulate = 0: dx is written, not added to (a fresh gradient buffer).
+void tk_gelu_backward(const float *x, const float *dy, float *dx, int64_t n, int accumulate);
 
 /// y = tanh(x).
 void tk_tanh_forward(const float *x, float *y, int64_t n);
@@ -38,7 +39,7 @@ void tk_layernorm_forward(const float *x, const float *w, const float *b, float 
                           int64_t rows, int64_t cols, float eps);
 /// dx += …; dw += Σ dy·x̂ and db += Σ dy over these rows (dw/db may be NULL when frozen).
 void tk_layernorm_backward(const float *dy, const float *x, const float *w, const float *mean, const float *rstd,
-                           float *dx, float *dw, float *db, int64_t rows, int64_t cols);
+                           float *dx, float *dw, float *db, int64_t rows, int64_t cols, int accumulate);
 
 /// RMSNorm (Llama): y = x · rstd · w with rstd = 1/√(mean(x²) + eps), saving rstd.
 void tk_rmsnorm_forward(const float *x, const float *w, float *y, float *rstd, int64_t rows, int64_t cols, float eps);
@@ -69,7 +70,7 @@ void tk_adamw(float *p, const float *g, float *m, float *v, int64_t n, float dec
 /// is kept when hash(seed, i) ≥ p·2³², so backward recomputes the mask instead of storing it.
 /// Forward: y = keep ? x/(1−p) : 0. Backward (accumulate): dx += keep ? dy/(1−p) : 0.
 void tk_dropout_forward(const float *x, float *y, int64_t n, int64_t first, uint64_t seed, float p);
-void tk_dropout_backward(const float *dy, float *dx, int64_t n, int64_t first, uint64_t seed, float p);
+void tk_dropout_backward(const float *dy, float *dx, int64_t n, int64_t first, uint64_t seed, float p, int accumulate);
 
 /// y += x (n floats).
 void tk_add_inplace(float *y, const float *x, int64_t n);

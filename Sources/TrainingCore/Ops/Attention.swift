@@ -30,7 +30,8 @@ extension Graph {
     ) -> Tensor {
         let qStride = heads * headDim, kvStride = kvHeads * headDim
         let group = heads / kvHeads
-        let out = Tensor(zeros: [batch * queryLength, qStride])
+        // Every element is written by one head's GEMM (beta 0).
+        let out = Tensor(uninitialized: [batch * queryLength, qStride])
         let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: batch * heads * queryLength * keyLength)
         let saved = SavedBuffer(probabilities)
         let tasks = batch * kvHeads
@@ -52,15 +53,22 @@ extension Graph {
             }
         }
         record(out, [q, k, v]) { dOut in
-            let dq = q.requiresGrad ? q.gradBuffer() : nil
-            let dk = k.requiresGrad ? k.gradBuffer() : nil
-            let dv = v.requiresGrad ? v.gradBuffer() : nil
+            // Fresh gradient buffers are written, not added to: each head writes its slice of dq
+            // once, and the first head of a key/value group writes dk and dv (the others add). A
+            // tensor passed twice (q === k) adds throughout.
+            let distinct = q !== k && q !== v && k !== v
+            func buffer(_ t: Tensor) -> (UnsafeMutablePointer<Float>?, Bool) {
+                guard t.requiresGrad else { return (nil, true) }
+                return distinct ? t.gradBufferForWriting() : (t.gradBuffer(), true)
+            }
+            let (dq, qAdds) = buffer(q), (dk, kAdds) = buffer(k), (dv, vAdds) = buffer(v)
             Parallel.forRanges(tasks, grain: 1) { range in
                 let dp = UnsafeMutablePointer<Float>.allocate(capacity: queryLength * keyLength)
                 defer { dp.deallocate() }
                 for task in range {
                     let b = task / kvHeads, kvHead = task % kvHeads
                     for h in (kvHead * group)..<((kvHead + 1) * group) {
+                        let firstOfGroup = h == kvHead * group
                         let p = saved.pointer + (b * heads + h) * queryLength * keyLength
                         let qOffset = b * queryLength * qStride + h * headDim
                         let kvOffset = b * keyLength * kvStride + kvHead * headDim
@@ -70,17 +78,17 @@ extension Graph {
                                    b: v.data + kvOffset, ldb: kvStride, c: dp, ldc: keyLength)
                         if let dv {
                             BLAS.sgemm(.transposed, .none, m: keyLength, n: headDim, k: queryLength, a: p, lda: keyLength,
-                                       b: dO, ldb: qStride, beta: 1, c: dv + kvOffset, ldc: kvStride)
+                                       b: dO, ldb: qStride, beta: vAdds || !firstOfGroup ? 1 : 0, c: dv + kvOffset, ldc: kvStride)
                         }
                         // dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled, in place in dp.
                         tk_softmax_backward_rows(p, dp, Int64(queryLength), Int64(keyLength), scale)
                         if let dq {
                             BLAS.sgemm(.none, .none, m: queryLength, n: headDim, k: keyLength, a: dp, lda: keyLength,
-                                       b: k.data + kvOffset, ldb: kvStride, beta: 1, c: dq + qOffset, ldc: qStride)
+                                       b: k.data + kvOffset, ldb: kvStride, beta: qAdds ? 1 : 0, c: dq + qOffset, ldc: qStride)
                         }
                         if let dk {
                             BLAS.sgemm(.transposed, .none, m: keyLength, n: headDim, k: queryLength, a: dp, lda: keyLength,
-                                       b: q.data + qOffset, ldb: qStride, beta: 1, c: dk + kvOffset, ldc: kvStride)
+                                       b: q.data + qOffset, ldb: qStride, beta: kAdds || !firstOfGroup ? 1 : 0, c: dk + kvOffset, ldc: kvStride)
                         }
                     }
                 }

@@ -75,9 +75,9 @@ extension Graph {
             tk_gelu_forward(x.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
         }
         record(y, [x]) { dy in
-            let grad = x.gradBuffer()
+            let (grad, accumulate) = x.gradBufferForWriting()
             Parallel.forRanges(x.count, grain: 1 << 14) { r in
-                tk_gelu_backward(x.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count))
+                tk_gelu_backward(x.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), accumulate ? 1 : 0)
             }
         }
         return y
@@ -129,9 +129,9 @@ extension Graph {
             tk_dropout_forward(x.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p)
         }
         record(y, [x]) { dy in
-            let grad = x.gradBuffer()
+            let (grad, accumulate) = x.gradBufferForWriting()
             Parallel.forRanges(x.count, grain: 1 << 15) { r in
-                tk_dropout_backward(dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p)
+                tk_dropout_backward(dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p, accumulate ? 1 : 0)
             }
         }
         return y

@@ -14,7 +14,7 @@ extension Graph {
         let statistics = RowStatistics(mean, rstd)
         guard recording, x.requiresGrad || weight.requiresGrad || bias.requiresGrad else { return y }
         record(y, [x, weight, bias]) { dy in
-            let dx = x.requiresGrad ? x.gradBuffer() : nil
+            let (dx, accumulate) = x.requiresGrad ? x.gradBufferForWriting() : (nil, false)
             let chunks = Parallel.chunkCount(rows, grain: 64)
             let partial = UnsafeMutablePointer<Float>.allocate(capacity: 2 * chunks * cols)
             partial.initialize(repeating: 0, count: 2 * chunks * cols)
@@ -22,8 +22,9 @@ extension Graph {
             Parallel.forChunks(rows, grain: 64) { chunk, r in
                 tk_layernorm_backward(dy + r.lowerBound * cols, x.data + r.lowerBound * cols, weight.data,
                                       statistics.mean + r.lowerBound, statistics.rstd + r.lowerBound,
-                                      dx.map { $0 + r.lowerBound * cols }, partial + 2 * chunk * cols,
-                                      partial + (2 * chunk + 1) * cols, Int64(r.count), Int64(cols))
+                                      dx.map { $0 + r.lowerBound * cols }, weight.requiresGrad ? partial + 2 * chunk * cols : nil,
+                                      bias.requiresGrad ? partial + (2 * chunk + 1) * cols : nil, Int64(r.count), Int64(cols),
+                                      accumulate ? 1 : 0)
             }
             for chunk in 0..<chunks {
                 if weight.requiresGrad { tk_add_inplace(weight.gradBuffer(), partial + 2 * chunk * cols, Int64(cols)) }
