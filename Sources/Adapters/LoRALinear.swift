@@ -61,14 +61,21 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         let weight = base.weight.denseValues()
         let delta = deltaWeight()
         let (out, inFeatures) = (b.shape[0], a.shape[1])
-        return (0..<out).map { row in
-            var sum: Double = 0
-            for c in 0..<inFeatures {
-                let v = Double(weight[row * inFeatures + c] + delta[row * inFeatures + c])
-                sum += v * v
+        var norms = [Float](repeating: 0, count: out)
+        norms.withUnsafeMutableBufferPointer { result in
+            let result = result.baseAddress!
+            Parallel.forRanges(out, grain: 16) { rows in
+                for row in rows {
+                    var sum: Double = 0
+                    for c in 0..<inFeatures {
+                        let v = Double(weight[row * inFeatures + c] + delta[row * inFeatures + c])
+                        sum += v * v
+                    }
+                    result[row] = Float(sum.squareRoot())
+                }
             }
-            return Float(sum.squareRoot())
         }
+        return norms
     }
 
     /// ΔW = w · scale · B·A, `[out, in]`, in f32 (w the stack weight): what merging adds to the
@@ -93,33 +100,46 @@ extension Graph {
         let out = Tensor(uninitialized: y.shape)
         let g = (0..<columns).map { magnitude.data[$0] / norms[$0] }
         let biasValues = bias?.values ?? [Float](repeating: 0, count: columns)
-        for r in 0..<rows {
-            for c in 0..<columns {
-                let i = r * columns + c
-                out.data[i] = y.data[i] + (g[c] - 1) * (base.data[i] - biasValues[c]) + g[c] * scale * lora.data[i]
+        let grain = max(1, (1 << 14) / max(columns, 1))
+        let (os, ys, bs, ls) = (out.data, UnsafePointer(y.data), UnsafePointer(base.data), UnsafePointer(lora.data))
+        Parallel.forRanges(rows, grain: grain) { range in
+            for r in range {
+                for c in 0..<columns {
+                    let i = r * columns + c
+                    os[i] = ys[i] + (g[c] - 1) * (bs[i] - biasValues[c]) + g[c] * scale * ls[i]
+                }
             }
         }
         record(out, [y, base, lora, magnitude]) { dOut in
-            if y.requiresGrad {
-                let grad = y.gradBuffer()
-                for i in 0..<(rows * columns) { grad[i] += dOut[i] }
-            }
-            if base.requiresGrad {
-                let grad = base.gradBuffer()
-                for r in 0..<rows { for c in 0..<columns { grad[r * columns + c] += (g[c] - 1) * dOut[r * columns + c] } }
-            }
-            if lora.requiresGrad {
-                let grad = lora.gradBuffer()
-                for r in 0..<rows { for c in 0..<columns { grad[r * columns + c] += g[c] * scale * dOut[r * columns + c] } }
-            }
-            if magnitude.requiresGrad {
-                let grad = magnitude.gradBuffer()
-                for r in 0..<rows {
-                    for c in 0..<columns {
-                        let i = r * columns + c
-                        grad[c] += dOut[i] * ((base.data[i] - biasValues[c]) + scale * lora.data[i]) / norms[c]
+            // y's gradient is dOut itself: added, or (fresh) copied.
+            for (input, factor) in [(y, [Float](repeating: 1, count: columns)), (base, g.map { $0 - 1 }), (lora, g.map { $0 * scale })]
+            where input.requiresGrad {
+                let (grad, accumulate) = input.gradBufferForWriting()
+                Parallel.forRanges(rows, grain: grain) { range in
+                    for r in range {
+                        for c in 0..<columns {
+                            let i = r * columns + c
+                            grad[i] = (accumulate ? grad[i] : 0) + factor[c] * dOut[i]
+                        }
                     }
                 }
+            }
+            if magnitude.requiresGrad {
+                let chunks = Parallel.chunkCount(rows, grain: grain)
+                var partial = [Float](repeating: 0, count: chunks * columns)
+                partial.withUnsafeMutableBufferPointer { partial in
+                    let partial = partial.baseAddress!
+                    Parallel.forChunks(rows, grain: grain) { chunk, range in
+                        for r in range {
+                            for c in 0..<columns {
+                                let i = r * columns + c
+                                partial[chunk * columns + c] += dOut[i] * ((bs[i] - biasValues[c]) + scale * ls[i]) / norms[c]
+                            }
+                        }
+                    }
+                }
+                let grad = magnitude.gradBuffer()
+                for chunk in 0..<chunks { for c in 0..<columns { grad[c] += partial[chunk * columns + c] } }
             }
         }
         return out

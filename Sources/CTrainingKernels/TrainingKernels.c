@@ -319,6 +319,12 @@ void tk_gemm_time_add(uint64_t nanoseconds) { __atomic_fetch_add(&gemm_nanosecon
 
 uint64_t tk_gemm_time_read(void) { return __atomic_load_n(&gemm_nanoseconds, __ATOMIC_RELAXED); }
 
+static uint64_t dequantize_nanoseconds = 0;
+
+void tk_dequantize_time_add(uint64_t nanoseconds) { __atomic_fetch_add(&dequantize_nanoseconds, nanoseconds, __ATOMIC_RELAXED); }
+
+uint64_t tk_dequantize_time_read(void) { return __atomic_load_n(&dequantize_nanoseconds, __ATOMIC_RELAXED); }
+
 TK_CLONES
 void tk_adamw(float *p, const float *g, float *m, float *v, int64_t n, float decay, float beta1, float beta2,
               float stepSize, float bias2Root, float eps) {

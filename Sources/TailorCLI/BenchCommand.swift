@@ -76,6 +76,7 @@ struct BenchCommand: ParsableCommand {
                     "tokens_per_s": .double(result.tokensPerSecond), "seconds_per_step": .double(result.secondsPerStep),
                     "blas": .string(BLAS.coreName), "threads": .int(Parallel.workers), "gemm_share": .double(result.gemmShare),
                     "optimizer_share": .double(result.optimizerShare), "other_share": .double(result.otherShare),
+                    "dequantize_share": .double(result.dequantizeShare),
                     "base_weight_bytes": .int(result.baseWeightBytes), "linear_weight_bytes": .int(result.linearWeightBytes),
                 ]
                 if let loss = result.finalLoss { object["loss"] = .double(Double(loss)) }
@@ -83,8 +84,8 @@ struct BenchCommand: ParsableCommand {
             } else {
                 print(String(format: "%@ %@: %.0f tokens/s (%.3f s/step, batch %d × %d tokens, %d steps; OpenBLAS %@, %d threads)",
                              mode, method, result.tokensPerSecond, result.secondsPerStep, batch, seq, steps, BLAS.coreName, Parallel.workers))
-                print(String(format: "time: GEMM %.0f%%, optimizer %.0f%%, other (norms, softmax, GELU, attention glue, loss) %.0f%%",
-                             result.gemmShare * 100, result.optimizerShare * 100, result.otherShare * 100))
+                print(String(format: "time: GEMM %.0f%%, 4-bit dequantize %.0f%%, optimizer %.0f%%, other (norms, softmax, GELU, attention glue, loss) %.0f%%",
+                             result.gemmShare * 100, result.dequantizeShare * 100, result.optimizerShare * 100, result.otherShare * 100))
                 print(String(format: "base weights: %.1f MB, of which Linear layers %.1f MB", Double(result.baseWeightBytes) / 1e6,
                              Double(result.linearWeightBytes) / 1e6))
             }

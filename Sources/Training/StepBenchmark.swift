@@ -30,7 +30,9 @@ public enum StepBenchmark {
         /// memory-bound, the same work PyTorch does).
         public var optimizerShare: Double
         /// What remains: norms, softmax, GELU, attention glue, losses, allocation.
-        public var otherShare: Double { max(0, 1 - gemmShare - optimizerShare) }
+        /// Dequantizing 4-bit weight tiles for the GEMMs (QLoRA).
+        public var dequantizeShare: Double = 0
+        public var otherShare: Double { max(0, 1 - gemmShare - optimizerShare - dequantizeShare) }
     }
 
     /// Runs one warm-up step then `steps` timed ones. Training: forward, loss, backward and an
@@ -98,7 +100,7 @@ public enum StepBenchmark {
         step()
         BLAS.measuresTime = true
         defer { BLAS.measuresTime = false }
-        let gemmBefore = BLAS.gemmSeconds
+        let gemmBefore = BLAS.gemmSeconds, dequantizeBefore = BLAS.dequantizeSeconds
         optimizerSeconds = 0
         let start = Date()
         for index in 0..<steps {
@@ -108,10 +110,12 @@ public enum StepBenchmark {
         let seconds = Date().timeIntervalSince(start)
         let perStep = seconds / Double(max(steps, 1))
         let gemmShare = (BLAS.gemmSeconds - gemmBefore) / (seconds * Double(Parallel.workers))
-        return Result(tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, steps: steps,
-                      tokensPerStep: batch * length, finalLoss: lastLoss, baseWeightBytes: baseWeightBytes,
-                      linearWeightBytes: linearWeightBytes, gemmShare: gemmShare,
-                      optimizerShare: optimizerSeconds / seconds)
+        var result = Result(tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, steps: steps,
+                            tokensPerStep: batch * length, finalLoss: lastLoss, baseWeightBytes: baseWeightBytes,
+                            linearWeightBytes: linearWeightBytes, gemmShare: gemmShare,
+                            optimizerShare: optimizerSeconds / seconds)
+        result.dequantizeShare = (BLAS.dequantizeSeconds - dequantizeBefore) / (seconds * Double(Parallel.workers))
+        return result
     }
 
     /// The base's weights: dense parameters in f32 plus 4-bit Linear weights as stored (packed

@@ -92,6 +92,9 @@ public enum BLAS {
 
     /// Seconds spent inside GEMM calls, summed over threads, since the process started measuring.
     public static var gemmSeconds: Double { Double(tk_gemm_time_read()) / 1e9 }
+    /// Seconds spent dequantizing 4-bit weight tiles for GEMMs, summed over threads (also
+    /// measured while ``measuresTime`` is true).
+    public static var dequantizeSeconds: Double { Double(tk_dequantize_time_read()) / 1e9 }
 
     @inline(__always)
     public static func sgemm(

@@ -60,6 +60,8 @@ void tk_configure_allocator(void);
 /// reports of how a step divides between GEMM and everything else.
 void tk_gemm_time_add(uint64_t nanoseconds);
 uint64_t tk_gemm_time_read(void);
+void tk_dequantize_time_add(uint64_t nanoseconds);
+uint64_t tk_dequantize_time_read(void);
 
 /// One AdamW update of n parameters, as torch.optim.AdamW computes it: p ← p·decay; m ← m +
 /// (1−β1)(g − m); v ← β2·v + (1−β2)·g²; p ← p − stepSize · m / (√v / bias2Root + eps).

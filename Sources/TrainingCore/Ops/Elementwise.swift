@@ -26,8 +26,9 @@ extension Graph {
     public func addScaled(_ a: Tensor, _ b: Tensor, factor: Float) -> Tensor {
         precondition(a.count == b.count, "addScaled: \(a.shape) vs \(b.shape)")
         let y = Tensor(uninitialized: a.shape)
+        let (xs, us, ys) = (UnsafePointer(a.data), UnsafePointer(b.data), y.data)
         Parallel.forRanges(a.count, grain: 1 << 15) { r in
-            for i in r { y.data[i] = a.data[i] + factor * b.data[i] }
+            for i in r { ys[i] = xs[i] + factor * us[i] }
         }
         record(y, [a, b]) { [unowned self] dy in
             // b first: a may take over y's buffer, which b still reads.
@@ -45,15 +46,39 @@ extension Graph {
         let columns = x.columns, rows = x.rows
         precondition(scale.count == columns, "scaleColumns: \(scale.count) scales for \(columns) columns")
         let y = Tensor(uninitialized: x.shape)
-        for r in 0..<rows { for c in 0..<columns { y.data[r * columns + c] = x.data[r * columns + c] * scale.data[c] } }
+        let grain = max(1, (1 << 15) / max(columns, 1))
+        let factors = UnsafePointer(scale.data), xs = UnsafePointer(x.data), ys = y.data
+        Parallel.forRanges(rows, grain: grain) { range in
+            for r in range {
+                let xr = xs + r * columns, yr = ys + r * columns
+                for c in 0..<columns { yr[c] = xr[c] * factors[c] }
+            }
+        }
         record(y, [x, scale]) { dy in
             if x.requiresGrad {
-                let grad = x.gradBuffer()
-                for r in 0..<rows { for c in 0..<columns { grad[r * columns + c] += dy[r * columns + c] * scale.data[c] } }
+                let (grad, accumulate) = x.gradBufferForWriting()
+                Parallel.forRanges(rows, grain: grain) { range in
+                    for r in range {
+                        let g = grad + r * columns, d = dy + r * columns
+                        if accumulate { for c in 0..<columns { g[c] += d[c] * factors[c] } } else { for c in 0..<columns { g[c] = d[c] * factors[c] } }
+                    }
+                }
             }
             if scale.requiresGrad {
+                // Per-chunk column sums, added in chunk order: the same result on any core count.
+                let chunks = Parallel.chunkCount(rows, grain: grain)
+                let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * columns)
+                partial.initialize(repeating: 0, count: chunks * columns)
+                defer { partial.deallocate() }
+                Parallel.forChunks(rows, grain: grain) { chunk, range in
+                    let p = partial + chunk * columns
+                    for r in range {
+                        let d = dy + r * columns, xr = xs + r * columns
+                        for c in 0..<columns { p[c] += d[c] * xr[c] }
+                    }
+                }
                 let grad = scale.gradBuffer()
-                for r in 0..<rows { for c in 0..<columns { grad[c] += dy[r * columns + c] * x.data[r * columns + c] } }
+                for chunk in 0..<chunks { tk_add_inplace(grad, partial + chunk * columns, Int64(columns)) }
             }
         }
         return y

@@ -1,3 +1,5 @@
+import Dispatch
+import CTrainingKernels
 import Quantization
 
 /// A frozen 4-bit weight `[out, in]` for the matmul: packed codes stay packed and are dequantized
@@ -22,8 +24,10 @@ public final class QuantizedLinearWeight: @unchecked Sendable {
 
     /// Rows `rows` of the weight in f32 into `buffer` (`rows.count × in` floats).
     func dequantizeRows(_ rows: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
+        let start = BLAS.measuresTime ? DispatchTime.now().uptimeNanoseconds : 0
         weight.dequantize(elements: (rows.lowerBound * inFeatures)..<(rows.upperBound * inFeatures), blockAbsmax: blockAbsmax,
                           into: UnsafeMutableBufferPointer(start: buffer, count: rows.count * inFeatures))
+        if BLAS.measuresTime { tk_dequantize_time_add(DispatchTime.now().uptimeNanoseconds - start) }
     }
 }
 
@@ -105,14 +109,17 @@ extension Graph {
         let inFeatures = weight.inFeatures, outFeatures = weight.outFeatures
         precondition(x.columns == inFeatures, "linear \(weight.name): input has \(x.columns) features, weight expects \(inFeatures)")
         let rows = x.rows
-        let y = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
+        let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
         if let bias { broadcastRows(bias.data, into: y.data, rows: rows, columns: outFeatures) }
-        let tile = QuantizedLinearWeight.tileRows
-        let tiles = (outFeatures + tile - 1) / tile
+        // Tiles of at most tileRows rows, as many as a multiple of the cores so each core gets
+        // the same work (384 rows in tiles of 256 left one core half idle).
+        let workers = max(Parallel.workers, 1)
+        let tiles = ((outFeatures + QuantizedLinearWeight.tileRows - 1) / QuantizedLinearWeight.tileRows + workers - 1) / workers * workers
+        let tile = (outFeatures + tiles - 1) / tiles
         Parallel.forRanges(tiles, grain: 1) { range in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: tile * inFeatures)
             defer { buffer.deallocate() }
-            for t in range {
+            for t in range where t * tile < outFeatures {
                 let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
                 weight.dequantizeRows(outRows, into: buffer)
                 BLAS.sgemm(.none, .transposed, m: rows, n: outRows.count, k: inFeatures, a: x.data, lda: inFeatures,
@@ -121,14 +128,18 @@ extension Graph {
         }
         record(y, [x, bias]) { dy in
             if x.requiresGrad {
-                let dx = x.gradBuffer()
+                let (dx, accumulate) = x.gradBufferForWriting()
                 let buffer = UnsafeMutablePointer<Float>.allocate(capacity: tile * inFeatures)
                 defer { buffer.deallocate() }
-                for t in 0..<tiles {
+                for t in 0..<tiles where t * tile < outFeatures {
                     let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
-                    weight.dequantizeRows(outRows, into: buffer)
+                    // Every core dequantizes a share of the tile's rows (the GEMM after it is parallel too).
+                    Parallel.forRanges(outRows.count, grain: 16) { part in
+                        weight.dequantizeRows((outRows.lowerBound + part.lowerBound)..<(outRows.lowerBound + part.upperBound),
+                                              into: buffer + part.lowerBound * inFeatures)
+                    }
                     Matmul.gemm(.none, .none, m: rows, n: inFeatures, k: outRows.count, a: dy + outRows.lowerBound, lda: outFeatures,
-                                b: buffer, ldb: inFeatures, beta: 1, c: dx, ldc: inFeatures)
+                                b: buffer, ldb: inFeatures, beta: accumulate || t > 0 ? 1 : 0, c: dx, ldc: inFeatures)
                 }
             }
             if let bias, bias.requiresGrad { sumRows(dy, rows: rows, columns: outFeatures, into: bias.gradBuffer()) }
