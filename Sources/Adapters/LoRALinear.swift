@@ -32,7 +32,13 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         self.scale = scale
         self.dropout = dropout
         self.magnitude = magnitude
-        self.base = base
+        // Only the weight and bias are read; the layer's adapters (this one's neighbours, a
+        // switchable model's router holding this very adapter) would form a reference cycle.
+        self.base = base.map { layer in
+            var plain = layer
+            plain.adapters = []
+            return plain
+        }
         rng = RandomGenerator(seed: seed)
     }
 
