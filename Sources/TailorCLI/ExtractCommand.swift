@@ -10,28 +10,31 @@ struct ExtractCommand: ParsableCommand {
         abstract: "Extract a LoRA adapter from a fully fine-tuned model.",
         discussion: """
             Truncated SVD of each Linear weight's difference from the base (as mergekit does): a \
-            PEFT LoRA folder of rank R whose update is the best rank-R approximation, heads the \
-            base lacks saved in full. Prints each module's relative error.
+            PEFT LoRA adapter of rank R whose update is the best rank-R approximation, heads the \
+            base lacks saved in full, written to --output and/or stored in the registry as \
+            --name. Prints each module's relative error.
 
             Examples:
               tailor extract --model fixtures/tiny-bert --tuned runs/full --rank 8 --output runs/extracted
-              tailor extract --model ~/.cache/tailor/all-MiniLM-L6-v2 --tuned runs/full --rank 16 --output out --json
+              tailor extract --model ~/.cache/tailor/all-MiniLM-L6-v2 --tuned runs/full --rank 16 --name full-r16 --json
             """
     )
 
     @Option(help: "The base model folder.") var model: String
     @Option(help: "The fully fine-tuned model folder (same architecture).") var tuned: String
     @Option(help: "LoRA rank.") var rank = 8
-    @Option(help: "The adapter folder to create.") var output: String
+    @OptionGroup var destination: AdapterOutputOptions
+    @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
         guard rank > 0 else { throw ValidationError("--rank must be positive") }
+        try destination.validate()
     }
 
     func run() throws {
         try reportingErrors {
-            guard !FileManager.default.fileExists(atPath: output) else { throw UsageProblem(description: "\(output): already exists") }
+            if let output = destination.output, FileManager.default.fileExists(atPath: output) { throw UsageProblem(description: "\(output): already exists") }
             let isBert = try ConfigReader(path: model + "/config.json").string("model_type") == "bert"
             let tunedConfig = try ConfigReader(path: tuned + "/config.json")
             let classification = isBert || ((tunedConfig.values["architectures"] as? [String])?.contains { $0.contains("SequenceClassification") } ?? false)
@@ -52,18 +55,19 @@ struct ExtractCommand: ParsableCommand {
             })
             let result = try LoRAExtraction.extract(base: baseModel, tuned: tunedModel, rank: rank, inFull: inFull,
                                                     taskType: classification ? "SEQ_CLS" : "CAUSAL_LM", baseModel: model)
-            let scratch = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-            try? FileManager.default.removeItem(atPath: scratch)
-            try PEFTAdapterFolder.save(result.adapter, to: scratch)
-            if classification, let labels { try PEFTAdapterFolder.saveLabels(labels, in: scratch) }
-            guard rename(scratch, output) == 0 else { throw UsageProblem(description: "\(output): cannot move the adapter into place") }
+            let registered = try destination.save(result.adapter, labels: classification ? labels : nil, base: model, registry: registryOptions)
             let worst = result.relativeErrors.map(\.error).max() ?? 0
             if outputOptions.json {
-                outputOptions.emit(.object(["output": .string(output), "rank": .int(rank), "modules": .int(result.relativeErrors.count),
-                                            "saved_in_full": .array(inFull.sorted().map { .string($0) }), "max_relative_error": .double(worst)]))
+                var object: [String: PythonJSONText.Value] = [
+                    "output": destination.output.map { .string($0) } ?? .null, "rank": .int(rank), "modules": .int(result.relativeErrors.count),
+                    "saved_in_full": .array(inFull.sorted().map { .string($0) }), "max_relative_error": .double(worst)]
+                if let registered { object["registered"] = .object(["name": .string(registered.name), "version": .int(registered.version)]) }
+                outputOptions.emit(.object(object))
             } else {
                 for (module, error) in result.relativeErrors { print(String(format: "%@\trelative error %.3g", module, error)) }
-                print("extracted rank \(rank) from \(result.relativeErrors.count) modules to \(output) (in full: \(inFull.sorted().joined(separator: ", ")))")
+                print("extracted rank \(rank) from \(result.relativeErrors.count) modules (in full: \(inFull.sorted().joined(separator: ", ")))")
+                if let output = destination.output { print("wrote \(output)") }
+                if let registered { print("stored as \(registered.name)@\(registered.version)") }
             }
         }
     }

@@ -48,9 +48,7 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "Rank of the merged adapter (default: the largest input rank; cat: their sum).") var rank: Int?
     @Option(help: "Seed of DARE's random pruning.") var seed: UInt64 = 0
     @Option(help: "Keep this adapter's (1-based position) modules_to_save when several save the same module.") var headFrom: Int?
-    @Option(help: "Store the merged adapter in the registry under this name.") var name: String?
-    @Option(help: "Tags for the registered version (repeatable).") var tag: [String] = []
-    @Option(help: "The folder to create (a PEFT adapter, or with --into-base a model).") var output: String?
+    @OptionGroup var destination: AdapterOutputOptions
     @Option(help: "With --into-base: weights dtype f32, f16, bf16, or nf4 (merged in f32, then quantized once as tailor quantize does).")
     var dtype = "f32"
     @Flag(help: "Use registry adapters even if they were trained on a different base model.") var force = false
@@ -58,17 +56,20 @@ struct MergeCommand: ParsableCommand {
     @OptionGroup var outputOptions: OutputOptions
 
     var all: [String] { adapters + adapter }
+    var output: String? { destination.output }
 
     func validate() throws {
         guard !all.isEmpty else { throw ValidationError("name the adapters to merge") }
         if intoBase {
-            guard model != nil, output != nil else { throw ValidationError("--into-base needs --model and --output") }
+            guard model != nil, output != nil, destination.name == nil else {
+                throw ValidationError("--into-base needs --model and --output (a model folder; --name stores adapters)")
+            }
             guard DeployMerge.dtypes.contains(dtype) else { throw ValidationError("--dtype must be f32, f16, bf16 or nf4") }
         } else {
             guard AdapterMerge.Method(rawValue: method) != nil else {
                 throw ValidationError("--method must be one of \(AdapterMerge.Method.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            guard output != nil || name != nil else { throw ValidationError("give --output DIR and/or --name NEW for the merged adapter") }
+            try destination.validate()
             guard density > 0, density <= 1 else { throw ValidationError("--density must be in (0, 1]") }
             if let rank, rank <= 0 { throw ValidationError("--rank must be positive") }
             if let headFrom, !(1...all.count).contains(headFrom) { throw ValidationError("--head-from must be between 1 and \(all.count)") }
@@ -99,20 +100,7 @@ extension MergeCommand {
                                            seed: seed, headFrom: headFrom.map { $0 - 1 })
         let result = try AdapterMerge.merge(inputs, options: options)
         let seconds = Date().timeIntervalSince(start)
-        let folder = output ?? NSTemporaryDirectory() + "tailor-merge-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
-        let scratch = folder + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        try? FileManager.default.removeItem(atPath: scratch)
-        do {
-            try PEFTAdapterFolder.save(result.adapter, to: scratch)
-            if let labels = result.labels { try PEFTAdapterFolder.saveLabels(labels, in: scratch) }
-            guard rename(scratch, folder) == 0 else { throw UsageProblem(description: "\(folder): cannot move the merged adapter into place") }
-        } catch {
-            try? FileManager.default.removeItem(atPath: scratch)
-            throw error
-        }
-        defer { if output == nil { try? FileManager.default.removeItem(atPath: folder) } }
-        var registered: AdapterStore.Version?
-        if let name { registered = try registryOptions.open().add(folder: folder, name: name, tags: tag, base: model) }
+        let registered = try destination.save(result.adapter, labels: result.labels, base: model, registry: registryOptions)
         let worst = result.relativeErrors.max { $0.error < $1.error }
         let config = result.adapter.config
         if outputOptions.json {

@@ -139,3 +139,23 @@ import Testing
 extension Array {
     subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }
+
+extension AdapterJobsEndToEndTests {
+    /// merge --into-base then extract at the adapter's rank gives the adapter's update back
+    /// (relative error ~0), stored in the registry under --name.
+    @Test func extractUndoesAMergeIntoTheRegistry() throws {
+        let folder = TemporaryFolder()
+        let adapter = TailorProcess.fixture("peft/tailor-tiny-llama-lora")
+        let merge = try TailorProcess.run(["merge", "--into-base", "--model", TailorProcess.fixture("tiny-llama"), adapter, "--output", folder.file("tuned")])
+        #expect(merge.status == 0, "\(merge.stderr)")
+        let extract = try TailorProcess.run(["extract", "--model", TailorProcess.fixture("tiny-llama"), "--tuned", folder.file("tuned"), "--rank", "4",
+                                             "--name", "back", "--registry", folder.file("registry"), "--json"])
+        #expect(extract.status == 0, "\(extract.stderr)")
+        #expect((extract.json?["max_relative_error"] as? Double ?? 1) < 1e-3)
+        #expect((extract.json?["registered"] as? [String: Any])?["name"] as? String == "back")
+        let diff = try TailorProcess.run(["diff", adapter, "back", "--registry", folder.file("registry"), "--json"])
+        let modules = diff.json?["modules"] as? [[String: Any]] ?? []
+        #expect(!modules.isEmpty && modules.allSatisfy { ($0["cosine"] as? Double ?? 0) > 0.999 }, "\(diff.stderr)")
+        #expect(try TailorProcess.run(["extract", "--model", TailorProcess.fixture("tiny-llama"), "--tuned", folder.file("tuned")]).stderr.contains("--name"))
+    }
+}
