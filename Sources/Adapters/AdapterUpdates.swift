@@ -105,4 +105,17 @@ public struct AdapterUpdates {
                                    rankBound: min(config?.rank(for: name) ?? .max, layer.outFeatures, layer.inFeatures))
         }
     }
+
+    /// Refuses updates for modules `base` lacks or whose shape differs (an adapter trained on
+    /// another model).
+    public func check(fits base: AdaptableModel) throws {
+        for (module, update) in updates.sorted(by: { $0.key < $1.key }) {
+            guard let layer = base.linear(named: module) else {
+                throw AdapterError(file: label, "\(module) is not a Linear module of the base model (trained on another model?)")
+            }
+            guard layer.outFeatures == update.out, layer.inFeatures == update.inFeatures else {
+                throw AdapterError(file: label, "\(module): update [\(update.out), \(update.inFeatures)] does not fit the base layer [\(layer.outFeatures), \(layer.inFeatures)]")
+            }
+        }
+    }
 }

@@ -89,7 +89,17 @@ extension MergeCommand {
     func mergeAdapters() throws {
         let resolver = AdapterResolver(model: model ?? "", registry: registryOptions, force: force || model == nil)
         let start = Date()
-        let inputs = try all.map { try AdapterUpdates(resolver.resolve(AdapterStack.Member(reference: $0)).files, base: model) }
+        let files = try all.map { try resolver.resolve(AdapterStack.Member(reference: $0)).files }
+        let inputs = try files.map { try AdapterUpdates($0, base: model) }
+        if let model {
+            let base = try PEFTAdapterFolder.loadWithBase([], base: model, taskOf: files[0]).model.adaptable
+            for input in inputs { try input.check(fits: base) }
+        } else {
+            let bases = Set(inputs.map { $0.config["base_model_name_or_path"] as? String ?? "?" })
+            if bases.count > 1 {
+                printWarning("the adapters name different base models (\(bases.sorted().joined(separator: ", "))); give --model to check they fit one")
+            }
+        }
         let weightValues = try weights.map { text in
             try text.split(separator: ",").map { part -> Float in
                 guard let value = Float(part.trimmingCharacters(in: .whitespaces)), value.isFinite else { throw UsageProblem(description: "--weights: \(part) is not a number") }

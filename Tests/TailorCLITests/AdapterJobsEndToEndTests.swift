@@ -110,6 +110,11 @@ import Testing
         let chosen = try TailorProcess.run(["merge", peft + "/tiny-bert-lora", peft + "/tailor-tiny-bert-lora", "--head-from", "2", "--output", folder.file("heads")])
         #expect(chosen.status == 0, "\(chosen.stderr)")
         #expect(try TailorProcess.run(["merge", a, b, "--method", "mean", "--output", folder.file("x")]).status != 0)
+        // Adapters of another model: a warning without --model, refused with it.
+        let mixed = [peft + "/tiny-bert-lora", a]
+        #expect(try TailorProcess.run(["merge"] + mixed + ["--output", folder.file("mixed")]).stderr.contains("different base models"))
+        let checked = try TailorProcess.run(["merge"] + mixed + ["--model", TailorProcess.fixture("tiny-bert"), "--output", folder.file("mixed-checked")])
+        #expect(checked.status != 0 && checked.stderr.contains("not a Linear module of the base model"))
         #expect(try TailorProcess.run(["merge", a, b]).stderr.contains("--output"))
     }
 
