@@ -53,14 +53,17 @@ public final class RoutedLinear: LinearAdapter, @unchecked Sendable {
         }
         if rowsOfSlot.count == 1, let (slot, rows) = rowsOfSlot.first, rows.count == x.rows { return run(slot, graph, x, y) }
         guard !rowsOfSlot.isEmpty else { return y }
-        let out = Tensor(uninitialized: y.shape)
-        out.data.update(from: y.data, count: y.count)
-        for slot in rowsOfSlot.keys.sorted() {
-            let rows = rowsOfSlot[slot]!
-            let part = run(slot, graph, gather(x, rows), gather(y, rows))
-            for (i, row) in rows.enumerated() {
-                (out.data + row * y.columns).update(from: part.data + i * y.columns, count: y.columns)
-            }
+        let parts = rowsOfSlot.keys.sorted().map { slot in (rowsOfSlot[slot]!, run(slot, graph, gather(x, rowsOfSlot[slot]!), gather(y, rowsOfSlot[slot]!))) }
+        // A head replaced by one with another number of outputs (another task's labels) can
+        // share a batch only with rows whose heads have that width too.
+        let width = parts[0].1.columns
+        let routedRows = parts.reduce(0) { $0 + $1.0.count }
+        precondition(parts.allSatisfy { $0.1.columns == width } && (width == y.columns || routedRows == x.rows),
+                     "rows routed to heads with different numbers of outputs share a batch")
+        let out = Tensor(uninitialized: Array(y.shape.dropLast()) + [width])
+        if routedRows < x.rows { out.data.update(from: y.data, count: y.count) }
+        for (rows, part) in parts {
+            for (i, row) in rows.enumerated() { (out.data + row * width).update(from: part.data + i * width, count: width) }
         }
         return out
     }
@@ -109,6 +112,12 @@ public final class AdapterSlots {
                 originals[name] = layer
             }
         }
+    }
+
+    /// The number of outputs slot `slot` gives module `module` when it replaces that layer (a
+    /// head for another task's labels); nil when the slot keeps the base layer's.
+    public func outFeatures(of module: String, slot: Int) -> Int? {
+        routers[module]?.slots[slot]?.replacement?.outFeatures
     }
 
     /// The slot index of `name`, if attached.

@@ -20,7 +20,12 @@ enum ModulesToSave {
         for name in base.linearModuleNames where selected.contains(name) {
             try base.updateLinear(name) { layer in
                 let weightKey = keyPrefix + name + ".weight", biasKey = keyPrefix + name + ".bias"
-                let shape = [layer.outFeatures, layer.inFeatures]
+                // A saved classification head may have its own number of outputs (another task's
+                // labels); any other module feeds the next layer and must keep its shape.
+                let savedShape = weights?[weightKey]?.shape
+                let isHead = name == base.classificationHeadName
+                let outFeatures = savedShape.flatMap { isHead && $0.count == 2 && $0[1] == layer.inFeatures ? $0[0] : nil } ?? layer.outFeatures
+                let shape = [outFeatures, layer.inFeatures]
                 let values = weights?[weightKey]?.values ?? layer.weight.denseValues()
                 guard values.count == shape.reduce(1, *) else { throw AdapterError(file: file, "\(weightKey) does not fit \(shape)") }
                 let w = Tensor(values, shape: shape, requiresGrad: true, name: weightKey)
@@ -28,8 +33,8 @@ enum ModulesToSave {
                 trained.append((weightKey, w))
                 if let bias = layer.bias {
                     let stored = weights?[biasKey]?.values ?? bias.values
-                    guard stored.count == bias.count else { throw AdapterError(file: file, "\(biasKey) does not fit \(bias.shape)") }
-                    let b = Tensor(stored, shape: bias.shape, requiresGrad: true, name: biasKey)
+                    guard stored.count == outFeatures else { throw AdapterError(file: file, "\(biasKey) does not fit [\(outFeatures)]") }
+                    let b = Tensor(stored, shape: [outFeatures], requiresGrad: true, name: biasKey)
                     layer.bias = b
                     trained.append((biasKey, b))
                 }

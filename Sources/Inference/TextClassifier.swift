@@ -44,35 +44,47 @@ public final class TextClassifier {
 
     /// Logits and the arg-max label for each text (with an optional second text per input).
     /// `slots` (with switching on) names each text's adapter slot (−1: the base); texts with
-    /// different slots share batches.
+    /// different slots share batches, except that texts whose heads have different numbers of
+    /// labels (adapters for different tasks) run in separate batches.
     public func classify(_ texts: [String], pairs: [String]? = nil, slots textSlots: [Int]? = nil) throws -> [Result] {
-        var results: [Result] = []
         precondition(textSlots == nil || (slots != nil && textSlots!.count == texts.count), "per-text slots need switching and one slot per text")
         defer { if let textSlots, let slots { slots.routing.use(textSlots.last ?? -1) } }
-        for start in stride(from: 0, to: texts.count, by: batchSize) {
-            let range = start..<min(texts.count, start + batchSize)
-            if let textSlots, let slots { slots.routing.sequenceSlots = Array(textSlots[range]) }
-            let encodings = tokenizer.encodeBatch(Array(texts[range]), pairs: pairs.map { Array($0[range]) }, maxLength: maxLength,
-                                                  padding: .longest, padId: padId)
-            let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
-                                   tokenTypes: encodings.map(\.typeIds))
-            try checkIds(batch)
-            let graph = Graph(recording: false)
-            let logits: Tensor
-            switch model {
-            case .bert(let bert): logits = bert.classify(graph, batch)
-            case .llama(let llama): logits = llama.classify(graph, batch)
-            }
-            let values = logits.values
-            for row in 0..<batch.batch {
-                let slot = textSlots?[start + row] ?? slots?.routing.uniformSlot ?? -1
-                let labels = (slot >= 0 ? slots?.labels[slot] : nil) ?? model.labels
-                let rowLogits = Array(values[(row * labels.count)..<((row + 1) * labels.count)])
-                let best = rowLogits.indices.max { rowLogits[$0] < rowLogits[$1] } ?? 0
-                results.append(Result(logits: rowLogits, label: labels[best], labelIndex: best))
+        let head = model.adaptable.classificationHeadName
+        let baseWidth = head.flatMap { model.adaptable.linear(named: $0)?.outFeatures } ?? model.labels.count
+        func width(_ index: Int) -> Int {
+            guard let slot = textSlots?[index], slot >= 0, let head else { return baseWidth }
+            return slots?.outFeatures(of: head, slot: slot) ?? baseWidth
+        }
+        var groups: [Int: [Int]] = [:]
+        for index in texts.indices { groups[width(index), default: []].append(index) }
+        var results = [Result?](repeating: nil, count: texts.count)
+        for indices in groups.keys.sorted().map({ groups[$0]! }) {
+            for start in stride(from: 0, to: indices.count, by: batchSize) {
+                let batchIndices = Array(indices[start..<min(indices.count, start + batchSize)])
+                if let textSlots, let slots { slots.routing.sequenceSlots = batchIndices.map { textSlots[$0] } }
+                let encodings = tokenizer.encodeBatch(batchIndices.map { texts[$0] }, pairs: pairs.map { p in batchIndices.map { p[$0] } },
+                                                      maxLength: maxLength, padding: .longest, padId: padId)
+                let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
+                                       tokenTypes: encodings.map(\.typeIds))
+                try checkIds(batch)
+                let graph = Graph(recording: false)
+                let logits: Tensor
+                switch model {
+                case .bert(let bert): logits = bert.classify(graph, batch)
+                case .llama(let llama): logits = llama.classify(graph, batch)
+                }
+                let values = logits.values, columns = logits.columns
+                for (row, index) in batchIndices.enumerated() {
+                    let slot = textSlots?[index] ?? slots?.routing.uniformSlot ?? -1
+                    var labels = (slot >= 0 ? slots?.labels[slot] : nil) ?? model.labels
+                    if labels.count != columns { labels = (0..<columns).map { "LABEL_\($0)" } }
+                    let rowLogits = Array(values[(row * columns)..<((row + 1) * columns)])
+                    let best = rowLogits.indices.max { rowLogits[$0] < rowLogits[$1] } ?? 0
+                    results[index] = Result(logits: rowLogits, label: labels[best], labelIndex: best)
+                }
             }
         }
-        return results
+        return results.map { $0! }
     }
 
     private var padId: Int {

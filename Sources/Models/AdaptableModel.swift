@@ -11,6 +11,9 @@ public protocol AdaptableModel: AnyObject {
     /// The output-embedding layer PEFT's "all-linear" leaves out (`lm_head`); nil for
     /// classification models, whose head PEFT does include.
     var outputModuleName: String? { get }
+    /// The classification head (BERT's `classifier`, Llama's `score`), nil without one: the only
+    /// layer whose number of outputs an adapter may change (another task's labels).
+    var classificationHeadName: String? { get }
 }
 
 extension AdaptableModel {
@@ -55,6 +58,7 @@ extension Bert: AdaptableModel {
     }
 
     public var outputModuleName: String? { nil }
+    public var classificationHeadName: String? { classifier == nil ? nil : "classifier" }
 
     public func linear(named name: String) -> LinearLayer? {
         if name == "bert.pooler.dense" { return pooler }
@@ -85,6 +89,7 @@ extension Llama: AdaptableModel {
     }
 
     public var outputModuleName: String? { lmHead != nil ? "lm_head" : nil }
+    public var classificationHeadName: String? { score == nil ? nil : "score" }
 
     public func linear(named name: String) -> LinearLayer? {
         if name == "lm_head" { return lmHead }

@@ -62,6 +62,9 @@ public final class Bert {
     public var prefix: Tensor?
     /// Seeds dropout masks; reseed for reproducible runs.
     public var rng = RandomGenerator(seed: 0)
+    /// The checkpoint's classifier has another number of labels than asked for, so a new head was
+    /// initialised (transformers' `ignore_mismatched_sizes`): the stored one's output count.
+    public private(set) var replacedHeadLabels: Int?
     /// Every parameter with its Hugging Face name (for optimizers, saving, reports).
     public private(set) var namedParameters: [(String, Tensor)] = []
 
@@ -79,8 +82,12 @@ public final class Bert {
             parameters.append((name, t))
             return t
         }
+        var replacedHeadLabels: Int?
         func linear(_ name: String, out: Int, in inFeatures: Int, initialiseIfMissing: Bool = false) throws -> LinearLayer {
-            if initialiseIfMissing && !weights.contains(name + ".weight") {
+            let stored = weights.storedShape(name + ".weight")
+            let mismatched = name == "classifier" && stored.map { $0.count == 2 && $0[0] != out && $0[1] == inFeatures } == true
+            if mismatched { replacedHeadLabels = stored?[0] }
+            if initialiseIfMissing && (!weights.contains(name + ".weight") || mismatched) {
                 let weight = Tensor((0..<(out * inFeatures)).map { _ in rng.nextNormal() * config.initializerRange },
                                     shape: [out, inFeatures], requiresGrad: trainable, name: name + ".weight")
                 let bias = Tensor(zeros: [out], requiresGrad: trainable, name: name + ".bias")
@@ -122,6 +129,7 @@ public final class Bert {
             pooler = try linear("bert.pooler.dense", out: h, in: h)
         }
         namedParameters = parameters
+        self.replacedHeadLabels = replacedHeadLabels
     }
 
     /// The most tokens one sequence may hold: the learned positions less those that prompt

@@ -34,6 +34,9 @@ public final class WeightStore {
 
     public func contains(_ name: String) -> Bool { resolve(name) != nil }
 
+    /// The stored shape of `name` (a 4-bit weight's logical shape is not known here: nil).
+    public func storedShape(_ name: String) -> [Int]? { resolve(name).flatMap { checkpoint.info($0)?.shape } }
+
     /// A dense tensor of `shape`. Trainable tensors are owned copies; frozen f32 ones borrow the
     /// mapping when aligned.
     public func tensor(_ name: String, shape: [Int], trainable: Bool) throws -> Tensor {

@@ -144,6 +144,9 @@ struct TrainCommand: ParsableCommand {
                                               .resolve(AdapterStack.Member(parsing: $0)) },
                                           bottleneckSize: bottleneckSize, virtualTokens: virtualTokens)
             taskModel.saveDType = ConvertCommand.dtypeNames[saveDtype.lowercased()]!
+            if case .bert(let bert) = taskModel.model, let stored = bert.replacedHeadLabels {
+                printWarning("\(model)'s classifier has \(stored) labels, the data \(trainSet.labels.count): training a new head (as transformers' ignore_mismatched_sizes)")
+            }
             if let maxLength, taskModel.maxLength < maxLength {
                 printWarning("--max-length \(maxLength) exceeds the \(taskModel.maxLength) positions \(model) has for input tokens; truncating at \(taskModel.maxLength)")
             }

@@ -164,3 +164,33 @@ extension AdapterJobsEndToEndTests {
         #expect(try TailorProcess.run(["extract", "--model", TailorProcess.fixture("tiny-llama"), "--tuned", folder.file("tuned")]).stderr.contains("--name"))
     }
 }
+
+extension AdapterJobsEndToEndTests {
+    /// Adapters for tasks with different label sets on one base: a 3-label adapter and a
+    /// 2-label one answer lines of one file (their heads run in separate batches), each as alone.
+    @Test func adaptersWithDifferentLabelSetsServeTogether() throws {
+        let folder = TemporaryFolder()
+        let labels = ["low", "mid", "high"]
+        let rows = (0..<24).map { #"{"text": "sample number \#($0)", "label": "\#(labels[$0 % 3])"}"# }.joined(separator: "\n")
+        try Data(rows.utf8).write(to: URL(fileURLWithPath: folder.file("three.jsonl")))
+        let train = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", folder.file("three.jsonl"),
+                                           "--target-modules", "query,value", "--modules-to-save", "classifier", "--epochs", "1",
+                                           "--output", folder.file("three"), "--json"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let two = TailorProcess.fixture("peft/tailor-tiny-bert-lora")
+        let requests = [("sample number 3", folder.file("three")), ("what a lovely day", two), ("sample number 7", folder.file("three")), ("so so", "")]
+        let jsonl = requests.map { #"{"text": "\#($0.0)", "adapter": "\#($0.1)"}"# }.joined(separator: "\n")
+        try Data(jsonl.utf8).write(to: URL(fileURLWithPath: folder.file("mixed.jsonl")))
+        let mixed = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--input", folder.file("mixed.jsonl"), "--json"])
+        #expect(mixed.status == 0, "\(mixed.stderr)")
+        let results = Self.lines(mixed.stdout)
+        for (index, (text, adapter)) in requests.enumerated() {
+            let alone = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), text, "--json"]
+                                              + (adapter.isEmpty ? [] : ["--adapter", adapter]))
+            #expect(Self.close(Self.logits(results[safe: index]), Self.logits(alone.json)), "line \(index + 1)")
+            #expect(results[safe: index]?["label"] as? String == alone.json?["label"] as? String)
+        }
+        #expect(Self.logits(results[safe: 0]).count == 3 && Self.logits(results[safe: 1]).count == 2)
+        #expect(labels.contains(results[safe: 0]?["label"] as? String ?? ""))
+    }
+}
