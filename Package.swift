@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
+        // The one-line "file: problem" error every module reports.
+        .target(name: "Diagnostics"),
         // The checkpoint format: mmap reader, streaming writer, dtypes and conversions,
         // sharded checkpoints. Depends on nothing but Foundation.
         .target(name: "SafeTensors"),
@@ -38,15 +40,15 @@ let package = Package(
         // time), NF4 frozen matmul, optimizers, schedules, seeded RNG.
         .target(name: "TrainingCore", dependencies: ["CTrainingKernels", "Quantization", "SafeTensors"]),
         // tokenizer.json: WordPiece, byte-level BPE, Metaspace/byte-fallback BPE.
-        .target(name: "Tokenizers"),
+        .target(name: "Tokenizers", dependencies: ["Diagnostics"]),
         // BERT and Llama-family models built from Hugging Face folders, with HF parameter names.
-        .target(name: "Models", dependencies: ["TrainingCore", "Quantization", "SafeTensors"]),
+        .target(name: "Models", dependencies: ["Diagnostics", "TrainingCore", "Quantization", "SafeTensors"]),
         // PEFT methods injected into the models, PEFT-format load/save.
-        .target(name: "Adapters", dependencies: ["Models", "TrainingCore", "SafeTensors"]),
+        .target(name: "Adapters", dependencies: ["Diagnostics", "Models", "TrainingCore", "SafeTensors"]),
         // Classification and generation (KV cache, sampling) over model folders.
         .target(name: "Inference", dependencies: ["Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // Training loops and their measurement (the Trainer arrives with adapters).
-        .target(name: "Training", dependencies: ["Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
+        .target(name: "Training", dependencies: ["Diagnostics", "Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // System compression libraries, found with pkg-config (libzstd-dev, zlib1g-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),

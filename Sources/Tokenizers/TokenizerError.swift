@@ -1,18 +1,9 @@
+import Diagnostics
 import Foundation
 
 /// A tokenizer.json we cannot read or a component we do not support, naming the file and the
 /// part of the pipeline.
-public struct TokenizerError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var message: String
-
-    public init(file: String, _ message: String) {
-        self.file = file
-        self.message = message
-    }
-
-    public var description: String { "\(file): \(message)" }
-}
+public typealias TokenizerError = FileProblem
 
 /// A JSON object from tokenizer.json with typed getters that report the component on error.
 struct JSONObject: @unchecked Sendable {

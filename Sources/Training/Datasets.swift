@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 
 /// One training example: classification (text, optional pair, label index) or language
@@ -159,12 +160,4 @@ enum CSVRows {
 }
 
 /// A problem with training data, options or a run, naming the file.
-public struct TrainingError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var message: String
-    public init(file: String, _ message: String) {
-        self.file = file
-        self.message = message
-    }
-    public var description: String { "\(file): \(message)" }
-}
+public typealias TrainingError = FileProblem
