@@ -154,10 +154,7 @@ public enum ModelQuantizer {
                 progress?(done, total)
             }
         }
-        report.outputFiles = writer.outputFiles
-        report.bytesBefore = total
-        report.bytesAfter = writer.shardBytes
-        report.outputFiles += try ModelFolder.copyCompanions(of: checkpoint, into: outputFolder) { config in
+        try report.finish(writer: writer, checkpoint: checkpoint, bytesBefore: total, outputFolder: outputFolder) { config in
             config["quantization_config"] = quantizationConfig(options)
         }
         return report
