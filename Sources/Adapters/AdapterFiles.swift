@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import TrainingCore
 
 /// An adapter's files, read from a folder or handed over in memory (a registry version is
 /// decompressed straight into these, with no temporary folder).
@@ -37,5 +38,24 @@ public struct AdapterFiles {
             throw AdapterError(file: label + "/" + PEFTAdapterFolder.configFile, "not a JSON object")
         }
         return json
+    }
+
+    /// Every tensor's values in f32 by name, refusing non-float dtypes and non-finite values (a
+    /// diverged run's NaNs would otherwise flow silently into outputs and merged weights).
+    public func tensors() throws -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for info in weights.tensors {
+            let view = weights.view(of: info)
+            guard [.f32, .f16, .bf16].contains(view.dtype) else {
+                throw AdapterError(file: weights.path, "tensor \(info.name) is \(view.dtype.rawValue), not a float type")
+            }
+            let values: [Float]
+            do { values = try view.floats() } catch { throw AdapterError(file: weights.path, "\(error)") }
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw AdapterError(file: weights.path, "tensor \(info.name) holds \(values[bad]) at element \(bad) (a diverged training run?)")
+            }
+            out[info.name] = Tensor(values, shape: view.shape, name: info.name)
+        }
+        return out
     }
 }

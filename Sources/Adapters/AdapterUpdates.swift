@@ -54,34 +54,23 @@ public struct AdapterUpdates {
 
     private mutating func readLoRA(_ files: AdapterFiles, config: LoRAConfig) throws {
         let file = files.weights
-        for info in file.tensors {
-            guard info.name.hasSuffix(".lora_A.weight") else {
-                if !info.name.hasSuffix(".lora_B.weight") {
-                    do { inFull[info.name] = Tensor(try file.view(of: info).floats(), shape: info.shape, name: info.name) } catch {
-                        throw AdapterError(file: file.path, "\(error)")
-                    }
-                }
-                continue
-            }
-            let module = String(info.name.dropFirst("base_model.model.".count).dropLast(".lora_A.weight".count))
+        let tensors = try files.tensors()
+        for (name, tensor) in tensors where !name.hasSuffix(".lora_A.weight") && !name.hasSuffix(".lora_B.weight") { inFull[name] = tensor }
+        for (name, a) in tensors.sorted(by: { $0.key < $1.key }) where name.hasSuffix(".lora_A.weight") {
+            let module = String(name.dropFirst("base_model.model.".count).dropLast(".lora_A.weight".count))
             let bName = LoRAModel.key(module, "lora_B")
-            let a: [Float], b: [Float], bShape: [Int]
-            do {
-                a = try file.view(of: info).floats()
-                let bView = try file.tensor(bName)
-                b = try bView.floats()
-                bShape = bView.shape
-            } catch { throw AdapterError(file: file.path, "\(error)") }
-            guard info.shape.count == 2, bShape == [bShape.first ?? 0, info.shape[0]] else {
-                throw AdapterError(file: file.path, "\(bName) is \(bShape), lora_A is \(info.shape)")
+            guard let b = tensors[bName] else { throw AdapterError(file: file.path, "\(name) has no \(bName)") }
+            guard a.shape.count == 2, b.shape == [b.shape.first ?? 0, a.shape[0]] else {
+                throw AdapterError(file: file.path, "\(bName) is \(b.shape), lora_A is \(a.shape)")
             }
-            let (r, inFeatures, out) = (info.shape[0], info.shape[1], bShape[0])
+            let (r, inFeatures, out) = (a.shape[0], a.shape[1], b.shape[0])
             let scale = Float(config.scale(for: module))
             var delta = [Float](repeating: 0, count: out * inFeatures)
             delta.withUnsafeMutableBufferPointer { d in
-                BLAS.sgemm(.none, .none, m: out, n: inFeatures, k: r, alpha: scale, a: b, lda: r, b: a, ldb: inFeatures, c: d.baseAddress!, ldc: inFeatures)
+                BLAS.sgemm(.none, .none, m: out, n: inFeatures, k: r, alpha: scale, a: b.data, lda: r, b: a.data, ldb: inFeatures,
+                           c: d.baseAddress!, ldc: inFeatures)
             }
-            updates[module] = Update(values: delta, out: out, inFeatures: inFeatures, factors: (a, b, r, scale), rankBound: r)
+            updates[module] = Update(values: delta, out: out, inFeatures: inFeatures, factors: (a.values, b.values, r, scale), rankBound: r)
         }
     }
 

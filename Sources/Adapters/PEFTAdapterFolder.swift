@@ -54,14 +54,7 @@ public enum PEFTAdapterFolder {
         let configPath = files.label + "/" + configFile
         let json = try files.configJSON()
         let file = files.weights
-        var weights: [String: Tensor] = [:]
-        for info in file.tensors {
-            let view = file.view(of: info)
-            guard [.f32, .f16, .bf16].contains(view.dtype) else {
-                throw AdapterError(file: file.path, "tensor \(info.name) is \(view.dtype.rawValue), not a float type")
-            }
-            weights[info.name] = Tensor(try view.floats(), shape: view.shape, name: info.name)
-        }
+        let weights = try files.tensors()
         let model: any PEFTAdapter
         switch json["peft_type"] as? String ?? "LORA" {
         case "LORA": model = try LoRAModel(base: base, config: LoRAConfig(json: json, file: configPath), weights: weights, file: file.path)

@@ -1,6 +1,7 @@
 import Adapters
 import Foundation
 import Models
+import SafeTensors
 import TailorTestSupport
 import Testing
 import TrainingCore
@@ -118,5 +119,28 @@ import TrainingCore
         #expect(llama.virtualTokens == nil && slots.names.isEmpty)
         try slots.attach("lora", [Self.member("tiny-llama-lora")])
         #expect(slots.slot(named: "lora") == 0)
+    }
+}
+
+extension AdapterStackTests {
+    /// A diverged adapter (NaN in a factor) is refused on load, naming the tensor, instead of
+    /// flowing into outputs, merges and deploy folders.
+    @Test func nonFiniteAdapterTensorsAreRefused() throws {
+        let folder = TemporaryFolder()
+        let source = FixturePaths.path("peft/tiny-bert-lora")
+        try FileManager.default.copyItem(atPath: source + "/adapter_config.json", toPath: folder.file("adapter_config.json"))
+        let file = try SafeTensorsFile(path: source + "/adapter_model.safetensors")
+        var tensors: [TensorData] = []
+        for info in file.tensors {
+            var values = try file.view(of: info).floats()
+            if info.name.hasSuffix("layer.1.attention.self.value.lora_B.weight") { values[3] = .infinity }
+            tensors.append(TensorData(name: info.name, dtype: .f32, shape: info.shape, bytes: values.withUnsafeBytes { Array($0) }))
+        }
+        try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.file("adapter_model.safetensors"))
+        let files = try AdapterFiles(folder: folder.path)
+        #expect { _ = try PEFTAdapterFolder.loadAny(files, into: PEFTInteropTests.bert()) } throws: {
+            "\($0)".contains("layer.1.attention.self.value.lora_B.weight holds inf at element 3")
+        }
+        #expect { _ = try AdapterUpdates(files, base: nil) } throws: { "\($0)".contains("holds inf") }
     }
 }
