@@ -3,7 +3,10 @@ import Foundation
 
 /// A tokenizer.json we cannot read or a component we do not support, naming the file and the
 /// part of the pipeline.
-public typealias TokenizerError = FileProblem
+public typealias TokenizerError = FileProblem<TokenizersModule>
+
+/// Marks the Tokenizers module's errors (``TokenizerError``).
+public enum TokenizersModule {}
 
 /// A JSON object from tokenizer.json with typed getters that report the component on error.
 struct JSONObject: @unchecked Sendable {

@@ -160,4 +160,7 @@ enum CSVRows {
 }
 
 /// A problem with training data, options or a run, naming the file.
-public typealias TrainingError = FileProblem
+public typealias TrainingError = FileProblem<TrainingModule>
+
+/// Marks the Training module's errors (``TrainingError``).
+public enum TrainingModule {}
