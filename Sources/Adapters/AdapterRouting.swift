@@ -53,6 +53,8 @@ public final class RoutedLinear: LinearAdapter, @unchecked Sendable {
         }
         if rowsOfSlot.count == 1, let (slot, rows) = rowsOfSlot.first, rows.count == x.rows { return run(slot, graph, x, y) }
         guard !rowsOfSlot.isEmpty else { return y }
+        // The gather and scatter below record no backward: mixed batches are for inference.
+        precondition(!graph.recording, "a batch mixing adapter slots is inference only")
         let parts = rowsOfSlot.keys.sorted().map { slot in (rowsOfSlot[slot]!, run(slot, graph, gather(x, rowsOfSlot[slot]!), gather(y, rowsOfSlot[slot]!))) }
         // A head replaced by one with another number of outputs (another task's labels) can
         // share a batch only with rows whose heads have that width too.

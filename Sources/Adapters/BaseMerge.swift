@@ -87,7 +87,14 @@ public enum BaseMerge {
         }
         // 4-bit weights (and biases a merge created) are not among the dense parameters.
         for name in folded.keys.sorted() where !written.contains(name) {
-            if case .llama(let llama) = loaded, llama.config.tieWordEmbeddings, name == "lm_head.weight" { continue }
+            if case .llama(let llama) = loaded, llama.config.tieWordEmbeddings, name == "lm_head.weight" {
+                // The output layer shares the embedding table: a folded update cannot be written
+                // without changing the inputs' embeddings too.
+                guard llama.linear(named: "lm_head")?.adapters.isEmpty ?? true else {
+                    throw Failure(description: "lm_head is tied to the word embeddings (tie_word_embeddings), so an adapter on it cannot be merged")
+                }
+                continue
+            }
             out.append((name, folded[name]!.values, folded[name]!.shape))
         }
         return out

@@ -51,14 +51,14 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         guard let magnitude, let base else { return graph.addScaled(y, delta, factor: scale * stackWeight) }
         let norms = weightNorms()
         if dropped === x {
-            return graph.doraCombine(y, base: y, subtracting: base.bias, lora: delta, magnitude: magnitude, norms: norms, scale: scale)
+            return graph.doraCombine(y, base: y, subtracting: base.bias, lora: delta, magnitude: magnitude, norms: norms, scale: scale * stackWeight)
         }
         let baseTerm: Tensor
         switch base.weight {
         case .dense(let w): baseTerm = graph.linear(dropped, w, nil)
         case .quantized(let q): baseTerm = graph.quantizedLinear(dropped, q, nil)
         }
-        return graph.doraCombine(y, base: baseTerm, subtracting: nil, lora: delta, magnitude: magnitude, norms: norms, scale: scale)
+        return graph.doraCombine(y, base: baseTerm, subtracting: nil, lora: delta, magnitude: magnitude, norms: norms, scale: scale * stackWeight)
     }
 
     /// ‖W + s·B·A‖ per output row (DoRA's denominator), recomputed from the current A and B.

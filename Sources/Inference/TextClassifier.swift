@@ -48,7 +48,11 @@ public final class TextClassifier {
     /// labels (adapters for different tasks) run in separate batches.
     public func classify(_ texts: [String], pairs: [String]? = nil, slots textSlots: [Int]? = nil) throws -> [Result] {
         precondition(textSlots == nil || (slots != nil && textSlots!.count == texts.count), "per-text slots need switching and one slot per text")
-        defer { if let textSlots, let slots { slots.routing.use(textSlots.last ?? -1) } }
+        precondition(textSlots?.allSatisfy { (-1..<(slots?.names.count ?? 0)).contains($0) } ?? true, "a text's slot is not attached")
+        precondition(pairs == nil || pairs!.count == texts.count, "one pair text per text")
+        precondition(batchSize > 0, "batchSize must be positive")
+        let previous = slots?.routing.uniformSlot
+        defer { if textSlots != nil, let slots, let previous { slots.routing.use(previous) } }
         let head = model.adaptable.classificationHeadName
         let baseWidth = head.flatMap { model.adaptable.linear(named: $0)?.outFeatures } ?? model.labels.count
         func width(_ index: Int) -> Int {

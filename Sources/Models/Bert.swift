@@ -36,6 +36,7 @@ public struct BertConfig: Sendable {
         let positions = try config.string("position_embedding_type", default: "absolute")
         guard positions == "absolute" else { throw config.fail("position_embedding_type", "is \(positions); only \"absolute\" is supported") }
         if try config.bool("is_decoder", default: false) { throw config.fail("is_decoder", "is true; BERT as a decoder is not supported") }
+        guard heads > 0 else { throw config.fail("num_attention_heads", "must be positive, not \(heads)") }
         guard hiddenSize % heads == 0 else { throw config.fail("num_attention_heads", "(\(heads)) does not divide hidden_size \(hiddenSize)") }
     }
 }

@@ -35,7 +35,9 @@ public struct LlamaConfig: Sendable {
         intermediateSize = try config.int("intermediate_size")
         layers = try config.int("num_hidden_layers")
         heads = try config.int("num_attention_heads")
+        guard heads > 0 else { throw config.fail("num_attention_heads", "must be positive, not \(heads)") }
         kvHeads = try config.int("num_key_value_heads", default: heads)
+        guard kvHeads > 0 else { throw config.fail("num_key_value_heads", "must be positive, not \(kvHeads)") }
         headDim = try config.int("head_dim", default: hiddenSize / heads)
         rmsNormEps = Float(try config.double("rms_norm_eps", default: 1e-6))
         tieWordEmbeddings = try config.bool("tie_word_embeddings", default: false)

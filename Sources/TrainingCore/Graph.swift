@@ -16,8 +16,9 @@ public final class Graph {
     /// every consumer's backward ran before it).
     private var releasesAfter: [Tensor?] = []
     private var recorded = Set<ObjectIdentifier>()
-    /// During backward: whether the running step is the last to read its output's gradient.
-    private var runningFinalStep = false
+    /// During backward: the running step's output when that step is the last to read its
+    /// gradient (its buffer may then be handed down instead of copied).
+    private var finalReadOf: Tensor?
 
     public init(recording: Bool = true, training: Bool? = nil) {
         self.recording = recording
@@ -48,10 +49,11 @@ public final class Graph {
         // Freeing each intermediate's gradient as soon as it is consumed keeps the peak low and
         // lets later gradients reuse warm memory.
         for index in steps.indices.reversed() {
-            runningFinalStep = releasesAfter[index] != nil && releasesAfter[index] !== loss
+            finalReadOf = releasesAfter[index] === loss ? nil : releasesAfter[index]
             steps[index]()
-            if runningFinalStep { releasesAfter[index]!.releaseGrad() }
+            finalReadOf?.releaseGrad()
         }
+        finalReadOf = nil
         steps.removeAll()
         releasesAfter.removeAll()
         recorded.removeAll()
@@ -65,7 +67,7 @@ public final class Graph {
     /// copied.
     func passGradient(from output: Tensor, to input: Tensor) {
         guard let incoming = output.grad else { return }
-        if runningFinalStep, input.grad == nil, input !== output {
+        if finalReadOf === output, input.grad == nil, input !== output {
             input.adoptGrad(of: output)
             return
         }

@@ -38,7 +38,8 @@ public struct SingularValueDecomposition: Sendable {
         var lwork: Int32 = -1
         let job: [CChar] = [CChar(UInt8(ascii: "S")), 0]
         sgesdd(job, &rows, &columns, &matrix, &lda, &singular, &left, &ldu, &right, &ldvt, &query, &lwork, &iwork, &info, 1)
-        lwork = Int32(query)
+        // The size comes back as a float: round up, or a large workspace ends up one short.
+        lwork = Int32(query.rounded(.up))
         var work = [Float](repeating: 0, count: max(Int(lwork), 1))
         sgesdd(job, &rows, &columns, &matrix, &lda, &singular, &left, &ldu, &right, &ldvt, &work, &lwork, &iwork, &info, 1)
         guard info == 0 else { throw Failure.noConvergence(info) }

@@ -28,6 +28,10 @@ extension Graph {
         q: Tensor, k: Tensor, v: Tensor, batch: Int, queryLength: Int, keyLength: Int,
         heads: Int, kvHeads: Int, headDim: Int, mask: AttentionMask, scale: Float
     ) -> Tensor {
+        precondition(kvHeads > 0 && heads % kvHeads == 0, "attention: \(heads) heads for \(kvHeads) key/value heads")
+        // k and v may be longer (a key/value cache with room to grow); only the first keyLength rows are read.
+        precondition(q.count == batch * queryLength * heads * headDim && k.count >= batch * keyLength * kvHeads * headDim
+                     && v.count >= batch * keyLength * kvHeads * headDim, "attention: q \(q.shape), k \(k.shape), v \(v.shape) do not fit the geometry")
         let qStride = heads * headDim, kvStride = kvHeads * headDim
         let group = heads / kvHeads
         // Every element is written by one head's GEMM (beta 0).
@@ -55,8 +59,9 @@ extension Graph {
         record(out, [q, k, v]) { dOut in
             // Fresh gradient buffers are written, not added to: each head writes its slice of dq
             // once, and the first head of a key/value group writes dk and dv (the others add). A
-            // tensor passed twice (q === k) adds throughout.
-            let distinct = q !== k && q !== v && k !== v
+            // tensor passed twice (q === k), or a key/value cache longer than the keys read, adds
+            // throughout.
+            let distinct = q !== k && q !== v && k !== v && k.count == batch * keyLength * kvStride && v.count == k.count
             func buffer(_ t: Tensor) -> (UnsafeMutablePointer<Float>?, Bool) {
                 guard t.requiresGrad else { return (nil, true) }
                 return distinct ? t.gradBufferForWriting() : (t.gradBuffer(), true)

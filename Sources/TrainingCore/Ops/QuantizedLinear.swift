@@ -113,6 +113,7 @@ extension Graph {
         if let bias { broadcastRows(bias.data, into: y.data, rows: rows, columns: outFeatures) }
         // Tiles of at most tileRows rows, as many as a multiple of the cores so each core gets
         // the same work (384 rows in tiles of 256 left one core half idle).
+        precondition(outFeatures > 0, "linear \(weight.name): no outputs")
         let workers = max(Parallel.workers, 1)
         let tiles = ((outFeatures + QuantizedLinearWeight.tileRows - 1) / QuantizedLinearWeight.tileRows + workers - 1) / workers * workers
         let tile = (outFeatures + tiles - 1) / tiles
