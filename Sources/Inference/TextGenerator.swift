@@ -51,26 +51,50 @@ public final class TextGenerator {
     /// with switching on, `slot` picks the adapter stack (−1: the base; nil: the current one).
     public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling, slot: Int? = nil) throws -> Result {
         if let slot, let slots { slots.routing.use(slot) }
-        let promptIds = tokenizer.encode(prompt).ids
-        guard !promptIds.isEmpty else { throw ModelError(file: tokenizer.path, "the prompt encodes to no tokens") }
-        if let bad = promptIds.first(where: { $0 >= model.config.vocabSize }) {
-            throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(model.config.vocabSize)")
-        }
-        let cache = model.makeCache(capacity: promptIds.count + maxNewTokens + (model.virtualTokens?.rows ?? 0))
-        var rng: RandomGenerator
-        if case .sample(_, _, _, let seed) = sampling { rng = RandomGenerator(seed: seed) } else { rng = RandomGenerator(seed: 0) }
-        var logits = model.step(promptIds, cache: cache)
-        var generated: [Int] = []
+        return try generate([prompt], maxNewTokens: maxNewTokens, sampling: sampling)[0]
+    }
+
+    /// Continues every prompt, decoding them together: each prompt is prefilled on its own, then
+    /// every step feeds one token per unfinished prompt through the model as one batch (each row
+    /// with its own cache and, with `slots`, its own adapter stack). Each prompt gets what it
+    /// would alone: its own sampler seeded from `sampling`, its own end-of-sequence stop.
+    public func generate(_ prompts: [String], maxNewTokens: Int, sampling: Sampling, slots promptSlots: [Int]? = nil) throws -> [Result] {
+        precondition(promptSlots == nil || (slots != nil && promptSlots!.count == prompts.count), "per-prompt slots need switching and one slot per prompt")
+        precondition(promptSlots?.allSatisfy { (-1..<(slots?.names.count ?? 0)).contains($0) } ?? true, "a prompt's slot is not attached")
+        let previous = slots?.routing.uniformSlot
+        defer { if promptSlots != nil, let slots, let previous { slots.routing.use(previous) } }
         let vocab = model.config.vocabSize
-        for _ in 0..<maxNewTokens {
-            let last = Array(UnsafeBufferPointer(start: logits.data + (logits.rows - 1) * vocab, count: vocab))
-            let next = Self.choose(last, sampling: sampling, rng: &rng)
-            if model.config.eosTokenIds.contains(next) { break }
-            generated.append(next)
-            if generated.count == maxNewTokens { break }
-            logits = model.step([next], cache: cache)
+        var caches: [KVCache] = [], last: [[Float]] = [], samplers: [RandomGenerator] = []
+        for (index, prompt) in prompts.enumerated() {
+            let ids = tokenizer.encode(prompt).ids
+            guard !ids.isEmpty else { throw ModelError(file: tokenizer.path, "the prompt encodes to no tokens") }
+            if let bad = ids.first(where: { $0 >= vocab }) {
+                throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(vocab)")
+            }
+            if let promptSlots, let slots { slots.routing.use(promptSlots[index]) }
+            let cache = model.makeCache(capacity: ids.count + maxNewTokens + (model.virtualTokens?.rows ?? 0))
+            let logits = model.step(ids, cache: cache)
+            caches.append(cache)
+            last.append(Array(UnsafeBufferPointer(start: logits.data + (logits.rows - 1) * vocab, count: vocab)))
+            if case .sample(_, _, _, let seed) = sampling { samplers.append(RandomGenerator(seed: seed)) } else { samplers.append(RandomGenerator(seed: 0)) }
         }
-        return Result(tokens: generated, text: tokenizer.decode(generated))
+        var generated = [[Int]](repeating: [], count: prompts.count)
+        var active = maxNewTokens > 0 ? Array(prompts.indices) : []
+        while !active.isEmpty {
+            active = active.filter { index in
+                let next = Self.choose(last[index], sampling: sampling, rng: &samplers[index])
+                guard !model.config.eosTokenIds.contains(next) else { return false }
+                generated[index].append(next)
+                return generated[index].count < maxNewTokens
+            }
+            guard !active.isEmpty else { break }
+            if let promptSlots, let slots { slots.routing.sequenceSlots = active.map { promptSlots[$0] } }
+            let logits = model.step(batch: active.map { generated[$0].last! }, caches: active.map { caches[$0] })
+            for (row, index) in active.enumerated() {
+                last[index] = Array(UnsafeBufferPointer(start: logits.data + row * vocab, count: vocab))
+            }
+        }
+        return generated.map { Result(tokens: $0, text: tokenizer.decode($0)) }
     }
 
     static func choose(_ logits: [Float], sampling: Sampling, rng: inout RandomGenerator) -> Int {

@@ -201,32 +201,37 @@ public final class Llama {
                                  slidingWindow: config.slidingWindow)
         let kvStride = config.kvHeads * config.headDim
         for (index, layer) in layers.enumerated() {
-            x = block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin, mask: mask) { k, v in
-                guard let prefix else { return (k, v, t) }
-                return (graph.prependRows(prefix, columns: (2 * index * kvStride)..<((2 * index + 1) * kvStride), to: k, batch: b, length: t),
-                        graph.prependRows(prefix, columns: ((2 * index + 1) * kvStride)..<((2 * index + 2) * kvStride), to: v, batch: b, length: t),
-                        n + t)
+            x = block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin) { q, k, v in
+                guard let prefix else { return attend(graph, q, k, v, batch: b, queryLength: t, keyLength: t, mask: mask) }
+                let keys = graph.prependRows(prefix, columns: (2 * index * kvStride)..<((2 * index + 1) * kvStride), to: k, batch: b, length: t)
+                let values = graph.prependRows(prefix, columns: ((2 * index + 1) * kvStride)..<((2 * index + 2) * kvStride), to: v, batch: b, length: t)
+                return attend(graph, q, keys, values, batch: b, queryLength: t, keyLength: n + t, mask: mask)
             }
         }
         return graph.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
     }
 
-    /// One decoder block. `keysAndValues` turns this step's k/v into the keys the queries attend to
-    /// (identity for a whole sequence; cached history + new for generation).
+    /// One decoder block. `attend` gets this step's rotated queries and keys and its values and
+    /// returns the attention output: over the sequence itself (training), after a prefix, or over
+    /// cached history (generation, one cache per row when decoding a batch).
     func block(_ graph: Graph, _ x: Tensor, _ layer: LlamaLayer, batch b: Int, length t: Int, cos: [Float], sin: [Float],
-               mask: AttentionMask, keysAndValues: (Tensor, Tensor) -> (Tensor, Tensor, Int)) -> Tensor {
+               attend: (_ q: Tensor, _ k: Tensor, _ v: Tensor) -> Tensor) -> Tensor {
         let d = config.headDim
         let normed = graph.rmsNorm(x, weight: layer.inputNorm, eps: config.rmsNormEps)
         let q = graph.rope(graph.linear(normed, layer.qProj), batch: b, length: t, heads: config.heads, headDim: d, cos: cos, sin: sin)
         let k = graph.rope(graph.linear(normed, layer.kProj), batch: b, length: t, heads: config.kvHeads, headDim: d, cos: cos, sin: sin)
         let v = graph.linear(normed, layer.vProj)
-        let (keys, values, keyLength) = keysAndValues(k, v)
-        let attended = graph.attention(q: q, k: keys, v: values, batch: b, queryLength: t, keyLength: keyLength, heads: config.heads,
-                                       kvHeads: config.kvHeads, headDim: d, mask: mask, scale: 1 / Float(d).squareRoot())
+        let attended = attend(q, k, v)
         let h = graph.add(x, graph.linear(attended, layer.oProj))
         let normed2 = graph.rmsNorm(h, weight: layer.postAttentionNorm, eps: config.rmsNormEps)
         let mlp = graph.linear(graph.siluMul(graph.linear(normed2, layer.gateProj), graph.linear(normed2, layer.upProj)), layer.downProj)
         return graph.add(h, mlp)
+    }
+
+    func attend(_ graph: Graph, _ q: Tensor, _ keys: Tensor, _ values: Tensor, batch: Int, queryLength: Int, keyLength: Int,
+                mask: AttentionMask) -> Tensor {
+        graph.attention(q: q, k: keys, v: values, batch: batch, queryLength: queryLength, keyLength: keyLength, heads: config.heads,
+                        kvHeads: config.kvHeads, headDim: config.headDim, mask: mask, scale: 1 / Float(config.headDim).squareRoot())
     }
 
     /// Causal-LM logits `[B·T, V]`.
@@ -293,13 +298,46 @@ public final class Llama {
         let mask = AttentionMask(causal: true, queryOffset: start, slidingWindow: config.slidingWindow)
         let kvStride = config.kvHeads * config.headDim
         for (index, layer) in layers.enumerated() {
-            x = block(graph, x, layer, batch: 1, length: t, cos: cos, sin: sin, mask: mask) { k, v in
+            x = block(graph, x, layer, batch: 1, length: t, cos: cos, sin: sin) { q, k, v in
                 (cache.keys[index].data + start * kvStride).update(from: k.data, count: t * kvStride)
                 (cache.values[index].data + start * kvStride).update(from: v.data, count: t * kvStride)
-                return (cache.keys[index], cache.values[index], start + t)
+                return attend(graph, q, cache.keys[index], cache.values[index], batch: 1, queryLength: t, keyLength: start + t, mask: mask)
             }
         }
         cache.advance(by: t)
+        return graph.linear(graph.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps), lmHead)
+    }
+
+    /// Next-token logits `[B, V]` for one new token per sequence, each sequence with its own cache
+    /// at its own length: the Linear layers run on all B rows at once (one GEMM each, where the
+    /// time goes), rotary positions and attention per row against that row's cache.
+    public func step(batch tokens: [Int], caches: [KVCache]) -> Tensor {
+        guard let lmHead else { preconditionFailure("loaded without an LM head") }
+        precondition(tokens.count == caches.count && caches.allSatisfy { $0.length < $0.capacity }, "one token per cache, with room for it")
+        let graph = Graph(recording: false)
+        let rows = tokens.count
+        var x = graph.embedding(tokens, shape: [rows], embedTokens)
+        // Row j is at its own position: rope over a "sequence" of the B rows with their positions.
+        let (cos, sin) = rotary.tables(positions: caches.map(\.length))
+        let kvStride = config.kvHeads * config.headDim, qStride = config.heads * config.headDim
+        for (index, layer) in layers.enumerated() {
+            x = block(graph, x, layer, batch: 1, length: rows, cos: cos, sin: sin) { q, k, v in
+                let out = Tensor(uninitialized: [rows, qStride])
+                for (row, cache) in caches.enumerated() {
+                    let at = cache.length
+                    (cache.keys[index].data + at * kvStride).update(from: k.data + row * kvStride, count: kvStride)
+                    (cache.values[index].data + at * kvStride).update(from: v.data + row * kvStride, count: kvStride)
+                    let query = Tensor(uninitialized: [1, qStride])
+                    query.data.update(from: q.data + row * qStride, count: qStride)
+                    let mask = AttentionMask(causal: true, queryOffset: at, slidingWindow: config.slidingWindow)
+                    let attended = attend(graph, query, cache.keys[index], cache.values[index], batch: 1, queryLength: 1, keyLength: at + 1,
+                                          mask: mask)
+                    (out.data + row * qStride).update(from: attended.data, count: qStride)
+                }
+                return out
+            }
+        }
+        caches.forEach { $0.advance(by: 1) }
         return graph.linear(graph.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps), lmHead)
     }
 }

@@ -19,9 +19,11 @@ struct GenerateCommand: ParsableCommand {
               tailor generate --model fixtures/tiny-llama --adapter notes:0.5 --adapter style:0.5 "Dear team"
               tailor generate --model fixtures/tiny-llama --input requests.jsonl   # {"prompt": …, "adapter": "notes@prod"}
 
-            --adapter applies an adapter (folder or registry reference); repeat it to stack \
-            adapters (NAME:WEIGHT). A JSONL line's "adapter" picks the adapter for that prompt: \
-            the base is loaded once and switching costs no weight copy.
+            Prompts are decoded --batch-size at a time: every generated token is one batch \
+            through the model. --adapter applies an adapter (folder or registry reference); \
+            repeat it to stack adapters (NAME:WEIGHT). A JSONL line's "adapter" picks the adapter \
+            for that prompt: the base is loaded once, and prompts with different adapters share \
+            batches (per-row low-rank updates, no weight copy).
             """
     )
 
@@ -38,6 +40,9 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "Most tokens to generate per prompt.")
     var maxNewTokens = 32
+
+    @Option(help: "Prompts decoded together (one batch through the model per generated token).")
+    var batchSize = 8
 
     @Flag(help: "Always take the most likely token (the default unless --temperature is given).")
     var greedy = false
@@ -59,6 +64,7 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard !prompts.isEmpty || input != nil else { throw ValidationError("give prompts as arguments or --input FILE.jsonl") }
         guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         if greedy && temperature != nil { throw ValidationError("--greedy and --temperature exclude each other") }
         if let temperature, temperature <= 0 { throw ValidationError("--temperature must be positive") }
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
@@ -78,15 +84,19 @@ struct GenerateCommand: ParsableCommand {
             let generator = try TextGenerator(folder: model, adapters: adapterOptions.stack(model: model), switching: lineAdapters != nil)
             let slots = try lineAdapters.map { try SlotAssignment.slots(for: $0, in: generator.slots!, defaultStack: adapterOptions, model: model) }
             let sampling: Sampling = temperature.map { .sample(temperature: $0, topK: topK, topP: topP, seed: seed) } ?? .greedy
-            for (index, prompt) in all.enumerated() {
-                let result = try generator.generate(prompt, maxNewTokens: maxNewTokens, sampling: sampling, slot: slots?[index])
-                if outputOptions.json {
-                    var object: [String: PythonJSONText.Value] = ["prompt": .string(prompt), "tokens": .array(result.tokens.map { .int($0) }),
-                                                                  "text": .string(result.text)]
-                    if let name = lineAdapters?[index] { object["adapter"] = .string(name) }
-                    outputOptions.emit(.object(object))
-                } else {
-                    print(prompt + result.text)
+            for start in stride(from: 0, to: all.count, by: batchSize) {
+                let range = start..<min(all.count, start + batchSize)
+                let results = try generator.generate(Array(all[range]), maxNewTokens: maxNewTokens, sampling: sampling,
+                                                     slots: slots.map { Array($0[range]) })
+                for (index, result) in zip(range, results) {
+                    if outputOptions.json {
+                        var object: [String: PythonJSONText.Value] = ["prompt": .string(all[index]), "tokens": .array(result.tokens.map { .int($0) }),
+                                                                      "text": .string(result.text)]
+                        if let name = lineAdapters?[index] { object["adapter"] = .string(name) }
+                        outputOptions.emit(.object(object))
+                    } else {
+                        print(all[index] + result.text)
+                    }
                 }
             }
         }

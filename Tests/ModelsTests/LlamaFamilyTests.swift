@@ -40,3 +40,33 @@ import TrainingCore
     @Test func mistralWithSlidingWindow() throws { try Self.check("tiny-mistral", task: .causalLM) }
     @Test func llamaSequenceClassificationOnTheLastRealToken() throws { try Self.check("tiny-llama-classifier", task: .sequenceClassification) }
 }
+
+extension LlamaFamilyTests {
+    /// Decoding several sequences of different lengths as one batch (each row its own cache,
+    /// position and mask) gives each row the logits it gets decoded alone, for the tiny Llama and
+    /// for Mistral, whose sliding window (4) is shorter than the longer histories.
+    @Test(arguments: ["tiny-llama", "models/tiny-mistral"])
+    func batchedDecodingEqualsDecodingAlone(_ name: String) throws {
+        guard case .llama(let model) = try ModelLoader.load(folder: FixturePaths.path(name), task: .causalLM) else {
+            Issue.record("\(name) should load as the Llama family")
+            return
+        }
+        let prompts = [[5, 17, 99], [3, 250, 42, 7, 11, 8], [60], [9, 9, 31, 2, 14]]
+        let nextTokens = [[4, 8], [12, 1], [77, 5], [30, 3]]
+        let batchCaches = prompts.map { model.makeCache(capacity: $0.count + 4) }
+        let aloneCaches = prompts.map { model.makeCache(capacity: $0.count + 4) }
+        for (index, prompt) in prompts.enumerated() {
+            _ = model.step(prompt, cache: batchCaches[index])
+            _ = model.step(prompt, cache: aloneCaches[index])
+        }
+        let vocab = model.config.vocabSize
+        for step in 0..<2 {
+            let batched = model.step(batch: nextTokens.map { $0[step] }, caches: batchCaches).values
+            for (row, cache) in aloneCaches.enumerated() {
+                let alone = model.step([nextTokens[row][step]], cache: cache).values
+                let (difference, _) = maxDifference(Array(batched[(row * vocab)..<((row + 1) * vocab)]), alone)
+                #expect(difference < 1e-5, "\(name) step \(step) row \(row): \(difference)")
+            }
+        }
+    }
+}
