@@ -104,48 +104,51 @@ extension Graph {
                      scale: Float) -> Tensor {
         let columns = y.columns, rows = y.rows
         let out = Tensor(uninitialized: y.shape)
+        // Per-column factors in one tensor, read through raw pointers in the hot loops (Swift arrays
+        // there cost bounds checks on every element): g − 1, g·s, the bias, 1/norm.
         let g = (0..<columns).map { magnitude.data[$0] / norms[$0] }
-        let biasValues = bias?.values ?? [Float](repeating: 0, count: columns)
+        let factors = Tensor(g.map { $0 - 1 } + g.map { $0 * scale } + (bias?.values ?? [Float](repeating: 0, count: columns))
+                             + norms.map { 1 / $0 }, shape: [4, columns])
+        let (baseFactor, loraFactor, biases, inverseNorms) = (UnsafePointer(factors.data), UnsafePointer(factors.data + columns),
+                                                              UnsafePointer(factors.data + 2 * columns), UnsafePointer(factors.data + 3 * columns))
         let grain = max(1, (1 << 14) / max(columns, 1))
         let (os, ys, bs, ls) = (out.data, UnsafePointer(y.data), UnsafePointer(base.data), UnsafePointer(lora.data))
         Parallel.forRanges(rows, grain: grain) { range in
             for r in range {
-                for c in 0..<columns {
-                    let i = r * columns + c
-                    os[i] = ys[i] + (g[c] - 1) * (bs[i] - biasValues[c]) + g[c] * scale * ls[i]
-                }
+                let (o, yr, br, lr) = (os + r * columns, ys + r * columns, bs + r * columns, ls + r * columns)
+                for c in 0..<columns { o[c] = yr[c] + baseFactor[c] * (br[c] - biases[c]) + loraFactor[c] * lr[c] }
             }
         }
         record(out, [y, base, lora, magnitude]) { dOut in
-            // y's gradient is dOut itself: added, or (fresh) copied.
-            for (input, factor) in [(y, [Float](repeating: 1, count: columns)), (base, g.map { $0 - 1 }), (lora, g.map { $0 * scale })]
-            where input.requiresGrad {
-                let (grad, accumulate) = input.gradBufferForWriting()
-                Parallel.forRanges(rows, grain: grain) { range in
-                    for r in range {
-                        for c in 0..<columns {
-                            let i = r * columns + c
-                            grad[i] = (accumulate ? grad[i] : 0) + factor[c] * dOut[i]
-                        }
-                    }
-                }
-            }
-            if magnitude.requiresGrad {
-                let chunks = Parallel.chunkCount(rows, grain: grain)
-                var partial = [Float](repeating: 0, count: chunks * columns)
-                partial.withUnsafeMutableBufferPointer { partial in
-                    let partial = partial.baseAddress!
-                    Parallel.forChunks(rows, grain: grain) { chunk, range in
+            withExtendedLifetime(factors) {
+                // y's gradient is dOut itself: added, or (fresh) copied.
+                for (input, factor) in [(y, nil), (base, baseFactor), (lora, loraFactor)] where input.requiresGrad {
+                    let (grad, accumulate) = input.gradBufferForWriting()
+                    Parallel.forRanges(rows, grain: grain) { range in
                         for r in range {
-                            for c in 0..<columns {
-                                let i = r * columns + c
-                                partial[chunk * columns + c] += dOut[i] * ((bs[i] - biasValues[c]) + scale * ls[i]) / norms[c]
+                            let (gr, dr) = (grad + r * columns, UnsafePointer(dOut) + r * columns)
+                            switch (factor, accumulate) {
+                            case (nil, true): for c in 0..<columns { gr[c] += dr[c] }
+                            case (nil, false): gr.update(from: dr, count: columns)
+                            case (let f?, true): for c in 0..<columns { gr[c] += f[c] * dr[c] }
+                            case (let f?, false): for c in 0..<columns { gr[c] = f[c] * dr[c] }
                             }
                         }
                     }
                 }
-                let grad = magnitude.gradBuffer()
-                for chunk in 0..<chunks { for c in 0..<columns { grad[c] += partial[chunk * columns + c] } }
+                if magnitude.requiresGrad {
+                    let chunks = Parallel.chunkCount(rows, grain: grain)
+                    let partial = Tensor(zeros: [chunks, columns])
+                    Parallel.forChunks(rows, grain: grain) { chunk, range in
+                        let p = partial.data + chunk * columns
+                        for r in range {
+                            let (dr, br, lr) = (UnsafePointer(dOut) + r * columns, bs + r * columns, ls + r * columns)
+                            for c in 0..<columns { p[c] += dr[c] * ((br[c] - biases[c]) + scale * lr[c]) * inverseNorms[c] }
+                        }
+                    }
+                    let grad = magnitude.gradBuffer()
+                    for chunk in 0..<chunks { for c in 0..<columns { grad[c] += partial.data[chunk * columns + c] } }
+                }
             }
         }
         return out
