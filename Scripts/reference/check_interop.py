@@ -1,7 +1,8 @@
 """Checks that files written by `tailor convert` load in Python safetensors and transformers with
-the values torch's own `.to(dtype)` gives, and that a folder written by `tailor quantize` loads
-in transformers + bitsandbytes with the logits of transformers' own 4-bit load of the original.
-Not part of CI (it needs the reference venv).
+the values torch's own `.to(dtype)` gives, that a folder written by `tailor quantize` loads in
+transformers + bitsandbytes with the logits of transformers' own 4-bit load of the original, and
+that LoRA adapters trained, stored in the registry, exported and merged by tailor load in PEFT with
+the logits of the folder `tailor train` wrote. Not part of CI (it needs the reference venv).
 
 Usage: python check_interop.py TAILOR_BINARY MODEL_DIR SCRATCH_DIR
 """
@@ -96,5 +97,52 @@ for quant_type, double_quant in (("nf4", True), ("fp4", False)):
           f"max |ours − transformers' own 4-bit load| = {diff:.3g} (outputs up to {scale:.3g}); with its absmax codes "
           f"substituted: {patched_diff:.3g}: {'ok' if ok else 'FAIL'}")
     failures += not ok
+
+
+# An adapter trained here, stored in a registry and exported loads in PEFT with the trained
+# folder's logits; two adapters merged with `cat` (exact) load in PEFT with every module's update
+# equal to the weighted sum of the originals' (PEFT cannot run both at once: each saves a head).
+from peft import PeftModel
+from transformers import AutoModelForSequenceClassification
+
+data = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sentiment", "train.jsonl")
+adapters = []
+for seed in ("1", "2"):
+    out = os.path.join(scratch, "adapter-" + seed)
+    subprocess.run([tailor, "train", "--model", model_dir, "--data", data, "--method", "lora", "--r", "8", "--alpha", "32",
+                    "--target-modules", "query,value", "--modules-to-save", "classifier", "--epochs", "0.05", "--seed", seed,
+                    "--output", out, "--register", "interop-" + seed, "--registry", os.path.join(scratch, "registry"), "--json"],
+                   check=True, stdout=subprocess.DEVNULL)
+    adapters.append(out)
+exported = os.path.join(scratch, "exported")
+subprocess.run([tailor, "adapter", "export", "interop-1", "--output", exported, "--registry", os.path.join(scratch, "registry")],
+               check=True, stdout=subprocess.DEVNULL)
+merged = os.path.join(scratch, "merged-cat")
+subprocess.run([tailor, "merge", adapters[0], adapters[1], "--method", "cat", "--weights", "0.7,0.3", "--head-from", "1",
+                "--output", merged, "--json"], check=True, stdout=subprocess.DEVNULL)
+ids = torch.randint(1000, 20000, (2, 12))
+
+
+def logits(folder):
+    base = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    with torch.no_grad():
+        return PeftModel.from_pretrained(base, folder).eval()(input_ids=ids).logits
+
+
+export_diff = (logits(exported) - logits(adapters[0])).abs().max().item()
+print(f"registry export of a LoRA adapter in PEFT: max |logits − the trained folder's| = {export_diff:.3g}: {'ok' if export_diff == 0 else 'FAIL'}")
+failures += export_diff != 0
+stack = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2), adapters[0], adapter_name="a")
+stack.load_adapter(adapters[1], adapter_name="b")
+ours = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2), merged)
+ours_modules = dict(ours.named_modules())
+merge_diff = 0.0
+for name, module in stack.named_modules():
+    if hasattr(module, "lora_B") and "a" in module.lora_B:
+        expected = 0.7 * module.get_delta_weight("a") + 0.3 * module.get_delta_weight("b")
+        merge_diff = max(merge_diff, (ours_modules[name].get_delta_weight("default") - expected).abs().max().item())
+print(f"`tailor merge --method cat` read by PEFT: max |ΔW − (0.7·ΔW_a + 0.3·ΔW_b)| over modules = {merge_diff:.3g}: "
+      f"{'ok' if merge_diff < 1e-6 else 'FAIL'}")
+failures += merge_diff >= 1e-6
 
 sys.exit(1 if failures else 0)
