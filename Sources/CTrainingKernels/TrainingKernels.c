@@ -104,10 +104,13 @@ void tk_gelu_forward(const float *x, float *y, int64_t n) {
 }
 
 TK_CLONES
-void tk_gelu_backward(const float *x, const float *dy, float *dx, int64_t n, int accumulate) {
+void tk_gelu_backward(const float *x, const float *y, const float *dy, float *dx, int64_t n, int accumulate) {
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
-        float cdf = 0.5f * (1.0f + fast_erf(v * 0.70710678118654752f));
+        // Φ(x) = y / x from the forward output (y = x·Φ(x) to f32 rounding, so the quotient keeps
+        // that precision) saves recomputing erf; at 0 and for denormals, where y underflows, Φ = ½.
+        // Both sides are cheap, so the select still vectorises.
+        float cdf = fabsf(v) > 1e-30f ? y[i] / v : 0.5f;
         float pdf = 0.39894228040143268f * fast_exp(-0.5f * v * v);
         float g = dy[i] * (cdf + v * pdf);
         dx[i] = accumulate ? dx[i] + g : g;

@@ -102,7 +102,7 @@ extension Graph {
         record(y, [x]) { dy in
             let (grad, accumulate) = x.gradBufferForWriting()
             Parallel.forRanges(x.count, grain: 1 << 14) { r in
-                tk_gelu_backward(x.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), accumulate ? 1 : 0)
+                tk_gelu_backward(x.data + r.lowerBound, y.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), accumulate ? 1 : 0)
             }
         }
         return y
