@@ -1,5 +1,4 @@
 import Foundation
-import SafeTensors
 import TrainingCore
 
 /// How two adapters differ: per module the update each makes, ΔW (``AdapterUpdates``: s·B·A for

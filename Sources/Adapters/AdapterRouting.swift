@@ -1,4 +1,3 @@
-import Foundation
 import Models
 import TrainingCore
 
@@ -55,7 +54,7 @@ public final class RoutedLinear: LinearAdapter, @unchecked Sendable {
         guard !rowsOfSlot.isEmpty else { return y }
         // The gather and scatter below record no backward: mixed batches are for inference.
         precondition(!graph.recording, "a batch mixing adapter slots is inference only")
-        let parts = rowsOfSlot.keys.sorted().map { slot in (rowsOfSlot[slot]!, run(slot, graph, gather(x, rowsOfSlot[slot]!), gather(y, rowsOfSlot[slot]!))) }
+        let parts = rowsOfSlot.sorted { $0.key < $1.key }.map { slot, rows in (rows, run(slot, graph, gather(x, rows), gather(y, rows))) }
         // A head replaced by one with another number of outputs (another task's labels) can
         // share a batch only with rows whose heads have that width too.
         let width = parts[0].1.columns
@@ -122,6 +121,24 @@ public final class AdapterSlots {
         routers[module]?.slots[slot]?.replacement?.outFeatures
     }
 
+    /// Whether `slot` is attached or is the plain base (−1).
+    public func contains(_ slot: Int) -> Bool { (-1..<names.count).contains(slot) }
+
+    /// Puts `stack` on `base` for a classifier or generator: loaded into the base directly, or,
+    /// with `switching`, as slot 0 of a new switchable model (the base alone without a stack),
+    /// active for every row until switched.
+    public static func serve(_ stack: [(member: AdapterStack.Member, files: AdapterFiles)], on base: AdaptableModel,
+                             switching: Bool) throws -> AdapterSlots? {
+        guard switching else {
+            _ = try AdapterStack.load(stack, into: base)
+            return nil
+        }
+        let slots = AdapterSlots(base: base)
+        if !stack.isEmpty { try slots.attach(stack.map(\.member.text).joined(separator: "+"), stack) }
+        slots.routing.use(stack.isEmpty ? -1 : 0)
+        return slots
+    }
+
     /// The slot index of `name`, if attached.
     public func slot(named name: String) -> Int? { names.firstIndex(of: name) }
 
@@ -150,9 +167,7 @@ public final class AdapterSlots {
     /// Puts every layer back as the base has it (router attached, nothing else).
     private func restoreBase() {
         for (name, layer) in originals { base.setLinear(layer, named: name) }
-        (base as? Bert)?.virtualTokens = nil
-        (base as? Bert)?.prefix = nil
-        (base as? Llama)?.virtualTokens = nil
-        (base as? Llama)?.prefix = nil
+        base.virtualTokens = nil
+        base.prefix = nil
     }
 }

@@ -78,7 +78,7 @@ public enum AdapterStack {
 /// Which tensors each Linear layer holds, to see what loading an adapter replaced (a head
 /// trained in full, a PiSSA residual, a trained bias) as opposed to adapters it appended.
 struct LayerSnapshot {
-    struct Entry { var weight: ObjectIdentifier?; var bias: ObjectIdentifier?; var adapters: Int }
+    struct Entry: Equatable { var weight: ObjectIdentifier?; var bias: ObjectIdentifier? }
     let entries: [String: Entry]
 
     init(_ base: AdaptableModel) {
@@ -93,15 +93,14 @@ struct LayerSnapshot {
     static func entry(_ layer: LinearLayer) -> Entry {
         let weight: ObjectIdentifier?
         if case .dense(let tensor) = layer.weight { weight = ObjectIdentifier(tensor) } else { weight = nil }
-        return Entry(weight: weight, bias: layer.bias.map { ObjectIdentifier($0) }, adapters: layer.adapters.count)
+        return Entry(weight: weight, bias: layer.bias.map { ObjectIdentifier($0) })
     }
 
     /// Layers whose weight or bias is no longer the tensor it was.
     func replacedLayers(in base: AdaptableModel) -> [String] {
         base.linearModuleNames.filter { name in
             guard let old = entries[name], let layer = base.linear(named: name) else { return false }
-            let now = Self.entry(layer)
-            return now.weight != old.weight || now.bias != old.bias
+            return Self.entry(layer) != old
         }
     }
 }

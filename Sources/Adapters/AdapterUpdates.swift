@@ -77,19 +77,18 @@ public struct AdapterUpdates {
     private mutating func fold(_ files: AdapterFiles, base: String, config: LoRAConfig?) throws {
         let (model, _) = try PEFTAdapterFolder.loadWithBase([], base: base, taskOf: files)
         let adaptable = model.adaptable
-        var original: [String: (weight: [Float], bias: [Float]?)] = [:]
-        for name in adaptable.linearModuleNames {
-            guard let layer = adaptable.linear(named: name) else { continue }
-            original[name] = (layer.weight.denseValues(), layer.bias?.values)
-        }
+        // The layers as they were: loading may replace a weight (PiSSA's residual, a head) but
+        // never writes into one, so holding the references is enough.
+        var original: [String: LinearLayer] = [:]
+        for name in adaptable.linearModuleNames { original[name] = adaptable.linear(named: name) }
         let adapter = try PEFTAdapterFolder.loadAny(files, into: adaptable)
         let saved = Set(adapter.trainableParameters.map(\.0).filter { !$0.hasSuffix(".lora_A.weight") && !$0.hasSuffix(".lora_B.weight") && !$0.hasSuffix(".ia3_l") && !$0.hasSuffix(".lora_magnitude_vector") })
         for (key, tensor) in adapter.trainableParameters where saved.contains(key) { inFull[key] = tensor }
         for name in adaptable.linearModuleNames {
             guard let layer = adaptable.linear(named: name), !layer.adapters.isEmpty, let before = original[name] else { continue }
             let (weight, bias) = try BaseMerge.fold(layer)
-            let delta = zip(weight, before.weight).map { $0 - $1 }
-            if let bias, bias != (before.bias ?? [Float](repeating: 0, count: bias.count)) { biasChanged.append(name) }
+            let delta = zip(weight, before.weight.denseValues()).map { $0 - $1 }
+            if let bias, bias != (before.bias?.values ?? [Float](repeating: 0, count: bias.count)) { biasChanged.append(name) }
             updates[name] = Update(values: delta, out: layer.outFeatures, inFeatures: layer.inFeatures, factors: nil,
                                    rankBound: min(config?.rank(for: name) ?? .max, layer.outFeatures, layer.inFeatures))
         }

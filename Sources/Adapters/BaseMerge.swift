@@ -63,15 +63,8 @@ public enum BaseMerge {
     /// what a plain model folder holds. Prompt and prefix tuning change the input, not a weight,
     /// and are refused.
     public static func mergedParameters(of loaded: LoadedModel) throws -> [(name: String, values: [Float], shape: [Int])] {
-        let model: AdaptableModel
-        switch loaded {
-        case .bert(let bert):
-            guard bert.virtualTokens == nil, bert.prefix == nil else { throw Failure(description: "prompt and prefix tuning cannot be merged into weights") }
-            model = bert
-        case .llama(let llama):
-            guard llama.virtualTokens == nil, llama.prefix == nil else { throw Failure(description: "prompt and prefix tuning cannot be merged into weights") }
-            model = llama
-        }
+        let model = loaded.adaptable
+        guard model.virtualTokens == nil, model.prefix == nil else { throw Failure(description: "prompt and prefix tuning cannot be merged into weights") }
         var folded: [String: (values: [Float], shape: [Int])] = [:]
         for name in model.linearModuleNames {
             guard let layer = model.linear(named: name) else { continue }

@@ -31,7 +31,7 @@ public enum PEFTAdapterFolder {
     }
 
     /// Records `labels` next to an adapter.
-    public static func saveLabels(_ labels: [String], in folder: String) throws {
+    static func saveLabels(_ labels: [String], in folder: String) throws {
         let text = PythonJSONText.render(.object(["id2label": .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))]))
         try ModelFolder.writeAtomically(Array(text.utf8), to: folder + "/" + labelsFile)
     }
@@ -72,8 +72,9 @@ public enum PEFTAdapterFolder {
         return model
     }
 
-    /// Saves `model`'s adapter to `folder` (created) in f32, f16 or bf16.
-    public static func save(_ model: any PEFTAdapter, to folder: String, dtype: DType = .f32) throws {
+    /// Saves `model`'s adapter to `folder` (created) in f32, f16 or bf16, with the label names of
+    /// its classification head when given.
+    public static func save(_ model: any PEFTAdapter, to folder: String, dtype: DType = .f32, labels: [String]? = nil) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var tensors: [TensorData] = []
         for (key, tensor) in model.trainableParameters {
@@ -87,6 +88,7 @@ public enum PEFTAdapterFolder {
         }
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder + "/" + weightsFile)
         try ModelFolder.writeAtomically(Array(model.configText().utf8), to: folder + "/" + configFile)
+        if let labels { try saveLabels(labels, in: folder) }
     }
 }
 

@@ -46,8 +46,7 @@ public final class PrefixTuningModel: PEFTAdapter {
         self.modulesToSave = modulesToSave
         self.taskType = taskType
         self.baseModel = baseModel
-        (base as? Bert)?.prefix = table
-        (base as? Llama)?.prefix = table
+        base.prefix = table
         fullyTrained = try ModulesToSave.trainInFull(modulesToSave, in: base, keyPrefix: PromptLearning.savedKeyPrefix, weights: weights,
                                                      file: file)
     }

@@ -43,8 +43,7 @@ public final class PromptTuningModel: PEFTAdapter {
         self.baseModel = baseModel
         layerCount = geometry.layers
         heads = geometry.heads
-        (base as? Bert)?.virtualTokens = embeddings
-        (base as? Llama)?.virtualTokens = embeddings
+        base.virtualTokens = embeddings
         fullyTrained = try ModulesToSave.trainInFull(modulesToSave, in: base, keyPrefix: PromptLearning.savedKeyPrefix, weights: weights,
                                                      file: file)
     }

@@ -23,23 +23,9 @@ public final class TextClassifier {
     public init(folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], maxLength: Int? = nil,
                 switching: Bool = false) throws {
         model = try ModelLoader.load(folder: folder, task: .sequenceClassification, labels: adapters.lazy.compactMap(\.files.labels).first)
-        if switching {
-            let slots = AdapterSlots(base: model.adaptable)
-            if !adapters.isEmpty { try slots.attach(adapters.map(\.member.text).joined(separator: "+"), adapters) }
-            slots.routing.use(adapters.isEmpty ? -1 : 0)
-            self.slots = slots
-        } else {
-            _ = try AdapterStack.load(adapters, into: model.adaptable)
-            slots = nil
-        }
+        slots = try AdapterSlots.serve(adapters, on: model.adaptable, switching: switching)
         tokenizer = try Tokenizer(path: folder)
         self.maxLength = maxLength ?? tokenizer.configuredMaxLength ?? 512
-    }
-
-    /// Loads `folder` with the PEFT adapter in the folder `adapter` on top when given.
-    public convenience init(folder: String, adapter: String?, maxLength: Int? = nil) throws {
-        try self.init(folder: folder, adapters: adapter.map { [(AdapterStack.Member(reference: $0), try AdapterFiles(folder: $0))] } ?? [],
-                      maxLength: maxLength)
     }
 
     /// Logits and the arg-max label for each text (with an optional second text per input).
@@ -48,7 +34,7 @@ public final class TextClassifier {
     /// labels (adapters for different tasks) run in separate batches.
     public func classify(_ texts: [String], pairs: [String]? = nil, slots textSlots: [Int]? = nil) throws -> [Result] {
         precondition(textSlots == nil || (slots != nil && textSlots!.count == texts.count), "per-text slots need switching and one slot per text")
-        precondition(textSlots?.allSatisfy { (-1..<(slots?.names.count ?? 0)).contains($0) } ?? true, "a text's slot is not attached")
+        precondition(textSlots?.allSatisfy { slots!.contains($0) } ?? true, "a text's slot is not attached")
         precondition(pairs == nil || pairs!.count == texts.count, "one pair text per text")
         precondition(batchSize > 0, "batchSize must be positive")
         let previous = slots?.routing.uniformSlot

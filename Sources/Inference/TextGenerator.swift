@@ -29,22 +29,9 @@ public final class TextGenerator {
         guard case .llama(let llama) = try ModelLoader.load(folder: folder, task: .causalLM) else {
             throw ModelError(file: folder, "not a causal language model")
         }
-        if switching {
-            let slots = AdapterSlots(base: llama)
-            if !adapters.isEmpty { try slots.attach(adapters.map(\.member.text).joined(separator: "+"), adapters) }
-            slots.routing.use(adapters.isEmpty ? -1 : 0)
-            self.slots = slots
-        } else {
-            _ = try AdapterStack.load(adapters, into: llama)
-            slots = nil
-        }
+        slots = try AdapterSlots.serve(adapters, on: llama, switching: switching)
         model = llama
         tokenizer = try Tokenizer(path: folder)
-    }
-
-    /// Loads `folder` with the PEFT adapter in the folder `adapter` on top when given.
-    public convenience init(folder: String, adapter: String?) throws {
-        try self.init(folder: folder, adapters: adapter.map { [(AdapterStack.Member(reference: $0), try AdapterFiles(folder: $0))] } ?? [])
     }
 
     /// Continues `prompt` by up to `maxNewTokens` tokens, stopping at an end-of-sequence token;
@@ -60,7 +47,7 @@ public final class TextGenerator {
     /// would alone: its own sampler seeded from `sampling`, its own end-of-sequence stop.
     public func generate(_ prompts: [String], maxNewTokens: Int, sampling: Sampling, slots promptSlots: [Int]? = nil) throws -> [Result] {
         precondition(promptSlots == nil || (slots != nil && promptSlots!.count == prompts.count), "per-prompt slots need switching and one slot per prompt")
-        precondition(promptSlots?.allSatisfy { (-1..<(slots?.names.count ?? 0)).contains($0) } ?? true, "a prompt's slot is not attached")
+        precondition(promptSlots?.allSatisfy { slots!.contains($0) } ?? true, "a prompt's slot is not attached")
         let previous = slots?.routing.uniformSlot
         defer { if promptSlots != nil, let slots, let previous { slots.routing.use(previous) } }
         let vocab = model.config.vocabSize

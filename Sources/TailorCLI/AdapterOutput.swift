@@ -2,6 +2,7 @@ import Adapters
 import ArgumentParser
 import Foundation
 import Registry
+import SafeTensors
 
 /// Where a command that makes a new adapter (merge, extract) puts it: a PEFT folder at
 /// `--output` (written whole or not at all), a registry version under `--name`, or both.
@@ -16,16 +17,20 @@ struct AdapterOutputOptions: ParsableArguments {
         for tag in tag { do { try AdapterStore.checkName(tag, what: "tag") } catch { throw ValidationError("--tag: \(error)") } }
     }
 
+    /// Refuses an `--output` that exists; commands call it before their work, too.
+    func checkOutputFree() throws {
+        if let output, FileManager.default.fileExists(atPath: output) { throw UsageProblem(description: "\(output): already exists") }
+    }
+
     /// Saves `adapter` (with its label names) as asked; `base` is the model folder whose
     /// fingerprint the registry records, when known.
     func save(_ adapter: any PEFTAdapter, labels: [String]?, base: String?, registry: RegistryOptions) throws -> AdapterStore.Version? {
-        if let output { guard !FileManager.default.fileExists(atPath: output) else { throw UsageProblem(description: "\(output): already exists") } }
+        try checkOutputFree()
         let folder = output ?? NSTemporaryDirectory() + "tailor-adapter-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
         let scratch = folder + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         try? FileManager.default.removeItem(atPath: scratch)
         do {
-            try PEFTAdapterFolder.save(adapter, to: scratch)
-            if let labels { try PEFTAdapterFolder.saveLabels(labels, in: scratch) }
+            try PEFTAdapterFolder.save(adapter, to: scratch, labels: labels)
             guard rename(scratch, folder) == 0 else { throw UsageProblem(description: "\(folder): cannot move the adapter into place") }
         } catch {
             try? FileManager.default.removeItem(atPath: scratch)
@@ -34,5 +39,16 @@ struct AdapterOutputOptions: ParsableArguments {
         defer { if output == nil { try? FileManager.default.removeItem(atPath: folder) } }
         guard let name else { return nil }
         return try registry.open().add(folder: folder, name: name, tags: tag, base: base)
+    }
+
+    /// Where the adapter went: `"output"` and `"registered"` for --json, or the lines to print.
+    func report(_ registered: AdapterStore.Version?, json object: inout [String: PythonJSONText.Value]) {
+        object["output"] = output.map { .string($0) } ?? .null
+        if let registered { object["registered"] = .object(["name": .string(registered.name), "version": .int(registered.version)]) }
+    }
+
+    func printReport(_ registered: AdapterStore.Version?) {
+        if let output { print("wrote \(output)") }
+        if let registered { print("stored as \(registered.name)@\(registered.version)") }
     }
 }

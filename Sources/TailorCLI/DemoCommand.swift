@@ -71,20 +71,19 @@ struct DemoCommand: ParsableCommand {
                 say("   \(version.name)@\(version.version): \(version.tensorCount) tensors, \(formatBytes(version.rawBytes)) → \(formatBytes(version.storedBytes)) stored")
             }
             let files = try ["sentiment", "topic"].map { try AdapterFiles(files: store.files($0), label: $0) }
+            let updates = try files.map { try AdapterUpdates($0, base: nil) }
 
             say("== 5. diff sentiment topic")
-            let diff = try AdapterDiff(AdapterUpdates(files[0], base: nil), AdapterUpdates(files[1], base: nil))
+            let diff = try AdapterDiff(updates[0], updates[1])
             for role in diff.summary {
                 say(String(format: "   %@ (%d modules): cosine %.3f, subspace similarity %.3f", role.kind, role.modules, role.cosine, role.similarity))
             }
             summary["diff_modules"] = .int(diff.modules.count)
 
             say("== 6. merge sentiment + topic into a new adapter (TIES, density 0.5, sentiment's head) → registry sentiment-topic")
-            let merged = try AdapterMerge.merge(try files.map { try AdapterUpdates($0, base: nil) },
-                                                options: .init(method: .ties, weights: [0.5, 0.5], density: 0.5, headFrom: 0))
+            let merged = try AdapterMerge.merge(updates, options: .init(method: .ties, weights: [0.5, 0.5], density: 0.5, headFrom: 0))
             let mergedFolder = output + "/sentiment-topic"
-            try PEFTAdapterFolder.save(merged.adapter, to: mergedFolder)
-            if let labels = merged.labels { try PEFTAdapterFolder.saveLabels(labels, in: mergedFolder) }
+            try PEFTAdapterFolder.save(merged.adapter, to: mergedFolder, labels: merged.labels)
             let mergedVersion = try store.add(folder: mergedFolder, name: "sentiment-topic", base: base)
             let mergedAccuracy = try evaluate(adapters: [(AdapterStack.Member(reference: "sentiment-topic"), AdapterFiles(folder: mergedFolder))],
                                               base: base, task: "sentiment")

@@ -34,7 +34,7 @@ struct ExtractCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            if let output = destination.output, FileManager.default.fileExists(atPath: output) { throw UsageProblem(description: "\(output): already exists") }
+            try destination.checkOutputFree()
             let isBert = try ConfigReader(path: model + "/config.json").string("model_type") == "bert"
             let tunedConfig = try ConfigReader(path: tuned + "/config.json")
             let classification = isBert || ((tunedConfig.values["architectures"] as? [String])?.contains { $0.contains("SequenceClassification") } ?? false)
@@ -59,15 +59,14 @@ struct ExtractCommand: ParsableCommand {
             let worst = result.relativeErrors.map(\.error).max() ?? 0
             if outputOptions.json {
                 var object: [String: PythonJSONText.Value] = [
-                    "output": destination.output.map { .string($0) } ?? .null, "rank": .int(rank), "modules": .int(result.relativeErrors.count),
+                    "rank": .int(rank), "modules": .int(result.relativeErrors.count),
                     "saved_in_full": .array(inFull.sorted().map { .string($0) }), "max_relative_error": .double(worst)]
-                if let registered { object["registered"] = .object(["name": .string(registered.name), "version": .int(registered.version)]) }
+                destination.report(registered, json: &object)
                 outputOptions.emit(.object(object))
             } else {
                 for (module, error) in result.relativeErrors { print(String(format: "%@\trelative error %.3g", module, error)) }
                 print("extracted rank \(rank) from \(result.relativeErrors.count) modules (in full: \(inFull.sorted().joined(separator: ", ")))")
-                if let output = destination.output { print("wrote \(output)") }
-                if let registered { print("stored as \(registered.name)@\(registered.version)") }
+                destination.printReport(registered)
             }
         }
     }

@@ -79,7 +79,7 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            if let output { guard !FileManager.default.fileExists(atPath: output) else { throw UsageProblem(description: "\(output): already exists") } }
+            try destination.checkOutputFree()
             if intoBase { try mergeIntoBase(model: model!, output: output!) } else { try mergeAdapters() }
         }
     }
@@ -117,9 +117,9 @@ extension MergeCommand {
             var object: [String: PythonJSONText.Value] = [
                 "method": .string(method), "adapters": .array(all.map { .string($0) }), "weights": .array(weightValues.map { .double(Double($0)) }),
                 "rank": .int(config.r), "modules": .int(config.targetNames.count), "seconds": .double(seconds),
-                "max_relative_error": .double(worst?.error ?? 0), "output": output.map { .string($0) } ?? .null,
+                "max_relative_error": .double(worst?.error ?? 0),
             ]
-            if let registered { object["registered"] = .object(["name": .string(registered.name), "version": .int(registered.version)]) }
+            destination.report(registered, json: &object)
             outputOptions.emit(.object(object))
         } else {
             print("merged \(all.joined(separator: " + ")) (\(method), weights \(weightValues.map { String(format: "%g", $0) }.joined(separator: ","))) "
@@ -127,8 +127,7 @@ extension MergeCommand {
             if let worst, worst.error > 0 {
                 print(String(format: "largest rank-truncation error: %.3g of ‖ΔW‖ (%@)", worst.error, worst.module))
             }
-            if let output { print("wrote \(output)") }
-            if let registered { print("stored as \(registered.name)@\(registered.version)") }
+            destination.printReport(registered)
         }
     }
 

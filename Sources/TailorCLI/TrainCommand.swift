@@ -137,11 +137,11 @@ struct TrainCommand: ParsableCommand {
                                         baseModel: model)
                 loraConfig?.initialization = Self.initializations[initLoraWeights]!
             }
+            let resolver = AdapterResolver(model: model, registry: registryOptions, force: force)
             let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!, loraConfig: loraConfig,
                                           quantize: quantize.flatMap(QuantType.init), labels: taskKind == .classification ? trainSet.labels : nil,
                                           maxLength: maxLength ?? 128, seed: seed,
-                                          frozenStack: stack.map { try AdapterResolver(model: model, registry: registryOptions, force: force)
-                                              .resolve(AdapterStack.Member(parsing: $0)) },
+                                          frozenStack: stack.map { try resolver.resolve(AdapterStack.Member(parsing: $0)) },
                                           bottleneckSize: bottleneckSize, virtualTokens: virtualTokens)
             taskModel.saveDType = ConvertCommand.dtypeNames[saveDtype.lowercased()]!
             if case .bert(let bert) = taskModel.model, let stored = bert.replacedHeadLabels {

@@ -209,8 +209,7 @@ public final class TaskModel {
     public func save(to output: String) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         if let adapter {
-            try PEFTAdapterFolder.save(adapter, to: output, dtype: saveDType)
-            if task == .classification { try PEFTAdapterFolder.saveLabels(model.labels, in: output) }
+            try PEFTAdapterFolder.save(adapter, to: output, dtype: saveDType, labels: task == .classification ? model.labels : nil)
             return
         }
         // Full weights under their Hugging Face names, with the model's other files.
