@@ -71,7 +71,12 @@ public final class Graph {
             input.adoptGrad(of: output)
             return
         }
+        accumulate(incoming, into: input)
+    }
+
+    /// Adds `gradient` (input-sized) into `input`'s gradient, on every core.
+    func accumulate(_ gradient: UnsafePointer<Float>, into input: Tensor) {
         let target = input.gradBuffer()
-        Parallel.forRanges(input.count, grain: 1 << 15) { r in tk_add_inplace(target + r.lowerBound, incoming + r.lowerBound, Int64(r.count)) }
+        Parallel.forRanges(input.count, grain: 1 << 15) { r in tk_add_inplace(target + r.lowerBound, gradient + r.lowerBound, Int64(r.count)) }
     }
 }

@@ -68,12 +68,9 @@ public final class Tensor: @unchecked Sendable {
 
     /// The gradient buffer, allocated and zeroed on first use.
     public func gradBuffer() -> UnsafeMutablePointer<Float> {
-        if let grad { return grad }
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        let (buffer, accumulate) = gradBufferForWriting()
         // Zeroed on every core: backward allocates many large gradient buffers.
-        let total = max(count, 1)
-        Parallel.forRanges(total, grain: 1 << 18) { r in (buffer + r.lowerBound).initialize(repeating: 0, count: r.count) }
-        grad = buffer
+        if !accumulate { Parallel.forRanges(max(count, 1), grain: 1 << 18) { r in (buffer + r.lowerBound).initialize(repeating: 0, count: r.count) } }
         return buffer
     }
 

@@ -11,12 +11,7 @@ extension Graph {
         }
         record(y, [a, b]) { [unowned self] dy in
             // b first: a may take over y's buffer, which b still reads.
-            if b.requiresGrad {
-                let grad = b.gradBuffer()
-                Parallel.forRanges(a.count, grain: 1 << 15) { r in
-                    tk_add_inplace(grad + r.lowerBound, dy + r.lowerBound, Int64(r.count))
-                }
-            }
+            if b.requiresGrad { accumulate(dy, into: b) }
             if a.requiresGrad { passGradient(from: y, to: a) }
         }
         return y
