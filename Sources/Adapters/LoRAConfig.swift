@@ -114,15 +114,16 @@ public struct LoRAConfig: Sendable, Equatable {
         }
         guard let r = json["r"] as? Int, r > 0 else { throw fail("\"r\" must be a positive integer") }
         self.r = r
-        alpha = (json["lora_alpha"] as? NSNumber)?.doubleValue ?? 8
+        alpha = try Self.finiteNumber(json["lora_alpha"], field: "lora_alpha", fail: fail) ?? 8
         targets = try Self.targets(json["target_modules"], field: "target_modules", fail: fail)
-        excludeModules = json["exclude_modules"].flatMap { $0 is NSNull ? nil : $0 }.map { try? Self.targets($0, field: "exclude_modules", fail: fail) } ?? nil
+        excludeModules = try json["exclude_modules"].flatMap { $0 is NSNull ? nil : $0 }.map { try Self.targets($0, field: "exclude_modules", fail: fail) }
         if let layers = json["layers_to_transform"], !(layers is NSNull) {
             if let single = layers as? Int { layersToTransform = [single] } else if let list = layers as? [Int] { layersToTransform = list } else {
                 throw fail("\"layers_to_transform\" must be an integer or a list of integers")
             }
         }
-        dropout = Float((json["lora_dropout"] as? NSNumber)?.doubleValue ?? 0)
+        dropout = Float(try Self.finiteNumber(json["lora_dropout"], field: "lora_dropout", fail: fail) ?? 0)
+        guard dropout >= 0, dropout < 1 else { throw fail("\"lora_dropout\" must be in [0, 1), not \(dropout)") }
         guard let bias = Bias(rawValue: json["bias"] as? String ?? "none") else { throw fail("\"bias\" must be none, all or lora_only") }
         self.bias = bias
         var saved: [String] = []
@@ -130,7 +131,11 @@ public struct LoRAConfig: Sendable, Equatable {
         modulesToSave = saved
         useRSLoRA = json["use_rslora"] as? Bool ?? false
         rankPattern = (json["rank_pattern"] as? [String: Int]) ?? [:]
-        alphaPattern = ((json["alpha_pattern"] as? [String: NSNumber]) ?? [:]).mapValues(\.doubleValue)
+        if let (key, rank) = rankPattern.first(where: { $0.value <= 0 }) { throw fail("\"rank_pattern\" gives \(key) rank \(rank): ranks must be positive") }
+        alphaPattern = [:]
+        for (key, value) in (json["alpha_pattern"] as? [String: Any]) ?? [:] {
+            alphaPattern[key] = try Self.finiteNumber(value, field: "alpha_pattern.\(key)", fail: fail)
+        }
         switch json["init_lora_weights"] {
         case let flag as Bool: initialization = flag ? .kaiming : .random
         case let name as String where name == "gaussian": initialization = .gaussian
@@ -143,10 +148,24 @@ public struct LoRAConfig: Sendable, Equatable {
         useDoRA = json["use_dora"] as? Bool ?? false
     }
 
+    /// A JSON number that must be finite (a string, a boolean, or 1e999 read as infinity would
+    /// otherwise scale every update by nonsense); nil when the field is absent or null.
+    static func finiteNumber(_ value: Any?, field: String, fail: (String) -> AdapterError) throws -> Double? {
+        guard let value, !(value is NSNull) else { return nil }
+        // Foundation reads JSON true/false as NSNumber too; their objCType "c" tells them apart.
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c", number.doubleValue.isFinite else {
+            throw fail("\"\(field)\" must be a finite number, not \(value)")
+        }
+        return number.doubleValue
+    }
+
     private static func targets(_ value: Any?, field: String, fail: (String) -> AdapterError) throws -> ModuleMatcher.Targets {
         switch value {
         case let list as [String]: return .names(list)
-        case let text as String: return text == "all-linear" ? .allLinear : .regex(text)
+        case let text as String:
+            if text == "all-linear" { return .allLinear }
+            guard (try? Regex(text)) != nil else { throw fail("\"\(field)\" is an invalid regex: \(text)") }
+            return .regex(text)
         default: throw fail("\"\(field)\" must be a list of module names or a regex string")
         }
     }

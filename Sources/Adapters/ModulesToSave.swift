@@ -20,6 +20,16 @@ enum ModulesToSave {
         for name in base.linearModuleNames where selected.contains(name) {
             try base.updateLinear(name) { layer in
                 let weightKey = keyPrefix + name + ".weight", biasKey = keyPrefix + name + ".bias"
+                // A loaded adapter must carry what its config promises: falling back to the base's
+                // values would serve an untrained (for a new head, random) module silently.
+                if let weights {
+                    guard weights[weightKey] != nil else {
+                        throw AdapterError(file: file, "\"modules_to_save\" names \(name) but the adapter has no tensor \(weightKey)")
+                    }
+                    guard layer.bias == nil || weights[biasKey] != nil else {
+                        throw AdapterError(file: file, "\"modules_to_save\" names \(name) but the adapter has no tensor \(biasKey)")
+                    }
+                }
                 // A saved classification head may have its own number of outputs (another task's
                 // labels); any other module feeds the next layer and must keep its shape.
                 let savedShape = weights?[weightKey]?.shape

@@ -29,6 +29,7 @@ public final class PrefixTuningModel: PEFTAdapter {
                             seed: UInt64) throws {
         var rng = RandomGenerator(seed: seed)
         let geometry = try PromptLearning.Geometry(base, file: "adapter")
+        try geometry.checkVirtualTokens(virtualTokens, file: "adapter")
         let values = (0..<(virtualTokens * geometry.layers * 2 * geometry.keyValueWidth)).map { _ in rng.nextNormal() }
         try self.init(base: base, table: values, count: virtualTokens, modulesToSave: modulesToSave, taskType: taskType,
                       baseModel: baseModel, weights: nil, file: "adapter")
@@ -37,6 +38,7 @@ public final class PrefixTuningModel: PEFTAdapter {
     init(base: AdaptableModel, table values: [Float], count: Int, modulesToSave: [String], taskType: String?, baseModel: String?,
          weights: [String: Tensor]?, file: String) throws {
         geometry = try PromptLearning.Geometry(base, file: file)
+        try geometry.checkVirtualTokens(count, file: file)
         let width = geometry.layers * 2 * geometry.keyValueWidth
         guard values.count == count * width else {
             throw AdapterError(file: file, "prompt_embeddings must be [\(count), \(width)] (num_virtual_tokens × num_layers·2·token_dim)")

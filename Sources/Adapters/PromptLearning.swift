@@ -29,17 +29,31 @@ enum PromptLearning {
     /// key/value width and heads (fewer under grouped-query attention).
     struct Geometry {
         let hiddenSize, layers, heads, keyValueWidth, keyValueHeads: Int
+        /// Positions the base has (`max_position_embeddings`); virtual tokens take some of them.
+        let maxPositions: Int
 
         init(_ base: AdaptableModel, file: String) throws {
             switch base {
             case let bert as Bert:
                 let c = bert.config
                 (hiddenSize, layers, heads, keyValueWidth, keyValueHeads) = (c.hiddenSize, c.layers, c.heads, c.hiddenSize, c.heads)
+                maxPositions = c.maxPositions
             case let llama as Llama:
                 let c = llama.config
                 (hiddenSize, layers, heads, keyValueWidth, keyValueHeads) = (c.hiddenSize, c.layers, c.heads, c.kvHeads * c.headDim, c.kvHeads)
+                maxPositions = c.maxPositions
             default:
                 throw AdapterError(file: file, "prompt learning supports BERT and the Llama family")
+            }
+        }
+
+        /// Refuses a virtual-token count that leaves the text no position: BERT's learned position
+        /// table would be read past its end, and any count that large is a mistake (checked
+        /// before the table is allocated, so a huge count cannot exhaust memory).
+        func checkVirtualTokens(_ count: Int, file: String) throws {
+            guard count >= 1, count < maxPositions else {
+                throw AdapterError(file: file, "num_virtual_tokens \(count) must be between 1 and \(maxPositions - 1): the base model has "
+                                   + "max_position_embeddings \(maxPositions), and the text needs at least one of them")
             }
         }
     }

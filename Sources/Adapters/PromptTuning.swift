@@ -25,7 +25,9 @@ public final class PromptTuningModel: PEFTAdapter {
     public convenience init(base: AdaptableModel, virtualTokens: Int, modulesToSave: [String], taskType: String?, baseModel: String? = nil,
                             seed: UInt64) throws {
         var rng = RandomGenerator(seed: seed)
-        let dim = try PromptLearning.Geometry(base, file: "adapter").hiddenSize
+        let geometry = try PromptLearning.Geometry(base, file: "adapter")
+        try geometry.checkVirtualTokens(virtualTokens, file: "adapter")
+        let dim = geometry.hiddenSize
         let values = (0..<(virtualTokens * dim)).map { _ in rng.nextNormal() }
         try self.init(base: base, embeddings: values, count: virtualTokens, modulesToSave: modulesToSave, taskType: taskType,
                       baseModel: baseModel, weights: nil, file: "adapter")
@@ -34,6 +36,7 @@ public final class PromptTuningModel: PEFTAdapter {
     init(base: AdaptableModel, embeddings values: [Float], count: Int, modulesToSave: [String], taskType: String?, baseModel: String?,
          weights: [String: Tensor]?, file: String) throws {
         let geometry = try PromptLearning.Geometry(base, file: file)
+        try geometry.checkVirtualTokens(count, file: file)
         let dim = geometry.hiddenSize
         guard values.count == count * dim else { throw AdapterError(file: file, "prompt_embeddings must be [\(count), \(dim)]") }
         virtualTokenCount = count

@@ -35,12 +35,12 @@ public enum DeployMerge {
             }
             tensors.append(TensorData(name: name, dtype: target, shape: shape, bytes: bytes))
         }
-        let scratch = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        try? FileManager.default.removeItem(atPath: scratch)
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        do {
-            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: scratch + "/model.safetensors")
-            _ = try ModelFolder.copyCompanions(of: Checkpoint.open(base), into: scratch) { json in
+        return try ScratchFolder.build(output) { scratch in
+            // An nf4 merge is written in f32 first, inside the scratch folder, then quantized once.
+            let f32Folder = dtype == "nf4" ? scratch + "/.f32" : scratch
+            try FileManager.default.createDirectory(atPath: f32Folder, withIntermediateDirectories: true)
+            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: f32Folder + "/model.safetensors")
+            _ = try ModelFolder.copyCompanions(of: Checkpoint.open(base), into: f32Folder) { json in
                 json["torch_dtype"] = nil
                 json["dtype"] = .string(["f16": "float16", "bf16": "bfloat16"][dtype] ?? "float32")
                 json["quantization_config"] = nil
@@ -51,19 +51,12 @@ public enum DeployMerge {
                 }
             }
             if dtype == "nf4" {
-                let quantized = scratch + "-nf4"
-                try? FileManager.default.removeItem(atPath: quantized)
-                _ = try ModelQuantizer.quantize(modelFolder: scratch, outputFolder: quantized, options: ModelQuantizer.Options())
-                try FileManager.default.removeItem(atPath: scratch)
-                guard rename(quantized, scratch) == 0 else { throw AdapterError(file: scratch, "cannot replace the f32 merge") }
+                _ = try ModelQuantizer.quantize(modelFolder: f32Folder, outputFolder: scratch, options: ModelQuantizer.Options(), overwrite: true)
+                try FileManager.default.removeItem(atPath: f32Folder)
             }
             let merged = try ModelLoader.load(folder: scratch, task: classification ? .sequenceClassification : .causalLM)
             let change = ModelSample.compare(unmerged, ModelSample.logits(merged, classification: classification))
-            guard rename(scratch, output) == 0 else { throw AdapterError(file: output, "cannot move the merged model into place") }
             return Report(tensors: tensors.count, change: change)
-        } catch {
-            try? FileManager.default.removeItem(atPath: scratch)
-            throw error
         }
     }
 }

@@ -70,7 +70,7 @@ public enum BitsAndBytesLayout {
     /// The specs of ``tensors(for:name:)`` before quantizing, so a streaming writer can lay the
     /// file out first. `state` must be final: its JSON length (the offset's digits) sizes a tensor.
     public static func specs(name: String, state: QuantState) -> [TensorSpec] {
-        let elements = state.shape.reduce(1, *)
+        let elements = state.elementCount
         let blocks = BlockwiseQuantization.blockCount(elements: elements, blockSize: state.blockSize)
         var specs = [TensorSpec(name: name, dtype: .u8, shape: [BlockwiseQuantization.packedByteCount(elements: elements), 1]),
                      TensorSpec(name: name + ".quant_map", dtype: .f32, shape: [16])]
@@ -105,15 +105,11 @@ public enum BitsAndBytesLayout {
             guard checkpoint.info(name + suffix) != nil else { throw invalid("missing companion tensor \(name + suffix)") }
             return try checkpoint.tensor(name + suffix)
         }
-        let elementCount = state.shape.reduce(1, *)
-        let blocks = BlockwiseQuantization.blockCount(elements: elementCount, blockSize: state.blockSize)
-        guard checkpoint.info(name) != nil else { throw invalid("missing the packed weight tensor") }
-        let packedView = try checkpoint.tensor(name)
+        let blocks = BlockwiseQuantization.blockCount(elements: state.elementCount, blockSize: state.blockSize)
+        guard let packedInfo = checkpoint.info(name) else { throw invalid("missing the packed weight tensor") }
         // Weights saved with bnb_4bit_quant_storage other than uint8 hold the same bytes.
-        guard packedView.bytes.count == BlockwiseQuantization.packedByteCount(elements: elementCount) else {
-            throw invalid("packed weight holds \(packedView.bytes.count) bytes; shape \(state.shape) needs "
-                          + "\(BlockwiseQuantization.packedByteCount(elements: elementCount))")
-        }
+        try state.checkFits(packedByteCount: packedInfo.dataOffsets.count, file: file, tensor: name)
+        let packedView = try checkpoint.tensor(name)
         let quantMap = try companion(".quant_map").floats()
         guard quantMap.count == 16 else { throw invalid("quant_map has \(quantMap.count) values, not 16") }
         let absmaxView = try companion(".absmax")

@@ -19,11 +19,15 @@ public struct BitsAndBytesSummary: Sendable {
         for name in BitsAndBytesLayout.quantizedWeightNames(in: checkpoint) {
             let stateName = QuantType.allCases.map { name + QuantState.keySuffix($0) }.first { checkpoint.info($0) != nil }!
             let view = try checkpoint.tensor(stateName)
-            weights.append(Weight(name: name, state: try QuantState(jsonBytes: view.data, file: view.file, tensor: stateName)))
+            let state = try QuantState(jsonBytes: view.data, file: view.file, tensor: stateName)
+            if let packed = checkpoint.info(name) {
+                try state.checkFits(packedByteCount: packed.dataOffsets.count, file: view.file, tensor: name)
+            }
+            weights.append(Weight(name: name, state: state))
         }
         self.weights = weights
         let names = Set(weights.map(\.name))
-        var count = weights.reduce(0) { $0 + $1.state.shape.reduce(1, *) }
+        var count = weights.reduce(0) { $0 + $1.state.elementCount }
         for info in checkpoint.tensorInfos where !names.contains(info.name) && !BitsAndBytesLayout.isCompanion(info.name, of: names) {
             count += info.elementCount
         }

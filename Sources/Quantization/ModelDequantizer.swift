@@ -14,7 +14,7 @@ public enum ModelDequantizer {
 
     /// Dequantizes every 4-bit weight of `folder` to `dtype` (nil: each weight's original dtype)
     /// into `outputFolder`; other tensors are copied; config.json loses `quantization_config`.
-    public static func dequantize(folder: String, outputFolder: String, dtype: DType?,
+    public static func dequantize(folder: String, outputFolder: String, dtype: DType?, overwrite: Bool = false,
                                   progress: ((Int, Int) -> Void)? = nil) throws -> Report {
         let checkpoint = try Checkpoint.open(folder)
         let weights = BitsAndBytesLayout.quantizedWeightNames(in: checkpoint)
@@ -23,10 +23,9 @@ public enum ModelDequantizer {
         }
         guard !weights.isEmpty else { throw QuantizationError(file: checkpoint.path, "not a bitsandbytes 4-bit checkpoint (no quant states)") }
         let weightSet = Set(weights)
-        try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
-        if URL(fileURLWithPath: outputFolder).standardizedFileURL == URL(fileURLWithPath: checkpoint.folder).standardizedFileURL {
-            throw QuantizationError(file: outputFolder, "the output folder is the input folder; choose another")
-        }
+        let output = try OutputFolder(outputFolder, inputs: [folder, checkpoint.folder], overwrite: overwrite)
+        var written = false
+        defer { if !written { output.abandon() } }
         // Read every quant state first: the output layout needs the shapes, and a broken weight
         // should fail before anything is written.
         var quantized: [String: QuantizedWeight] = [:]
@@ -63,6 +62,8 @@ public enum ModelDequantizer {
         try report.finish(writer: writer, checkpoint: checkpoint, bytesBefore: total, outputFolder: outputFolder) { config in
             config.removeValue(forKey: "quantization_config")
         }
+        output.finish(written: report.outputFiles)
+        written = true
         return report
     }
 

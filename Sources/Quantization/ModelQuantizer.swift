@@ -71,10 +71,11 @@ public enum ModelQuantizer {
         ])
     }
 
-    /// Quantizes the model in `modelFolder` into `outputFolder` (created; must not be the input).
+    /// Quantizes the model in `modelFolder` into `outputFolder` (an ``OutputFolder``: created, never the
+    /// input, an earlier result replaced only with `overwrite`).
     /// Peak memory is about the largest tensor in f32 plus its quantized form.
     /// - Parameter progress: called with (bytes done, bytes in total).
-    public static func quantize(modelFolder: String, outputFolder: String, options: Options,
+    public static func quantize(modelFolder: String, outputFolder: String, options: Options, overwrite: Bool = false,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> Report {
         let checkpoint = try Checkpoint.open(modelFolder)
         guard BitsAndBytesLayout.quantizedWeightNames(in: checkpoint).isEmpty else {
@@ -91,10 +92,9 @@ public enum ModelQuantizer {
         }
         let targets = Set(checkpoint.tensorInfos.filter { isQuantizable($0, skipModules: options.skipModules) }.map(\.name))
         guard !targets.isEmpty else { throw QuantizationError(file: checkpoint.path, "no Linear weights to quantize") }
-        try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
-        if URL(fileURLWithPath: outputFolder).standardizedFileURL == URL(fileURLWithPath: checkpoint.folder).standardizedFileURL {
-            throw QuantizationError(file: outputFolder, "the output folder is the input folder; choose another")
-        }
+        let output = try OutputFolder(outputFolder, inputs: [modelFolder, checkpoint.folder], overwrite: overwrite)
+        var written = false
+        defer { if !written { output.abandon() } }
 
         // Pass 1 fixes every quant state (its JSON length sizes a tensor in the header), which
         // with double quantization needs each weight's absmax mean.
@@ -157,6 +157,8 @@ public enum ModelQuantizer {
         try report.finish(writer: writer, checkpoint: checkpoint, bytesBefore: total, outputFolder: outputFolder) { config in
             config["quantization_config"] = quantizationConfig(options)
         }
+        output.finish(written: report.outputFiles)
+        written = true
         return report
     }
 

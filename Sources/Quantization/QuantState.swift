@@ -13,6 +13,31 @@ public struct QuantState: Sendable, Equatable {
     public var nestedDType: String?
     public var nestedOffset: Float?
 
+    /// Elements of the original weight. Safe on any parsed state: parsing refuses shapes whose
+    /// product overflows.
+    public var elementCount: Int { Self.checkedElementCount(shape) ?? 0 }
+
+    /// The product of `shape`, or nil when it overflows or passes 2^62 (sizes derived from it,
+    /// such as block counts and byte counts, must not overflow either).
+    public static func checkedElementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for size in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            guard !overflow, product <= 1 << 62 else { return nil }
+            count = product
+        }
+        return count
+    }
+
+    /// Checks the state's shape against the bytes actually stored for the packed weight: a file
+    /// cannot describe more elements than it holds, so every size computed from the shape is bounded.
+    public func checkFits(packedByteCount: Int, file: String, tensor: String) throws(QuantizationError) {
+        let needed = BlockwiseQuantization.packedByteCount(elements: elementCount)
+        guard packedByteCount == needed else {
+            throw QuantizationError(file: file, tensor: tensor, "packed weight holds \(packedByteCount) bytes; shape \(shape) needs \(needed)")
+        }
+    }
+
     /// The tensor name suffix for this quant type.
     public static func keySuffix(_ type: QuantType) -> String { ".quant_state.bitsandbytes__" + type.rawValue }
 
@@ -50,6 +75,9 @@ public struct QuantState: Sendable, Equatable {
         }
         guard let shape = object["shape"] as? [Int], shape.allSatisfy({ $0 >= 0 }) else {
             throw invalid("shape is missing or not a list of sizes")
+        }
+        guard Self.checkedElementCount(shape) != nil else {
+            throw invalid("shape \(shape) has more elements than any file can hold")
         }
         self.quantType = type
         self.blockSize = blockSize

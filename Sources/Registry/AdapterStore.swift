@@ -94,6 +94,12 @@ public final class AdapterStore: @unchecked Sendable {
         }
     }
 
+    /// A tag is a name that is not a number: `NAME@3` must always mean version 3.
+    public static func checkTag(_ tag: String) throws {
+        try checkName(tag, what: "tag")
+        guard Int(tag) == nil else { throw Failure("tag \"\(tag)\" is a number, which would read as a version") }
+    }
+
     // MARK: adding
 
     /// Stores the PEFT adapter in `folder` (adapter_config.json, adapter_model.safetensors and,
@@ -105,7 +111,7 @@ public final class AdapterStore: @unchecked Sendable {
                     quantize: FactorQuantization? = nil) throws -> Version {
         if let storeDType { return try addLossy(folder: folder, name: name, tags: tags, base: base, dtype: storeDType) }
         try Self.checkName(name)
-        for tag in tags { try Self.checkName(tag, what: "tag") }
+        for tag in tags { try Self.checkTag(tag) }
         let configPath = folder + "/adapter_config.json", modelPath = folder + "/adapter_model.safetensors"
         guard let configData = FileManager.default.contents(atPath: configPath) else { throw Failure("\(configPath): missing (not a PEFT adapter folder)") }
         guard let json = (try? JSONSerialization.jsonObject(with: configData)) as? [String: Any] else { throw Failure("\(configPath): not a JSON object") }
@@ -201,19 +207,19 @@ public final class AdapterStore: @unchecked Sendable {
     // MARK: reading
 
     /// Resolves NAME (latest), NAME@N or NAME@TAG to a version row id.
-    func resolve(_ db: Database, _ reference: String) throws -> (id: Int64, adapter: Int64) {
-        let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
-        try Self.checkName(parts[0])
-        guard let adapter = try Int64.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [parts[0]]) else {
-            throw Failure("no adapter named \"\(parts[0])\" in \(root)")
+    func resolve(_ db: Database, _ text: String) throws -> (id: Int64, adapter: Int64) {
+        let reference = try AdapterReference(parsing: text)
+        guard let adapter = try Int64.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [reference.name]) else {
+            throw Failure("no adapter named \"\(reference.name)\" in \(root)")
         }
         let id: Int64?
-        if parts.count == 1 {
+        switch reference.selector {
+        case .latest:
             id = try Int64.fetchOne(db, sql: "SELECT id FROM version WHERE adapter = ? ORDER BY number DESC LIMIT 1", arguments: [adapter])
-        } else if let number = Int(parts[1]) {
+        case .number(let number):
             id = try Int64.fetchOne(db, sql: "SELECT id FROM version WHERE adapter = ? AND number = ?", arguments: [adapter, number])
-        } else {
-            id = try Int64.fetchOne(db, sql: "SELECT version FROM tag WHERE adapter = ? AND name = ?", arguments: [adapter, parts[1]])
+        case .tag(let tag):
+            id = try Int64.fetchOne(db, sql: "SELECT version FROM tag WHERE adapter = ? AND name = ?", arguments: [adapter, tag])
         }
         guard let id else { throw Failure("\(reference): no such version or tag") }
         return (id, adapter)
@@ -247,8 +253,7 @@ public final class AdapterStore: @unchecked Sendable {
 
     /// Points `tag` at the version `reference` names (moving it if it pointed elsewhere).
     public func tag(_ reference: String, as tag: String) throws {
-        try Self.checkName(tag, what: "tag")
-        guard Int(tag) == nil else { throw Failure("tag \"\(tag)\" is a number, which would read as a version") }
+        try Self.checkTag(tag)
         try database.write { db in
             let (id, adapter) = try resolve(db, reference)
             try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)", arguments: [adapter, tag, id])
@@ -326,18 +331,10 @@ public final class AdapterStore: @unchecked Sendable {
     /// Writes the version as a PEFT folder at `output` (which must not exist), byte-identical to
     /// the files that were added; the folder appears whole or not at all.
     public func export(_ reference: String, to output: String) throws {
-        guard !FileManager.default.fileExists(atPath: output) else { throw Failure("\(output): already exists") }
         let contents = try files(reference)
-        let temporary = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        try? FileManager.default.removeItem(atPath: temporary)
-        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
-        do {
+        try ScratchFolder.build(output) { temporary in
             for (name, bytes) in contents.sorted(by: { $0.key < $1.key }) { try ModelFolder.writeAtomically(bytes, to: temporary + "/" + name) }
             _ = try SafeTensorsFile(path: temporary + "/adapter_model.safetensors")
-            guard rename(temporary, output) == 0 else { throw Failure("\(output): cannot move the exported folder into place (errno \(errno))") }
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw error
         }
     }
 

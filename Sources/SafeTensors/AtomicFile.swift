@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,16 +13,24 @@ public final class AtomicFile {
     private var descriptor: Int32
     private var committed = false
 
-    /// Creates the temporary file next to `path` (same folder, so the rename is atomic).
+    /// Creates the temporary file next to `path` (same folder, so the rename is atomic). A
+    /// device, FIFO or folder at `path` is refused: the rename would replace it with a file.
     public init(path: String) throws(SafeTensorsError) {
         self.path = path
+        try OutputPaths.checkFile(path)
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { String(path[..<$0]) } ?? "."
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
         let temporaryPath = "\(folder.isEmpty ? "/" : folder)/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         self.temporaryPath = temporaryPath
+        guard TemporaryFiles.register(temporaryPath) else {
+            descriptor = -1
+            committed = true
+            throw SafeTensorsError(file: path, .io("interrupted"))
+        }
         descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
+            TemporaryFiles.unregister(temporaryPath)
             throw SafeTensorsError(file: path, .io("cannot create a file in \(folder): \(String(cString: strerror(errno)))"))
         }
     }
@@ -61,6 +70,7 @@ public final class AtomicFile {
             throw SafeTensorsError(file: path, .io("cannot rename into place: \(String(cString: strerror(errno)))"))
         }
         committed = true
+        TemporaryFiles.unregister(temporaryPath)
     }
 
     /// Removes the temporary file; the destination is untouched.
@@ -69,7 +79,44 @@ public final class AtomicFile {
             close(descriptor)
             descriptor = -1
         }
-        if !committed { unlink(temporaryPath) }
+        if !committed {
+            unlink(temporaryPath)
+            TemporaryFiles.unregister(temporaryPath)
+        }
         committed = true
+    }
+}
+
+/// The temporary files of every ``AtomicFile`` still being written, so that a command stopped
+/// by SIGINT or SIGTERM can remove them before it exits (a signal does not run deinits).
+public enum TemporaryFiles {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var paths: Set<String> = []
+    nonisolated(unsafe) private static var closed = false
+
+    /// Records `path`; false once ``removeAllAndClose()`` ran (the process is exiting).
+    static func register(_ path: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed else { return false }
+        paths.insert(path)
+        return true
+    }
+
+    static func unregister(_ path: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        paths.remove(path)
+    }
+
+    /// Removes every temporary file still open and refuses new ones: called on the way out
+    /// of an interrupted process, from a thread other than the one writing.
+    public static func removeAllAndClose() {
+        lock.lock()
+        defer { lock.unlock() }
+        closed = true
+        // Scratch folders (ScratchFolder) as well as files.
+        for path in paths { try? FileManager.default.removeItem(atPath: path) }
+        paths.removeAll()
     }
 }

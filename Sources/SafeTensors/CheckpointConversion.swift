@@ -32,7 +32,7 @@ public enum CheckpointConversion {
     ///     (Hugging Face's plan and names) instead of keeping the input's files.
     public static func convert(
         _ checkpoint: Checkpoint, to dtype: DType, output: String,
-        only: Regex<AnyRegexOutput>? = nil, maxShardBytes: Int? = nil, progress: Progress? = nil
+        only: Regex<AnyRegexOutput>? = nil, maxShardBytes: Int? = nil, overwrite: Bool = false, progress: Progress? = nil
     ) throws -> Report {
         guard targets.contains(dtype) else {
             throw SafeTensorsError(file: checkpoint.path, .unsupportedConversion(from: .f32, to: dtype))
@@ -60,13 +60,21 @@ public enum CheckpointConversion {
         if let maxShardBytes {
             shards = ShardedCheckpointWriter.plan(shards.flatMap(\.tensors), maxShardBytes: maxShardBytes)
         }
+        let inputs = [checkpoint.path] + checkpoint.files.map(\.path)
+        var folder: OutputFolder?
         if inputIsFile && !outputExistsAsFolder && shards.count == 1 {
             outputFolder = (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent
             shards[0].fileName = (output as NSString).lastPathComponent
+            try OutputPaths.checkFile(output, inputs: inputs)
+            if !overwrite, OutputPaths.kind(output) != nil {
+                throw SafeTensorsError(file: output, .io("already exists; choose another output or pass --overwrite"))
+            }
         } else {
             outputFolder = output
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            folder = try OutputFolder(output, inputs: inputs, overwrite: overwrite)
         }
+        var written = false
+        defer { if !written { folder?.abandon() } }
         try refuseOverwritingInput(checkpoint, outputFolder: outputFolder, shards: shards)
 
         var indexMetadata = checkpoint.indexMetadata
@@ -105,6 +113,8 @@ public enum CheckpointConversion {
                 for key in ["dtype", "torch_dtype"] where config[key] != nil { config[key] = .string(configDType) }
             }
         }
+        folder?.finish(written: report.outputFiles)
+        written = true
         return report
     }
 
@@ -130,10 +140,9 @@ public enum CheckpointConversion {
     /// Writing over an input file that is memory-mapped would change the bytes being read.
     private static func refuseOverwritingInput(_ checkpoint: Checkpoint, outputFolder: String,
                                                shards: [ShardedCheckpointWriter.Shard]) throws {
-        let inputs = Set(checkpoint.files.map { URL(fileURLWithPath: $0.path).standardizedFileURL.path })
         for shard in shards {
-            let out = URL(fileURLWithPath: outputFolder + "/" + shard.fileName).standardizedFileURL.path
-            if inputs.contains(out) {
+            let out = outputFolder + "/" + shard.fileName
+            if checkpoint.files.contains(where: { OutputPaths.sameFile($0.path, out) }) {
                 throw SafeTensorsError(file: out, .io("output would overwrite the input; choose another output"))
             }
         }

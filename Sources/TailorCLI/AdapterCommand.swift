@@ -153,7 +153,7 @@ struct AdapterCommand: ParsableCommand {
             try reportingErrors {
                 let store = try registryOptions.open()
                 try store.tag(reference, as: tag)
-                let version = try store.show(reference.split(separator: "@")[0] + "@" + tag)
+                let version = try store.show(try AdapterReference(parsing: reference).name + "@" + tag)
                 outputOptions.report(version, "tagged")
             }
         }

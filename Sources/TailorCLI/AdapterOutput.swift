@@ -14,7 +14,7 @@ struct AdapterOutputOptions: ParsableArguments {
     func validate() throws {
         guard output != nil || name != nil else { throw ValidationError("give --output DIR and/or --name NEW for the new adapter") }
         if let name { do { try AdapterStore.checkName(name) } catch { throw ValidationError("--name: \(error)") } }
-        for tag in tag { do { try AdapterStore.checkName(tag, what: "tag") } catch { throw ValidationError("--tag: \(error)") } }
+        for tag in tag { do { try AdapterStore.checkTag(tag) } catch { throw ValidationError("--tag: \(error)") } }
     }
 
     /// Refuses an `--output` that exists; commands call it before their work, too.
@@ -27,15 +27,7 @@ struct AdapterOutputOptions: ParsableArguments {
     func save(_ adapter: any PEFTAdapter, labels: [String]?, base: String?, registry: RegistryOptions) throws -> AdapterStore.Version? {
         try checkOutputFree()
         let folder = output ?? NSTemporaryDirectory() + "tailor-adapter-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
-        let scratch = folder + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        try? FileManager.default.removeItem(atPath: scratch)
-        do {
-            try PEFTAdapterFolder.save(adapter, to: scratch, labels: labels)
-            guard rename(scratch, folder) == 0 else { throw UsageProblem(description: "\(folder): cannot move the adapter into place") }
-        } catch {
-            try? FileManager.default.removeItem(atPath: scratch)
-            throw error
-        }
+        try ScratchFolder.build(folder) { scratch in try PEFTAdapterFolder.save(adapter, to: scratch, labels: labels) }
         defer { if output == nil { try? FileManager.default.removeItem(atPath: folder) } }
         guard let name else { return nil }
         return try registry.open().add(folder: folder, name: name, tags: tag, base: base)

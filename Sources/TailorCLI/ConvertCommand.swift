@@ -40,6 +40,8 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Split the output into shards of at most this size (e.g. 500MB, 5GB).")
     var maxShardSize: String?
 
+    @Flag(help: "Replace the result already in the output (old shards it leaves over are removed once the new one is complete).")
+    var overwrite = false
     @OptionGroup var outputOptions: OutputOptions
 
     static let dtypeNames: [String: DType] = ["bf16": .bf16, "bfloat16": .bf16, "f16": .f16, "fp16": .f16,
@@ -63,7 +65,7 @@ struct ConvertCommand: ParsableCommand {
             let progress = ProgressBar(label: "converting", quiet: outputOptions.json)
             let start = Date()
             let report = try CheckpointConversion.convert(checkpoint, to: target, output: output, only: pattern,
-                                                          maxShardBytes: shardLimit) { done, total in
+                                                          maxShardBytes: shardLimit, overwrite: overwrite) { done, total in
                 progress.update(done: done, total: total)
             }
             progress.finish()

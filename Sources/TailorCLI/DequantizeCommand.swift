@@ -28,6 +28,8 @@ struct DequantizeCommand: ParsableCommand {
     @Option(help: "Dtype of the dequantized weights: f32, f16 or bf16 (default: each weight's original dtype).")
     var dtype: String?
 
+    @Flag(help: "Replace the result already in the output (old shards it leaves over are removed once the new one is complete).")
+    var overwrite = false
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
@@ -41,7 +43,7 @@ struct DequantizeCommand: ParsableCommand {
             let target = dtype.map { ConvertCommand.dtypeNames[$0.lowercased()]! }
             let progress = ProgressBar(label: "dequantizing", quiet: outputOptions.json)
             let start = Date()
-            let report = try ModelDequantizer.dequantize(folder: model, outputFolder: output, dtype: target) { done, total in
+            let report = try ModelDequantizer.dequantize(folder: model, outputFolder: output, dtype: target, overwrite: overwrite) { done, total in
                 progress.update(done: done, total: total)
             }
             progress.finish()

@@ -5,6 +5,7 @@ import SafeTensors
 /// Runs a command body, turning any error into one line on standard error and exit code 1, so
 /// bad input never ends in a trap or a stack trace.
 func reportingErrors(_ body: () throws -> Void) throws {
+    Interrupts.install()
     do {
         try body()
     } catch let error as ExitCode {

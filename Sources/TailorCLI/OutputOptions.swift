@@ -42,3 +42,9 @@ func parseByteSize(_ text: String) throws -> Int {
     if let bytes = Int(upper), bytes > 0 { return bytes }
     throw UsageProblem(description: "invalid size '\(text)': use e.g. 500MB, 5GB or 2GiB")
 }
+
+/// Refuses an option value outside its range, naming the option, the range and the value given
+/// (checked before any work, so a NaN rate or a negative size never reaches the engine).
+func requireRange(_ isValid: Bool, _ option: String, _ range: String, _ value: Any) throws {
+    guard isValid else { throw ValidationError("\(option) must be \(range), not \(value)") }
+}

@@ -43,6 +43,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "Comma-separated modules to keep unquantized (e.g. classifier,score).")
     var skipModules: String?
 
+    @Flag(help: "Replace the result already in the output (old shards it leaves over are removed once the new one is complete).")
+    var overwrite = false
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
@@ -65,7 +67,7 @@ struct QuantizeCommand: ParsableCommand {
             options.skipModules = skipModules?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
             let progress = ProgressBar(label: "quantizing", quiet: outputOptions.json)
             let start = Date()
-            let report = try ModelQuantizer.quantize(modelFolder: model, outputFolder: output, options: options) { done, total in
+            let report = try ModelQuantizer.quantize(modelFolder: model, outputFolder: output, options: options, overwrite: overwrite) { done, total in
                 progress.update(done: done, total: total)
             }
             progress.finish()

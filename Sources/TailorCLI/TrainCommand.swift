@@ -77,6 +77,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Restore the best checkpoint at the end.") var loadBestAtEnd = false
     @Option(help: "Random seed (data order, initialisation, dropout).") var seed: UInt64 = 42
     @Flag(help: "Continue from the latest checkpoint in --output.") var resume = false
+    @Flag(help: "Start afresh in an --output that holds an earlier run (its checkpoints, logs and result are removed first).")
+    var overwrite = false
 
     @Option(help: ArgumentHelp("A frozen adapter under the one trained (repeatable; folder or registry reference, NAME:WEIGHT).",
                                valueName: "adapter[:weight]")) var stack: [String] = []
@@ -90,7 +92,7 @@ struct TrainCommand: ParsableCommand {
         if let register {
             guard !["full", "bitfit"].contains(method) else { throw ValidationError("--register stores adapters; --method \(method) writes a whole model") }
             do { try AdapterStore.checkName(register) } catch { throw ValidationError("--register: \(error)") }
-            for tag in registerTag { do { try AdapterStore.checkName(tag, what: "tag") } catch { throw ValidationError("--register-tag: \(error)") } }
+            for tag in registerTag { do { try AdapterStore.checkTag(tag) } catch { throw ValidationError("--register-tag: \(error)") } }
         }
         guard Dataset.Task(rawValue: task) != nil else { throw ValidationError("--task must be classification or causal-lm") }
         guard TaskModel.Method(rawValue: method) != nil else {
@@ -101,8 +103,28 @@ struct TrainCommand: ParsableCommand {
         guard LearningRateSchedule.Kind(rawValue: scheduler) != nil else { throw ValidationError("--scheduler must be constant, linear or cosine") }
         guard TrainingArguments.EvalStrategy(rawValue: evalStrategy) != nil else { throw ValidationError("--eval-strategy must be no, steps or epoch") }
         if let quantize, QuantType(rawValue: quantize) == nil { throw ValidationError("--quantize must be nf4 or fp4") }
-        guard r > 0, batchSize > 0, gradAccum > 0, epochs > 0, (maxLength ?? 2) > 1 else {
-            throw ValidationError("--r, --batch-size, --grad-accum, --epochs and --max-length must be positive")
+        try requireRange(r > 0, "--r", "a positive integer", r)
+        try requireRange(batchSize > 0, "--batch-size", "a positive integer", batchSize)
+        try requireRange(gradAccum > 0, "--grad-accum", "a positive integer", gradAccum)
+        try requireRange(epochs.isFinite && epochs > 0 && epochs <= 1e6, "--epochs", "in (0, 1000000]", epochs)
+        try requireRange((maxLength ?? 2) > 1, "--max-length", "at least 2", maxLength ?? 0)
+        try requireRange(virtualTokens > 0, "--virtual-tokens", "a positive integer", virtualTokens)
+        try requireRange(bottleneckSize > 0, "--bottleneck-size", "a positive integer", bottleneckSize)
+        try requireRange(loraDropout >= 0 && loraDropout < 1, "--lora-dropout", "in [0, 1)", loraDropout)
+        try requireRange(lr.isFinite && lr >= 0, "--lr", "a finite number ≥ 0", lr)
+        try requireRange(alpha.isFinite && alpha > 0, "--alpha", "a finite number > 0", alpha)
+        try requireRange(maxGradNorm.isFinite && maxGradNorm >= 0, "--max-grad-norm", "a finite number ≥ 0 (0: off)", maxGradNorm)
+        try requireRange(weightDecay.isFinite && weightDecay >= 0, "--weight-decay", "a finite number ≥ 0", weightDecay)
+        try requireRange(warmupRatio >= 0 && warmupRatio <= 1, "--warmup-ratio", "in [0, 1]", warmupRatio)
+        try requireRange((warmupSteps ?? 0) >= 0, "--warmup-steps", "not negative", warmupSteps ?? 0)
+        try requireRange((saveTotalLimit ?? 1) > 0, "--save-total-limit", "a positive integer", saveTotalLimit ?? 0)
+        try requireRange((earlyStoppingPatience ?? 1) > 0, "--early-stopping-patience", "a positive integer", earlyStoppingPatience ?? 0)
+        try requireRange(earlyStoppingThreshold.isFinite && earlyStoppingThreshold >= 0, "--early-stopping-threshold", "a finite number ≥ 0",
+                         earlyStoppingThreshold)
+        if targetModules.hasPrefix("re:") {
+            do { _ = try Regex(String(targetModules.dropFirst(3))) } catch {
+                throw ValidationError("--target-modules: invalid regex '\(targetModules.dropFirst(3))'")
+            }
         }
         guard loggingSteps > 0, evalSteps > 0, saveSteps >= 0 else {
             throw ValidationError("--logging-steps and --eval-steps must be positive, --save-steps not negative")
@@ -111,9 +133,22 @@ struct TrainCommand: ParsableCommand {
         guard ConvertCommand.dtypeNames[saveDtype.lowercased()] != nil else { throw ValidationError("--save-dtype must be f32, bf16 or f16") }
     }
 
+    /// What an earlier run leaves in --output; a new run must not mix with it.
+    static func isRunOutput(_ name: String) -> Bool {
+        name.hasPrefix("checkpoint-") || OutputFolder.isCheckpointFile(name)
+            || ["metrics.jsonl", "trainer_state.json", "report.html", "adapter_config.json", "config.json"].contains(name)
+    }
+
     func run() throws {
         try reportingErrors {
             let taskKind = Dataset.Task(rawValue: task)!
+            let inputs = [model, data] + (validation.map { [$0] } ?? [])
+            let outputFolder = try OutputFolder(output, inputs: inputs, overwrite: overwrite || resume, isResult: Self.isRunOutput)
+            if !resume { outputFolder.removeEarlierResults() }
+            var finished = false
+            // A run that fails before its first checkpoint leaves no folder behind; one with
+            // checkpoints keeps them (the NaN-loss stop says the last good one is kept).
+            defer { if !finished { outputFolder.abandon(keeping: { $0.hasPrefix("checkpoint-") }) } }
             var trainSet = try Dataset.load(data, task: taskKind)
             var validationSet: Dataset?
             if let validation {
@@ -183,13 +218,8 @@ struct TrainCommand: ParsableCommand {
                 print(summary)
                 print("\(trainSet.examples.count) training examples\(validationSet.map { ", \($0.examples.count) validation" } ?? ""), \(trainer.totalSteps) steps")
             }
-            // A parent (a test runner, a job supervisor) may have handed us SIGINT blocked; a
-            // stop request must still reach the trainer.
-            var interrupt = sigset_t()
-            sigemptyset(&interrupt)
-            sigaddset(&interrupt, SIGINT)
-            pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
-            signal(SIGINT) { _ in Trainer.interruptRequested = true }
+            // SIGINT and SIGTERM save a checkpoint and stop after the current step.
+            Interrupts.stopGracefully { Trainer.interruptRequested = true }
             let progress = TrainingProgress(quiet: outputOptions.json)
             try trainer.run { event in
                 if outputOptions.json {
@@ -205,8 +235,11 @@ struct TrainCommand: ParsableCommand {
             progress.finish()
             if trainer.stopped {
                 if !outputOptions.json { print("stopped; checkpoint in \(output), continue with --resume") }
-                return
+                // An interrupted run is not a successful one: a script must not register it.
+                finished = true
+                throw ExitCode(Interrupts.received == 0 ? 130 : Interrupts.exitCode)
             }
+            finished = true
             if !outputOptions.json { print("saved to \(output) (report: \(output)/report.html)") }
             if let register {
                 let version = try registryOptions.open().add(folder: output, name: register, tags: registerTag, base: model)

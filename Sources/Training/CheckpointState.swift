@@ -49,12 +49,22 @@ public struct TrainerState: Codable, Sendable, Equatable {
         try SafeTensorsWriter.write(tensors, metadata: ["step": String(optimizer.step)], to: folder + "/" + optimizerFile)
     }
 
-    static func readOptimizer(_ optimizer: AdamW, names: [String], from folder: String) throws {
+    static func readOptimizer(_ optimizer: AdamW, names: [String], expectedStep: Int, from folder: String) throws {
         let file = try SafeTensorsFile(path: folder + "/" + optimizerFile)
-        guard let step = file.metadata?["step"].flatMap(Int.init) else { throw TrainingError(file: file.path, "no optimizer step in the metadata") }
+        guard let step = file.metadata?["step"].flatMap(Int.init), step == expectedStep else {
+            throw TrainingError(file: file.path, "the optimizer step in the metadata is not the trainer state's \(expectedStep)")
+        }
+        guard names.count == optimizer.parameters.count else { throw TrainingError(file: file.path, "optimizer state does not match the model") }
         let states = try names.map { name in (moment: try file.tensor(name + ".exp_avg").floats(), velocity: try file.tensor(name + ".exp_avg_sq").floats()) }
-        for (index, state) in states.enumerated() where state.moment.count != optimizer.parameters[index].count {
-            throw TrainingError(file: file.path, "optimizer state of \(names[index]) does not match the model")
+        for (index, state) in states.enumerated() {
+            let count = optimizer.parameters[index].count
+            guard state.moment.count == count, state.velocity.count == count else {
+                throw TrainingError(file: file.path, "optimizer state of \(names[index]) does not match the model")
+            }
+            // A negative second moment would make every later update NaN.
+            guard state.moment.allSatisfy(\.isFinite), state.velocity.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                throw TrainingError(file: file.path, "optimizer state of \(names[index]) holds NaN, infinite or negative values")
+            }
         }
         optimizer.restore(step: step, states: states)
     }

@@ -59,16 +59,44 @@ public final class Trainer {
     public func resume() throws -> Bool {
         guard let latest = checkpoints().last else { return false }
         let folder = output + "/" + latest
-        state = try TrainerState.read(from: folder)
+        let saved = try TrainerState.read(from: folder)
+        try check(saved, file: folder + "/" + TrainerState.fileName)
+        state = saved
         try loadWeights(from: folder)
-        try TrainerState.readOptimizer(optimizer, names: model.trainable.map(\.0), from: folder)
+        try TrainerState.readOptimizer(optimizer, names: model.trainable.map(\.0), expectedStep: saved.globalStep, from: folder)
         return true
+    }
+
+    /// Micro-batches (forward passes) in the whole run.
+    var totalMicroSteps: Int { Int((Double(batchesPerEpoch) * arguments.epochs).rounded(.up)) }
+
+    /// Refuses a trainer state that does not describe a point of this run: every field is used
+    /// as an index or a count, and a hand-edited or foreign checkpoint must fail here, not trap.
+    func check(_ saved: TrainerState, file: String) throws {
+        func invalid(_ why: String) -> TrainingError {
+            TrainingError(file: file, "\(why); the checkpoint does not belong to this run (same data, --batch-size, --grad-accum, --epochs)")
+        }
+        guard (0...totalMicroSteps).contains(saved.microStep) else {
+            throw invalid("micro_step \(saved.microStep) is outside 0…\(totalMicroSteps)")
+        }
+        guard (0...totalSteps).contains(saved.globalStep), saved.globalStep <= saved.microStep else {
+            throw invalid("global_step \(saved.globalStep) is outside 0…\(min(totalSteps, saved.microStep))")
+        }
+        guard saved.epoch == saved.microStep / batchesPerEpoch else {
+            throw invalid("epoch \(saved.epoch) does not match micro_step \(saved.microStep)")
+        }
+        guard saved.evaluationsWithoutImprovement >= 0 else { throw invalid("a negative evaluation count") }
+        if let best = saved.bestMetric, !best.isFinite { throw invalid("best metric \(best) is not finite") }
+        if let best = saved.bestCheckpoint {
+            let step = best.hasPrefix("checkpoint-") ? Int(best.dropFirst("checkpoint-".count)) : nil
+            guard let step, step >= 0, step <= saved.globalStep else { throw invalid("best checkpoint \"\(best)\" is not a checkpoint of this run") }
+        }
     }
 
     /// Runs to the end (or to early stopping or a stop request) and saves the result in `output`.
     public func run(_ report: (Event) -> Void) throws {
         stopped = false
-        let totalMicro = Int((Double(batchesPerEpoch) * arguments.epochs).rounded(.up))
+        let totalMicro = totalMicroSteps
         var windowLoss = 0.0, windowCount = 0
         training: while state.microStep < totalMicro {
             let epoch = state.microStep / batchesPerEpoch
@@ -216,6 +244,7 @@ public final class Trainer {
             guard let info = saved.header.tensor(named: name) else { throw TrainingError(file: file, "checkpoint lacks \(name)") }
             let values = try saved.view(of: info).floats()
             guard values.count == tensor.count else { throw TrainingError(file: file, "\(name) does not match the model") }
+            guard values.allSatisfy(\.isFinite) else { throw TrainingError(file: file, "\(name) holds NaN or infinite values") }
             tensor.data.update(from: values, count: values.count)
         }
     }

@@ -27,7 +27,8 @@ struct TailorProcess {
         return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("tailor")
     }()
 
-    static func run(_ arguments: [String], in directory: String? = nil) throws -> Result {
+    /// Runs `tailor` with `arguments`; `input` (when given) is its standard input.
+    static func run(_ arguments: [String], in directory: String? = nil, input: String? = nil) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -36,10 +37,23 @@ struct TailorProcess {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
-        // Read before waiting so a large output cannot fill the pipe and block the child.
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try? stdin.fileHandleForWriting.close()
+        }
+        // Both pipes are drained at once: reading one to its end first would block forever
+        // when the child fills the other (64 kB) and waits for it to be read.
+        nonisolated(unsafe) var stderr = Data()
+        let stderrDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            stderr = err.fileHandleForReading.readDataToEndOfFile()
+            stderrDone.signal()
+        }
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        stderrDone.wait()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: stderr, as: UTF8.self))

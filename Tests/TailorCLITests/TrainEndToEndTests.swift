@@ -59,8 +59,10 @@ import Testing
         #expect(["negative", "positive"].contains(classify.json?["label"] as? String ?? ""), "\(method)")
     }
 
-    /// Ctrl-C (SIGINT) during training saves a checkpoint and stops; --resume picks up from it.
-    @Test func interruptSavesACheckpointAndResumeContinues() throws {
+    /// Ctrl-C (SIGINT) or SIGTERM during training saves a checkpoint and stops with 128 + the
+    /// signal (an interrupted run is no success); --resume picks up from it.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func interruptSavesACheckpointAndResumeContinues(signal: Int32) throws {
         let folder = TemporaryFolder()
         let out = folder.file("run")
         let arguments = ["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
@@ -78,10 +80,10 @@ import Testing
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        process.interrupt()
+        kill(process.processIdentifier, signal)
         text += String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(process.terminationStatus == 128 + signal)
         let events = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let done = try #require(events.last)
         #expect(done["event"] as? String == "done" && (done["message"] as? String)?.contains("stopped") == true, "\(done)")

@@ -1,0 +1,44 @@
+/// A registry reference as users write it: `NAME` (the latest version), `NAME@N` or `NAME@TAG`.
+/// Parsed in one place so an empty or malformed reference (`""`, `@`, `@1`, `a@`, `a@b@c`) is one
+/// clear error, never an index past the end of a split.
+public struct AdapterReference: Sendable, Equatable, CustomStringConvertible {
+    public enum Selector: Sendable, Equatable {
+        case latest
+        case number(Int)
+        case tag(String)
+    }
+
+    public var name: String
+    public var selector: Selector
+
+    public init(parsing text: String) throws {
+        guard !text.isEmpty else { throw AdapterStore.Failure("the adapter reference is empty: use NAME, NAME@N or NAME@TAG") }
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard !parts[0].isEmpty else {
+            throw AdapterStore.Failure("\"\(text)\": the adapter name is missing before '@' (use NAME, NAME@N or NAME@TAG)")
+        }
+        try AdapterStore.checkName(parts[0])
+        name = parts[0]
+        guard parts.count == 2 else {
+            selector = .latest
+            return
+        }
+        let version = parts[1]
+        guard !version.isEmpty else { throw AdapterStore.Failure("\"\(text)\": a version number or tag must follow '@'") }
+        if let number = Int(version) {
+            guard number > 0 else { throw AdapterStore.Failure("\"\(text)\": version numbers start at 1") }
+            selector = .number(number)
+        } else {
+            try AdapterStore.checkTag(version)
+            selector = .tag(version)
+        }
+    }
+
+    public var description: String {
+        switch selector {
+        case .latest: name
+        case .number(let number): "\(name)@\(number)"
+        case .tag(let tag): "\(name)@\(tag)"
+        }
+    }
+}
