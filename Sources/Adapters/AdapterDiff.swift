@@ -28,6 +28,7 @@ public struct AdapterDiff: Sendable {
     }
 
     public init(_ first: AdapterUpdates, _ second: AdapterUpdates) throws {
+        try AdapterUpdates.checkSameArchitecture([first, second])
         let (configA, updatesA) = (first.config, first.updates)
         let (configB, updatesB) = (second.config, second.updates)
         let folderB = second.label

@@ -51,6 +51,7 @@ public enum AdapterMerge {
         for input in inputs where !input.biasChanged.isEmpty {
             throw AdapterError(file: input.label, "it scales the bias of \(input.biasChanged[0]) (IA3 on an output), which a LoRA adapter cannot carry; merge it into the base instead")
         }
+        try AdapterUpdates.checkSameArchitecture(inputs)
         let modules = Set(inputs.flatMap(\.updates.keys)).sorted()
         for module in modules {
             let shapes = Set(inputs.compactMap { $0.updates[module].map { [$0.out, $0.inFeatures] } })
@@ -83,7 +84,13 @@ public enum AdapterMerge {
             let merged = combine(inputs.map { $0.updates[module]?.values ?? zero }, weights: options.weights, method: options.method,
                                  density: options.density, rng: &rng)
             guard merged.contains(where: { $0 != 0 }) else { continue }
+            guard merged.allSatisfy(\.isFinite) else {
+                throw AdapterError(file: "merge", "\(module): the merged update overflows to infinity or NaN (check the weights)")
+            }
             let factors = try LowRankFactors(merged, rows: out, columns: inFeatures, rank: rank)
+            guard factors.a.allSatisfy(\.isFinite), factors.b.allSatisfy(\.isFinite) else {
+                throw AdapterError(file: "merge", "\(module): the merged update overflows to infinity or NaN (check the weights)")
+            }
             lora.add(module, a: factors.a, b: factors.b, rank: factors.rank, out: out, inFeatures: inFeatures)
             errors.append((module, factors.relativeError))
         }

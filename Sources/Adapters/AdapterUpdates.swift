@@ -106,4 +106,25 @@ public struct AdapterUpdates {
             }
         }
     }
+
+    /// Where the adapted layers sit in the model: each module name up to its layer index
+    /// (`bert.encoder.layer`, `model.layers`), which differs between architectures.
+    var layerContainers: Set<String> {
+        Set(updates.keys.compactMap { name in
+            let parts = name.split(separator: ".")
+            guard let index = parts.indices.first(where: { $0 + 1 < parts.count && Int(parts[$0 + 1]) != nil }) else { return nil }
+            return parts[...index].joined(separator: ".")
+        })
+    }
+
+    /// Refuses adapters made for different architectures (a BERT adapter with a Llama one):
+    /// their modules sit in different layer stacks, so combining them makes an adapter no model
+    /// can load, and comparing them compares nothing.
+    public static func checkSameArchitecture(_ inputs: [AdapterUpdates]) throws {
+        guard let first = inputs.first(where: { !$0.layerContainers.isEmpty }) else { return }
+        for other in inputs where !other.layerContainers.isEmpty && other.layerContainers.isDisjoint(with: first.layerContainers) {
+            throw AdapterError(file: other.label, "adapts \(other.layerContainers.sorted().joined(separator: ", ")).*, but \(first.label) adapts "
+                               + "\(first.layerContainers.sorted().joined(separator: ", ")).*: they are for different model architectures")
+        }
+    }
 }

@@ -69,6 +69,10 @@ public enum BaseMerge {
         for name in model.linearModuleNames {
             guard let layer = model.linear(named: name) else { continue }
             let (weight, bias) = try fold(layer)
+            // A huge stack weight (a:1e38) overflows: a deployed model must not output NaN.
+            guard weight.allSatisfy(\.isFinite), bias?.allSatisfy(\.isFinite) ?? true else {
+                throw Failure(description: "\(name): the merged weight overflows to infinity or NaN (check the adapter weights)")
+            }
             folded[name + ".weight"] = (weight, [layer.outFeatures, layer.inFeatures])
             if let bias { folded[name + ".bias"] = (bias, [layer.outFeatures]) }
         }

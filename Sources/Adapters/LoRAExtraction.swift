@@ -32,7 +32,14 @@ public enum LoRAExtraction {
             let w = tunedLayer.weight.denseValues(), w0 = baseLayer.weight.denseValues()
             let delta = zip(w, w0).map { $0 - $1 }
             guard delta.contains(where: { $0 != 0 }) else { continue }
+            // Infinite weights (or a difference that overflows) would be written as infinite factors.
+            guard delta.allSatisfy(\.isFinite) else {
+                throw AdapterError(file: name, "the weight difference holds NaN or infinite values (a diverged fine-tune?)")
+            }
             let factors = try LowRankFactors(delta, rows: out, columns: inFeatures, rank: rank)
+            guard factors.a.allSatisfy(\.isFinite), factors.b.allSatisfy(\.isFinite) else {
+                throw AdapterError(file: name, "the low-rank factors are not finite (the difference is too large for f32)")
+            }
             errors.append((name, factors.relativeError))
             lora.add(name, a: factors.a, b: factors.b, rank: factors.rank, out: out, inFeatures: inFeatures)
         }

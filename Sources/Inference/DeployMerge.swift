@@ -55,7 +55,12 @@ public enum DeployMerge {
                 try FileManager.default.removeItem(atPath: f32Folder)
             }
             let merged = try ModelLoader.load(folder: scratch, task: classification ? .sequenceClassification : .causalLM)
-            let change = ModelSample.compare(unmerged, ModelSample.logits(merged, classification: classification))
+            let mergedLogits = ModelSample.logits(merged, classification: classification)
+            // Finite weights can still overflow in a forward pass (a stack weight of 1e38).
+            guard mergedLogits.allSatisfy(\.isFinite) else {
+                throw AdapterError(file: output, "the merged model's outputs overflow to infinity or NaN (check the adapter weights); nothing written")
+            }
+            let change = ModelSample.compare(unmerged, mergedLogits)
             return Report(tensors: tensors.count, change: change)
         }
     }

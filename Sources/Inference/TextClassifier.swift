@@ -26,7 +26,17 @@ public final class TextClassifier {
         slots = try AdapterSlots.serve(adapters, on: model.adaptable, switching: switching)
         tokenizer = try Tokenizer(path: folder)
         self.maxLength = maxLength ?? tokenizer.configuredMaxLength ?? 512
+        let head = model.adaptable.classificationHeadName
+        let headSaved = try adapters.contains { adapter in
+            ((try adapter.files.configJSON())["modules_to_save"] as? [String] ?? []).contains { head == $0 || head?.hasSuffix("." + $0) == true }
+        }
+        untrainedWeights = headSaved ? [] : model.adaptable.newlyInitialized
     }
+
+    /// Weights of the classification head (and pooler) the model folder lacks and no adapter
+    /// supplies: they were initialised at random, so the labels mean nothing. Callers warn, as
+    /// transformers does ("newly initialized: ['classifier.bias', 'classifier.weight']").
+    public let untrainedWeights: [String]
 
     /// Logits and the arg-max label for each text (with an optional second text per input).
     /// `slots` (with switching on) names each text's adapter slot (−1: the base); texts with

@@ -16,6 +16,8 @@ public final class TextGenerator {
     public struct Result: Sendable {
         public var tokens: [Int]
         public var text: String
+        /// Prompt tokens dropped from the left to fit the context (0 when the prompt fit).
+        public var truncatedPromptTokens = 0
     }
 
     public let model: Llama
@@ -36,24 +38,42 @@ public final class TextGenerator {
 
     /// Continues `prompt` by up to `maxNewTokens` tokens, stopping at an end-of-sequence token;
     /// with switching on, `slot` picks the adapter stack (−1: the base; nil: the current one).
-    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling, slot: Int? = nil) throws -> Result {
+    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling, slot: Int? = nil, maxLength: Int? = nil) throws -> Result {
         if let slot, let slots { slots.routing.use(slot) }
-        return try generate([prompt], maxNewTokens: maxNewTokens, sampling: sampling)[0]
+        return try generate([prompt], maxNewTokens: maxNewTokens, sampling: sampling, maxLength: maxLength)[0]
+    }
+
+    /// Tokens a sequence may hold (prompt plus generated): the model's positions less its virtual
+    /// tokens, or `maxLength` when smaller.
+    public func contextLength(maxLength: Int? = nil) -> Int {
+        let positions = model.config.maxPositions - (model.virtualTokens?.rows ?? 0)
+        return min(positions, maxLength ?? positions)
     }
 
     /// Continues every prompt, decoding them together: each prompt is prefilled on its own, then
     /// every step feeds one token per unfinished prompt through the model as one batch (each row
     /// with its own cache and, with `slots`, its own adapter stack). Each prompt gets what it
     /// would alone: its own sampler seeded from `sampling`, its own end-of-sequence stop.
-    public func generate(_ prompts: [String], maxNewTokens: Int, sampling: Sampling, slots promptSlots: [Int]? = nil) throws -> [Result] {
+    ///
+    /// A prompt longer than the context less `maxNewTokens` keeps its last tokens (the
+    /// result says how many were dropped), so memory stays bounded by the context whatever the input.
+    public func generate(_ prompts: [String], maxNewTokens: Int, sampling: Sampling, slots promptSlots: [Int]? = nil,
+                         maxLength: Int? = nil) throws -> [Result] {
+        let context = contextLength(maxLength: maxLength)
+        guard maxNewTokens >= 0, maxNewTokens < context else {
+            throw ModelError(file: tokenizer.path, "max_new_tokens \(maxNewTokens) leaves no room for a prompt in the \(context) positions "
+                             + "a sequence may hold (max_position_embeddings \(model.config.maxPositions))")
+        }
         precondition(promptSlots == nil || (slots != nil && promptSlots!.count == prompts.count), "per-prompt slots need switching and one slot per prompt")
         precondition(promptSlots?.allSatisfy { slots!.contains($0) } ?? true, "a prompt's slot is not attached")
         let previous = slots?.routing.uniformSlot
         defer { if promptSlots != nil, let slots, let previous { slots.routing.use(previous) } }
         let vocab = model.config.vocabSize
-        var caches: [KVCache] = [], last: [[Float]] = [], samplers: [RandomGenerator] = []
+        var caches: [KVCache] = [], last: [[Float]] = [], samplers: [RandomGenerator] = [], truncated: [Int] = []
         for (index, prompt) in prompts.enumerated() {
-            let ids = tokenizer.encode(prompt).ids
+            let encoded = tokenizer.encode(prompt).ids
+            let ids = Array(encoded.suffix(context - maxNewTokens))
+            truncated.append(encoded.count - ids.count)
             guard !ids.isEmpty else { throw ModelError(file: tokenizer.path, "the prompt encodes to no tokens") }
             if let bad = ids.first(where: { $0 >= vocab }) {
                 throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(vocab)")
@@ -81,7 +101,7 @@ public final class TextGenerator {
                 last[index] = Array(UnsafeBufferPointer(start: logits.data + row * vocab, count: vocab))
             }
         }
-        return generated.map { Result(tokens: $0, text: tokenizer.decode($0)) }
+        return generated.indices.map { Result(tokens: generated[$0], text: tokenizer.decode(generated[$0]), truncatedPromptTokens: truncated[$0]) }
     }
 
     static func choose(_ logits: [Float], sampling: Sampling, rng: inout RandomGenerator) -> Int {

@@ -14,6 +14,8 @@ public protocol AdaptableModel: AnyObject {
     /// The classification head (BERT's `classifier`, Llama's `score`), nil without one: the only
     /// layer whose number of outputs an adapter may change (another task's labels).
     var classificationHeadName: String? { get }
+    /// Weights the checkpoint lacked that were initialised at random when loading.
+    var newlyInitialized: [String] { get }
     /// Prompt tuning's virtual token embeddings `[n, C]`, nil without.
     var virtualTokens: Tensor? { get set }
     /// Prefix tuning's per-layer keys and values, nil without.

@@ -66,6 +66,9 @@ public final class Bert {
     /// The checkpoint's classifier has another number of labels than asked for, so a new head was
     /// initialised (transformers' `ignore_mismatched_sizes`): the stored one's output count.
     public private(set) var replacedHeadLabels: Int?
+    /// Weights the checkpoint lacked that were initialised at random (transformers' "newly
+    /// initialized" warning): a sentence-embedding checkpoint has no classifier, for one.
+    public private(set) var newlyInitialized: [String] = []
     /// Every parameter with its Hugging Face name (for optimizers, saving, reports).
     public private(set) var namedParameters: [(String, Tensor)] = []
 
@@ -84,6 +87,7 @@ public final class Bert {
             return t
         }
         var replacedHeadLabels: Int?
+        var newlyInitialized: [String] = []
         func linear(_ name: String, out: Int, in inFeatures: Int, initialiseIfMissing: Bool = false) throws -> LinearLayer {
             let stored = weights.storedShape(name + ".weight")
             let mismatched = name == "classifier" && stored.map { $0.count == 2 && $0[0] != out && $0[1] == inFeatures } == true
@@ -93,6 +97,7 @@ public final class Bert {
                                     shape: [out, inFeatures], requiresGrad: trainable, name: name + ".weight")
                 let bias = Tensor(zeros: [out], requiresGrad: trainable, name: name + ".bias")
                 parameters += [(name + ".weight", weight), (name + ".bias", bias)]
+                newlyInitialized += [name + ".weight", name + ".bias"]
                 return LinearLayer(weight: .dense(weight), bias: bias)
             }
             let layer = try weights.linear(name, out: out, in: inFeatures, hasBias: true, trainable: trainable)
@@ -131,6 +136,7 @@ public final class Bert {
         }
         namedParameters = parameters
         self.replacedHeadLabels = replacedHeadLabels
+        self.newlyInitialized = newlyInitialized
     }
 
     /// The most tokens one sequence may hold: the learned positions less those that prompt

@@ -116,6 +116,8 @@ public final class Llama {
     public var lmHead: LinearLayer?
     /// `score` `[labels, hidden]` for sequence classification.
     public var score: LinearLayer?
+    /// Weights the checkpoint lacked that were initialised at random (a missing `score` head).
+    public private(set) var newlyInitialized: [String] = []
     public let rotary: RotaryEmbedding
     /// Prompt tuning's virtual token embeddings `[n, C]`, put before every sequence.
     public var virtualTokens: Tensor?
@@ -177,6 +179,7 @@ public final class Llama {
                 let w = Tensor((0..<(config.labels.count * h)).map { _ in rng.nextNormal() * 0.02 }, shape: [config.labels.count, h],
                                requiresGrad: trainable, name: "score.weight")
                 parameters.append(("score.weight", w))
+                newlyInitialized = ["score.weight"]
                 score = LinearLayer(weight: .dense(w), bias: nil)
             }
         }

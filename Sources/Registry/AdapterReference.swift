@@ -12,24 +12,25 @@ public struct AdapterReference: Sendable, Equatable, CustomStringConvertible {
     public var selector: Selector
 
     public init(parsing text: String) throws {
-        guard !text.isEmpty else { throw AdapterStore.Failure("the adapter reference is empty: use NAME, NAME@N or NAME@TAG") }
-        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        guard !parts[0].isEmpty else {
-            throw AdapterStore.Failure("\"\(text)\": the adapter name is missing before '@' (use NAME, NAME@N or NAME@TAG)")
+        func invalid(_ why: String) -> AdapterStore.Failure {
+            AdapterStore.Failure("\"\(text)\": \(why) (a registry reference is NAME, NAME@N or NAME@TAG)")
         }
-        try AdapterStore.checkName(parts[0])
+        guard !text.isEmpty else { throw invalid("the adapter reference is empty") }
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard !parts[0].isEmpty else { throw invalid("the adapter name is missing before '@'") }
+        do { try AdapterStore.checkName(parts[0]) } catch { throw invalid("\(error)") }
         name = parts[0]
         guard parts.count == 2 else {
             selector = .latest
             return
         }
         let version = parts[1]
-        guard !version.isEmpty else { throw AdapterStore.Failure("\"\(text)\": a version number or tag must follow '@'") }
+        guard !version.isEmpty else { throw invalid("a version number or tag must follow '@'") }
         if let number = Int(version) {
-            guard number > 0 else { throw AdapterStore.Failure("\"\(text)\": version numbers start at 1") }
+            guard number > 0 else { throw invalid("version numbers start at 1") }
             selector = .number(number)
         } else {
-            try AdapterStore.checkTag(version)
+            do { try AdapterStore.checkTag(version) } catch { throw invalid("\(error)") }
             selector = .tag(version)
         }
     }

@@ -49,14 +49,29 @@ public final class AdapterStore: @unchecked Sendable {
         // Switching a new database to WAL and running migrations race between processes opening
         // the registry at once ("database is locked", "duplicate column"); an advisory file lock
         // makes opening one process at a time. Work on an open store needs no such lock.
-        let lockPath = root + "/index.lock"
-        let lock = open(lockPath, O_RDWR | O_CREAT, 0o644)
-        guard lock >= 0 else { throw Failure("\(lockPath): cannot open (errno \(errno))") }
-        defer { flock(lock, LOCK_UN); close(lock) }
-        flock(lock, LOCK_EX)
-        database = try DatabasePool(path: root + "/index.sqlite", configuration: configuration)
-        try Self.migrator.migrate(database)
+        database = try Self.withFileLock(root + "/index.lock", LOCK_EX) {
+            let database = try DatabasePool(path: root + "/index.sqlite", configuration: configuration)
+            try Self.migrator.migrate(database)
+            return database
+        }
     }
+
+    /// Runs `body` holding an advisory lock on `path` (`LOCK_SH` or `LOCK_EX`); the kernel
+    /// releases it if the process dies, so a kill -9 never leaves the registry locked.
+    static func withFileLock<T>(_ path: String, _ mode: Int32, _ body: () throws -> T) throws -> T {
+        let lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { throw Failure("\(path): cannot open (errno \(errno))") }
+        defer { flock(lock, LOCK_UN); close(lock) }
+        while flock(lock, mode) != 0 {
+            guard errno == EINTR else { throw Failure("\(path): cannot lock (errno \(errno))") }
+        }
+        return try body()
+    }
+
+    /// Adds hold this lock shared from their first blob to their index commit, garbage
+    /// collection holds it exclusively: gc never sees a blob an add has written but not yet
+    /// referenced, and never removes a temporary file an add is still writing.
+    var blobLockPath: String { root + "/blobs.lock" }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -102,9 +117,9 @@ public final class AdapterStore: @unchecked Sendable {
 
     // MARK: adding
 
-    /// Stores the PEFT adapter in `folder` (adapter_config.json, adapter_model.safetensors and,
-    /// when present, adapter_labels.json and a tailor train run's trainer_state.json) as the next
-    /// version of `name`. The base is fingerprinted from `base`, else from the config's
+    /// Stores the PEFT adapter in `folder` (adapter_config.json, adapter_model.safetensors and
+    /// every other regular file beside them: README.md, adapter_labels.json, a run's logs) as the
+    /// next version of `name`; a run's trainer_state.json is also kept as the version's metadata. The base is fingerprinted from `base`, else from the config's
     /// base_model_name_or_path when that is a folder here; otherwise it stays unknown.
     @discardableResult
     public func add(folder: String, name: String, tags: [String] = [], base: String? = nil, storeDType: DType? = nil,
@@ -123,62 +138,78 @@ public final class AdapterStore: @unchecked Sendable {
         }
         let baseFingerprint = try baseFolder.map { try BaseFingerprint.compute(folder: $0) }
 
-        // Blobs first, flushed; the index only ever points at complete blobs.
-        var files: [(name: String, kind: String, position: Int, dtype: String?, shape: String?, raw: Int, blob: String, stored: Int,
-                     encoding: String?)] = []
-        func store(_ bytes: [UInt8], dtype: DType, name: String, kind: String, position: Int, shape: [Int]?) throws {
-            var payload = bytes, payloadType = dtype, encoding: String?
-            if let quantize, kind == "tensor", [.f32, .f16, .bf16].contains(dtype) {
-                let values = try bytes.withUnsafeBytes { raw in
-                    var floats = [Float](repeating: 0, count: bytes.count * 8 / dtype.bitSize)
-                    try floats.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: dtype, into: $0, as: .f32, file: modelPath, tensor: name) }
-                    return floats
+        let version = try Self.withFileLock(blobLockPath, LOCK_SH) { () throws -> Int in
+            // Blobs first, flushed; the index only ever points at complete blobs.
+            var files: [(name: String, kind: String, position: Int, dtype: String?, shape: String?, raw: Int, blob: String, stored: Int,
+                         encoding: String?)] = []
+            func store(_ bytes: [UInt8], dtype: DType, name: String, kind: String, position: Int, shape: [Int]?) throws {
+                var payload = bytes, payloadType = dtype, encoding: String?
+                if let quantize, kind == "tensor", [.f32, .f16, .bf16].contains(dtype) {
+                    let values = try bytes.withUnsafeBytes { raw in
+                        var floats = [Float](repeating: 0, count: bytes.count * 8 / dtype.bitSize)
+                        try floats.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: dtype, into: $0, as: .f32, file: modelPath, tensor: name) }
+                        return floats
+                    }
+                    payload = try quantize.encode(values, shape: shape ?? [values.count], tensor: name)
+                    payloadType = .u8
+                    encoding = quantize.rawValue
                 }
-                payload = try quantize.encode(values, shape: shape ?? [values.count], tensor: name)
-                payloadType = .u8
-                encoding = quantize.rawValue
+                let blob = TensorCodec.encode(payload, dtype: payloadType)
+                files.append((name, kind, position, kind == "tensor" ? dtype.rawValue : nil,
+                              shape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }, bytes.count, try blobs.put(blob), blob.count, encoding))
             }
-            let blob = TensorCodec.encode(payload, dtype: payloadType)
-            files.append((name, kind, position, kind == "tensor" ? dtype.rawValue : nil,
-                          shape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }, bytes.count, try blobs.put(blob), blob.count, encoding))
-        }
-        try store([UInt8](configData), dtype: .u8, name: "adapter_config.json", kind: "file", position: 0, shape: nil)
-        let prefix = Array(model.storage.bytes[0..<model.header.dataStart])
-        try store(prefix, dtype: .u8, name: "adapter_model.safetensors", kind: "header", position: 0, shape: nil)
-        for (index, info) in model.tensors.enumerated() {
-            let view = model.view(of: info)
-            try store(Array(view.bytes.bindMemory(to: UInt8.self)), dtype: info.dtype, name: info.name, kind: "tensor", position: index + 1,
-                      shape: info.shape)
-        }
-        for extra in ["adapter_labels.json"] {
-            if let data = FileManager.default.contents(atPath: folder + "/" + extra) {
+            try store([UInt8](configData), dtype: .u8, name: "adapter_config.json", kind: "file", position: 0, shape: nil)
+            let prefix = Array(model.storage.bytes[0..<model.header.dataStart])
+            try store(prefix, dtype: .u8, name: "adapter_model.safetensors", kind: "header", position: 0, shape: nil)
+            for (index, info) in model.tensors.enumerated() {
+                let view = model.view(of: info)
+                try store(Array(view.bytes.bindMemory(to: UInt8.self)), dtype: info.dtype, name: info.name, kind: "tensor", position: index + 1,
+                          shape: info.shape)
+            }
+            // Every other regular file (README.md, adapter_labels.json, a run's trainer_state.json…)
+            // is kept, so export gives the folder back byte for byte; subfolders (a run's
+            // checkpoints) are not part of the adapter.
+            for extra in try Self.companionFiles(of: folder) {
+                guard let data = FileManager.default.contents(atPath: folder + "/" + extra) else { throw Failure("\(folder)/\(extra): cannot read") }
                 try store([UInt8](data), dtype: .u8, name: extra, kind: "file", position: 0, shape: nil)
             }
-        }
-        let metadata = FileManager.default.contents(atPath: folder + "/trainer_state.json").map { String(decoding: $0, as: UTF8.self) }
-        let now = Date().timeIntervalSince1970
-        let version = try database.write { db -> Int in
-            try db.execute(sql: "INSERT OR IGNORE INTO adapter (name, created) VALUES (?, ?)", arguments: [name, now])
-            let adapter = try Int.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [name])!
-            let number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM version WHERE adapter = ?", arguments: [adapter]) ?? 0) + 1
-            try db.execute(sql: """
-                INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata, raw_bytes, stored_bytes,
-                                     stored_dtype)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [adapter, number, now, json["peft_type"] as? String ?? "LORA", String(decoding: configData, as: UTF8.self),
-                                 json["base_model_name_or_path"] as? String, baseFingerprint, metadata,
-                                 files.reduce(0) { $0 + $1.raw }, files.reduce(0) { $0 + $1.stored }, quantize?.rawValue])
-            let versionID = db.lastInsertedRowID
-            for file in files {
-                try db.execute(sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob, encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob, file.encoding])
+            let metadata = FileManager.default.contents(atPath: folder + "/trainer_state.json").map { String(decoding: $0, as: UTF8.self) }
+            let now = Date().timeIntervalSince1970
+            let version = try database.write { db -> Int in
+                try db.execute(sql: "INSERT OR IGNORE INTO adapter (name, created) VALUES (?, ?)", arguments: [name, now])
+                let adapter = try Int.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [name])!
+                let number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM version WHERE adapter = ?", arguments: [adapter]) ?? 0) + 1
+                try db.execute(sql: """
+                    INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata, raw_bytes, stored_bytes,
+                                         stored_dtype)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [adapter, number, now, json["peft_type"] as? String ?? "LORA", String(decoding: configData, as: UTF8.self),
+                                     json["base_model_name_or_path"] as? String, baseFingerprint, metadata,
+                                     files.reduce(0) { $0 + $1.raw }, files.reduce(0) { $0 + $1.stored }, quantize?.rawValue])
+                let versionID = db.lastInsertedRowID
+                for file in files {
+                    try db.execute(sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob, encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   arguments: [versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob, file.encoding])
+                }
+                for tag in tags {
+                    try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)", arguments: [adapter, tag, versionID])
+                }
+                return number
             }
-            for tag in tags {
-                try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)", arguments: [adapter, tag, versionID])
-            }
-            return number
+            return version
         }
         return try show("\(name)@\(version)")
+    }
+
+    /// The regular, visible files of an adapter folder besides its config and weights, by name.
+    static func companionFiles(of folder: String) throws -> [String] {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch { throw Failure("\(folder): cannot list the folder") }
+        return names.sorted().filter { name in
+            guard !name.hasPrefix("."), !["adapter_config.json", "adapter_model.safetensors"].contains(name) else { return false }
+            let values = try? URL(fileURLWithPath: folder + "/" + name).resourceValues(forKeys: [.isRegularFileKey])
+            return values?.isRegularFile == true
+        }
     }
 
     /// Lossy storage: the adapter's float tensors converted to `dtype` (bf16 or f16, torch's
@@ -189,7 +220,7 @@ public final class AdapterStore: @unchecked Sendable {
         let scratch = NSTemporaryDirectory() + "tailor-lossy-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        for file in ["adapter_config.json", "adapter_labels.json", "trainer_state.json"] where FileManager.default.fileExists(atPath: folder + "/" + file) {
+        for file in try ["adapter_config.json"] + Self.companionFiles(of: folder) {
             try FileManager.default.copyItem(atPath: folder + "/" + file, toPath: scratch + "/" + file)
         }
         do {
@@ -333,7 +364,10 @@ public final class AdapterStore: @unchecked Sendable {
     public func export(_ reference: String, to output: String) throws {
         let contents = try files(reference)
         try ScratchFolder.build(output) { temporary in
-            for (name, bytes) in contents.sorted(by: { $0.key < $1.key }) { try ModelFolder.writeAtomically(bytes, to: temporary + "/" + name) }
+            for (name, bytes) in contents.sorted(by: { $0.key < $1.key }) {
+                guard !name.contains("/"), !name.hasPrefix(".") else { throw Failure("\(name): not a file name the registry stores") }
+                try ModelFolder.writeAtomically(bytes, to: temporary + "/" + name)
+            }
             _ = try SafeTensorsFile(path: temporary + "/adapter_model.safetensors")
         }
     }
@@ -361,9 +395,11 @@ public final class AdapterStore: @unchecked Sendable {
     /// Removes blobs no version references; returns how many.
     @discardableResult
     public func collectGarbage() throws -> Int {
-        try database.write { db in
-            let referenced = Set(try String.fetchAll(db, sql: "SELECT DISTINCT blob FROM file"))
-            return try blobs.removeUnreferenced(keeping: referenced).count
+        try Self.withFileLock(blobLockPath, LOCK_EX) {
+            try database.write { db in
+                let referenced = Set(try String.fetchAll(db, sql: "SELECT DISTINCT blob FROM file"))
+                return try blobs.removeUnreferenced(keeping: referenced).count
+            }
         }
     }
 }

@@ -36,7 +36,10 @@ public struct BlobStore: Sendable {
     public func put(_ bytes: [UInt8]) throws -> String {
         let hash = Self.hash(bytes)
         let target = path(of: hash)
-        if FileManager.default.fileExists(atPath: target) { return hash }
+        // Deduplicating onto a blob that rotted on disk would store a version that cannot be
+        // exported: an existing blob counts only when it still hashes to its name, else it is
+        // written again (the rename replaces the damaged file).
+        if let existing = FileManager.default.contents(atPath: target), Self.hash([UInt8](existing)) == hash { return hash }
         let folder = (target as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let temporary = folder + "/.tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"

@@ -13,9 +13,20 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as CleanExit {
         throw error
     } catch {
-        printError(oneLine(error))
+        printError(oneLine(error), file: fileNamed(by: error))
         throw ExitCode(1)
     }
+}
+
+/// Whether the command line asks for JSON output: errors then also go to stdout as one JSON
+/// object, so a consumer reading stdout sees why there is no result. Read from the arguments
+/// because an error may come before parsing finishes.
+let jsonRequested = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.contains("--json")
+
+/// The file an error names. Every module's error type keeps it in a `file` property; reading it
+/// by reflection keeps the format modules free of a shared error protocol.
+func fileNamed(by error: any Error) -> String? {
+    Mirror(reflecting: error).children.first { $0.label == "file" }?.value as? String
 }
 
 /// An error as a single line: our typed errors carry file and tensor already.
@@ -31,8 +42,13 @@ func oneLine(_ error: any Error) -> String {
     return text.replacingOccurrences(of: "\n", with: " ")
 }
 
-func printError(_ line: String) {
+func printError(_ line: String, file: String? = nil) {
     FileHandle.standardError.write(Data("tailor: error: \(line)\n".utf8))
+    if jsonRequested {
+        let object: PythonJSONText.Value = .object(["error": .object(["message": .string(line), "file": file.map { .string($0) } ?? .null])])
+        print(PythonJSONText.renderCompact(object))
+        fflush(nil)
+    }
 }
 
 /// Something the user should know that does not stop the command (on stderr, so --json stays clean).

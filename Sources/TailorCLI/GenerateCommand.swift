@@ -41,6 +41,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Most tokens to generate per prompt.")
     var maxNewTokens = 32
 
+    @Option(help: "Most tokens per sequence, prompt included (default: the model's positions); longer prompts keep their end.")
+    var maxLength: Int?
+
     @Option(help: "Prompts decoded together (one batch through the model per generated token).")
     var batchSize = 8
 
@@ -66,7 +69,8 @@ struct GenerateCommand: ParsableCommand {
         guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         if greedy && temperature != nil { throw ValidationError("--greedy and --temperature exclude each other") }
-        if let temperature, temperature <= 0 { throw ValidationError("--temperature must be positive") }
+        if let temperature { try requireRange(temperature.isFinite && temperature > 0, "--temperature", "a finite number > 0", temperature) }
+        try requireRange((maxLength ?? 2) > 1, "--max-length", "at least 2", maxLength ?? 0)
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
     }
@@ -87,11 +91,16 @@ struct GenerateCommand: ParsableCommand {
             for start in stride(from: 0, to: all.count, by: batchSize) {
                 let range = start..<min(all.count, start + batchSize)
                 let results = try generator.generate(Array(all[range]), maxNewTokens: maxNewTokens, sampling: sampling,
-                                                     slots: slots.map { Array($0[range]) })
+                                                     slots: slots.map { Array($0[range]) }, maxLength: maxLength)
                 for (index, result) in zip(range, results) {
+                    if result.truncatedPromptTokens > 0 {
+                        printWarning("prompt \(index + 1) is longer than the \(generator.contextLength(maxLength: maxLength)) tokens a sequence may "
+                                     + "hold with --max-new-tokens \(maxNewTokens); its first \(result.truncatedPromptTokens) tokens were dropped")
+                    }
                     if outputOptions.json {
                         var object: [String: PythonJSONText.Value] = ["prompt": .string(all[index]), "tokens": .array(result.tokens.map { .int($0) }),
-                                                                      "text": .string(result.text)]
+                                                                      "text": .string(result.text),
+                                                                      "truncated_prompt_tokens": .int(result.truncatedPromptTokens)]
                         if let name = lineAdapters?[index] { object["adapter"] = .string(name) }
                         outputOptions.emit(.object(object))
                     } else {

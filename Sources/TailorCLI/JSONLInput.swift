@@ -1,18 +1,18 @@
+import Diagnostics
 import Foundation
+
+/// Marks problems with the command's own input files (``FileProblem``).
+enum InputModule {}
 
 /// Reads a JSON Lines file of objects (blank lines skipped); errors name the file and line.
 enum JSONLInput {
     static func read(_ path: String) throws -> [[String: Any]] {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw UsageProblem(description: "\(path): cannot read: \(error.localizedDescription)")
-        }
         var rows: [[String: Any]] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, line) in try TextFile.lines(path, for: InputModule.self) {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else { continue }
             guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
-                throw UsageProblem(description: "\(path): line \(index + 1) is not a JSON object")
+                throw UsageProblem(description: "\(path): line \(number) is not a JSON object")
             }
             rows.append(object)
         }

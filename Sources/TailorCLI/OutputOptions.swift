@@ -7,12 +7,25 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print one JSON object on standard output instead of text.")
     var json = false
 
-    /// Prints a JSON value on one line.
+    /// Prints a JSON value on one line. A NaN or infinite number prints as `null`: Python writes
+    /// `NaN`, which is not JSON, and Node's and Go's parsers reject the whole line.
     func emit(_ value: PythonJSONText.Value) {
-        print(PythonJSONText.renderCompact(value))
+        print(PythonJSONText.renderCompact(Self.finite(value)))
         // A pipe would otherwise hold training events until exit; consumers follow them live
         // (nil flushes every stream: stdout itself is not concurrency-safe to name).
         fflush(nil)
+    }
+}
+
+extension OutputOptions {
+    /// `value` with every non-finite number replaced by null.
+    static func finite(_ value: PythonJSONText.Value) -> PythonJSONText.Value {
+        switch value {
+        case .double(let number) where !number.isFinite: .null
+        case .array(let items): .array(items.map(finite))
+        case .object(let members): .object(members.mapValues(finite))
+        default: value
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SafeTensors
 
 /// The `tailor` command: parameter-efficient fine-tuning of transformer models, one native
 /// binary. Subcommands parse and print only; the work is done by the library modules.
@@ -23,4 +24,20 @@ struct Tailor: ParsableCommand {
                       DequantizeCommand.self, TrainCommand.self, EvalCommand.self, ClassifyCommand.self, GenerateCommand.self, BenchCommand.self,
                       MergeCommand.self, DiffCommand.self, ExtractCommand.self, AdapterCommand.self, RegistryCommand.self, DemoCommand.self]
     )
+
+    /// ArgumentParser's main, except that under --json a usage error (a bad option value) is
+    /// also one JSON object on stdout, like every other error.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if jsonRequested, code != .success, !(error is ExitCode) {
+                let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+                print(PythonJSONText.renderCompact(.object(["error": .object(["message": .string(message), "file": .null])])))
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SafeTensors
 
 struct VerifyCommand: ParsableCommand {
@@ -33,10 +34,11 @@ struct VerifyCommand: ParsableCommand {
             }
         } catch {
             if output.json {
-                var object: [String: PythonJSONText.Value] = ["ok": .bool(false), "path": .string(path), "error": .string(error.description)]
-                object["file"] = .string(error.file)
-                if let tensor = error.tensor { object["tensor"] = .string(tensor) }
-                output.emit(.object(object))
+                // The error object every command prints under --json, plus the verdict.
+                var problem: [String: PythonJSONText.Value] = ["message": .string(error.description), "file": .string(error.file)]
+                if let tensor = error.tensor { problem["tensor"] = .string(tensor) }
+                output.emit(.object(["ok": .bool(false), "path": .string(path), "error": .object(problem)]))
+                FileHandle.standardError.write(Data("tailor: error: \(error.description)\n".utf8))
             } else {
                 printError(error.description)
             }

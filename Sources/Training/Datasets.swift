@@ -21,11 +21,8 @@ public struct Dataset: Sendable {
     /// Reads CSV (header with `text`[, `text_pair`], `label`) or JSONL. Labels may be names or
     /// integers; `knownLabels` fixes the order (e.g. from a training set or a model's id2label).
     public static func load(_ path: String, task: Task, knownLabels: [String]? = nil) throws -> Dataset {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw TrainingError(file: path, "cannot read: \(error.localizedDescription)")
-        }
-        let rows = path.lowercased().hasSuffix(".csv") ? try CSVRows.parse(text, file: path) : try jsonlRows(text, file: path)
+        let rows = path.lowercased().hasSuffix(".csv") ? try CSVRows.parse(TextFile.text(path, for: TrainingModule.self), file: path)
+            : try jsonlRows(TextFile.lines(path, for: TrainingModule.self), file: path)
         guard !rows.isEmpty else { throw TrainingError(file: path, "no examples") }
         var examples: [Example] = []
         var labelNames = knownLabels ?? []
@@ -35,6 +32,9 @@ public struct Dataset: Sendable {
             case .classification:
                 guard let text = field("text") else { throw TrainingError(file: path, "record \(index + 1) has no \"text\"") }
                 guard let labelText = field("label") else { throw TrainingError(file: path, "record \(index + 1) has no \"label\"") }
+                guard !labelText.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw TrainingError(file: path, "record \(index + 1) has an empty label")
+                }
                 let label: Int
                 if let existing = labelNames.firstIndex(of: labelText) {
                     label = existing
@@ -67,13 +67,13 @@ public struct Dataset: Sendable {
         return Dataset(examples: examples, labels: labelNames, path: path)
     }
 
-    static func jsonlRows(_ text: String, file: String) throws -> [[String: String?]] {
+    static func jsonlRows(_ lines: [(number: Int, text: String)], file: String) throws -> [[String: String?]] {
         var rows: [[String: String?]] = []
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, line) in lines {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
             guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
-                throw TrainingError(file: file, "line \(number + 1) is not a JSON object")
+                throw TrainingError(file: file, "line \(number) is not a JSON object")
             }
             rows.append(object.mapValues { value -> String? in
                 switch value {

@@ -38,6 +38,12 @@ public final class Trainer {
 
     public init(model: TaskModel, train: Dataset, validation: Dataset?, arguments: TrainingArguments, output: String) throws {
         guard !model.trainable.isEmpty else { throw TrainingError(file: model.folder, "nothing to train: the method left no trainable parameter") }
+        guard train.examples.count >= 2 else {
+            throw TrainingError(file: train.path, "\(train.examples.count) training example; training needs at least 2")
+        }
+        if model.task == .classification, train.labels.count < 2 {
+            throw TrainingError(file: train.path, "every example has the label \"\(train.labels.first ?? "")\"; a classifier needs at least 2 labels")
+        }
         self.model = model
         self.train = train
         self.validation = validation

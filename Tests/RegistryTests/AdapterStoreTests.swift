@@ -86,7 +86,13 @@ import Testing
     func quantizedFactorsExportToTheirOwnDtype(encoding: FactorQuantization, relativeError: Float) throws {
         let folder = TemporaryFolder()
         let store = try AdapterStore(root: folder.file("registry"))
-        let source = FixturePaths.path("peft/tiny-llama-lora")
+        // The adapter's own files only: the fixture folder also holds test goldens, which add
+        // would store (every file of a folder is kept) and which are not factors.
+        let source = folder.file("adapter")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        for name in ["adapter_config.json", "adapter_model.safetensors"] {
+            try FileManager.default.copyItem(atPath: FixturePaths.path("peft/tiny-llama-lora/" + name), toPath: source + "/" + name)
+        }
         let version = try store.add(folder: source, name: "q", quantize: encoding)
         #expect(version.storedDType == encoding.rawValue)
         #expect(version.storedBytes * (encoding == .nf4 ? 5 : 2) < version.rawBytes, "\(version.storedBytes) of \(version.rawBytes)")
@@ -124,6 +130,60 @@ import Testing
         #expect(try store.verify().corrupted == [victim])
         #expect { try store.export("a", to: folder.file("out")) } throws: { "\($0)".contains("corrupted") }
         #expect(!FileManager.default.fileExists(atPath: folder.file("out")), "no half-written export")
+    }
+
+    /// A blob that rotted on disk is not reused by a later add of the same content: the add
+    /// writes it again, and the new version exports whole.
+    @Test func aCorruptedBlobIsRewrittenNotReused() throws {
+        let folder = TemporaryFolder()
+        let store = try AdapterStore(root: folder.file("registry"))
+        let source = FixturePaths.path("peft/tiny-bert-lora")
+        try store.add(folder: source, name: "a")
+        for hash in try store.blobs.hashes() {
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: store.blobs.path(of: hash))))
+            bytes[bytes.count / 2] ^= 0x10
+            try Data(bytes).write(to: URL(fileURLWithPath: store.blobs.path(of: hash)))
+        }
+        try store.add(folder: source, name: "b")
+        try store.export("b", to: folder.file("out"))
+        #expect(FileManager.default.contents(atPath: folder.file("out/adapter_model.safetensors"))
+            == FileManager.default.contents(atPath: source + "/adapter_model.safetensors"))
+        #expect(try store.verify().corrupted.isEmpty, "the rewritten blobs serve both versions")
+    }
+
+    /// Garbage collection running while adapters are added never removes a blob an add has
+    /// written but not yet referenced: every version reported stored exports afterwards.
+    @Test func gcDuringAddsLosesNothing() throws {
+        let folder = TemporaryFolder()
+        let root = folder.file("registry")
+        _ = try AdapterStore(root: root)
+        let failures = Counter()
+        let adding = DispatchGroup()
+        let done = Counter()
+        // Each add has new content (a config that differs), so each writes fresh blobs.
+        let sources = (0..<12).map { index -> String in
+            let source = folder.file("adapter-\(index)")
+            try? FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+            try? FileManager.default.copyItem(atPath: FixturePaths.path("peft/tiny-bert-lora/adapter_model.safetensors"),
+                                              toPath: source + "/adapter_model.safetensors")
+            try? Data(("{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": \(index + 1), \"target_modules\": [\"query\", \"value\"]}").utf8)
+                .write(to: URL(fileURLWithPath: source + "/adapter_config.json"))
+            return source
+        }
+        DispatchQueue.global().async(group: adding) {
+            do {
+                let store = try AdapterStore(root: root)
+                for (index, source) in sources.enumerated() { try store.add(folder: source, name: "a\(index)") }
+            } catch { failures.add("add: \(error)") }
+            done.add("done")
+        }
+        let collector = try AdapterStore(root: root)
+        while done.values.isEmpty { _ = try collector.collectGarbage() }
+        adding.wait()
+        #expect(failures.values.isEmpty, "\(failures.values)")
+        let store = try AdapterStore(root: root)
+        for index in sources.indices { try store.export("a\(index)", to: folder.file("out-\(index)")) }
+        #expect(try store.verify().missing.isEmpty)
     }
 
     /// Several writers at once (separate connections, as separate processes have): no version lost.

@@ -1,8 +1,18 @@
+import ArgumentParser
 import Foundation
 import Testing
+@testable import TailorCLI
 
 @Suite struct HelpEndToEndTests {
-    static let subcommands = ["inspect", "convert", "verify", "quantize", "dequantize", "train", "eval", "classify", "generate", "bench", "merge", "diff", "extract", "adapter", "registry", "demo"]
+    /// Taken from the command tree itself, so a new command cannot go unchecked.
+    static let subcommands = Tailor.configuration.subcommands.map { $0._commandName }
+    static let nestedSubcommands = Tailor.configuration.subcommands.flatMap { group in
+        group.configuration.subcommands.map { "\(group._commandName) \($0._commandName)" }
+    }
+
+    @Test func theCommandTreeIsWhatWeDocument() {
+        #expect(Self.subcommands.count >= 16 && Self.subcommands.contains("train") && Self.nestedSubcommands.contains("adapter show"))
+    }
 
     @Test func rootHelpListsEverySubcommandWithOneLine() throws {
         let result = try TailorProcess.run(["--help"])
@@ -26,7 +36,7 @@ import Testing
         #expect(result.stdout.contains("--json") || result.stdout.contains("SUBCOMMANDS:"))
     }
 
-    @Test(arguments: ["adapter add", "adapter list", "adapter show", "adapter tag", "adapter rm", "adapter export", "registry verify", "registry gc"])
+    @Test(arguments: nestedSubcommands)
     func everyNestedSubcommandHelpHasAnExampleAndJSON(command: String) throws {
         let result = try TailorProcess.run(command.split(separator: " ").map(String.init) + ["--help"])
         #expect(result.status == 0)

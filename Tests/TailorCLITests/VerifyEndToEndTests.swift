@@ -32,7 +32,7 @@ import Testing
         let bad = try TailorProcess.run(["verify", TailorProcess.fixture("safetensors/malformed/offsets-gap.safetensors"), "--json"])
         #expect(bad.status == 1)
         #expect(bad.json?["ok"] as? Bool == false)
-        #expect(bad.json?["tensor"] as? String == "b")
+        #expect((bad.json?["error"] as? [String: Any])?["tensor"] as? String == "b")
     }
 
     @Test func missingPathAndBrokenIndex() throws {
