@@ -42,11 +42,16 @@ struct DemoCommand: ParsableCommand {
         try reportingErrors {
             let say: (String) -> Void = { line in if !outputOptions.json { print(line) } }
             let started = Date()
-            try? FileManager.default.removeItem(atPath: output)
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            try prepareOutput()
             var summary: [String: PythonJSONText.Value] = ["model": .string(model)]
 
             let original = CheckpointSummary(try Checkpoint.open(model))
+            // A random model's labels are noise: say so, so nobody reads meaning into them.
+            let isTiny = original.elementCount < 1_000_000
+            summary["real_model"] = .bool(!isTiny)
+            say(isTiny ? "model: \(model), a tiny BERT with random weights: it learns little and its labels mean nothing "
+                    + "(Scripts/demo runs on all-MiniLM-L6-v2 when it can fetch it)"
+                : "model: \(model) (\(groupedDigits(original.elementCount)) parameters)")
             say("== 1. quantize the base \(model) (\(groupedDigits(original.elementCount)) parameters) to NF4 → \(output)/base-nf4")
             let base = output + "/base-nf4"
             let quantized = try ModelQuantizer.quantize(modelFolder: model, outputFolder: base, options: ModelQuantizer.Options())
@@ -113,6 +118,24 @@ struct DemoCommand: ParsableCommand {
             }
             if outputOptions.json { outputOptions.emit(.object(summary)) }
         }
+    }
+
+    /// The marker file that makes a folder a demo output, which a later demo may replace.
+    static let marker = ".tailor-demo"
+
+    /// Empties `--output` for this run. Only a folder an earlier demo made (it holds the marker)
+    /// or an empty one is replaced: `--output ~` must never delete a home folder.
+    func prepareOutput() throws {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isFolder) {
+            guard isFolder.boolValue, entries.isEmpty || entries.contains(Self.marker) else {
+                throw UsageProblem(description: "\(output): exists and is not an earlier demo's output; choose another --output")
+            }
+            try FileManager.default.removeItem(atPath: output)
+        }
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: output + "/" + Self.marker, contents: Data("made by tailor demo\n".utf8))
     }
 
     struct TrainingSummary { var steps: Int; var seconds: Double; var firstLoss: Double; var lastLoss: Double; var accuracy: Double }
