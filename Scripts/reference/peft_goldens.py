@@ -39,15 +39,20 @@ assert peft.__version__ == "0.21.2", peft.__version__
 torch.manual_seed(0)
 
 
-def randomize(model, lora_too=False):
+def randomize(model, lora_too=False, biases=False):
     """Moves trainable vectors off their identity init so the adapter changes the outputs (and,
-    for PiSSA, A and B off the SVD init, so that the residual base must be rebuilt on load)."""
+    for PiSSA, A and B off the SVD init, so that the residual base must be rebuilt on load).
+    With `biases` (bias="all"/"lora_only") every trained bias moves too, from its own generator,
+    so the draws of the goldens without trained biases stay as they were."""
     g = torch.Generator().manual_seed(5)
+    bias_g = torch.Generator().manual_seed(11)
     moved = ("ia3_l", "lora_magnitude_vector") + (("lora_A", "lora_B") if lora_too else ())
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if parameter.requires_grad and any(part in name for part in moved):
                 parameter.mul_(1 + 0.3 * torch.randn(parameter.shape, generator=g))
+            elif biases and parameter.requires_grad and name.endswith(".bias"):
+                parameter.add_(0.1 * torch.randn(parameter.shape, generator=bias_g))
 
 
 def golden(model_cls, base_dir, config, batch, out_dir):
@@ -56,7 +61,8 @@ def golden(model_cls, base_dir, config, batch, out_dir):
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     model = get_peft_model(base, config)
-    randomize(model, lora_too=getattr(config, "init_lora_weights", None) == "pissa")
+    randomize(model, lora_too=getattr(config, "init_lora_weights", None) == "pissa",
+              biases=getattr(config, "bias", "none") != "none")
     model.save_pretrained(out_dir)
     model.eval()
     inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -83,35 +89,41 @@ def golden(model_cls, base_dir, config, batch, out_dir):
                       or (key == "prompt_embeddings" and n.endswith("prompt_encoder.default.embedding.weight"))]
         if candidates:
             tensors["grad." + key] = grads[candidates[0]]
-    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out_dir, "golden.safetensors"))
+    # Cloned: a saved key may alias another (bias="all" saves a modules_to_save bias twice).
+    save_file({k: v.clone().contiguous() for k, v in tensors.items()}, os.path.join(out_dir, "golden.safetensors"))
 
 
-def main(fixtures):
+def batches():
+    """The tiny BERT's classification batch and the tiny Llama's causal-LM batch (padded rows)."""
     g = torch.Generator().manual_seed(7)
     ids = torch.randint(5, 512, (3, 12), generator=g)
     mask = torch.ones(3, 12, dtype=torch.int64)
     mask[1, 9:] = 0
     ids[mask == 0] = 0
-    batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 1])}
-    bert_batch = batch
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], lora_dropout=0.0,
-                        modules_to_save=["classifier"], task_type="SEQ_CLS", init_lora_weights=False)
-    golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, batch,
-           os.path.join(fixtures, "peft", "tiny-bert-lora"))
-
+    bert_batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 1])}
     ids = torch.randint(3, 384, (2, 10), generator=g)
     mask = torch.ones(2, 10, dtype=torch.int64)
     mask[1, 7:] = 0
     ids[mask == 0] = 1
     labels = ids.clone()
     labels[mask == 0] = -100
-    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return bert_batch, {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def main(fixtures):
+    bert_batch, llama_batch = batches()
+    batch = bert_batch
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], lora_dropout=0.0,
+                        modules_to_save=["classifier"], task_type="SEQ_CLS", init_lora_weights=False)
+    golden(AutoModelForSequenceClassification, os.path.join(fixtures, "tiny-bert"), config, batch,
+           os.path.join(fixtures, "peft", "tiny-bert-lora"))
+
+    batch = llama_batch
     config = LoraConfig(r=4, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0, use_rslora=True,
                         rank_pattern={"q_proj": 8}, alpha_pattern={"v_proj": 4}, task_type="CAUSAL_LM",
                         init_lora_weights=False)
     golden(AutoModelForCausalLM, os.path.join(fixtures, "tiny-llama"), config, batch,
            os.path.join(fixtures, "peft", "tiny-llama-lora"))
-    llama_batch = batch
 
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value", "intermediate.dense"], lora_dropout=0.0,
                         use_dora=True, modules_to_save=["classifier"], task_type="SEQ_CLS", init_lora_weights=False)

@@ -99,12 +99,15 @@ public final class AdapterSlots {
     private var routers: [String: RoutedLinear] = [:]
     /// The layers as the base has them, with their router attached.
     private var originals: [String: LinearLayer] = [:]
+    /// The base's norm biases, put back after each attach.
+    private let originalNorms: LayerSnapshot
     public private(set) var names: [String] = []
     /// Each slot's label names (from its first member that has them).
     public private(set) var labels: [[String]?] = []
 
     public init(base: AdaptableModel) {
         self.base = base
+        originalNorms = LayerSnapshot(base)
         for name in base.linearModuleNames {
             base.updateLinear(name) { layer in
                 let router = RoutedLinear(routing: routing, base: layer)
@@ -152,6 +155,12 @@ public final class AdapterSlots {
         if let prompt = zip(members, adapters).first(where: { $0.1 is PromptTuningModel || $0.1 is PrefixTuningModel }) {
             throw AdapterError(file: prompt.0.files.label, "\(prompt.0.member.reference) is \(prompt.1.peftType): it changes the input sequence, so it cannot be switched per row; apply it alone with --adapter")
         }
+        // A norm is no Linear layer with a router: its bias cannot differ between rows of a batch.
+        if let norm = before.replacedNormBiases(in: base).first {
+            let owner = zip(members, adapters).first { $0.1.savedTensors.contains { $0.0 == "base_model.model." + norm } }?.0 ?? members[0]
+            throw AdapterError(file: owner.files.label, "\(owner.member.reference) trains \(norm) (bias=\"all\"), which every row of a "
+                               + "batch shares, so it cannot be switched per row; apply it alone with --adapter")
+        }
         let replaced = Set(before.replacedLayers(in: base))
         for name in base.linearModuleNames {
             guard let layer = base.linear(named: name), let router = routers[name] else { continue }
@@ -167,6 +176,7 @@ public final class AdapterSlots {
     /// Puts every layer back as the base has it (router attached, nothing else).
     private func restoreBase() {
         for (name, layer) in originals { base.setLinear(layer, named: name) }
+        originalNorms.restoreNormBiases(in: base)
         base.virtualTokens = nil
         base.prefix = nil
     }

@@ -40,11 +40,13 @@ public enum AdapterStack {
         for (member, files) in members {
             let before = LayerSnapshot(base)
             let adapter = try PEFTAdapterFolder.loadAny(files, into: base)
-            // A module one member trains in full (modules_to_save: the head) replaced by another
-            // would silently drop the first; PEFT refuses the same in add_weighted_adapter.
-            for name in before.replacedLayers(in: base) {
+            // A module one member trains in full (modules_to_save: the head) or a bias it trains
+            // (bias="all"/"lora_only"), replaced by another, would silently drop the first; PEFT
+            // refuses the same in add_weighted_adapter.
+            for name in before.replacedLayers(in: base) + before.replacedNormBiases(in: base) {
                 if let earlier = replacedBy[name] {
-                    throw AdapterError(file: files.label, "\(member.reference) and \(earlier) both replace \(name) (modules_to_save); a stack can hold one of them")
+                    throw AdapterError(file: files.label, "\(member.reference) and \(earlier) both replace \(name) "
+                                       + "(modules_to_save or a trained bias); a stack can hold one of them")
                 }
                 replacedBy[name] = member.reference
             }
@@ -75,11 +77,12 @@ public enum AdapterStack {
     }
 }
 
-/// Which tensors each Linear layer holds, to see what loading an adapter replaced (a head
-/// trained in full, a PiSSA residual, a trained bias) as opposed to adapters it appended.
+/// Which tensors each Linear layer and norm bias holds, to see what loading an adapter replaced (a
+/// head trained in full, a PiSSA residual, a trained bias) as opposed to adapters it appended.
 struct LayerSnapshot {
     struct Entry: Equatable { var weight: ObjectIdentifier?; var bias: ObjectIdentifier? }
     let entries: [String: Entry]
+    let normBiases: [String: Tensor]
 
     init(_ base: AdaptableModel) {
         var entries: [String: Entry] = [:]
@@ -88,6 +91,19 @@ struct LayerSnapshot {
             entries[name] = Self.entry(layer)
         }
         self.entries = entries
+        normBiases = Dictionary(uniqueKeysWithValues: base.normBiasNames.compactMap { name in
+            base.normBias(named: name).map { (name, $0) }
+        })
+    }
+
+    /// Norm biases (LayerNorm's, trained by bias="all") that are no longer the tensor they were.
+    func replacedNormBiases(in base: AdaptableModel) -> [String] {
+        base.normBiasNames.filter { name in normBiases[name].map { base.normBias(named: name) !== $0 } ?? false }
+    }
+
+    /// Puts the norm biases back as they were.
+    func restoreNormBiases(in base: AdaptableModel) {
+        for (name, bias) in normBiases { base.setNormBias(bias, named: name) }
     }
 
     static func entry(_ layer: LinearLayer) -> Entry {

@@ -40,7 +40,9 @@ public struct AdapterUpdates {
         }
         let lora = peftType == "LORA" ? try LoRAConfig(json: config, file: configPath) : nil
         if let lora, lora.bias != .none {
-            throw AdapterError(file: configPath, "bias = \(lora.bias.rawValue): trained biases are not a weight update; compare or merge adapters trained with bias none")
+            throw AdapterError(file: configPath, "bias = \(lora.bias.rawValue): trained biases replace the base's, which is no ΔW to "
+                               + "compare or combine with other adapters; merge it into the base (merge --into-base) or use adapters "
+                               + "trained with bias none")
         }
         if let lora, !lora.useDoRA, lora.initialization != .pissa {
             try readLoRA(files, config: lora)

@@ -76,6 +76,10 @@ public enum BaseMerge {
             folded[name + ".weight"] = (weight, [layer.outFeatures, layer.inFeatures])
             if let bias { folded[name + ".bias"] = (bias, [layer.outFeatures]) }
         }
+        // Norm biases an adapter trained (bias="all") replace the base's, like a Linear's bias.
+        for name in model.normBiasNames {
+            if let bias = model.normBias(named: name) { folded[name] = (bias.values, bias.shape) }
+        }
         var out: [(name: String, values: [Float], shape: [Int])] = []
         var written = Set<String>()
         for (name, tensor) in loaded.namedParameters where !written.contains(name) {

@@ -119,7 +119,10 @@ extension Graph {
                 for c in 0..<columns { o[c] = yr[c] + baseFactor[c] * (br[c] - biases[c]) + loraFactor[c] * lr[c] }
             }
         }
-        record(out, [y, base, lora, magnitude]) { dOut in
+        // A trained bias (bias="all"/"lora_only") reaches y with gradient dOut but is taken out of
+        // the base term again: its gradient is dOut − (g − 1)·dOut summed over rows, as in PEFT.
+        let trainedBias = bias.flatMap { $0.requiresGrad ? $0 : nil }
+        record(out, [y, base, lora, magnitude] + (trainedBias.map { [$0] } ?? [])) { dOut in
             withExtendedLifetime(factors) {
                 // y's gradient is dOut itself: added, or (fresh) copied.
                 for (input, factor) in [(y, nil), (base, baseFactor), (lora, loraFactor)] where input.requiresGrad {
@@ -148,6 +151,13 @@ extension Graph {
                     }
                     let grad = magnitude.gradBuffer()
                     for chunk in 0..<chunks { for c in 0..<columns { grad[c] += partial.data[chunk * columns + c] } }
+                }
+                if let trainedBias {
+                    let grad = trainedBias.gradBuffer()
+                    for r in 0..<rows {
+                        let dr = UnsafePointer(dOut) + r * columns
+                        for c in 0..<columns { grad[c] -= baseFactor[c] * dr[c] }
+                    }
                 }
             }
         }

@@ -13,6 +13,10 @@ public final class LoRAModel {
     public private(set) var layers: [(String, LoRALinear)] = []
     /// Trainable copies of the `modules_to_save` modules and of biases (bias = all/lora_only).
     public private(set) var fullyTrained: [(String, Tensor)] = []
+    /// Tensors PEFT saves with bias = "all" that are not trained parameters of their own: a
+    /// modules_to_save module's bias again as `….modules_to_save.bias` (the trained tensor) and
+    /// as `….original_module.bias` (the base's, frozen).
+    public private(set) var savedCopies: [(String, Tensor)] = []
 
     /// Injects LoRA into `base` as `config` says. `weights` supplies saved A/B (and saved modules)
     /// by PEFT key; without it A and B are initialised per `config.initialization` from `seed`.
@@ -25,7 +29,11 @@ public final class LoRAModel {
         guard !targets.isEmpty else {
             throw AdapterError(file: file, "target_modules matches none of the model's Linear modules (\(base.linearModuleNames.prefix(4).joined(separator: ", ")), …)")
         }
-        for name in targets where !saved.contains(name) {
+        // Biases first, so that a DoRA layer sees the trained bias it subtracts from the base output.
+        let adaptedNames = targets.filter { !saved.contains($0) && base.linear(named: $0) != nil }
+        let biases = try Self.trainBiases(config.bias, of: base, adapted: Set(adaptedNames), saved: saved, weights: weights, file: file)
+        let originalHeads = saved.compactMap { name in base.linear(named: name)?.bias.map { (name, $0) } }
+        for name in adaptedNames {
             guard let layer = base.linear(named: name) else { continue }
             let (out, inFeatures, r) = (layer.outFeatures, layer.inFeatures, config.rank(for: name))
             var a: Tensor, b: Tensor
@@ -67,9 +75,19 @@ public final class LoRAModel {
             layers.append((name, lora))
         }
         fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.", weights: weights, file: file)
-        if config.bias != .none {
-            for name in base.linearModuleNames where !saved.contains(name) && (config.bias == .all || targets.contains(name)) {
-                try trainBias(name, weights: weights, file: file)
+            + biases
+        if config.bias == .all {
+            // PEFT's wrapper holds the trained copy and the original module, and bias="all" saves
+            // every parameter whose name ends in ".bias": both biases, besides the usual key.
+            for (name, original) in originalHeads.sorted(by: { $0.0 < $1.0 }) {
+                guard let trained = base.linear(named: name)?.bias else { continue }
+                let key = "base_model.model.\(name).original_module.bias"
+                let values = try weights?[key].map { saved in
+                    guard saved.count == original.count else { throw AdapterError(file: file, "\(key) does not fit [\(original.count)]") }
+                    return saved.values
+                } ?? original.values
+                savedCopies += [("base_model.model.\(name).modules_to_save.bias", trained),
+                                (key, Tensor(values, shape: original.shape, name: key))]
             }
         }
     }
@@ -124,14 +142,37 @@ public final class LoRAModel {
                 Tensor(residual, shape: [out, inFeatures], name: name + ".weight"))
     }
 
-    private func trainBias(_ name: String, weights: [String: Tensor]?, file: String) throws {
-        base.updateLinear(name) { layer in
-            guard let bias = layer.bias else { return }
-            let key = "base_model.model.\(name).bias"
-            let b = Tensor(weights?[key]?.values ?? bias.values, shape: bias.shape, requiresGrad: true, name: key)
-            layer.bias = b
-            fullyTrained.append((key, b))
+    /// Replaces the biases `bias` trains with trainable copies (saved values from `weights` when
+    /// given) under PEFT's keys. lora_only: the adapted layers' biases, which PEFT keeps on the
+    /// LoRA layer's `base_layer`. all: every bias of the model, the other Linear layers' and the
+    /// norms' under their own names; modules_to_save modules train theirs with the module.
+    static func trainBiases(_ bias: LoRAConfig.Bias, of base: AdaptableModel, adapted: Set<String>, saved: Set<String>,
+                            weights: [String: Tensor]?, file: String) throws -> [(String, Tensor)] {
+        guard bias != .none else { return [] }
+        func trainable(_ current: Tensor, key: String) throws -> Tensor {
+            guard let stored = weights?[key] else { return Tensor(current.values, shape: current.shape, requiresGrad: true, name: key) }
+            guard stored.count == current.count else {
+                throw AdapterError(file: file, "\(key) is \(stored.shape), the base's bias is \(current.shape)")
+            }
+            return Tensor(stored.values, shape: current.shape, requiresGrad: true, name: key)
         }
+        var trained: [(String, Tensor)] = []
+        for name in base.linearModuleNames where !saved.contains(name) && (bias == .all || adapted.contains(name)) {
+            guard let current = base.linear(named: name)?.bias else { continue }
+            let key = "base_model.model.\(name)" + (adapted.contains(name) ? ".base_layer.bias" : ".bias")
+            let b = try trainable(current, key: key)
+            base.updateLinear(name) { $0.bias = b }
+            trained.append((key, b))
+        }
+        guard bias == .all else { return trained }
+        for name in base.normBiasNames {
+            guard let current = base.normBias(named: name) else { continue }
+            let key = "base_model.model." + name
+            let b = try trainable(current, key: key)
+            base.setNormBias(b, named: name)
+            trained.append((key, b))
+        }
+        return trained
     }
 
     /// Every trainable tensor under the key PEFT saves it as.

@@ -65,7 +65,7 @@ public enum PEFTAdapterFolder {
             model = try BottleneckModel(base: base, config: BottleneckConfig(json: json, file: configPath), weights: weights, file: file.path)
         case let other: throw AdapterError(file: configPath, "peft_type \(other) is not supported (LORA, IA3, PROMPT_TUNING, PREFIX_TUNING, BOTTLENECK)")
         }
-        let used = Set(model.trainableParameters.map(\.0))
+        let used = Set(model.savedTensors.map(\.0))
         if let unused = weights.keys.sorted().first(where: { !used.contains($0) }) {
             throw AdapterError(file: file.path, "tensor \(unused) matches no module the config adapts (wrong base model?)")
         }
@@ -77,7 +77,7 @@ public enum PEFTAdapterFolder {
     public static func save(_ model: any PEFTAdapter, to folder: String, dtype: DType = .f32, labels: [String]? = nil) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var tensors: [TensorData] = []
-        for (key, tensor) in model.trainableParameters {
+        for (key, tensor) in model.savedTensors {
             var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: tensor.count)!)
             let values = tensor.values
             try values.withUnsafeBytes { source in

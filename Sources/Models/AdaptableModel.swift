@@ -20,6 +20,11 @@ public protocol AdaptableModel: AnyObject {
     var virtualTokens: Tensor? { get set }
     /// Prefix tuning's per-layer keys and values, nil without.
     var prefix: Tensor? { get set }
+    /// The biases outside Linear layers (BERT's LayerNorm biases) by Hugging Face parameter name,
+    /// in model order: PEFT's bias="all" trains and saves these along with every Linear bias.
+    var normBiasNames: [String] { get }
+    func normBias(named name: String) -> Tensor?
+    func setNormBias(_ bias: Tensor, named name: String)
 }
 
 extension AdaptableModel {
@@ -81,6 +86,35 @@ extension Bert: AdaptableModel {
               let path = Self.layerLinears.path(suffix) else { return }
         layers[index][keyPath: path] = layer
     }
+
+    /// A layer's LayerNorm bias by its name inside the layer.
+    static func normBiasPath(_ suffix: Substring) -> WritableKeyPath<BertLayer, Tensor>? {
+        switch suffix {
+        case "attention.output.LayerNorm.bias": \.attentionNormBias
+        case "output.LayerNorm.bias": \.outputNormBias
+        default: nil
+        }
+    }
+
+    public var normBiasNames: [String] {
+        ["bert.embeddings.LayerNorm.bias"] + layers.indices.flatMap { i in
+            ["attention.output.LayerNorm.bias", "output.LayerNorm.bias"].map { "bert.encoder.layer.\(i).\($0)" }
+        }
+    }
+
+    public func normBias(named name: String) -> Tensor? {
+        if name == "bert.embeddings.LayerNorm.bias" { return embeddingNormBias }
+        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+              let path = Self.normBiasPath(suffix) else { return nil }
+        return layers[index][keyPath: path]
+    }
+
+    public func setNormBias(_ bias: Tensor, named name: String) {
+        if name == "bert.embeddings.LayerNorm.bias" { embeddingNormBias = bias; return }
+        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+              let path = Self.normBiasPath(suffix) else { return }
+        layers[index][keyPath: path] = bias
+    }
 }
 
 extension Llama: AdaptableModel {
@@ -112,6 +146,11 @@ extension Llama: AdaptableModel {
               let path = Self.layerLinears.path(suffix) else { return }
         layers[index][keyPath: path] = layer
     }
+
+    // RMSNorm has no bias: every bias of the family (Qwen2's q/k/v, attention_bias, mlp_bias) is a Linear's.
+    public var normBiasNames: [String] { [] }
+    public func normBias(named name: String) -> Tensor? { nil }
+    public func setNormBias(_ bias: Tensor, named name: String) {}
 }
 
 extension LoadedModel {

@@ -50,7 +50,9 @@ public struct BertLayer {
 /// `BertModel` (+ pooler) and the classification head of `BertForSequenceClassification`.
 public final class Bert {
     public var config: BertConfig
-    public let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings, embeddingNormWeight, embeddingNormBias: Tensor
+    public let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings, embeddingNormWeight: Tensor
+    /// Replaceable like the layers' norms: an adapter trained with bias="all" brings its own.
+    public var embeddingNormBias: Tensor
     public var layers: [BertLayer]
     public var pooler: LinearLayer?
     public var classifier: LinearLayer?

@@ -51,7 +51,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Dropout on the LoRA input.") var loraDropout: Float = 0
     @Option(help: "Modules trained in full and saved with the adapter (e.g. classifier).") var modulesToSave: String?
     @Flag(help: "Scale by alpha / √r (rsLoRA).") var useRslora = false
-    @Option(help: "Also train biases: none, all or lora_only.") var bias = "none"
+    @Option(help: "Also train biases, saved as PEFT does: none, all (every bias, LayerNorm's too) or lora_only (the adapted layers').")
+    var bias = "none"
     @Option(help: "LoRA init: kaiming (A Kaiming-uniform, B zero; PEFT's default), gaussian, or pissa (top singular vectors; the base keeps the residual).")
     var initLoraWeights = "kaiming"
     @Option(help: "Quantize the frozen base to nf4 or fp4 (QLoRA).") var quantize: String?

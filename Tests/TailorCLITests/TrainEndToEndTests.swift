@@ -27,6 +27,51 @@ import Testing
         #expect(["negative", "positive"].contains(classify.json?["label"] as? String ?? ""))
     }
 
+    /// --bias all trains every bias (LayerNorm's too) and saves PEFT's key set; the adapter goes
+    /// through the registry and merges into the base with the logits of base + adapter.
+    @Test func biasAllSavesPEFTsKeysThenRegistersAndMerges() throws {
+        let folder = TemporaryFolder()
+        let (out, registry) = (folder.file("run"), folder.file("registry"))
+        let train = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"),
+                                           "--data", TailorProcess.fixture("sentiment/train.jsonl"),
+                                           "--method", "lora", "--r", "4", "--alpha", "8", "--target-modules", "query", "--bias", "all",
+                                           "--modules-to-save", "classifier", "--epochs", "0.05", "--lr", "1e-2", "--output", out,
+                                           "--register", "biased", "--registry", registry, "--json"])
+        #expect(train.status == 0, "\(train.stderr)")
+        func tensors(_ path: String) throws -> [String: [Float]] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let headerLength = data.prefix(8).withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self)) }
+            let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as! [String: Any]
+            var out: [String: [Float]] = [:]
+            for (name, entry) in header where name != "__metadata__" {
+                let offsets = (entry as! [String: Any])["data_offsets"] as! [Int]
+                let bytes = data.subdata(in: (8 + headerLength + offsets[0])..<(8 + headerLength + offsets[1]))
+                out[name] = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            }
+            return out
+        }
+        let ours = try tensors(out + "/adapter_model.safetensors")
+        let peft = try tensors(TailorProcess.fixture("peft/tiny-bert-bias-all/adapter_model.safetensors"))
+        #expect(ours.keys.sorted() == peft.keys.sorted(), "the keys PEFT saves for bias=all on query")
+        let base = try tensors(TailorProcess.fixture("tiny-bert/model.safetensors"))
+        #expect(ours["base_model.model.bert.embeddings.LayerNorm.bias"] != base["bert.embeddings.LayerNorm.bias"], "LayerNorm biases train")
+        let key = "bert.encoder.layer.0.attention.self.key.bias"
+        #expect(ours["base_model.model." + key] != base[key], "so do the biases of Linear layers LoRA leaves alone")
+        #expect(ours["base_model.model.classifier.original_module.bias"] == base["classifier.bias"], "the original head's bias is kept")
+        let merge = try TailorProcess.run(["merge", "--into-base", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", "biased",
+                                           "--registry", registry, "--output", folder.file("merged"), "--json"])
+        #expect(merge.status == 0, "\(merge.stderr)")
+        #expect((merge.json?["max_logit_difference"] as? Double).map { $0 < 1e-4 } == true, "\(merge.stdout)")
+        let merged = try TailorProcess.run(["classify", "--model", folder.file("merged"), "lovely", "--json"])
+        let adapted = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", out, "lovely",
+                                             "--json"])
+        let logits = zip(merged.json?["logits"] as? [Double] ?? [], adapted.json?["logits"] as? [Double] ?? [1]).map { abs($0 - $1) }
+        #expect(!logits.isEmpty && logits.allSatisfy { $0 < 1e-4 }, "\(logits)")
+        let add = try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-bert-bias-all"), "--name", "peft-bias",
+                                         "--base", TailorProcess.fixture("tiny-bert"), "--registry", registry])
+        #expect(add.status == 0, "\(add.stderr)")
+    }
+
     @Test func causalLMWithPromptCompletionThenGenerateWithTheAdapter() throws {
         let folder = TemporaryFolder()
         let data = (0..<12).map { #"{"prompt": "Q: \#($0) plus one? A:", "completion": " \#($0 + 1)"}"# }.joined(separator: "\n")
