@@ -81,6 +81,7 @@ let package = Package(
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Models", "TrainingCore", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "TrainingCore", "TailorTestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Adapters", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TailorTestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.

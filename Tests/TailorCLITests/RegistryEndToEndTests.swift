@@ -140,4 +140,46 @@ import Testing
         #expect(try TailorProcess.run(["registry", "gc", "--registry", registry]).status == 0)
         #expect(try TailorProcess.run(["registry", "verify", "--registry", registry]).status == 0)
     }
+
+    /// show, tag and rm as a user drives them, checked through list and show.
+    @Test func showTagAndRemove() throws {
+        let folder = TemporaryFolder()
+        let registry = ["--registry", folder.file("registry")]
+        let source = TailorProcess.fixture("peft/tiny-bert-lora")
+        for _ in 0..<2 { #expect(try TailorProcess.run(["adapter", "add", source, "--name", "a"] + registry).status == 0) }
+        let show = try TailorProcess.run(["adapter", "show", "a@1", "--json"] + registry)
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(show.json?["name"] as? String == "a" && show.json?["version"] as? Int == 1)
+        let latest = try TailorProcess.run(["adapter", "show", "a", "--json"] + registry)
+        #expect(latest.json?["version"] as? Int == 2, "NAME alone is the latest version")
+        let tag = try TailorProcess.run(["adapter", "tag", "a@1", "prod", "--json"] + registry)
+        #expect(tag.status == 0 && tag.json?["version"] as? Int == 1, "\(tag.stderr)")
+        #expect(try TailorProcess.run(["adapter", "show", "a@prod", "--json"] + registry).json?["tags"] as? [String] == ["prod"])
+        let moved = try TailorProcess.run(["adapter", "tag", "a@2", "prod", "--json"] + registry)
+        #expect(moved.json?["version"] as? Int == 2, "a tag moves")
+        #expect(try TailorProcess.run(["adapter", "rm", "a@prod"] + registry).status == 0)
+        let list = try TailorProcess.run(["adapter", "list", "--json"] + registry)
+        let versions = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(versions.compactMap { $0["version"] as? Int } == [1])
+        #expect(try TailorProcess.run(["adapter", "show", "a@prod"] + registry).status == 1, "the tag went with its version")
+        #expect(try TailorProcess.run(["adapter", "rm", "a"] + registry).status == 0)
+        #expect(try TailorProcess.run(["adapter", "list", "--json"] + registry).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+    }
+
+    /// bench switch: loads from folders and the registry, reports every figure.
+    @Test func benchSwitchReportsLoadSwitchAndThroughput() throws {
+        let folder = TemporaryFolder()
+        let registry = ["--registry", folder.file("registry")]
+        #expect(try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-bert-ia3"), "--name", "ia3"] + registry).status == 0)
+        let result = try TailorProcess.run(["bench", "switch", "--model", TailorProcess.fixture("tiny-bert"), "--adapter",
+                                            TailorProcess.fixture("peft/tiny-bert-lora"), "--adapter", "ia3", "--batch", "4", "--seq", "16",
+                                            "--steps", "2", "--json"] + registry)
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(result.json)
+        #expect(json["adapters"] as? Int == 2)
+        #expect((json["load_seconds"] as? [Double])?.count == 2)
+        for key in ["switch_seconds", "single_tokens_per_s", "mixed_tokens_per_s", "merge_seconds"] {
+            #expect((json[key] as? Double ?? -1) > 0, "\(key)")
+        }
+    }
 }
