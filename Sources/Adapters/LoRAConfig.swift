@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 import SafeTensors
 
@@ -94,10 +95,7 @@ public struct LoRAConfig: Sendable, Equatable {
 
     /// Reads a PEFT `adapter_config.json`.
     public init(jsonFile path: String) throws {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw AdapterError(file: path, "cannot read: \(error.localizedDescription)")
-        }
+        let data = Data(try TextFile.bytes(path, for: AdaptersModule.self))
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw AdapterError(file: path, "not a JSON object")
         }

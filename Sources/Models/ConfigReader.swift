@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 
 /// Typed access to a Hugging Face `config.json`, with errors that name the field.
@@ -8,10 +9,7 @@ public struct ConfigReader: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ModelError(file: path, "cannot read: \(error.localizedDescription)")
-        }
+        let data = Data(try TextFile.bytes(path, for: ModelsModule.self))
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ModelError(file: path, "not a JSON object")
         }

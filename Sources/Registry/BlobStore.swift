@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SafeTensors
 
 /// Content-addressed blobs in a folder: each blob is named by the SHA-256 of its bytes
 /// (`blobs/ab/cdef…`, git's fan-out so no folder grows huge). A blob is written to a temporary
@@ -40,7 +41,7 @@ public struct BlobStore: Sendable {
         // exported: an existing blob counts only when it still hashes to its name, else it is
         // written again (the rename replaces the damaged file).
         if let existing = FileManager.default.contents(atPath: target), Self.hash([UInt8](existing)) == hash { return hash }
-        let folder = (target as NSString).deletingLastPathComponent
+        let folder = PathText.folder(of: target)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let temporary = folder + "/.tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)

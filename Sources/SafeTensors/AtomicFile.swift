@@ -18,10 +18,9 @@ public final class AtomicFile {
     public init(path: String) throws(SafeTensorsError) {
         self.path = path
         try OutputPaths.checkFile(path)
-        let slash = path.lastIndex(of: "/")
-        let folder = slash.map { String(path[..<$0]) } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let temporaryPath = "\(folder.isEmpty ? "/" : folder)/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let folder = PathText.folder(of: path)
+        let base = PathText.name(of: path)
+        let temporaryPath = "\(folder)/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         self.temporaryPath = temporaryPath
         guard TemporaryFiles.register(temporaryPath) else {
             descriptor = -1

@@ -43,7 +43,7 @@ public final class Checkpoint: Sendable {
         if !isFolder.boolValue {
             if path.hasSuffix(".index.json") { return try openSharded(index: path, requestedPath: path) }
             let file = try SafeTensorsFile(path: path)
-            return Checkpoint(path: path, folder: (path as NSString).deletingLastPathComponent,
+            return Checkpoint(path: path, folder: PathText.folder(of: path),
                               layout: .singleFile, files: [file], indexMetadata: [:])
         }
         let folder = path
@@ -85,7 +85,7 @@ public final class Checkpoint: Sendable {
             }
             shardOf[tensor] = shard
         }
-        let folder = (index as NSString).deletingLastPathComponent
+        let folder = PathText.folder(of: index)
         let shardNames = Set(shardOf.values).sorted()
         var files: [SafeTensorsFile] = []
         for name in shardNames {
@@ -117,7 +117,7 @@ public final class Checkpoint: Sendable {
         var locations: [String: Location] = [:]
         var names: [String] = []
         for (i, file) in files.enumerated() {
-            let fileName = (file.path as NSString).lastPathComponent
+            let fileName = PathText.name(of: file.path)
             for info in file.tensors {
                 // A shard may hold tensors the index does not list; the index is what counts.
                 if let shardOf, shardOf[info.name] != fileName { continue }

@@ -55,7 +55,7 @@ public enum CheckpointConversion {
             for info in file.tensors where checkpoint.info(info.name) == info {
                 specs.append(TensorSpec(name: info.name, dtype: try target(info), shape: info.shape))
             }
-            shards.append(.init(fileName: (file.path as NSString).lastPathComponent, tensors: specs))
+            shards.append(.init(fileName: PathText.name(of: file.path), tensors: specs))
         }
         if let maxShardBytes {
             shards = ShardedCheckpointWriter.plan(shards.flatMap(\.tensors), maxShardBytes: maxShardBytes)
@@ -63,8 +63,8 @@ public enum CheckpointConversion {
         let inputs = [checkpoint.path] + checkpoint.files.map(\.path)
         var folder: OutputFolder?
         if inputIsFile && !outputExistsAsFolder && shards.count == 1 {
-            outputFolder = (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent
-            shards[0].fileName = (output as NSString).lastPathComponent
+            outputFolder = PathText.folder(of: output)
+            shards[0].fileName = PathText.name(of: output)
             try OutputPaths.checkFile(output, inputs: inputs)
             if !overwrite, OutputPaths.kind(output) != nil {
                 throw SafeTensorsError(file: output, .io("already exists; choose another output or pass --overwrite"))

@@ -15,14 +15,16 @@ public final class MappedStorage: @unchecked Sendable {
 
     /// Maps `path` read-only. An empty file gets an empty buffer (mmap refuses length 0).
     public init(path: String) throws(SafeTensorsError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
+        // regular-file check below then refuses it. (It has no effect on regular files.)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw SafeTensorsError(file: path, .io("cannot open: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             throw SafeTensorsError(file: path, .io("cannot stat: \(String(cString: strerror(errno)))"))
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw SafeTensorsError(file: path, .io("not a regular file")) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw SafeTensorsError(file: path, .io("is a device, FIFO or socket, not a regular file")) }
         let size = Int(info.st_size)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)

@@ -12,7 +12,7 @@ public enum ModelFolder {
         of checkpoint: Checkpoint, into folder: String,
         editConfig: ((inout [String: PythonJSONText.Value]) throws -> Void)? = nil
     ) throws -> [String] {
-        let checkpointFiles = Set(checkpoint.files.map { ($0.path as NSString).lastPathComponent } + [Checkpoint.indexFileName])
+        let checkpointFiles = Set(checkpoint.files.map { PathText.name(of: $0.path) } + [Checkpoint.indexFileName])
         var copied: [String] = []
         let entries = try FileManager.default.contentsOfDirectory(atPath: checkpoint.folder).sorted()
         for name in entries where !checkpointFiles.contains(name) && !name.hasPrefix(".") && !name.hasSuffix(".safetensors") {
@@ -32,10 +32,13 @@ public enum ModelFolder {
 
     /// Reads `config.json` of a folder as a JSON object.
     public static func readConfig(_ path: String) throws -> [String: PythonJSONText.Value] {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw SafeTensorsError(file: path, .io("cannot read: \(error.localizedDescription)"))
+        switch OutputPaths.kind(path) {
+        case nil: throw SafeTensorsError(file: path, .io("no such file"))
+        case .folder?: throw SafeTensorsError(file: path, .io("is a folder, not a file"))
+        case .other?: throw SafeTensorsError(file: path, .io("is a device, FIFO or socket, not a regular file"))
+        case .regular?: break
         }
+        guard let data = FileManager.default.contents(atPath: path) else { throw SafeTensorsError(file: path, .io("cannot be read")) }
         guard case .object(let members)? = PythonJSONText.Value(jsonData: data) else {
             throw SafeTensorsError(file: path, .io("not a JSON object"))
         }

@@ -61,8 +61,8 @@ public enum OutputPaths {
         case .folder?, nil: break
         }
         for input in inputs {
-            let folder = kind(input) == .folder ? input : (input as NSString).deletingLastPathComponent
-            if sameFile(path, input) || sameFile(path, folder.isEmpty ? "." : folder) {
+            let folder = kind(input) == .folder ? input : PathText.folder(of: input)
+            if sameFile(path, input) || sameFile(path, folder) {
                 throw SafeTensorsError(file: path, .io("is the input \(input): writing there would overwrite the input; choose another output"))
             }
         }
@@ -111,7 +111,7 @@ public final class OutputFolder {
     /// After a complete write: with `overwrite`, removes earlier result files not among `written`.
     public func finish(written: [String]) {
         guard overwrite else { return }
-        let kept = Set(written.map { ($0 as NSString).lastPathComponent })
+        let kept = Set(written.map { PathText.name(of: $0) })
         for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         where isResult(name) && !kept.contains(name) && !name.hasPrefix(".") {
             try? FileManager.default.removeItem(atPath: path + "/" + name)

@@ -11,9 +11,8 @@ import Darwin
 public enum ScratchFolder {
     /// Builds the folder `output` (which must not exist) by running `body` on the scratch path.
     public static func build<T>(_ output: String, _ body: (String) throws -> T) throws -> T {
-        let parent = (output as NSString).deletingLastPathComponent
-        let folder = parent.isEmpty ? "." : parent
-        let base = (output as NSString).lastPathComponent
+        let folder = PathText.folder(of: output)
+        let base = PathText.name(of: output)
         guard OutputPaths.kind(output) == nil else { throw SafeTensorsError(file: output, .io("already exists; choose a new folder")) }
         OutputFolder.removeStaleTemporaryFiles(in: folder, names: (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [],
                                                only: base)

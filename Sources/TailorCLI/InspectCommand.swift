@@ -54,7 +54,7 @@ struct InspectCommand: ParsableCommand {
                     "shape": .array(info.shape.map { .int($0) }),
                     "data_offsets": .array([.int(info.dataOffsets.lowerBound), .int(info.dataOffsets.upperBound)]),
                     "bytes": .int(info.byteCount),
-                    "file": .string((checkpoint.file(holding: name)!.path as NSString).lastPathComponent),
+                    "file": .string(PathText.name(of: checkpoint.file(holding: name)!.path)),
                 ])
             }),
         ]

@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 
 /// A Hugging Face `tokenizer.json` pipeline: added tokens, normalizer, pre-tokenizer, model
@@ -53,10 +54,7 @@ public final class Tokenizer: @unchecked Sendable {
     public convenience init(path: String) throws {
         var isFolder: ObjCBool = false
         let file = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue ? path + "/tokenizer.json" : path
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
-            throw TokenizerError(file: file, "cannot read: \(error.localizedDescription)")
-        }
+        let data = Data(try TextFile.bytes(file, for: TokenizersModule.self))
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw TokenizerError(file: file, "not a JSON object")
         }

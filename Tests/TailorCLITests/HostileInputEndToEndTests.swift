@@ -189,6 +189,40 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: folder.file("never")), "a failed command leaves no empty folder")
     }
 
+    /// Item 10: SIGINT or SIGTERM in the middle of a write removes its temporary file and exits
+    /// 128 + the signal. The input is big enough (64 × 2 MB tensors) that the write is caught.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func aSignalMidWriteLeavesNoTemporaryFile(signal: Int32) throws {
+        let folder = TemporaryFolder()
+        let input = folder.file("big.safetensors")
+        let tensors = (0..<64).map {
+            TensorData(name: "w\($0)", dtype: .f32, shape: [512, 1024], bytes: [UInt8](repeating: UInt8($0), count: 1 << 21))
+        }
+        try SafeTensorsWriter.write(tensors, to: input)
+        let out = folder.file("out")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        for _ in 0..<5 {
+            let process = Process()
+            process.executableURL = TailorProcess.executable
+            process.arguments = ["convert", input, out + "/big-bf16.safetensors", "--dtype", "bf16", "--overwrite"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var sawTemporary = false
+            while process.isRunning, !sawTemporary {
+                sawTemporary = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).contains { $0.hasSuffix(".tmp") }
+            }
+            if sawTemporary { kill(process.processIdentifier, signal) }
+            process.waitUntilExit()
+            // Finished before we looked, or between the rename and the exit: try again.
+            guard sawTemporary, process.terminationStatus != 0 else { continue }
+            #expect(process.terminationStatus == 128 + signal)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: out).allSatisfy { !$0.hasSuffix(".tmp") }, "no temporary file left")
+            return
+        }
+        Issue.record("the conversion always finished before a signal could reach it")
+    }
+
     /// Item 11: a reused --output needs --overwrite, which starts afresh.
     @Test func reusedTrainingOutputDoesNotMixRuns() throws {
         let folder = TemporaryFolder()
