@@ -14,7 +14,7 @@ public enum PathText {
     /// The last component of `path` (a trailing slash ignored).
     public static func name(of path: String) -> String {
         let trimmed = trimmingTrailingSlashes(path)
-        guard let slash = trimmed.lastIndex(of: "/") else { return trimmed }
+        guard trimmed != "/", let slash = trimmed.lastIndex(of: "/") else { return trimmed }
         return String(trimmed[trimmed.index(after: slash)...])
     }
 

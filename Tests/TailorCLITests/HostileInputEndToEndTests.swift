@@ -265,6 +265,22 @@ import Testing
                            mentioning: "not a regular file")
     }
 
+    /// Found by hand: one-character paths trapped in Foundation, and a FIFO given as a
+    /// checkpoint blocked forever.
+    @Test func oneCharacterPathsAndFIFOInputs() throws {
+        let folder = TemporaryFolder()
+        #expect(mkfifo(folder.file("f"), 0o644) == 0)
+        expectOneLineError(try TailorProcess.run(["train", "--model", tinyBert, "--data", "f", "--output", "o"], in: folder.path),
+                           mentioning: "not a regular file")
+        for command in ["inspect", "verify"] {
+            expectOneLineError(try TailorProcess.run([command, "f"], in: folder.path), mentioning: "not a regular file")
+        }
+        let converted = try TailorProcess.run(["convert", tinyBert + "/model.safetensors", "o", "--dtype", "bf16"], in: folder.path)
+        #expect(converted.status == 0, "\(converted.stderr)")
+        #expect(FileManager.default.fileExists(atPath: folder.file("o")))
+        #expect(try TailorProcess.run(["quantize", tinyBert, "--output", "q"], in: folder.path).status == 0)
+    }
+
     /// Item 14: option values outside their range, and datasets that cannot train.
     @Test func optionsAndDatasetsAreCheckedUpFront() throws {
         let folder = TemporaryFolder()
