@@ -40,7 +40,8 @@ public struct AdapterDiff: Sendable {
             let a = updatesA[name], b = updatesB[name]
             let shape = [(a ?? b)!.out, (a ?? b)!.inFeatures]
             if let a, let b, [a.out, a.inFeatures] != [b.out, b.inFeatures] {
-                throw AdapterError(file: folderB, "\(name): update shape [\(b.out), \(b.inFeatures)] differs from [\(a.out), \(a.inFeatures)]")
+                throw AdapterError(file: folderB, "\(name): update shape [\(b.out), \(b.inFeatures)] differs from "
+                                   + "[\(a.out), \(a.inFeatures)]")
             }
             let x = a?.values ?? [Float](repeating: 0, count: shape[0] * shape[1])
             let y = b?.values ?? [Float](repeating: 0, count: x.count)

@@ -13,7 +13,9 @@ public struct AdapterFiles {
 
     public init(folder: String) throws {
         let configPath = folder + "/" + PEFTAdapterFolder.configFile
-        guard let config = FileManager.default.contents(atPath: configPath) else { throw AdapterError(file: configPath, "cannot read the adapter config") }
+        guard let config = FileManager.default.contents(atPath: configPath) else {
+            throw AdapterError(file: configPath, "cannot read the adapter config")
+        }
         self.config = config
         weights = try SafeTensorsFile(path: folder + "/" + PEFTAdapterFolder.weightsFile)
         labels = try PEFTAdapterFolder.labels(in: folder)
@@ -22,13 +24,19 @@ public struct AdapterFiles {
 
     /// `files` maps file names (adapter_config.json, adapter_model.safetensors, …) to contents.
     public init(files: [String: [UInt8]], label: String) throws {
-        guard let config = files[PEFTAdapterFolder.configFile] else { throw AdapterError(file: label, "no \(PEFTAdapterFolder.configFile)") }
-        guard let weights = files[PEFTAdapterFolder.weightsFile] else { throw AdapterError(file: label, "no \(PEFTAdapterFolder.weightsFile)") }
+        guard let config = files[PEFTAdapterFolder.configFile] else {
+            throw AdapterError(file: label, "no \(PEFTAdapterFolder.configFile)")
+        }
+        guard let weights = files[PEFTAdapterFolder.weightsFile] else {
+            throw AdapterError(file: label, "no \(PEFTAdapterFolder.weightsFile)")
+        }
         self.config = Data(config)
         do { self.weights = try SafeTensorsFile(bytes: weights, label: label + "/" + PEFTAdapterFolder.weightsFile) } catch {
             throw AdapterError(file: label, "\(error)")
         }
-        labels = try files[PEFTAdapterFolder.labelsFile].map { try PEFTAdapterFolder.labels(from: Data($0), file: label + "/" + PEFTAdapterFolder.labelsFile) }
+        labels = try files[PEFTAdapterFolder.labelsFile].map {
+            try PEFTAdapterFolder.labels(from: Data($0), file: label + "/" + PEFTAdapterFolder.labelsFile)
+        }
         self.label = label
     }
 
@@ -52,7 +60,8 @@ public struct AdapterFiles {
             let values: [Float]
             do { values = try view.floats() } catch { throw AdapterError(file: weights.path, "\(error)") }
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                throw AdapterError(file: weights.path, "tensor \(info.name) holds \(values[bad]) at element \(bad) (a diverged training run?)")
+                throw AdapterError(file: weights.path, "tensor \(info.name) holds \(values[bad]) at element \(bad) "
+                                   + "(a diverged training run?)")
             }
             out[info.name] = Tensor(values, shape: view.shape, name: info.name)
         }

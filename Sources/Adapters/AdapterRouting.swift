@@ -153,7 +153,8 @@ public final class AdapterSlots {
         defer { restoreBase() }
         let adapters = try AdapterStack.load(members, into: base)
         if let prompt = zip(members, adapters).first(where: { $0.1 is PromptTuningModel || $0.1 is PrefixTuningModel }) {
-            throw AdapterError(file: prompt.0.files.label, "\(prompt.0.member.reference) is \(prompt.1.peftType): it changes the input sequence, so it cannot be switched per row; apply it alone with --adapter")
+            throw AdapterError(file: prompt.0.files.label, "\(prompt.0.member.reference) is \(prompt.1.peftType): it changes the input "
+                               + "sequence, so it cannot be switched per row; apply it alone with --adapter")
         }
         // A norm is no Linear layer with a router: its bias cannot differ between rows of a batch.
         if let norm = before.replacedNormBiases(in: base).first {

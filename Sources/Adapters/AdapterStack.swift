@@ -52,7 +52,8 @@ public enum AdapterStack {
             }
             if adapter is PromptTuningModel || adapter is PrefixTuningModel {
                 if let earlier = inputChangedBy {
-                    throw AdapterError(file: files.label, "\(member.reference) and \(earlier) are both prompt or prefix tuning; a stack can hold one")
+                    throw AdapterError(file: files.label, "\(member.reference) and \(earlier) are both prompt or prefix tuning; "
+                                       + "a stack can hold one")
                 }
                 inputChangedBy = member.reference
             }
@@ -65,14 +66,18 @@ public enum AdapterStack {
 
     static func applyWeight(_ member: Member, to adapter: any PEFTAdapter, file: String) throws {
         guard member.weight != 1 else { return }
-        guard member.weight.isFinite else { throw AdapterError(file: file, "\(member.reference): weight \(member.weight) is not a finite number") }
+        guard member.weight.isFinite else {
+            throw AdapterError(file: file, "\(member.reference): weight \(member.weight) is not a finite number")
+        }
         switch adapter {
         case let lora as LoRAModel where !lora.config.useDoRA:
             lora.layers.forEach { $0.1.stackWeight = member.weight }
         case let ia3 as IA3Model:
             ia3.layers.forEach { $0.1.applyStackWeight(member.weight) }
         default:
-            throw AdapterError(file: file, "\(member.reference): a \(adapter.peftType)\((adapter as? LoRAModel)?.config.useDoRA == true ? " (DoRA)" : "") adapter takes no stack weight other than 1 (LoRA and IA3 do)")
+            throw AdapterError(file: file, "\(member.reference): a \(adapter.peftType)"
+                               + "\((adapter as? LoRAModel)?.config.useDoRA == true ? " (DoRA)" : "") "
+                               + "adapter takes no stack weight other than 1 (LoRA and IA3 do)")
         }
     }
 }

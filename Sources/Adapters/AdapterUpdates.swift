@@ -36,7 +36,8 @@ public struct AdapterUpdates {
         let configPath = files.label + "/" + PEFTAdapterFolder.configFile
         let peftType = config["peft_type"] as? String ?? "LORA"
         guard ["LORA", "IA3"].contains(peftType) else {
-            throw AdapterError(file: configPath, "a \(peftType) adapter changes the input, not the weights: it has no ΔW to compare or merge (LoRA, DoRA, PiSSA and IA3 do)")
+            throw AdapterError(file: configPath, "a \(peftType) adapter changes the input, not the weights: it has no ΔW to compare or "
+                               + "merge (LoRA, DoRA, PiSSA and IA3 do)")
         }
         let lora = peftType == "LORA" ? try LoRAConfig(json: config, file: configPath) : nil
         if let lora, lora.bias != .none {
@@ -48,7 +49,8 @@ public struct AdapterUpdates {
             try readLoRA(files, config: lora)
         } else {
             guard let base else {
-                throw AdapterError(file: configPath, "a \(lora?.useDoRA == true ? "DoRA" : lora != nil ? "PiSSA" : "IA3") adapter's update depends on the base weights: give the base with --model")
+                throw AdapterError(file: configPath, "a \(lora?.useDoRA == true ? "DoRA" : lora != nil ? "PiSSA" : "IA3") adapter's update "
+                                   + "depends on the base weights: give the base with --model")
             }
             try fold(files, base: base, config: lora)
         }
@@ -84,7 +86,10 @@ public struct AdapterUpdates {
         var original: [String: LinearLayer] = [:]
         for name in adaptable.linearModuleNames { original[name] = adaptable.linear(named: name) }
         let adapter = try PEFTAdapterFolder.loadAny(files, into: adaptable)
-        let saved = Set(adapter.trainableParameters.map(\.0).filter { !$0.hasSuffix(".lora_A.weight") && !$0.hasSuffix(".lora_B.weight") && !$0.hasSuffix(".ia3_l") && !$0.hasSuffix(".lora_magnitude_vector") })
+        let saved = Set(adapter.trainableParameters.map(\.0).filter {
+            !$0.hasSuffix(".lora_A.weight") && !$0.hasSuffix(".lora_B.weight") && !$0.hasSuffix(".ia3_l")
+                && !$0.hasSuffix(".lora_magnitude_vector")
+        })
         for (key, tensor) in adapter.trainableParameters where saved.contains(key) { inFull[key] = tensor }
         for name in adaptable.linearModuleNames {
             guard let layer = adaptable.linear(named: name), !layer.adapters.isEmpty, let before = original[name] else { continue }
@@ -104,7 +109,8 @@ public struct AdapterUpdates {
                 throw AdapterError(file: label, "\(module) is not a Linear module of the base model (trained on another model?)")
             }
             guard layer.outFeatures == update.out, layer.inFeatures == update.inFeatures else {
-                throw AdapterError(file: label, "\(module): update [\(update.out), \(update.inFeatures)] does not fit the base layer [\(layer.outFeatures), \(layer.inFeatures)]")
+                throw AdapterError(file: label, "\(module): update [\(update.out), \(update.inFeatures)] does not fit the base layer "
+                                   + "[\(layer.outFeatures), \(layer.inFeatures)]")
             }
         }
     }
@@ -125,8 +131,9 @@ public struct AdapterUpdates {
     public static func checkSameArchitecture(_ inputs: [AdapterUpdates]) throws {
         guard let first = inputs.first(where: { !$0.layerContainers.isEmpty }) else { return }
         for other in inputs where !other.layerContainers.isEmpty && other.layerContainers.isDisjoint(with: first.layerContainers) {
-            throw AdapterError(file: other.label, "adapts \(other.layerContainers.sorted().joined(separator: ", ")).*, but \(first.label) adapts "
-                               + "\(first.layerContainers.sorted().joined(separator: ", ")).*: they are for different model architectures")
+            throw AdapterError(file: other.label, "adapts \(other.layerContainers.sorted().joined(separator: ", ")).*, but "
+                               + "\(first.label) adapts \(first.layerContainers.sorted().joined(separator: ", ")).*: "
+                               + "they are for different model architectures")
         }
     }
 }

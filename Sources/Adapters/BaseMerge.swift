@@ -26,7 +26,8 @@ public enum BaseMerge {
             for case let lora as LoRALinear in layer.adapters {
                 weight.withUnsafeMutableBufferPointer { w in
                     BLAS.sgemm(.none, .none, m: layer.outFeatures, n: layer.inFeatures, k: lora.rank, alpha: lora.scale * lora.stackWeight,
-                               a: lora.b.data, lda: lora.rank, b: lora.a.data, ldb: layer.inFeatures, beta: 1, c: w.baseAddress!, ldc: layer.inFeatures)
+                               a: lora.b.data, lda: lora.rank, b: lora.a.data, ldb: layer.inFeatures, beta: 1, c: w.baseAddress!,
+                               ldc: layer.inFeatures)
                 }
             }
             return (weight, layer.bias?.values)
@@ -64,7 +65,9 @@ public enum BaseMerge {
     /// and are refused.
     public static func mergedParameters(of loaded: LoadedModel) throws -> [(name: String, values: [Float], shape: [Int])] {
         let model = loaded.adaptable
-        guard model.virtualTokens == nil, model.prefix == nil else { throw Failure(description: "prompt and prefix tuning cannot be merged into weights") }
+        guard model.virtualTokens == nil, model.prefix == nil else {
+            throw Failure(description: "prompt and prefix tuning cannot be merged into weights")
+        }
         var folded: [String: (values: [Float], shape: [Int])] = [:]
         for name in model.linearModuleNames {
             guard let layer = model.linear(named: name) else { continue }
@@ -84,7 +87,11 @@ public enum BaseMerge {
         var written = Set<String>()
         for (name, tensor) in loaded.namedParameters where !written.contains(name) {
             written.insert(name)
-            if let merged = folded[name] { out.append((name, merged.values, merged.shape)) } else { out.append((name, tensor.values, tensor.shape)) }
+            if let merged = folded[name] {
+                out.append((name, merged.values, merged.shape))
+            } else {
+                out.append((name, tensor.values, tensor.shape))
+            }
         }
         // 4-bit weights (and biases a merge created) are not among the dense parameters.
         for name in folded.keys.sorted() where !written.contains(name) {
@@ -92,7 +99,8 @@ public enum BaseMerge {
                 // The output layer shares the embedding table: a folded update cannot be written
                 // without changing the inputs' embeddings too.
                 guard llama.linear(named: "lm_head")?.adapters.isEmpty ?? true else {
-                    throw Failure(description: "lm_head is tied to the word embeddings (tie_word_embeddings), so an adapter on it cannot be merged")
+                    throw Failure(description: "lm_head is tied to the word embeddings (tie_word_embeddings), so an adapter on it "
+                                  + "cannot be merged")
                 }
                 continue
             }

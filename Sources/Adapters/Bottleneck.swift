@@ -14,7 +14,8 @@ public struct BottleneckConfig: Sendable, Equatable {
     public var modulesToSave: [String]
     public var taskType: String?
 
-    public init(targets: ModuleMatcher.Targets, size: Int = 64, activation: String = "gelu", modulesToSave: [String] = [], taskType: String? = nil) {
+    public init(targets: ModuleMatcher.Targets, size: Int = 64, activation: String = "gelu", modulesToSave: [String] = [],
+                taskType: String? = nil) {
         self.targets = targets
         self.size = size
         self.activation = activation
@@ -74,7 +75,8 @@ public final class BottleneckModel: PEFTAdapter {
     public private(set) var layers: [(String, BottleneckLinear)] = []
     public private(set) var fullyTrained: [(String, Tensor)] = []
 
-    public init(base: AdaptableModel, config: BottleneckConfig, weights: [String: Tensor]? = nil, seed: UInt64 = 0, file: String = "adapter") throws {
+    public init(base: AdaptableModel, config: BottleneckConfig, weights: [String: Tensor]? = nil, seed: UInt64 = 0,
+                file: String = "adapter") throws {
         self.config = config
         var rng = RandomGenerator(seed: seed)
         let saved = ModulesToSave.select(config.modulesToSave, in: base)
@@ -87,13 +89,17 @@ public final class BottleneckModel: PEFTAdapter {
             func tensor(_ suffix: String, _ shape: [Int], _ initial: () -> [Float]) throws -> Tensor {
                 let key = "base_model.model.\(name).adapter.\(suffix)"
                 if let weights {
-                    guard let stored = weights[key], stored.shape == shape else { throw AdapterError(file: file, "missing or misshapen \(key) (needs \(shape))") }
+                    guard let stored = weights[key], stored.shape == shape else {
+                        throw AdapterError(file: file, "missing or misshapen \(key) (needs \(shape))")
+                    }
                     return Tensor(stored.values, shape: shape, requiresGrad: true, name: key)
                 }
                 return Tensor(initial(), shape: shape, requiresGrad: true, name: key)
             }
             let bound = 1 / Float(out).squareRoot()
-            let downWeight = try tensor("down.weight", [config.size, out]) { (0..<(config.size * out)).map { _ in (rng.nextFloat() * 2 - 1) * bound } }
+            let downWeight = try tensor("down.weight", [config.size, out]) {
+                (0..<(config.size * out)).map { _ in (rng.nextFloat() * 2 - 1) * bound }
+            }
             let downBias = try tensor("down.bias", [config.size]) { [Float](repeating: 0, count: config.size) }
             let upWeight = try tensor("up.weight", [out, config.size]) { [Float](repeating: 0, count: out * config.size) }
             let upBias = try tensor("up.bias", [out]) { [Float](repeating: 0, count: out) }
@@ -103,7 +109,8 @@ public final class BottleneckModel: PEFTAdapter {
             layers.append((name, adapter))
             bottleneckTensors[name] = [downWeight, downBias, upWeight, upBias]
         }
-        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.", weights: weights, file: file)
+        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.",
+                                                     weights: weights, file: file)
     }
 
     /// down.weight, down.bias, up.weight, up.bias of each adapted module.

@@ -59,7 +59,8 @@ public struct IA3Config: Sendable, Equatable {
             }
         }
         return String(PythonJSONText.render(.object([
-            "auto_mapping": .null, "base_model_name_or_path": baseModel.map { .string($0) } ?? .null, "exclude_modules": value(excludeModules),
+            "auto_mapping": .null, "base_model_name_or_path": baseModel.map { .string($0) } ?? .null,
+            "exclude_modules": value(excludeModules),
             "fan_in_fan_out": .bool(false), "feedforward_modules": value(feedforward), "inference_mode": .bool(true),
             "init_ia3_weights": .bool(true), "modules_to_save": modulesToSave.isEmpty ? .null : .array(modulesToSave.map { .string($0) }),
             "peft_type": .string("IA3"), "peft_version": .string("0.21.2"), "revision": .null, "target_modules": value(targets),
@@ -110,7 +111,9 @@ public final class IA3Model: PEFTAdapter {
             let key = "base_model.model.\(name).ia3_l"
             var values = [Float](repeating: 1, count: size)
             if let weights {
-                guard let stored = weights[key], stored.count == size else { throw AdapterError(file: file, "missing or misshapen \(key) (needs \(size) values)") }
+                guard let stored = weights[key], stored.count == size else {
+                    throw AdapterError(file: file, "missing or misshapen \(key) (needs \(size) values)")
+                }
                 values = stored.values
             }
             let vector = Tensor(values, shape: [size], requiresGrad: true, name: key)
@@ -118,7 +121,8 @@ public final class IA3Model: PEFTAdapter {
             base.updateLinear(name) { $0.adapters.append(adapter) }
             layers.append((name, adapter))
         }
-        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.", weights: weights, file: file)
+        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.",
+                                                     weights: weights, file: file)
     }
 
     public var peftType: String { "IA3" }

@@ -114,9 +114,15 @@ public struct LoRAConfig: Sendable, Equatable {
         self.r = r
         alpha = try Self.finiteNumber(json["lora_alpha"], field: "lora_alpha", fail: fail) ?? 8
         targets = try Self.targets(json["target_modules"], field: "target_modules", fail: fail)
-        excludeModules = try json["exclude_modules"].flatMap { $0 is NSNull ? nil : $0 }.map { try Self.targets($0, field: "exclude_modules", fail: fail) }
+        excludeModules = try json["exclude_modules"].flatMap { $0 is NSNull ? nil : $0 }.map {
+            try Self.targets($0, field: "exclude_modules", fail: fail)
+        }
         if let layers = json["layers_to_transform"], !(layers is NSNull) {
-            if let single = layers as? Int { layersToTransform = [single] } else if let list = layers as? [Int] { layersToTransform = list } else {
+            if let single = layers as? Int {
+                layersToTransform = [single]
+            } else if let list = layers as? [Int] {
+                layersToTransform = list
+            } else {
                 throw fail("\"layers_to_transform\" must be an integer or a list of integers")
             }
         }
@@ -129,7 +135,9 @@ public struct LoRAConfig: Sendable, Equatable {
         modulesToSave = saved
         useRSLoRA = json["use_rslora"] as? Bool ?? false
         rankPattern = (json["rank_pattern"] as? [String: Int]) ?? [:]
-        if let (key, rank) = rankPattern.first(where: { $0.value <= 0 }) { throw fail("\"rank_pattern\" gives \(key) rank \(rank): ranks must be positive") }
+        if let (key, rank) = rankPattern.first(where: { $0.value <= 0 }) {
+            throw fail("\"rank_pattern\" gives \(key) rank \(rank): ranks must be positive")
+        }
         alphaPattern = [:]
         for (key, value) in (json["alpha_pattern"] as? [String: Any]) ?? [:] {
             alphaPattern[key] = try Self.finiteNumber(value, field: "alpha_pattern.\(key)", fail: fail)

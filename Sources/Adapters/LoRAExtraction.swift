@@ -24,10 +24,14 @@ public enum LoRAExtraction {
         var modulesToSave: [String] = []
         for name in tuned.linearModuleNames {
             guard let tunedLayer = tuned.linear(named: name) else { continue }
-            guard baseNames.contains(name), !inFull.contains(name), let baseLayer = base.linear(named: name) else { modulesToSave.append(name); continue }
+            guard baseNames.contains(name), !inFull.contains(name), let baseLayer = base.linear(named: name) else {
+                modulesToSave.append(name)
+                continue
+            }
             let (out, inFeatures) = (tunedLayer.outFeatures, tunedLayer.inFeatures)
             guard baseLayer.outFeatures == out, baseLayer.inFeatures == inFeatures else {
-                throw AdapterError(file: name, "shape [\(out), \(inFeatures)] in the tuned model, [\(baseLayer.outFeatures), \(baseLayer.inFeatures)] in the base")
+                throw AdapterError(file: name, "shape [\(out), \(inFeatures)] in the tuned model, "
+                                   + "[\(baseLayer.outFeatures), \(baseLayer.inFeatures)] in the base")
             }
             let w = tunedLayer.weight.denseValues(), w0 = baseLayer.weight.denseValues()
             let delta = zip(w, w0).map { $0 - $1 }

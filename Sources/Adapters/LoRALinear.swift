@@ -51,14 +51,16 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         guard let magnitude, let base else { return graph.addScaled(y, delta, factor: scale * stackWeight) }
         let norms = weightNorms()
         if dropped === x {
-            return graph.doraCombine(y, base: y, subtracting: base.bias, lora: delta, magnitude: magnitude, norms: norms, scale: scale * stackWeight)
+            return graph.doraCombine(y, base: y, subtracting: base.bias, lora: delta, magnitude: magnitude, norms: norms,
+                                     scale: scale * stackWeight)
         }
         let baseTerm: Tensor
         switch base.weight {
         case .dense(let w): baseTerm = graph.linear(dropped, w, nil)
         case .quantized(let q): baseTerm = graph.quantizedLinear(dropped, q, nil)
         }
-        return graph.doraCombine(y, base: baseTerm, subtracting: nil, lora: delta, magnitude: magnitude, norms: norms, scale: scale * stackWeight)
+        return graph.doraCombine(y, base: baseTerm, subtracting: nil, lora: delta, magnitude: magnitude, norms: norms,
+                                 scale: scale * stackWeight)
     }
 
     /// ‖W + s·B·A‖ per output row (DoRA's denominator), recomputed from the current A and B.
@@ -90,8 +92,8 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         let (out, r, inFeatures) = (b.shape[0], a.shape[0], a.shape[1])
         var delta = [Float](repeating: 0, count: out * inFeatures)
         delta.withUnsafeMutableBufferPointer { d in
-            Matmul.gemm(.none, .none, m: out, n: inFeatures, k: r, alpha: scale * stackWeight, a: b.data, lda: r, b: a.data, ldb: inFeatures,
-                        c: d.baseAddress!, ldc: inFeatures)
+            Matmul.gemm(.none, .none, m: out, n: inFeatures, k: r, alpha: scale * stackWeight, a: b.data, lda: r, b: a.data,
+                        ldb: inFeatures, c: d.baseAddress!, ldc: inFeatures)
         }
         return delta
     }
@@ -110,7 +112,8 @@ extension Graph {
         let factors = Tensor(g.map { $0 - 1 } + g.map { $0 * scale } + (bias?.values ?? [Float](repeating: 0, count: columns))
                              + norms.map { 1 / $0 }, shape: [4, columns])
         let (baseFactor, loraFactor, biases, inverseNorms) = (UnsafePointer(factors.data), UnsafePointer(factors.data + columns),
-                                                              UnsafePointer(factors.data + 2 * columns), UnsafePointer(factors.data + 3 * columns))
+                                                              UnsafePointer(factors.data + 2 * columns),
+                                                              UnsafePointer(factors.data + 3 * columns))
         let grain = max(1, (1 << 14) / max(columns, 1))
         let (os, ys, bs, ls) = (out.data, UnsafePointer(y.data), UnsafePointer(base.data), UnsafePointer(lora.data))
         Parallel.forRanges(rows, grain: grain) { range in

@@ -20,14 +20,16 @@ public final class LoRAModel {
 
     /// Injects LoRA into `base` as `config` says. `weights` supplies saved A/B (and saved modules)
     /// by PEFT key; without it A and B are initialised per `config.initialization` from `seed`.
-    public init(base: AdaptableModel, config: LoRAConfig, weights: [String: Tensor]? = nil, seed: UInt64 = 0, file: String = "adapter") throws {
+    public init(base: AdaptableModel, config: LoRAConfig, weights: [String: Tensor]? = nil, seed: UInt64 = 0,
+                file: String = "adapter") throws {
         self.config = config
         self.base = base
         var rng = RandomGenerator(seed: seed)
         let targets = config.matcher.select(base.linearModuleNames, outputModule: base.outputModuleName)
         let saved = ModulesToSave.select(config.modulesToSave, in: base)
         guard !targets.isEmpty else {
-            throw AdapterError(file: file, "target_modules matches none of the model's Linear modules (\(base.linearModuleNames.prefix(4).joined(separator: ", ")), …)")
+            throw AdapterError(file: file, "target_modules matches none of the model's Linear modules "
+                               + "(\(base.linearModuleNames.prefix(4).joined(separator: ", ")), …)")
         }
         // Biases first, so that a DoRA layer sees the trained bias it subtracts from the base output.
         let adaptedNames = targets.filter { !saved.contains($0) && base.linear(named: $0) != nil }
@@ -43,13 +45,16 @@ public final class LoRAModel {
                     throw AdapterError(file: file, "missing \(Self.key(name, "lora_A")) / lora_B for a targeted module")
                 }
                 guard savedA.shape == [r, inFeatures], savedB.shape == [out, r] else {
-                    throw AdapterError(file: file, "\(name): lora_A \(savedA.shape) / lora_B \(savedB.shape) do not fit [\(r), \(inFeatures)] / [\(out), \(r)] (rank \(r) and the base layer's shape)")
+                    throw AdapterError(file: file, "\(name): lora_A \(savedA.shape) / lora_B \(savedB.shape) do not fit "
+                                       + "[\(r), \(inFeatures)] / [\(out), \(r)] (rank \(r) and the base layer's shape)")
                 }
                 a = Tensor(savedA.values, shape: savedA.shape, requiresGrad: true, name: Self.key(name, "lora_A"))
                 b = Tensor(savedB.values, shape: savedB.shape, requiresGrad: true, name: Self.key(name, "lora_B"))
                 // A saved PiSSA adapter trained against the residual base, which PEFT rebuilds
                 // from the base on load the same way.
-                if config.initialization == .pissa { residual = try Self.pissa(name: name, layer: layer, r: r, config: config, file: file).residual }
+                if config.initialization == .pissa {
+                    residual = try Self.pissa(name: name, layer: layer, r: r, config: config, file: file).residual
+                }
             } else {
                 (a, b, residual) = try Self.initialise(name: name, layer: layer, r: r, config: config, rng: &rng, file: file)
             }
@@ -65,16 +70,18 @@ public final class LoRAModel {
                     magnitude = Tensor(saved.values, shape: [out], requiresGrad: true, name: magnitudeKey)
                 } else {
                     // DoRA starts from the norms of the (unchanged) base weight.
-                    let probe = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: 0, seed: 0, base: adapted)
+                    let probe = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: 0, seed: 0,
+                                           base: adapted)
                     magnitude = Tensor(probe.weightNorms(), shape: [out], requiresGrad: true, name: magnitudeKey)
                 }
             }
-            let lora = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: config.dropout, seed: rng.next(),
-                                  magnitude: magnitude, base: config.useDoRA ? adapted : nil)
+            let lora = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: config.dropout,
+                                  seed: rng.next(), magnitude: magnitude, base: config.useDoRA ? adapted : nil)
             base.updateLinear(name) { $0.adapters.append(lora) }
             layers.append((name, lora))
         }
-        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.", weights: weights, file: file)
+        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.",
+                                                     weights: weights, file: file)
             + biases
         if config.bias == .all {
             // PEFT's wrapper holds the trained copy and the original module, and bias="all" saves
@@ -116,12 +123,15 @@ public final class LoRAModel {
     /// PiSSA (Meng et al. 2024, PEFT's "pissa"): with W = U·S·Vh, A = √(S_r/s)·Vh_r and
     /// B = U_r·√(S_r/s) carry the top r singular directions (s the LoRA scale, so s·B·A =
     /// U_r·S_r·Vh_r), and the frozen base keeps the residual W − s·B·A.
-    static func pissa(name: String, layer: LinearLayer, r: Int, config: LoRAConfig, file: String) throws -> (Tensor, Tensor, residual: Tensor) {
+    static func pissa(name: String, layer: LinearLayer, r: Int, config: LoRAConfig,
+                      file: String) throws -> (Tensor, Tensor, residual: Tensor) {
         guard case .dense(let weight) = layer.weight else {
             throw AdapterError(file: file, "init_lora_weights \"pissa\" needs an unquantized base (\(name) is 4-bit)")
         }
         let (out, inFeatures) = (layer.outFeatures, layer.inFeatures)
-        guard r <= min(out, inFeatures) else { throw AdapterError(file: file, "\(name): PiSSA rank \(r) exceeds the weight's rank bound \(min(out, inFeatures))") }
+        guard r <= min(out, inFeatures) else {
+            throw AdapterError(file: file, "\(name): PiSSA rank \(r) exceeds the weight's rank bound \(min(out, inFeatures))")
+        }
         let svd: SingularValueDecomposition
         do { svd = try SingularValueDecomposition(weight.values, rows: out, columns: inFeatures) } catch {
             throw AdapterError(file: file, "\(name): \(error)")

@@ -34,7 +34,8 @@ enum ModulesToSave {
                 // labels); any other module feeds the next layer and must keep its shape.
                 let savedShape = weights?[weightKey]?.shape
                 let isHead = name == base.classificationHeadName
-                let outFeatures = savedShape.flatMap { isHead && $0.count == 2 && $0[1] == layer.inFeatures ? $0[0] : nil } ?? layer.outFeatures
+                let outFeatures = savedShape.flatMap { isHead && $0.count == 2 && $0[1] == layer.inFeatures ? $0[0] : nil }
+                    ?? layer.outFeatures
                 let shape = [outFeatures, layer.inFeatures]
                 let values = weights?[weightKey]?.values ?? layer.weight.denseValues()
                 guard values.count == shape.reduce(1, *) else { throw AdapterError(file: file, "\(weightKey) does not fit \(shape)") }

@@ -32,7 +32,9 @@ public enum PEFTAdapterFolder {
 
     /// Records `labels` next to an adapter.
     static func saveLabels(_ labels: [String], in folder: String) throws {
-        let text = PythonJSONText.render(.object(["id2label": .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))]))
+        let text = PythonJSONText.render(.object([
+            "id2label": .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))
+        ]))
         try ModelFolder.writeAtomically(Array(text.utf8), to: folder + "/" + labelsFile)
     }
 
@@ -62,8 +64,11 @@ public enum PEFTAdapterFolder {
         case "PROMPT_TUNING": model = try PromptTuningModel(base: base, json: json, weights: weights, file: configPath)
         case "PREFIX_TUNING": model = try PrefixTuningModel(base: base, json: json, weights: weights, file: configPath)
         case "BOTTLENECK":
-            model = try BottleneckModel(base: base, config: BottleneckConfig(json: json, file: configPath), weights: weights, file: file.path)
-        case let other: throw AdapterError(file: configPath, "peft_type \(other) is not supported (LORA, IA3, PROMPT_TUNING, PREFIX_TUNING, BOTTLENECK)")
+            model = try BottleneckModel(base: base, config: BottleneckConfig(json: json, file: configPath), weights: weights,
+                                        file: file.path)
+        case let other:
+            throw AdapterError(file: configPath, "peft_type \(other) is not supported "
+                               + "(LORA, IA3, PROMPT_TUNING, PREFIX_TUNING, BOTTLENECK)")
         }
         let used = Set(model.savedTensors.map(\.0))
         if let unused = weights.keys.sorted().first(where: { !used.contains($0) }) {
@@ -81,7 +86,9 @@ public enum PEFTAdapterFolder {
             var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: tensor.count)!)
             let values = tensor.values
             try values.withUnsafeBytes { source in
-                try bytes.withUnsafeMutableBytes { try DTypeConversion.convert(source, from: .f32, into: $0, as: dtype, file: folder, tensor: key) }
+                try bytes.withUnsafeMutableBytes {
+                    try DTypeConversion.convert(source, from: .f32, into: $0, as: dtype, file: folder, tensor: key)
+                }
             }
             let shape = (model as? IA3Model)?.savedShape(key) ?? tensor.shape
             tensors.append(TensorData(name: key, dtype: dtype, shape: shape, bytes: bytes))

@@ -41,7 +41,8 @@ public final class PrefixTuningModel: PEFTAdapter {
         try geometry.checkVirtualTokens(count, file: file)
         let width = geometry.layers * 2 * geometry.keyValueWidth
         guard values.count == count * width else {
-            throw AdapterError(file: file, "prompt_embeddings must be [\(count), \(width)] (num_virtual_tokens × num_layers·2·token_dim)")
+            throw AdapterError(file: file, "prompt_embeddings must be [\(count), \(width)] "
+                               + "(num_virtual_tokens × num_layers·2·token_dim)")
         }
         virtualTokenCount = count
         table = Tensor(values, shape: [count, width], requiresGrad: true, name: "prompt_embeddings")

@@ -17,11 +17,15 @@ enum PromptLearning {
     /// Checks a config's fields against those `method` understands and returns
     /// `num_virtual_tokens`; encoder-decoder configs (two transformer submodules) are refused.
     static func virtualTokenCount(_ json: [String: Any], understood: Set<String>, method: String, file: String) throws -> Int {
-        for key in json.keys where !understood.contains(key) { throw AdapterError(file: file, "field \"\(key)\" is not supported for \(method)") }
+        for key in json.keys where !understood.contains(key) {
+            throw AdapterError(file: file, "field \"\(key)\" is not supported for \(method)")
+        }
         if let submodules = json["num_transformer_submodules"] as? Int, submodules != 1 {
             throw AdapterError(file: file, "num_transformer_submodules \(submodules) is not supported (encoder-decoder models)")
         }
-        guard let count = json["num_virtual_tokens"] as? Int, count > 0 else { throw AdapterError(file: file, "\"num_virtual_tokens\" is missing") }
+        guard let count = json["num_virtual_tokens"] as? Int, count > 0 else {
+            throw AdapterError(file: file, "\"num_virtual_tokens\" is missing")
+        }
         return count
     }
 
@@ -40,7 +44,8 @@ enum PromptLearning {
                 maxPositions = c.maxPositions
             case let llama as Llama:
                 let c = llama.config
-                (hiddenSize, layers, heads, keyValueWidth, keyValueHeads) = (c.hiddenSize, c.layers, c.heads, c.kvHeads * c.headDim, c.kvHeads)
+                (hiddenSize, layers, heads, keyValueWidth, keyValueHeads)
+                    = (c.hiddenSize, c.layers, c.heads, c.kvHeads * c.headDim, c.kvHeads)
                 maxPositions = c.maxPositions
             default:
                 throw AdapterError(file: file, "prompt learning supports BERT and the Llama family")

@@ -56,7 +56,8 @@ public final class PromptTuningModel: PEFTAdapter {
         let count = try PromptLearning.virtualTokenCount(json, understood: Self.understood, method: "prompt tuning", file: file)
         guard let stored = weights["prompt_embeddings"] else { throw AdapterError(file: file, "missing tensor prompt_embeddings") }
         try self.init(base: base, embeddings: stored.values, count: count, modulesToSave: PromptLearning.modulesToSave(json),
-                      taskType: json["task_type"] as? String, baseModel: json["base_model_name_or_path"] as? String, weights: weights, file: file)
+                      taskType: json["task_type"] as? String, baseModel: json["base_model_name_or_path"] as? String,
+                      weights: weights, file: file)
     }
 
     public var peftType: String { "PROMPT_TUNING" }

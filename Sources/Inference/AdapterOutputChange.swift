@@ -26,7 +26,8 @@ public enum AdapterOutputChange {
 /// Logits on a fixed sample of random token ids: enough to compare two versions of one model
 /// without a tokenizer or data.
 public enum ModelSample {
-    public static func logits(_ model: LoadedModel, classification: Bool, sequences: Int = 4, length: Int = 16, seed: UInt64 = 7) -> [Float] {
+    public static func logits(_ model: LoadedModel, classification: Bool, sequences: Int = 4, length: Int = 16,
+                              seed: UInt64 = 7) -> [Float] {
         var rng = RandomGenerator(seed: seed)
         let graph = Graph(recording: false)
         switch model {

@@ -31,7 +31,9 @@ public enum DeployMerge {
         for (name, values, shape) in try BaseMerge.mergedParameters(of: loaded) {
             var bytes = [UInt8](repeating: 0, count: values.count * target.bitSize / 8)
             try values.withUnsafeBytes { raw in
-                try bytes.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: .f32, into: $0, as: target, file: output, tensor: name) }
+                try bytes.withUnsafeMutableBytes {
+                    try DTypeConversion.convert(raw, from: .f32, into: $0, as: target, file: output, tensor: name)
+                }
             }
             tensors.append(TensorData(name: name, dtype: target, shape: shape, bytes: bytes))
         }
@@ -51,14 +53,16 @@ public enum DeployMerge {
                 }
             }
             if dtype == "nf4" {
-                _ = try ModelQuantizer.quantize(modelFolder: f32Folder, outputFolder: scratch, options: ModelQuantizer.Options(), overwrite: true)
+                _ = try ModelQuantizer.quantize(modelFolder: f32Folder, outputFolder: scratch, options: ModelQuantizer.Options(),
+                                                overwrite: true)
                 try FileManager.default.removeItem(atPath: f32Folder)
             }
             let merged = try ModelLoader.load(folder: scratch, task: classification ? .sequenceClassification : .causalLM)
             let mergedLogits = ModelSample.logits(merged, classification: classification)
             // Finite weights can still overflow in a forward pass (a stack weight of 1e38).
             guard mergedLogits.allSatisfy(\.isFinite) else {
-                throw AdapterError(file: output, "the merged model's outputs overflow to infinity or NaN (check the adapter weights); nothing written")
+                throw AdapterError(file: output, "the merged model's outputs overflow to infinity or NaN (check the adapter weights); "
+                                   + "nothing written")
             }
             let change = ModelSample.compare(unmerged, mergedLogits)
             return Report(tensors: tensors.count, change: change)

@@ -28,7 +28,9 @@ public final class TextClassifier {
         self.maxLength = maxLength ?? tokenizer.configuredMaxLength ?? 512
         let head = model.adaptable.classificationHeadName
         let headSaved = try adapters.contains { adapter in
-            ((try adapter.files.configJSON())["modules_to_save"] as? [String] ?? []).contains { head == $0 || head?.hasSuffix("." + $0) == true }
+            ((try adapter.files.configJSON())["modules_to_save"] as? [String] ?? []).contains {
+                head == $0 || head?.hasSuffix("." + $0) == true
+            }
         }
         untrainedWeights = headSaved ? [] : model.adaptable.newlyInitialized
     }
@@ -43,7 +45,8 @@ public final class TextClassifier {
     /// different slots share batches, except that texts whose heads have different numbers of
     /// labels (adapters for different tasks) run in separate batches.
     public func classify(_ texts: [String], pairs: [String]? = nil, slots textSlots: [Int]? = nil) throws -> [Result] {
-        precondition(textSlots == nil || (slots != nil && textSlots!.count == texts.count), "per-text slots need switching and one slot per text")
+        precondition(textSlots == nil || (slots != nil && textSlots!.count == texts.count),
+                     "per-text slots need switching and one slot per text")
         precondition(textSlots?.allSatisfy { slots!.contains($0) } ?? true, "a text's slot is not attached")
         precondition(pairs == nil || pairs!.count == texts.count, "one pair text per text")
         precondition(batchSize > 0, "batchSize must be positive")
@@ -104,7 +107,8 @@ public final class TextClassifier {
             throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(vocab)")
         }
         if case .bert(let bert) = model, batch.length > bert.tokenCapacity {
-            throw ModelError(file: tokenizer.path, "\(batch.length) tokens exceed the \(bert.tokenCapacity) positions the model has for them; lower --max-length")
+            throw ModelError(file: tokenizer.path, "\(batch.length) tokens exceed the \(bert.tokenCapacity) positions the model has "
+                             + "for them; lower --max-length")
         }
     }
 }

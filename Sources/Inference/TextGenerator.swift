@@ -38,7 +38,8 @@ public final class TextGenerator {
 
     /// Continues `prompt` by up to `maxNewTokens` tokens, stopping at an end-of-sequence token;
     /// with switching on, `slot` picks the adapter stack (−1: the base; nil: the current one).
-    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling, slot: Int? = nil, maxLength: Int? = nil) throws -> Result {
+    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling, slot: Int? = nil,
+                         maxLength: Int? = nil) throws -> Result {
         if let slot, let slots { slots.routing.use(slot) }
         return try generate([prompt], maxNewTokens: maxNewTokens, sampling: sampling, maxLength: maxLength)[0]
     }
@@ -64,7 +65,8 @@ public final class TextGenerator {
             throw ModelError(file: tokenizer.path, "max_new_tokens \(maxNewTokens) leaves no room for a prompt in the \(context) positions "
                              + "a sequence may hold (max_position_embeddings \(model.config.maxPositions))")
         }
-        precondition(promptSlots == nil || (slots != nil && promptSlots!.count == prompts.count), "per-prompt slots need switching and one slot per prompt")
+        precondition(promptSlots == nil || (slots != nil && promptSlots!.count == prompts.count),
+                     "per-prompt slots need switching and one slot per prompt")
         precondition(promptSlots?.allSatisfy { slots!.contains($0) } ?? true, "a prompt's slot is not attached")
         let previous = slots?.routing.uniformSlot
         defer { if promptSlots != nil, let slots, let previous { slots.routing.use(previous) } }
@@ -83,7 +85,11 @@ public final class TextGenerator {
             let logits = model.step(ids, cache: cache)
             caches.append(cache)
             last.append(Array(UnsafeBufferPointer(start: logits.data + (logits.rows - 1) * vocab, count: vocab)))
-            if case .sample(_, _, _, let seed) = sampling { samplers.append(RandomGenerator(seed: seed)) } else { samplers.append(RandomGenerator(seed: 0)) }
+            if case .sample(_, _, _, let seed) = sampling {
+                samplers.append(RandomGenerator(seed: seed))
+            } else {
+                samplers.append(RandomGenerator(seed: 0))
+            }
         }
         var generated = [[Int]](repeating: [], count: prompts.count)
         var active = maxNewTokens > 0 ? Array(prompts.indices) : []
@@ -101,7 +107,9 @@ public final class TextGenerator {
                 last[index] = Array(UnsafeBufferPointer(start: logits.data + row * vocab, count: vocab))
             }
         }
-        return generated.indices.map { Result(tokens: generated[$0], text: tokenizer.decode(generated[$0]), truncatedPromptTokens: truncated[$0]) }
+        return generated.indices.map {
+            Result(tokens: generated[$0], text: tokenizer.decode(generated[$0]), truncatedPromptTokens: truncated[$0])
+        }
     }
 
     static func choose(_ logits: [Float], sampling: Sampling, rng: inout RandomGenerator) -> Int {

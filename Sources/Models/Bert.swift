@@ -34,10 +34,14 @@ public struct BertConfig: Sendable {
         let activation = try config.string("hidden_act", default: "gelu")
         guard activation == "gelu" else { throw config.fail("hidden_act", "is \(activation); only \"gelu\" is supported for BERT") }
         let positions = try config.string("position_embedding_type", default: "absolute")
-        guard positions == "absolute" else { throw config.fail("position_embedding_type", "is \(positions); only \"absolute\" is supported") }
+        guard positions == "absolute" else {
+            throw config.fail("position_embedding_type", "is \(positions); only \"absolute\" is supported")
+        }
         if try config.bool("is_decoder", default: false) { throw config.fail("is_decoder", "is true; BERT as a decoder is not supported") }
         guard heads > 0 else { throw config.fail("num_attention_heads", "must be positive, not \(heads)") }
-        guard hiddenSize % heads == 0 else { throw config.fail("num_attention_heads", "(\(heads)) does not divide hidden_size \(hiddenSize)") }
+        guard hiddenSize % heads == 0 else {
+            throw config.fail("num_attention_heads", "(\(heads)) does not divide hidden_size \(hiddenSize)")
+        }
     }
 }
 

@@ -80,7 +80,9 @@ public struct LlamaConfig: Sendable {
         default:
             throw config.fail("rope_type", "is \(ropeType); supported: default, llama3")
         }
-        guard heads % kvHeads == 0 else { throw config.fail("num_key_value_heads", "(\(kvHeads)) does not divide num_attention_heads \(heads)") }
+        guard heads % kvHeads == 0 else {
+            throw config.fail("num_key_value_heads", "(\(kvHeads)) does not divide num_attention_heads \(heads)")
+        }
     }
 }
 
@@ -206,8 +208,10 @@ public final class Llama {
         for (index, layer) in layers.enumerated() {
             x = block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin) { q, k, v in
                 guard let prefix else { return attend(graph, q, k, v, batch: b, queryLength: t, keyLength: t, mask: mask) }
-                let keys = graph.prependRows(prefix, columns: (2 * index * kvStride)..<((2 * index + 1) * kvStride), to: k, batch: b, length: t)
-                let values = graph.prependRows(prefix, columns: ((2 * index + 1) * kvStride)..<((2 * index + 2) * kvStride), to: v, batch: b, length: t)
+                let keys = graph.prependRows(prefix, columns: (2 * index * kvStride)..<((2 * index + 1) * kvStride),
+                                             to: k, batch: b, length: t)
+                let values = graph.prependRows(prefix, columns: ((2 * index + 1) * kvStride)..<((2 * index + 2) * kvStride),
+                                               to: v, batch: b, length: t)
                 return attend(graph, q, keys, values, batch: b, queryLength: t, keyLength: n + t, mask: mask)
             }
         }

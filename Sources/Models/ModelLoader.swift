@@ -50,9 +50,12 @@ public enum ModelLoader {
             guard task != .causalLM else { throw ModelError(file: config.path, "a BERT model cannot generate text (model_type bert)") }
             var bertConfig = try BertConfig(config)
             if let labels { bertConfig.labels = labels }
-            return .bert(try Bert(config: bertConfig, weights: weights, withClassifier: task == .sequenceClassification, trainable: trainable))
+            return .bert(try Bert(config: bertConfig, weights: weights, withClassifier: task == .sequenceClassification,
+                                  trainable: trainable))
         case "llama", "mistral", "qwen2":
-            guard task != .encoder else { throw ModelError(file: config.path, "\(modelType) is a decoder; use classification or generation") }
+            guard task != .encoder else {
+                throw ModelError(file: config.path, "\(modelType) is a decoder; use classification or generation")
+            }
             var llamaConfig = try LlamaConfig(config)
             if let labels { llamaConfig.labels = labels }
             return .llama(try Llama(config: llamaConfig, weights: weights,

@@ -54,7 +54,8 @@ public enum BitsAndBytesLayout {
             tensors.append(TensorData(name: name + ".absmax", dtype: .u8, shape: [nested.codes.count], bytes: nested.codes))
             tensors.append(TensorData(name: name + ".nested_absmax", dtype: .f32, shape: [nested.nestedAbsmax.count],
                                       bytes: floatBytes(nested.nestedAbsmax)))
-            tensors.append(TensorData(name: name + ".nested_quant_map", dtype: .f32, shape: [nested.map.count], bytes: floatBytes(nested.map)))
+            tensors.append(TensorData(name: name + ".nested_quant_map", dtype: .f32, shape: [nested.map.count],
+                                      bytes: floatBytes(nested.map)))
             state.nestedBlockSize = nested.blockSize
             state.nestedDType = "float32"
             state.nestedOffset = nested.offset
@@ -94,7 +95,9 @@ public enum BitsAndBytesLayout {
     public static func read(_ name: String, from checkpoint: Checkpoint) throws -> QuantizedWeight {
         let file = checkpoint.file(holding: name)?.path ?? checkpoint.path
         func invalid(_ why: String) -> QuantizationError { QuantizationError(file: file, tensor: name, why) }
-        guard let stateName = QuantType.allCases.map({ name + QuantState.keySuffix($0) }).first(where: { checkpoint.info($0) != nil }) else {
+        guard let stateName = QuantType.allCases.map({ name + QuantState.keySuffix($0) })
+            .first(where: { checkpoint.info($0) != nil })
+        else {
             throw missingQuantState(name, file: file)
         }
         let state = try QuantState(jsonBytes: checkpoint.tensor(stateName).data, file: file, tensor: stateName)
@@ -118,7 +121,8 @@ public enum BitsAndBytesLayout {
                                      packed: packedView.data, absmax: nil, nested: nil, quantMap: quantMap)
         if let nestedBlockSize = state.nestedBlockSize, let offset = state.nestedOffset {
             guard absmaxView.dtype == .u8, absmaxView.bytes.count == blocks else {
-                throw invalid("double-quantized absmax must be \(blocks) U8 codes, found \(absmaxView.elementCount) \(absmaxView.dtype.rawValue)")
+                throw invalid("double-quantized absmax must be \(blocks) U8 codes, found "
+                              + "\(absmaxView.elementCount) \(absmaxView.dtype.rawValue)")
             }
             let nestedAbsmax = try companion(".nested_absmax").floats()
             let nestedMap = try companion(".nested_quant_map").floats()

@@ -21,7 +21,9 @@ public enum ModelDequantizer {
         if let old = BitsAndBytesLayout.weightsWithoutQuantState(in: checkpoint).first {
             throw BitsAndBytesLayout.missingQuantState(old, file: checkpoint.file(holding: old)?.path ?? checkpoint.path)
         }
-        guard !weights.isEmpty else { throw QuantizationError(file: checkpoint.path, "not a bitsandbytes 4-bit checkpoint (no quant states)") }
+        guard !weights.isEmpty else {
+            throw QuantizationError(file: checkpoint.path, "not a bitsandbytes 4-bit checkpoint (no quant states)")
+        }
         let weightSet = Set(weights)
         let output = try OutputFolder(outputFolder, inputs: [folder, checkpoint.folder], overwrite: overwrite)
         var written = false

@@ -135,7 +135,8 @@ public enum ModelQuantizer {
                 if let state = states[name] {
                     let (weight, statistics) = try withFloats(of: view) { values throws -> (QuantizedWeight, QuantizationStatistics) in
                         let weight = try QuantizedWeight.quantize(values, shape: view.shape, originalDType: view.dtype, type: options.type,
-                                                                  blockSize: options.blockSize, doubleQuantization: options.doubleQuantization,
+                                                                  blockSize: options.blockSize,
+                                                                  doubleQuantization: options.doubleQuantization,
                                                                   tensor: name, file: view.file)
                         let restored = weight.dequantized()
                         let statistics = restored.withUnsafeBufferPointer { QuantizationStatistics(original: values, reconstructed: $0) }
@@ -166,7 +167,8 @@ public enum ModelQuantizer {
     /// is aligned f32 (no copy), else a widened copy.
     static func withFloats<R>(of view: TensorView, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
         if view.dtype == .f32, Int(bitPattern: view.bytes.baseAddress) % MemoryLayout<Float>.alignment == 0 {
-            return try body(UnsafeBufferPointer(start: view.bytes.baseAddress?.assumingMemoryBound(to: Float.self), count: view.elementCount))
+            return try body(UnsafeBufferPointer(start: view.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
+                                                count: view.elementCount))
         }
         return try view.floats().withUnsafeBufferPointer(body)
     }

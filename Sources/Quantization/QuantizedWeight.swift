@@ -45,7 +45,8 @@ public struct QuantizedWeight: Sendable {
     ) throws(QuantizationError) -> QuantizedWeight {
         guard BlockwiseQuantization.supportedBlockSizes.contains(blockSize) else {
             throw QuantizationError(file: file, tensor: tensor,
-                                    "block size \(blockSize) is not one of \(BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))")
+                                    "block size \(blockSize) is not one of "
+                                    + "\(BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))")
         }
         precondition(values.count == shape.reduce(1, *))
         var packed = [UInt8](repeating: 0, count: BlockwiseQuantization.packedByteCount(elements: values.count))

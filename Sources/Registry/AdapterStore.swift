@@ -103,7 +103,9 @@ public final class AdapterStore: @unchecked Sendable {
 
     /// Names: 1–128 of A–Z a–z 0–9 . _ -, not starting with a dot (no paths, no `..`).
     public static func checkName(_ name: String, what: String = "name") throws {
-        let allowed = name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 46 || $0 == 95 || $0 == 45 }
+        let allowed = name.utf8.allSatisfy {
+            ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 46 || $0 == 95 || $0 == 45
+        }
         guard !name.isEmpty, name.utf8.count <= 128, allowed, !name.hasPrefix(".") else {
             throw Failure("\(what) \"\(name)\" is not allowed: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'")
         }
@@ -119,8 +121,9 @@ public final class AdapterStore: @unchecked Sendable {
 
     /// Stores the PEFT adapter in `folder` (adapter_config.json, adapter_model.safetensors and
     /// every other regular file beside them: README.md, adapter_labels.json, a run's logs) as the
-    /// next version of `name`; a run's trainer_state.json is also kept as the version's metadata. The base is fingerprinted from `base`, else from the config's
-    /// base_model_name_or_path when that is a folder here; otherwise it stays unknown.
+    /// next version of `name`; a run's trainer_state.json is also kept as the version's metadata.
+    /// The base is fingerprinted from `base`, else from the config's base_model_name_or_path when
+    /// that is a folder here; otherwise it stays unknown.
     @discardableResult
     public func add(folder: String, name: String, tags: [String] = [], base: String? = nil, storeDType: DType? = nil,
                     quantize: FactorQuantization? = nil) throws -> Version {
@@ -128,8 +131,12 @@ public final class AdapterStore: @unchecked Sendable {
         try Self.checkName(name)
         for tag in tags { try Self.checkTag(tag) }
         let configPath = folder + "/adapter_config.json", modelPath = folder + "/adapter_model.safetensors"
-        guard let configData = FileManager.default.contents(atPath: configPath) else { throw Failure("\(configPath): missing (not a PEFT adapter folder)") }
-        guard let json = (try? JSONSerialization.jsonObject(with: configData)) as? [String: Any] else { throw Failure("\(configPath): not a JSON object") }
+        guard let configData = FileManager.default.contents(atPath: configPath) else {
+            throw Failure("\(configPath): missing (not a PEFT adapter folder)")
+        }
+        guard let json = (try? JSONSerialization.jsonObject(with: configData)) as? [String: Any] else {
+            throw Failure("\(configPath): not a JSON object")
+        }
         let model: SafeTensorsFile
         do { model = try SafeTensorsFile(path: modelPath) } catch { throw Failure("\(error)") }
         var isFolder: ObjCBool = false
@@ -147,7 +154,9 @@ public final class AdapterStore: @unchecked Sendable {
                 if let quantize, kind == "tensor", [.f32, .f16, .bf16].contains(dtype) {
                     let values = try bytes.withUnsafeBytes { raw in
                         var floats = [Float](repeating: 0, count: bytes.count * 8 / dtype.bitSize)
-                        try floats.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: dtype, into: $0, as: .f32, file: modelPath, tensor: name) }
+                        try floats.withUnsafeMutableBytes {
+                            try DTypeConversion.convert(raw, from: dtype, into: $0, as: .f32, file: modelPath, tensor: name)
+                        }
                         return floats
                     }
                     payload = try quantize.encode(values, shape: shape ?? [values.count], tensor: name)
@@ -156,21 +165,24 @@ public final class AdapterStore: @unchecked Sendable {
                 }
                 let blob = TensorCodec.encode(payload, dtype: payloadType)
                 files.append((name, kind, position, kind == "tensor" ? dtype.rawValue : nil,
-                              shape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }, bytes.count, try blobs.put(blob), blob.count, encoding))
+                              shape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }, bytes.count, try blobs.put(blob),
+                              blob.count, encoding))
             }
             try store([UInt8](configData), dtype: .u8, name: "adapter_config.json", kind: "file", position: 0, shape: nil)
             let prefix = Array(model.storage.bytes[0..<model.header.dataStart])
             try store(prefix, dtype: .u8, name: "adapter_model.safetensors", kind: "header", position: 0, shape: nil)
             for (index, info) in model.tensors.enumerated() {
                 let view = model.view(of: info)
-                try store(Array(view.bytes.bindMemory(to: UInt8.self)), dtype: info.dtype, name: info.name, kind: "tensor", position: index + 1,
-                          shape: info.shape)
+                try store(Array(view.bytes.bindMemory(to: UInt8.self)), dtype: info.dtype, name: info.name, kind: "tensor",
+                          position: index + 1, shape: info.shape)
             }
             // Every other regular file (README.md, adapter_labels.json, a run's trainer_state.json…)
             // is kept, so export gives the folder back byte for byte; subfolders (a run's
             // checkpoints) are not part of the adapter.
             for extra in try Self.companionFiles(of: folder) {
-                guard let data = FileManager.default.contents(atPath: folder + "/" + extra) else { throw Failure("\(folder)/\(extra): cannot read") }
+                guard let data = FileManager.default.contents(atPath: folder + "/" + extra) else {
+                    throw Failure("\(folder)/\(extra): cannot read")
+                }
                 try store([UInt8](data), dtype: .u8, name: extra, kind: "file", position: 0, shape: nil)
             }
             let metadata = FileManager.default.contents(atPath: folder + "/trainer_state.json").map { String(decoding: $0, as: UTF8.self) }
@@ -180,19 +192,23 @@ public final class AdapterStore: @unchecked Sendable {
                 let adapter = try Int.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [name])!
                 let number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM version WHERE adapter = ?", arguments: [adapter]) ?? 0) + 1
                 try db.execute(sql: """
-                    INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata, raw_bytes, stored_bytes,
-                                         stored_dtype)
+                    INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata,
+                                         raw_bytes, stored_bytes, stored_dtype)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [adapter, number, now, json["peft_type"] as? String ?? "LORA", String(decoding: configData, as: UTF8.self),
+                    """, arguments: [adapter, number, now, json["peft_type"] as? String ?? "LORA",
+                                     String(decoding: configData, as: UTF8.self),
                                      json["base_model_name_or_path"] as? String, baseFingerprint, metadata,
                                      files.reduce(0) { $0 + $1.raw }, files.reduce(0) { $0 + $1.stored }, quantize?.rawValue])
                 let versionID = db.lastInsertedRowID
                 for file in files {
-                    try db.execute(sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob, encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   arguments: [versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob, file.encoding])
+                    try db.execute(sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob, encoding) "
+                                   + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   arguments: [versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob,
+                                               file.encoding])
                 }
                 for tag in tags {
-                    try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)", arguments: [adapter, tag, versionID])
+                    try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)",
+                                   arguments: [adapter, tag, versionID])
                 }
                 return number
             }
@@ -204,7 +220,9 @@ public final class AdapterStore: @unchecked Sendable {
     /// The regular, visible files of an adapter folder besides its config and weights, by name.
     static func companionFiles(of folder: String) throws -> [String] {
         let names: [String]
-        do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch { throw Failure("\(folder): cannot list the folder") }
+        do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
+            throw Failure("\(folder): cannot list the folder")
+        }
         return names.sorted().filter { name in
             guard !name.hasPrefix("."), !["adapter_config.json", "adapter_model.safetensors"].contains(name) else { return false }
             let values = try? URL(fileURLWithPath: folder + "/" + name).resourceValues(forKeys: [.isRegularFileKey])
@@ -216,7 +234,9 @@ public final class AdapterStore: @unchecked Sendable {
     /// rounding) in a scratch copy of the folder, which is then stored losslessly and marked.
     func addLossy(folder: String, name: String, tags: [String], base: String?, dtype: DType) throws -> Version {
         try Self.checkName(name)
-        guard [.bf16, .f16].contains(dtype) else { throw Failure("--store-dtype \(dtype.rawValue.lowercased()) is not supported (bf16, f16)") }
+        guard [.bf16, .f16].contains(dtype) else {
+            throw Failure("--store-dtype \(dtype.rawValue.lowercased()) is not supported (bf16, f16)")
+        }
         let scratch = NSTemporaryDirectory() + "tailor-lossy-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -230,7 +250,8 @@ public final class AdapterStore: @unchecked Sendable {
         // The copied config still names the base, so the fingerprint is taken as for a lossless add.
         let stored = try add(folder: scratch, name: name, tags: tags, base: base)
         try database.write { db in
-            try db.execute(sql: "UPDATE version SET stored_dtype = ? WHERE id = ?", arguments: [dtype.rawValue, try resolve(db, "\(name)@\(stored.version)").id])
+            try db.execute(sql: "UPDATE version SET stored_dtype = ? WHERE id = ?",
+                           arguments: [dtype.rawValue, try resolve(db, "\(name)@\(stored.version)").id])
         }
         return try show("\(name)@\(stored.version)")
     }
@@ -262,10 +283,10 @@ public final class AdapterStore: @unchecked Sendable {
             """, arguments: [id])!
         let tags = try String.fetchAll(db, sql: "SELECT name FROM tag WHERE version = ? ORDER BY name", arguments: [id])
         let tensors = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM file WHERE version = ? AND kind = 'tensor'", arguments: [id]) ?? 0
-        return Version(name: row["name"], version: row["number"], created: Date(timeIntervalSince1970: row["created"]), peftType: row["peft_type"],
-                       config: row["config"], baseModel: row["base_model"], baseFingerprint: row["base_fingerprint"], tags: tags,
-                       tensorCount: tensors, rawBytes: row["raw_bytes"], storedBytes: row["stored_bytes"], metadata: row["metadata"],
-                       storedDType: row["stored_dtype"])
+        return Version(name: row["name"], version: row["number"], created: Date(timeIntervalSince1970: row["created"]),
+                       peftType: row["peft_type"], config: row["config"], baseModel: row["base_model"],
+                       baseFingerprint: row["base_fingerprint"], tags: tags, tensorCount: tensors, rawBytes: row["raw_bytes"],
+                       storedBytes: row["stored_bytes"], metadata: row["metadata"], storedDType: row["stored_dtype"])
     }
 
     public func show(_ reference: String) throws -> Version {
@@ -275,7 +296,8 @@ public final class AdapterStore: @unchecked Sendable {
     /// Every version of every adapter, by name then version.
     public func list() throws -> [Version] {
         try database.read { db in
-            try Int64.fetchAll(db, sql: "SELECT version.id FROM version JOIN adapter ON adapter.id = version.adapter ORDER BY adapter.name, version.number")
+            try Int64.fetchAll(db, sql: "SELECT version.id FROM version JOIN adapter ON adapter.id = version.adapter "
+                               + "ORDER BY adapter.name, version.number")
                 .map { try version(db, id: $0) }
         }
     }
@@ -326,7 +348,9 @@ public final class AdapterStore: @unchecked Sendable {
         guard !force, let expected = version.baseFingerprint else { return }
         let actual = try fingerprint()
         guard actual == expected else {
-            throw Failure("\(modelFolder): not the base \(version.name)@\(version.version) was trained on (\(version.baseModel ?? "unknown"), fingerprint \(expected.prefix(12)) vs \(actual.prefix(12))); --force applies it anyway")
+            throw Failure("\(modelFolder): not the base \(version.name)@\(version.version) was trained on "
+                          + "(\(version.baseModel ?? "unknown"), fingerprint \(expected.prefix(12)) vs \(actual.prefix(12))); "
+                          + "--force applies it anyway")
         }
     }
 
@@ -336,7 +360,8 @@ public final class AdapterStore: @unchecked Sendable {
     /// decompressed and checked, byte-identical to the files that were added; nothing is written.
     public func files(_ reference: String) throws -> [String: [UInt8]] {
         let rows = try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, kind, raw_bytes, blob, dtype, shape, encoding FROM file WHERE version = ? ORDER BY kind = 'tensor', position",
+            try Row.fetchAll(db, sql: "SELECT name, kind, raw_bytes, blob, dtype, shape, encoding FROM file WHERE version = ? "
+                             + "ORDER BY kind = 'tensor', position",
                              arguments: [try resolve(db, reference).id])
         }
         var files: [String: [UInt8]] = [:]
@@ -345,7 +370,8 @@ public final class AdapterStore: @unchecked Sendable {
             let raw: Int = row["raw_bytes"], hash: String = row["blob"], name: String = row["name"], kind: String = row["kind"]
             let encoding = (row["encoding"] as String?).flatMap(FactorQuantization.init(rawValue:))
             // A quantized payload is smaller than the tensor it restores; these bounds only stop a hostile size.
-            var bytes = try TensorCodec.decode(try blobs.get(hash, maxLength: 2 * raw + 8192), maxLength: encoding == nil ? raw : 2 * raw + 4096)
+            var bytes = try TensorCodec.decode(try blobs.get(hash, maxLength: 2 * raw + 8192),
+                                               maxLength: encoding == nil ? raw : 2 * raw + 4096)
             if let encoding {
                 bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row["dtype"], shape: row["shape"], raw: raw, tensor: name)
             }
@@ -373,8 +399,11 @@ public final class AdapterStore: @unchecked Sendable {
     }
 
     /// A quantized tensor's payload back to its own dtype's bytes.
-    static func dequantize(_ payload: [UInt8], encoding: FactorQuantization, dtype: String?, shape: String?, raw: Int, tensor: String) throws -> [UInt8] {
-        guard let dtype = dtype.flatMap(DType.init(rawValue:)), dtype.bitSize >= 8 else { throw Failure("\(tensor): unknown dtype for a quantized tensor") }
+    static func dequantize(_ payload: [UInt8], encoding: FactorQuantization, dtype: String?, shape: String?, raw: Int,
+                           tensor: String) throws -> [UInt8] {
+        guard let dtype = dtype.flatMap(DType.init(rawValue:)), dtype.bitSize >= 8 else {
+            throw Failure("\(tensor): unknown dtype for a quantized tensor")
+        }
         let dims = (shape ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap { Int($0) }
         let count = raw / (dtype.bitSize / 8)
         let values = try encoding.decode(payload, count: count, shape: dims, tensor: tensor)

@@ -49,7 +49,9 @@ public enum FactorQuantization: String, Sendable, CaseIterable {
         switch self {
         case .int8:
             let rows = shape.count >= 2 ? shape[0] : 1, columns = count / max(rows, 1)
-            guard payload.count == rows * 4 + count else { throw AdapterStore.Failure("\(tensor): int8 payload has \(payload.count) bytes") }
+            guard payload.count == rows * 4 + count else {
+                throw AdapterStore.Failure("\(tensor): int8 payload has \(payload.count) bytes")
+            }
             let scales = payload.withUnsafeBytes { raw in (0..<rows).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
             return (0..<count).map { Float(Int8(bitPattern: payload[rows * 4 + $0])) * scales[$0 / max(columns, 1)] }
         case .nf4:
@@ -59,7 +61,9 @@ public enum FactorQuantization: String, Sendable, CaseIterable {
             guard blocks == (count + 63) / 64, payload.count == 4 + blocks * 4 + packedCount else {
                 throw AdapterStore.Failure("\(tensor): nf4 payload does not fit \(count) values")
             }
-            let absmax = payload.withUnsafeBytes { raw in (0..<blocks).map { raw.loadUnaligned(fromByteOffset: 4 + $0 * 4, as: Float.self) } }
+            let absmax = payload.withUnsafeBytes { raw in
+                (0..<blocks).map { raw.loadUnaligned(fromByteOffset: 4 + $0 * 4, as: Float.self) }
+            }
             let weight = QuantizedWeight(quantType: .nf4, blockSize: 64, shape: [count], originalDType: .f32,
                                          packed: Array(payload[(4 + blocks * 4)...]), absmax: absmax, nested: nil,
                                          quantMap: QuantType.nf4.codebook.values)

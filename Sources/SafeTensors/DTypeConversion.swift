@@ -26,7 +26,8 @@ public enum DTypeConversion {
         let count = source.count * 8 / from.bitSize
         guard destination.count * 8 == count * to.bitSize else {
             throw SafeTensorsError(file: file, tensor: tensor,
-                                   .invalidTensor("conversion buffer holds \(destination.count) bytes, \(count) elements of \(to.rawValue) need \(count * to.bitSize / 8)"))
+                                   .invalidTensor("conversion buffer holds \(destination.count) bytes, \(count) elements of \(to.rawValue) "
+                                                  + "need \(count * to.bitSize / 8)"))
         }
         guard count > 0 else { return }
         if from == to {

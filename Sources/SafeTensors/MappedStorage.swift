@@ -24,7 +24,9 @@ public final class MappedStorage: @unchecked Sendable {
         guard fstat(fd, &info) == 0 else {
             throw SafeTensorsError(file: path, .io("cannot stat: \(String(cString: strerror(errno)))"))
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw SafeTensorsError(file: path, .io("is a device, FIFO or socket, not a regular file")) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw SafeTensorsError(file: path, .io("is a device, FIFO or socket, not a regular file"))
+        }
         let size = Int(info.st_size)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)

@@ -63,7 +63,8 @@ public enum OutputPaths {
         for input in inputs {
             let folder = kind(input) == .folder ? input : PathText.folder(of: input)
             if sameFile(path, input) || sameFile(path, folder) {
-                throw SafeTensorsError(file: path, .io("is the input \(input): writing there would overwrite the input; choose another output"))
+                throw SafeTensorsError(file: path, .io("is the input \(input): writing there would overwrite the input; "
+                                                       + "choose another output"))
             }
         }
     }

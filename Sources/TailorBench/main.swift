@@ -96,7 +96,8 @@ do {
         let dequantize = best(runs) {
             out.withUnsafeMutableBufferPointer { weight!.dequantize(elements: 0..<(side * side), blockAbsmax: scales, into: $0) }
         }
-        print(#"{"job":"quantize-matrix","values":\#(side * side),"quantize_seconds":\#(quantize),"plain_quantize_seconds":\#(plain),"dequantize_seconds":\#(dequantize)}"#)
+        print(#"{"job":"quantize-matrix","values":\#(side * side),"quantize_seconds":\#(quantize),"#
+              + #""plain_quantize_seconds":\#(plain),"dequantize_seconds":\#(dequantize)}"#)
     case "gemm":
         // MiniLM's GEMM shapes (M = 16×128 tokens): ours (OpenBLAS single-threaded per core,
         // rows split across cores) against OpenBLAS running its own threads.
@@ -116,7 +117,8 @@ do {
                                         c: cp.baseAddress!, ldc: n) }
             } } }
             BLAS.setThreads(1)
-            results.append(#"{"m":\#(m),"n":\#(n),"k":\#(k),"ours_gflops":\#(flops / ours / 1e9),"openblas_gflops":\#(flops / theirs / 1e9)}"#)
+            results.append(#"{"m":\#(m),"n":\#(n),"k":\#(k),"ours_gflops":\#(flops / ours / 1e9),"#
+                           + #""openblas_gflops":\#(flops / theirs / 1e9)}"#)
         }
         print(#"{"job":"gemm","core":"\#(BLAS.coreName)","shapes":[\#(results.joined(separator: ","))]}"#)
     case "compress":
@@ -129,7 +131,9 @@ do {
         var blobs: [[UInt8]] = []
         let encodeTime = best(runs) { blobs = tensors.map { TensorCodec.encode($0.1, dtype: $0.0) } }
         var sink = 0
-        let decodeTime = try best(runs) { for (blob, tensor) in zip(blobs, tensors) { sink &+= try TensorCodec.decode(blob, maxLength: tensor.1.count).count } }
+        let decodeTime = try best(runs) {
+            for (blob, tensor) in zip(blobs, tensors) { sink &+= try TensorCodec.decode(blob, maxLength: tensor.1.count).count }
+        }
         let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         var plain = [UInt8](repeating: 0, count: ZSTD_compressBound(whole.count))
         let plainSize = ZSTD_compress(&plain, plain.count, whole, whole.count, 3)
@@ -140,7 +144,9 @@ do {
             joined += TensorCodec.encode(tensors.filter { $0.0 == dtype }.flatMap(\.1), dtype: dtype).count
         }
         print(#"{"job":"compress-joined","ours_bytes":\#(joined)}"#)
-        print(#"{"job":"compress","dtypes":"\#(dtypes)","file_bytes":\#(whole.count),"raw_bytes":\#(raw),"ours_bytes":\#(blobs.reduce(0) { $0 + $1.count }),"zstd_bytes":\#(plainSize),"encode_seconds":\#(encodeTime),"decode_seconds":\#(decodeTime),"sink":\#(sink)}"#)
+        print(#"{"job":"compress","dtypes":"\#(dtypes)","file_bytes":\#(whole.count),"raw_bytes":\#(raw),"#
+              + #""ours_bytes":\#(blobs.reduce(0) { $0 + $1.count }),"zstd_bytes":\#(plainSize),"#
+              + #""encode_seconds":\#(encodeTime),"decode_seconds":\#(decodeTime),"sink":\#(sink)}"#)
     case "quantize-model":
         let output = arguments[3]
         let runs = arguments.count > 4 ? Int(arguments[4])! : 3

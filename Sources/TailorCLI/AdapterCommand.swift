@@ -25,7 +25,8 @@ extension AdapterStore.Version {
 
     var line: String {
         let ratio = storedBytes > 0 ? Double(rawBytes) / Double(storedBytes) : 1
-        return "\(name)@\(version)\t\(peftType)\t\(formatBytes(rawBytes)) -> \(formatBytes(storedBytes)) (\(String(format: "%.2f", ratio))x)"
+        return "\(name)@\(version)\t\(peftType)\t\(formatBytes(rawBytes)) -> \(formatBytes(storedBytes)) "
+            + "(\(String(format: "%.2f", ratio))x)"
             + (tags.isEmpty ? "" : "\t[\(tags.joined(separator: ", "))]")
     }
 }
@@ -63,13 +64,16 @@ struct AdapterCommand: ParsableCommand {
         @Option(help: "Tags for this version (repeatable).") var tag: [String] = []
         @Option(help: "The base model folder to fingerprint (default: the config's base_model_name_or_path when it is a folder).")
         var base: String?
-        @Option(help: "Store the adapter's float tensors lossily: bf16, f16, int8 (per-row scales) or nf4 (blocks of 64); export restores the dtype. Reports the logit change when the base is known.")
+        @Option(help: ArgumentHelp("Store the adapter's float tensors lossily: bf16, f16, int8 (per-row scales) or nf4 (blocks of 64); "
+                                   + "export restores the dtype. Reports the logit change when the base is known."))
         var storeDtype: String?
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
 
         func validate() throws {
-            if let storeDtype, !["bf16", "f16", "int8", "nf4"].contains(storeDtype) { throw ValidationError("--store-dtype must be bf16, f16, int8 or nf4") }
+            if let storeDtype, !["bf16", "f16", "int8", "nf4"].contains(storeDtype) {
+                throw ValidationError("--store-dtype must be bf16, f16, int8 or nf4")
+            }
         }
 
         func run() throws {
@@ -79,7 +83,9 @@ struct AdapterCommand: ParsableCommand {
                                             storeDType: ["bf16": .bf16, "f16": .f16][storeDtype ?? ""],
                                             quantize: storeDtype.flatMap(FactorQuantization.init(rawValue:)))
                 var change: AdapterOutputChange.Result?
-                let baseFolder = base ?? version.baseModel.flatMap { FileManager.default.fileExists(atPath: $0 + "/config.json") ? $0 : nil }
+                let baseFolder = base ?? version.baseModel.flatMap {
+                    FileManager.default.fileExists(atPath: $0 + "/config.json") ? $0 : nil
+                }
                 if storeDtype != nil, let baseFolder {
                     let exported = NSTemporaryDirectory() + "tailor-stored-\(UUID().uuidString)"
                     defer { try? FileManager.default.removeItem(atPath: exported) }
@@ -170,7 +176,11 @@ struct AdapterCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 try registryOptions.open().remove(reference)
-                if outputOptions.json { outputOptions.emit(.object(["removed": .string(reference)])) } else { print("removed \(reference)") }
+                if outputOptions.json {
+                    outputOptions.emit(.object(["removed": .string(reference)]))
+                } else {
+                    print("removed \(reference)")
+                }
             }
         }
     }
@@ -216,7 +226,8 @@ struct RegistryCommand: ParsableCommand {
             try reportingErrors {
                 let (corrupted, missing) = try registryOptions.open().verify()
                 if outputOptions.json {
-                    outputOptions.emit(.object(["corrupted": .array(corrupted.map { .string($0) }), "missing": .array(missing.map { .string($0) })]))
+                    outputOptions.emit(.object(["corrupted": .array(corrupted.map { .string($0) }),
+                                                "missing": .array(missing.map { .string($0) })]))
                 } else {
                     for hash in corrupted { print("corrupted blob \(hash)") }
                     for hash in missing { print("missing blob \(hash)") }
@@ -236,7 +247,11 @@ struct RegistryCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let removed = try registryOptions.open().collectGarbage()
-                if outputOptions.json { outputOptions.emit(.object(["removed_blobs": .int(removed)])) } else { print("removed \(removed) blobs") }
+                if outputOptions.json {
+                    outputOptions.emit(.object(["removed_blobs": .int(removed)]))
+                } else {
+                    print("removed \(removed) blobs")
+                }
             }
         }
     }

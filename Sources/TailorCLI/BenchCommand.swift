@@ -24,7 +24,8 @@ struct BenchCommand: ParsableCommand {
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method lora
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method qlora --json
               tailor bench infer --model fixtures/tiny-llama --batch 4 --seq 64 --json
-              tailor bench switch --model ~/.cache/tailor/all-MiniLM-L6-v2 --adapter a --adapter b --adapter c --adapter d --registry /tmp/reg
+              tailor bench switch --model ~/.cache/tailor/all-MiniLM-L6-v2 --adapter a --adapter b --adapter c --adapter d \
+            --registry /tmp/reg
             """
     )
 
@@ -34,7 +35,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The model folder.")
     var model: String
 
-    @Option(help: "Training method: full; lora (r 8, alpha 32, dropout 0.05 on query+value / q_proj+v_proj, classifier trained); qlora (that LoRA on an NF4 base); dora; ia3 (PEFT's default targets).")
+    @Option(help: ArgumentHelp("Training method: full; lora (r 8, alpha 32, dropout 0.05 on query+value / q_proj+v_proj, "
+                               + "classifier trained); qlora (that LoRA on an NF4 base); dora; ia3 (PEFT's default targets)."))
     var method = "full"
 
     @Option(help: "Sequences per step.")
@@ -54,10 +56,13 @@ struct BenchCommand: ParsableCommand {
         if mode == "switch" {
             guard !adapter.isEmpty else { throw ValidationError("switch needs at least one --adapter") }
         } else {
-            guard StepBenchmark.Mode(rawValue: mode) != nil else { throw ValidationError("mode must be train, infer or switch, not '\(mode)'") }
+            guard StepBenchmark.Mode(rawValue: mode) != nil else {
+                throw ValidationError("mode must be train, infer or switch, not '\(mode)'")
+            }
         }
         guard StepBenchmark.Method(rawValue: method) != nil else {
-            throw ValidationError("--method must be one of \(StepBenchmark.Method.allCases.map(\.rawValue).joined(separator: ", ")), not '\(method)'")
+            throw ValidationError("--method must be one of \(StepBenchmark.Method.allCases.map(\.rawValue).joined(separator: ", ")), "
+                                  + "not '\(method)'")
         }
         guard batch > 0, seq > 0, steps > 0 else { throw ValidationError("--batch, --seq and --steps must be positive") }
     }
@@ -83,8 +88,10 @@ struct BenchCommand: ParsableCommand {
                 outputOptions.emit(.object(object))
             } else {
                 print(String(format: "%@ %@: %.0f tokens/s (%.3f s/step, batch %d × %d tokens, %d steps; OpenBLAS %@, %d threads)",
-                             mode, method, result.tokensPerSecond, result.secondsPerStep, batch, seq, steps, BLAS.coreName, Parallel.workers))
-                print(String(format: "time: GEMM %.0f%%, 4-bit dequantize %.0f%%, optimizer %.0f%%, other (norms, softmax, GELU, attention glue, loss) %.0f%%",
+                                     mode, method, result.tokensPerSecond, result.secondsPerStep, batch, seq, steps, BLAS.coreName,
+                                     Parallel.workers))
+                print(String(format: "time: GEMM %.0f%%, 4-bit dequantize %.0f%%, optimizer %.0f%%, "
+                             + "other (norms, softmax, GELU, attention glue, loss) %.0f%%",
                              result.gemmShare * 100, result.dequantizeShare * 100, result.optimizerShare * 100, result.otherShare * 100))
                 print(String(format: "base weights: %.1f MB, of which Linear layers %.1f MB", Double(result.baseWeightBytes) / 1e6,
                              Double(result.linearWeightBytes) / 1e6))

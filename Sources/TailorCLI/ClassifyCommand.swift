@@ -70,9 +70,12 @@ struct ClassifyCommand: ParsableCommand {
             classifier.batchSize = batchSize
             if !classifier.untrainedWeights.isEmpty, lineAdapters == nil {
                 printWarning("\(model) has no trained classification head (\(classifier.untrainedWeights.joined(separator: ", ")) newly "
-                             + "initialized at random): its labels mean nothing; train one (--modules-to-save) or apply an adapter that saves it")
+                             + "initialized at random): its labels mean nothing; train one (--modules-to-save) "
+                             + "or apply an adapter that saves it")
             }
-            let slots = try lineAdapters.map { try SlotAssignment.slots(for: $0, in: classifier.slots!, defaultStack: adapterOptions, model: model) }
+            let slots = try lineAdapters.map {
+                try SlotAssignment.slots(for: $0, in: classifier.slots!, defaultStack: adapterOptions, model: model)
+            }
             let results = try classifier.classify(inputs, pairs: pairs, slots: slots)
             for (index, (text, result)) in zip(inputs, results).enumerated() {
                 if outputOptions.json {

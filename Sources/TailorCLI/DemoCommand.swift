@@ -55,17 +55,19 @@ struct DemoCommand: ParsableCommand {
             say("== 1. quantize the base \(model) (\(groupedDigits(original.elementCount)) parameters) to NF4 → \(output)/base-nf4")
             let base = output + "/base-nf4"
             let quantized = try ModelQuantizer.quantize(modelFolder: model, outputFolder: base, options: ModelQuantizer.Options())
-            say("   \(quantized.weights.count) Linear weights in 4 bits, \(formatBytes(quantized.bytesBefore)) → \(formatBytes(quantized.bytesAfter)); "
+            say("   \(quantized.weights.count) Linear weights in 4 bits, \(formatBytes(quantized.bytesBefore)) → "
+                + "\(formatBytes(quantized.bytesAfter)); "
                 + String(format: "SNR %.1f dB", quantized.overall?.snrDecibels ?? 0))
             summary["nf4_weights"] = .int(quantized.weights.count)
 
             var accuracies: [String: Double] = [:]
             for task in ["sentiment", "topic"] {
-                say("== \(task == "sentiment" ? 2 : 3). train a \(task) adapter on the 4-bit base (QLoRA: LoRA r 8 on query, value; head trained)")
+                say("== \(task == "sentiment" ? 2 : 3). train a \(task) adapter on the 4-bit base "
+                    + "(QLoRA: LoRA r 8 on query, value; head trained)")
                 let report = try train(task: task, base: base)
                 accuracies[task] = report.accuracy
-                say(String(format: "   %d steps in %.1f s, loss %.3f → %.3f, held-out accuracy %.1f%% (chance 50%%)", report.steps, report.seconds,
-                           report.firstLoss, report.lastLoss, report.accuracy * 100))
+                say(String(format: "   %d steps in %.1f s, loss %.3f → %.3f, held-out accuracy %.1f%% (chance 50%%)",
+                           report.steps, report.seconds, report.firstLoss, report.lastLoss, report.accuracy * 100))
             }
             summary["accuracy"] = .object(accuracies.mapValues { .double($0) })
 
@@ -73,7 +75,8 @@ struct DemoCommand: ParsableCommand {
             let store = try AdapterStore(root: output + "/registry")
             for task in ["sentiment", "topic"] {
                 let version = try store.add(folder: output + "/" + task, name: task, tags: ["demo"], base: base)
-                say("   \(version.name)@\(version.version): \(version.tensorCount) tensors, \(formatBytes(version.rawBytes)) → \(formatBytes(version.storedBytes)) stored")
+                say("   \(version.name)@\(version.version): \(version.tensorCount) tensors, "
+                    + "\(formatBytes(version.rawBytes)) → \(formatBytes(version.storedBytes)) stored")
             }
             let files = try ["sentiment", "topic"].map { try AdapterFiles(files: store.files($0), label: $0) }
             let updates = try files.map { try AdapterUpdates($0, base: nil) }
@@ -81,7 +84,8 @@ struct DemoCommand: ParsableCommand {
             say("== 5. diff sentiment topic")
             let diff = try AdapterDiff(updates[0], updates[1])
             for role in diff.summary {
-                say(String(format: "   %@ (%d modules): cosine %.3f, subspace similarity %.3f", role.kind, role.modules, role.cosine, role.similarity))
+                say(String(format: "   %@ (%d modules): cosine %.3f, subspace similarity %.3f",
+                           role.kind, role.modules, role.cosine, role.similarity))
             }
             summary["diff_modules"] = .int(diff.modules.count)
 
@@ -90,7 +94,8 @@ struct DemoCommand: ParsableCommand {
             let mergedFolder = output + "/sentiment-topic"
             try PEFTAdapterFolder.save(merged.adapter, to: mergedFolder, labels: merged.labels)
             let mergedVersion = try store.add(folder: mergedFolder, name: "sentiment-topic", base: base)
-            let mergedAccuracy = try evaluate(adapters: [(AdapterStack.Member(reference: "sentiment-topic"), AdapterFiles(folder: mergedFolder))],
+            let mergedAccuracy = try evaluate(adapters: [(AdapterStack.Member(reference: "sentiment-topic"),
+                                                          AdapterFiles(folder: mergedFolder))],
                                               base: base, task: "sentiment")
             say(String(format: "   rank %d over %d modules, stored as %@@%d; its sentiment accuracy %.1f%% (sentiment alone %.1f%%)",
                        merged.adapter.config.r, merged.adapter.config.targetNames.count, mergedVersion.name, mergedVersion.version,
@@ -98,14 +103,18 @@ struct DemoCommand: ParsableCommand {
             summary["merged_accuracy"] = .double(mergedAccuracy)
 
             say("== 7. merge sentiment into the base for deploy → \(output)/deploy (plain model folder, f32)")
-            let deploy = try DeployMerge.write([(AdapterStack.Member(reference: "sentiment"), files[0])], base: base, output: output + "/deploy", dtype: "f32")
-            say(String(format: "   %d tensors; transformers loads it without PEFT; logits vs base + adapter: max difference %.2g", deploy.tensors,
-                       deploy.change.maxChange))
+            let deploy = try DeployMerge.write([(AdapterStack.Member(reference: "sentiment"), files[0])], base: base,
+                                               output: output + "/deploy", dtype: "f32")
+            say(String(format: "   %d tensors; transformers loads it without PEFT; logits vs base + adapter: max difference %.2g",
+                       deploy.tensors, deploy.change.maxChange))
             summary["deploy_max_logit_difference"] = .double(Double(deploy.change.maxChange))
 
             say("== 8. serve: one base, both adapters attached from the registry, requests switching per line")
             let served = try serve(base: base, files: files)
-            for (text, adapter, label) in served.answers { say("   [\(adapter.padding(toLength: 9, withPad: " ", startingAt: 0))] \(label.padding(toLength: 9, withPad: " ", startingAt: 0)) \(text)") }
+            for (text, adapter, label) in served.answers {
+                say("   [\(adapter.padding(toLength: 9, withPad: " ", startingAt: 0))] "
+                    + "\(label.padding(toLength: 9, withPad: " ", startingAt: 0)) \(text)")
+            }
             say(String(format: "   one mixed batch equals each adapter run alone: max logit difference %.2g; a switch costs %.3f µs",
                        served.maxDifference, served.switchSeconds * 1e6))
             summary["serve_max_difference"] = .double(Double(served.maxDifference))
@@ -114,7 +123,8 @@ struct DemoCommand: ParsableCommand {
             say(String(format: "done in %.1f s; everything is in %@", seconds, output))
             summary["seconds"] = .double(seconds)
             guard served.maxDifference < 1e-4, deploy.change.maxChange < 1e-3 else {
-                throw UsageProblem(description: "demo check failed: serving difference \(served.maxDifference), deploy difference \(deploy.change.maxChange)")
+                throw UsageProblem(description: "demo check failed: serving difference \(served.maxDifference), "
+                                   + "deploy difference \(deploy.change.maxChange)")
             }
             if outputOptions.json { outputOptions.emit(.object(summary)) }
         }
@@ -142,7 +152,8 @@ struct DemoCommand: ParsableCommand {
 
     func train(task: String, base: String) throws -> TrainingSummary {
         let trainSet = try Dataset.load(data + "/\(task)/train.jsonl", task: .classification)
-        let lora = LoRAConfig(r: 8, alpha: 16, targets: .names(["query", "value"]), modulesToSave: ["classifier"], taskType: "SEQ_CLS", baseModel: base)
+        let lora = LoRAConfig(r: 8, alpha: 16, targets: .names(["query", "value"]), modulesToSave: ["classifier"], taskType: "SEQ_CLS",
+                              baseModel: base)
         let taskModel = try TaskModel(folder: base, task: .classification, method: .lora, loraConfig: lora, labels: trainSet.labels,
                                       maxLength: 64, seed: 42)
         var arguments = TrainingArguments()
@@ -158,7 +169,8 @@ struct DemoCommand: ParsableCommand {
             if let loss = event.values["loss"] { losses.append(loss) }
             progress.show(event)
         }
-        let accuracy = try evaluate(adapters: [(AdapterStack.Member(reference: task), AdapterFiles(folder: output + "/" + task))], base: base, task: task)
+        let accuracy = try evaluate(adapters: [(AdapterStack.Member(reference: task), AdapterFiles(folder: output + "/" + task))],
+                                    base: base, task: task)
         return TrainingSummary(steps: trainer.totalSteps, seconds: Date().timeIntervalSince(start), firstLoss: losses.first ?? .nan,
                                lastLoss: losses.last ?? .nan, accuracy: accuracy)
     }
@@ -166,12 +178,13 @@ struct DemoCommand: ParsableCommand {
     func evaluate(adapters: [(member: AdapterStack.Member, files: AdapterFiles)], base: String, task: String) throws -> Double {
         let labels = adapters.lazy.compactMap(\.files.labels).first
         let test = try Dataset.load(data + "/\(task)/test.jsonl", task: .classification, knownLabels: labels)
-        let model = try TaskModel(folder: base, task: .classification, method: .lora, loraConfig: nil, labels: labels, maxLength: 64, seed: 0,
-                                  adapters: adapters)
+        let model = try TaskModel(folder: base, task: .classification, method: .lora, loraConfig: nil, labels: labels, maxLength: 64,
+                                  seed: 0, adapters: adapters)
         return Evaluation.evaluate(model, on: test, batchSize: 32)["accuracy"] ?? 0
     }
 
-    func serve(base: String, files: [AdapterFiles]) throws -> (answers: [(String, String, String)], maxDifference: Float, switchSeconds: Double) {
+    func serve(base: String, files: [AdapterFiles]) throws
+        -> (answers: [(String, String, String)], maxDifference: Float, switchSeconds: Double) {
         let classifier = try TextClassifier(folder: base, switching: true)
         let slots = classifier.slots!
         for (name, file) in zip(["sentiment", "topic"], files) { try slots.attach(name, [(AdapterStack.Member(reference: name), file)]) }

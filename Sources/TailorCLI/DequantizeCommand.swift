@@ -43,7 +43,8 @@ struct DequantizeCommand: ParsableCommand {
             let target = dtype.map { ConvertCommand.dtypeNames[$0.lowercased()]! }
             let progress = ProgressBar(label: "dequantizing", quiet: outputOptions.json)
             let start = Date()
-            let report = try ModelDequantizer.dequantize(folder: model, outputFolder: output, dtype: target, overwrite: overwrite) { done, total in
+            let report = try ModelDequantizer.dequantize(folder: model, outputFolder: output, dtype: target,
+                                                         overwrite: overwrite) { done, total in
                 progress.update(done: done, total: total)
             }
             progress.finish()

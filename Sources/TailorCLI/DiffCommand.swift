@@ -36,23 +36,30 @@ struct DiffCommand: ParsableCommand {
                                        AdapterUpdates(resolver.resolve(.init(reference: b)).files, base: model))
             if outputOptions.json {
                 outputOptions.emit(.object([
-                    "config": .array(diff.configDifferences.map { .object(["key": .string($0.key), "a": .string($0.a), "b": .string($0.b)]) }),
+                    "config": .array(diff.configDifferences.map {
+                        .object(["key": .string($0.key), "a": .string($0.a), "b": .string($0.b)])
+                    }),
                     "modules": .array(diff.modules.map {
                         .object(["name": .string($0.name), "norm_a": .double($0.normA), "norm_b": .double($0.normB),
                                  "norm_difference": .double($0.normDifference), "cosine": .double($0.cosine),
                                  "subspace_similarity": .double($0.subspaceSimilarity)])
                     }),
                     "summary": .array(diff.summary.map {
-                        .object(["kind": .string($0.kind), "modules": .int($0.modules), "cosine": .double($0.cosine), "subspace_similarity": .double($0.similarity)])
+                        .object(["kind": .string($0.kind), "modules": .int($0.modules), "cosine": .double($0.cosine),
+                                 "subspace_similarity": .double($0.similarity)])
                     }),
                 ]))
             } else {
                 for change in diff.configDifferences { print("config \(change.key): \(change.a) -> \(change.b)") }
                 print("module\t|ΔW a|\t|ΔW b|\t|a-b|\tcosine\tsubspace")
                 for m in diff.modules {
-                    print(String(format: "%@\t%.4g\t%.4g\t%.4g\t%.3f\t%.3f", m.name, m.normA, m.normB, m.normDifference, m.cosine, m.subspaceSimilarity))
+                    print(String(format: "%@\t%.4g\t%.4g\t%.4g\t%.3f\t%.3f",
+                                 m.name, m.normA, m.normB, m.normDifference, m.cosine, m.subspaceSimilarity))
                 }
-                for s in diff.summary { print(String(format: "%@ (%d modules): mean cosine %.3f, mean subspace similarity %.3f", s.kind, s.modules, s.cosine, s.similarity)) }
+                for s in diff.summary {
+                    print(String(format: "%@ (%d modules): mean cosine %.3f, mean subspace similarity %.3f",
+                                 s.kind, s.modules, s.cosine, s.similarity))
+                }
             }
         }
     }

@@ -45,7 +45,9 @@ func oneLine(_ error: any Error) -> String {
 func printError(_ line: String, file: String? = nil) {
     FileHandle.standardError.write(Data("tailor: error: \(line)\n".utf8))
     if jsonRequested {
-        let object: PythonJSONText.Value = .object(["error": .object(["message": .string(line), "file": file.map { .string($0) } ?? .null])])
+        let object: PythonJSONText.Value = .object([
+            "error": .object(["message": .string(line), "file": file.map { .string($0) } ?? .null])
+        ])
         print(PythonJSONText.renderCompact(object))
         fflush(nil)
     }

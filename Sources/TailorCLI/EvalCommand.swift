@@ -52,7 +52,8 @@ struct EvalCommand: ParsableCommand {
                 object["examples"] = .int(dataset.examples.count)
                 outputOptions.emit(.object(object))
             } else {
-                print("\(dataset.examples.count) examples: " + metrics.keys.sorted().map { String(format: "%@ %.4f", $0, metrics[$0]!) }.joined(separator: "  "))
+                print("\(dataset.examples.count) examples: "
+                      + metrics.keys.sorted().map { String(format: "%@ %.4f", $0, metrics[$0]!) }.joined(separator: "  "))
             }
         }
     }

@@ -37,7 +37,8 @@ struct ExtractCommand: ParsableCommand {
             try destination.checkOutputFree()
             let isBert = try ConfigReader(path: model + "/config.json").string("model_type") == "bert"
             let tunedConfig = try ConfigReader(path: tuned + "/config.json")
-            let classification = isBert || ((tunedConfig.values["architectures"] as? [String])?.contains { $0.contains("SequenceClassification") } ?? false)
+            let classification = isBert
+                || ((tunedConfig.values["architectures"] as? [String])?.contains { $0.contains("SequenceClassification") } ?? false)
             let task: ModelLoader.Task = classification ? .sequenceClassification : .causalLM
             let labels = try tunedConfig.labels()
             let base = try ModelLoader.load(folder: model, task: task, labels: labels)
@@ -55,7 +56,8 @@ struct ExtractCommand: ParsableCommand {
             })
             let result = try LoRAExtraction.extract(base: baseModel, tuned: tunedModel, rank: rank, inFull: inFull,
                                                     taskType: classification ? "SEQ_CLS" : "CAUSAL_LM", baseModel: model)
-            let registered = try destination.save(result.adapter, labels: classification ? labels : nil, base: model, registry: registryOptions)
+            let registered = try destination.save(result.adapter, labels: classification ? labels : nil, base: model,
+                                                  registry: registryOptions)
             let worst = result.relativeErrors.map(\.error).max() ?? 0
             if outputOptions.json {
                 var object: [String: PythonJSONText.Value] = [
@@ -65,7 +67,8 @@ struct ExtractCommand: ParsableCommand {
                 outputOptions.emit(.object(object))
             } else {
                 for (module, error) in result.relativeErrors { print(String(format: "%@\trelative error %.3g", module, error)) }
-                print("extracted rank \(rank) from \(result.relativeErrors.count) modules (in full: \(inFull.sorted().joined(separator: ", ")))")
+                print("extracted rank \(rank) from \(result.relativeErrors.count) modules "
+                      + "(in full: \(inFull.sorted().joined(separator: ", ")))")
                 destination.printReport(registered)
             }
         }

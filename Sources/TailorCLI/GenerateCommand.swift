@@ -69,7 +69,9 @@ struct GenerateCommand: ParsableCommand {
         guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         if greedy && temperature != nil { throw ValidationError("--greedy and --temperature exclude each other") }
-        if let temperature { try requireRange(temperature.isFinite && temperature > 0, "--temperature", "a finite number > 0", temperature) }
+        if let temperature {
+            try requireRange(temperature.isFinite && temperature > 0, "--temperature", "a finite number > 0", temperature)
+        }
         try requireRange((maxLength ?? 2) > 1, "--max-length", "at least 2", maxLength ?? 0)
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
@@ -86,7 +88,9 @@ struct GenerateCommand: ParsableCommand {
                 if named.contains(where: { $0 != nil }) { lineAdapters = [String?](repeating: nil, count: prompts.count) + named }
             }
             let generator = try TextGenerator(folder: model, adapters: adapterOptions.stack(model: model), switching: lineAdapters != nil)
-            let slots = try lineAdapters.map { try SlotAssignment.slots(for: $0, in: generator.slots!, defaultStack: adapterOptions, model: model) }
+            let slots = try lineAdapters.map {
+                try SlotAssignment.slots(for: $0, in: generator.slots!, defaultStack: adapterOptions, model: model)
+            }
             let sampling: Sampling = temperature.map { .sample(temperature: $0, topK: topK, topP: topP, seed: seed) } ?? .greedy
             for start in stride(from: 0, to: all.count, by: batchSize) {
                 let range = start..<min(all.count, start + batchSize)
@@ -94,11 +98,13 @@ struct GenerateCommand: ParsableCommand {
                                                      slots: slots.map { Array($0[range]) }, maxLength: maxLength)
                 for (index, result) in zip(range, results) {
                     if result.truncatedPromptTokens > 0 {
-                        printWarning("prompt \(index + 1) is longer than the \(generator.contextLength(maxLength: maxLength)) tokens a sequence may "
-                                     + "hold with --max-new-tokens \(maxNewTokens); its first \(result.truncatedPromptTokens) tokens were dropped")
+                        printWarning("prompt \(index + 1) is longer than the \(generator.contextLength(maxLength: maxLength)) tokens "
+                                     + "a sequence may hold with --max-new-tokens \(maxNewTokens); "
+                                     + "its first \(result.truncatedPromptTokens) tokens were dropped")
                     }
                     if outputOptions.json {
-                        var object: [String: PythonJSONText.Value] = ["prompt": .string(all[index]), "tokens": .array(result.tokens.map { .int($0) }),
+                        var object: [String: PythonJSONText.Value] = ["prompt": .string(all[index]),
+                                                                      "tokens": .array(result.tokens.map { .int($0) }),
                                                                       "text": .string(result.text),
                                                                       "truncated_prompt_tokens": .int(result.truncatedPromptTokens)]
                         if let name = lineAdapters?[index] { object["adapter"] = .string(name) }

@@ -102,7 +102,8 @@ struct InspectCommand: ParsableCommand {
             for weight in quantized.weights {
                 let state = weight.state
                 out += weight.name.padding(toLength: max(width, weight.name.count), withPad: " ", startingAt: 0) + "  "
-                    + state.quantType.rawValue.uppercased() + "   " + String(state.blockSize).padding(toLength: 5, withPad: " ", startingAt: 0)
+                    + state.quantType.rawValue.uppercased() + "   "
+                    + String(state.blockSize).padding(toLength: 5, withPad: " ", startingAt: 0)
                     + "  " + (weight.isNested ? "yes   " : "no    ") + "  [" + state.shape.map(String.init).joined(separator: ", ")
                     + "] (\(state.dtype))\n"
             }

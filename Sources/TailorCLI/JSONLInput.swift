@@ -36,7 +36,9 @@ enum JSONLInput {
     static func optionalStrings(_ rows: [[String: Any]], key: String, path: String) throws -> [String?] {
         try rows.enumerated().map { index, row in
             guard let value = row[key] else { return nil }
-            guard let text = value as? String else { throw UsageProblem(description: "\(path): record \(index + 1): \"\(key)\" must be a string") }
+            guard let text = value as? String else {
+                throw UsageProblem(description: "\(path): record \(index + 1): \"\(key)\" must be a string")
+            }
             return text
         }
     }

@@ -37,7 +37,8 @@ struct MergeCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("Adapters (folders or registry references); NAME:WEIGHT weights one in --into-base mode.", valueName: "adapter"))
+    @Argument(help: ArgumentHelp("Adapters (folders or registry references); NAME:WEIGHT weights one in --into-base mode.",
+                                 valueName: "adapter"))
     var adapters: [String] = []
     @Option(help: "Also an adapter (repeatable), as other commands take it.") var adapter: [String] = []
     @Flag(help: "Merge into the base model's weights and write a model folder.") var intoBase = false
@@ -73,7 +74,9 @@ struct MergeCommand: ParsableCommand {
             guard density > 0, density <= 1 else { throw ValidationError("--density must be in (0, 1]") }
             if let rank, rank <= 0 { throw ValidationError("--rank must be positive") }
             if let headFrom, !(1...all.count).contains(headFrom) { throw ValidationError("--head-from must be between 1 and \(all.count)") }
-            if let weights, weights.split(separator: ",").count != all.count { throw ValidationError("--weights needs \(all.count) numbers") }
+            if let weights, weights.split(separator: ",").count != all.count {
+                throw ValidationError("--weights needs \(all.count) numbers")
+            }
         }
     }
 
@@ -97,17 +100,20 @@ extension MergeCommand {
         } else {
             let bases = Set(inputs.map { $0.config["base_model_name_or_path"] as? String ?? "?" })
             if bases.count > 1 {
-                printWarning("the adapters name different base models (\(bases.sorted().joined(separator: ", "))); give --model to check they fit one")
+                printWarning("the adapters name different base models (\(bases.sorted().joined(separator: ", "))); "
+                             + "give --model to check they fit one")
             }
         }
         let weightValues = try weights.map { text in
             try text.split(separator: ",").map { part -> Float in
-                guard let value = Float(part.trimmingCharacters(in: .whitespaces)), value.isFinite else { throw UsageProblem(description: "--weights: \(part) is not a number") }
+                guard let value = Float(part.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+                    throw UsageProblem(description: "--weights: \(part) is not a number")
+                }
                 return value
             }
         } ?? [Float](repeating: 1, count: inputs.count)
-        let options = AdapterMerge.Options(method: AdapterMerge.Method(rawValue: method)!, weights: weightValues, density: density, rank: rank,
-                                           seed: seed, headFrom: headFrom.map { $0 - 1 })
+        let options = AdapterMerge.Options(method: AdapterMerge.Method(rawValue: method)!, weights: weightValues, density: density,
+                                           rank: rank, seed: seed, headFrom: headFrom.map { $0 - 1 })
         let result = try AdapterMerge.merge(inputs, options: options)
         let seconds = Date().timeIntervalSince(start)
         let registered = try destination.save(result.adapter, labels: result.labels, base: model, registry: registryOptions)
@@ -115,14 +121,16 @@ extension MergeCommand {
         let config = result.adapter.config
         if outputOptions.json {
             var object: [String: PythonJSONText.Value] = [
-                "method": .string(method), "adapters": .array(all.map { .string($0) }), "weights": .array(weightValues.map { .double(Double($0)) }),
+                "method": .string(method), "adapters": .array(all.map { .string($0) }),
+                "weights": .array(weightValues.map { .double(Double($0)) }),
                 "rank": .int(config.r), "modules": .int(config.targetNames.count), "seconds": .double(seconds),
                 "max_relative_error": .double(worst?.error ?? 0),
             ]
             destination.report(registered, json: &object)
             outputOptions.emit(.object(object))
         } else {
-            print("merged \(all.joined(separator: " + ")) (\(method), weights \(weightValues.map { String(format: "%g", $0) }.joined(separator: ","))) "
+            print("merged \(all.joined(separator: " + ")) (\(method), weights "
+                  + "\(weightValues.map { String(format: "%g", $0) }.joined(separator: ","))) "
                   + "into a rank-\(config.r) LoRA over \(config.targetNames.count) modules in \(String(format: "%.2f s", seconds))")
             if let worst, worst.error > 0 {
                 print(String(format: "largest rank-truncation error: %.3g of ‖ΔW‖ (%@)", worst.error, worst.module))

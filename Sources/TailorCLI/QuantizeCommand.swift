@@ -50,7 +50,8 @@ struct QuantizeCommand: ParsableCommand {
     func validate() throws {
         guard QuantType(rawValue: type.lowercased()) != nil else { throw ValidationError("--type must be nf4 or fp4, not '\(type)'") }
         guard BlockwiseQuantization.supportedBlockSizes.contains(blocksize) else {
-            throw ValidationError("--blocksize must be one of \(BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))")
+            throw ValidationError("--blocksize must be one of "
+                                  + "\(BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))")
         }
         guard ConvertCommand.dtypeNames[computeDtype.lowercased()] != nil else {
             throw ValidationError("--compute-dtype must be bf16, f16 or f32, not '\(computeDtype)'")
@@ -64,10 +65,12 @@ struct QuantizeCommand: ParsableCommand {
             options.blockSize = blocksize
             options.doubleQuantization = doubleQuant
             options.computeDType = ConvertCommand.dtypeNames[computeDtype.lowercased()]!
-            options.skipModules = skipModules?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+            options.skipModules = skipModules?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty } ?? []
             let progress = ProgressBar(label: "quantizing", quiet: outputOptions.json)
             let start = Date()
-            let report = try ModelQuantizer.quantize(modelFolder: model, outputFolder: output, options: options, overwrite: overwrite) { done, total in
+            let report = try ModelQuantizer.quantize(modelFolder: model, outputFolder: output, options: options,
+                                                     overwrite: overwrite) { done, total in
                 progress.update(done: done, total: total)
             }
             progress.finish()

@@ -21,8 +21,9 @@ struct Tailor: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [InspectCommand.self, ConvertCommand.self, VerifyCommand.self, QuantizeCommand.self,
-                      DequantizeCommand.self, TrainCommand.self, EvalCommand.self, ClassifyCommand.self, GenerateCommand.self, BenchCommand.self,
-                      MergeCommand.self, DiffCommand.self, ExtractCommand.self, AdapterCommand.self, RegistryCommand.self, DemoCommand.self]
+                      DequantizeCommand.self, TrainCommand.self, EvalCommand.self, ClassifyCommand.self, GenerateCommand.self,
+                      BenchCommand.self, MergeCommand.self, DiffCommand.self, ExtractCommand.self, AdapterCommand.self,
+                      RegistryCommand.self, DemoCommand.self]
     )
 
     /// ArgumentParser's main, except that under --json a usage error (a bad option value) is

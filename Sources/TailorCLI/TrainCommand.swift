@@ -53,7 +53,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Scale by alpha / √r (rsLoRA).") var useRslora = false
     @Option(help: "Also train biases, saved as PEFT does: none, all (every bias, LayerNorm's too) or lora_only (the adapted layers').")
     var bias = "none"
-    @Option(help: "LoRA init: kaiming (A Kaiming-uniform, B zero; PEFT's default), gaussian, or pissa (top singular vectors; the base keeps the residual).")
+    @Option(help: ArgumentHelp("LoRA init: kaiming (A Kaiming-uniform, B zero; PEFT's default), gaussian, or pissa "
+                               + "(top singular vectors; the base keeps the residual)."))
     var initLoraWeights = "kaiming"
     @Option(help: "Quantize the frozen base to nf4 or fp4 (QLoRA).") var quantize: String?
 
@@ -91,18 +92,27 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if let register {
-            guard !["full", "bitfit"].contains(method) else { throw ValidationError("--register stores adapters; --method \(method) writes a whole model") }
+            guard !["full", "bitfit"].contains(method) else {
+                throw ValidationError("--register stores adapters; --method \(method) writes a whole model")
+            }
             do { try AdapterStore.checkName(register) } catch { throw ValidationError("--register: \(error)") }
             for tag in registerTag { do { try AdapterStore.checkTag(tag) } catch { throw ValidationError("--register-tag: \(error)") } }
         }
         guard Dataset.Task(rawValue: task) != nil else { throw ValidationError("--task must be classification or causal-lm") }
         guard TaskModel.Method(rawValue: method) != nil else {
-            throw ValidationError("--method must be one of \(TaskModel.Method.allCases.map(\.rawValue).joined(separator: ", ")), not '\(method)'")
+            throw ValidationError("--method must be one of \(TaskModel.Method.allCases.map(\.rawValue).joined(separator: ", ")), "
+                                  + "not '\(method)'")
         }
-        guard Self.initializations[initLoraWeights] != nil else { throw ValidationError("--init-lora-weights must be kaiming, gaussian or pissa") }
+        guard Self.initializations[initLoraWeights] != nil else {
+            throw ValidationError("--init-lora-weights must be kaiming, gaussian or pissa")
+        }
         guard LoRAConfig.Bias(rawValue: bias) != nil else { throw ValidationError("--bias must be none, all or lora_only") }
-        guard LearningRateSchedule.Kind(rawValue: scheduler) != nil else { throw ValidationError("--scheduler must be constant, linear or cosine") }
-        guard TrainingArguments.EvalStrategy(rawValue: evalStrategy) != nil else { throw ValidationError("--eval-strategy must be no, steps or epoch") }
+        guard LearningRateSchedule.Kind(rawValue: scheduler) != nil else {
+            throw ValidationError("--scheduler must be constant, linear or cosine")
+        }
+        guard TrainingArguments.EvalStrategy(rawValue: evalStrategy) != nil else {
+            throw ValidationError("--eval-strategy must be no, steps or epoch")
+        }
         if let quantize, QuantType(rawValue: quantize) == nil { throw ValidationError("--quantize must be nf4 or fp4") }
         try requireRange(r > 0, "--r", "a positive integer", r)
         try requireRange(batchSize > 0, "--batch-size", "a positive integer", batchSize)
@@ -120,8 +130,8 @@ struct TrainCommand: ParsableCommand {
         try requireRange((warmupSteps ?? 0) >= 0, "--warmup-steps", "not negative", warmupSteps ?? 0)
         try requireRange((saveTotalLimit ?? 1) > 0, "--save-total-limit", "a positive integer", saveTotalLimit ?? 0)
         try requireRange((earlyStoppingPatience ?? 1) > 0, "--early-stopping-patience", "a positive integer", earlyStoppingPatience ?? 0)
-        try requireRange(earlyStoppingThreshold.isFinite && earlyStoppingThreshold >= 0, "--early-stopping-threshold", "a finite number ≥ 0",
-                         earlyStoppingThreshold)
+        try requireRange(earlyStoppingThreshold.isFinite && earlyStoppingThreshold >= 0, "--early-stopping-threshold",
+                         "a finite number ≥ 0", earlyStoppingThreshold)
         if targetModules.hasPrefix("re:") {
             do { _ = try Regex(String(targetModules.dropFirst(3))) } catch {
                 throw ValidationError("--target-modules: invalid regex '\(targetModules.dropFirst(3))'")
@@ -131,7 +141,9 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--logging-steps and --eval-steps must be positive, --save-steps not negative")
         }
         guard valSplit > 0, valSplit < 1 else { throw ValidationError("--val-split must be between 0 and 1") }
-        guard ConvertCommand.dtypeNames[saveDtype.lowercased()] != nil else { throw ValidationError("--save-dtype must be f32, bf16 or f16") }
+        guard ConvertCommand.dtypeNames[saveDtype.lowercased()] != nil else {
+            throw ValidationError("--save-dtype must be f32, bf16 or f16")
+        }
     }
 
     /// What an earlier run leaves in --output; a new run must not mix with it.
@@ -153,7 +165,8 @@ struct TrainCommand: ParsableCommand {
             var trainSet = try Dataset.load(data, task: taskKind)
             var validationSet: Dataset?
             if let validation {
-                validationSet = try Dataset.load(validation, task: taskKind, knownLabels: taskKind == .classification ? trainSet.labels : nil)
+                validationSet = try Dataset.load(validation, task: taskKind,
+                                                 knownLabels: taskKind == .classification ? trainSet.labels : nil)
             } else if evalStrategy != "no" || earlyStoppingPatience != nil {
                 let split = trainSet.split(validationFraction: valSplit, seed: seed)
                 trainSet = split.train
@@ -174,17 +187,20 @@ struct TrainCommand: ParsableCommand {
                 loraConfig?.initialization = Self.initializations[initLoraWeights]!
             }
             let resolver = AdapterResolver(model: model, registry: registryOptions, force: force)
-            let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!, loraConfig: loraConfig,
-                                          quantize: quantize.flatMap(QuantType.init), labels: taskKind == .classification ? trainSet.labels : nil,
+            let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!,
+                                          loraConfig: loraConfig, quantize: quantize.flatMap(QuantType.init),
+                                          labels: taskKind == .classification ? trainSet.labels : nil,
                                           maxLength: maxLength ?? 128, seed: seed,
                                           frozenStack: stack.map { try resolver.resolve(AdapterStack.Member(parsing: $0)) },
                                           bottleneckSize: bottleneckSize, virtualTokens: virtualTokens)
             taskModel.saveDType = ConvertCommand.dtypeNames[saveDtype.lowercased()]!
             if case .bert(let bert) = taskModel.model, let stored = bert.replacedHeadLabels {
-                printWarning("\(model)'s classifier has \(stored) labels, the data \(trainSet.labels.count): training a new head (as transformers' ignore_mismatched_sizes)")
+                printWarning("\(model)'s classifier has \(stored) labels, the data \(trainSet.labels.count): "
+                             + "training a new head (as transformers' ignore_mismatched_sizes)")
             }
             if let maxLength, taskModel.maxLength < maxLength {
-                printWarning("--max-length \(maxLength) exceeds the \(taskModel.maxLength) positions \(model) has for input tokens; truncating at \(taskModel.maxLength)")
+                printWarning("--max-length \(maxLength) exceeds the \(taskModel.maxLength) positions \(model) has for input tokens; "
+                             + "truncating at \(taskModel.maxLength)")
             }
             var arguments = TrainingArguments()
             arguments.epochs = epochs
@@ -214,10 +230,12 @@ struct TrainCommand: ParsableCommand {
             if outputOptions.json {
                 outputOptions.emit(.object(["event": .string("start"), "trainable_parameters": .int(counts.trainable),
                                             "total_parameters": .int(counts.total), "examples": .int(trainSet.examples.count),
-                                            "validation_examples": .int(validationSet?.examples.count ?? 0), "steps": .int(trainer.totalSteps)]))
+                                            "validation_examples": .int(validationSet?.examples.count ?? 0),
+                                            "steps": .int(trainer.totalSteps)]))
             } else {
                 print(summary)
-                print("\(trainSet.examples.count) training examples\(validationSet.map { ", \($0.examples.count) validation" } ?? ""), \(trainer.totalSteps) steps")
+                print("\(trainSet.examples.count) training examples\(validationSet.map { ", \($0.examples.count) validation" } ?? ""), "
+                      + "\(trainer.totalSteps) steps")
             }
             // SIGINT and SIGTERM save a checkpoint and stop after the current step.
             Interrupts.stopGracefully { Trainer.interruptRequested = true }
@@ -245,7 +263,8 @@ struct TrainCommand: ParsableCommand {
             if let register {
                 let version = try registryOptions.open().add(folder: output, name: register, tags: registerTag, base: model)
                 if outputOptions.json {
-                    outputOptions.emit(.object(["event": .string("registered"), "name": .string(version.name), "version": .int(version.version)]))
+                    outputOptions.emit(.object(["event": .string("registered"), "name": .string(version.name),
+                                                "version": .int(version.version)]))
                 } else {
                     print("registered " + version.line)
                 }

@@ -50,8 +50,10 @@ final class TrainingProgress {
     func finish() { clear() }
 
     static func duration(_ seconds: Double) -> String {
-        seconds >= 3600 ? String(format: "%.0fh%02.0fm", (seconds / 3600).rounded(.down), (seconds.truncatingRemainder(dividingBy: 3600) / 60).rounded(.down))
-            : seconds >= 60 ? String(format: "%.0fm%02.0fs", (seconds / 60).rounded(.down), seconds.truncatingRemainder(dividingBy: 60).rounded(.down))
+        seconds >= 3600 ? String(format: "%.0fh%02.0fm", (seconds / 3600).rounded(.down),
+                                 (seconds.truncatingRemainder(dividingBy: 3600) / 60).rounded(.down))
+            : seconds >= 60 ? String(format: "%.0fm%02.0fs", (seconds / 60).rounded(.down),
+                                     seconds.truncatingRemainder(dividingBy: 60).rounded(.down))
             : String(format: "%.0fs", seconds)
     }
 }

@@ -12,7 +12,9 @@ indirect enum PreTokenizer {
     case punctuation
     case sequence([PreTokenizer])
 
-    enum SplitBehavior: String { case removed, isolated, mergedWithPrevious = "merged_with_previous", mergedWithNext = "merged_with_next", contiguous }
+    enum SplitBehavior: String {
+        case removed, isolated, mergedWithPrevious = "merged_with_previous", mergedWithNext = "merged_with_next", contiguous
+    }
     enum PrependScheme: String { case always, first, never }
 
     struct Piece {
@@ -42,12 +44,15 @@ indirect enum PreTokenizer {
         case "Metaspace":
             let scheme = json.optionalString("prepend_scheme").flatMap(PrependScheme.init) ??
                 (json.bool("add_prefix_space", default: true) ? .always : .never)
-            self = .metaspace(replacement: json.optionalString("replacement") ?? "▁", prepend: scheme, split: json.bool("split", default: true))
+            self = .metaspace(replacement: json.optionalString("replacement") ?? "▁", prepend: scheme,
+                              split: json.bool("split", default: true))
         case "Digits": self = .digits(individual: json.bool("individual_digits", default: false))
         case "Punctuation": self = .punctuation
         case "Sequence":
             let parts = json.array("pretokenizers") ?? []
-            self = .sequence(try parts.enumerated().map { try PreTokenizer(JSONObject($1, file: json.file, context: "pre_tokenizer \($0)")) })
+            self = .sequence(try parts.enumerated().map {
+                try PreTokenizer(JSONObject($1, file: json.file, context: "pre_tokenizer \($0)"))
+            })
         default:
             throw json.fail("pre_tokenizer type \(json.type ?? "(none)") is not supported")
         }
@@ -179,7 +184,8 @@ indirect enum PreTokenizer {
     }
 
     static func isBertPunctuation(_ s: Unicode.Scalar) -> Bool {
-        if s.isASCII, (33...47).contains(s.value) || (58...64).contains(s.value) || (91...96).contains(s.value) || (123...126).contains(s.value) {
+        if s.isASCII,
+           (33...47).contains(s.value) || (58...64).contains(s.value) || (91...96).contains(s.value) || (123...126).contains(s.value) {
             return true
         }
         switch s.properties.generalCategory {

@@ -53,7 +53,8 @@ public final class Tokenizer: @unchecked Sendable {
     /// Loads `tokenizer.json` (or the one inside a model folder).
     public convenience init(path: String) throws {
         var isFolder: ObjCBool = false
-        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue ? path + "/tokenizer.json" : path
+        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+            ? path + "/tokenizer.json" : path
         let data = Data(try TextFile.bytes(file, for: TokenizersModule.self))
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw TokenizerError(file: file, "not a JSON object")

@@ -37,8 +37,9 @@ final class TokenizerModel: @unchecked Sendable {
                 }
             }
             if json.values["dropout"] is Double { throw json.fail("BPE dropout is not supported") }
-            kind = .bpe(ranks: ranks, byteFallback: json.bool("byte_fallback", default: false), fuseUnknown: json.bool("fuse_unk", default: false),
-                        ignoreMerges: json.bool("ignore_merges", default: false), continuingPrefix: json.optionalString("continuing_subword_prefix"),
+            kind = .bpe(ranks: ranks, byteFallback: json.bool("byte_fallback", default: false),
+                        fuseUnknown: json.bool("fuse_unk", default: false), ignoreMerges: json.bool("ignore_merges", default: false),
+                        continuingPrefix: json.optionalString("continuing_subword_prefix"),
                         endOfWordSuffix: json.optionalString("end_of_word_suffix"))
         default:
             throw json.fail("model type \(json.type ?? "") is not supported (WordPiece, BPE)")

@@ -54,8 +54,12 @@ public struct TrainerState: Codable, Sendable, Equatable {
         guard let step = file.metadata?["step"].flatMap(Int.init), step == expectedStep else {
             throw TrainingError(file: file.path, "the optimizer step in the metadata is not the trainer state's \(expectedStep)")
         }
-        guard names.count == optimizer.parameters.count else { throw TrainingError(file: file.path, "optimizer state does not match the model") }
-        let states = try names.map { name in (moment: try file.tensor(name + ".exp_avg").floats(), velocity: try file.tensor(name + ".exp_avg_sq").floats()) }
+        guard names.count == optimizer.parameters.count else {
+            throw TrainingError(file: file.path, "optimizer state does not match the model")
+        }
+        let states = try names.map { name in
+            (moment: try file.tensor(name + ".exp_avg").floats(), velocity: try file.tensor(name + ".exp_avg_sq").floats())
+        }
         for (index, state) in states.enumerated() {
             let count = optimizer.parameters[index].count
             guard state.moment.count == count, state.velocity.count == count else {

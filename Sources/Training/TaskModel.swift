@@ -93,8 +93,9 @@ public final class TaskModel {
                 loaded = try PrefixTuningModel(base: adaptable, virtualTokens: virtualTokens, modulesToSave: head, taskType: taskType,
                                                baseModel: folder, seed: seed)
             } else if method == .bottleneck {
-                loaded = try BottleneckModel(base: adaptable, config: BottleneckConfig(targets: BottleneckConfig.defaultTargets(for: adaptable),
-                                                                                      size: bottleneckSize, modulesToSave: head, taskType: taskType),
+                loaded = try BottleneckModel(base: adaptable,
+                                             config: BottleneckConfig(targets: BottleneckConfig.defaultTargets(for: adaptable),
+                                                                      size: bottleneckSize, modulesToSave: head, taskType: taskType),
                                              seed: seed, file: folder)
             } else {
                 guard var loraConfig else { throw TrainingError(file: folder, "LoRA needs its settings") }
@@ -127,7 +128,8 @@ public final class TaskModel {
                              modulesToSave: ["classifier"], taskType: "SEQ_CLS")
         case .llama:
             return IA3Config(targets: .names(["k_proj", "v_proj", "down_proj"]), feedforward: .names(["down_proj"]),
-                             modulesToSave: task == .classification ? ["score"] : [], taskType: task == .classification ? "SEQ_CLS" : "CAUSAL_LM")
+                             modulesToSave: task == .classification ? ["score"] : [],
+                             taskType: task == .classification ? "SEQ_CLS" : "CAUSAL_LM")
         }
     }
 
@@ -152,7 +154,8 @@ public final class TaskModel {
     public func encode(_ examples: [Example]) -> (TokenBatch, targets: [Int]) {
         switch task {
         case .classification:
-            let encodings = tokenizer.encodeBatch(examples.map(\.text), pairs: examples.contains { $0.pair != nil } ? examples.map { $0.pair ?? "" } : nil,
+            let encodings = tokenizer.encodeBatch(examples.map(\.text),
+                                                  pairs: examples.contains { $0.pair != nil } ? examples.map { $0.pair ?? "" } : nil,
                                                   maxLength: maxLength, padding: .longest, padId: padId)
             let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
                                    tokenTypes: encodings.map(\.typeIds))

@@ -37,12 +37,15 @@ public final class Trainer {
     private let metricsLog: String
 
     public init(model: TaskModel, train: Dataset, validation: Dataset?, arguments: TrainingArguments, output: String) throws {
-        guard !model.trainable.isEmpty else { throw TrainingError(file: model.folder, "nothing to train: the method left no trainable parameter") }
+        guard !model.trainable.isEmpty else {
+            throw TrainingError(file: model.folder, "nothing to train: the method left no trainable parameter")
+        }
         guard train.examples.count >= 2 else {
             throw TrainingError(file: train.path, "\(train.examples.count) training example; training needs at least 2")
         }
         if model.task == .classification, train.labels.count < 2 {
-            throw TrainingError(file: train.path, "every example has the label \"\(train.labels.first ?? "")\"; a classifier needs at least 2 labels")
+            throw TrainingError(file: train.path, "every example has the label \"\(train.labels.first ?? "")\"; "
+                                + "a classifier needs at least 2 labels")
         }
         self.model = model
         self.train = train
@@ -80,7 +83,8 @@ public final class Trainer {
     /// as an index or a count, and a hand-edited or foreign checkpoint must fail here, not trap.
     func check(_ saved: TrainerState, file: String) throws {
         func invalid(_ why: String) -> TrainingError {
-            TrainingError(file: file, "\(why); the checkpoint does not belong to this run (same data, --batch-size, --grad-accum, --epochs)")
+            TrainingError(file: file, "\(why); the checkpoint does not belong to this run "
+                          + "(same data, --batch-size, --grad-accum, --epochs)")
         }
         guard (0...totalMicroSteps).contains(saved.microStep) else {
             throw invalid("micro_step \(saved.microStep) is outside 0…\(totalMicroSteps)")
@@ -95,7 +99,9 @@ public final class Trainer {
         if let best = saved.bestMetric, !best.isFinite { throw invalid("best metric \(best) is not finite") }
         if let best = saved.bestCheckpoint {
             let step = best.hasPrefix("checkpoint-") ? Int(best.dropFirst("checkpoint-".count)) : nil
-            guard let step, step >= 0, step <= saved.globalStep else { throw invalid("best checkpoint \"\(best)\" is not a checkpoint of this run") }
+            guard let step, step >= 0, step <= saved.globalStep else {
+                throw invalid("best checkpoint \"\(best)\" is not a checkpoint of this run")
+            }
         }
     }
 
@@ -148,7 +154,8 @@ public final class Trainer {
             if evaluate {
                 if try evaluateAndTrack(report, epoch: epochProgress) {
                     report(Event(kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: [:],
-                                 message: "early stopping: no improvement of \(metricName) in \(arguments.earlyStoppingPatience!) evaluations"))
+                                 message: "early stopping: no improvement of \(metricName) "
+                                 + "in \(arguments.earlyStoppingPatience!) evaluations"))
                     break training
                 }
             } else if arguments.saveSteps > 0, state.globalStep % arguments.saveSteps == 0 {
@@ -190,10 +197,13 @@ public final class Trainer {
         guard let validation else { return false }
         var metrics = evaluate(validation)
         guard let value = metrics[metricName] else {
-            throw TrainingError(file: output, "metric \(metricName) is not computed for \(model.task.rawValue) (use \(metrics.keys.sorted().joined(separator: ", ")))")
+            throw TrainingError(file: output, "metric \(metricName) is not computed for \(model.task.rawValue) "
+                                + "(use \(metrics.keys.sorted().joined(separator: ", ")))")
         }
         let higher = Metrics.higherIsBetter(metricName)
-        let improved = state.bestMetric.map { higher ? value > $0 + arguments.earlyStoppingThreshold : value < $0 - arguments.earlyStoppingThreshold } ?? true
+        let improved = state.bestMetric.map {
+            higher ? value > $0 + arguments.earlyStoppingThreshold : value < $0 - arguments.earlyStoppingThreshold
+        } ?? true
         let checkpoint = try saveCheckpoint(report, log: false)
         if improved {
             state.bestMetric = value
@@ -220,8 +230,8 @@ public final class Trainer {
         try state.write(to: folder)
         if log {
             try pruneCheckpoints()
-            report(Event(kind: .checkpoint, step: state.globalStep, totalSteps: totalSteps, epoch: Double(state.microStep) / Double(batchesPerEpoch),
-                         values: [:], message: folder))
+            report(Event(kind: .checkpoint, step: state.globalStep, totalSteps: totalSteps,
+                         epoch: Double(state.microStep) / Double(batchesPerEpoch), values: [:], message: folder))
         }
         return name
     }

@@ -9,9 +9,11 @@ enum TrainingReport {
         let evalMetric = state.logHistory.compactMap { entry in entry.values["eval_" + metric].map { (entry.step, $0) } }
         var html = """
             <!doctype html><html><head><meta charset="utf-8"><title>Tailor training report</title>
-            <style>body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style>
+            <style>body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}\
+            td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style>
             </head><body><h1>Training report</h1>
-            <p>\(state.globalStep) optimizer steps, \(state.epoch) epochs\(state.bestMetric.map { String(format: "; best eval %@ %.4f", metric, $0) + " (\(state.bestCheckpoint ?? ""))" } ?? "").</p>
+            <p>\(state.globalStep) optimizer steps, \(state.epoch) epochs\
+            \(state.bestMetric.map { String(format: "; best eval %@ %.4f", metric, $0) + " (\(state.bestCheckpoint ?? ""))" } ?? "").</p>
             <h2>Loss</h2>\(svg([("training loss", "#1f77b4", losses), ("validation loss", "#d62728", evalLosses)]))
             """
         if !evalMetric.isEmpty && metric != "loss" {
@@ -20,7 +22,8 @@ enum TrainingReport {
         html += "<h2>Log</h2><table><tr><th>step</th><th>epoch</th><th>values</th></tr>"
         for entry in state.logHistory {
             let values = entry.values.keys.sorted().map { String(format: "%@ %.5g", $0, entry.values[$0]!) }.joined(separator: ", ")
-            html += "<tr><td>\(entry.step)</td><td>\(String(format: "%.2f", entry.epoch))</td><td style=\"text-align:left\">\(values)</td></tr>"
+            html += "<tr><td>\(entry.step)</td><td>\(String(format: "%.2f", entry.epoch))</td>"
+                + "<td style=\"text-align:left\">\(values)</td></tr>"
         }
         html += "</table></body></html>\n"
         try ModelFolder.writeAtomically(Array(html.utf8), to: path)
@@ -45,7 +48,8 @@ enum TrainingReport {
         for (index, (name, color, data)) in series.enumerated() where !data.isEmpty {
             let path = data.map { String(format: "%.1f,%.1f", x($0.0), y($0.1)) }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"/>"
-            out += "<text x=\"\(width - margin - 150)\" y=\"\(margin + Double(index) * 14)\" font-size=\"11\" fill=\"\(color)\">\(name)</text>"
+            out += "<text x=\"\(width - margin - 150)\" y=\"\(margin + Double(index) * 14)\" "
+                + "font-size=\"11\" fill=\"\(color)\">\(name)</text>"
         }
         return out + "</svg>"
     }

@@ -63,7 +63,8 @@ public enum BLAS {
                            sgesdd: dlsym(handle, "sgesdd_").map { unsafeBitCast($0, to: SgesddFunction.self) },
                            path: name)
         }
-        fatalError("OpenBLAS not found (tried \(candidates.joined(separator: ", "))): install libopenblas-dev (Scripts/install-system-packages does)")
+        fatalError("OpenBLAS not found (tried \(candidates.joined(separator: ", "))): install libopenblas-dev "
+                   + "(Scripts/install-system-packages does)")
     }()
 
     /// The OpenBLAS kernel family for this CPU, by instruction set (nil: let OpenBLAS decide).

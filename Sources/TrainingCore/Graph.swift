@@ -77,6 +77,8 @@ public final class Graph {
     /// Adds `gradient` (input-sized) into `input`'s gradient, on every core.
     func accumulate(_ gradient: UnsafePointer<Float>, into input: Tensor) {
         let target = input.gradBuffer()
-        Parallel.forRanges(input.count, grain: 1 << 15) { r in tk_add_inplace(target + r.lowerBound, gradient + r.lowerBound, Int64(r.count)) }
+        Parallel.forRanges(input.count, grain: 1 << 15) { r in
+            tk_add_inplace(target + r.lowerBound, gradient + r.lowerBound, Int64(r.count))
+        }
     }
 }

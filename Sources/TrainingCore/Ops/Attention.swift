@@ -31,7 +31,8 @@ extension Graph {
         precondition(kvHeads > 0 && heads % kvHeads == 0, "attention: \(heads) heads for \(kvHeads) key/value heads")
         // k and v may be longer (a key/value cache with room to grow); only the first keyLength rows are read.
         precondition(q.count == batch * queryLength * heads * headDim && k.count >= batch * keyLength * kvHeads * headDim
-                     && v.count >= batch * keyLength * kvHeads * headDim, "attention: q \(q.shape), k \(k.shape), v \(v.shape) do not fit the geometry")
+                     && v.count >= batch * keyLength * kvHeads * headDim,
+                     "attention: q \(q.shape), k \(k.shape), v \(v.shape) do not fit the geometry")
         let qStride = heads * headDim, kvStride = kvHeads * headDim
         let group = heads / kvHeads
         // Every element is written by one head's GEMM (beta 0).
@@ -93,7 +94,8 @@ extension Graph {
                         }
                         if let dk {
                             BLAS.sgemm(.transposed, .none, m: keyLength, n: headDim, k: queryLength, a: dp, lda: keyLength,
-                                       b: q.data + qOffset, ldb: qStride, beta: kAdds || !firstOfGroup ? 1 : 0, c: dk + kvOffset, ldc: kvStride)
+                                       b: q.data + qOffset, ldb: qStride, beta: kAdds || !firstOfGroup ? 1 : 0, c: dk + kvOffset,
+                                       ldc: kvStride)
                         }
                     }
                 }

@@ -55,7 +55,11 @@ extension Graph {
                 Parallel.forRanges(rows, grain: grain) { range in
                     for r in range {
                         let g = grad + r * columns, d = dy + r * columns
-                        if accumulate { for c in 0..<columns { g[c] += d[c] * factors[c] } } else { for c in 0..<columns { g[c] = d[c] * factors[c] } }
+                        if accumulate {
+                            for c in 0..<columns { g[c] += d[c] * factors[c] }
+                        } else {
+                            for c in 0..<columns { g[c] = d[c] * factors[c] }
+                        }
                     }
                 }
             }
@@ -97,7 +101,8 @@ extension Graph {
         record(y, [x]) { dy in
             let (grad, accumulate) = x.gradBufferForWriting()
             Parallel.forRanges(x.count, grain: 1 << 14) { r in
-                tk_gelu_backward(x.data + r.lowerBound, y.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), accumulate ? 1 : 0)
+                tk_gelu_backward(x.data + r.lowerBound, y.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count),
+                                 accumulate ? 1 : 0)
             }
         }
         return y
@@ -151,7 +156,8 @@ extension Graph {
         record(y, [x]) { dy in
             let (grad, accumulate) = x.gradBufferForWriting()
             Parallel.forRanges(x.count, grain: 1 << 15) { r in
-                tk_dropout_backward(dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p, accumulate ? 1 : 0)
+                tk_dropout_backward(dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p,
+                                    accumulate ? 1 : 0)
             }
         }
         return y

@@ -67,7 +67,8 @@ public final class AdamW {
     /// The moments of parameter `index` and the step count, to save a checkpoint.
     public func state(of index: Int) -> (moment: [Float], velocity: [Float]) {
         let count = parameters[index].count
-        return (Array(UnsafeBufferPointer(start: moments[index], count: count)), Array(UnsafeBufferPointer(start: velocities[index], count: count)))
+        return (Array(UnsafeBufferPointer(start: moments[index], count: count)),
+                Array(UnsafeBufferPointer(start: velocities[index], count: count)))
     }
 
     /// Restores a checkpoint's moments and step count.
