@@ -13,6 +13,10 @@ public struct QuantState: Sendable, Equatable {
     public var nestedDType: String?
     public var nestedOffset: Float?
 
+    /// The most elements a stored shape (and the largest nested block size) may describe: 2^62,
+    /// so block and byte counts derived from it cannot overflow an Int.
+    static let maximumElementCount = 1 << 62
+
     /// The tensor name suffix for this quant type.
     public static func keySuffix(_ type: QuantType) -> String { ".quant_state.bitsandbytes__" + type.rawValue }
 
@@ -51,12 +55,20 @@ public struct QuantState: Sendable, Equatable {
         guard let shape = object["shape"] as? [Int], shape.allSatisfy({ $0 >= 0 }) else {
             throw invalid("shape is missing or not a list of sizes")
         }
+        // Readers multiply the shape out in Int (element, block and byte counts): refuse a shape
+        // whose product, taken in order as they take it, does not fit comfortably.
+        var elements = 1
+        for dim in shape {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
+            guard !overflow, product <= Self.maximumElementCount else { throw invalid("shape \(shape) holds too many elements") }
+            elements = product
+        }
         self.quantType = type
         self.blockSize = blockSize
         self.dtype = dtype
         self.shape = shape
         if object["nested_offset"] != nil || object["nested_blocksize"] != nil {
-            guard let nestedBlockSize = object["nested_blocksize"] as? Int, nestedBlockSize > 0,
+            guard let nestedBlockSize = object["nested_blocksize"] as? Int, (1...Self.maximumElementCount).contains(nestedBlockSize),
                   let offset = (object["nested_offset"] as? NSNumber)?.floatValue else {
                 throw invalid("nested_blocksize or nested_offset is missing or invalid")
             }
