@@ -3,6 +3,7 @@ import SafeTensors
 import TailorTestSupport
 import Testing
 @testable import Adapters
+@testable import Models
 
 /// Adapter files that trapped a reader (see Fuzz/README.md).
 @Suite struct AdaptersFuzzRegressionTests {
@@ -15,5 +16,20 @@ import Testing
         let files = try AdapterFiles(files: ["adapter_config.json": config, "adapter_model.safetensors": weights], label: "adapter")
         let tensor = try #require(try files.tensors()["t"])
         #expect(tensor.count == 0 && tensor.shape == [1 << 62, 2, 0])
+    }
+
+    /// num_virtual_tokens near 2^59 overflowed `count × width` when checking prompt_embeddings
+    /// (found by review): refused as a misshapen table, like any other wrong count.
+    @Test(arguments: [("prompt", false), ("prefix", true)])
+    func virtualTokenCountWhoseTableSizeOverflowsIsRefused(method: String, llama: Bool) throws {
+        let name = "\(method)-tuning-virtual-token-overflow.json"
+        let config = [UInt8](try Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("fuzz-regressions/adapter-config/" + name))))
+        let fixture = "peft/tiny-\(llama ? "llama" : "bert")-\(method)/adapter_model.safetensors"
+        let weights = [UInt8](try Data(contentsOf: URL(fileURLWithPath: FixturePaths.path(fixture))))
+        let files = try AdapterFiles(files: ["adapter_config.json": config, "adapter_model.safetensors": weights], label: "adapter")
+        let base: AdaptableModel = llama ? try PEFTInteropTests.llama() : try PEFTInteropTests.bert()
+        #expect { _ = try PEFTAdapterFolder.loadAny(files, into: base) } throws: { error in
+            error is AdapterError && "\(error)".contains("prompt_embeddings must be [576460752303423488,")
+        }
     }
 }
