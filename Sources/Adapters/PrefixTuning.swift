@@ -40,7 +40,8 @@ public final class PrefixTuningModel: PEFTAdapter {
         geometry = try PromptLearning.Geometry(base, file: file)
         try geometry.checkVirtualTokens(count, file: file)
         let width = geometry.layers * 2 * geometry.keyValueWidth
-        guard values.count == count * width else {
+        let (size, overflow) = count.multipliedReportingOverflow(by: width)
+        guard !overflow, values.count == size else {
             throw AdapterError(file: file, "prompt_embeddings must be [\(count), \(width)] "
                                + "(num_virtual_tokens × num_layers·2·token_dim)")
         }

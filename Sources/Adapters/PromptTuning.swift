@@ -38,7 +38,8 @@ public final class PromptTuningModel: PEFTAdapter {
         let geometry = try PromptLearning.Geometry(base, file: file)
         try geometry.checkVirtualTokens(count, file: file)
         let dim = geometry.hiddenSize
-        guard values.count == count * dim else { throw AdapterError(file: file, "prompt_embeddings must be [\(count), \(dim)]") }
+        let (size, overflow) = count.multipliedReportingOverflow(by: dim)
+        guard !overflow, values.count == size else { throw AdapterError(file: file, "prompt_embeddings must be [\(count), \(dim)]") }
         virtualTokenCount = count
         embeddings = Tensor(values, shape: [count, dim], requiresGrad: true, name: "prompt_embeddings")
         self.modulesToSave = modulesToSave

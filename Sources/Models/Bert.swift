@@ -18,13 +18,13 @@ public struct BertConfig: Sendable {
     public var initializerRange: Float
 
     public init(_ config: ConfigReader) throws {
-        vocabSize = try config.int("vocab_size")
-        hiddenSize = try config.int("hidden_size")
-        layers = try config.int("num_hidden_layers")
+        vocabSize = try config.int("vocab_size", atLeast: 1)
+        hiddenSize = try config.int("hidden_size", atLeast: 1)
+        layers = try config.int("num_hidden_layers", atLeast: 0)
         heads = try config.int("num_attention_heads")
-        intermediateSize = try config.int("intermediate_size")
-        maxPositions = try config.int("max_position_embeddings")
-        typeVocabSize = try config.int("type_vocab_size", default: 2)
+        intermediateSize = try config.int("intermediate_size", atLeast: 1)
+        maxPositions = try config.int("max_position_embeddings", atLeast: 1)
+        typeVocabSize = try config.int("type_vocab_size", default: 2, atLeast: 1)
         layerNormEps = Float(try config.double("layer_norm_eps", default: 1e-12))
         hiddenDropout = Float(try config.double("hidden_dropout_prob", default: 0.1))
         attentionDropout = Float(try config.double("attention_probs_dropout_prob", default: 0.1))

@@ -33,6 +33,14 @@ public struct ConfigReader: @unchecked Sendable {
         values[key] == nil || values[key] is NSNull ? fallback : try int(key)
     }
 
+    /// A size or count the model is built from (`int(key)`, or `fallback` when absent), which must
+    /// be `minimum` or more: a negative layer count or dimension would trap building the model.
+    public func int(_ key: String, default fallback: Int? = nil, atLeast minimum: Int) throws -> Int {
+        let value = try fallback.map { try int(key, default: $0) } ?? int(key)
+        guard value >= minimum else { throw fail(key, "must be at least \(minimum), not \(value)") }
+        return value
+    }
+
     public func double(_ key: String, default fallback: Double? = nil) throws -> Double {
         guard let value = values[key], !(value is NSNull) else {
             if let fallback { return fallback }

@@ -30,18 +30,18 @@ public struct LlamaConfig: Sendable {
         guard ["llama", "mistral", "qwen2"].contains(modelType) else {
             throw config.fail("model_type", "is \(modelType); the Llama family supports llama, mistral, qwen2")
         }
-        vocabSize = try config.int("vocab_size")
-        hiddenSize = try config.int("hidden_size")
-        intermediateSize = try config.int("intermediate_size")
-        layers = try config.int("num_hidden_layers")
+        vocabSize = try config.int("vocab_size", atLeast: 1)
+        hiddenSize = try config.int("hidden_size", atLeast: 1)
+        intermediateSize = try config.int("intermediate_size", atLeast: 1)
+        layers = try config.int("num_hidden_layers", atLeast: 0)
         heads = try config.int("num_attention_heads")
         guard heads > 0 else { throw config.fail("num_attention_heads", "must be positive, not \(heads)") }
         kvHeads = try config.int("num_key_value_heads", default: heads)
         guard kvHeads > 0 else { throw config.fail("num_key_value_heads", "must be positive, not \(kvHeads)") }
-        headDim = try config.int("head_dim", default: hiddenSize / heads)
+        headDim = try config.int("head_dim", default: hiddenSize / heads, atLeast: 1)
         rmsNormEps = Float(try config.double("rms_norm_eps", default: 1e-6))
         tieWordEmbeddings = try config.bool("tie_word_embeddings", default: false)
-        maxPositions = try config.int("max_position_embeddings", default: 4096)
+        maxPositions = try config.int("max_position_embeddings", default: 4096, atLeast: 1)
         labels = try config.labels() ?? ["LABEL_0", "LABEL_1"]
         padTokenId = config.values["pad_token_id"] is NSNull ? nil : try? config.int("pad_token_id")
         if let eos = config.values["eos_token_id"] as? [Any] {
@@ -62,6 +62,7 @@ public struct LlamaConfig: Sendable {
         if modelType == "mistral" || modelType == "qwen2" {
             let useSliding = try modelType == "mistral" || config.bool("use_sliding_window", default: false)
             slidingWindow = useSliding ? (try? config.int("sliding_window")) : nil
+            if let window = slidingWindow, window < 1 { throw config.fail("sliding_window", "must be at least 1, not \(window)") }
         }
         // transformers 5 groups RoPE settings in rope_parameters; older files use rope_theta and
         // rope_scaling at the top level.

@@ -23,7 +23,7 @@ public struct QuantState: Sendable, Equatable {
         var count = 1
         for size in shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: size)
-            guard !overflow, product <= 1 << 62 else { return nil }
+            guard !overflow, product <= maximumElementCount else { return nil }
             count = product
         }
         return count
@@ -37,6 +37,10 @@ public struct QuantState: Sendable, Equatable {
             throw QuantizationError(file: file, tensor: tensor, "packed weight holds \(packedByteCount) bytes; shape \(shape) needs \(needed)")
         }
     }
+
+    /// The most elements a stored shape (and the largest nested block size) may describe: 2^62,
+    /// so block and byte counts derived from it cannot overflow an Int.
+    static let maximumElementCount = 1 << 62
 
     /// The tensor name suffix for this quant type.
     public static func keySuffix(_ type: QuantType) -> String { ".quant_state.bitsandbytes__" + type.rawValue }
@@ -84,7 +88,7 @@ public struct QuantState: Sendable, Equatable {
         self.dtype = dtype
         self.shape = shape
         if object["nested_offset"] != nil || object["nested_blocksize"] != nil {
-            guard let nestedBlockSize = object["nested_blocksize"] as? Int, nestedBlockSize > 0,
+            guard let nestedBlockSize = object["nested_blocksize"] as? Int, (1...Self.maximumElementCount).contains(nestedBlockSize),
                   let offset = (object["nested_offset"] as? NSNumber)?.floatValue else {
                 throw invalid("nested_blocksize or nested_offset is missing or invalid")
             }

@@ -103,9 +103,11 @@ public enum TensorCodec {
         guard blob[4] == 1 else { throw Failure("blob version \(blob[4]) is not supported") }
         let width = Int(blob[5])
         guard [1, 2, 4, 8].contains(width), let transform = Transform(rawValue: blob[6]) else { throw Failure("bad element width or transform") }
-        let length = Int(read(UInt64.self, blob, at: 8))
+        let claimed = read(UInt64.self, blob, at: 8)
         let chunk = Int(read(UInt32.self, blob, at: 16)), chunks = Int(read(UInt32.self, blob, at: 20))
-        guard length <= maxLength else { throw Failure("blob claims \(length) bytes, more than the \(maxLength) recorded") }
+        guard let length = Int(exactly: claimed), length <= maxLength else {
+            throw Failure("blob claims \(claimed) bytes, more than the \(maxLength) recorded")
+        }
         guard chunk > 0, chunk % width == 0, length % width == 0, chunks == (length + chunk - 1) / chunk else {
             throw Failure("inconsistent chunk layout")
         }

@@ -14,8 +14,9 @@ public struct TensorInfo: Sendable, Equatable {
         self.dataOffsets = dataOffsets
     }
 
-    /// Product of the shape (1 for a scalar).
-    public var elementCount: Int { shape.reduce(1, *) }
+    /// Product of the shape (1 for a scalar). A zero dimension gives 0 whatever the others are:
+    /// the format accepts `[2^62, 2, 0]`, whose partial product 2^63 overflows an Int.
+    public var elementCount: Int { shape.contains(0) ? 0 : shape.reduce(1, *) }
     public var byteCount: Int { dataOffsets.count }
 }
 

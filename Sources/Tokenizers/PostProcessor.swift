@@ -21,6 +21,7 @@ indirect enum PostProcessor {
                         guard let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [Int] else {
                             throw json.fail("special token \(name) is not in special_tokens")
                         }
+                        for id in ids { _ = try json.tokenId(id, "an id of special token \(name)") }
                         return .special(ids: ids, typeId: special["type_id"] as? Int ?? 0)
                     }
                     if let sequence = object["Sequence"] as? [String: Any], let id = sequence["id"] as? String {
@@ -35,6 +36,7 @@ indirect enum PostProcessor {
                   let clsId = cls.last as? Int, let sepId = sep.last as? Int else {
                 throw json.fail("\(json.type!) needs cls and sep")
             }
+            _ = try (json.tokenId(clsId, "the cls id"), json.tokenId(sepId, "the sep id"))
             let roberta = json.type == "RobertaProcessing"
             self = .template(single: [.special(ids: [clsId], typeId: 0), .sequence(isA: true, typeId: 0),
                                       .special(ids: [sepId], typeId: 0)],

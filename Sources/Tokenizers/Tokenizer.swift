@@ -73,7 +73,7 @@ public final class Tokenizer: @unchecked Sendable {
         var added: [AddedToken] = []
         for (index, entry) in (json.array("added_tokens") ?? []).enumerated() {
             let token = try JSONObject(entry, file: file, context: "added_tokens[\(index)]")
-            guard let id = token.values["id"] as? Int else { throw token.fail("has no id") }
+            let id = try token.tokenId(token.values["id"], "id")
             let special = token.bool("special", default: false)
             added.append(AddedToken(content: try token.string("content"), id: id, special: special,
                                     lstrip: token.bool("lstrip", default: false), rstrip: token.bool("rstrip", default: false),
@@ -94,7 +94,7 @@ public final class Tokenizer: @unchecked Sendable {
         idToToken = reverse
         specialIds = Set(added.filter(\.special).map(\.id))
         let padding = root["padding"] as? [String: Any]
-        configuredPadId = padding?["pad_id"] as? Int
+        configuredPadId = try padding?["pad_id"].map { try json.tokenId($0, "padding.pad_id") }
         configuredMaxLength = (root["truncation"] as? [String: Any])?["max_length"] as? Int
     }
 

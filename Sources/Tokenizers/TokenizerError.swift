@@ -23,6 +23,18 @@ struct JSONObject: @unchecked Sendable {
 
     func fail(_ why: String) -> TokenizerError { TokenizerError(file: file, "\(context): \(why)") }
 
+    /// Token ids are u32 in tokenizers; anything else would index embeddings out of range (or, at
+    /// Int.max, overflow the vocabulary size).
+    static let tokenIds = 0...Int(UInt32.max)
+
+    /// `value` as a token id, or an error naming `what`.
+    func tokenId(_ value: Any?, _ what: String) throws -> Int {
+        guard let id = value as? Int, Self.tokenIds.contains(id) else {
+            throw fail("\(what) is not a token id (an integer in 0…\(UInt32.max))")
+        }
+        return id
+    }
+
     var type: String? { values["type"] as? String }
 
     func string(_ key: String) throws -> String {

@@ -14,10 +14,7 @@ final class TokenizerModel: @unchecked Sendable {
     init(_ json: JSONObject) throws {
         guard let vocab = json.values["vocab"] as? [String: Any] else { throw json.fail("model has no vocab") }
         var table: [String: Int] = [:]
-        for (token, id) in vocab {
-            guard let number = id as? Int else { throw json.fail("vocab id of \(token) is not an integer") }
-            table[token] = number
-        }
+        for (token, id) in vocab { table[token] = try json.tokenId(id, "vocab id of \(token)") }
         self.vocab = table
         unknownToken = json.optionalString("unk_token")
         switch json.type {

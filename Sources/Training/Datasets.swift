@@ -150,6 +150,9 @@ enum CSVRows {
         if quoted { throw TrainingError(file: file, "unterminated quoted field") }
         if !field.isEmpty || !record.isEmpty { record.append(field); records.append(record) }
         guard let header = records.first else { return [] }
+        if let repeated = header.enumerated().first(where: { header[..<$0.offset].contains($0.element) })?.element {
+            throw TrainingError(file: file, "the header names the column \"\(repeated)\" twice")
+        }
         return try records.dropFirst().enumerated().map { index, values in
             guard values.count == header.count else {
                 throw TrainingError(file: file, "row \(index + 2) has \(values.count) fields, the header \(header.count)")

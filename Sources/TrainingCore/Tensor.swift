@@ -29,7 +29,7 @@ public final class Tensor: @unchecked Sendable {
     public init(uninitialized shape: [Int], requiresGrad: Bool = false, name: String = "") {
         _ = MemoryReuse.configured
         self.shape = shape
-        count = shape.reduce(1, *)
+        count = Self.elementCount(shape)
         data = .allocate(capacity: max(count, 1))
         owner = nil
         ownsData = true
@@ -39,7 +39,7 @@ public final class Tensor: @unchecked Sendable {
 
     /// A new tensor holding a copy of `values`.
     public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false, name: String = "") {
-        precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
+        precondition(values.count == Self.elementCount(shape), "\(values.count) values for shape \(shape)")
         self.init(zeros: shape, requiresGrad: requiresGrad, name: name)
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: values.count) }
     }
@@ -47,7 +47,7 @@ public final class Tensor: @unchecked Sendable {
     /// A read-only view of memory kept alive by `owner` (e.g. an f32 tensor in a mapped file).
     public init(borrowing pointer: UnsafePointer<Float>, shape: [Int], owner: AnyObject, name: String = "") {
         self.shape = shape
-        count = shape.reduce(1, *)
+        count = Self.elementCount(shape)
         data = UnsafeMutablePointer(mutating: pointer)
         self.owner = owner
         ownsData = false
@@ -107,5 +107,9 @@ public final class Tensor: @unchecked Sendable {
 
     /// The same storage with another shape of the same element count (no copy, shares gradient
     /// semantics only through the graph's reshape op).
-    func sameCount(_ other: [Int]) -> Bool { other.reduce(1, *) == count }
+    func sameCount(_ other: [Int]) -> Bool { Self.elementCount(other) == count }
+
+    /// Product of `shape`; 0 when a dimension is 0 whatever the others are (a safetensors header
+    /// may hold `[2^62, 2, 0]`, whose partial product overflows an Int).
+    static func elementCount(_ shape: [Int]) -> Int { shape.contains(0) ? 0 : shape.reduce(1, *) }
 }
