@@ -16,6 +16,14 @@ public enum LoadedModel {
         }
     }
 
+    /// Rows of the input embedding table: every token id must be below it.
+    public var vocabularySize: Int {
+        switch self {
+        case .bert(let model): return model.config.vocabSize
+        case .llama(let model): return model.config.vocabSize
+        }
+    }
+
     /// The label names of a classification head.
     public var labels: [String] {
         switch self {

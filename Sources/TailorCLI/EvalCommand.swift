@@ -46,6 +46,7 @@ struct EvalCommand: ParsableCommand {
             let taskModel = try TaskModel(folder: model, task: taskKind, method: stack.isEmpty ? .full : .lora, loraConfig: nil,
                                           quantize: quantize.flatMap { .init(rawValue: $0) }, labels: labels, maxLength: maxLength,
                                           seed: 0, adapters: stack)
+            try taskModel.checkTokenIds(of: dataset)
             let metrics = Evaluation.evaluate(taskModel, on: dataset, batchSize: batchSize)
             if outputOptions.json {
                 var object = metrics.mapValues { PythonJSONText.Value.double($0) }

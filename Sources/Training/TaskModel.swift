@@ -150,6 +150,20 @@ public final class TaskModel {
         }
     }
 
+    /// Refuses a dataset whose tokens fall outside the model's embedding table (a tokenizer of
+    /// another model): the embedding lookup reads rows by id without a bounds check, so this is
+    /// checked once, before training or evaluation, over every example.
+    public func checkTokenIds(of dataset: Dataset) throws {
+        let vocabulary = model.vocabularySize
+        for start in stride(from: 0, to: dataset.examples.count, by: 256) {
+            let (batch, _) = encode(Array(dataset.examples[start..<min(dataset.examples.count, start + 256)]))
+            if let bad = batch.ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
+                throw TrainingError(file: tokenizer.path, "token id \(bad) (in \(dataset.path)) is outside the model's vocabulary of "
+                                    + "\(vocabulary): is this tokenizer for another model?")
+            }
+        }
+    }
+
     /// A batch of examples as model inputs and per-token or per-row targets.
     public func encode(_ examples: [Example]) -> (TokenBatch, targets: [Int]) {
         switch task {

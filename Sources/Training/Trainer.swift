@@ -47,6 +47,8 @@ public final class Trainer {
             throw TrainingError(file: train.path, "every example has the label \"\(train.labels.first ?? "")\"; "
                                 + "a classifier needs at least 2 labels")
         }
+        try model.checkTokenIds(of: train)
+        if let validation { try model.checkTokenIds(of: validation) }
         self.model = model
         self.train = train
         self.validation = validation

@@ -281,6 +281,19 @@ import Testing
         #expect(try TailorProcess.run(["quantize", tinyBert, "--output", "q"], in: folder.path).status == 0)
     }
 
+    /// Found by fuzzing review: training looked up token ids past the embedding table when the
+    /// tokenizer belongs to a bigger model (an out-of-bounds read); now refused up front.
+    @Test func aTokenizerOfAnotherModelIsRefused() throws {
+        let folder = TemporaryFolder()
+        let model = try copy("tiny-llama", to: folder, as: "llama")
+        try FileManager.default.removeItem(atPath: model + "/tokenizer.json")
+        try FileManager.default.copyItem(atPath: tinyBert + "/tokenizer.json", toPath: model + "/tokenizer.json")
+        for arguments in [["train", "--model", model, "--data", sentiment, "--epochs", "0.01", "--output", folder.file("r")],
+                          ["eval", "--model", model, "--data", sentiment]] {
+            expectOneLineError(try TailorProcess.run(arguments), mentioning: "outside the model's vocabulary of 384")
+        }
+    }
+
     /// Item 14: option values outside their range, and datasets that cannot train.
     @Test func optionsAndDatasetsAreCheckedUpFront() throws {
         let folder = TemporaryFolder()
