@@ -34,7 +34,8 @@ public struct QuantState: Sendable, Equatable {
     public func checkFits(packedByteCount: Int, file: String, tensor: String) throws(QuantizationError) {
         let needed = BlockwiseQuantization.packedByteCount(elements: elementCount)
         guard packedByteCount == needed else {
-            throw QuantizationError(file: file, tensor: tensor, "packed weight holds \(packedByteCount) bytes; shape \(shape) needs \(needed)")
+            throw QuantizationError(file: file, tensor: tensor,
+                                    "packed weight holds \(packedByteCount) bytes; shape \(shape) needs \(needed)")
         }
     }
 

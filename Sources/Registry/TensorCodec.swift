@@ -77,9 +77,11 @@ public enum TensorCodec {
                     grouped.withUnsafeBufferPointer { g in
                         let input = g.baseAddress! + stream * streamLength
                         // A fast probe first: streams it cannot shrink by 2% are stored as they are.
-                        let probe = level > 1 ? compress(input, count: streamLength, method: method, level: 1, context: context, into: &scratch) : nil
+                        let probe = level > 1
+                            ? compress(input, count: streamLength, method: method, level: 1, context: context, into: &scratch) : nil
                         let worthIt = level <= 1 || (probe.map { Double($0) < 0.98 * Double(streamLength) } ?? false)
-                        let packed = worthIt ? compress(input, count: streamLength, method: method, level: level, context: context, into: &scratch) : nil
+                        let packed = worthIt
+                            ? compress(input, count: streamLength, method: method, level: level, context: context, into: &scratch) : nil
                         if let packed, packed < streamLength {
                             out.append(method.rawValue)
                             append(UInt32(packed), to: &out)
@@ -102,7 +104,9 @@ public enum TensorCodec {
         guard blob.count >= headerSize, Array(blob[0..<4]) == magic else { throw Failure("not a Tailor tensor blob") }
         guard blob[4] == 1 else { throw Failure("blob version \(blob[4]) is not supported") }
         let width = Int(blob[5])
-        guard [1, 2, 4, 8].contains(width), let transform = Transform(rawValue: blob[6]) else { throw Failure("bad element width or transform") }
+        guard [1, 2, 4, 8].contains(width), let transform = Transform(rawValue: blob[6]) else {
+            throw Failure("bad element width or transform")
+        }
         let claimed = read(UInt64.self, blob, at: 8)
         let chunk = Int(read(UInt32.self, blob, at: 16)), chunks = Int(read(UInt32.self, blob, at: 20))
         guard let length = Int(exactly: claimed), length <= maxLength else {
@@ -120,7 +124,9 @@ public enum TensorCodec {
                 let start = index * chunk, count = min(chunk, length - start)
                 let streamLength = count / streams
                 for stream in 0..<streams {
-                    guard offset + 5 <= blob.count, let method = Method(rawValue: blob[offset]) else { throw Failure("truncated or corrupt chunk header") }
+                    guard offset + 5 <= blob.count, let method = Method(rawValue: blob[offset]) else {
+                        throw Failure("truncated or corrupt chunk header")
+                    }
                     let stored = Int(read(UInt32.self, blob, at: offset + 1))
                     offset += 5
                     guard offset + stored <= blob.count else { throw Failure("truncated blob") }
@@ -144,7 +150,8 @@ public enum TensorCodec {
 
     // MARK: byte streams
 
-    static func group(_ source: UnsafePointer<UInt8>, count: Int, width: Int, transform: Transform, into target: UnsafeMutablePointer<UInt8>) {
+    static func group(_ source: UnsafePointer<UInt8>, count: Int, width: Int, transform: Transform,
+                      into target: UnsafeMutablePointer<UInt8>) {
         let n = count / width
         switch (transform, width) {
         case (.none, _), (_, 1):
@@ -172,7 +179,8 @@ public enum TensorCodec {
         }
     }
 
-    static func ungroup(_ source: UnsafePointer<UInt8>, count: Int, width: Int, transform: Transform, into target: UnsafeMutablePointer<UInt8>) {
+    static func ungroup(_ source: UnsafePointer<UInt8>, count: Int, width: Int, transform: Transform,
+                        into target: UnsafeMutablePointer<UInt8>) {
         let n = count / width
         switch (transform, width) {
         case (.none, _), (_, 1):
@@ -224,7 +232,9 @@ public enum TensorCodec {
             guard ZSTD_isError(written) == 0, written == expected else { throw Failure("zstd stream is corrupt") }
         case .zlib:
             var written = uLongf(expected)
-            guard uncompress(output, &written, input, uLong(count)) == Z_OK, Int(written) == expected else { throw Failure("zlib stream is corrupt") }
+            guard uncompress(output, &written, input, uLong(count)) == Z_OK, Int(written) == expected else {
+                throw Failure("zlib stream is corrupt")
+            }
         }
     }
 

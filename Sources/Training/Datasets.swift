@@ -97,7 +97,8 @@ public struct Dataset: Sendable {
         let train = order.dropFirst(count).sorted().map { examples[$0] }
         let trainTexts = Set(train.map { $0.text + "\u{0}" + ($0.pair ?? "") })
         let overlap = validation.filter { trainTexts.contains($0.text + "\u{0}" + ($0.pair ?? "")) }.count
-        return (Dataset(examples: train, labels: labels, path: path), Dataset(examples: validation, labels: labels, path: path + " (validation)"), overlap)
+        return (Dataset(examples: train, labels: labels, path: path),
+                Dataset(examples: validation, labels: labels, path: path + " (validation)"), overlap)
     }
 }
 

@@ -64,13 +64,17 @@ public final class Tensor: @unchecked Sendable {
     public var values: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
 
     /// The gradient as an array (zeros when none was accumulated).
-    public var gradValues: [Float] { grad.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? [Float](repeating: 0, count: count) }
+    public var gradValues: [Float] {
+        grad.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? [Float](repeating: 0, count: count)
+    }
 
     /// The gradient buffer, allocated and zeroed on first use.
     public func gradBuffer() -> UnsafeMutablePointer<Float> {
         let (buffer, accumulate) = gradBufferForWriting()
         // Zeroed on every core: backward allocates many large gradient buffers.
-        if !accumulate { Parallel.forRanges(max(count, 1), grain: 1 << 18) { r in (buffer + r.lowerBound).initialize(repeating: 0, count: r.count) } }
+        if !accumulate {
+            Parallel.forRanges(max(count, 1), grain: 1 << 18) { r in (buffer + r.lowerBound).initialize(repeating: 0, count: r.count) }
+        }
         return buffer
     }
 
