@@ -42,7 +42,7 @@ let package = Package(
         // tokenizer.json: WordPiece, byte-level BPE, Metaspace/byte-fallback BPE.
         .target(name: "Tokenizers", dependencies: ["Diagnostics"]),
         // BERT and Llama-family models built from Hugging Face folders, with HF parameter names.
-        .target(name: "Models", dependencies: ["Diagnostics", "TrainingCore", "Quantization", "SafeTensors"]),
+        .target(name: "Models", dependencies: ["Diagnostics", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors"]),
         // PEFT methods injected into the models, PEFT-format load/save.
         .target(name: "Adapters", dependencies: ["Diagnostics", "Models", "TrainingCore", "SafeTensors"]),
         // Classification and generation (KV cache, sampling) over model folders.

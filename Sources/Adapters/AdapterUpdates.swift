@@ -79,8 +79,7 @@ public struct AdapterUpdates {
     }
 
     private mutating func fold(_ files: AdapterFiles, base: String, config: LoRAConfig?) throws {
-        let (model, _) = try PEFTAdapterFolder.loadWithBase([], base: base, taskOf: files)
-        let adaptable = model.adaptable
+        let adaptable = try PEFTAdapterFolder.loadWithBase([], base: base, taskOf: files)
         // The layers as they were: loading may replace a weight (PiSSA's residual, a head) but
         // never writes into one, so holding the references is enough.
         var original: [String: LinearLayer] = [:]

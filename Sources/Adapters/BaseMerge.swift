@@ -63,8 +63,7 @@ public enum BaseMerge {
     /// Every parameter of the adapted `model` under its Hugging Face name, Linear layers folded:
     /// what a plain model folder holds. Prompt and prefix tuning change the input, not a weight,
     /// and are refused.
-    public static func mergedParameters(of loaded: LoadedModel) throws -> [(name: String, values: [Float], shape: [Int])] {
-        let model = loaded.adaptable
+    public static func mergedParameters(of model: any TransformerModel) throws -> [(name: String, values: [Float], shape: [Int])] {
         guard model.virtualTokens == nil, model.prefix == nil else {
             throw Failure(description: "prompt and prefix tuning cannot be merged into weights")
         }
@@ -85,7 +84,7 @@ public enum BaseMerge {
         }
         var out: [(name: String, values: [Float], shape: [Int])] = []
         var written = Set<String>()
-        for (name, tensor) in loaded.namedParameters where !written.contains(name) {
+        for (name, tensor) in model.namedParameters where !written.contains(name) {
             written.insert(name)
             if let merged = folded[name] {
                 out.append((name, merged.values, merged.shape))
@@ -95,11 +94,11 @@ public enum BaseMerge {
         }
         // 4-bit weights (and biases a merge created) are not among the dense parameters.
         for name in folded.keys.sorted() where !written.contains(name) {
-            if case .llama(let llama) = loaded, llama.config.tieWordEmbeddings, name == "lm_head.weight" {
+            if let tied = model.tiedOutputModule, name == tied + ".weight" {
                 // The output layer shares the embedding table: a folded update cannot be written
                 // without changing the inputs' embeddings too.
-                guard llama.linear(named: "lm_head")?.adapters.isEmpty ?? true else {
-                    throw Failure(description: "lm_head is tied to the word embeddings (tie_word_embeddings), so an adapter on it "
+                guard model.linear(named: tied)?.adapters.isEmpty ?? true else {
+                    throw Failure(description: "\(tied) is tied to the word embeddings (tie_word_embeddings), so an adapter on it "
                                   + "cannot be merged")
                 }
                 continue

@@ -23,10 +23,9 @@ public struct BottleneckConfig: Sendable, Equatable {
         self.taskType = taskType
     }
 
-    /// The output projections Houlsby adapters follow, per architecture.
-    public static func defaultTargets(for base: AdaptableModel) -> ModuleMatcher.Targets {
-        // BERT's "output.dense" names both the attention output and the feed-forward output.
-        base is Bert ? .names(["output.dense"]) : .names(["o_proj", "down_proj"])
+    /// The output projections Houlsby adapters follow in `family`.
+    public static func defaultTargets(for family: any ModelFamily) -> ModuleMatcher.Targets {
+        .names(family.bottleneckTargets)
     }
 
     init(json: [String: Any], file: String) throws {

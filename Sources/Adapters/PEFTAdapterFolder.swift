@@ -100,23 +100,21 @@ public enum PEFTAdapterFolder {
 }
 
 extension PEFTAdapterFolder {
-    /// Loads the base model in `base` with the head the adapter in `folder` was trained with
-    /// (a BERT base only classifies; a Llama base classifies when the adapter's task_type is
-    /// SEQ_CLS), its labels, and the adapter applied.
-    public static func loadWithBase(_ folder: String, base: String) throws -> (model: LoadedModel, classification: Bool) {
+    /// Loads the base model in `base` with the head the adapter in `folder` was trained with (its
+    /// task_type, within the heads the base's family has), its labels, and the adapter applied.
+    public static func loadWithBase(_ folder: String, base: String) throws -> any TransformerModel {
         try loadWithBase([(AdapterStack.Member(reference: folder), AdapterFiles(folder: folder))], base: base)
     }
 
     /// Loads `base` with the head the stack's first adapter (or `head`) was trained with, its
     /// labels, and the whole stack applied.
     public static func loadWithBase(_ stack: [(member: AdapterStack.Member, files: AdapterFiles)], base: String,
-                                    taskOf head: AdapterFiles? = nil) throws -> (model: LoadedModel, classification: Bool) {
-        let isBert = try ConfigReader(path: base + "/config.json").string("model_type") == "bert"
+                                    taskOf head: AdapterFiles? = nil) throws -> any TransformerModel {
+        let family = try ModelFamilies.family(ofFolder: base)
         let taskType = try (head ?? stack.first?.files).flatMap { try $0.configJSON()["task_type"] as? String }
-        let classification = isBert || taskType == "SEQ_CLS"
-        let model = try ModelLoader.load(folder: base, task: classification ? .sequenceClassification : .causalLM,
+        let model = try ModelLoader.load(folder: base, head: family.head(for: taskType.flatMap(ModelHead.init(peftTaskType:))),
                                          labels: head?.labels ?? stack.lazy.compactMap(\.files.labels).first)
-        _ = try AdapterStack.load(stack, into: model.adaptable)
-        return (model, classification)
+        _ = try AdapterStack.load(stack, into: model)
+        return model
     }
 }

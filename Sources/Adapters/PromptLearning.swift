@@ -29,27 +29,16 @@ enum PromptLearning {
         return count
     }
 
-    /// The geometry PEFT records: hidden size, layers, attention heads; for prefix tuning the
-    /// key/value width and heads (fewer under grouped-query attention).
+    /// The geometry PEFT records (hidden size, layers, heads; for prefix tuning the key/value
+    /// width and heads) and the positions virtual tokens take from.
     struct Geometry {
         let hiddenSize, layers, heads, keyValueWidth, keyValueHeads: Int
-        /// Positions the base has (`max_position_embeddings`); virtual tokens take some of them.
         let maxPositions: Int
 
         init(_ base: AdaptableModel, file: String) throws {
-            switch base {
-            case let bert as Bert:
-                let c = bert.config
-                (hiddenSize, layers, heads, keyValueWidth, keyValueHeads) = (c.hiddenSize, c.layers, c.heads, c.hiddenSize, c.heads)
-                maxPositions = c.maxPositions
-            case let llama as Llama:
-                let c = llama.config
-                (hiddenSize, layers, heads, keyValueWidth, keyValueHeads)
-                    = (c.hiddenSize, c.layers, c.heads, c.kvHeads * c.headDim, c.kvHeads)
-                maxPositions = c.maxPositions
-            default:
-                throw AdapterError(file: file, "prompt learning supports BERT and the Llama family")
-            }
+            let g = base.promptGeometry
+            (hiddenSize, layers, heads, keyValueWidth, keyValueHeads) = (g.hiddenSize, g.layers, g.heads, g.keyValueWidth, g.keyValueHeads)
+            maxPositions = g.maxPositions
         }
 
         /// Refuses a virtual-token count that leaves the text no position: BERT's learned position

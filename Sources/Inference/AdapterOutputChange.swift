@@ -16,8 +16,8 @@ public enum AdapterOutputChange {
     public static func measure(base: String, original: String, stored: String, sequences: Int = 4, length: Int = 16,
                                seed: UInt64 = 7) throws -> Result {
         func logits(_ adapter: String) throws -> [Float] {
-            let (model, classification) = try PEFTAdapterFolder.loadWithBase(adapter, base: base)
-            return ModelSample.logits(model, classification: classification, sequences: sequences, length: length, seed: seed)
+            let model = try PEFTAdapterFolder.loadWithBase(adapter, base: base)
+            return ModelSample.logits(model, sequences: sequences, length: length, seed: seed)
         }
         return ModelSample.compare(try logits(original), try logits(stored))
     }
@@ -26,19 +26,13 @@ public enum AdapterOutputChange {
 /// Logits on a fixed sample of random token ids: enough to compare two versions of one model
 /// without a tokenizer or data.
 public enum ModelSample {
-    public static func logits(_ model: LoadedModel, classification: Bool, sequences: Int = 4, length: Int = 16,
-                              seed: UInt64 = 7) -> [Float] {
+    /// The outputs of the model's head on `sequences` random rows of `length` tokens (fewer
+    /// where the model has fewer positions).
+    public static func logits(_ model: any TransformerModel, sequences: Int = 4, length: Int = 16, seed: UInt64 = 7) -> [Float] {
         var rng = RandomGenerator(seed: seed)
-        let graph = Graph(recording: false)
-        switch model {
-        case .bert(let bert):
-            let n = min(length, bert.tokenCapacity)
-            let ids = (0..<sequences).map { _ in (0..<n).map { _ in Int(rng.next() % UInt64(bert.config.vocabSize)) } }
-            return bert.classify(graph, TokenBatch(ids: ids)).values
-        case .llama(let llama):
-            let ids = (0..<sequences).map { _ in (0..<length).map { _ in Int(rng.next() % UInt64(llama.config.vocabSize)) } }
-            return classification ? llama.classify(graph, TokenBatch(ids: ids)).values : llama.logits(graph, TokenBatch(ids: ids)).values
-        }
+        let n = min(length, model.tokenCapacity ?? length)
+        let ids = (0..<sequences).map { _ in (0..<n).map { _ in Int(rng.next() % UInt64(model.vocabularySize)) } }
+        return model.forward(Graph(recording: false), TokenBatch(ids: ids)).values
     }
 
     public static func compare(_ before: [Float], _ after: [Float]) -> AdapterOutputChange.Result {

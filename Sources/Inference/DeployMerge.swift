@@ -21,11 +21,10 @@ public enum DeployMerge {
                              dtype: String) throws -> Report {
         guard dtypes.contains(dtype) else { throw AdapterError(file: output, "dtype must be one of \(dtypes.joined(separator: ", "))") }
         guard !FileManager.default.fileExists(atPath: output) else { throw AdapterError(file: output, "already exists") }
-        let (loaded, classification) = try PEFTAdapterFolder.loadWithBase(stack, base: base)
+        let loaded = try PEFTAdapterFolder.loadWithBase(stack, base: base)
         let labels = stack.lazy.compactMap(\.files.labels).first
-        let isBert: Bool
-        if case .bert = loaded { isBert = true } else { isBert = false }
-        let unmerged = ModelSample.logits(loaded, classification: classification)
+        let classification = loaded.head == .sequenceClassification
+        let unmerged = ModelSample.logits(loaded)
         let target: DType = ["f16": .f16, "bf16": .bf16][dtype] ?? .f32
         var tensors: [TensorData] = []
         for (name, values, shape) in try BaseMerge.mergedParameters(of: loaded) {
@@ -49,7 +48,7 @@ public enum DeployMerge {
                 if classification, let labels {
                     json["id2label"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))
                     json["label2id"] = .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, .int($0)) }))
-                    json["architectures"] = .array([.string(isBert ? "BertForSequenceClassification" : "LlamaForSequenceClassification")])
+                    json["architectures"] = .array([.string(loaded.family.architecture(for: loaded.head))])
                 }
             }
             if dtype == "nf4" {
@@ -57,8 +56,8 @@ public enum DeployMerge {
                                                 overwrite: true)
                 try FileManager.default.removeItem(atPath: f32Folder)
             }
-            let merged = try ModelLoader.load(folder: scratch, task: classification ? .sequenceClassification : .causalLM)
-            let mergedLogits = ModelSample.logits(merged, classification: classification)
+            let merged = try ModelLoader.load(folder: scratch, head: loaded.head)
+            let mergedLogits = ModelSample.logits(merged)
             // Finite weights can still overflow in a forward pass (a stack weight of 1e38).
             guard mergedLogits.allSatisfy(\.isFinite) else {
                 throw AdapterError(file: output, "the merged model's outputs overflow to infinity or NaN (check the adapter weights); "

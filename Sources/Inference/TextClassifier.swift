@@ -11,7 +11,7 @@ public final class TextClassifier {
         public var labelIndex: Int
     }
 
-    public let model: LoadedModel
+    public let model: any TransformerModel
     public let tokenizer: Tokenizer
     public var maxLength: Int
     public var batchSize = 16
@@ -22,17 +22,17 @@ public final class TextClassifier {
     /// the stack becomes slot 0 of ``slots`` and more can be attached and chosen per text.
     public init(folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], maxLength: Int? = nil,
                 switching: Bool = false) throws {
-        model = try ModelLoader.load(folder: folder, task: .sequenceClassification, labels: adapters.lazy.compactMap(\.files.labels).first)
-        slots = try AdapterSlots.serve(adapters, on: model.adaptable, switching: switching)
+        model = try ModelLoader.load(folder: folder, head: .sequenceClassification, labels: adapters.lazy.compactMap(\.files.labels).first)
+        slots = try AdapterSlots.serve(adapters, on: model, switching: switching)
         tokenizer = try Tokenizer(path: folder)
         self.maxLength = maxLength ?? tokenizer.configuredMaxLength ?? 512
-        let head = model.adaptable.classificationHeadName
+        let head = model.classificationHeadName
         let headSaved = try adapters.contains { adapter in
             ((try adapter.files.configJSON())["modules_to_save"] as? [String] ?? []).contains {
                 head == $0 || head?.hasSuffix("." + $0) == true
             }
         }
-        untrainedWeights = headSaved ? [] : model.adaptable.newlyInitialized
+        untrainedWeights = headSaved ? [] : model.newlyInitialized
     }
 
     /// Weights of the classification head (and pooler) the model folder lacks and no adapter
@@ -41,19 +41,19 @@ public final class TextClassifier {
     public let untrainedWeights: [String]
 
     /// Logits and the arg-max label for each text (with an optional second text per input).
-    /// `slots` (with switching on) names each text's adapter slot (−1: the base); texts with
-    /// different slots share batches, except that texts whose heads have different numbers of
-    /// labels (adapters for different tasks) run in separate batches.
+    /// `slots` (with switching on) names each text's adapter slot (−1: the base; none given: the
+    /// default slot); texts with different slots share batches, except that texts whose heads have
+    /// different numbers of labels (adapters for different tasks) run in separate batches. The
+    /// slots travel with each forward pass: nothing shared is changed.
     public func classify(_ texts: [String], pairs: [String]? = nil, slots textSlots: [Int]? = nil) throws -> [Result] {
         precondition(textSlots == nil || (slots != nil && textSlots!.count == texts.count),
                      "per-text slots need switching and one slot per text")
         precondition(textSlots?.allSatisfy { slots!.contains($0) } ?? true, "a text's slot is not attached")
         precondition(pairs == nil || pairs!.count == texts.count, "one pair text per text")
         precondition(batchSize > 0, "batchSize must be positive")
-        let previous = slots?.routing.uniformSlot
-        defer { if textSlots != nil, let slots, let previous { slots.routing.use(previous) } }
-        let head = model.adaptable.classificationHeadName
-        let baseWidth = head.flatMap { model.adaptable.linear(named: $0)?.outFeatures } ?? model.labels.count
+        let textSlots = textSlots ?? slots.map { [Int](repeating: $0.defaultSlot, count: texts.count) }
+        let head = model.classificationHeadName
+        let baseWidth = head.flatMap { model.linear(named: $0)?.outFeatures } ?? model.labels.count
         func width(_ index: Int) -> Int {
             guard let slot = textSlots?[index], slot >= 0, let head else { return baseWidth }
             return slots?.outFeatures(of: head, slot: slot) ?? baseWidth
@@ -64,21 +64,16 @@ public final class TextClassifier {
         for indices in groups.keys.sorted().map({ groups[$0]! }) {
             for start in stride(from: 0, to: indices.count, by: batchSize) {
                 let batchIndices = Array(indices[start..<min(indices.count, start + batchSize)])
-                if let textSlots, let slots { slots.routing.sequenceSlots = batchIndices.map { textSlots[$0] } }
                 let encodings = tokenizer.encodeBatch(batchIndices.map { texts[$0] }, pairs: pairs.map { p in batchIndices.map { p[$0] } },
-                                                      maxLength: maxLength, padding: .longest, padId: padId)
+                                                      maxLength: maxLength, padding: .longest, padId: model.padId(using: tokenizer))
                 let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
                                        tokenTypes: encodings.map(\.typeIds))
-                try checkIds(batch)
-                let graph = Graph(recording: false)
-                let logits: Tensor
-                switch model {
-                case .bert(let bert): logits = bert.classify(graph, batch)
-                case .llama(let llama): logits = llama.classify(graph, batch)
-                }
+                try model.checkTokens(batch, file: tokenizer.path)
+                let logits = model.forward(Graph(recording: false, adapterSlots: textSlots.map { s in batchIndices.map { s[$0] } } ?? []),
+                                           batch)
                 let values = logits.values, columns = logits.columns
                 for (row, index) in batchIndices.enumerated() {
-                    let slot = textSlots?[index] ?? slots?.routing.uniformSlot ?? -1
+                    let slot = textSlots?[index] ?? -1
                     var labels = (slot >= 0 ? slots?.labels[slot] : nil) ?? model.labels
                     if labels.count != columns { labels = (0..<columns).map { "LABEL_\($0)" } }
                     let rowLogits = Array(values[(row * columns)..<((row + 1) * columns)])
@@ -88,27 +83,5 @@ public final class TextClassifier {
             }
         }
         return results.map { $0! }
-    }
-
-    private var padId: Int {
-        switch model {
-        case .bert: return tokenizer.configuredPadId ?? tokenizer.id(of: "[PAD]") ?? 0
-        case .llama(let llama): return llama.config.padTokenId ?? tokenizer.configuredPadId ?? 0
-        }
-    }
-
-    private func checkIds(_ batch: TokenBatch) throws {
-        let vocab: Int
-        switch model {
-        case .bert(let bert): vocab = bert.config.vocabSize
-        case .llama(let llama): vocab = llama.config.vocabSize
-        }
-        if let bad = batch.ids.first(where: { $0 < 0 || $0 >= vocab }) {
-            throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(vocab)")
-        }
-        if case .bert(let bert) = model, batch.length > bert.tokenCapacity {
-            throw ModelError(file: tokenizer.path, "\(batch.length) tokens exceed the \(bert.tokenCapacity) positions the model has "
-                             + "for them; lower --max-length")
-        }
     }
 }

@@ -20,7 +20,7 @@ public final class TextGenerator {
         public var truncatedPromptTokens = 0
     }
 
-    public let model: Llama
+    public let model: any CausalLanguageModel
     public let tokenizer: Tokenizer
     /// With switching on: the attached adapter stacks (the `adapters` given at init are slot 0).
     public let slots: AdapterSlots?
@@ -28,26 +28,22 @@ public final class TextGenerator {
     /// Loads `folder` with the stack `adapters` on top (none: the base alone). With `switching`
     /// the stack becomes slot 0 of ``slots`` and more can be attached and chosen per prompt.
     public init(folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], switching: Bool = false) throws {
-        guard case .llama(let llama) = try ModelLoader.load(folder: folder, task: .causalLM) else {
-            throw ModelError(file: folder, "not a causal language model")
-        }
-        slots = try AdapterSlots.serve(adapters, on: llama, switching: switching)
-        model = llama
+        model = try ModelLoader.loadCausalLM(folder: folder)
+        slots = try AdapterSlots.serve(adapters, on: model, switching: switching)
         tokenizer = try Tokenizer(path: folder)
     }
 
     /// Continues `prompt` by up to `maxNewTokens` tokens, stopping at an end-of-sequence token;
-    /// with switching on, `slot` picks the adapter stack (−1: the base; nil: the current one).
+    /// with switching on, `slot` picks the adapter stack (−1: the base; nil: the default slot).
     public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling, slot: Int? = nil,
                          maxLength: Int? = nil) throws -> Result {
-        if let slot, let slots { slots.routing.use(slot) }
-        return try generate([prompt], maxNewTokens: maxNewTokens, sampling: sampling, maxLength: maxLength)[0]
+        try generate([prompt], maxNewTokens: maxNewTokens, sampling: sampling, slots: slot.map { [$0] }, maxLength: maxLength)[0]
     }
 
     /// Tokens a sequence may hold (prompt plus generated): the model's positions less its virtual
     /// tokens, or `maxLength` when smaller.
     public func contextLength(maxLength: Int? = nil) -> Int {
-        let positions = model.config.maxPositions - (model.virtualTokens?.rows ?? 0)
+        let positions = model.maxPositions - (model.virtualTokens?.rows ?? 0)
         return min(positions, maxLength ?? positions)
     }
 
@@ -63,14 +59,13 @@ public final class TextGenerator {
         let context = contextLength(maxLength: maxLength)
         guard maxNewTokens >= 0, maxNewTokens < context else {
             throw ModelError(file: tokenizer.path, "max_new_tokens \(maxNewTokens) leaves no room for a prompt in the \(context) positions "
-                             + "a sequence may hold (max_position_embeddings \(model.config.maxPositions))")
+                             + "a sequence may hold (max_position_embeddings \(model.maxPositions))")
         }
         precondition(promptSlots == nil || (slots != nil && promptSlots!.count == prompts.count),
                      "per-prompt slots need switching and one slot per prompt")
         precondition(promptSlots?.allSatisfy { slots!.contains($0) } ?? true, "a prompt's slot is not attached")
-        let previous = slots?.routing.uniformSlot
-        defer { if promptSlots != nil, let slots, let previous { slots.routing.use(previous) } }
-        let vocab = model.config.vocabSize
+        let promptSlots = promptSlots ?? slots.map { [Int](repeating: $0.defaultSlot, count: prompts.count) }
+        let vocab = model.vocabularySize
         var caches: [KVCache] = [], last: [[Float]] = [], samplers: [RandomGenerator] = [], truncated: [Int] = []
         for (index, prompt) in prompts.enumerated() {
             let encoded = tokenizer.encode(prompt).ids
@@ -80,9 +75,8 @@ public final class TextGenerator {
             if let bad = ids.first(where: { $0 >= vocab }) {
                 throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(vocab)")
             }
-            if let promptSlots, let slots { slots.routing.use(promptSlots[index]) }
             let cache = model.makeCache(capacity: ids.count + maxNewTokens + (model.virtualTokens?.rows ?? 0))
-            let logits = model.step(ids, cache: cache)
+            let logits = model.step(ids, cache: cache, adapterSlot: promptSlots?[index])
             caches.append(cache)
             last.append(Array(UnsafeBufferPointer(start: logits.data + (logits.rows - 1) * vocab, count: vocab)))
             if case .sample(_, _, _, let seed) = sampling {
@@ -96,13 +90,13 @@ public final class TextGenerator {
         while !active.isEmpty {
             active = active.filter { index in
                 let next = Self.choose(last[index], sampling: sampling, rng: &samplers[index])
-                guard !model.config.eosTokenIds.contains(next) else { return false }
+                guard !model.eosTokenIds.contains(next) else { return false }
                 generated[index].append(next)
                 return generated[index].count < maxNewTokens
             }
             guard !active.isEmpty else { break }
-            if let promptSlots, let slots { slots.routing.sequenceSlots = active.map { promptSlots[$0] } }
-            let logits = model.step(batch: active.map { generated[$0].last! }, caches: active.map { caches[$0] })
+            let logits = model.step(batch: active.map { generated[$0].last! }, caches: active.map { caches[$0] },
+                                    adapterSlots: promptSlots.map { s in active.map { s[$0] } })
             for (row, index) in active.enumerated() {
                 last[index] = Array(UnsafeBufferPointer(start: logits.data + row * vocab, count: vocab))
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Tokenizers
 import TrainingCore
 
 /// BERT's hyper-parameters from config.json (`model_type` "bert").
@@ -81,9 +82,12 @@ public final class Bert {
     /// Loads from `weights` with the names of `BertForSequenceClassification` (a `BertModel`
     /// checkpoint's names without "bert." are accepted). A missing pooler or classifier is
     /// initialised as transformers does (normal(0, initializer_range), zero bias).
+    public let head: ModelHead
+
     public init(config: BertConfig, weights: WeightStore, withClassifier: Bool, trainable: Bool) throws {
         self.config = config
-        weights.prefixAliases = [("bert.", "")]
+        head = withClassifier ? .sequenceClassification : .encoder
+        BertFamily().sanitize(weights)
         let h = config.hiddenSize
         var rng = RandomGenerator(seed: 42)
         var parameters: [(String, Tensor)] = []
@@ -147,7 +151,7 @@ public final class Bert {
 
     /// The most tokens one sequence may hold: the learned positions less those that prompt
     /// tuning's virtual tokens or a prefix take.
-    public var tokenCapacity: Int { config.maxPositions - (virtualTokens?.rows ?? 0) - (prefix?.rows ?? 0) }
+    public var tokenCapacity: Int? { config.maxPositions - (virtualTokens?.rows ?? 0) - (prefix?.rows ?? 0) }
 
     /// The encoder's last hidden state `[B·T, C]`.
     public func encode(_ graph: Graph, _ input: TokenBatch) -> Tensor {
@@ -196,5 +200,115 @@ public final class Bert {
         let first = graph.selectRows(hidden, (0..<batch.batch).map { $0 * length })
         let pooled = graph.tanh(graph.linear(first, pooler))
         return graph.linear(graph.dropout(pooled, p: config.classifierDropout, rng: &rng), classifier)
+    }
+}
+
+extension Bert: AdaptableModel {
+    static let layerLinears = LayerLinears<BertLayer>(fields: [
+        ("attention.self.query", \.query), ("attention.self.key", \.key), ("attention.self.value", \.value),
+        ("attention.output.dense", \.attentionOutput), ("intermediate.dense", \.intermediate), ("output.dense", \.output),
+    ])
+
+    public var linearModuleNames: [String] {
+        layers.indices.flatMap { Self.layerLinears.names(prefix: "bert.encoder.layer.\($0).") }
+            + (pooler == nil ? [] : ["bert.pooler.dense"]) + (classifier == nil ? [] : ["classifier"])
+    }
+
+    public var outputModuleName: String? { nil }
+    public var classificationHeadName: String? { classifier == nil ? nil : "classifier" }
+
+    public func linear(named name: String) -> LinearLayer? {
+        if name == "bert.pooler.dense" { return pooler }
+        if name == "classifier" { return classifier }
+        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+              let path = Self.layerLinears.path(suffix) else { return nil }
+        return layers[index][keyPath: path]
+    }
+
+    public func setLinear(_ layer: LinearLayer, named name: String) {
+        if name == "bert.pooler.dense" { pooler = layer; return }
+        if name == "classifier" { classifier = layer; return }
+        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+              let path = Self.layerLinears.path(suffix) else { return }
+        layers[index][keyPath: path] = layer
+    }
+
+    /// A layer's LayerNorm bias by its name inside the layer.
+    static func normBiasPath(_ suffix: Substring) -> WritableKeyPath<BertLayer, Tensor>? {
+        switch suffix {
+        case "attention.output.LayerNorm.bias": \.attentionNormBias
+        case "output.LayerNorm.bias": \.outputNormBias
+        default: nil
+        }
+    }
+
+    public var normBiasNames: [String] {
+        ["bert.embeddings.LayerNorm.bias"] + layers.indices.flatMap { i in
+            ["attention.output.LayerNorm.bias", "output.LayerNorm.bias"].map { "bert.encoder.layer.\(i).\($0)" }
+        }
+    }
+
+    public func normBias(named name: String) -> Tensor? {
+        if name == "bert.embeddings.LayerNorm.bias" { return embeddingNormBias }
+        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+              let path = Self.normBiasPath(suffix) else { return nil }
+        return layers[index][keyPath: path]
+    }
+
+    public func setNormBias(_ bias: Tensor, named name: String) {
+        if name == "bert.embeddings.LayerNorm.bias" { embeddingNormBias = bias; return }
+        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+              let path = Self.normBiasPath(suffix) else { return }
+        layers[index][keyPath: path] = bias
+    }
+}
+
+extension Bert: TransformerModel {
+    public var family: any ModelFamily { BertFamily() }
+    public var vocabularySize: Int { config.vocabSize }
+    public var labels: [String] { config.labels }
+    public var maxPositions: Int { config.maxPositions }
+    public var eosTokenIds: [Int] { [] }
+    public var tiedOutputModule: String? { nil }
+
+    public func padId(using tokenizer: Tokenizer) -> Int {
+        tokenizer.configuredPadId ?? tokenizer.id(of: "[PAD]") ?? 0
+    }
+
+    public var promptGeometry: PromptGeometry {
+        PromptGeometry(hiddenSize: config.hiddenSize, layers: config.layers, heads: config.heads, keyValueWidth: config.hiddenSize,
+                       keyValueHeads: config.heads, maxPositions: config.maxPositions)
+    }
+
+    public func reseedDropout(seed: UInt64, step: Int) { rng = RandomGenerator(seed: seed, streams: UInt64(step), 0) }
+
+    public func forward(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+        head == .sequenceClassification ? classify(graph, batch) : encode(graph, batch)
+    }
+}
+
+/// BERT encoders (`BertModel`, `BertForSequenceClassification`).
+public struct BertFamily: ModelFamily {
+    public init() {}
+    public var name: String { "BERT" }
+    public var heads: [ModelHead] { [.sequenceClassification, .encoder] }
+    public var defaultHead: ModelHead { .sequenceClassification }
+    public var defaultLoRATargets: [String] { ["query", "value"] }
+    public var defaultIA3Targets: (targets: [String], feedforward: [String]) { (["key", "value", "output.dense"], ["output.dense"]) }
+    // "output.dense" names both the attention output and the feed-forward output.
+    public var bottleneckTargets: [String] { ["output.dense"] }
+
+    public func architecture(for head: ModelHead) -> String {
+        head == .sequenceClassification ? "BertForSequenceClassification" : "BertModel"
+    }
+
+    /// A `BertModel` checkpoint's names lack "bert.": accepted for `BertForSequenceClassification`.
+    public func sanitize(_ weights: WeightStore) { weights.prefixAliases = [("bert.", "")] }
+
+    public func load(_ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
+                     labels: [String]?) throws -> any TransformerModel {
+        var bertConfig = try BertConfig(config)
+        if let labels { bertConfig.labels = labels }
+        return try Bert(config: bertConfig, weights: weights, withClassifier: head == .sequenceClassification, trainable: trainable)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Tokenizers
 import TrainingCore
 
 /// Hyper-parameters of the Llama family from config.json: `llama`, `mistral` and `qwen2` differ
@@ -27,9 +28,6 @@ public struct LlamaConfig: Sendable {
 
     public init(_ config: ConfigReader) throws {
         modelType = try config.string("model_type")
-        guard ["llama", "mistral", "qwen2"].contains(modelType) else {
-            throw config.fail("model_type", "is \(modelType); the Llama family supports llama, mistral, qwen2")
-        }
         vocabSize = try config.int("vocab_size", atLeast: 1)
         hiddenSize = try config.int("hidden_size", atLeast: 1)
         intermediateSize = try config.int("intermediate_size", atLeast: 1)
@@ -93,22 +91,6 @@ public struct LlamaLayer {
     public var qProj, kProj, vProj, oProj, gateProj, upProj, downProj: LinearLayer
 }
 
-/// Key/value cache for generation: per layer `[capacity, Hkv·D]` for one sequence.
-public final class KVCache {
-    public let capacity: Int
-    public private(set) var length = 0
-    var keys: [Tensor]
-    var values: [Tensor]
-
-    init(layers: Int, capacity: Int, kvStride: Int) {
-        self.capacity = capacity
-        keys = (0..<layers).map { _ in Tensor(zeros: [capacity, kvStride]) }
-        values = (0..<layers).map { _ in Tensor(zeros: [capacity, kvStride]) }
-    }
-
-    func advance(by count: Int) { length += count }
-}
-
 /// `LlamaForCausalLM` and `LlamaForSequenceClassification` (the `score` head).
 public final class Llama {
     public let config: LlamaConfig
@@ -130,10 +112,11 @@ public final class Llama {
     public var prefix: Tensor?
     public private(set) var namedParameters: [(String, Tensor)] = []
 
-    public enum Head { case causalLM, sequenceClassification }
+    public let head: ModelHead
 
-    public init(config: LlamaConfig, weights: WeightStore, head: Head, trainable: Bool) throws {
+    public init(config: LlamaConfig, weights: WeightStore, head: ModelHead, trainable: Bool) throws {
         self.config = config
+        self.head = head
         let (h, d) = (config.hiddenSize, config.headDim)
         var parameters: [(String, Tensor)] = []
         var rng = RandomGenerator(seed: 42)
@@ -175,7 +158,7 @@ public final class Llama {
             } else {
                 lmHead = try linear("lm_head", out: config.vocabSize, in: h, bias: false)
             }
-        case .sequenceClassification:
+        case .sequenceClassification, .encoder:
             if weights.contains("score.weight") {
                 score = try linear("score", out: config.labels.count, in: h, bias: false)
             } else {
@@ -248,23 +231,6 @@ public final class Llama {
         return graph.linear(decode(graph, batch), lmHead)
     }
 
-    /// The causal-LM loss as transformers computes it: position t predicts label t+1; labels
-    /// below 0 (−100) and the last position are ignored.
-    public func causalLMLoss(_ graph: Graph, _ batch: TokenBatch, labels: [Int]) -> Tensor {
-        // Virtual tokens predict nothing: their labels are −100.
-        let n = virtualTokens?.rows ?? 0
-        let (b, t) = (batch.batch, batch.length + n)
-        var full = [Int](repeating: -100, count: b * t)
-        for row in 0..<b {
-            for position in 0..<batch.length { full[row * t + n + position] = labels[row * batch.length + position] }
-        }
-        var shifted = [Int](repeating: -100, count: b * t)
-        for row in 0..<b {
-            for position in 0..<(t - 1) { shifted[row * t + position] = full[row * t + position + 1] }
-        }
-        return graph.crossEntropy(logits(graph, batch), targets: shifted)
-    }
-
     /// Sequence-classification logits `[B, labels]` from the last real token of each row.
     public func classify(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
         guard let score else { preconditionFailure("loaded without a score head") }
@@ -284,8 +250,7 @@ public final class Llama {
             for index in layers.indices {
                 for row in 0..<n {
                     let source = prefix.data + row * prefix.columns + 2 * index * kvStride
-                    (cache.keys[index].data + row * kvStride).update(from: source, count: kvStride)
-                    (cache.values[index].data + row * kvStride).update(from: source + kvStride, count: kvStride)
+                    cache.store(layer: index, at: row, keys: source, values: source + kvStride, count: 1)
                 }
             }
             cache.advance(by: n)
@@ -294,9 +259,9 @@ public final class Llama {
     }
 
     /// Logits `[T, V]` for `ids` following what `cache` holds; appends their keys and values.
-    public func step(_ ids: [Int], cache: KVCache) -> Tensor {
+    public func step(_ ids: [Int], cache: KVCache, adapterSlot: Int? = nil) -> Tensor {
         guard let lmHead else { preconditionFailure("loaded without an LM head") }
-        let graph = Graph(recording: false)
+        let graph = Graph(recording: false, adapterSlots: adapterSlot.map { [$0] } ?? [])
         let start = cache.length
         var x = graph.embedding(ids, shape: [ids.count], embedTokens)
         if start == 0, let virtualTokens { x = graph.prependRows(virtualTokens, to: x, batch: 1, length: ids.count) }
@@ -304,11 +269,9 @@ public final class Llama {
         precondition(start + t <= cache.capacity, "KV cache full")
         let (cos, sin) = rotary.tables(positions: Array(start..<(start + t)))
         let mask = AttentionMask(causal: true, queryOffset: start, slidingWindow: config.slidingWindow)
-        let kvStride = config.kvHeads * config.headDim
         for (index, layer) in layers.enumerated() {
             x = block(graph, x, layer, batch: 1, length: t, cos: cos, sin: sin) { q, k, v in
-                (cache.keys[index].data + start * kvStride).update(from: k.data, count: t * kvStride)
-                (cache.values[index].data + start * kvStride).update(from: v.data, count: t * kvStride)
+                cache.store(layer: index, at: start, keys: k.data, values: v.data, count: t)
                 return attend(graph, q, cache.keys[index], cache.values[index], batch: 1, queryLength: t, keyLength: start + t, mask: mask)
             }
         }
@@ -319,10 +282,10 @@ public final class Llama {
     /// Next-token logits `[B, V]` for one new token per sequence, each sequence with its own cache
     /// at its own length: the Linear layers run on all B rows at once (one GEMM each, where the
     /// time goes), rotary positions and attention per row against that row's cache.
-    public func step(batch tokens: [Int], caches: [KVCache]) -> Tensor {
+    public func step(batch tokens: [Int], caches: [KVCache], adapterSlots: [Int]? = nil) -> Tensor {
         guard let lmHead else { preconditionFailure("loaded without an LM head") }
         precondition(tokens.count == caches.count && caches.allSatisfy { $0.length < $0.capacity }, "one token per cache, with room for it")
-        let graph = Graph(recording: false)
+        let graph = Graph(recording: false, adapterSlots: adapterSlots ?? [])
         let rows = tokens.count
         var x = graph.embedding(tokens, shape: [rows], embedTokens)
         // Row j is at its own position: rope over a "sequence" of the B rows with their positions.
@@ -333,8 +296,7 @@ public final class Llama {
                 let out = Tensor(uninitialized: [rows, qStride])
                 for (row, cache) in caches.enumerated() {
                     let at = cache.length
-                    (cache.keys[index].data + at * kvStride).update(from: k.data + row * kvStride, count: kvStride)
-                    (cache.values[index].data + at * kvStride).update(from: v.data + row * kvStride, count: kvStride)
+                    cache.store(layer: index, at: at, keys: k.data + row * kvStride, values: v.data + row * kvStride, count: 1)
                     let query = Tensor(uninitialized: [1, qStride])
                     query.data.update(from: q.data + row * qStride, count: qStride)
                     let mask = AttentionMask(causal: true, queryOffset: at, slidingWindow: config.slidingWindow)
@@ -347,5 +309,101 @@ public final class Llama {
         }
         caches.forEach { $0.advance(by: 1) }
         return graph.linear(graph.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps), lmHead)
+    }
+}
+
+extension Llama: AdaptableModel {
+    static let layerLinears = LayerLinears<LlamaLayer>(fields: [
+        ("self_attn.q_proj", \.qProj), ("self_attn.k_proj", \.kProj), ("self_attn.v_proj", \.vProj), ("self_attn.o_proj", \.oProj),
+        ("mlp.gate_proj", \.gateProj), ("mlp.up_proj", \.upProj), ("mlp.down_proj", \.downProj),
+    ])
+
+    public var linearModuleNames: [String] {
+        layers.indices.flatMap { Self.layerLinears.names(prefix: "model.layers.\($0).") }
+            + (lmHead == nil ? [] : ["lm_head"]) + (score == nil ? [] : ["score"])
+    }
+
+    public var outputModuleName: String? { lmHead != nil ? "lm_head" : nil }
+    public var classificationHeadName: String? { score == nil ? nil : "score" }
+
+    public func linear(named name: String) -> LinearLayer? {
+        if name == "lm_head" { return lmHead }
+        if name == "score" { return score }
+        guard let (index, suffix) = layerIndex(name, prefix: "model.layers."), layers.indices.contains(index),
+              let path = Self.layerLinears.path(suffix) else { return nil }
+        return layers[index][keyPath: path]
+    }
+
+    public func setLinear(_ layer: LinearLayer, named name: String) {
+        if name == "lm_head" { lmHead = layer; return }
+        if name == "score" { score = layer; return }
+        guard let (index, suffix) = layerIndex(name, prefix: "model.layers."), layers.indices.contains(index),
+              let path = Self.layerLinears.path(suffix) else { return }
+        layers[index][keyPath: path] = layer
+    }
+
+    // RMSNorm has no bias: every bias of the family (Qwen2's q/k/v, attention_bias, mlp_bias) is a Linear's.
+    public var normBiasNames: [String] { [] }
+    public func normBias(named name: String) -> Tensor? { nil }
+    public func setNormBias(_ bias: Tensor, named name: String) {}
+}
+
+extension Llama: CausalLanguageModel {
+    public var family: any ModelFamily { LlamaFamily(modelType: config.modelType) }
+    public var vocabularySize: Int { config.vocabSize }
+    public var labels: [String] { config.labels }
+    public var maxPositions: Int { config.maxPositions }
+    // Rotary positions have no table to run off: longer inputs are the user's call.
+    public var tokenCapacity: Int? { nil }
+    public var eosTokenIds: [Int] { config.eosTokenIds }
+    public var replacedHeadLabels: Int? { nil }
+    public var tiedOutputModule: String? { config.tieWordEmbeddings && lmHead != nil ? "lm_head" : nil }
+
+    public func padId(using tokenizer: Tokenizer) -> Int {
+        config.padTokenId ?? tokenizer.configuredPadId ?? config.eosTokenIds.first ?? 0
+    }
+
+    public var promptGeometry: PromptGeometry {
+        PromptGeometry(hiddenSize: config.hiddenSize, layers: config.layers, heads: config.heads,
+                       keyValueWidth: config.kvHeads * config.headDim, keyValueHeads: config.kvHeads, maxPositions: config.maxPositions)
+    }
+
+    // No dropout: attention_dropout is 0 in every released Llama, Mistral and Qwen2 config.
+    public func reseedDropout(seed: UInt64, step: Int) {}
+
+    public func forward(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+        switch head {
+        case .causalLM: logits(graph, batch)
+        case .sequenceClassification: classify(graph, batch)
+        case .encoder: decode(graph, batch)
+        }
+    }
+}
+
+/// Llama and the architectures that differ from it only in config: Mistral (a sliding window),
+/// Qwen2 (biases on q, k, v). One value per `model_type`, for the class names transformers uses.
+public struct LlamaFamily: ModelFamily {
+    /// transformers' class-name prefix: "Llama", "Mistral", "Qwen2".
+    public let name: String
+
+    public init(modelType: String) {
+        name = ["mistral": "Mistral", "qwen2": "Qwen2"][modelType] ?? "Llama"
+    }
+
+    public var heads: [ModelHead] { [.causalLM, .sequenceClassification] }
+    public var defaultHead: ModelHead { .causalLM }
+    public var defaultLoRATargets: [String] { ["q_proj", "v_proj"] }
+    public var defaultIA3Targets: (targets: [String], feedforward: [String]) { (["k_proj", "v_proj", "down_proj"], ["down_proj"]) }
+    public var bottleneckTargets: [String] { ["o_proj", "down_proj"] }
+
+    public func architecture(for head: ModelHead) -> String {
+        name + (head == .sequenceClassification ? "ForSequenceClassification" : "ForCausalLM")
+    }
+
+    public func load(_ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
+                     labels: [String]?) throws -> any TransformerModel {
+        var llamaConfig = try LlamaConfig(config)
+        if let labels { llamaConfig.labels = labels }
+        return try Llama(config: llamaConfig, weights: weights, head: head, trainable: trainable)
     }
 }

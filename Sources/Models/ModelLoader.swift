@@ -3,73 +3,57 @@ import Quantization
 import SafeTensors
 import TrainingCore
 
-/// A model built from a Hugging Face folder, by `model_type`.
-public enum LoadedModel {
-    case bert(Bert)
-    case llama(Llama)
+/// The table from config.json's `model_type` to the family that builds it: the one place an
+/// architecture is registered.
+public enum ModelFamilies {
+    public static let table: [String: any ModelFamily] = [
+        "bert": BertFamily(),
+        "llama": LlamaFamily(modelType: "llama"),
+        "mistral": LlamaFamily(modelType: "mistral"),
+        "qwen2": LlamaFamily(modelType: "qwen2"),
+    ]
 
-    /// Every parameter with its Hugging Face name.
-    public var namedParameters: [(String, Tensor)] {
-        switch self {
-        case .bert(let model): return model.namedParameters
-        case .llama(let model): return model.namedParameters
+    /// The family of the model whose config.json is `config`.
+    public static func family(of config: ConfigReader) throws -> any ModelFamily {
+        let modelType = try config.string("model_type")
+        guard let family = table[modelType] else {
+            throw ModelError(file: config.path, "model_type \"\(modelType)\" is not supported (\(table.keys.sorted().joined(separator: ", ")))")
         }
+        return family
     }
 
-    /// Rows of the input embedding table: every token id must be below it.
-    public var vocabularySize: Int {
-        switch self {
-        case .bert(let model): return model.config.vocabSize
-        case .llama(let model): return model.config.vocabSize
-        }
-    }
-
-    /// The label names of a classification head.
-    public var labels: [String] {
-        switch self {
-        case .bert(let model): return model.config.labels
-        case .llama(let model): return model.config.labels
-        }
+    /// The family of the model folder `folder`.
+    public static func family(ofFolder folder: String) throws -> any ModelFamily {
+        try family(of: ConfigReader(path: folder + "/config.json"))
     }
 }
 
 /// Builds models from folders (config.json + safetensors, sharded or not, f32/f16/bf16 or
-/// bitsandbytes 4-bit).
+/// bitsandbytes 4-bit) through their family.
 public enum ModelLoader {
-    /// What the model is for, which decides the head.
-    public enum Task: Sendable {
-        /// Text classification: BERT's pooler + classifier, Llama's `score` on the last token.
-        case sequenceClassification
-        /// Next-token prediction (Llama family only).
-        case causalLM
-        /// The encoder alone (BERT): hidden states, embeddings.
-        case encoder
-    }
-
-    /// `labels` overrides config.json's id2label (an adapter trained for other labels).
-    public static func load(folder: String, task: Task, trainable: Bool = false, labels: [String]? = nil,
-                            quantize: QuantType? = nil) throws -> LoadedModel {
+    /// `labels` overrides config.json's id2label (an adapter trained for other labels); `quantize`
+    /// keeps dense Linear weights in 4 bits as they load (QLoRA without a 4-bit folder).
+    public static func load(folder: String, head: ModelHead, trainable: Bool = false, labels: [String]? = nil,
+                            quantize: QuantType? = nil) throws -> any TransformerModel {
         let config = try ConfigReader(path: folder + "/config.json")
-        let modelType = try config.string("model_type")
+        let family = try ModelFamilies.family(of: config)
+        guard family.heads.contains(head) else {
+            let modelType = try config.string("model_type")
+            let what = head == .causalLM ? "cannot generate text" : "has no \(head.rawValue) head"
+            throw ModelError(file: config.path, "a \(family.name) model \(what) (model_type \(modelType)); it offers "
+                             + family.heads.map(\.rawValue).joined(separator: ", "))
+        }
         let weights = try WeightStore(Checkpoint.open(folder))
         weights.quantizeLinearWeights = quantize
-        switch modelType {
-        case "bert":
-            guard task != .causalLM else { throw ModelError(file: config.path, "a BERT model cannot generate text (model_type bert)") }
-            var bertConfig = try BertConfig(config)
-            if let labels { bertConfig.labels = labels }
-            return .bert(try Bert(config: bertConfig, weights: weights, withClassifier: task == .sequenceClassification,
-                                  trainable: trainable))
-        case "llama", "mistral", "qwen2":
-            guard task != .encoder else {
-                throw ModelError(file: config.path, "\(modelType) is a decoder; use classification or generation")
-            }
-            var llamaConfig = try LlamaConfig(config)
-            if let labels { llamaConfig.labels = labels }
-            return .llama(try Llama(config: llamaConfig, weights: weights,
-                                    head: task == .causalLM ? .causalLM : .sequenceClassification, trainable: trainable))
-        default:
-            throw ModelError(file: config.path, "model_type \"\(modelType)\" is not supported (bert, llama, mistral, qwen2)")
+        family.sanitize(weights)
+        return try family.load(config, weights: weights, head: head, trainable: trainable, labels: labels)
+    }
+
+    /// Loads `folder` as a causal LM.
+    public static func loadCausalLM(folder: String) throws -> any CausalLanguageModel {
+        guard let model = try load(folder: folder, head: .causalLM) as? any CausalLanguageModel else {
+            throw ModelError(file: folder, "not a causal language model")
         }
+        return model
     }
 }

@@ -35,20 +35,15 @@ struct ExtractCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             try destination.checkOutputFree()
-            let isBert = try ConfigReader(path: model + "/config.json").string("model_type") == "bert"
             let tunedConfig = try ConfigReader(path: tuned + "/config.json")
-            let classification = isBert
-                || ((tunedConfig.values["architectures"] as? [String])?.contains { $0.contains("SequenceClassification") } ?? false)
-            let task: ModelLoader.Task = classification ? .sequenceClassification : .causalLM
+            let head = try ModelFamilies.family(ofFolder: model).head(savedIn: tunedConfig)
+            let classification = head == .sequenceClassification
             let labels = try tunedConfig.labels()
-            let base = try ModelLoader.load(folder: model, task: task, labels: labels)
-            let fine = try ModelLoader.load(folder: tuned, task: task, labels: labels)
+            let baseModel = try ModelLoader.load(folder: model, head: head, labels: labels)
+            let tunedModel = try ModelLoader.load(folder: tuned, head: head, labels: labels)
             let baseCheckpoint = try Checkpoint.open(model)
-            let (baseModel, tunedModel): (AdaptableModel, AdaptableModel)
-            switch (base, fine) {
-            case (.bert(let a), .bert(let b)): (baseModel, tunedModel) = (a, b)
-            case (.llama(let a), .llama(let b)): (baseModel, tunedModel) = (a, b)
-            default: throw UsageProblem(description: "\(tuned): not the same architecture as \(model)")
+            guard type(of: baseModel) == type(of: tunedModel) else {
+                throw UsageProblem(description: "\(tuned): not the same architecture as \(model)")
             }
             // Heads the base checkpoint lacks were initialised at random by the loader: save them whole.
             let inFull = Set(tunedModel.linearModuleNames.filter { name in

@@ -95,7 +95,7 @@ extension MergeCommand {
         let files = try all.map { try resolver.resolve(AdapterStack.Member(reference: $0)).files }
         let inputs = try files.map { try AdapterUpdates($0, base: model) }
         if let model {
-            let base = try PEFTAdapterFolder.loadWithBase([], base: model, taskOf: files[0]).model.adaptable
+            let base = try PEFTAdapterFolder.loadWithBase([], base: model, taskOf: files[0])
             for input in inputs { try input.check(fits: base) }
         } else {
             let bases = Set(inputs.map { $0.config["base_model_name_or_path"] as? String ?? "?" })

@@ -194,7 +194,7 @@ struct TrainCommand: ParsableCommand {
                                           frozenStack: stack.map { try resolver.resolve(AdapterStack.Member(parsing: $0)) },
                                           bottleneckSize: bottleneckSize, virtualTokens: virtualTokens)
             taskModel.saveDType = ConvertCommand.dtypeNames[saveDtype.lowercased()]!
-            if case .bert(let bert) = taskModel.model, let stored = bert.replacedHeadLabels {
+            if let stored = taskModel.model.replacedHeadLabels {
                 printWarning("\(model)'s classifier has \(stored) labels, the data \(trainSet.labels.count): "
                              + "training a new head (as transformers' ignore_mismatched_sizes)")
             }

@@ -39,35 +39,26 @@ public enum StepBenchmark {
     /// AdamW update of every parameter (full fine-tuning), dropout as configured.
     public static func run(folder: String, mode: Mode, method: Method = .full, batch: Int, length: Int, steps: Int,
                            seed: UInt64 = 0, progress: ((Int, Double) -> Void)? = nil) throws -> Result {
-        let task: ModelLoader.Task
-        let config = try ConfigReader(path: folder + "/config.json")
-        task = try config.string("model_type") == "bert" ? .sequenceClassification : .causalLM
-        let model = try ModelLoader.load(folder: folder, task: task, trainable: mode == .train && method == .full,
+        let family = try ModelFamilies.family(ofFolder: folder)
+        let model = try ModelLoader.load(folder: folder, head: family.defaultHead, trainable: mode == .train && method == .full,
                                          quantize: method == .qlora ? .nf4 : nil)
-        let adaptable = model.adaptable
-        let (baseWeightBytes, linearWeightBytes) = Self.weightBytes(model.namedParameters, adaptable)
+        let (baseWeightBytes, linearWeightBytes) = Self.weightBytes(model.namedParameters, model)
         var trainable: [Tensor] = model.namedParameters.map(\.1).filter(\.requiresGrad)
-        let isBert = task == .sequenceClassification
         switch method {
         case .full: break
         case .lora, .qlora, .dora:
-            var config = LoRAConfig(r: 8, alpha: 32, targets: .names(isBert ? ["query", "value"] : ["q_proj", "v_proj"]), dropout: 0.05,
-                                    modulesToSave: isBert ? ["classifier"] : [], taskType: isBert ? "SEQ_CLS" : "CAUSAL_LM")
+            var config = LoRAConfig(r: 8, alpha: 32, targets: .names(family.defaultLoRATargets), dropout: 0.05,
+                                    modulesToSave: model.classificationHeadName.map { [$0] } ?? [], taskType: model.head.peftTaskType)
             config.useDoRA = method == .dora
-            trainable = try LoRAModel(base: adaptable, config: config, seed: seed).trainableParameters.map(\.1)
+            trainable = try LoRAModel(base: model, config: config, seed: seed).trainableParameters.map(\.1)
         case .ia3:
-            let config = TaskModel.defaultIA3(for: model, taskType: isBert ? .classification : .causalLM)
-            trainable = try IA3Model(base: adaptable, config: config, file: folder).trainableParameters.map(\.1)
+            let config = TaskModel.defaultIA3(for: model)
+            trainable = try IA3Model(base: model, config: config, file: folder).trainableParameters.map(\.1)
         }
         var rng = RandomGenerator(seed: seed)
-        let vocab: Int
-        switch model {
-        case .bert(let bert):
-            vocab = bert.config.vocabSize
-            guard length <= bert.config.maxPositions else {
-                throw ModelError(file: config.path, "--seq \(length) exceeds max_position_embeddings \(bert.config.maxPositions)")
-            }
-        case .llama(let llama): vocab = llama.config.vocabSize
+        let vocab = model.vocabularySize
+        if let capacity = model.tokenCapacity, length > capacity {
+            throw ModelError(file: folder + "/config.json", "sequences of \(length) tokens exceed max_position_embeddings \(capacity)")
         }
         let ids = (0..<batch).map { _ in (0..<length).map { _ in Int(rng.next() % UInt64(vocab)) } }
         let tokens = TokenBatch(ids: ids)
@@ -77,19 +68,11 @@ public enum StepBenchmark {
         var optimizerSeconds = 0.0
         func step() {
             let graph = Graph(recording: mode == .train, training: mode == .train)
-            let loss: Tensor
-            switch model {
-            case .bert(let bert):
-                let logits = bert.classify(graph, tokens)
-                guard mode == .train else { return }
-                loss = graph.crossEntropy(logits, targets: labels)
-            case .llama(let llama):
-                guard mode == .train else {
-                    _ = llama.logits(graph, tokens)
-                    return
-                }
-                loss = llama.causalLMLoss(graph, tokens, labels: tokens.ids)
+            guard mode == .train else {
+                _ = model.forward(graph, tokens)
+                return
             }
+            let loss = model.loss(graph, tokens, targets: model.head == .causalLM ? tokens.ids : labels).loss
             lastLoss = loss.values[0]
             optimizer?.zeroGrad()
             graph.backward(loss)

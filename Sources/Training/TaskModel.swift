@@ -16,8 +16,7 @@ public final class TaskModel {
 
     public let folder: String
     public let task: Dataset.Task
-    public let model: LoadedModel
-    public let adaptable: AdaptableModel
+    public let model: any TransformerModel
     public let tokenizer: Tokenizer
     public let method: Method
     /// The PEFT adapter being trained (every method but full and bitfit), saved in PEFT's layout.
@@ -46,28 +45,16 @@ public final class TaskModel {
             weights.quantizeLinearWeights = quantize
         }
         let config = try ConfigReader(path: folder + "/config.json")
-        let modelType = try config.string("model_type")
-        switch (task, modelType) {
-        case (.classification, "bert"):
-            var bertConfig = try BertConfig(config)
-            if let labels { bertConfig.labels = labels }
-            let bert = try Bert(config: bertConfig, weights: weights, withClassifier: true, trainable: method == .full)
-            model = .bert(bert)
-            adaptable = bert
-            padId = tokenizer.configuredPadId ?? tokenizer.id(of: "[PAD]") ?? 0
-        case (_, "llama"), (_, "mistral"), (_, "qwen2"):
-            var llamaConfig = try LlamaConfig(config)
-            if let labels { llamaConfig.labels = labels }
-            let llama = try Llama(config: llamaConfig, weights: weights, head: task == .causalLM ? .causalLM : .sequenceClassification,
-                                  trainable: method == .full)
-            model = .llama(llama)
-            adaptable = llama
-            padId = llamaConfig.padTokenId ?? llamaConfig.eosTokenIds.first ?? 0
-        case (.causalLM, "bert"):
-            throw TrainingError(file: config.path, "a BERT model cannot be trained as a causal LM; use --task classification")
-        default:
-            throw TrainingError(file: config.path, "model_type \(modelType) is not supported for training")
+        let family = try ModelFamilies.family(of: config)
+        guard family.heads.contains(task.head) else {
+            let offered = family.heads.compactMap(Dataset.Task.init(head:)).map(\.rawValue)
+            throw TrainingError(file: config.path, "a \(family.name) model cannot be trained for \(task.rawValue); its tasks: "
+                                + offered.joined(separator: ", "))
         }
+        family.sanitize(weights)
+        model = try family.load(config, weights: weights, head: task.head, trainable: method == .full, labels: labels)
+        let adaptable = model
+        padId = model.padId(using: tokenizer)
         // A frozen stack goes in first, so the adapter trained here sits on top of it.
         _ = try AdapterStack.load(frozenStack, into: adaptable, frozen: true)
         switch method {
@@ -76,14 +63,14 @@ public final class TaskModel {
         case .lora, .dora, .ia3, .prompt, .prefix, .bottleneck:
             let loaded: any PEFTAdapter
             // PEFT's SEQ_CLS task saves the freshly initialised head in full.
-            let head = task == .classification ? [adaptable is Bert ? "classifier" : "score"] : []
-            let taskType = task == .classification ? "SEQ_CLS" : "CAUSAL_LM"
+            let head = model.classificationHeadName.map { [$0] } ?? []
+            let taskType = task.head.peftTaskType
             if !adapters.isEmpty {
                 let stack = try AdapterStack.load(adapters, into: adaptable)
                 loaded = stack.last!
                 trainable = stack.dropLast().flatMap(\.trainableParameters)
             } else if method == .ia3 {
-                var config = ia3Config ?? Self.defaultIA3(for: model, taskType: task)
+                var config = ia3Config ?? Self.defaultIA3(for: model)
                 config.baseModel = config.baseModel ?? folder
                 loaded = try IA3Model(base: adaptable, config: config, file: folder)
             } else if method == .prompt {
@@ -94,7 +81,7 @@ public final class TaskModel {
                                                baseModel: folder, seed: seed)
             } else if method == .bottleneck {
                 loaded = try BottleneckModel(base: adaptable,
-                                             config: BottleneckConfig(targets: BottleneckConfig.defaultTargets(for: adaptable),
+                                             config: BottleneckConfig(targets: BottleneckConfig.defaultTargets(for: family),
                                                                       size: bottleneckSize, modulesToSave: head, taskType: taskType),
                                              seed: seed, file: folder)
             } else {
@@ -114,23 +101,16 @@ public final class TaskModel {
                 }
             }
         }
-        // BERT's learned positions end at max_position_embeddings; longer inputs are truncated
-        // there, as transformers' tokenizers do at model_max_length.
-        if case .bert(let bert) = model { self.maxLength = min(maxLength, bert.tokenCapacity) }
+        // Learned positions end at max_position_embeddings; longer inputs are truncated there,
+        // as transformers' tokenizers do at model_max_length.
+        if let capacity = model.tokenCapacity { self.maxLength = min(maxLength, capacity) }
     }
 
-    /// PEFT's default IA3 targets: BERT key, value and output.dense (feed-forward), Llama
-    /// k_proj, v_proj and down_proj (feed-forward); the classification head trained in full.
-    static func defaultIA3(for model: LoadedModel, taskType task: Dataset.Task) -> IA3Config {
-        switch model {
-        case .bert:
-            return IA3Config(targets: .names(["key", "value", "output.dense"]), feedforward: .names(["output.dense"]),
-                             modulesToSave: ["classifier"], taskType: "SEQ_CLS")
-        case .llama:
-            return IA3Config(targets: .names(["k_proj", "v_proj", "down_proj"]), feedforward: .names(["down_proj"]),
-                             modulesToSave: task == .classification ? ["score"] : [],
-                             taskType: task == .classification ? "SEQ_CLS" : "CAUSAL_LM")
-        }
+    /// PEFT's default IA3 targets for the model's family; the classification head trained in full.
+    static func defaultIA3(for model: any TransformerModel) -> IA3Config {
+        let (targets, feedforward) = model.family.defaultIA3Targets
+        return IA3Config(targets: .names(targets), feedforward: .names(feedforward),
+                         modulesToSave: model.classificationHeadName.map { [$0] } ?? [], taskType: model.head.peftTaskType)
     }
 
     /// Trainable and total parameters, as PEFT's `print_trainable_parameters`.
@@ -141,10 +121,7 @@ public final class TaskModel {
 
     /// Gives every dropout a generator for (seed, step): reproducible and resumable.
     public func reseedDropout(seed: UInt64, step: Int) {
-        switch model {
-        case .bert(let bert): bert.rng = RandomGenerator(seed: seed, streams: UInt64(step), 0)
-        case .llama: break
-        }
+        model.reseedDropout(seed: seed, step: step)
         for (index, layer) in (lora?.layers ?? []).enumerated() {
             layer.1.rng = RandomGenerator(seed: seed, streams: UInt64(step), UInt64(index + 1))
         }
@@ -176,7 +153,7 @@ public final class TaskModel {
             return (batch, examples.map { $0.label ?? 0 })
         case .causalLM:
             var rows: [[Int]] = [], labels: [[Int]] = []
-            let eos: Int? = { if case .llama(let l) = model { return l.config.eosTokenIds.first } else { return nil } }()
+            let eos = model.eosTokenIds.first
             for example in examples {
                 var ids: [Int], target: [Int]
                 if let prompt = example.prompt {
@@ -201,16 +178,7 @@ public final class TaskModel {
 
     /// The loss of a batch (and the logits for classification metrics).
     public func loss(_ graph: Graph, _ batch: TokenBatch, targets: [Int]) -> (loss: Tensor, logits: Tensor?) {
-        switch (model, task) {
-        case (.bert(let bert), _):
-            let logits = bert.classify(graph, batch)
-            return (graph.crossEntropy(logits, targets: targets), logits)
-        case (.llama(let llama), .classification):
-            let logits = llama.classify(graph, batch)
-            return (graph.crossEntropy(logits, targets: targets), logits)
-        case (.llama(let llama), .causalLM):
-            return (llama.causalLMLoss(graph, batch, labels: targets), nil)
-        }
+        model.loss(graph, batch, targets: targets)
     }
 
     /// Counts the targets a causal-LM loss averages over (for token-weighted perplexity).

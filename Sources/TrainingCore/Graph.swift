@@ -10,6 +10,10 @@ public final class Graph {
     public let recording: Bool
     /// Training mode: dropout active.
     public let training: Bool
+    /// The adapter slot of each sequence of this pass on a model serving several adapters (rows
+    /// split evenly among sequences); empty: every row uses the plain base. Carried by the pass,
+    /// not by the model, so concurrent passes can route differently.
+    public let adapterSlots: [Int]
     private var steps: [() -> Void] = []
     private var intermediates: [Tensor] = []
     /// Per step, the output whose gradient is dead once the step has run (its earliest step:
@@ -20,9 +24,10 @@ public final class Graph {
     /// gradient (its buffer may then be handed down instead of copied).
     private var finalReadOf: Tensor?
 
-    public init(recording: Bool = true, training: Bool? = nil) {
+    public init(recording: Bool = true, training: Bool? = nil, adapterSlots: [Int] = []) {
         self.recording = recording
         self.training = training ?? recording
+        self.adapterSlots = adapterSlots
     }
 
     /// Marks `output` as depending on `inputs` and records `backward`, unless nothing needs a

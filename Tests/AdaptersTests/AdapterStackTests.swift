@@ -74,8 +74,7 @@ import TrainingCore
         }
         let rows: [[Int]] = [[5, 9, 27, 3], [12, 8, 30, 2], [7, 7, 1, 40], [3, 14, 15, 9], [2, 71, 8, 28], [11, 4, 33, 6]]
         let rowSlots = [0, 1, -1, 2, 3, 0]
-        slots.routing.sequenceSlots = rowSlots
-        let mixed = shared.logits(Graph(recording: false), TokenBatch(ids: rows)).values
+        let mixed = shared.logits(Graph(recording: false, adapterSlots: rowSlots), TokenBatch(ids: rows)).values
         let perRow = mixed.count / rows.count
         for (row, slot) in rowSlots.enumerated() {
             let alone = try PEFTInteropTests.llama()
@@ -85,9 +84,8 @@ import TrainingCore
             let difference = zip(got, expected).map { abs($0 - $1) }.max() ?? 1
             #expect(difference < 1e-5, "row \(row) (slot \(slot)): \(difference)")
         }
-        // Switching the whole batch to one slot is the same as routing every row there.
-        slots.routing.use(1)
-        let uniform = shared.logits(Graph(recording: false), TokenBatch(ids: [rows[1]])).values
+        // A pass routed wholly to one slot is the same as routing every row there.
+        let uniform = shared.logits(Graph(recording: false, adapterSlots: [1]), TokenBatch(ids: [rows[1]])).values
         #expect(zip(uniform, mixed[perRow..<(2 * perRow)]).allSatisfy { abs($0 - $1) < 1e-6 })
     }
 
@@ -100,8 +98,7 @@ import TrainingCore
         let rows: [[Int]] = [[5, 9, 27, 3, 40, 7], [12, 8, 30, 2, 0, 0], [7, 7, 1, 40, 2, 0], [3, 14, 15, 9, 2, 6], [2, 5, 0, 0, 0, 0]]
         let mask = rows.map { $0.map { $0 != 0 } }
         let rowSlots = [3, 0, 2, -1, 1]
-        slots.routing.sequenceSlots = rowSlots
-        let mixed = shared.classify(Graph(recording: false), TokenBatch(ids: rows, mask: mask)).values
+        let mixed = shared.classify(Graph(recording: false, adapterSlots: rowSlots), TokenBatch(ids: rows, mask: mask)).values
         let labels = mixed.count / rows.count
         for (row, slot) in rowSlots.enumerated() {
             let alone = try PEFTInteropTests.bert()

@@ -33,7 +33,7 @@ import TrainingCore
         for fixture in ["tailor-tiny-bert-lora", "tailor-tiny-bert-pissa", "tailor-tiny-bert-dora", "tailor-tiny-bert-ia3"] {
             let adapted = try PEFTInteropTests.bert()
             _ = try PEFTAdapterFolder.loadAny(FixturePaths.path("peft/" + fixture), into: adapted)
-            let merged = try BaseMerge.mergedParameters(of: .bert(adapted))
+            let merged = try BaseMerge.mergedParameters(of: adapted)
             let folder = TemporaryFolder()
             try SafeTensorsWriter.write(merged.map { TensorData(name: $0.name, dtype: .f32, shape: $0.shape, bytes: $0.values.withUnsafeBytes { Array($0) }) },
                                         metadata: nil, to: folder.file("model.safetensors"))
@@ -49,10 +49,10 @@ import TrainingCore
     @Test func inputSideMethodsAndBottlenecksAreRefused() throws {
         let bert = try PEFTInteropTests.bert()
         _ = try PEFTAdapterFolder.loadAny(FixturePaths.path("peft/tailor-tiny-bert-prefix"), into: bert)
-        #expect { _ = try BaseMerge.mergedParameters(of: .bert(bert)) } throws: { "\($0)".contains("prefix") }
+        #expect { _ = try BaseMerge.mergedParameters(of: bert) } throws: { "\($0)".contains("prefix") }
         let other = try PEFTInteropTests.bert()
         _ = try BottleneckModel(base: other, config: BottleneckConfig(targets: .names(["output.dense"]), size: 4))
-        #expect { _ = try BaseMerge.mergedParameters(of: .bert(other)) } throws: { "\($0)".contains("nonlinear") }
+        #expect { _ = try BaseMerge.mergedParameters(of: other) } throws: { "\($0)".contains("nonlinear") }
     }
 }
 

@@ -19,22 +19,16 @@ import TrainingCore
                          head: .causalLM, trainable: false)
     }
 
-    static func base(for fixture: String) throws -> LoadedModel {
-        fixture.contains("qwen2") ? .llama(try qwen2()) : .bert(try PEFTInteropTests.bert())
+    static func base(for fixture: String) throws -> any TransformerModel {
+        fixture.contains("qwen2") ? try qwen2() : try PEFTInteropTests.bert()
     }
 
-    static func logits(_ model: LoadedModel, _ graph: Graph, _ batch: TokenBatch) -> Tensor {
-        switch model {
-        case .bert(let bert): bert.classify(graph, batch)
-        case .llama(let llama): llama.logits(graph, batch)
-        }
+    static func logits(_ model: any TransformerModel, _ graph: Graph, _ batch: TokenBatch) -> Tensor {
+        model.forward(graph, batch)
     }
 
-    static func loss(_ model: LoadedModel, _ graph: Graph, _ batch: TokenBatch, labels: [Int]) -> Tensor {
-        switch model {
-        case .bert(let bert): graph.crossEntropy(bert.classify(graph, batch), targets: labels)
-        case .llama(let llama): llama.causalLMLoss(graph, batch, labels: labels)
-        }
+    static func loss(_ model: any TransformerModel, _ graph: Graph, _ batch: TokenBatch, labels: [Int]) -> Tensor {
+        model.loss(graph, batch, targets: labels).loss
     }
 
     static func folder(_ fixture: String) -> String { FixturePaths.path("peft/" + fixture) }
@@ -45,7 +39,7 @@ import TrainingCore
         let golden = try PEFTInteropTests.Golden(fixture)
         let batch = try golden.batch()
         let model = try Self.base(for: fixture)
-        let adapter = try #require(try PEFTAdapterFolder.loadAny(Self.folder(fixture), into: model.adaptable) as? LoRAModel)
+        let adapter = try #require(try PEFTAdapterFolder.loadAny(Self.folder(fixture), into: model) as? LoRAModel)
         let (difference, _) = PEFTInteropTests.maxDifference(Self.logits(model, Graph(recording: false), batch).values,
                                                             try golden.file.tensor("logits").floats())
         #expect(difference < 1e-4, "\(fixture): logits differ from PEFT's by \(difference)")
@@ -64,8 +58,8 @@ import TrainingCore
         for name in file.tensorNames where name.hasSuffix(".bias") && !name.contains("original_module") {
             let module = name.dropFirst("base_model.model.".count).replacingOccurrences(of: ".base_layer", with: "")
                 .replacingOccurrences(of: ".modules_to_save", with: "")
-            let live = model.adaptable.normBias(named: module)
-                ?? model.adaptable.linear(named: String(module.dropLast(".bias".count)))?.bias
+            let live = model.normBias(named: module)
+                ?? model.linear(named: String(module.dropLast(".bias".count)))?.bias
             #expect(try live?.values == file.tensor(name).floats(), "\(fixture): \(name) is applied")
         }
         #expect(model.namedParameters.allSatisfy { !$0.1.requiresGrad }, "the base's own tensors stay frozen")
@@ -89,7 +83,7 @@ import TrainingCore
     /// Loading PEFT's folder and saving it again writes the same file: keys, shapes and bytes.
     @Test(arguments: fixtures) func roundTripIsByteIdentical(_ fixture: String) throws {
         let model = try Self.base(for: fixture)
-        let adapter = try PEFTAdapterFolder.loadAny(Self.folder(fixture), into: model.adaptable)
+        let adapter = try PEFTAdapterFolder.loadAny(Self.folder(fixture), into: model)
         let out = TemporaryFolder()
         try PEFTAdapterFolder.save(adapter, to: out.path)
         let ours = try SafeTensorsFile(path: out.file("adapter_model.safetensors"))
@@ -109,7 +103,7 @@ import TrainingCore
     @Test(arguments: fixtures) func freshAdapterTrainsAndSavesPEFTsKeys(_ fixture: String) throws {
         let model = try Self.base(for: fixture)
         let config = try LoRAConfig(json: AdapterFiles(folder: Self.folder(fixture)).configJSON(), file: "config")
-        let lora = try LoRAModel(base: model.adaptable, config: config, seed: 1)
+        let lora = try LoRAModel(base: model, config: config, seed: 1)
         let out = TemporaryFolder()
         try PEFTAdapterFolder.save(lora, to: out.path)
         let ours = try SafeTensorsFile(path: out.file("adapter_model.safetensors")).tensorNames.sorted()
@@ -172,16 +166,17 @@ import TrainingCore
     @Test(arguments: fixtures) func mergedIntoTheBaseGivesPEFTsLogits(_ fixture: String) throws {
         let golden = try PEFTInteropTests.Golden(fixture)
         let model = try Self.base(for: fixture)
-        _ = try PEFTAdapterFolder.loadAny(Self.folder(fixture), into: model.adaptable)
+        _ = try PEFTAdapterFolder.loadAny(Self.folder(fixture), into: model)
         let merged = try BaseMerge.mergedParameters(of: model)
         let scratch = TemporaryFolder()
         let tensors = merged.map { TensorData(name: $0.name, dtype: .f32, shape: $0.shape, bytes: $0.values.withUnsafeBytes { Array($0) }) }
         try SafeTensorsWriter.write(tensors, metadata: nil, to: scratch.file("model.safetensors"))
         let weights = WeightStore(try Checkpoint.open(scratch.file("model.safetensors")))
-        let plain: LoadedModel
+        let plain: any TransformerModel
         switch model {
-        case .bert(let bert): plain = .bert(try Bert(config: bert.config, weights: weights, withClassifier: true, trainable: false))
-        case .llama(let llama): plain = .llama(try Llama(config: llama.config, weights: weights, head: .causalLM, trainable: false))
+        case let bert as Bert: plain = try Bert(config: bert.config, weights: weights, withClassifier: true, trainable: false)
+        case let llama as Llama: plain = try Llama(config: llama.config, weights: weights, head: .causalLM, trainable: false)
+        default: Issue.record("unexpected family"); return
         }
         let (difference, _) = PEFTInteropTests.maxDifference(Self.logits(plain, Graph(recording: false), try golden.batch()).values,
                                                             try golden.file.tensor("logits").floats())
@@ -205,10 +200,10 @@ import TrainingCore
         let plain = qwen2.logits(Graph(recording: false), batch).values
         let slots = AdapterSlots(base: qwen2)
         let slot = try slots.attach("qwen2-bias", [member])
-        slots.routing.use(slot)
-        #expect(PEFTInteropTests.maxDifference(qwen2.logits(Graph(recording: false), batch).values, expected).0 < 1e-4)
-        slots.routing.use(-1)
-        #expect(PEFTInteropTests.maxDifference(qwen2.logits(Graph(recording: false), batch).values, plain).0 == 0, "the base is untouched")
+        let routed = Graph(recording: false, adapterSlots: [Int](repeating: slot, count: batch.batch))
+        #expect(PEFTInteropTests.maxDifference(qwen2.logits(routed, batch).values, expected).0 < 1e-4)
+        let unrouted = Graph(recording: false, adapterSlots: [Int](repeating: -1, count: batch.batch))
+        #expect(PEFTInteropTests.maxDifference(qwen2.logits(unrouted, batch).values, plain).0 == 0, "the base is untouched")
 
         let bert = try PEFTInteropTests.bert()
         let bertBatch = try PEFTInteropTests.Golden("tiny-bert-bias-all").batch()
@@ -218,7 +213,6 @@ import TrainingCore
         #expect { try bertSlots.attach("bert-bias", [bertMember]) } throws: {
             "\($0)".contains("bert-bias trains bert.embeddings.LayerNorm.bias") && "\($0)".contains("per row")
         }
-        bertSlots.routing.use(-1)
         let after = bert.classify(Graph(recording: false), bertBatch)
         #expect(after.values == bertPlain.values, "a refused attach leaves the base as it was")
     }

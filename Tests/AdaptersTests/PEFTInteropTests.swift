@@ -134,18 +134,18 @@ import TrainingCore
                                mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
         let adapter: any PEFTAdapter
         let logits: [Float]
-        let loaded: LoadedModel
+        let loaded: any TransformerModel
         if fixture.hasPrefix("bert-") {
             let base = try PEFTInteropTests.bert()
             adapter = try PEFTAdapterFolder.loadAny(folder, into: base)
             #expect(try PEFTAdapterFolder.labels(in: folder) == ["negative", "positive"])
             logits = base.classify(Graph(recording: false), batch).values
-            loaded = .bert(base)
+            loaded = base
         } else {
             let base = try PEFTInteropTests.llama()
             adapter = try PEFTAdapterFolder.loadAny(folder, into: base)
             logits = base.logits(Graph(recording: false), batch).values
-            loaded = .llama(base)
+            loaded = base
         }
         // Methods that merge: transformers' logits on the folder `tailor merge --into-base` wrote,
         // against the merged weights computed here.
@@ -157,10 +157,12 @@ import TrainingCore
             let weights = WeightStore(try Checkpoint.open(scratch.file("model.safetensors")))
             let plain: [Float]
             switch loaded {
-            case .bert(let bert):
+            case let bert as Bert:
                 plain = try Bert(config: bert.config, weights: weights, withClassifier: true, trainable: false).classify(Graph(recording: false), batch).values
-            case .llama(let llama):
+            case let llama as Llama:
                 plain = try Llama(config: llama.config, weights: weights, head: .causalLM, trainable: false).logits(Graph(recording: false), batch).values
+            default:
+                plain = try #require(nil as [Float]?, "unexpected family")
             }
             let (difference, _) = PEFTInteropTests.maxDifference(plain, try golden.tensor("merged_logits").floats())
             #expect(difference < 1e-4, "\(fixture): merged weights vs transformers on the merged folder differ by \(difference)")

@@ -38,7 +38,7 @@ import TrainingCore
         }
 
         let (batch, _) = model.encode(Array(data.examples.prefix(4)))
-        guard case .bert(let trained) = model.model else { Issue.record("BERT expected"); return }
+        guard let trained = model.model as? Bert else { Issue.record("BERT expected"); return }
         let expected = trained.classify(Graph(recording: false), batch).values
         let fresh = try Bert(config: trained.config, weights: WeightStore(Checkpoint.open(FixturePaths.path("tiny-bert"))),
                              withClassifier: true, trainable: false)

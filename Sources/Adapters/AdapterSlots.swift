@@ -1,27 +1,11 @@
 import Models
 import TrainingCore
 
-/// Which adapter slot each sequence of the next forward pass uses, shared by every routed layer
-/// of one model. Switching is writing an index here: no weight moves.
-public final class AdapterRouting: @unchecked Sendable {
-    /// Slot per sequence in the batch (−1: the plain base). Empty: every row uses `uniformSlot`.
-    public var sequenceSlots: [Int] = []
-    /// The slot of every row when `sequenceSlots` is empty.
-    public var uniformSlot = -1
-
-    public init() {}
-
-    /// Every row of the following passes uses `slot` (−1: the base).
-    @inline(__always) public func use(_ slot: Int) {
-        if !sequenceSlots.isEmpty { sequenceSlots = [] }
-        uniformSlot = slot
-    }
-}
-
 /// The one adapter a switchable model's Linear layer carries: per slot, what that slot's adapters
 /// do to this layer (LoRA, DoRA and IA3 updates, a replaced weight such as a head trained in full).
-/// Rows are grouped by slot; each group's adapters run on its rows only, against the shared base
-/// output, so a batch can mix adapters without copying or merging the base weight.
+/// Rows are grouped by the slots the forward pass carries (``Graph/adapterSlots``); each group's
+/// adapters run on its rows only, against the shared base output, so a batch can mix adapters
+/// without copying or merging the base weight, and passes with different routing can interleave.
 public final class RoutedLinear: LinearAdapter, @unchecked Sendable {
     struct Slot {
         var adapters: [any LinearAdapter]
@@ -29,21 +13,19 @@ public final class RoutedLinear: LinearAdapter, @unchecked Sendable {
         var replacement: LinearLayer?
     }
 
-    let routing: AdapterRouting
     /// The base layer without adapters, for slots that replace it or change its input.
     let base: LinearLayer
     var slots: [Int: Slot] = [:]
 
-    init(routing: AdapterRouting, base: LinearLayer) {
-        self.routing = routing
+    init(base: LinearLayer) {
         var plain = base
         plain.adapters = []
         self.base = plain
     }
 
     public func apply(_ graph: Graph, input x: Tensor, baseOutput y: Tensor) -> Tensor {
-        let sequences = routing.sequenceSlots
-        if sequences.isEmpty { return run(routing.uniformSlot, graph, x, y) }
+        let sequences = graph.adapterSlots
+        if sequences.isEmpty { return y }
         precondition(x.rows % sequences.count == 0, "routed layer: \(x.rows) rows for \(sequences.count) sequences")
         let rowsPerSequence = x.rows / sequences.count
         var rowsOfSlot: [Int: [Int]] = [:]
@@ -89,12 +71,11 @@ public final class RoutedLinear: LinearAdapter, @unchecked Sendable {
     }
 }
 
-/// A base model loaded once with any number of adapter stacks attached as slots, switched per
-/// forward pass or per sequence through ``routing``. Attaching loads a stack into the base as
+/// A base model loaded once with any number of adapter stacks attached as slots, chosen per
+/// sequence by each forward pass (``Graph/adapterSlots``; none given: the plain base). Attaching loads a stack into the base as
 /// usual, then moves what it added into each layer's ``RoutedLinear`` and puts the base back, so
 /// every loader (LoRA, DoRA, IA3, heads in modules_to_save) serves here unchanged.
 public final class AdapterSlots {
-    public let routing = AdapterRouting()
     public let base: AdaptableModel
     private var routers: [String: RoutedLinear] = [:]
     /// The layers as the base has them, with their router attached.
@@ -110,7 +91,7 @@ public final class AdapterSlots {
         originalNorms = LayerSnapshot(base)
         for name in base.linearModuleNames {
             base.updateLinear(name) { layer in
-                let router = RoutedLinear(routing: routing, base: layer)
+                let router = RoutedLinear(base: layer)
                 layer.adapters = [router]
                 routers[name] = router
                 originals[name] = layer
@@ -127,9 +108,12 @@ public final class AdapterSlots {
     /// Whether `slot` is attached or is the plain base (−1).
     public func contains(_ slot: Int) -> Bool { (-1..<names.count).contains(slot) }
 
+    /// The slot a caller uses when a request names none: the stack given to ``serve`` (slot 0),
+    /// or the plain base (−1).
+    public private(set) var defaultSlot = -1
+
     /// Puts `stack` on `base` for a classifier or generator: loaded into the base directly, or,
-    /// with `switching`, as slot 0 of a new switchable model (the base alone without a stack),
-    /// active for every row until switched.
+    /// with `switching`, as slot 0 of a new switchable model (its ``defaultSlot``).
     public static func serve(_ stack: [(member: AdapterStack.Member, files: AdapterFiles)], on base: AdaptableModel,
                              switching: Bool) throws -> AdapterSlots? {
         guard switching else {
@@ -138,7 +122,7 @@ public final class AdapterSlots {
         }
         let slots = AdapterSlots(base: base)
         if !stack.isEmpty { try slots.attach(stack.map(\.member.text).joined(separator: "+"), stack) }
-        slots.routing.use(stack.isEmpty ? -1 : 0)
+        slots.defaultSlot = stack.isEmpty ? -1 : 0
         return slots
     }
 
