@@ -222,7 +222,9 @@ struct TrainCommand: ParsableCommand {
             arguments.earlyStoppingThreshold = earlyStoppingThreshold
             arguments.loadBestAtEnd = loadBestAtEnd
             arguments.seed = seed
-            let trainer = try Trainer(model: taskModel, train: trainSet, validation: validationSet, arguments: arguments, output: output)
+            let stop = StopToken()
+            let trainer = try Trainer(model: taskModel, train: trainSet, validation: validationSet, arguments: arguments, output: output,
+                                      stop: stop)
             if resume, try !trainer.resume() { printWarning("no checkpoint in \(output); starting from the beginning") }
             let counts = taskModel.parameterCounts
             let summary = String(format: "trainable params: %@ || all params: %@ || trainable%%: %.4f", groupedDigits(counts.trainable),
@@ -238,7 +240,7 @@ struct TrainCommand: ParsableCommand {
                       + "\(trainer.totalSteps) steps")
             }
             // SIGINT and SIGTERM save a checkpoint and stop after the current step.
-            Interrupts.stopGracefully { Trainer.interruptRequested = true }
+            Interrupts.stopGracefully { stop.request() }
             let progress = TrainingProgress(quiet: outputOptions.json)
             try trainer.run { event in
                 if outputOptions.json {

@@ -22,11 +22,9 @@ public final class Trainer {
     public let arguments: TrainingArguments
     public let output: String
     public private(set) var state = TrainerState()
-    /// Set to stop this trainer after the current step with a checkpoint saved.
-    public var stopRequested = false
-    /// Set from a SIGINT handler (which cannot reach an instance): stops every trainer in the
-    /// process the same way.
-    nonisolated(unsafe) public static var interruptRequested = false
+    /// Requested (from any thread, a signal handler's included): this trainer stops after the
+    /// current step with a checkpoint saved.
+    public let stop: StopToken
     /// Whether the last `run` ended on a stop request rather than at its last step.
     public private(set) var stopped = false
 
@@ -36,7 +34,8 @@ public final class Trainer {
     public let totalSteps: Int
     private let metricsLog: String
 
-    public init(model: TaskModel, train: Dataset, validation: Dataset?, arguments: TrainingArguments, output: String) throws {
+    public init(model: TaskModel, train: Dataset, validation: Dataset?, arguments: TrainingArguments, output: String,
+                stop: StopToken = StopToken()) throws {
         guard !model.trainable.isEmpty else {
             throw TrainingError(file: model.folder, "nothing to train: the method left no trainable parameter")
         }
@@ -54,6 +53,7 @@ public final class Trainer {
         self.validation = validation
         self.arguments = arguments
         self.output = output
+        self.stop = stop
         batchesPerEpoch = (train.examples.count + arguments.batchSize - 1) / arguments.batchSize
         let stepsPerEpoch = max(1, (batchesPerEpoch + arguments.gradientAccumulation - 1) / arguments.gradientAccumulation)
         totalSteps = max(1, Int((Double(stepsPerEpoch) * arguments.epochs).rounded(.up)))
@@ -163,11 +163,11 @@ public final class Trainer {
             } else if arguments.saveSteps > 0, state.globalStep % arguments.saveSteps == 0 {
                 try saveCheckpoint(report)
             }
-            if stopRequested || Trainer.interruptRequested {
+            if stop.isRequested {
                 stopped = true
                 try saveCheckpoint(report)
                 report(Event(kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: [:],
-                             message: "stopped on request; resume with --resume"))
+                             message: "stopped on request; the checkpoint resumes the run"))
                 return
             }
         }

@@ -49,7 +49,7 @@ import TrainingCore
         let first = try Self.trainer(output: interrupted.path) { $0.saveSteps = 2 }
         try first.run { event in
             events += 1
-            if event.kind == .checkpoint, event.step == 2 { first.stopRequested = true }
+            if event.kind == .checkpoint, event.step == 2 { first.stop.request() }
         }
         #expect(first.stopped)
         let resumed = try Self.trainer(output: interrupted.path) { $0.saveSteps = 2 }
