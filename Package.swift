@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Adapters", targets: ["Adapters"]),
         .library(name: "Registry", targets: ["Registry"]),
+        .library(name: "Workflows", targets: ["Workflows"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -56,6 +57,10 @@ let package = Package(
         // content-addressed blobs (SHA-256).
         .target(name: "Registry", dependencies: ["SafeTensors", "Quantization", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
                                                     .product(name: "GRDB", package: "GRDB.swift")]),
+        // Jobs that span modules, as library calls the CLI and a server share: resolving adapter
+        // references, saving new adapters to a folder and/or the registry, the demo pipeline.
+        .target(name: "Workflows", dependencies: ["Diagnostics", "Models", "Adapters", "Inference", "Training", "Registry", "Quantization",
+                                                 "SafeTensors"]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
@@ -69,6 +74,7 @@ let package = Package(
                 "Inference",
                 "Training",
                 "Registry",
+                "Workflows",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

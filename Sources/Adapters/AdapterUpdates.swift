@@ -100,6 +100,21 @@ public struct AdapterUpdates {
         }
     }
 
+    /// Checks that `inputs` can be combined: against the base folder `model` when given (loaded
+    /// with the head `taskOf` was trained for), else by the base they name. Returns a warning when
+    /// they name different bases and no model was given to check them against.
+    public static func checkFit(_ inputs: [AdapterUpdates], model: String?, taskOf files: AdapterFiles) throws -> String? {
+        if let model {
+            let base = try PEFTAdapterFolder.loadWithBase([], base: model, taskOf: files)
+            for input in inputs { try input.check(fits: base) }
+            return nil
+        }
+        let bases = Set(inputs.map { $0.config["base_model_name_or_path"] as? String ?? "?" })
+        guard bases.count > 1 else { return nil }
+        return "the adapters name different base models (\(bases.sorted().joined(separator: ", "))); "
+            + "give the base model to check they fit one"
+    }
+
     /// Refuses updates for modules `base` lacks or whose shape differs (an adapter trained on
     /// another model).
     public func check(fits base: AdaptableModel) throws {

@@ -1,4 +1,5 @@
 import Models
+import SafeTensors
 import TrainingCore
 
 /// A LoRA adapter from a fully fine-tuned model, as mergekit extracts one: per Linear module the
@@ -57,5 +58,38 @@ public enum LoRAExtraction {
         let config = lora.config(modulesToSave: modulesToSave, taskType: taskType, baseModel: baseModel)
         let adapter = try LoRAModel(base: base, config: config, weights: weights)
         return Result(adapter: adapter, relativeErrors: errors)
+    }
+}
+
+extension LoRAExtraction {
+    /// What extracting from two model folders gives: the adapter, the head it was made for, the
+    /// modules saved whole, and the label names of a classifier.
+    public struct FolderResult {
+        public var extraction: Result
+        public var head: ModelHead
+        public var savedInFull: [String]
+        public var labels: [String]?
+    }
+
+    /// Extracts from the fine-tuned folder `tuned` against the base folder `base`: the head comes
+    /// from the tuned folder's `architectures` (within what the base's family has), and Linear
+    /// modules the base checkpoint does not hold (a head the loader initialised at random) are
+    /// saved whole.
+    public static func extract(baseFolder base: String, tunedFolder tuned: String, rank: Int) throws -> FolderResult {
+        let tunedConfig = try ConfigReader(path: tuned + "/config.json")
+        let head = try ModelFamilies.family(ofFolder: base).head(savedIn: tunedConfig)
+        let labels = try tunedConfig.labels()
+        let baseModel = try ModelLoader.load(folder: base, head: head, labels: labels)
+        let tunedModel = try ModelLoader.load(folder: tuned, head: head, labels: labels)
+        guard type(of: baseModel) == type(of: tunedModel) else { throw AdapterError(file: tuned, "not the same architecture as \(base)") }
+        let baseCheckpoint = try Checkpoint.open(base)
+        // A BertModel checkpoint names "embeddings…" what the classifier calls "bert.embeddings…".
+        let inFull = Set(tunedModel.linearModuleNames.filter { name in
+            ![name, String(name.drop { $0 != "." }.dropFirst())].contains { baseCheckpoint.info($0 + ".weight") != nil }
+        })
+        let result = try extract(base: baseModel, tuned: tunedModel, rank: rank, inFull: inFull, taskType: head.peftTaskType,
+                                 baseModel: base)
+        return FolderResult(extraction: result, head: head, savedInFull: inFull.sorted(),
+                            labels: head == .sequenceClassification ? labels : nil)
     }
 }

@@ -1,3 +1,4 @@
+import Diagnostics
 import ArgumentParser
 import Foundation
 import Inference
@@ -9,7 +10,9 @@ struct RegistryOptions: ParsableArguments {
     @Option(help: "The registry folder (default: $TAILOR_HOME, else ~/.tailor).")
     var registry: String?
 
-    func open() throws -> AdapterStore { try AdapterStore(root: registry ?? AdapterStore.defaultRoot) }
+    var root: String { registry ?? AdapterStore.defaultRoot }
+
+    func open() throws -> AdapterStore { try AdapterStore(root: root) }
 }
 
 extension AdapterStore.Version {

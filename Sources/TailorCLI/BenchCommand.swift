@@ -5,6 +5,7 @@ import Inference
 import Training
 import SafeTensors
 import TrainingCore
+import Workflows
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -102,7 +103,7 @@ struct BenchCommand: ParsableCommand {
 
 extension BenchCommand {
     func runSwitch() throws {
-        let resolver = AdapterResolver(model: model, registry: registryOptions, force: false)
+        let resolver = AdapterResolver(model: model, registryRoot: registryOptions.root, force: false)
         let loads = adapter.map { reference in { try resolver.resolve(AdapterStack.Member(reference: reference)).files } }
         let result = try SwitchBenchmark.run(folder: model, adapters: loads, batch: batch, length: seq, steps: steps)
         if outputOptions.json {

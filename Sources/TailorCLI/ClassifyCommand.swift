@@ -3,6 +3,7 @@ import Foundation
 import Adapters
 import Inference
 import SafeTensors
+import Workflows
 
 struct ClassifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -74,7 +75,7 @@ struct ClassifyCommand: ParsableCommand {
                              + "or apply an adapter that saves it")
             }
             let slots = try lineAdapters.map {
-                try SlotAssignment.slots(for: $0, in: classifier.slots!, defaultStack: adapterOptions, model: model)
+                try SlotAssignment.slots(for: $0, in: classifier.slots!, resolver: adapterOptions.resolver(model: model))
             }
             let results = try classifier.classify(inputs, pairs: pairs, slots: slots)
             for (index, (text, result)) in zip(inputs, results).enumerated() {

@@ -2,6 +2,7 @@ import Adapters
 import ArgumentParser
 import Foundation
 import SafeTensors
+import Workflows
 
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,7 +32,7 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             // Without --model a diff reads only the adapters' own files: nothing to check them against.
-            let resolver = AdapterResolver(model: model ?? "", registry: registryOptions, force: model == nil)
+            let resolver = AdapterResolver(model: model ?? "", registryRoot: registryOptions.root, force: model == nil)
             let diff = try AdapterDiff(AdapterUpdates(resolver.resolve(.init(reference: a)).files, base: model),
                                        AdapterUpdates(resolver.resolve(.init(reference: b)).files, base: model))
             if outputOptions.json {

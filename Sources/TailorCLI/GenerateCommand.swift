@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Inference
 import SafeTensors
+import Workflows
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -89,7 +90,7 @@ struct GenerateCommand: ParsableCommand {
             }
             let generator = try TextGenerator(folder: model, adapters: adapterOptions.stack(model: model), switching: lineAdapters != nil)
             let slots = try lineAdapters.map {
-                try SlotAssignment.slots(for: $0, in: generator.slots!, defaultStack: adapterOptions, model: model)
+                try SlotAssignment.slots(for: $0, in: generator.slots!, resolver: adapterOptions.resolver(model: model))
             }
             let sampling: Sampling = temperature.map { .sample(temperature: $0, topK: topK, topP: topP, seed: seed) } ?? .greedy
             for start in stride(from: 0, to: all.count, by: batchSize) {

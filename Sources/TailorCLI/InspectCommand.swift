@@ -1,3 +1,4 @@
+import Diagnostics
 import ArgumentParser
 import Foundation
 import Quantization
@@ -121,15 +122,4 @@ struct InspectCommand: ParsableCommand {
         }
         return out
     }
-}
-
-/// 22713216 → "22,713,216".
-func groupedDigits(_ value: Int) -> String {
-    let digits = Array(String(value))
-    var out = ""
-    for (i, digit) in digits.enumerated() {
-        if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
-        out.append(digit)
-    }
-    return out
 }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Inference
 import Registry
+import Workflows
 import SafeTensors
 
 struct MergeCommand: ParsableCommand {
@@ -82,7 +83,7 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try destination.checkOutputFree()
+            try destination.destination(registry: registryOptions).checkOutputFree()
             if intoBase { try mergeIntoBase(model: model!, output: output!) } else { try mergeAdapters() }
         }
     }
@@ -90,20 +91,11 @@ struct MergeCommand: ParsableCommand {
 
 extension MergeCommand {
     func mergeAdapters() throws {
-        let resolver = AdapterResolver(model: model ?? "", registry: registryOptions, force: force || model == nil)
+        let resolver = AdapterResolver(model: model ?? "", registryRoot: registryOptions.root, force: force || model == nil)
         let start = Date()
         let files = try all.map { try resolver.resolve(AdapterStack.Member(reference: $0)).files }
         let inputs = try files.map { try AdapterUpdates($0, base: model) }
-        if let model {
-            let base = try PEFTAdapterFolder.loadWithBase([], base: model, taskOf: files[0])
-            for input in inputs { try input.check(fits: base) }
-        } else {
-            let bases = Set(inputs.map { $0.config["base_model_name_or_path"] as? String ?? "?" })
-            if bases.count > 1 {
-                printWarning("the adapters name different base models (\(bases.sorted().joined(separator: ", "))); "
-                             + "give --model to check they fit one")
-            }
-        }
+        if let warning = try AdapterUpdates.checkFit(inputs, model: model, taskOf: files[0]) { printWarning(warning) }
         let weightValues = try weights.map { text in
             try text.split(separator: ",").map { part -> Float in
                 guard let value = Float(part.trimmingCharacters(in: .whitespaces)), value.isFinite else {
@@ -116,7 +108,7 @@ extension MergeCommand {
                                            rank: rank, seed: seed, headFrom: headFrom.map { $0 - 1 })
         let result = try AdapterMerge.merge(inputs, options: options)
         let seconds = Date().timeIntervalSince(start)
-        let registered = try destination.save(result.adapter, labels: result.labels, base: model, registry: registryOptions)
+        let saved = try destination.destination(registry: registryOptions).save(result.adapter, labels: result.labels, base: model)
         let worst = result.relativeErrors.max { $0.error < $1.error }
         let config = result.adapter.config
         if outputOptions.json {
@@ -126,7 +118,7 @@ extension MergeCommand {
                 "rank": .int(config.r), "modules": .int(config.targetNames.count), "seconds": .double(seconds),
                 "max_relative_error": .double(worst?.error ?? 0),
             ]
-            destination.report(registered, json: &object)
+            saved.report(json: &object)
             outputOptions.emit(.object(object))
         } else {
             print("merged \(all.joined(separator: " + ")) (\(method), weights "
@@ -135,13 +127,12 @@ extension MergeCommand {
             if let worst, worst.error > 0 {
                 print(String(format: "largest rank-truncation error: %.3g of ‖ΔW‖ (%@)", worst.error, worst.module))
             }
-            destination.printReport(registered)
+            saved.printReport()
         }
     }
 
     func mergeIntoBase(model: String, output: String) throws {
-        let resolver = AdapterResolver(model: model, registry: registryOptions, force: force)
-        let stack = try all.map { try resolver.resolve(AdapterStack.Member(parsing: $0)) }
+        let stack = try AdapterResolver(model: model, registryRoot: registryOptions.root, force: force).resolve(references: all)
         let report = try DeployMerge.write(stack, base: model, output: output, dtype: dtype)
         if outputOptions.json {
             outputOptions.emit(.object(["output": .string(output), "dtype": .string(dtype), "tensors": .int(report.tensors),

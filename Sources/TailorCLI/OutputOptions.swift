@@ -29,18 +29,6 @@ extension OutputOptions {
     }
 }
 
-/// Byte counts as people read them ("90.9 MB"), decimal units like `ls -h --si` and the Hub.
-func formatBytes(_ count: Int) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"]
-    var value = Double(count)
-    var unit = 0
-    while value >= 1000, unit < units.count - 1 {
-        value /= 1000
-        unit += 1
-    }
-    return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
-}
-
 /// Parses sizes like "5GB", "200MB", "1.5GiB" or a plain byte count, as transformers'
 /// `max_shard_size` does (decimal kB/MB/GB, binary KiB/MiB/GiB).
 func parseByteSize(_ text: String) throws -> Int {

@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 
 /// A one-line progress display on standard error: fraction, rate, ETA. Drawn only when standard

@@ -1,3 +1,4 @@
+import Diagnostics
 import Adapters
 import ArgumentParser
 import Foundation
@@ -6,6 +7,7 @@ import Quantization
 import SafeTensors
 import Training
 import TrainingCore
+import Workflows
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -186,7 +188,7 @@ struct TrainCommand: ParsableCommand {
                                         baseModel: model)
                 loraConfig?.initialization = Self.initializations[initLoraWeights]!
             }
-            let resolver = AdapterResolver(model: model, registry: registryOptions, force: force)
+            let resolver = AdapterResolver(model: model, registryRoot: registryOptions.root, force: force)
             let taskModel = try TaskModel(folder: model, task: taskKind, method: TaskModel.Method(rawValue: method)!,
                                           loraConfig: loraConfig, quantize: quantize.flatMap(QuantType.init),
                                           labels: taskKind == .classification ? trainSet.labels : nil,
