@@ -30,14 +30,7 @@ public struct IA3Config: Sendable, Equatable {
         func fail(_ why: String) -> AdapterError { AdapterError(file: file, why) }
         for key in json.keys where !Self.understood.contains(key) { throw fail("field \"\(key)\" is not supported for IA3") }
         if json["fan_in_fan_out"] as? Bool == true { throw fail("\"fan_in_fan_out\" = true is not supported") }
-        func targets(_ key: String) throws -> ModuleMatcher.Targets? {
-            switch json[key] {
-            case let list as [String]: return .names(list)
-            case let text as String: return text == "all-linear" ? .allLinear : .regex(text)
-            case nil, is NSNull: return nil
-            default: throw fail("\"\(key)\" must be a list of module names or a regex string")
-            }
-        }
+        func targets(_ key: String) throws -> ModuleMatcher.Targets? { try ModuleMatcher.Targets(json: json[key], field: key, file: file) }
         guard let t = try targets("target_modules") else { throw fail("\"target_modules\" is missing") }
         self.targets = t
         feedforward = try targets("feedforward_modules") ?? .names([])
@@ -50,14 +43,7 @@ public struct IA3Config: Sendable, Equatable {
     }
 
     func jsonText() -> String {
-        func value(_ t: ModuleMatcher.Targets?) -> PythonJSONText.Value {
-            switch t {
-            case .none: return .null
-            case .names(let names)?: return .array(names.map { .string($0) })
-            case .regex(let text)?: return .string(text)
-            case .allLinear?: return .string("all-linear")
-            }
-        }
+        func value(_ t: ModuleMatcher.Targets?) -> PythonJSONText.Value { t?.jsonValue ?? .null }
         return String(PythonJSONText.render(.object([
             "auto_mapping": .null, "base_model_name_or_path": baseModel.map { .string($0) } ?? .null,
             "exclude_modules": value(excludeModules),

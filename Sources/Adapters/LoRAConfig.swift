@@ -5,7 +5,7 @@ import SafeTensors
 /// A LoRA adapter's settings with PEFT's field names and meanings (`LoraConfig`): every field
 /// PEFT writes is read, and a setting we do not implement is refused by name rather than ignored.
 public struct LoRAConfig: Sendable, Equatable {
-    public enum Bias: String, Sendable { case none, all, loraOnly = "lora_only" }
+    public enum Bias: String, Sendable, CaseIterable { case none, all, loraOnly = "lora_only" }
     public enum Initialization: Sendable, Equatable {
         /// A Kaiming-uniform (PEFT's `True`), B zero: the adapter starts as the identity.
         case kaiming
@@ -15,6 +15,19 @@ public struct LoRAConfig: Sendable, Equatable {
         case random
         /// A and B from the principal singular vectors of the base weight, which loses them.
         case pissa
+
+        /// The initialisations a user picks by name (`random` is for tests).
+        public enum Choice: String, Sendable, CaseIterable {
+            case kaiming, gaussian, pissa
+
+            public var initialization: Initialization {
+                switch self {
+                case .kaiming: .kaiming
+                case .gaussian: .gaussian
+                case .pissa: .pissa
+                }
+            }
+        }
     }
 
     public var r: Int
@@ -113,10 +126,8 @@ public struct LoRAConfig: Sendable, Equatable {
         guard let r = json["r"] as? Int, r > 0 else { throw fail("\"r\" must be a positive integer") }
         self.r = r
         alpha = try Self.finiteNumber(json["lora_alpha"], field: "lora_alpha", fail: fail) ?? 8
-        targets = try Self.targets(json["target_modules"], field: "target_modules", fail: fail)
-        excludeModules = try json["exclude_modules"].flatMap { $0 is NSNull ? nil : $0 }.map {
-            try Self.targets($0, field: "exclude_modules", fail: fail)
-        }
+        targets = try Self.targets(json["target_modules"], field: "target_modules", file: file)
+        excludeModules = try ModuleMatcher.Targets(json: json["exclude_modules"], field: "exclude_modules", file: file)
         if let layers = json["layers_to_transform"], !(layers is NSNull) {
             if let single = layers as? Int {
                 layersToTransform = [single]
@@ -165,27 +176,16 @@ public struct LoRAConfig: Sendable, Equatable {
         return number.doubleValue
     }
 
-    private static func targets(_ value: Any?, field: String, fail: (String) -> AdapterError) throws -> ModuleMatcher.Targets {
-        switch value {
-        case let list as [String]: return .names(list)
-        case let text as String:
-            if text == "all-linear" { return .allLinear }
-            guard (try? Regex(text)) != nil else { throw fail("\"\(field)\" is an invalid regex: \(text)") }
-            return .regex(text)
-        default: throw fail("\"\(field)\" must be a list of module names or a regex string")
+    private static func targets(_ value: Any?, field: String, file: String) throws -> ModuleMatcher.Targets {
+        guard let targets = try ModuleMatcher.Targets(json: value, field: field, file: file) else {
+            throw AdapterError(file: file, "\"\(field)\" must be a list of module names or a regex string")
         }
+        return targets
     }
 
     /// adapter_config.json as PEFT 0.21 writes it (its fields, `json.dumps(indent=2, sort_keys=True)`).
     public func jsonText(inferenceMode: Bool = true) -> String {
-        func targetsValue(_ t: ModuleMatcher.Targets?) -> PythonJSONText.Value {
-            switch t {
-            case .none: return .null
-            case .names(let names)?: return .array(names.map { .string($0) })
-            case .regex(let text)?: return .string(text)
-            case .allLinear?: return .string("all-linear")
-            }
-        }
+        func targetsValue(_ t: ModuleMatcher.Targets?) -> PythonJSONText.Value { t?.jsonValue ?? .null }
         let initValue: PythonJSONText.Value
         switch initialization {
         case .kaiming: initValue = .bool(true)

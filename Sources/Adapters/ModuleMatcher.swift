@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 
 /// PEFT's rules for which modules an adapter changes and with which rank and alpha.
 public struct ModuleMatcher: Sendable {
@@ -65,5 +66,47 @@ public struct ModuleMatcher: Sendable {
     static func fullMatch(_ pattern: String, _ text: String) -> Bool {
         guard let regex = try? Regex(pattern) else { return false }
         return (try? regex.wholeMatch(in: text)) != nil
+    }
+}
+
+/// The one place module lists are read and written, in PEFT's JSON form and a command line's.
+extension ModuleMatcher.Targets {
+    /// A config field (`target_modules`, `exclude_modules`, `feedforward_modules`) as PEFT writes
+    /// it: a list of names, "all-linear", or a regex string; nil when absent or null.
+    public init?(json value: Any?, field: String, file: String) throws {
+        switch value {
+        case nil, is NSNull: return nil
+        case let list as [String]: self = .names(list)
+        case "all-linear" as String: self = .allLinear
+        case let pattern as String:
+            guard (try? Regex(pattern)) != nil else { throw AdapterError(file: file, "\"\(field)\" is an invalid regex: \(pattern)") }
+            self = .regex(pattern)
+        default: throw AdapterError(file: file, "\"\(field)\" must be a list of module names or a regex string")
+        }
+    }
+
+    /// As a command line or a request gives it (`field` names where): names separated by
+    /// commas, "all-linear", or "re:REGEX".
+    public init(listing text: String, field: String) throws {
+        if text.hasPrefix("re:") {
+            let pattern = String(text.dropFirst(3))
+            guard (try? Regex(pattern)) != nil else { throw AdapterError(file: field, "invalid regex '\(pattern)'") }
+            self = .regex(pattern)
+        } else if text == "all-linear" {
+            self = .allLinear
+        } else {
+            let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !names.isEmpty else { throw AdapterError(file: field, "names no module") }
+            self = .names(names)
+        }
+    }
+
+    /// PEFT's JSON for it.
+    public var jsonValue: PythonJSONText.Value {
+        switch self {
+        case .names(let names): .array(names.map { .string($0) })
+        case .regex(let text): .string(text)
+        case .allLinear: .string("all-linear")
+        }
     }
 }

@@ -33,7 +33,7 @@ struct ConvertCommand: ParsableCommand {
     var output: String
 
     @Option(help: "Target dtype: bf16, f16 or f32.")
-    var dtype: String
+    var dtype: FloatDType
 
     @Option(help: "Convert only tensors whose name contains a match of this regular expression.")
     var only: String?
@@ -45,18 +45,10 @@ struct ConvertCommand: ParsableCommand {
     var overwrite = false
     @OptionGroup var outputOptions: OutputOptions
 
-    static let dtypeNames: [String: DType] = ["bf16": .bf16, "bfloat16": .bf16, "f16": .f16, "fp16": .f16,
-                                             "float16": .f16, "f32": .f32, "fp32": .f32, "float32": .f32]
-
-    func validate() throws {
-        guard Self.dtypeNames[dtype.lowercased()] != nil else {
-            throw ValidationError("unsupported --dtype '\(dtype)': use bf16, f16 or f32")
-        }
-    }
 
     func run() throws {
         try reportingErrors {
-            let target = Self.dtypeNames[dtype.lowercased()]!
+            let target = dtype.dtype
             let pattern: Regex<AnyRegexOutput>?
             do { pattern = try only.map { try Regex($0) } } catch {
                 throw UsageProblem(description: "--only: invalid regular expression '\(only!)': \(error)")

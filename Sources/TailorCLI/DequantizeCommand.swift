@@ -27,21 +27,15 @@ struct DequantizeCommand: ParsableCommand {
     var output: String
 
     @Option(help: "Dtype of the dequantized weights: f32, f16 or bf16 (default: each weight's original dtype).")
-    var dtype: String?
+    var dtype: FloatDType?
 
     @Flag(help: "Replace the result already in the output (old shards it leaves over are removed once the new one is complete).")
     var overwrite = false
     @OptionGroup var outputOptions: OutputOptions
 
-    func validate() throws {
-        if let dtype, ConvertCommand.dtypeNames[dtype.lowercased()] == nil {
-            throw ValidationError("--dtype must be f32, f16 or bf16, not '\(dtype)'")
-        }
-    }
-
     func run() throws {
         try reportingErrors {
-            let target = dtype.map { ConvertCommand.dtypeNames[$0.lowercased()]! }
+            let target = dtype?.dtype
             let progress = ProgressBar(label: "dequantizing", quiet: outputOptions.json)
             let start = Date()
             let report = try ModelDequantizer.dequantize(folder: model, outputFolder: output, dtype: target,

@@ -30,7 +30,7 @@ struct QuantizeCommand: ParsableCommand {
     var output: String
 
     @Option(help: "4-bit type: nf4 or fp4.")
-    var type = "nf4"
+    var type: QuantType = .nf4
 
     @Option(help: "Values per absmax block: 32, 64, 128, 256, 512, 1024, 2048 or 4096.")
     var blocksize = 64
@@ -39,7 +39,7 @@ struct QuantizeCommand: ParsableCommand {
     var doubleQuant = true
 
     @Option(help: "bnb_4bit_compute_dtype: bf16, f16 or f32.")
-    var computeDtype = "bf16"
+    var computeDtype = FloatDType(.bf16)
 
     @Option(help: "Comma-separated modules to keep unquantized (e.g. classifier,score).")
     var skipModules: String?
@@ -49,23 +49,19 @@ struct QuantizeCommand: ParsableCommand {
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
-        guard QuantType(rawValue: type.lowercased()) != nil else { throw ValidationError("--type must be nf4 or fp4, not '\(type)'") }
         guard BlockwiseQuantization.supportedBlockSizes.contains(blocksize) else {
             throw ValidationError("--blocksize must be one of "
                                   + "\(BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))")
-        }
-        guard ConvertCommand.dtypeNames[computeDtype.lowercased()] != nil else {
-            throw ValidationError("--compute-dtype must be bf16, f16 or f32, not '\(computeDtype)'")
         }
     }
 
     func run() throws {
         try reportingErrors {
             var options = ModelQuantizer.Options()
-            options.type = QuantType(rawValue: type.lowercased())!
+            options.type = type
             options.blockSize = blocksize
             options.doubleQuantization = doubleQuant
-            options.computeDType = ConvertCommand.dtypeNames[computeDtype.lowercased()]!
+            options.computeDType = computeDtype.dtype
             options.skipModules = skipModules?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty } ?? []
             let progress = ProgressBar(label: "quantizing", quiet: outputOptions.json)

@@ -2,7 +2,7 @@ import TrainingCore
 
 /// The options of a run, with the meanings users know from transformers' `TrainingArguments`.
 public struct TrainingArguments: Sendable {
-    public enum EvalStrategy: String, Sendable { case no, steps, epoch }
+    public enum EvalStrategy: String, Sendable, CaseIterable { case no, steps, epoch }
 
     /// Passes over the training data.
     public var epochs: Double = 3
@@ -11,7 +11,8 @@ public struct TrainingArguments: Sendable {
     /// Forward passes whose gradients are summed before each optimizer step.
     public var gradientAccumulation = 1
     /// Peak learning rate (after warmup).
-    public var learningRate: Float = 5e-5
+    /// PEFT's usual LoRA rate, what the CLI has always used; transformers' 5e-5 suits full fine-tuning.
+    public var learningRate: Float = 2e-4
     /// AdamW's decoupled weight decay.
     public var weightDecay: Float = 0
     /// Warmup as a fraction of all optimizer steps, unless `warmupSteps` is given.
