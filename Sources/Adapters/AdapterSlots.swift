@@ -106,11 +106,14 @@ public final class AdapterSlots {
     }
 
     /// Whether `slot` is attached or is the plain base (−1).
-    public func contains(_ slot: Int) -> Bool { (-1..<names.count).contains(slot) }
+    public func contains(_ slot: Int) -> Bool { (Self.base..<names.count).contains(slot) }
+
+    /// The slot of the plain base: rows routed here get no adapter.
+    public static let base = -1
 
     /// The slot a caller uses when a request names none: the stack given to ``serve`` (slot 0),
     /// or the plain base (−1).
-    public private(set) var defaultSlot = -1
+    public private(set) var defaultSlot = AdapterSlots.base
 
     /// Puts `stack` on `base` for a classifier or generator: loaded into the base directly, or,
     /// with `switching`, as slot 0 of a new switchable model (its ``defaultSlot``).
@@ -122,7 +125,7 @@ public final class AdapterSlots {
         }
         let slots = AdapterSlots(base: base)
         if !stack.isEmpty { try slots.attach(stack.map(\.member.text).joined(separator: "+"), stack) }
-        slots.defaultSlot = stack.isEmpty ? -1 : 0
+        slots.defaultSlot = stack.isEmpty ? Self.base : 0
         return slots
     }
 

@@ -55,7 +55,7 @@ public final class TextClassifier {
         let head = model.classificationHeadName
         let baseWidth = head.flatMap { model.linear(named: $0)?.outFeatures } ?? model.labels.count
         func width(_ index: Int) -> Int {
-            guard let slot = textSlots?[index], slot >= 0, let head else { return baseWidth }
+            guard let slot = textSlots?[index], slot != AdapterSlots.base, let head else { return baseWidth }
             return slots?.outFeatures(of: head, slot: slot) ?? baseWidth
         }
         var groups: [Int: [Int]] = [:]
@@ -73,8 +73,8 @@ public final class TextClassifier {
                                            batch)
                 let values = logits.values, columns = logits.columns
                 for (row, index) in batchIndices.enumerated() {
-                    let slot = textSlots?[index] ?? -1
-                    var labels = (slot >= 0 ? slots?.labels[slot] : nil) ?? model.labels
+                    let slot = textSlots?[index] ?? AdapterSlots.base
+                    var labels = (slot != AdapterSlots.base ? slots?.labels[slot] : nil) ?? model.labels
                     if labels.count != columns { labels = (0..<columns).map { "LABEL_\($0)" } }
                     let rowLogits = Array(values[(row * columns)..<((row + 1) * columns)])
                     let best = rowLogits.indices.max { rowLogits[$0] < rowLogits[$1] } ?? 0

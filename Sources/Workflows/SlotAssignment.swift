@@ -6,7 +6,7 @@ public enum SlotAssignment {
     public static func slots(for names: [String?], in slots: AdapterSlots, resolver: AdapterResolver) throws -> [Int] {
         try names.map { name in
             guard let name else { return slots.defaultSlot }
-            if name.isEmpty { return -1 }
+            if name.isEmpty { return AdapterSlots.base }
             if let slot = slots.slot(named: name) { return slot }
             return try slots.attach(name, resolver.resolveStack(name))
         }
