@@ -17,7 +17,8 @@ public enum ModelFamilies {
     public static func family(of config: ConfigReader) throws -> any ModelFamily {
         let modelType = try config.string("model_type")
         guard let family = table[modelType] else {
-            throw ModelError(file: config.path, "model_type \"\(modelType)\" is not supported (\(table.keys.sorted().joined(separator: ", ")))")
+            throw ModelError(
+                file: config.path, "model_type \"\(modelType)\" is not supported (\(table.keys.sorted().joined(separator: ", ")))")
         }
         return family
     }
@@ -33,15 +34,19 @@ public enum ModelFamilies {
 public enum ModelLoader {
     /// `labels` overrides config.json's id2label (an adapter trained for other labels); `quantize`
     /// keeps dense Linear weights in 4 bits as they load (QLoRA without a 4-bit folder).
-    public static func load(folder: String, head: ModelHead, trainable: Bool = false, labels: [String]? = nil,
-                            quantize: QuantType? = nil) throws -> any TransformerModel {
+    public static func load(
+        folder: String, head: ModelHead, trainable: Bool = false, labels: [String]? = nil,
+        quantize: QuantType? = nil
+    ) throws -> any TransformerModel {
         let config = try ConfigReader(path: folder + "/config.json")
         let family = try ModelFamilies.family(of: config)
         guard family.heads.contains(head) else {
             let modelType = try config.string("model_type")
             let what = head == .causalLM ? "cannot generate text" : "has no \(head.rawValue) head"
-            throw ModelError(file: config.path, "a \(family.name) model \(what) (model_type \(modelType)); it offers "
-                             + family.heads.map(\.rawValue).joined(separator: ", "))
+            throw ModelError(
+                file: config.path,
+                "a \(family.name) model \(what) (model_type \(modelType)); it offers "
+                    + family.heads.map(\.rawValue).joined(separator: ", "))
         }
         let weights = try WeightStore(Checkpoint.open(folder))
         weights.quantizeLinearWeights = quantize

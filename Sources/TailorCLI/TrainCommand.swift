@@ -54,8 +54,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Scale by alpha / √r (rsLoRA).") var useRslora = false
     @Option(help: "Also train biases, saved as PEFT does: none, all (every bias, LayerNorm's too) or lora_only (the adapted layers').")
     var bias: LoRAConfig.Bias = .none
-    @Option(help: ArgumentHelp("LoRA init: kaiming (A Kaiming-uniform, B zero; PEFT's default), gaussian, or pissa "
-                               + "(top singular vectors; the base keeps the residual)."))
+    @Option(
+        help: ArgumentHelp(
+            "LoRA init: kaiming (A Kaiming-uniform, B zero; PEFT's default), gaussian, or pissa "
+                + "(top singular vectors; the base keeps the residual)."))
     var initLoraWeights: LoRAConfig.Initialization.Choice = .kaiming
     @Option(help: "Quantize the frozen base to 4 bits (QLoRA).") var quantize: QuantType?
     @Option(help: "Truncate inputs to this many tokens (128; at most what the model's positions allow).") var maxLength: Int?
@@ -64,8 +66,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Start afresh in an --output that holds an earlier run (its checkpoints, logs and result are removed first).")
     var overwrite = false
 
-    @Option(help: ArgumentHelp("A frozen adapter under the one trained (repeatable; folder or registry reference, NAME:WEIGHT).",
-                               valueName: "adapter[:weight]")) var stack: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "A frozen adapter under the one trained (repeatable; folder or registry reference, NAME:WEIGHT).",
+            valueName: "adapter[:weight]")) var stack: [String] = []
     @Flag(help: "Use --stack registry adapters even if they were trained on a different base model.") var force = false
     @Option(help: "Store the trained adapter in the registry under this name when training completes.") var register: String?
     @Option(help: "Tags for the registered version (repeatable).") var registerTag: [String] = []
@@ -93,9 +97,10 @@ struct TrainCommand: ParsableCommand {
     /// The LoRA settings the flags give (the job adds the task type and base).
     func loraConfig() throws -> LoRAConfig {
         do {
-            var config = LoRAConfig(r: r, alpha: alpha, targets: try .init(listing: targetModules, field: "--target-modules"),
-                                    dropout: loraDropout, bias: bias, modulesToSave: modulesToSave.map(Self.list) ?? [],
-                                    useRSLoRA: useRslora, excludeModules: try excludeModules.map { try .init(listing: $0, field: "--exclude-modules") })
+            var config = LoRAConfig(
+                r: r, alpha: alpha, targets: try .init(listing: targetModules, field: "--target-modules"),
+                dropout: loraDropout, bias: bias, modulesToSave: modulesToSave.map(Self.list) ?? [],
+                useRSLoRA: useRslora, excludeModules: try excludeModules.map { try .init(listing: $0, field: "--exclude-modules") })
             config.initialization = initLoraWeights.initialization
             return config
         } catch let error as AdapterError {
@@ -126,29 +131,11 @@ struct TrainCommand: ParsableCommand {
             let stop = StopToken()
             let progress = TrainingProgress(quiet: outputOptions.json)
             let outcome = try job.run(stop: stop, warn: printWarning, started: { start in
-                if outputOptions.json {
-                    outputOptions.emit(.object(["event": .string("start"), "trainable_parameters": .int(start.trainableParameters),
-                                                "total_parameters": .int(start.totalParameters), "examples": .int(start.examples),
-                                                "validation_examples": .int(start.validationExamples), "steps": .int(start.steps)]))
-                } else {
-                    print(String(format: "trainable params: %@ || all params: %@ || trainable%%: %.4f", groupedDigits(start.trainableParameters),
-                                 groupedDigits(start.totalParameters),
-                                 100 * Double(start.trainableParameters) / Double(max(start.totalParameters, 1))))
-                    print("\(start.examples) training examples\(start.validationExamples > 0 ? ", \(start.validationExamples) validation" : ""), "
-                          + "\(start.steps) steps")
-                }
+                show(start)
                 // SIGINT and SIGTERM save a checkpoint and stop after the current step.
                 Interrupts.stopGracefully { stop.request() }
             }, events: { event in
-                if outputOptions.json {
-                    var object: [String: PythonJSONText.Value] = ["event": .string(event.kind.rawValue), "step": .int(event.step),
-                                                                  "total_steps": .int(event.totalSteps), "epoch": .double(event.epoch)]
-                    for (key, value) in event.values { object[key] = .double(value) }
-                    if let message = event.message { object["message"] = .string(message) }
-                    outputOptions.emit(.object(object))
-                } else {
-                    progress.show(event)
-                }
+                if outputOptions.json { outputOptions.emit(Self.json(event)) } else { progress.show(event) }
             })
             progress.finish()
             if outcome.stopped {
@@ -165,6 +152,28 @@ struct TrainCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    func show(_ start: TrainingJob.Start) {
+        if outputOptions.json {
+            outputOptions.emit(.object(["event": .string("start"), "trainable_parameters": .int(start.trainableParameters),
+                                        "total_parameters": .int(start.totalParameters), "examples": .int(start.examples),
+                                        "validation_examples": .int(start.validationExamples), "steps": .int(start.steps)]))
+            return
+        }
+        let share = 100 * Double(start.trainableParameters) / Double(max(start.totalParameters, 1))
+        print(String(format: "trainable params: %@ || all params: %@ || trainable%%: %.4f", groupedDigits(start.trainableParameters),
+                     groupedDigits(start.totalParameters), share))
+        let validation = start.validationExamples > 0 ? ", \(start.validationExamples) validation" : ""
+        print("\(start.examples) training examples\(validation), \(start.steps) steps")
+    }
+
+    static func json(_ event: Trainer.Event) -> PythonJSONText.Value {
+        var object: [String: PythonJSONText.Value] = ["event": .string(event.kind.rawValue), "step": .int(event.step),
+                                                      "total_steps": .int(event.totalSteps), "epoch": .double(event.epoch)]
+        for (key, value) in event.values { object[key] = .double(value) }
+        if let message = event.message { object["message"] = .string(message) }
+        return .object(object)
     }
 
     static func list(_ text: String) -> [String] {
