@@ -15,6 +15,22 @@ struct OutputOptions: ParsableArguments {
         // (nil flushes every stream: stdout itself is not concurrency-safe to name).
         fflush(nil)
     }
+
+    /// Prints one of the modules' Codable results as one JSON object on a line, keys sorted. A
+    /// NaN or infinite number prints as `null`, as above: the encoder writes it as a marker
+    /// string, replaced after encoding. No string value can end up as the quoted marker by
+    /// accident: the marker is random per run, and a quote inside a string is escaped.
+    func emit<Result: Encodable>(_ result: Result) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: Self.nonFiniteMarker,
+                                                                      negativeInfinity: Self.nonFiniteMarker, nan: Self.nonFiniteMarker)
+        let line = String(decoding: try encoder.encode(result), as: UTF8.self)
+        print(line.replacingOccurrences(of: "\"\(Self.nonFiniteMarker)\"", with: "null"))
+        fflush(nil)
+    }
+
+    private static let nonFiniteMarker = "tailor-non-finite-" + UUID().uuidString
 }
 
 extension OutputOptions {
