@@ -121,8 +121,10 @@ extension SwitchBenchmark.Result: JSONSchema {}
     }
 
     @Test func diff() throws {
-        let lines = try Self.run(["diff", Self.peft + "/tiny-bert-lora", Self.peft + "/tiny-bert-dora", "--model", Self.tinyBert, "--json"])
-        let diff = try #require(try Self.expectSchema(AdapterDiff.self, lines.map(\.object), pinned: ["config", "modules", "summary"]).first)
+        let lines = try Self.run(["diff", Self.peft + "/tiny-bert-lora", Self.peft + "/tiny-bert-dora", "--model", Self.tinyBert,
+                                  "--json"])
+        let diffs = try Self.expectSchema(AdapterDiff.self, lines.map(\.object), pinned: ["config", "modules", "summary"])
+        let diff = try #require(diffs.first)
         let object = try #require(lines.first?.object)
         let config = object["config"] as? [Object] ?? [], modules = object["modules"] as? [Object] ?? []
         let summary = object["summary"] as? [Object] ?? []
