@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "SafeTensors", "TailorTestSupport"]),
-        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors", "TailorTestSupport",
+        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors", "Adapters", "Inference", "Training", "TailorTestSupport",
                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )

@@ -7,8 +7,19 @@ import TrainingCore
 /// similarity ‖U_aᵀ·U_b‖²_F / k of the top-k left singular vectors (k the smaller rank, at most 8
 /// for two full-rank IA3 updates; 1 when the updates span the same directions, 0 when
 /// orthogonal). A module only one adapter changes compares against a zero update.
-public struct AdapterDiff: Sendable {
-    public struct Module: Sendable {
+///
+/// `tailor diff --json` prints it: `config`, `modules`, and the per-role `summary`.
+public struct AdapterDiff: Codable, Sendable, Equatable {
+    /// An adapter_config.json field whose values differ, each as JSON text ("—" when absent).
+    public struct ConfigDifference: Codable, Sendable, Equatable {
+        public var key: String
+        public var a: String
+        public var b: String
+
+        public enum CodingKeys: String, CodingKey, CaseIterable { case key, a, b }
+    }
+
+    public struct Module: Codable, Sendable, Equatable {
         public var name: String
         public var normA: Double
         public var normB: Double
@@ -16,11 +27,38 @@ public struct AdapterDiff: Sendable {
         public var cosine: Double
         public var subspaceSimilarity: Double
         /// The module's role without its layer index ("attention.self.query"), for summaries.
-        public var kind: String
+        public var kind: String { AdapterDiff.kind(of: name) }
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case name, cosine
+            case normA = "norm_a"
+            case normB = "norm_b"
+            case normDifference = "norm_difference"
+            case subspaceSimilarity = "subspace_similarity"
+        }
     }
 
-    public var configDifferences: [(key: String, a: String, b: String)]
+    /// The modules of one role: how many, their mean cosine and mean subspace similarity.
+    public struct Role: Codable, Sendable, Equatable {
+        public var kind: String
+        public var modules: Int
+        public var cosine: Double
+        public var similarity: Double
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case kind, modules, cosine
+            case similarity = "subspace_similarity"
+        }
+    }
+
+    public var configDifferences: [ConfigDifference]
     public var modules: [Module]
+
+    /// `summary` is derived from `modules`: written for readers, recomputed when read.
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case modules, summary
+        case configDifferences = "config"
+    }
 
     /// Compares the adapters in two folders (`base`: the model folder DoRA, PiSSA and IA3 need).
     public init(_ folderA: String, _ folderB: String, base: String? = nil) throws {
@@ -34,7 +72,8 @@ public struct AdapterDiff: Sendable {
         let folderB = second.label
         configDifferences = Set(configA.keys).union(configB.keys).sorted().compactMap { key in
             let a = configA[key].map(Self.text) ?? "—", b = configB[key].map(Self.text) ?? "—"
-            return a == b || ["base_model_name_or_path", "revision", "peft_version"].contains(key) ? nil : (key, a, b)
+            let ignored = a == b || ["base_model_name_or_path", "revision", "peft_version"].contains(key)
+            return ignored ? nil : ConfigDifference(key: key, a: a, b: b)
         }
         modules = try Set(updatesA.keys).union(updatesB.keys).sorted().map { name in
             let a = updatesA[name], b = updatesB[name]
@@ -68,21 +107,39 @@ public struct AdapterDiff: Sendable {
                 }
                 similarity = sum / Double(max(k, 1))
             }
-            let kind = name.split(separator: ".").drop { Int($0) == nil }.dropFirst().joined(separator: ".")
             return Module(name: name, normA: nx.squareRoot(), normB: ny.squareRoot(), normDifference: nd.squareRoot(), cosine: cosine,
-                          subspaceSimilarity: similarity, kind: kind.isEmpty ? name : kind)
+                          subspaceSimilarity: similarity)
         }
     }
 
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        configDifferences = try container.decode([ConfigDifference].self, forKey: .configDifferences)
+        modules = try container.decode([Module].self, forKey: .modules)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(configDifferences, forKey: .configDifferences)
+        try container.encode(modules, forKey: .modules)
+        try container.encode(summary, forKey: .summary)
+    }
+
+    /// A module's name without its layer index and what precedes it ("attention.self.query");
+    /// the whole name when it has no layer index.
+    static func kind(of name: String) -> String {
+        let kind = name.split(separator: ".").drop { Int($0) == nil }.dropFirst().joined(separator: ".")
+        return kind.isEmpty ? name : kind
+    }
+
     /// Per module role: how many modules, mean cosine and mean subspace similarity.
-    public var summary: [(kind: String, modules: Int, cosine: Double, similarity: Double)] {
+    public var summary: [Role] {
         let groups = Dictionary(grouping: modules, by: \.kind)
-        return groups.keys.sorted().map { kind -> (kind: String, modules: Int, cosine: Double, similarity: Double) in
+        return groups.keys.sorted().map { kind in
             let group = groups[kind]!
             let count = Double(group.count)
-            let cosine: Double = group.reduce(0.0) { $0 + $1.cosine } / count
-            let similarity: Double = group.reduce(0.0) { $0 + $1.subspaceSimilarity } / count
-            return (kind, group.count, cosine, similarity)
+            return Role(kind: kind, modules: group.count, cosine: group.reduce(0.0) { $0 + $1.cosine } / count,
+                        similarity: group.reduce(0.0) { $0 + $1.subspaceSimilarity } / count)
         }
     }
 

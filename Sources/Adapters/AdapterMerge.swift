@@ -8,7 +8,7 @@ import TrainingCore
 /// variants (`ties_svd`, `dare_linear_svd`, …), which work on ΔW as we do. Modules only some
 /// adapters target merge over the union, the others counting as a zero update.
 public enum AdapterMerge {
-    public enum Method: String, CaseIterable, Sendable {
+    public enum Method: String, CaseIterable, Codable, Sendable {
         case linear, cat, svd, ties
         case dareLinear = "dare-linear", dareTies = "dare-ties", magnitudePrune = "magnitude-prune"
     }
@@ -41,6 +41,56 @@ public enum AdapterMerge {
         public var labels: [String]?
         /// Per module: ‖M − B·A‖ / ‖M‖ of the merged update M and its factors.
         public var relativeErrors: [(module: String, error: Double)]
+    }
+
+    /// What a merge made and where it went; `tailor merge --json` prints it.
+    public struct Report: Codable, Sendable, Equatable {
+        public typealias Registered = SavedAdapter.Registered
+
+        public var method: Method
+        /// The adapters merged, as the user named them (folders or registry references).
+        public var adapters: [String]
+        public var weights: [Float]
+        /// Rank and module count of the merged LoRA.
+        public var rank: Int
+        public var modules: Int
+        /// Wall time of reading and merging the inputs.
+        public var seconds: Double
+        /// The largest ‖M − B·A‖ / ‖M‖ over modules (0 when every factorisation is exact).
+        public var maxRelativeError: Double
+        /// The PEFT folder written, if any (printed as null when none, so the key is always there).
+        public var output: String?
+        public var registered: Registered?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case method, adapters, weights, rank, modules, seconds, output, registered
+            case maxRelativeError = "max_relative_error"
+        }
+
+        public init(adapters: [String], options: Options, result: Result, seconds: Double, saved: SavedAdapter) {
+            method = options.method
+            self.adapters = adapters
+            weights = options.weights
+            rank = result.adapter.config.r
+            modules = result.adapter.config.targetNames.count
+            self.seconds = seconds
+            maxRelativeError = result.relativeErrors.map(\.error).max() ?? 0
+            output = saved.output
+            registered = saved.registered
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(method, forKey: .method)
+            try container.encode(adapters, forKey: .adapters)
+            try container.encode(weights, forKey: .weights)
+            try container.encode(rank, forKey: .rank)
+            try container.encode(modules, forKey: .modules)
+            try container.encode(seconds, forKey: .seconds)
+            try container.encode(maxRelativeError, forKey: .maxRelativeError)
+            try container.encode(output, forKey: .output)
+            try container.encodeIfPresent(registered, forKey: .registered)
+        }
     }
 
     public static func merge(_ inputs: [AdapterUpdates], options: Options) throws -> Result {

@@ -9,10 +9,48 @@ import SafeTensors
 /// in f32 and quantized once, QLoRA's deploy path), checked against base + adapters unmerged. The
 /// folder appears whole or not at all.
 public enum DeployMerge {
-    public struct Report: Sendable {
+    /// What was written and how faithful it is; `tailor merge --into-base --json` prints it with
+    /// `change` flattened into `max_logit_difference` and `mean_logit_difference`.
+    public struct Report: Codable, Sendable {
+        /// The model folder written.
+        public var output: String
+        /// f32, f16, bf16 or nf4.
+        public var dtype: String
         public var tensors: Int
-        /// Logits of the merged folder against base + adapters on a random sample.
+        /// Logits of the merged folder against base + adapters on a random sample. The sample's
+        /// size is not part of the printed schema: a decoded report has `change.logits` 0.
         public var change: AdapterOutputChange.Result
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case output, dtype, tensors
+            case maxLogitDifference = "max_logit_difference"
+            case meanLogitDifference = "mean_logit_difference"
+        }
+
+        init(output: String, dtype: String, tensors: Int, change: AdapterOutputChange.Result) {
+            self.output = output
+            self.dtype = dtype
+            self.tensors = tensors
+            self.change = change
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            output = try container.decode(String.self, forKey: .output)
+            dtype = try container.decode(String.self, forKey: .dtype)
+            tensors = try container.decode(Int.self, forKey: .tensors)
+            change = try AdapterOutputChange.Result(maxChange: container.decode(Float.self, forKey: .maxLogitDifference),
+                                                    meanChange: container.decode(Float.self, forKey: .meanLogitDifference), logits: 0)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(output, forKey: .output)
+            try container.encode(dtype, forKey: .dtype)
+            try container.encode(tensors, forKey: .tensors)
+            try container.encode(change.maxChange, forKey: .maxLogitDifference)
+            try container.encode(change.meanChange, forKey: .meanLogitDifference)
+        }
     }
 
     public static let dtypes = ["f32", "f16", "bf16", "nf4"]
@@ -63,8 +101,7 @@ public enum DeployMerge {
                 throw AdapterError(file: output, "the merged model's outputs overflow to infinity or NaN (check the adapter weights); "
                                    + "nothing written")
             }
-            let change = ModelSample.compare(unmerged, mergedLogits)
-            return Report(tensors: tensors.count, change: change)
+            return Report(output: output, dtype: dtype, tensors: tensors.count, change: ModelSample.compare(unmerged, mergedLogits))
         }
     }
 }

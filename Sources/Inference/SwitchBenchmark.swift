@@ -8,13 +8,69 @@ import TrainingCore
 /// batch on one adapter versus a batch mixing all of them row by row, and folding one adapter into
 /// the base weights in memory (PEFT's merge_and_unload).
 public enum SwitchBenchmark {
-    public struct Result: Sendable {
+    /// The timings and the shape they were measured on; `tailor bench switch --json` prints it.
+    public struct Result: Codable, Sendable, Equatable {
+        /// Sequences per forward pass and tokens per sequence.
+        public var batch: Int
+        public var length: Int
         /// Per adapter, the best time from reference to attached slot.
         public var loadSeconds: [Double]
         public var switchSeconds: Double
         public var singleTokensPerSecond: Double
         public var mixedTokensPerSecond: Double
         public var mergeSeconds: Double
+
+        /// `mode` tells this result from the step benchmark's (train, infer) in one stream of bench lines;
+        /// `adapters` is the count of `load_seconds`, printed for readers who only want that.
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case mode, adapters, batch
+            case length = "seq"
+            case loadSeconds = "load_seconds"
+            case switchSeconds = "switch_seconds"
+            case singleTokensPerSecond = "single_tokens_per_s"
+            case mixedTokensPerSecond = "mixed_tokens_per_s"
+            case mergeSeconds = "merge_seconds"
+        }
+
+        public static let mode = "switch"
+
+        public init(batch: Int, length: Int, loadSeconds: [Double], switchSeconds: Double, singleTokensPerSecond: Double,
+                    mixedTokensPerSecond: Double, mergeSeconds: Double) {
+            self.batch = batch
+            self.length = length
+            self.loadSeconds = loadSeconds
+            self.switchSeconds = switchSeconds
+            self.singleTokensPerSecond = singleTokensPerSecond
+            self.mixedTokensPerSecond = mixedTokensPerSecond
+            self.mergeSeconds = mergeSeconds
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let mode = try container.decode(String.self, forKey: .mode)
+            guard mode == Self.mode else {
+                throw DecodingError.dataCorruptedError(forKey: .mode, in: container, debugDescription: "not a switch benchmark: \(mode)")
+            }
+            try self.init(batch: container.decode(Int.self, forKey: .batch), length: container.decode(Int.self, forKey: .length),
+                          loadSeconds: container.decode([Double].self, forKey: .loadSeconds),
+                          switchSeconds: container.decode(Double.self, forKey: .switchSeconds),
+                          singleTokensPerSecond: container.decode(Double.self, forKey: .singleTokensPerSecond),
+                          mixedTokensPerSecond: container.decode(Double.self, forKey: .mixedTokensPerSecond),
+                          mergeSeconds: container.decode(Double.self, forKey: .mergeSeconds))
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.mode, forKey: .mode)
+            try container.encode(loadSeconds.count, forKey: .adapters)
+            try container.encode(batch, forKey: .batch)
+            try container.encode(length, forKey: .length)
+            try container.encode(loadSeconds, forKey: .loadSeconds)
+            try container.encode(switchSeconds, forKey: .switchSeconds)
+            try container.encode(singleTokensPerSecond, forKey: .singleTokensPerSecond)
+            try container.encode(mixedTokensPerSecond, forKey: .mixedTokensPerSecond)
+            try container.encode(mergeSeconds, forKey: .mergeSeconds)
+        }
     }
 
     public static func run(folder: String, adapters: [() throws -> AdapterFiles], batch: Int, length: Int, steps: Int,
@@ -65,7 +121,7 @@ public enum SwitchBenchmark {
         let mergeStart = DispatchTime.now().uptimeNanoseconds
         try BaseMerge.mergeAndUnload(merged)
         let mergeSeconds = Double(DispatchTime.now().uptimeNanoseconds - mergeStart) / 1e9
-        return Result(loadSeconds: loadSeconds, switchSeconds: switchSeconds, singleTokensPerSecond: single, mixedTokensPerSecond: mixed,
-                      mergeSeconds: mergeSeconds)
+        return Result(batch: batch, length: length, loadSeconds: loadSeconds, switchSeconds: switchSeconds, singleTokensPerSecond: single,
+                      mixedTokensPerSecond: mixed, mergeSeconds: mergeSeconds)
     }
 }

@@ -3,6 +3,26 @@ import Models
 import Tokenizers
 import TrainingCore
 
+/// One classified text as `tailor classify --json` prints it (one object per line) and the server
+/// returns it: the schema both share.
+public struct ClassifiedText: Codable, Sendable, Equatable {
+    public var text: String
+    public var label: String
+    public var logits: [Float]
+    /// The adapter or stack the input line named ("" for the base); nil (and no key) when the
+    /// line named none, so plain inputs print what they always printed.
+    public var adapter: String?
+
+    public enum CodingKeys: String, CodingKey, CaseIterable { case text, label, logits, adapter }
+
+    public init(text: String, result: TextClassifier.Result, adapter: String? = nil) {
+        self.text = text
+        label = result.label
+        logits = result.logits
+        self.adapter = adapter
+    }
+}
+
 /// Classifies texts with a model folder's classification head and tokenizer.
 public final class TextClassifier {
     public struct Result: Sendable {

@@ -11,6 +11,33 @@ public enum Sampling: Sendable {
     case sample(temperature: Float, topK: Int, topP: Float, seed: UInt64)
 }
 
+/// One prompt's continuation as `tailor generate --json` prints it (one object per line) and the
+/// server returns it: the schema both share.
+public struct GeneratedText: Codable, Sendable, Equatable {
+    public var prompt: String
+    /// The generated token ids, prompt excluded.
+    public var tokens: [Int]
+    /// The generated tokens decoded.
+    public var text: String
+    public var truncatedPromptTokens: Int
+    /// The adapter or stack the input line named ("" for the base); nil (and no key) when the
+    /// line named none.
+    public var adapter: String?
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case prompt, tokens, text, adapter
+        case truncatedPromptTokens = "truncated_prompt_tokens"
+    }
+
+    public init(prompt: String, result: TextGenerator.Result, adapter: String? = nil) {
+        self.prompt = prompt
+        tokens = result.tokens
+        text = result.text
+        truncatedPromptTokens = result.truncatedPromptTokens
+        self.adapter = adapter
+    }
+}
+
 /// Generates text with a causal LM from a model folder, with a key/value cache.
 public final class TextGenerator {
     public struct Result: Sendable {

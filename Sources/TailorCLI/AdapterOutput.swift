@@ -23,7 +23,7 @@ struct AdapterOutputOptions: ParsableArguments {
     }
 }
 
-extension AdapterDestination.Saved {
+extension SavedAdapter {
     /// Where the adapter went: `"output"` and `"registered"` for --json.
     func report(json object: inout [String: PythonJSONText.Value]) {
         object["output"] = output.map { .string($0) } ?? .null

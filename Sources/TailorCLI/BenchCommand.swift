@@ -77,16 +77,7 @@ struct BenchCommand: ParsableCommand {
                                                steps: steps) { done, _ in bar.update(done: done, total: steps) }
             bar.finish()
             if outputOptions.json {
-                var object: [String: PythonJSONText.Value] = [
-                    "mode": .string(mode), "method": .string(method), "batch": .int(batch), "seq": .int(seq), "steps": .int(steps),
-                    "tokens_per_s": .double(result.tokensPerSecond), "seconds_per_step": .double(result.secondsPerStep),
-                    "blas": .string(BLAS.coreName), "threads": .int(Parallel.workers), "gemm_share": .double(result.gemmShare),
-                    "optimizer_share": .double(result.optimizerShare), "other_share": .double(result.otherShare),
-                    "dequantize_share": .double(result.dequantizeShare),
-                    "base_weight_bytes": .int(result.baseWeightBytes), "linear_weight_bytes": .int(result.linearWeightBytes),
-                ]
-                if let loss = result.finalLoss { object["loss"] = .double(Double(loss)) }
-                outputOptions.emit(.object(object))
+                try outputOptions.emit(result)
             } else {
                 print(String(format: "%@ %@: %.0f tokens/s (%.3f s/step, batch %d × %d tokens, %d steps; OpenBLAS %@, %d threads)",
                                      mode, method, result.tokensPerSecond, result.secondsPerStep, batch, seq, steps, BLAS.coreName,
@@ -107,12 +98,7 @@ extension BenchCommand {
         let loads = adapter.map { reference in { try resolver.resolve(AdapterStack.Member(reference: reference)).files } }
         let result = try SwitchBenchmark.run(folder: model, adapters: loads, batch: batch, length: seq, steps: steps)
         if outputOptions.json {
-            outputOptions.emit(.object([
-                "mode": .string("switch"), "adapters": .int(adapter.count), "batch": .int(batch), "seq": .int(seq),
-                "load_seconds": .array(result.loadSeconds.map { .double($0) }), "switch_seconds": .double(result.switchSeconds),
-                "single_tokens_per_s": .double(result.singleTokensPerSecond), "mixed_tokens_per_s": .double(result.mixedTokensPerSecond),
-                "merge_seconds": .double(result.mergeSeconds),
-            ]))
+            try outputOptions.emit(result)
         } else {
             print(String(format: "load (registry → attached): best %.2f ms, worst adapter %.2f ms", (result.loadSeconds.min() ?? 0) * 1e3,
                          (result.loadSeconds.max() ?? 0) * 1e3))

@@ -80,10 +80,7 @@ struct ClassifyCommand: ParsableCommand {
             let results = try classifier.classify(inputs, pairs: pairs, slots: slots)
             for (index, (text, result)) in zip(inputs, results).enumerated() {
                 if outputOptions.json {
-                    var object: [String: PythonJSONText.Value] = ["text": .string(text), "label": .string(result.label),
-                                                                  "logits": .array(result.logits.map { .double(Double($0)) })]
-                    if let name = lineAdapters?[index] { object["adapter"] = .string(name) }
-                    outputOptions.emit(.object(object))
+                    try outputOptions.emit(ClassifiedText(text: text, result: result, adapter: lineAdapters?[index]))
                 } else {
                     let logits = result.logits.map { String(format: "%.4f", $0) }.joined(separator: ", ")
                     print("\(result.label)\t[\(logits)]\t\(text)")

@@ -35,9 +35,7 @@ struct DemoCommand: ParsableCommand {
             let pipeline = DemoPipeline(model: model, data: data, output: output, epochs: epochs, learningRate: lr)
             let progress = TrainingProgress(quiet: outputOptions.json)
             let report = try pipeline.run(say: { line in if !outputOptions.json { print(line) } }, training: progress.show)
-            if outputOptions.json, let value = PythonJSONText.Value(jsonData: try JSONEncoder().encode(report)) {
-                outputOptions.emit(value)
-            }
+            if outputOptions.json { try outputOptions.emit(report) }
         }
     }
 }

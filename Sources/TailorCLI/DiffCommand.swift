@@ -36,20 +36,7 @@ struct DiffCommand: ParsableCommand {
             let diff = try AdapterDiff(AdapterUpdates(resolver.resolve(.init(reference: a)).files, base: model),
                                        AdapterUpdates(resolver.resolve(.init(reference: b)).files, base: model))
             if outputOptions.json {
-                outputOptions.emit(.object([
-                    "config": .array(diff.configDifferences.map {
-                        .object(["key": .string($0.key), "a": .string($0.a), "b": .string($0.b)])
-                    }),
-                    "modules": .array(diff.modules.map {
-                        .object(["name": .string($0.name), "norm_a": .double($0.normA), "norm_b": .double($0.normB),
-                                 "norm_difference": .double($0.normDifference), "cosine": .double($0.cosine),
-                                 "subspace_similarity": .double($0.subspaceSimilarity)])
-                    }),
-                    "summary": .array(diff.summary.map {
-                        .object(["kind": .string($0.kind), "modules": .int($0.modules), "cosine": .double($0.cosine),
-                                 "subspace_similarity": .double($0.similarity)])
-                    }),
-                ]))
+                try outputOptions.emit(diff)
             } else {
                 for change in diff.configDifferences { print("config \(change.key): \(change.a) -> \(change.b)") }
                 print("module\t|ΔW a|\t|ΔW b|\t|a-b|\tcosine\tsubspace")

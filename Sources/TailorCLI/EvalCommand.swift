@@ -47,13 +47,12 @@ struct EvalCommand: ParsableCommand {
                                           quantize: quantize.flatMap { .init(rawValue: $0) }, labels: labels, maxLength: maxLength,
                                           seed: 0, adapters: stack)
             try taskModel.checkTokenIds(of: dataset)
-            let metrics = Evaluation.evaluate(taskModel, on: dataset, batchSize: batchSize)
+            let result = Evaluation.result(of: taskModel, on: dataset, batchSize: batchSize)
             if outputOptions.json {
-                var object = metrics.mapValues { PythonJSONText.Value.double($0) }
-                object["examples"] = .int(dataset.examples.count)
-                outputOptions.emit(.object(object))
+                try outputOptions.emit(result)
             } else {
-                print("\(dataset.examples.count) examples: "
+                let metrics = result.metrics
+                print("\(result.examples) examples: "
                       + metrics.keys.sorted().map { String(format: "%@ %.4f", $0, metrics[$0]!) }.joined(separator: "  "))
             }
         }

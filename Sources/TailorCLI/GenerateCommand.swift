@@ -104,12 +104,7 @@ struct GenerateCommand: ParsableCommand {
                                      + "its first \(result.truncatedPromptTokens) tokens were dropped")
                     }
                     if outputOptions.json {
-                        var object: [String: PythonJSONText.Value] = ["prompt": .string(all[index]),
-                                                                      "tokens": .array(result.tokens.map { .int($0) }),
-                                                                      "text": .string(result.text),
-                                                                      "truncated_prompt_tokens": .int(result.truncatedPromptTokens)]
-                        if let name = lineAdapters?[index] { object["adapter"] = .string(name) }
-                        outputOptions.emit(.object(object))
+                        try outputOptions.emit(GeneratedText(prompt: all[index], result: result, adapter: lineAdapters?[index]))
                     } else {
                         print(all[index] + result.text)
                     }

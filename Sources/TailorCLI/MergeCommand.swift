@@ -112,14 +112,7 @@ extension MergeCommand {
         let worst = result.relativeErrors.max { $0.error < $1.error }
         let config = result.adapter.config
         if outputOptions.json {
-            var object: [String: PythonJSONText.Value] = [
-                "method": .string(method), "adapters": .array(all.map { .string($0) }),
-                "weights": .array(weightValues.map { .double(Double($0)) }),
-                "rank": .int(config.r), "modules": .int(config.targetNames.count), "seconds": .double(seconds),
-                "max_relative_error": .double(worst?.error ?? 0),
-            ]
-            saved.report(json: &object)
-            outputOptions.emit(.object(object))
+            try outputOptions.emit(AdapterMerge.Report(adapters: all, options: options, result: result, seconds: seconds, saved: saved))
         } else {
             print("merged \(all.joined(separator: " + ")) (\(method), weights "
                   + "\(weightValues.map { String(format: "%g", $0) }.joined(separator: ","))) "
@@ -135,9 +128,7 @@ extension MergeCommand {
         let stack = try AdapterResolver(model: model, registryRoot: registryOptions.root, force: force).resolve(references: all)
         let report = try DeployMerge.write(stack, base: model, output: output, dtype: dtype)
         if outputOptions.json {
-            outputOptions.emit(.object(["output": .string(output), "dtype": .string(dtype), "tensors": .int(report.tensors),
-                                        "max_logit_difference": .double(Double(report.change.maxChange)),
-                                        "mean_logit_difference": .double(Double(report.change.meanChange))]))
+            try outputOptions.emit(report)
         } else {
             print("merged \(all.joined(separator: " + ")) into \(model): \(output) (\(report.tensors) tensors, \(dtype))")
             print(String(format: "merged vs base + adapter: logits differ by at most %.3g (mean %.3g) on a random sample",

@@ -15,6 +15,28 @@ struct OutputOptions: ParsableArguments {
         // (nil flushes every stream: stdout itself is not concurrency-safe to name).
         fflush(nil)
     }
+
+    /// Prints one of the modules' Codable results as one JSON object on a line, keys sorted, a
+    /// non-finite number as `null` as above.
+    func emit<Result: Encodable>(_ result: Result) throws {
+        print(try Self.line(result))
+        fflush(nil)
+    }
+
+    /// `result` as compact JSON with sorted keys. JSONEncoder can only refuse a NaN or write it
+    /// as a string, so it writes a marker string that is then replaced by `null`. No string
+    /// value can end up as the quoted marker by accident: the marker is random per run, and a
+    /// quote inside a string is escaped.
+    static func line<Result: Encodable>(_ result: Result) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: nonFiniteMarker, negativeInfinity: nonFiniteMarker,
+                                                                      nan: nonFiniteMarker)
+        let line = String(decoding: try encoder.encode(result), as: UTF8.self)
+        return line.replacingOccurrences(of: "\"\(nonFiniteMarker)\"", with: "null")
+    }
+
+    private static let nonFiniteMarker = "tailor-non-finite-" + UUID().uuidString
 }
 
 extension OutputOptions {

@@ -3,7 +3,35 @@ import TrainingCore
 /// Loss and metrics of a model on a dataset, without dropout: accuracy and macro-F1 for
 /// classification, perplexity for causal LM (token-weighted).
 public enum Evaluation {
+    /// One evaluation; `tailor eval --json` prints it. The metrics a task does not compute are nil
+    /// and have no key, so a line's keys say which task it was.
+    public struct Result: Codable, Sendable, Equatable {
+        public var examples: Int
+        /// Mean loss per example (classification) or per predicted token (causal LM).
+        public var loss: Double
+        public var accuracy: Double?
+        /// Macro-F1 over the dataset's labels.
+        public var f1: Double?
+        public var perplexity: Double?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable { case examples, loss, accuracy, f1, perplexity }
+
+        /// The computed metrics by the names training logs and `--metric-for-best-model` use.
+        public var metrics: [String: Double] {
+            var metrics = ["loss": loss]
+            metrics["accuracy"] = accuracy
+            metrics["f1"] = f1
+            metrics["perplexity"] = perplexity
+            return metrics
+        }
+    }
+
+    /// The metrics of ``result(of:on:batchSize:)`` by name.
     public static func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> [String: Double] {
+        result(of: model, on: dataset, batchSize: batchSize).metrics
+    }
+
+    public static func result(of model: TaskModel, on dataset: Dataset, batchSize: Int) -> Result {
         var totalLoss = 0.0, weight = 0.0
         var predictions: [Int] = [], labels: [Int] = []
         for start in stride(from: 0, to: dataset.examples.count, by: batchSize) {
@@ -24,13 +52,13 @@ public enum Evaluation {
             }
         }
         let meanLoss = weight > 0 ? totalLoss / weight : 0
-        var metrics = ["loss": meanLoss]
+        var result = Result(examples: dataset.examples.count, loss: meanLoss)
         if model.task == .classification {
-            metrics["accuracy"] = Metrics.accuracy(predictions: predictions, labels: labels)
-            metrics["f1"] = Metrics.macroF1(predictions: predictions, labels: labels, classes: dataset.labels.count)
+            result.accuracy = Metrics.accuracy(predictions: predictions, labels: labels)
+            result.f1 = Metrics.macroF1(predictions: predictions, labels: labels, classes: dataset.labels.count)
         } else {
-            metrics["perplexity"] = Metrics.perplexity(meanLoss: meanLoss)
+            result.perplexity = Metrics.perplexity(meanLoss: meanLoss)
         }
-        return metrics
+        return result
     }
 }

@@ -6,17 +6,23 @@ import TrainingCore
 /// Times training steps or inference forwards of a model on random token ids: the measurement
 /// behind `tailor bench` and Scripts/bench's comparison with PyTorch.
 public enum StepBenchmark {
-    public enum Mode: String, Sendable { case train, infer }
+    public enum Mode: String, Codable, Sendable { case train, infer }
     /// full: every parameter trained; lora: PEFT's usual LoRA (r 8, alpha 32, dropout 0.05 on
     /// query+value or q_proj+v_proj, the classifier trained in full) over a frozen base; qlora:
     /// the same over an NF4 base; dora: the same LoRA with DoRA; ia3: PEFT's default IA3 targets.
-    public enum Method: String, Sendable, CaseIterable { case full, lora, qlora, dora, ia3 }
+    public enum Method: String, Codable, Sendable, CaseIterable { case full, lora, qlora, dora, ia3 }
 
-    public struct Result: Sendable {
+    /// The timings, what was timed and on which BLAS; `tailor bench train|infer --json` prints it.
+    public struct Result: Codable, Sendable, Equatable {
+        public var mode: Mode
+        public var method: Method
+        /// Sequences per step and tokens per sequence.
+        public var batch: Int
+        public var length: Int
+        public var steps: Int
         public var tokensPerSecond: Double
         public var secondsPerStep: Double
-        public var steps: Int
-        public var tokensPerStep: Int
+        /// The loss of the last training step (none when inferring).
         public var finalLoss: Float?
         /// Bytes the base model's weights occupy (4-bit Linear weights at their packed size).
         public var baseWeightBytes: Int
@@ -29,10 +35,29 @@ public enum StepBenchmark {
         /// Share of the step's wall time in the optimizer update (AdamW over every parameter:
         /// memory-bound, the same work PyTorch does).
         public var optimizerShare: Double
-        /// What remains: norms, softmax, GELU, attention glue, losses, allocation.
         /// Dequantizing 4-bit weight tiles for the GEMMs (QLoRA).
-        public var dequantizeShare: Double = 0
-        public var otherShare: Double { max(0, 1 - gemmShare - optimizerShare - dequantizeShare) }
+        public var dequantizeShare: Double
+        /// What remains: norms, softmax, GELU, attention glue, losses, allocation.
+        public var otherShare: Double
+        /// The OpenBLAS core and the worker threads the steps ran on, for comparing runs.
+        public var blas: String
+        public var threads: Int
+
+        public var tokensPerStep: Int { batch * length }
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case mode, method, batch, steps, blas, threads
+            case length = "seq"
+            case tokensPerSecond = "tokens_per_s"
+            case secondsPerStep = "seconds_per_step"
+            case finalLoss = "loss"
+            case baseWeightBytes = "base_weight_bytes"
+            case linearWeightBytes = "linear_weight_bytes"
+            case gemmShare = "gemm_share"
+            case optimizerShare = "optimizer_share"
+            case dequantizeShare = "dequantize_share"
+            case otherShare = "other_share"
+        }
     }
 
     /// Runs one warm-up step then `steps` timed ones. Training: forward, loss, backward and an
@@ -93,12 +118,14 @@ public enum StepBenchmark {
         let seconds = Date().timeIntervalSince(start)
         let perStep = seconds / Double(max(steps, 1))
         let gemmShare = (BLAS.gemmSeconds - gemmBefore) / (seconds * Double(Parallel.workers))
-        var result = Result(tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, steps: steps,
-                            tokensPerStep: batch * length, finalLoss: lastLoss, baseWeightBytes: baseWeightBytes,
-                            linearWeightBytes: linearWeightBytes, gemmShare: gemmShare,
-                            optimizerShare: optimizerSeconds / seconds)
-        result.dequantizeShare = (BLAS.dequantizeSeconds - dequantizeBefore) / (seconds * Double(Parallel.workers))
-        return result
+        let dequantizeShare = (BLAS.dequantizeSeconds - dequantizeBefore) / (seconds * Double(Parallel.workers))
+        let optimizerShare = optimizerSeconds / seconds
+        return Result(mode: mode, method: method, batch: batch, length: length, steps: steps,
+                      tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, finalLoss: lastLoss,
+                      baseWeightBytes: baseWeightBytes, linearWeightBytes: linearWeightBytes, gemmShare: gemmShare,
+                      optimizerShare: optimizerShare, dequantizeShare: dequantizeShare,
+                      otherShare: max(0, 1 - gemmShare - optimizerShare - dequantizeShare), blas: BLAS.coreName,
+                      threads: Parallel.workers)
     }
 
     /// The base's weights: dense parameters in f32 plus 4-bit Linear weights as stored (packed

@@ -11,23 +11,6 @@ public struct AdapterDestination: Sendable {
     public var tags: [String]
     public var registryRoot: String
 
-    /// Where the adapter went, as `--json` reports it.
-    public struct Saved: Codable, Sendable, Equatable {
-        public struct Registered: Codable, Sendable, Equatable {
-            public var name: String
-            public var version: Int
-        }
-        public var output: String?
-        public var registered: Registered?
-
-        // "output" is always there (null without a folder); "registered" only with a name.
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(output, forKey: .output)
-            try container.encodeIfPresent(registered, forKey: .registered)
-        }
-    }
-
     public init(output: String?, name: String?, tags: [String] = [], registryRoot: String) {
         (self.output, self.name, self.tags, self.registryRoot) = (output, name, tags, registryRoot)
     }
@@ -39,13 +22,13 @@ public struct AdapterDestination: Sendable {
 
     /// Saves `adapter` (with its label names); `base` is the model folder whose fingerprint the
     /// registry records, when known. A registry-only save goes through a scratch folder.
-    public func save(_ adapter: any PEFTAdapter, labels: [String]?, base: String?) throws -> Saved {
+    public func save(_ adapter: any PEFTAdapter, labels: [String]?, base: String?) throws -> SavedAdapter {
         try checkOutputFree()
         let folder = output ?? NSTemporaryDirectory() + "tailor-adapter-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
         try ScratchFolder.build(folder) { scratch in try PEFTAdapterFolder.save(adapter, to: scratch, labels: labels) }
         defer { if output == nil { try? FileManager.default.removeItem(atPath: folder) } }
-        guard let name else { return Saved(output: output, registered: nil) }
+        guard let name else { return SavedAdapter(output: output, registered: nil) }
         let version = try AdapterStore(root: registryRoot).add(folder: folder, name: name, tags: tags, base: base)
-        return Saved(output: output, registered: .init(name: version.name, version: version.version))
+        return SavedAdapter(output: output, registered: .init(name: version.name, version: version.version))
     }
 }
