@@ -24,11 +24,8 @@ struct MergeCommand: ParsableCommand {
             as PEFT's *_svd variants compute it. Writes a PEFT folder (--output) and/or a \
             registry version (--name).
 
-            Into the base (--into-base): folds the adapter or weighted stack into every Linear \
-            weight of the base in f32 and writes a Hugging Face model folder that transformers \
-            loads without PEFT, in f32, f16, bf16 or nf4 (merged in f32, quantized once). A 4-bit \
-            base is merged into its dequantized weights. Prints the largest logit difference \
-            between the merged model and base + adapter on a random sample.
+            Into the base (--into-base): the same as `tailor deploy` (see its help): a Hugging \
+            Face model folder with the adapter or weighted stack folded into the base weights.
 
             Examples:
               tailor merge sentiment topic --weights 0.7,0.3 --method ties --density 0.5 --name sentiment-topic
@@ -42,9 +39,9 @@ struct MergeCommand: ParsableCommand {
                                  valueName: "adapter"))
     var adapters: [String] = []
     @Option(help: "Also an adapter (repeatable), as other commands take it.") var adapter: [String] = []
-    @Flag(help: "Merge into the base model's weights and write a model folder.") var intoBase = false
+    @Flag(help: "Merge into the base model's weights and write a model folder (as tailor deploy).") var intoBase = false
     @Option(help: "The base model folder (required with --into-base; needed for DoRA, PiSSA and IA3 inputs).") var model: String?
-    @Option(help: "Merge method: linear, cat, svd, ties, dare-linear, dare-ties or magnitude-prune.") var method = "linear"
+    @Option(help: "How updates are combined.") var method: AdapterMerge.Method = .linear
     @Option(help: "Weights, comma-separated, one per adapter (default: 1 each).") var weights: String?
     @Option(help: "Fraction of each update kept by ties, dare-* and magnitude-prune.") var density: Float = 1
     @Option(help: "Rank of the merged adapter (default: the largest input rank; cat: their sum).") var rank: Int?
@@ -68,9 +65,6 @@ struct MergeCommand: ParsableCommand {
             }
             guard DeployMerge.dtypes.contains(dtype) else { throw ValidationError("--dtype must be f32, f16, bf16 or nf4") }
         } else {
-            guard AdapterMerge.Method(rawValue: method) != nil else {
-                throw ValidationError("--method must be one of \(AdapterMerge.Method.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
             try destination.validate()
             guard density > 0, density <= 1 else { throw ValidationError("--density must be in (0, 1]") }
             if let rank, rank <= 0 { throw ValidationError("--rank must be positive") }
@@ -104,7 +98,7 @@ extension MergeCommand {
                 return value
             }
         } ?? [Float](repeating: 1, count: inputs.count)
-        let options = AdapterMerge.Options(method: AdapterMerge.Method(rawValue: method)!, weights: weightValues, density: density,
+        let options = AdapterMerge.Options(method: method, weights: weightValues, density: density,
                                            rank: rank, seed: seed, headFrom: headFrom.map { $0 - 1 })
         let result = try AdapterMerge.merge(inputs, options: options)
         let seconds = Date().timeIntervalSince(start)
@@ -114,7 +108,7 @@ extension MergeCommand {
         if outputOptions.json {
             try outputOptions.emit(AdapterMerge.Report(adapters: all, options: options, result: result, seconds: seconds, saved: saved))
         } else {
-            print("merged \(all.joined(separator: " + ")) (\(method), weights "
+            print("merged \(all.joined(separator: " + ")) (\(method.rawValue), weights "
                   + "\(weightValues.map { String(format: "%g", $0) }.joined(separator: ","))) "
                   + "into a rank-\(config.r) LoRA over \(config.targetNames.count) modules in \(String(format: "%.2f s", seconds))")
             if let worst, worst.error > 0 {
@@ -125,14 +119,7 @@ extension MergeCommand {
     }
 
     func mergeIntoBase(model: String, output: String) throws {
-        let stack = try AdapterResolver(model: model, registryRoot: registryOptions.root, force: force).resolve(references: all)
-        let report = try DeployMerge.write(stack, base: model, output: output, dtype: dtype)
-        if outputOptions.json {
-            try outputOptions.emit(report)
-        } else {
-            print("merged \(all.joined(separator: " + ")) into \(model): \(output) (\(report.tensors) tensors, \(dtype))")
-            print(String(format: "merged vs base + adapter: logits differ by at most %.3g (mean %.3g) on a random sample",
-                         report.change.maxChange, report.change.meanChange))
-        }
+        try DeployCommand.deploy(all, model: model, output: output, dtype: dtype, force: force, registry: registryOptions,
+                                 outputOptions: outputOptions)
     }
 }

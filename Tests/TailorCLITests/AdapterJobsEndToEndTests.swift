@@ -77,6 +77,22 @@ import Testing
 
     /// `tailor merge a b --method …` writes a PEFT folder (and a registry version) that loads
     /// like any adapter; a cat merge equals the weighted stack exactly.
+    /// `tailor deploy` is `merge --into-base` under its own name: the same folder, byte for byte.
+    @Test func deployIsMergeIntoBase() throws {
+        let folder = TemporaryFolder()
+        let adapter = TailorProcess.fixture("peft") + "/tiny-llama-lora"
+        let deploy = try TailorProcess.run(["deploy", "--model", TailorProcess.fixture("tiny-llama"), adapter + ":0.5",
+                                            "--dtype", "bf16", "--output", folder.file("deploy"), "--json"])
+        let merge = try TailorProcess.run(["merge", "--into-base", "--model", TailorProcess.fixture("tiny-llama"), adapter + ":0.5",
+                                           "--dtype", "bf16", "--output", folder.file("merge"), "--json"])
+        #expect(deploy.status == 0 && merge.status == 0, "\(deploy.stderr)\(merge.stderr)")
+        #expect(deploy.json?["dtype"] as? String == "bf16")
+        let files = ["deploy", "merge"].map { FileManager.default.contents(atPath: folder.file($0 + "/model.safetensors")) }
+        #expect(files[0] != nil && files[0] == files[1])
+        let refused = try TailorProcess.run(["deploy", "--model", TailorProcess.fixture("tiny-llama"), "--output", folder.file("none")])
+        #expect(refused.status != 0 && refused.stderr.contains("name the adapters"))
+    }
+
     @Test func mergeIntoANewAdapter() throws {
         let folder = TemporaryFolder()
         let peft = TailorProcess.fixture("peft")
