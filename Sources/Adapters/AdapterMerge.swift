@@ -94,7 +94,7 @@ public enum AdapterMerge {
             guard merged.allSatisfy(\.isFinite) else {
                 throw AdapterError(file: "merge", "\(module): the merged update overflows to infinity or NaN (check the weights)")
             }
-            let factors = try LowRankFactors(merged, rows: out, columns: inFeatures, rank: rank)
+            let factors = try LowRankFactors(merged, rows: out, columns: inFeatures, rank: rank, name: module)
             guard factors.a.allSatisfy(\.isFinite), factors.b.allSatisfy(\.isFinite) else {
                 throw AdapterError(file: "merge", "\(module): the merged update overflows to infinity or NaN (check the weights)")
             }

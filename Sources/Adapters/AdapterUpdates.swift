@@ -92,7 +92,7 @@ public struct AdapterUpdates {
         for (key, tensor) in adapter.trainableParameters where saved.contains(key) { inFull[key] = tensor }
         for name in adaptable.linearModuleNames {
             guard let layer = adaptable.linear(named: name), !layer.adapters.isEmpty, let before = original[name] else { continue }
-            let (weight, bias) = try BaseMerge.fold(layer)
+            let (weight, bias) = try BaseMerge.fold(layer, name: name)
             let delta = zip(weight, before.weight.denseValues()).map { $0 - $1 }
             if let bias, bias != (before.bias?.values ?? [Float](repeating: 0, count: bias.count)) { biasChanged.append(name) }
             updates[name] = Update(values: delta, out: layer.outFeatures, inFeatures: layer.inFeatures, factors: nil,
