@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "CTrainingKernels"),
         // Tensor, tape autodiff with fused backward ops, GEMM through OpenBLAS (loaded at run
         // time), NF4 frozen matmul, optimizers, schedules, seeded RNG.
-        .target(name: "TrainingCore", dependencies: ["CTrainingKernels", "Quantization", "SafeTensors"]),
+        .target(name: "TrainingCore", dependencies: ["Diagnostics", "CTrainingKernels", "Quantization", "SafeTensors"]),
         // tokenizer.json: WordPiece, byte-level BPE, Metaspace/byte-fallback BPE.
         .target(name: "Tokenizers", dependencies: ["Diagnostics"]),
         // BERT and Llama-family models built from Hugging Face folders, with HF parameter names.
@@ -55,8 +55,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Adapter storage: the lossless tensor codec (byte grouping + zstd, zlib fallback) and
         // content-addressed blobs (SHA-256).
-        .target(name: "Registry", dependencies: ["SafeTensors", "Quantization", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
-                                                    .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Registry", dependencies: ["Diagnostics", "SafeTensors", "Quantization", "CZstd", "CZlib",
+                                                 .product(name: "Crypto", package: "swift-crypto"),
+                                                 .product(name: "GRDB", package: "GRDB.swift")]),
         // Jobs that span modules, as library calls the CLI and a server share: resolving adapter
         // references, saving new adapters to a folder and/or the registry, the demo pipeline.
         .target(name: "Workflows", dependencies: ["Diagnostics", "Models", "Adapters", "Inference", "Training", "Registry", "Quantization",

@@ -95,8 +95,8 @@ public struct AdapterDiff: Codable, Sendable, Equatable {
                 // Two full-rank updates (IA3) span everything: compare their top 8 directions.
                 var k = min(a.rankBound, b.rankBound, shape[0], shape[1])
                 if k == min(shape[0], shape[1]) { k = min(k, 8) }
-                let ua = try SingularValueDecomposition(a.values, rows: shape[0], columns: shape[1])
-                let ub = try SingularValueDecomposition(b.values, rows: shape[0], columns: shape[1])
+                let ua = try SingularValueDecomposition(a.values, rows: shape[0], columns: shape[1], name: name)
+                let ub = try SingularValueDecomposition(b.values, rows: shape[0], columns: shape[1], name: name)
                 var sum = 0.0
                 for i in 0..<k {
                     for j in 0..<k {

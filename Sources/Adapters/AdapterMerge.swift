@@ -144,7 +144,7 @@ public enum AdapterMerge {
             guard merged.allSatisfy(\.isFinite) else {
                 throw AdapterError(file: "merge", "\(module): the merged update overflows to infinity or NaN (check the weights)")
             }
-            let factors = try LowRankFactors(merged, rows: out, columns: inFeatures, rank: rank)
+            let factors = try LowRankFactors(merged, rows: out, columns: inFeatures, rank: rank, name: module)
             guard factors.a.allSatisfy(\.isFinite), factors.b.allSatisfy(\.isFinite) else {
                 throw AdapterError(file: "merge", "\(module): the merged update overflows to infinity or NaN (check the weights)")
             }
@@ -166,14 +166,14 @@ public enum AdapterMerge {
     /// The modules saved in full, from the one adapter that saves each (or `headFrom`).
     static func heads(_ inputs: [AdapterUpdates], headFrom: Int?) throws -> ([String: Tensor], [String]?, Int?) {
         if let headFrom, !inputs.indices.contains(headFrom) {
-            throw AdapterError(file: "merge", "head-from \(headFrom + 1) is not one of the \(inputs.count) adapters")
+            throw AdapterError(file: "merge", "the head to keep is from adapter \(headFrom + 1), not one of the \(inputs.count) adapters")
         }
         var owners: [String: Int] = [:]
         for (index, input) in inputs.enumerated() {
             for key in input.inFull.keys {
                 if let other = owners[key], other != headFrom, index != headFrom {
                     throw AdapterError(file: input.label, "\(inputs[other].label) and \(input.label) both save \(key) (modules_to_save); "
-                                       + "choose one with --head-from")
+                                       + "choose which adapter's head to keep")
                 }
                 if owners[key] == nil || index == headFrom { owners[key] = index }
             }

@@ -141,13 +141,13 @@ public final class AdapterSlots {
         let adapters = try AdapterStack.load(members, into: base)
         if let prompt = zip(members, adapters).first(where: { $0.1 is PromptTuningModel || $0.1 is PrefixTuningModel }) {
             throw AdapterError(file: prompt.0.files.label, "\(prompt.0.member.reference) is \(prompt.1.peftType): it changes the input "
-                               + "sequence, so it cannot be switched per row; apply it alone with --adapter")
+                               + "sequence, so it cannot be switched per row; apply it alone, to the whole batch")
         }
         // A norm is no Linear layer with a router: its bias cannot differ between rows of a batch.
         if let norm = before.replacedNormBiases(in: base).first {
             let owner = zip(members, adapters).first { $0.1.savedTensors.contains { $0.0 == "base_model.model." + norm } }?.0 ?? members[0]
             throw AdapterError(file: owner.files.label, "\(owner.member.reference) trains \(norm) (bias=\"all\"), which every row of a "
-                               + "batch shares, so it cannot be switched per row; apply it alone with --adapter")
+                               + "batch shares, so it cannot be switched per row; apply it alone, to the whole batch")
         }
         let replaced = Set(before.replacedLayers(in: base))
         for name in base.linearModuleNames {

@@ -42,15 +42,15 @@ public struct AdapterUpdates {
         let lora = peftType == "LORA" ? try LoRAConfig(json: config, file: configPath) : nil
         if let lora, lora.bias != .none {
             throw AdapterError(file: configPath, "bias = \(lora.bias.rawValue): trained biases replace the base's, which is no ΔW to "
-                               + "compare or combine with other adapters; merge it into the base (merge --into-base) or use adapters "
-                               + "trained with bias none")
+                               + "compare or combine with other adapters; merge it into the base model's weights or use "
+                               + "adapters trained with bias none")
         }
         if let lora, !lora.useDoRA, lora.initialization != .pissa {
             try readLoRA(files, config: lora)
         } else {
             guard let base else {
                 throw AdapterError(file: configPath, "a \(lora?.useDoRA == true ? "DoRA" : lora != nil ? "PiSSA" : "IA3") adapter's update "
-                                   + "depends on the base weights: give the base with --model")
+                                   + "depends on the base weights: give the base model folder")
             }
             try fold(files, base: base, config: lora)
         }
@@ -92,7 +92,7 @@ public struct AdapterUpdates {
         for (key, tensor) in adapter.trainableParameters where saved.contains(key) { inFull[key] = tensor }
         for name in adaptable.linearModuleNames {
             guard let layer = adaptable.linear(named: name), !layer.adapters.isEmpty, let before = original[name] else { continue }
-            let (weight, bias) = try BaseMerge.fold(layer)
+            let (weight, bias) = try BaseMerge.fold(layer, name: name)
             let delta = zip(weight, before.weight.denseValues()).map { $0 - $1 }
             if let bias, bias != (before.bias?.values ?? [Float](repeating: 0, count: bias.count)) { biasChanged.append(name) }
             updates[name] = Update(values: delta, out: layer.outFeatures, inFeatures: layer.inFeatures, factors: nil,

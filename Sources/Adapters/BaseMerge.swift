@@ -10,14 +10,11 @@ import TrainingCore
 /// untouched layer it reproduces W and b exactly (1·w plus zeros). Untouched layers and layers
 /// with plain LoRA alone skip the identity pass (W as is; W + w·s·B·A by one GEMM).
 public enum BaseMerge {
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-    }
-
-    /// The layer's effective weight `[out, in]` and bias with its adapters folded in.
-    public static func fold(_ layer: LinearLayer) throws -> (weight: [Float], bias: [Float]?) {
+    /// The layer's effective weight `[out, in]` and bias with its adapters folded in. `name` is the
+    /// layer's module name, which an error names (a model is no file).
+    public static func fold(_ layer: LinearLayer, name: String = "Linear layer") throws -> (weight: [Float], bias: [Float]?) {
         if layer.adapters.contains(where: { $0 is BottleneckLinear }) {
-            throw Failure(description: "bottleneck adapters are nonlinear (down, activation, up) and cannot be merged into a weight")
+            throw AdapterError(file: name, "bottleneck adapters are nonlinear (down, activation, up) and cannot be merged into a weight")
         }
         if layer.adapters.isEmpty { return (layer.weight.denseValues(), layer.bias?.values) }
         // Plain LoRA (the common case) adds w·s·B·A: one GEMM each instead of the identity pass.
@@ -51,7 +48,7 @@ public enum BaseMerge {
     public static func mergeAndUnload(_ model: AdaptableModel) throws {
         for name in model.linearModuleNames {
             guard let layer = model.linear(named: name), !layer.adapters.isEmpty else { continue }
-            let (weight, bias) = try fold(layer)
+            let (weight, bias) = try fold(layer, name: name)
             model.updateLinear(name) { layer in
                 layer.weight = .dense(Tensor(weight, shape: [layer.outFeatures, layer.inFeatures], name: name + ".weight"))
                 layer.bias = bias.map { Tensor($0, shape: [$0.count], name: name + ".bias") }
@@ -65,15 +62,16 @@ public enum BaseMerge {
     /// and are refused.
     public static func mergedParameters(of model: any TransformerModel) throws -> [(name: String, values: [Float], shape: [Int])] {
         guard model.virtualTokens == nil, model.prefix == nil else {
-            throw Failure(description: "prompt and prefix tuning cannot be merged into weights")
+            throw AdapterError(file: "prompt_embeddings", "prompt and prefix tuning change the input, not a weight, so they cannot be "
+                               + "merged into weights")
         }
         var folded: [String: (values: [Float], shape: [Int])] = [:]
         for name in model.linearModuleNames {
             guard let layer = model.linear(named: name) else { continue }
-            let (weight, bias) = try fold(layer)
+            let (weight, bias) = try fold(layer, name: name)
             // A huge stack weight (a:1e38) overflows: a deployed model must not output NaN.
             guard weight.allSatisfy(\.isFinite), bias?.allSatisfy(\.isFinite) ?? true else {
-                throw Failure(description: "\(name): the merged weight overflows to infinity or NaN (check the adapter weights)")
+                throw AdapterError(file: name, "the merged weight overflows to infinity or NaN (check the adapter weights)")
             }
             folded[name + ".weight"] = (weight, [layer.outFeatures, layer.inFeatures])
             if let bias { folded[name + ".bias"] = (bias, [layer.outFeatures]) }
@@ -98,8 +96,8 @@ public enum BaseMerge {
                 // The output layer shares the embedding table: a folded update cannot be written
                 // without changing the inputs' embeddings too.
                 guard model.linear(named: tied)?.adapters.isEmpty ?? true else {
-                    throw Failure(description: "\(tied) is tied to the word embeddings (tie_word_embeddings), so an adapter on it "
-                                  + "cannot be merged")
+                    throw AdapterError(file: tied, "is tied to the word embeddings (tie_word_embeddings), so an adapter on it "
+                                       + "cannot be merged")
                 }
                 continue
             }

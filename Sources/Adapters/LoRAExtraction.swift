@@ -41,7 +41,7 @@ public enum LoRAExtraction {
             guard delta.allSatisfy(\.isFinite) else {
                 throw AdapterError(file: name, "the weight difference holds NaN or infinite values (a diverged fine-tune?)")
             }
-            let factors = try LowRankFactors(delta, rows: out, columns: inFeatures, rank: rank)
+            let factors = try LowRankFactors(delta, rows: out, columns: inFeatures, rank: rank, name: name)
             guard factors.a.allSatisfy(\.isFinite), factors.b.allSatisfy(\.isFinite) else {
                 throw AdapterError(file: name, "the low-rank factors are not finite (the difference is too large for f32)")
             }

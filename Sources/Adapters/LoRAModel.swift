@@ -133,8 +133,8 @@ public final class LoRAModel {
             throw AdapterError(file: file, "\(name): PiSSA rank \(r) exceeds the weight's rank bound \(min(out, inFeatures))")
         }
         let svd: SingularValueDecomposition
-        do { svd = try SingularValueDecomposition(weight.values, rows: out, columns: inFeatures) } catch {
-            throw AdapterError(file: file, "\(name): \(error)")
+        do { svd = try SingularValueDecomposition(weight.values, rows: out, columns: inFeatures, name: name + ".weight") } catch {
+            throw AdapterError(file: file, "\(error)")
         }
         let scale = Float(config.scale(for: name))
         let roots = svd.s.prefix(r).map { ($0 / scale).squareRoot() }

@@ -11,10 +11,11 @@ struct LowRankFactors {
     /// at full rank); 0 for a zero update.
     var relativeError: Double
 
-    init(_ delta: [Float], rows out: Int, columns inFeatures: Int, rank: Int) throws {
+    /// `name` is the module's, which an error names.
+    init(_ delta: [Float], rows out: Int, columns inFeatures: Int, rank: Int, name: String) throws {
         let total = delta.reduce(0.0) { $0 + Double($1) * Double($1) }
         let r = min(rank, out, inFeatures)
-        let svd = try SingularValueDecomposition(delta, rows: out, columns: inFeatures)
+        let svd = try SingularValueDecomposition(delta, rows: out, columns: inFeatures, name: name)
         var a = [Float](repeating: 0, count: r * inFeatures), b = [Float](repeating: 0, count: out * r)
         for i in 0..<r {
             let root = svd.s[i].squareRoot()

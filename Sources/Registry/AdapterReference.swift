@@ -12,8 +12,9 @@ public struct AdapterReference: Sendable, Equatable, CustomStringConvertible {
     public var selector: Selector
 
     public init(parsing text: String) throws {
-        func invalid(_ why: String) -> AdapterStore.Failure {
-            AdapterStore.Failure("\"\(text)\": \(why) (a registry reference is NAME, NAME@N or NAME@TAG)")
+        // No file is involved: the error names the reference as the user wrote it.
+        func invalid(_ why: String) -> RegistryError {
+            RegistryError(file: "\"\(text)\"", "\(why) (a registry reference is NAME, NAME@N or NAME@TAG)")
         }
         guard !text.isEmpty else { throw invalid("the adapter reference is empty") }
         let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

@@ -12,11 +12,6 @@ public final class AdapterStore: @unchecked Sendable {
     public let blobs: BlobStore
     let database: DatabasePool
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-        init(_ description: String) { self.description = description }
-    }
-
     /// One stored version of an adapter.
     public struct Version: Sendable {
         public var name: String
@@ -60,10 +55,10 @@ public final class AdapterStore: @unchecked Sendable {
     /// releases it if the process dies, so a kill -9 never leaves the registry locked.
     static func withFileLock<T>(_ path: String, _ mode: Int32, _ body: () throws -> T) throws -> T {
         let lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lock >= 0 else { throw Failure("\(path): cannot open (errno \(errno))") }
+        guard lock >= 0 else { throw RegistryError(file: path, "cannot open (errno \(errno))") }
         defer { flock(lock, LOCK_UN); close(lock) }
         while flock(lock, mode) != 0 {
-            guard errno == EINTR else { throw Failure("\(path): cannot lock (errno \(errno))") }
+            guard errno == EINTR else { throw RegistryError(file: path, "cannot lock (errno \(errno))") }
         }
         return try body()
     }
@@ -72,6 +67,9 @@ public final class AdapterStore: @unchecked Sendable {
     /// collection holds it exclusively: gc never sees a blob an add has written but not yet
     /// referenced, and never removes a temporary file an add is still writing.
     var blobLockPath: String { root + "/blobs.lock" }
+
+    /// The SQLite index, named by errors about what it records.
+    var indexPath: String { root + "/index.sqlite" }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -107,14 +105,15 @@ public final class AdapterStore: @unchecked Sendable {
             ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 46 || $0 == 95 || $0 == 45
         }
         guard !name.isEmpty, name.utf8.count <= 128, allowed, !name.hasPrefix(".") else {
-            throw Failure("\(what) \"\(name)\" is not allowed: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'")
+            throw RegistryError(file: "\(what) \"\(name)\"",
+                                "is not allowed: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'")
         }
     }
 
     /// A tag is a name that is not a number: `NAME@3` must always mean version 3.
     public static func checkTag(_ tag: String) throws {
         try checkName(tag, what: "tag")
-        guard Int(tag) == nil else { throw Failure("tag \"\(tag)\" is a number, which would read as a version") }
+        guard Int(tag) == nil else { throw RegistryError(file: "tag \"\(tag)\"", "is a number, which would read as a version") }
     }
 
     // MARK: adding
@@ -132,13 +131,12 @@ public final class AdapterStore: @unchecked Sendable {
         for tag in tags { try Self.checkTag(tag) }
         let configPath = folder + "/adapter_config.json", modelPath = folder + "/adapter_model.safetensors"
         guard let configData = FileManager.default.contents(atPath: configPath) else {
-            throw Failure("\(configPath): missing (not a PEFT adapter folder)")
+            throw RegistryError(file: configPath, "missing (not a PEFT adapter folder)")
         }
         guard let json = (try? JSONSerialization.jsonObject(with: configData)) as? [String: Any] else {
-            throw Failure("\(configPath): not a JSON object")
+            throw RegistryError(file: configPath, "not a JSON object")
         }
-        let model: SafeTensorsFile
-        do { model = try SafeTensorsFile(path: modelPath) } catch { throw Failure("\(error)") }
+        let model = try SafeTensorsFile(path: modelPath)
         var isFolder: ObjCBool = false
         let baseFolder = base ?? (json["base_model_name_or_path"] as? String).flatMap {
             FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && isFolder.boolValue ? $0 : nil
@@ -181,7 +179,7 @@ public final class AdapterStore: @unchecked Sendable {
             // checkpoints) are not part of the adapter.
             for extra in try Self.companionFiles(of: folder) {
                 guard let data = FileManager.default.contents(atPath: folder + "/" + extra) else {
-                    throw Failure("\(folder)/\(extra): cannot read")
+                    throw RegistryError(file: folder + "/" + extra, "cannot read")
                 }
                 try store([UInt8](data), dtype: .u8, name: extra, kind: "file", position: 0, shape: nil)
             }
@@ -221,7 +219,7 @@ public final class AdapterStore: @unchecked Sendable {
     static func companionFiles(of folder: String) throws -> [String] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
-            throw Failure("\(folder): cannot list the folder")
+            throw RegistryError(file: folder, "cannot list the folder")
         }
         return names.sorted().filter { name in
             guard !name.hasPrefix("."), !["adapter_config.json", "adapter_model.safetensors"].contains(name) else { return false }
@@ -235,7 +233,7 @@ public final class AdapterStore: @unchecked Sendable {
     func addLossy(folder: String, name: String, tags: [String], base: String?, dtype: DType) throws -> Version {
         try Self.checkName(name)
         guard [.bf16, .f16].contains(dtype) else {
-            throw Failure("--store-dtype \(dtype.rawValue.lowercased()) is not supported (bf16, f16)")
+            throw RegistryError(file: folder, "cannot be stored lossily as \(dtype.rawValue.lowercased()): choose bf16 or f16")
         }
         let scratch = NSTemporaryDirectory() + "tailor-lossy-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
@@ -243,10 +241,8 @@ public final class AdapterStore: @unchecked Sendable {
         for file in try ["adapter_config.json"] + Self.companionFiles(of: folder) {
             try FileManager.default.copyItem(atPath: folder + "/" + file, toPath: scratch + "/" + file)
         }
-        do {
-            _ = try CheckpointConversion.convert(Checkpoint.open(folder + "/adapter_model.safetensors"), to: dtype,
-                                                 output: scratch + "/adapter_model.safetensors")
-        } catch { throw Failure("\(error)") }
+        _ = try CheckpointConversion.convert(Checkpoint.open(folder + "/adapter_model.safetensors"), to: dtype,
+                                             output: scratch + "/adapter_model.safetensors")
         // The copied config still names the base, so the fingerprint is taken as for a lossless add.
         let stored = try add(folder: scratch, name: name, tags: tags, base: base)
         try database.write { db in
@@ -262,7 +258,7 @@ public final class AdapterStore: @unchecked Sendable {
     func resolve(_ db: Database, _ text: String) throws -> (id: Int64, adapter: Int64) {
         let reference = try AdapterReference(parsing: text)
         guard let adapter = try Int64.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [reference.name]) else {
-            throw Failure("no adapter named \"\(reference.name)\" in \(root)")
+            throw RegistryError(file: root, "no adapter named \"\(reference.name)\"")
         }
         let id: Int64?
         switch reference.selector {
@@ -273,7 +269,7 @@ public final class AdapterStore: @unchecked Sendable {
         case .tag(let tag):
             id = try Int64.fetchOne(db, sql: "SELECT version FROM tag WHERE adapter = ? AND name = ?", arguments: [adapter, tag])
         }
-        guard let id else { throw Failure("\(reference): no such version or tag") }
+        guard let id else { throw RegistryError(file: root, "no adapter version \(reference) (no such version or tag)") }
         return (id, adapter)
     }
 
@@ -348,9 +344,9 @@ public final class AdapterStore: @unchecked Sendable {
         guard !force, let expected = version.baseFingerprint else { return }
         let actual = try fingerprint()
         guard actual == expected else {
-            throw Failure("\(modelFolder): not the base \(version.name)@\(version.version) was trained on "
-                          + "(\(version.baseModel ?? "unknown"), fingerprint \(expected.prefix(12)) vs \(actual.prefix(12))); "
-                          + "--force applies it anyway")
+            throw RegistryError(file: modelFolder, "not the base \(version.name)@\(version.version) was trained on "
+                                + "(\(version.baseModel ?? "unknown"), fingerprint \(expected.prefix(12)) vs \(actual.prefix(12))); "
+                                + "force it to apply the adapter anyway")
         }
     }
 
@@ -371,11 +367,13 @@ public final class AdapterStore: @unchecked Sendable {
             let encoding = (row["encoding"] as String?).flatMap(FactorQuantization.init(rawValue:))
             // A quantized payload is smaller than the tensor it restores; these bounds only stop a hostile size.
             var bytes = try TensorCodec.decode(try blobs.get(hash, maxLength: 2 * raw + 8192),
-                                               maxLength: encoding == nil ? raw : 2 * raw + 4096)
+                                               maxLength: encoding == nil ? raw : 2 * raw + 4096, file: blobs.path(of: hash))
             if let encoding {
                 bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row["dtype"], shape: row["shape"], raw: raw, tensor: name)
             }
-            guard bytes.count == raw else { throw Failure("\(name): blob \(hash) holds \(bytes.count) bytes, the index says \(raw)") }
+            guard bytes.count == raw else {
+                throw RegistryError(file: blobs.path(of: hash), "holds \(bytes.count) bytes of \(name), the index says \(raw)")
+            }
             switch kind {
             case "header", "tensor": model += bytes
             default: files[name] = bytes
@@ -391,7 +389,9 @@ public final class AdapterStore: @unchecked Sendable {
         let contents = try files(reference)
         try ScratchFolder.build(output) { temporary in
             for (name, bytes) in contents.sorted(by: { $0.key < $1.key }) {
-                guard !name.contains("/"), !name.hasPrefix(".") else { throw Failure("\(name): not a file name the registry stores") }
+                guard !name.contains("/"), !name.hasPrefix(".") else {
+                    throw RegistryError(file: indexPath, "\(reference) lists \"\(name)\", not a file name the registry stores")
+                }
                 try ModelFolder.writeAtomically(bytes, to: temporary + "/" + name)
             }
             _ = try SafeTensorsFile(path: temporary + "/adapter_model.safetensors")
@@ -402,7 +402,7 @@ public final class AdapterStore: @unchecked Sendable {
     static func dequantize(_ payload: [UInt8], encoding: FactorQuantization, dtype: String?, shape: String?, raw: Int,
                            tensor: String) throws -> [UInt8] {
         guard let dtype = dtype.flatMap(DType.init(rawValue:)), dtype.bitSize >= 8 else {
-            throw Failure("\(tensor): unknown dtype for a quantized tensor")
+            throw RegistryError(file: tensor, "unknown dtype for a quantized tensor")
         }
         let dims = (shape ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap { Int($0) }
         let count = raw / (dtype.bitSize / 8)

@@ -13,13 +13,11 @@ public enum BaseFingerprint {
     static let sample = 4096
 
     public static func compute(folder: String) throws -> String {
-        let checkpoint: Checkpoint
-        do { checkpoint = try Checkpoint.open(folder) } catch { throw AdapterStore.Failure("\(error)") }
+        let checkpoint = try Checkpoint.open(folder)
         var hasher = SHA256()
         for info in checkpoint.tensorInfos.sorted(by: { $0.name < $1.name }) {
             hasher.update(data: Array("\(info.name)|\(info.dtype.rawValue)|\(info.shape)\n".utf8))
-            let view: TensorView
-            do { view = try checkpoint.tensor(info.name) } catch { throw AdapterStore.Failure("\(error)") }
+            let view = try checkpoint.tensor(info.name)
             let bytes = view.bytes
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[0..<min(sample, bytes.count)]))
             if bytes.count > sample {

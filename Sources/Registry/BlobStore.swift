@@ -9,11 +9,6 @@ import SafeTensors
 public struct BlobStore: Sendable {
     public let root: String
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-        init(_ description: String) { self.description = description }
-    }
-
     public init(root: String) throws {
         self.root = root
         try FileManager.default.createDirectory(atPath: root + "/blobs", withIntermediateDirectories: true)
@@ -45,7 +40,7 @@ public struct BlobStore: Sendable {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let temporary = folder + "/.tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard descriptor >= 0 else { throw Failure("\(temporary): cannot create (errno \(errno))") }
+        guard descriptor >= 0 else { throw RegistryError(file: temporary, "cannot create (errno \(errno))") }
         var written = 0
         let ok = bytes.withUnsafeBytes { raw -> Bool in
             while written < raw.count {
@@ -58,7 +53,7 @@ public struct BlobStore: Sendable {
         close(descriptor)
         guard ok, rename(temporary, target) == 0 else {
             unlink(temporary)
-            throw Failure("\(target): cannot write the blob (errno \(errno))")
+            throw RegistryError(file: target, "cannot write the blob (errno \(errno))")
         }
         // The rename itself must reach the disk before the index may point at the blob.
         let directory = open(folder, O_RDONLY)
@@ -68,13 +63,13 @@ public struct BlobStore: Sendable {
 
     /// The blob's bytes, checked against its hash; at most `maxLength` bytes are read.
     public func get(_ hash: String, maxLength: Int) throws -> [UInt8] {
-        guard Self.isHash(hash) else { throw Failure("\"\(hash)\" is not a blob hash") }
+        guard Self.isHash(hash) else { throw RegistryError(file: root, "\"\(hash)\" is not a blob hash") }
         let file = path(of: hash)
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file),
-              let size = (attributes[.size] as? NSNumber)?.intValue else { throw Failure("\(file): blob is missing") }
-        guard size <= maxLength else { throw Failure("\(file): blob is \(size) bytes, more than the \(maxLength) recorded") }
+              let size = (attributes[.size] as? NSNumber)?.intValue else { throw RegistryError(file: file, "blob is missing") }
+        guard size <= maxLength else { throw RegistryError(file: file, "blob is \(size) bytes, more than the \(maxLength) recorded") }
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
-        guard Self.hash(bytes) == hash else { throw Failure("\(file): contents do not match the blob's hash (corrupted)") }
+        guard Self.hash(bytes) == hash else { throw RegistryError(file: file, "contents do not match the blob's hash (corrupted)") }
         return bytes
     }
 

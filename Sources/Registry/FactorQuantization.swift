@@ -36,7 +36,10 @@ public enum FactorQuantization: String, Sendable, CaseIterable {
                     try QuantizedWeight.quantize($0, shape: [values.count], originalDType: .f32, type: .nf4, blockSize: 64,
                                                  doubleQuantization: false, tensor: tensor, file: "adapter")
                 }
-            } catch { throw AdapterStore.Failure("\(tensor): \(error)") }
+            } catch {
+                // Its own error names the tensor inside a placeholder file; ours names the tensor alone.
+                throw RegistryError(file: tensor, (error as? QuantizationError)?.message ?? "\(error)")
+            }
             let absmax = weight.absmax ?? []
             TensorCodec.append(UInt32(absmax.count), to: &out)
             absmax.withUnsafeBytes { out += $0 }
@@ -50,16 +53,16 @@ public enum FactorQuantization: String, Sendable, CaseIterable {
         case .int8:
             let rows = shape.count >= 2 ? shape[0] : 1, columns = count / max(rows, 1)
             guard payload.count == rows * 4 + count else {
-                throw AdapterStore.Failure("\(tensor): int8 payload has \(payload.count) bytes")
+                throw RegistryError(file: tensor, "int8 payload has \(payload.count) bytes")
             }
             let scales = payload.withUnsafeBytes { raw in (0..<rows).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
             return (0..<count).map { Float(Int8(bitPattern: payload[rows * 4 + $0])) * scales[$0 / max(columns, 1)] }
         case .nf4:
-            guard payload.count >= 4 else { throw AdapterStore.Failure("\(tensor): nf4 payload is truncated") }
+            guard payload.count >= 4 else { throw RegistryError(file: tensor, "nf4 payload is truncated") }
             let blocks = Int(TensorCodec.read(UInt32.self, payload, at: 0))
             let packedCount = (count + 1) / 2
             guard blocks == (count + 63) / 64, payload.count == 4 + blocks * 4 + packedCount else {
-                throw AdapterStore.Failure("\(tensor): nf4 payload does not fit \(count) values")
+                throw RegistryError(file: tensor, "nf4 payload does not fit \(count) values")
             }
             let absmax = payload.withUnsafeBytes { raw in
                 (0..<blocks).map { raw.loadUnaligned(fromByteOffset: 4 + $0 * 4, as: Float.self) }

@@ -18,11 +18,6 @@ public enum TensorCodec {
     public enum Transform: UInt8, Sendable { case none = 0, byteStreams = 1, rotatedByteStreams = 2 }
     public enum Method: UInt8, Sendable { case stored = 0, zstd = 1, zlib = 2 }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-        init(_ description: String) { self.description = description }
-    }
-
     static let magic: [UInt8] = Array("TLRB".utf8)
     static let headerSize = 24
     /// A strong zstd level: its optimal parser finds the short repeats in exponent streams that
@@ -100,20 +95,22 @@ public enum TensorCodec {
 
     /// Restores the bytes `encode` was given. `maxLength` bounds the output a blob may claim
     /// (the size the index recorded), so a hostile header cannot make us allocate without limit.
-    public static func decode(_ blob: [UInt8], maxLength: Int) throws -> [UInt8] {
-        guard blob.count >= headerSize, Array(blob[0..<4]) == magic else { throw Failure("not a Tailor tensor blob") }
-        guard blob[4] == 1 else { throw Failure("blob version \(blob[4]) is not supported") }
+    /// `file` is the blob's path, which errors name.
+    public static func decode(_ blob: [UInt8], maxLength: Int, file: String = "tensor blob") throws -> [UInt8] {
+        func failure(_ why: String) -> RegistryError { RegistryError(file: file, why) }
+        guard blob.count >= headerSize, Array(blob[0..<4]) == magic else { throw failure("not a Tailor tensor blob") }
+        guard blob[4] == 1 else { throw failure("blob version \(blob[4]) is not supported") }
         let width = Int(blob[5])
         guard [1, 2, 4, 8].contains(width), let transform = Transform(rawValue: blob[6]) else {
-            throw Failure("bad element width or transform")
+            throw failure("bad element width or transform")
         }
         let claimed = read(UInt64.self, blob, at: 8)
         let chunk = Int(read(UInt32.self, blob, at: 16)), chunks = Int(read(UInt32.self, blob, at: 20))
         guard let length = Int(exactly: claimed), length <= maxLength else {
-            throw Failure("blob claims \(claimed) bytes, more than the \(maxLength) recorded")
+            throw failure("blob claims \(claimed) bytes, more than the \(maxLength) recorded")
         }
         guard chunk > 0, chunk % width == 0, length % width == 0, chunks == (length + chunk - 1) / chunk else {
-            throw Failure("inconsistent chunk layout")
+            throw failure("inconsistent chunk layout")
         }
         let streams = transform == .none ? 1 : width
         var out = [UInt8](repeating: 0, count: length)
@@ -125,16 +122,16 @@ public enum TensorCodec {
                 let streamLength = count / streams
                 for stream in 0..<streams {
                     guard offset + 5 <= blob.count, let method = Method(rawValue: blob[offset]) else {
-                        throw Failure("truncated or corrupt chunk header")
+                        throw failure("truncated or corrupt chunk header")
                     }
                     let stored = Int(read(UInt32.self, blob, at: offset + 1))
                     offset += 5
-                    guard offset + stored <= blob.count else { throw Failure("truncated blob") }
+                    guard offset + stored <= blob.count else { throw failure("truncated blob") }
                     try grouped.withUnsafeMutableBufferPointer { g in
                         let destination = g.baseAddress! + stream * streamLength
                         try blob.withUnsafeBufferPointer { b in
                             try decompress(b.baseAddress! + offset, count: stored, method: method, context: context, into: destination,
-                                           expected: streamLength)
+                                           expected: streamLength, file: file)
                         }
                     }
                     offset += stored
@@ -144,7 +141,7 @@ public enum TensorCodec {
                 }
             }
         } }
-        guard offset == blob.count else { throw Failure("\(blob.count - offset) bytes after the last chunk") }
+        guard offset == blob.count else { throw failure("\(blob.count - offset) bytes after the last chunk") }
         return out
     }
 
@@ -222,18 +219,19 @@ public enum TensorCodec {
     }
 
     static func decompress(_ input: UnsafePointer<UInt8>, count: Int, method: Method, context: OpaquePointer?,
-                           into output: UnsafeMutablePointer<UInt8>, expected: Int) throws {
+                           into output: UnsafeMutablePointer<UInt8>, expected: Int, file: String) throws {
+        func failure(_ why: String) -> RegistryError { RegistryError(file: file, why) }
         switch method {
         case .stored:
-            guard count == expected else { throw Failure("stored stream has \(count) bytes, expected \(expected)") }
+            guard count == expected else { throw failure("stored stream has \(count) bytes, expected \(expected)") }
             output.update(from: input, count: count)
         case .zstd:
             let written = ZSTD_decompressDCtx(context, output, expected, input, count)
-            guard ZSTD_isError(written) == 0, written == expected else { throw Failure("zstd stream is corrupt") }
+            guard ZSTD_isError(written) == 0, written == expected else { throw failure("zstd stream is corrupt") }
         case .zlib:
             var written = uLongf(expected)
             guard uncompress(output, &written, input, uLong(count)) == Z_OK, Int(written) == expected else {
-                throw Failure("zlib stream is corrupt")
+                throw failure("zlib stream is corrupt")
             }
         }
     }

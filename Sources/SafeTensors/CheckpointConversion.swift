@@ -67,7 +67,7 @@ public enum CheckpointConversion {
             shards[0].fileName = PathText.name(of: output)
             try OutputPaths.checkFile(output, inputs: inputs)
             if !overwrite, OutputPaths.kind(output) != nil {
-                throw SafeTensorsError(file: output, .io("already exists; choose another output or pass --overwrite"))
+                throw SafeTensorsError(file: output, .io("already exists; choose another output or allow overwriting"))
             }
         } else {
             outputFolder = output

@@ -98,7 +98,7 @@ public final class OutputFolder {
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         let exists = OutputPaths.kind(path) == .folder
         if exists, !overwrite, let old = existing.sorted().first(where: { !$0.hasPrefix(".") && isResult($0) }) {
-            throw SafeTensorsError(file: path, .io("already holds \(old) from an earlier run; choose another folder or pass --overwrite"))
+            throw SafeTensorsError(file: path, .io("already holds \(old) from an earlier run; choose another folder or allow overwriting"))
         }
         if exists { Self.removeStaleTemporaryFiles(in: path, names: existing) }
         do {

@@ -41,7 +41,10 @@ public final class TaskModel {
         self.maxLength = maxLength
         let weights = try WeightStore(Checkpoint.open(folder))
         if let quantize {
-            guard method != .full else { throw TrainingError(file: folder, "--quantize needs a frozen base: use --method lora or bitfit") }
+            guard method != .full else {
+                throw TrainingError(file: folder, "a 4-bit base must stay frozen, so full fine-tuning cannot train it: "
+                                    + "use LoRA (or another adapter method) or BitFit")
+            }
             weights.quantizeLinearWeights = quantize
         }
         let config = try ConfigReader(path: folder + "/config.json")

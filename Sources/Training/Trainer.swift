@@ -86,7 +86,7 @@ public final class Trainer {
     func check(_ saved: TrainerState, file: String) throws {
         func invalid(_ why: String) -> TrainingError {
             TrainingError(file: file, "\(why); the checkpoint does not belong to this run "
-                          + "(same data, --batch-size, --grad-accum, --epochs)")
+                          + "(same data, batch size, gradient accumulation and epochs)")
         }
         guard (0...totalMicroSteps).contains(saved.microStep) else {
             throw invalid("micro_step \(saved.microStep) is outside 0…\(totalMicroSteps)")
@@ -124,7 +124,7 @@ public final class Trainer {
             let value = loss.values[0]
             guard value.isFinite else {
                 throw TrainingError(file: output, "the loss became \(value) at step \(state.globalStep + 1) (epoch \(epoch + 1)); "
-                                    + "stopped, the last good checkpoint is kept — lower --lr or check the data")
+                                    + "stopped, the last good checkpoint is kept — lower the learning rate or check the data")
             }
             // Accumulated micro-batches average: each contributes 1/N of its gradient.
             graph.backward(loss, seed: 1 / Float(arguments.gradientAccumulation))

@@ -9,20 +9,12 @@ public struct SingularValueDecomposition: Sendable {
     public let vh: [Float]
     public let rank: Int
 
-    public enum Failure: Error, CustomStringConvertible {
-        case unavailable(String)
-        case noConvergence(Int32)
-        public var description: String {
-            switch self {
-            case .unavailable(let path): return "\(path) has no LAPACK sgesdd (install libopenblas-dev)"
-            case .noConvergence(let info): return "the SVD did not converge (sgesdd info \(info))"
-            }
-        }
-    }
-
-    public init(_ a: [Float], rows m: Int, columns n: Int) throws {
+    /// `name` is the matrix's tensor name, which an error names when the SVD fails to converge.
+    public init(_ a: [Float], rows m: Int, columns n: Int, name: String? = nil) throws(TrainingCoreError) {
         precondition(a.count == m * n)
-        guard let sgesdd = BLAS.library.sgesdd else { throw Failure.unavailable(BLAS.library.path) }
+        guard let sgesdd = BLAS.library.sgesdd else {
+            throw TrainingCoreError(file: BLAS.library.path, "has no LAPACK sgesdd (install libopenblas-dev)")
+        }
         // LAPACK is column-major, so it sees our row-major A as Aᵀ [n, m] = U'·S·V'ᵀ. Then
         // A = V'·S·U'ᵀ, and the buffers LAPACK returns are already our row-major factors:
         // its VT' [k, m] column-major is U [m, k] row-major, its U' [n, k] column-major is Vh.
@@ -42,7 +34,9 @@ public struct SingularValueDecomposition: Sendable {
         lwork = Int32(query.rounded(.up))
         var work = [Float](repeating: 0, count: max(Int(lwork), 1))
         sgesdd(job, &rows, &columns, &matrix, &lda, &singular, &left, &ldu, &right, &ldvt, &work, &lwork, &iwork, &info, 1)
-        guard info == 0 else { throw Failure.noConvergence(info) }
+        guard info == 0 else {
+            throw TrainingCoreError(file: name ?? "[\(m), \(n)] matrix", "the SVD did not converge (sgesdd info \(info))")
+        }
         u = right
         s = singular
         vh = left

@@ -94,7 +94,7 @@ import TrainingCore
 
     @Test func headsConflictUnlessOneIsChosen() throws {
         let a = try Self.updates("tiny-bert-lora"), b = try Self.updates("tailor-tiny-bert-lora")
-        #expect { _ = try AdapterMerge.merge([a, b], options: .init(method: .linear, weights: [1, 1])) } throws: { "\($0)".contains("--head-from") }
+        #expect { _ = try AdapterMerge.merge([a, b], options: .init(method: .linear, weights: [1, 1])) } throws: { "\($0)".contains("head to keep") }
         let merged = try AdapterMerge.merge([a, b], options: .init(method: .linear, weights: [1, 1], headFrom: 1))
         #expect(merged.adapter.tensors["base_model.model.classifier.weight"]?.values == b.inFull["base_model.model.classifier.weight"]?.values)
         #expect(merged.adapter.config.modulesToSave == ["classifier"])
@@ -106,7 +106,7 @@ import TrainingCore
     /// DoRA's update needs the base: folded layer − base weight; at full rank the merge of one
     /// DoRA adapter with weight 1 reproduces it.
     @Test func doraAndIA3UpdatesComeFromTheBase() throws {
-        #expect { _ = try Self.updates("tiny-llama-dora") } throws: { "\($0)".contains("--model") }
+        #expect { _ = try Self.updates("tiny-llama-dora") } throws: { "\($0)".contains("base model folder") }
         let dora = try Self.updates("tiny-llama-dora", base: "tiny-llama")
         let merged = try AdapterMerge.merge([dora], options: .init(method: .svd, weights: [1], rank: 64))
         for (module, update) in dora.updates {

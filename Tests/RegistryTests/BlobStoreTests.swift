@@ -14,8 +14,8 @@ import Testing
         #expect(try store.put(bytes) == hash, "the same content is one blob")
         #expect(try store.get(hash, maxLength: bytes.count) == bytes)
         #expect(try store.hashes() == [hash])
-        #expect(throws: BlobStore.Failure.self) { try store.get(hash, maxLength: bytes.count - 1) }
-        #expect(throws: BlobStore.Failure.self) { try store.get("../../etc/passwd", maxLength: 100) }
+        #expect(throws: RegistryError.self) { try store.get(hash, maxLength: bytes.count - 1) }
+        #expect(throws: RegistryError.self) { try store.get("../../etc/passwd", maxLength: 100) }
 
         var damaged = bytes
         damaged[0] ^= 1

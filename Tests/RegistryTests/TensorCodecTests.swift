@@ -50,12 +50,12 @@ import Testing
     @Test func corruptOrHostileBlobsAreRefused() throws {
         let raw = Self.bytes(Self.weights(10_000, seed: 5), dtype: "BF16")
         let blob = TensorCodec.encode(raw, width: 2, transform: .rotatedByteStreams)
-        #expect(throws: TensorCodec.Failure.self) { try TensorCodec.decode(blob, maxLength: raw.count - 1) }
-        #expect(throws: TensorCodec.Failure.self) { try TensorCodec.decode(Array(blob.dropLast(7)), maxLength: raw.count) }
-        #expect(throws: TensorCodec.Failure.self) { try TensorCodec.decode(Array("TLRX".utf8) + blob.dropFirst(4), maxLength: raw.count) }
+        #expect(throws: RegistryError.self) { try TensorCodec.decode(blob, maxLength: raw.count - 1) }
+        #expect(throws: RegistryError.self) { try TensorCodec.decode(Array(blob.dropLast(7)), maxLength: raw.count) }
+        #expect(throws: RegistryError.self) { try TensorCodec.decode(Array("TLRX".utf8) + blob.dropFirst(4), maxLength: raw.count) }
         var flipped = blob
         flipped[TensorCodecTests.firstCompressedPayload(blob)] ^= 0x5a
-        #expect(throws: TensorCodec.Failure.self) { try TensorCodec.decode(flipped, maxLength: raw.count) }
+        #expect(throws: RegistryError.self) { try TensorCodec.decode(flipped, maxLength: raw.count) }
     }
 
     /// Offset of the first byte inside the first zstd-compressed stream.

@@ -122,7 +122,7 @@ import Testing
             #expect(generate.status == 0, "\(method): \(generate.stderr)")
         }
         let conflict = try TailorProcess.run(["merge", peft + "/tiny-bert-lora", peft + "/tailor-tiny-bert-lora", "--output", folder.file("heads")])
-        #expect(conflict.status != 0 && conflict.stderr.contains("--head-from") && !FileManager.default.fileExists(atPath: folder.file("heads")))
+        #expect(conflict.status != 0 && conflict.stderr.contains("head to keep") && !FileManager.default.fileExists(atPath: folder.file("heads")))
         let chosen = try TailorProcess.run(["merge", peft + "/tiny-bert-lora", peft + "/tailor-tiny-bert-lora", "--head-from", "2", "--output", folder.file("heads")])
         #expect(chosen.status == 0, "\(chosen.stderr)")
         #expect(try TailorProcess.run(["merge", a, b, "--method", "mean", "--output", folder.file("x")]).status != 0)

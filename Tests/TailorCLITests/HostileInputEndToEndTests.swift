@@ -176,7 +176,7 @@ import Testing
         let folder = TemporaryFolder()
         let out = folder.file("nf4")
         #expect(try TailorProcess.run(["quantize", tinyBert, "--output", out]).status == 0)
-        expectOneLineError(try TailorProcess.run(["quantize", tinyBert, "--output", out]), mentioning: "--overwrite")
+        expectOneLineError(try TailorProcess.run(["quantize", tinyBert, "--output", out]), mentioning: "allow overwriting")
         let stale = out + "/.model.safetensors.999999999.1.tmp"
         #expect(FileManager.default.createFile(atPath: stale, contents: Data(count: 1000)))
         try Data("old".utf8).write(to: URL(fileURLWithPath: out + "/model-00002-of-00002.safetensors"))
@@ -231,7 +231,7 @@ import Testing
                          "--output", out]
         #expect(try TailorProcess.run(arguments).status == 0)
         try FileManager.default.createDirectory(atPath: out + "/checkpoint-9999", withIntermediateDirectories: true)
-        expectOneLineError(try TailorProcess.run(arguments), mentioning: "--overwrite")
+        expectOneLineError(try TailorProcess.run(arguments), mentioning: "allow overwriting")
         let again = try TailorProcess.run(arguments + ["--overwrite"])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out + "/checkpoint-9999"), "the earlier run's checkpoints are gone")

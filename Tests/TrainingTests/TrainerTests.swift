@@ -99,7 +99,7 @@ import TrainingCore
         #expect {
             try trainer.run { _ in }
         } throws: { error in
-            "\(error)".contains("loss became") && "\(error)".contains("lower --lr")
+            "\(error)".contains("loss became") && "\(error)".contains("lower the learning rate")
         }
     }
 }
