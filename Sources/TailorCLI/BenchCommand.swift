@@ -21,30 +21,34 @@ struct BenchCommand: ParsableCommand {
             PyTorch and PEFT.
 
             Examples:
-              tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --batch 16 --seq 128 --steps 5
+              tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --batch-size 16 --max-length 128 --steps 5
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method lora
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method qlora --json
-              tailor bench infer --model fixtures/tiny-llama --batch 4 --seq 64 --json
+              tailor bench infer --model fixtures/tiny-llama --batch-size 4 --max-length 64 --json
               tailor bench switch --model ~/.cache/tailor/all-MiniLM-L6-v2 --adapter a --adapter b --adapter c --adapter d \
             --registry /tmp/reg
             """
     )
 
-    @Argument(help: "train, infer or switch.")
-    var mode: String
+    /// What to time: training steps, forward passes, or serving several adapters on one base.
+    enum Mode: String, CaseIterable, ExpressibleByArgument { case train, infer, `switch` }
+
+    @Argument(help: "What to time.")
+    var mode: Mode
 
     @Option(help: "The model folder.")
     var model: String
 
     @Option(help: ArgumentHelp("Training method: full; lora (r 8, alpha 32, dropout 0.05 on query+value / q_proj+v_proj, "
                                + "classifier trained); qlora (that LoRA on an NF4 base); dora; ia3 (PEFT's default targets)."))
-    var method = "full"
+    var method: StepBenchmark.Method = .full
 
-    @Option(help: "Sequences per step.")
-    var batch = 16
+    // --batch and --seq are the names earlier releases used.
+    @Option(name: [.customLong("batch-size"), .customLong("batch")], help: "Sequences per step.")
+    var batchSize = 16
 
-    @Option(help: "Tokens per sequence.")
-    var seq = 128
+    @Option(name: [.customLong("max-length"), .customLong("seq")], help: "Tokens per sequence.")
+    var maxLength = 128
 
     @Option(help: "Timed steps (after one warm-up step).")
     var steps = 5
@@ -54,33 +58,25 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
-        if mode == "switch" {
-            guard !adapter.isEmpty else { throw ValidationError("switch needs at least one --adapter") }
-        } else {
-            guard StepBenchmark.Mode(rawValue: mode) != nil else {
-                throw ValidationError("mode must be train, infer or switch, not '\(mode)'")
-            }
+        if mode == .switch, adapter.isEmpty { throw ValidationError("switch needs at least one --adapter") }
+        guard batchSize > 0, maxLength > 0, steps > 0 else {
+            throw ValidationError("--batch-size, --max-length and --steps must be positive")
         }
-        guard StepBenchmark.Method(rawValue: method) != nil else {
-            throw ValidationError("--method must be one of \(StepBenchmark.Method.allCases.map(\.rawValue).joined(separator: ", ")), "
-                                  + "not '\(method)'")
-        }
-        guard batch > 0, seq > 0, steps > 0 else { throw ValidationError("--batch, --seq and --steps must be positive") }
     }
 
     func run() throws {
         try reportingErrors {
-            if mode == "switch" { return try runSwitch() }
+            guard let stepMode = StepBenchmark.Mode(rawValue: mode.rawValue) else { return try runSwitch() }
             let bar = ProgressBar(label: "bench", quiet: outputOptions.json)
-            let result = try StepBenchmark.run(folder: model, mode: StepBenchmark.Mode(rawValue: mode)!,
-                                               method: StepBenchmark.Method(rawValue: method)!, batch: batch, length: seq,
+            let result = try StepBenchmark.run(folder: model, mode: stepMode, method: method, batch: batchSize, length: maxLength,
                                                steps: steps) { done, _ in bar.update(done: done, total: steps) }
             bar.finish()
             if outputOptions.json {
                 try outputOptions.emit(result)
             } else {
                 print(String(format: "%@ %@: %.0f tokens/s (%.3f s/step, batch %d × %d tokens, %d steps; OpenBLAS %@, %d threads)",
-                                     mode, method, result.tokensPerSecond, result.secondsPerStep, batch, seq, steps, BLAS.coreName,
+                                     mode.rawValue, method.rawValue, result.tokensPerSecond, result.secondsPerStep, batchSize, maxLength,
+                                     steps, BLAS.coreName,
                                      Parallel.workers))
                 print(String(format: "time: GEMM %.0f%%, 4-bit dequantize %.0f%%, optimizer %.0f%%, "
                              + "other (norms, softmax, GELU, attention glue, loss) %.0f%%",
@@ -96,14 +92,14 @@ extension BenchCommand {
     func runSwitch() throws {
         let resolver = AdapterResolver(model: model, registryRoot: registryOptions.root, force: false)
         let loads = adapter.map { reference in { try resolver.resolve(AdapterStack.Member(reference: reference)).files } }
-        let result = try SwitchBenchmark.run(folder: model, adapters: loads, batch: batch, length: seq, steps: steps)
+        let result = try SwitchBenchmark.run(folder: model, adapters: loads, batch: batchSize, length: maxLength, steps: steps)
         if outputOptions.json {
             try outputOptions.emit(result)
         } else {
             print(String(format: "load (registry → attached): best %.2f ms, worst adapter %.2f ms", (result.loadSeconds.min() ?? 0) * 1e3,
                          (result.loadSeconds.max() ?? 0) * 1e3))
             print(String(format: "switch: %.3f µs", result.switchSeconds * 1e6))
-            print(String(format: "batch %d × %d: one adapter %.0f tokens/s, %d adapters mixed %.0f tokens/s (%.2fx)", batch, seq,
+            print(String(format: "batch %d × %d: one adapter %.0f tokens/s, %d adapters mixed %.0f tokens/s (%.2fx)", batchSize, maxLength,
                          result.singleTokensPerSecond, adapter.count, result.mixedTokensPerSecond,
                          result.mixedTokensPerSecond / result.singleTokensPerSecond))
             print(String(format: "fold the first adapter into the base: %.1f ms", result.mergeSeconds * 1e3))

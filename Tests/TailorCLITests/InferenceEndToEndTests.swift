@@ -35,11 +35,12 @@ import Testing
 
     @Test func benchReportsTokensPerSecond() throws {
         for mode in ["train", "infer"] {
-            let result = try TailorProcess.run(["bench", mode, "--model", TailorProcess.fixture("tiny-llama"), "--batch", "2",
-                                                "--seq", "16", "--steps", "2", "--json"])
+            let result = try TailorProcess.run(["bench", mode, "--model", TailorProcess.fixture("tiny-llama"), "--batch-size", "2",
+                                                "--max-length", "16", "--steps", "2", "--json"])
             #expect(result.status == 0, "\(result.stderr)")
             #expect((result.json?["tokens_per_s"] as? Double ?? 0) > 0)
         }
+        // The names earlier releases used (--batch, --seq) still work.
         let lora = try TailorProcess.run(["bench", "train", "--model", TailorProcess.fixture("tiny-bert"), "--method", "lora",
                                           "--batch", "2", "--seq", "16", "--steps", "2", "--json"])
         #expect(lora.status == 0, "\(lora.stderr)")
