@@ -4,6 +4,7 @@ import Foundation
 import Inference
 import Registry
 import SafeTensors
+import Workflows
 
 /// `--registry DIR`: where adapters are stored.
 struct RegistryOptions: ParsableArguments {
@@ -69,44 +70,26 @@ struct AdapterCommand: ParsableCommand {
         var base: String?
         @Option(help: ArgumentHelp("Store the adapter's float tensors lossily: bf16, f16, int8 (per-row scales) or nf4 (blocks of 64); "
                                    + "export restores the dtype. Reports the logit change when the base is known."))
-        var storeDtype: String?
+        var storeDtype: AdapterStorage.Precision?
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
 
-        func validate() throws {
-            if let storeDtype, !["bf16", "f16", "int8", "nf4"].contains(storeDtype) {
-                throw ValidationError("--store-dtype must be bf16, f16, int8 or nf4")
-            }
-        }
-
         func run() throws {
             try reportingErrors {
-                let store = try registryOptions.open()
-                let version = try store.add(folder: folder, name: name, tags: tag, base: base,
-                                            storeDType: ["bf16": .bf16, "f16": .f16][storeDtype ?? ""],
-                                            quantize: storeDtype.flatMap(FactorQuantization.init(rawValue:)))
-                var change: AdapterOutputChange.Result?
-                let baseFolder = base ?? version.baseModel.flatMap {
-                    FileManager.default.fileExists(atPath: $0 + "/config.json") ? $0 : nil
-                }
-                if storeDtype != nil, let baseFolder {
-                    let exported = NSTemporaryDirectory() + "tailor-stored-\(UUID().uuidString)"
-                    defer { try? FileManager.default.removeItem(atPath: exported) }
-                    try store.export("\(version.name)@\(version.version)", to: exported)
-                    change = try AdapterOutputChange.measure(base: baseFolder, original: folder, stored: exported)
-                }
+                let added = try AdapterStorage.add(folder: folder, name: name, tags: tag, base: base, precision: storeDtype,
+                                                   in: try registryOptions.open())
                 if outputOptions.json {
-                    guard case .object(var object) = version.jsonValue else { return }
-                    if let change {
+                    guard case .object(var object) = added.version.jsonValue else { return }
+                    if let change = added.change {
                         object["max_logit_change"] = .double(Double(change.maxChange))
                         object["mean_logit_change"] = .double(Double(change.meanChange))
                     }
                     outputOptions.emit(.object(object))
                 } else {
-                    outputOptions.report(version, "stored")
-                    if let change {
+                    outputOptions.report(added.version, "stored")
+                    if let change = added.change, let storeDtype {
                         print(String(format: "stored as %@: logits change by at most %.3g (mean %.3g) over %d logits on a random sample",
-                                     storeDtype!, change.maxChange, change.meanChange, change.logits))
+                                     storeDtype.rawValue, change.maxChange, change.meanChange, change.logits))
                     }
                 }
             }

@@ -4,6 +4,7 @@ import Quantization
 import SafeTensors
 import Training
 import TrainingCore
+import Workflows
 
 // The library's choices, parsed straight from the command line: ArgumentParser lists their
 // values in --help and refuses others with the list, so no command keeps its own strings.
@@ -16,6 +17,7 @@ extension LoRAConfig.Initialization.Choice: ExpressibleByArgument {}
 extension QuantType: ExpressibleByArgument {}
 extension AdapterMerge.Method: ExpressibleByArgument {}
 extension StepBenchmark.Method: ExpressibleByArgument {}
+extension AdapterStorage.Precision: ExpressibleByArgument {}
 
 /// The floating-point dtypes a command writes, by the names people type (bf16, bfloat16, fp16, …).
 struct FloatDType: ExpressibleByArgument {

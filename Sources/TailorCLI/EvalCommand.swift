@@ -1,7 +1,7 @@
 import Adapters
 import ArgumentParser
 import Foundation
-import Models
+import Quantization
 import SafeTensors
 import Training
 
@@ -23,31 +23,20 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "The base model folder (or a fully fine-tuned one).") var model: String
     @OptionGroup var adapterOptions: AdapterOptions
     @Option(help: "Labelled data (CSV or JSONL).") var data: String
-    @Option(help: "classification or causal-lm.") var task = "classification"
+    @Option(help: "What the model was trained for.") var task: Dataset.Task = .classification
     @Option(help: "Examples per forward pass.") var batchSize = 32
     @Option(help: "Truncate inputs to this many tokens.") var maxLength = 128
-    @Option(help: "4-bit type the base was trained with (QLoRA): nf4 or fp4.") var quantize: String?
+    @Option(help: "4-bit type the base was trained with (QLoRA).") var quantize: QuantType?
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
-        guard Dataset.Task(rawValue: task) != nil else { throw ValidationError("--task must be classification or causal-lm") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
     }
 
     func run() throws {
         try reportingErrors {
-            let taskKind = Dataset.Task(rawValue: task)!
-            let stack = try adapterOptions.stack(model: model)
-            var labels = stack.lazy.compactMap(\.files.labels).first
-            if labels == nil, taskKind == .classification {
-                labels = try ConfigReader(path: model + "/config.json").labels()
-            }
-            let dataset = try Dataset.load(data, task: taskKind, knownLabels: taskKind == .classification ? labels : nil)
-            let taskModel = try TaskModel(folder: model, task: taskKind, method: stack.isEmpty ? .full : .lora, loraConfig: nil,
-                                          quantize: quantize.flatMap { .init(rawValue: $0) }, labels: labels, maxLength: maxLength,
-                                          seed: 0, adapters: stack)
-            try taskModel.checkTokenIds(of: dataset)
-            let result = Evaluation.result(of: taskModel, on: dataset, batchSize: batchSize)
+            let result = try Evaluation.result(folder: model, adapters: adapterOptions.stack(model: model), data: data, task: task,
+                                               quantize: quantize, maxLength: maxLength, batchSize: batchSize)
             if outputOptions.json {
                 try outputOptions.emit(result)
             } else {
