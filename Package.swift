@@ -49,19 +49,29 @@ let package = Package(
         // Classification and generation (KV cache, sampling) over model folders.
         .target(name: "Inference", dependencies: ["Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // Training loops and their measurement (the Trainer arrives with adapters).
-        .target(name: "Training", dependencies: ["Diagnostics", "Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
+        .target(
+            name: "Training",
+            dependencies: ["Diagnostics", "Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // System compression libraries, found with pkg-config (libzstd-dev, zlib1g-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Adapter storage: the lossless tensor codec (byte grouping + zstd, zlib fallback) and
         // content-addressed blobs (SHA-256).
-        .target(name: "Registry", dependencies: ["Diagnostics", "SafeTensors", "Quantization", "CZstd", "CZlib",
-                                                 .product(name: "Crypto", package: "swift-crypto"),
-                                                 .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "Registry",
+            dependencies: [
+                "Diagnostics", "SafeTensors", "Quantization", "CZstd", "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         // Jobs that span modules, as library calls the CLI and a server share: resolving adapter
         // references, saving new adapters to a folder and/or the registry, the demo pipeline.
-        .target(name: "Workflows", dependencies: ["Diagnostics", "Models", "Adapters", "Inference", "Training", "Registry", "Quantization",
-                                                 "SafeTensors"]),
+        .target(
+            name: "Workflows",
+            dependencies: [
+                "Diagnostics", "Models", "Adapters", "Inference", "Training", "Registry", "Quantization",
+                "SafeTensors",
+            ]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
@@ -90,10 +100,15 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "TrainingCore", "TailorTestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Adapters", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TailorTestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),
+        .testTarget(
+            name: "ModelsTests", dependencies: ["Models", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "SafeTensors", "TailorTestSupport"]),
-        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "SafeTensors", "Adapters", "Inference", "Training", "TailorTestSupport",
-                                                        .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(
+            name: "TailorCLITests",
+            dependencies: [
+                "TailorCLI", "SafeTensors", "Adapters", "Inference", "Training", "TailorTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
     ]
 )

@@ -11,6 +11,7 @@ import Foundation
 import Models
 import SafeTensors
 import TrainingCore
+
 @testable import Adapters
 
 enum Harness {
@@ -65,8 +66,9 @@ enum Harness {
         guard let files = try? AdapterFiles(files: contents, label: "fuzz") else { return false }
         let loaded: LoadedModel
         do {
-            loaded = try ModelLoader.load(folder: Fuzz.fixtures + (llama ? "/tiny-llama" : "/tiny-bert"),
-                                          task: llama ? .causalLM : .sequenceClassification)
+            loaded = try ModelLoader.load(
+                folder: Fuzz.fixtures + (llama ? "/tiny-llama" : "/tiny-bert"),
+                task: llama ? .causalLM : .sequenceClassification)
         } catch {
             fatalError("cannot load the base: \(error)")
         }
@@ -90,7 +92,8 @@ enum Harness {
 
     static func writeSeeds(into folder: String) {
         for path in Fuzz.fixtureFiles("peft", suffix: "adapter_config.json") { Fuzz.seed(Fuzz.read(path), named: path, into: folder) }
-        let bottleneck = #"{"peft_type": "BOTTLENECK", "bottleneck_size": 4, "activation": "relu", "target_modules": ["output.dense"], "#
+        let bottleneck =
+            #"{"peft_type": "BOTTLENECK", "bottleneck_size": 4, "activation": "relu", "target_modules": ["output.dense"], "#
             + #""modules_to_save": ["classifier"], "task_type": "SEQ_CLS", "base_model_name_or_path": "fixtures/tiny-bert"}"#
         Fuzz.seed(Array(bottleneck.utf8), named: "bottleneck", into: folder)
     }

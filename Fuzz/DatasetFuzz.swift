@@ -5,6 +5,7 @@
 // Dataset.load only takes a path (the extension picks the format), so the input is written to a
 // .jsonl and a .csv file in a scratch folder.
 import Foundation
+
 @testable import Training
 
 enum Harness {
@@ -40,7 +41,8 @@ enum Harness {
             var rows = ["text,label"]
             for line in lines {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let text = object["text"] as? String else { continue }
+                    let text = object["text"] as? String
+                else { continue }
                 let label = object["label"].map { "\($0)" } ?? ""
                 rows.append("\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"," + label)
             }

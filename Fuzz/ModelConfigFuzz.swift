@@ -8,6 +8,7 @@
 import Foundation
 import SafeTensors
 import TrainingCore
+
 @testable import Models
 
 enum Harness {
@@ -20,8 +21,9 @@ enum Harness {
         for (key, fixture) in weights {
             let folder = Fuzz.scratch + "/" + key
             try! FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try! FileManager.default.createSymbolicLink(atPath: folder + "/model.safetensors",
-                                                        withDestinationPath: Fuzz.fixtures + "/" + fixture + "/model.safetensors")
+            try! FileManager.default.createSymbolicLink(
+                atPath: folder + "/model.safetensors",
+                withDestinationPath: Fuzz.fixtures + "/" + fixture + "/model.safetensors")
         }
     }
 
@@ -53,11 +55,15 @@ enum Harness {
         let batch = TokenBatch(ids: [[1, 5, 9, 2], [3, 4, 0, 0]], mask: [[true, true, true, true], [true, true, false, false]])
         switch model {
         case .bert(let bert):
-            if task == .sequenceClassification { _ = bert.classify(Graph(recording: false), batch).values } else {
+            if task == .sequenceClassification {
+                _ = bert.classify(Graph(recording: false), batch).values
+            } else {
                 _ = bert.encode(Graph(recording: false), batch).values
             }
         case .llama(let llama):
-            if task == .sequenceClassification { _ = llama.classify(Graph(recording: false), batch).values } else {
+            if task == .sequenceClassification {
+                _ = llama.classify(Graph(recording: false), batch).values
+            } else {
                 _ = llama.logits(Graph(recording: false), batch).values
                 let cache = llama.makeCache(capacity: 8)
                 _ = llama.step([1, 2], cache: cache).values

@@ -7,6 +7,7 @@
 // state describes when that is small, so the reader gets past its size checks. A few bits of
 // the input's hash break one companion instead, or store the state under the other type's key.
 import Foundation
+
 @testable import Quantization
 @testable import SafeTensors
 
@@ -48,12 +49,16 @@ enum Harness {
         func add(_ name: String, _ dtype: DType, _ count: Int, index: UInt64) {
             let n = broken == index ? count + 1 : count
             let size = dtype.byteCount(elements: n)!
-            tensors.append(TensorData(name: name, dtype: dtype, shape: [n],
-                                      bytes: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ Int(hash >> 8)) }))
+            tensors.append(
+                TensorData(
+                    name: name, dtype: dtype, shape: [n],
+                    bytes: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ Int(hash >> 8)) }))
         }
         add("w", .u8, (elements + 1) / 2, index: 0)
-        tensors.append(TensorData(name: "w.quant_map", dtype: .f32, shape: [16],
-                                  bytes: BitsAndBytesLayout.floatBytes(state.quantType.codebook.values)))
+        tensors.append(
+            TensorData(
+                name: "w.quant_map", dtype: .f32, shape: [16],
+                bytes: BitsAndBytesLayout.floatBytes(state.quantType.codebook.values)))
         if let nestedBlockSize = state.nestedBlockSize {
             add("w.absmax", .u8, blocks, index: 1)
             let nestedBlocks = nestedBlockSize > 1 << 20 ? 1 : (blocks + nestedBlockSize - 1) / nestedBlockSize
@@ -63,8 +68,10 @@ enum Harness {
             add("w.absmax", .f32, blocks, index: 4)
         }
         let other: QuantType = state.quantType == .nf4 ? .fp4 : .nf4
-        tensors.append(TensorData(name: "w" + QuantState.keySuffix(broken == 6 ? other : state.quantType), dtype: .u8,
-                                  shape: [stateBytes.count], bytes: stateBytes))
+        tensors.append(
+            TensorData(
+                name: "w" + QuantState.keySuffix(broken == 6 ? other : state.quantType), dtype: .u8,
+                shape: [stateBytes.count], bytes: stateBytes))
         if broken == 5 { tensors.append(TensorData(name: "v.absmax", dtype: .u8, shape: [1], bytes: [7])) }
         tensors.append(TensorData(name: "bias", dtype: .f32, shape: [2], bytes: [UInt8](repeating: 0, count: 8)))
         guard let file = try? SafeTensorsWriter.serialize(tensors) else { return nil }

@@ -7,6 +7,7 @@
 import Foundation
 import Quantization
 import SafeTensors
+
 @testable import Registry
 
 enum Harness {
@@ -51,21 +52,24 @@ enum Harness {
                 guard !usable.isEmpty else { continue }
                 let method: TensorCodec.Method = written % 3 == 0 ? .zlib : .zstd
                 let transform = TensorCodec.transform(width: width, dtype: info.dtype.rawValue)
-                let blob = TensorCodec.encode(usable, width: info.dtype.bitSize % 8 == 0 ? width : 1, transform: transform,
-                                              level: written % 2 == 0 ? 3 : 1, method: method, chunkBytes: 2048)
+                let blob = TensorCodec.encode(
+                    usable, width: info.dtype.bitSize % 8 == 0 ? width : 1, transform: transform,
+                    level: written % 2 == 0 ? 3 : 1, method: method, chunkBytes: 2048)
                 Fuzz.seed(blob, named: "\(path)-\(info.name)-\(method)", into: folder)
                 if let floats = try? file.view(of: info).floats(), floats.count <= 4096, floats.allSatisfy(\.isFinite) {
                     for encoding in FactorQuantization.allCases {
                         guard let payload = try? encoding.encode(floats, shape: info.shape, tensor: info.name) else { continue }
-                        Fuzz.seed(TensorCodec.encode(payload, width: 1, transform: .none, level: 3),
-                                  named: "\(path)-\(info.name)-\(encoding)", into: folder)
+                        Fuzz.seed(
+                            TensorCodec.encode(payload, width: 1, transform: .none, level: 3),
+                            named: "\(path)-\(info.name)-\(encoding)", into: folder)
                     }
                 }
                 written += 1
             }
         }
         Fuzz.seed(TensorCodec.encode([], width: 4, transform: .rotatedByteStreams), named: "empty", into: folder)
-        Fuzz.seed(TensorCodec.encode(Array(repeating: 7, count: 64), width: 8, transform: .byteStreams, level: 0, method: .stored),
-                  named: "stored-8", into: folder)
+        Fuzz.seed(
+            TensorCodec.encode(Array(repeating: 7, count: 64), width: 8, transform: .byteStreams, level: 0, method: .stored),
+            named: "stored-8", into: folder)
     }
 }

@@ -18,7 +18,8 @@ enum Harness {
             exercise(bytes)
         } catch {
             guard case .incompleteBuffer(let expected, let actual) = error.kind, expected > actual, expected - actual <= 1 << 20,
-                  !bytes.isEmpty else { return }
+                !bytes.isEmpty
+            else { return }
             var file = bytes
             file.reserveCapacity(expected)
             for i in 0..<(expected - actual) { file.append(bytes[i % bytes.count] &+ UInt8(truncatingIfNeeded: i)) }

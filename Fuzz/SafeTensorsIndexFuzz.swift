@@ -5,6 +5,7 @@
 // PythonJSONText (rendered as config.json and the index are written).
 // The reader only takes a path, so the input is written to the index file of a scratch folder.
 import Foundation
+
 @testable import SafeTensors
 
 enum Harness {
@@ -13,8 +14,10 @@ enum Harness {
     static func setUp() {
         folder = Fuzz.scratch + "/sharded"
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        for name in ["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors",
-                     "config.json"] {
+        for name in [
+            "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors",
+            "config.json",
+        ] {
             Fuzz.write(Fuzz.read(Fuzz.fixtures + "/tiny-bert-sharded/" + name), to: folder + "/" + name)
         }
         // A one-tensor shard the index may also name, and a file that is not a checkpoint.
@@ -39,7 +42,8 @@ enum Harness {
 
     static func writeSeeds(into folder: String) {
         for path in Fuzz.fixtureFiles(suffix: ".index.json") { Fuzz.seed(Fuzz.read(path), named: path, into: folder) }
-        let extra = #"{"metadata":{"total_size":8,"format":"pt","nested":[1,2.5,true,null,{"a":"b"}]},"#
+        let extra =
+            #"{"metadata":{"total_size":8,"format":"pt","nested":[1,2.5,true,null,{"a":"b"}]},"#
             + #""weight_map":{"extra.weight":"extra.safetensors"}}"#
         Fuzz.seed(Array(extra.utf8), named: "extra-only", into: folder)
     }

@@ -5,6 +5,7 @@
 // The texts are fixed, plus one made of the file's own added tokens and a few vocabulary entries,
 // so added-token splitting and the model's merges are reached whatever the vocabulary.
 import Foundation
+
 @testable import Tokenizers
 
 enum Harness {
@@ -20,7 +21,8 @@ enum Harness {
 
     static func run(_ bytes: [UInt8]) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-              let tokenizer = try? Tokenizer(json: object, file: "fuzz") else { return }
+            let tokenizer = try? Tokenizer(json: object, file: "fuzz")
+        else { return }
         let special = tokenizer.addedTokens.prefix(4).map(\.content)
         let vocabulary = tokenizer.model.vocab.keys.sorted().prefix(3)
         let own = (special + vocabulary).joined(separator: " x") + " end"

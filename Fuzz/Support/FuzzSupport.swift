@@ -2,13 +2,16 @@
 // which defines `enum Harness`): the libFuzzer entry points, the seed-writing mode, fixtures and a
 // scratch folder for readers whose real entry point takes a path.
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
 @_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>,
-                             _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
+public func fuzzerInitialize(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+) -> CInt {
     if let folder = ProcessInfo.processInfo.environment["TAILOR_FUZZ_WRITE_SEEDS"] {
         Harness.writeSeeds(into: folder)
         exit(0)
@@ -26,9 +29,10 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
 
 enum Fuzz {
     /// fixtures/ of the repository (Scripts/fuzz sets TAILOR_FIXTURES).
-    static let fixtures: String = ProcessInfo.processInfo.environment["TAILOR_FIXTURES"]
+    static let fixtures: String =
+        ProcessInfo.processInfo.environment["TAILOR_FIXTURES"]
         ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("fixtures").path
+        .deletingLastPathComponent().appendingPathComponent("fixtures").path
 
     /// A folder of this process, removed at exit; in /dev/shm when there is one (no disk I/O).
     static let scratch: String = {

@@ -79,15 +79,20 @@ public struct AdapterDiff: Codable, Sendable, Equatable {
             let a = updatesA[name], b = updatesB[name]
             let shape = [(a ?? b)!.out, (a ?? b)!.inFeatures]
             if let a, let b, [a.out, a.inFeatures] != [b.out, b.inFeatures] {
-                throw AdapterError(file: folderB, "\(name): update shape [\(b.out), \(b.inFeatures)] differs from "
-                                   + "[\(a.out), \(a.inFeatures)]")
+                throw AdapterError(
+                    file: folderB,
+                    "\(name): update shape [\(b.out), \(b.inFeatures)] differs from "
+                        + "[\(a.out), \(a.inFeatures)]")
             }
             let x = a?.values ?? [Float](repeating: 0, count: shape[0] * shape[1])
             let y = b?.values ?? [Float](repeating: 0, count: x.count)
             var dot = 0.0, nx = 0.0, ny = 0.0, nd = 0.0
             for i in 0..<x.count {
                 let (p, q) = (Double(x[i]), Double(y[i]))
-                dot += p * q; nx += p * p; ny += q * q; nd += (p - q) * (p - q)
+                dot += p * q
+                nx += p * p
+                ny += q * q
+                nd += (p - q) * (p - q)
             }
             let cosine = nx > 0 && ny > 0 ? dot / (nx.squareRoot() * ny.squareRoot()) : 0
             var similarity = 0.0
@@ -107,8 +112,9 @@ public struct AdapterDiff: Codable, Sendable, Equatable {
                 }
                 similarity = sum / Double(max(k, 1))
             }
-            return Module(name: name, normA: nx.squareRoot(), normB: ny.squareRoot(), normDifference: nd.squareRoot(), cosine: cosine,
-                          subspaceSimilarity: similarity)
+            return Module(
+                name: name, normA: nx.squareRoot(), normB: ny.squareRoot(), normDifference: nd.squareRoot(), cosine: cosine,
+                subspaceSimilarity: similarity)
         }
     }
 
@@ -138,8 +144,9 @@ public struct AdapterDiff: Codable, Sendable, Equatable {
         return groups.keys.sorted().map { kind in
             let group = groups[kind]!
             let count = Double(group.count)
-            return Role(kind: kind, modules: group.count, cosine: group.reduce(0.0) { $0 + $1.cosine } / count,
-                        similarity: group.reduce(0.0) { $0 + $1.subspaceSimilarity } / count)
+            return Role(
+                kind: kind, modules: group.count, cosine: group.reduce(0.0) { $0 + $1.cosine } / count,
+                similarity: group.reduce(0.0) { $0 + $1.subspaceSimilarity } / count)
         }
     }
 

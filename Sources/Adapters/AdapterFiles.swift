@@ -60,8 +60,10 @@ public struct AdapterFiles {
             let values: [Float]
             do { values = try view.floats() } catch { throw AdapterError(file: weights.path, "\(error)") }
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                throw AdapterError(file: weights.path, "tensor \(info.name) holds \(values[bad]) at element \(bad) "
-                                   + "(a diverged training run?)")
+                throw AdapterError(
+                    file: weights.path,
+                    "tensor \(info.name) holds \(values[bad]) at element \(bad) "
+                        + "(a diverged training run?)")
             }
             out[info.name] = Tensor(values, shape: view.shape, name: info.name)
         }

@@ -101,16 +101,20 @@ public enum AdapterMerge {
             throw AdapterError(file: "merge", "density must be in (0, 1], not \(options.density)")
         }
         for input in inputs where !input.biasChanged.isEmpty {
-            throw AdapterError(file: input.label, "it scales the bias of \(input.biasChanged[0]) (IA3 on an output), which a LoRA "
-                               + "adapter cannot carry; merge it into the base instead")
+            throw AdapterError(
+                file: input.label,
+                "it scales the bias of \(input.biasChanged[0]) (IA3 on an output), which a LoRA "
+                    + "adapter cannot carry; merge it into the base instead")
         }
         try AdapterUpdates.checkSameArchitecture(inputs)
         let modules = Set(inputs.flatMap(\.updates.keys)).sorted()
         for module in modules {
             let shapes = Set(inputs.compactMap { $0.updates[module].map { [$0.out, $0.inFeatures] } })
             guard shapes.count == 1 else {
-                throw AdapterError(file: inputs[0].label, "\(module): the adapters' updates have different shapes "
-                                   + "\(shapes.sorted { $0.lexicographicallyPrecedes($1) })")
+                throw AdapterError(
+                    file: inputs[0].label,
+                    "\(module): the adapters' updates have different shapes "
+                        + "\(shapes.sorted { $0.lexicographicallyPrecedes($1) })")
             }
         }
         let (inFull, labels, headOwner) = try heads(inputs, headFrom: options.headFrom)
@@ -118,8 +122,10 @@ public enum AdapterMerge {
         let rank: Int
         if options.method == .cat {
             guard inputs.allSatisfy({ $0.updates.values.allSatisfy { $0.factors != nil } }) else {
-                throw AdapterError(file: "merge", "cat concatenates LoRA factors; DoRA, PiSSA and IA3 updates have none "
-                                   + "(use svd, linear, ties, …)")
+                throw AdapterError(
+                    file: "merge",
+                    "cat concatenates LoRA factors; DoRA, PiSSA and IA3 updates have none "
+                        + "(use svd, linear, ties, …)")
             }
             rank = options.rank ?? modules.map { m in inputs.reduce(0) { $0 + ($1.updates[m]?.rankBound ?? 0) } }.max() ?? 1
         } else {
@@ -138,8 +144,9 @@ public enum AdapterMerge {
                 continue
             }
             let zero = [Float](repeating: 0, count: out * inFeatures)
-            let merged = combine(inputs.map { $0.updates[module]?.values ?? zero }, weights: options.weights, method: options.method,
-                                 density: options.density, rng: &rng)
+            let merged = combine(
+                inputs.map { $0.updates[module]?.values ?? zero }, weights: options.weights, method: options.method,
+                density: options.density, rng: &rng)
             guard merged.contains(where: { $0 != 0 }) else { continue }
             guard merged.allSatisfy(\.isFinite) else {
                 throw AdapterError(file: "merge", "\(module): the merged update overflows to infinity or NaN (check the weights)")
@@ -153,11 +160,14 @@ public enum AdapterMerge {
         }
         guard !lora.targets.isEmpty else { throw AdapterError(file: "merge", "the merged update is zero in every module") }
         let owner = inputs[headOwner ?? 0]
-        let modulesToSave = Set(inFull.keys.map {
-            String($0.dropFirst("base_model.model.".count).split(separator: ".").dropLast().joined(separator: "."))
-        }).sorted()
-        let config = lora.config(modulesToSave: modulesToSave, taskType: owner.config["task_type"] as? String,
-                                 baseModel: owner.config["base_model_name_or_path"] as? String)
+        let modulesToSave = Set(
+            inFull.keys.map {
+                String($0.dropFirst("base_model.model.".count).split(separator: ".").dropLast().joined(separator: "."))
+            }
+        ).sorted()
+        let config = lora.config(
+            modulesToSave: modulesToSave, taskType: owner.config["task_type"] as? String,
+            baseModel: owner.config["base_model_name_or_path"] as? String)
         var weights = lora.weights
         for (key, tensor) in inFull { weights[key] = tensor }
         return Result(adapter: StandaloneLoRA(config: config, tensors: weights), labels: labels, relativeErrors: errors)
@@ -172,8 +182,10 @@ public enum AdapterMerge {
         for (index, input) in inputs.enumerated() {
             for key in input.inFull.keys {
                 if let other = owners[key], other != headFrom, index != headFrom {
-                    throw AdapterError(file: input.label, "\(inputs[other].label) and \(input.label) both save \(key) (modules_to_save); "
-                                       + "choose which adapter's head to keep")
+                    throw AdapterError(
+                        file: input.label,
+                        "\(inputs[other].label) and \(input.label) both save \(key) (modules_to_save); "
+                            + "choose which adapter's head to keep")
                 }
                 if owners[key] == nil || index == headFrom { owners[key] = index }
             }
@@ -202,8 +214,10 @@ public enum AdapterMerge {
 
     /// One module's merged update from the adapters' updates (zeros where an adapter leaves the
     /// module alone), as PEFT's merge_utils computes it on ΔW.
-    public static func combine(_ tensors: [[Float]], weights: [Float], method: Method, density: Float,
-                               rng: inout RandomGenerator) -> [Float] {
+    public static func combine(
+        _ tensors: [[Float]], weights: [Float], method: Method, density: Float,
+        rng: inout RandomGenerator
+    ) -> [Float] {
         switch method {
         case .linear, .svd, .cat:
             return weightedSum(tensors, weights)

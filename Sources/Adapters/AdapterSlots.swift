@@ -41,8 +41,9 @@ public final class RoutedLinear: LinearAdapter, @unchecked Sendable {
         // share a batch only with rows whose heads have that width too.
         let width = parts[0].1.columns
         let routedRows = parts.reduce(0) { $0 + $1.0.count }
-        precondition(parts.allSatisfy { $0.1.columns == width } && (width == y.columns || routedRows == x.rows),
-                     "rows routed to heads with different numbers of outputs share a batch")
+        precondition(
+            parts.allSatisfy { $0.1.columns == width } && (width == y.columns || routedRows == x.rows),
+            "rows routed to heads with different numbers of outputs share a batch")
         let out = Tensor(uninitialized: Array(y.shape.dropLast()) + [width])
         if routedRows < x.rows { out.data.update(from: y.data, count: y.count) }
         for (rows, part) in parts {
@@ -117,8 +118,10 @@ public final class AdapterSlots {
 
     /// Puts `stack` on `base` for a classifier or generator: loaded into the base directly, or,
     /// with `switching`, as slot 0 of a new switchable model (its ``defaultSlot``).
-    public static func serve(_ stack: [(member: AdapterStack.Member, files: AdapterFiles)], on base: AdaptableModel,
-                             switching: Bool) throws -> AdapterSlots? {
+    public static func serve(
+        _ stack: [(member: AdapterStack.Member, files: AdapterFiles)], on base: AdaptableModel,
+        switching: Bool
+    ) throws -> AdapterSlots? {
         guard switching else {
             _ = try AdapterStack.load(stack, into: base)
             return nil
@@ -140,14 +143,18 @@ public final class AdapterSlots {
         defer { restoreBase() }
         let adapters = try AdapterStack.load(members, into: base)
         if let prompt = zip(members, adapters).first(where: { $0.1 is PromptTuningModel || $0.1 is PrefixTuningModel }) {
-            throw AdapterError(file: prompt.0.files.label, "\(prompt.0.member.reference) is \(prompt.1.peftType): it changes the input "
-                               + "sequence, so it cannot be switched per row; apply it alone, to the whole batch")
+            throw AdapterError(
+                file: prompt.0.files.label,
+                "\(prompt.0.member.reference) is \(prompt.1.peftType): it changes the input "
+                    + "sequence, so it cannot be switched per row; apply it alone, to the whole batch")
         }
         // A norm is no Linear layer with a router: its bias cannot differ between rows of a batch.
         if let norm = before.replacedNormBiases(in: base).first {
             let owner = zip(members, adapters).first { $0.1.savedTensors.contains { $0.0 == "base_model.model." + norm } }?.0 ?? members[0]
-            throw AdapterError(file: owner.files.label, "\(owner.member.reference) trains \(norm) (bias=\"all\"), which every row of a "
-                               + "batch shares, so it cannot be switched per row; apply it alone, to the whole batch")
+            throw AdapterError(
+                file: owner.files.label,
+                "\(owner.member.reference) trains \(norm) (bias=\"all\"), which every row of a "
+                    + "batch shares, so it cannot be switched per row; apply it alone, to the whole batch")
         }
         let replaced = Set(before.replacedLayers(in: base))
         for name in base.linearModuleNames {

@@ -32,8 +32,10 @@ public enum AdapterStack {
 
     /// Loads `members` (their files in the same order) into `base`. With `frozen` their tensors
     /// take no gradient: the stack is a fixed part of the model a new adapter trains on top of.
-    public static func load(_ members: [(member: Member, files: AdapterFiles)], into base: AdaptableModel,
-                            frozen: Bool = false) throws -> [any PEFTAdapter] {
+    public static func load(
+        _ members: [(member: Member, files: AdapterFiles)], into base: AdaptableModel,
+        frozen: Bool = false
+    ) throws -> [any PEFTAdapter] {
         var replacedBy: [String: String] = [:]
         var inputChangedBy: String?
         var loaded: [any PEFTAdapter] = []
@@ -45,15 +47,19 @@ public enum AdapterStack {
             // refuses the same in add_weighted_adapter.
             for name in before.replacedLayers(in: base) + before.replacedNormBiases(in: base) {
                 if let earlier = replacedBy[name] {
-                    throw AdapterError(file: files.label, "\(member.reference) and \(earlier) both replace \(name) "
-                                       + "(modules_to_save or a trained bias); a stack can hold one of them")
+                    throw AdapterError(
+                        file: files.label,
+                        "\(member.reference) and \(earlier) both replace \(name) "
+                            + "(modules_to_save or a trained bias); a stack can hold one of them")
                 }
                 replacedBy[name] = member.reference
             }
             if adapter is PromptTuningModel || adapter is PrefixTuningModel {
                 if let earlier = inputChangedBy {
-                    throw AdapterError(file: files.label, "\(member.reference) and \(earlier) are both prompt or prefix tuning; "
-                                       + "a stack can hold one")
+                    throw AdapterError(
+                        file: files.label,
+                        "\(member.reference) and \(earlier) are both prompt or prefix tuning; "
+                            + "a stack can hold one")
                 }
                 inputChangedBy = member.reference
             }
@@ -75,9 +81,11 @@ public enum AdapterStack {
         case let ia3 as IA3Model:
             ia3.layers.forEach { $0.1.applyStackWeight(member.weight) }
         default:
-            throw AdapterError(file: file, "\(member.reference): a \(adapter.peftType)"
-                               + "\((adapter as? LoRAModel)?.config.useDoRA == true ? " (DoRA)" : "") "
-                               + "adapter takes no stack weight other than 1 (LoRA and IA3 do)")
+            throw AdapterError(
+                file: file,
+                "\(member.reference): a \(adapter.peftType)"
+                    + "\((adapter as? LoRAModel)?.config.useDoRA == true ? " (DoRA)" : "") "
+                    + "adapter takes no stack weight other than 1 (LoRA and IA3 do)")
         }
     }
 }
@@ -85,7 +93,10 @@ public enum AdapterStack {
 /// Which tensors each Linear layer and norm bias holds, to see what loading an adapter replaced (a
 /// head trained in full, a PiSSA residual, a trained bias) as opposed to adapters it appended.
 struct LayerSnapshot {
-    struct Entry: Equatable { var weight: ObjectIdentifier?; var bias: ObjectIdentifier? }
+    struct Entry: Equatable {
+        var weight: ObjectIdentifier?
+        var bias: ObjectIdentifier?
+    }
     let entries: [String: Entry]
     let normBiases: [String: Tensor]
 
@@ -96,9 +107,10 @@ struct LayerSnapshot {
             entries[name] = Self.entry(layer)
         }
         self.entries = entries
-        normBiases = Dictionary(uniqueKeysWithValues: base.normBiasNames.compactMap { name in
-            base.normBias(named: name).map { (name, $0) }
-        })
+        normBiases = Dictionary(
+            uniqueKeysWithValues: base.normBiasNames.compactMap { name in
+                base.normBias(named: name).map { (name, $0) }
+            })
     }
 
     /// Norm biases (LayerNorm's, trained by bias="all") that are no longer the tensor they were.

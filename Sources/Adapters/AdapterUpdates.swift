@@ -36,21 +36,27 @@ public struct AdapterUpdates {
         let configPath = files.label + "/" + PEFTAdapterFolder.configFile
         let peftType = config["peft_type"] as? String ?? "LORA"
         guard ["LORA", "IA3"].contains(peftType) else {
-            throw AdapterError(file: configPath, "a \(peftType) adapter changes the input, not the weights: it has no ΔW to compare or "
-                               + "merge (LoRA, DoRA, PiSSA and IA3 do)")
+            throw AdapterError(
+                file: configPath,
+                "a \(peftType) adapter changes the input, not the weights: it has no ΔW to compare or "
+                    + "merge (LoRA, DoRA, PiSSA and IA3 do)")
         }
         let lora = peftType == "LORA" ? try LoRAConfig(json: config, file: configPath) : nil
         if let lora, lora.bias != .none {
-            throw AdapterError(file: configPath, "bias = \(lora.bias.rawValue): trained biases replace the base's, which is no ΔW to "
-                               + "compare or combine with other adapters; merge it into the base model's weights or use "
-                               + "adapters trained with bias none")
+            throw AdapterError(
+                file: configPath,
+                "bias = \(lora.bias.rawValue): trained biases replace the base's, which is no ΔW to "
+                    + "compare or combine with other adapters; merge it into the base model's weights or use "
+                    + "adapters trained with bias none")
         }
         if let lora, !lora.useDoRA, lora.initialization != .pissa {
             try readLoRA(files, config: lora)
         } else {
             guard let base else {
-                throw AdapterError(file: configPath, "a \(lora?.useDoRA == true ? "DoRA" : lora != nil ? "PiSSA" : "IA3") adapter's update "
-                                   + "depends on the base weights: give the base model folder")
+                throw AdapterError(
+                    file: configPath,
+                    "a \(lora?.useDoRA == true ? "DoRA" : lora != nil ? "PiSSA" : "IA3") adapter's update "
+                        + "depends on the base weights: give the base model folder")
             }
             try fold(files, base: base, config: lora)
         }
@@ -71,8 +77,9 @@ public struct AdapterUpdates {
             let scale = Float(config.scale(for: module))
             var delta = [Float](repeating: 0, count: out * inFeatures)
             delta.withUnsafeMutableBufferPointer { d in
-                BLAS.sgemm(.none, .none, m: out, n: inFeatures, k: r, alpha: scale, a: b.data, lda: r, b: a.data, ldb: inFeatures,
-                           c: d.baseAddress!, ldc: inFeatures)
+                BLAS.sgemm(
+                    .none, .none, m: out, n: inFeatures, k: r, alpha: scale, a: b.data, lda: r, b: a.data, ldb: inFeatures,
+                    c: d.baseAddress!, ldc: inFeatures)
             }
             updates[module] = Update(values: delta, out: out, inFeatures: inFeatures, factors: (a.values, b.values, r, scale), rankBound: r)
         }
@@ -85,18 +92,20 @@ public struct AdapterUpdates {
         var original: [String: LinearLayer] = [:]
         for name in adaptable.linearModuleNames { original[name] = adaptable.linear(named: name) }
         let adapter = try PEFTAdapterFolder.loadAny(files, into: adaptable)
-        let saved = Set(adapter.trainableParameters.map(\.0).filter {
-            !$0.hasSuffix(".lora_A.weight") && !$0.hasSuffix(".lora_B.weight") && !$0.hasSuffix(".ia3_l")
-                && !$0.hasSuffix(".lora_magnitude_vector")
-        })
+        let saved = Set(
+            adapter.trainableParameters.map(\.0).filter {
+                !$0.hasSuffix(".lora_A.weight") && !$0.hasSuffix(".lora_B.weight") && !$0.hasSuffix(".ia3_l")
+                    && !$0.hasSuffix(".lora_magnitude_vector")
+            })
         for (key, tensor) in adapter.trainableParameters where saved.contains(key) { inFull[key] = tensor }
         for name in adaptable.linearModuleNames {
             guard let layer = adaptable.linear(named: name), !layer.adapters.isEmpty, let before = original[name] else { continue }
             let (weight, bias) = try BaseMerge.fold(layer, name: name)
             let delta = zip(weight, before.weight.denseValues()).map { $0 - $1 }
             if let bias, bias != (before.bias?.values ?? [Float](repeating: 0, count: bias.count)) { biasChanged.append(name) }
-            updates[name] = Update(values: delta, out: layer.outFeatures, inFeatures: layer.inFeatures, factors: nil,
-                                   rankBound: min(config?.rank(for: name) ?? .max, layer.outFeatures, layer.inFeatures))
+            updates[name] = Update(
+                values: delta, out: layer.outFeatures, inFeatures: layer.inFeatures, factors: nil,
+                rankBound: min(config?.rank(for: name) ?? .max, layer.outFeatures, layer.inFeatures))
         }
     }
 
@@ -123,8 +132,10 @@ public struct AdapterUpdates {
                 throw AdapterError(file: label, "\(module) is not a Linear module of the base model (trained on another model?)")
             }
             guard layer.outFeatures == update.out, layer.inFeatures == update.inFeatures else {
-                throw AdapterError(file: label, "\(module): update [\(update.out), \(update.inFeatures)] does not fit the base layer "
-                                   + "[\(layer.outFeatures), \(layer.inFeatures)]")
+                throw AdapterError(
+                    file: label,
+                    "\(module): update [\(update.out), \(update.inFeatures)] does not fit the base layer "
+                        + "[\(layer.outFeatures), \(layer.inFeatures)]")
             }
         }
     }
@@ -132,11 +143,12 @@ public struct AdapterUpdates {
     /// Where the adapted layers sit in the model: each module name up to its layer index
     /// (`bert.encoder.layer`, `model.layers`), which differs between architectures.
     var layerContainers: Set<String> {
-        Set(updates.keys.compactMap { name in
-            let parts = name.split(separator: ".")
-            guard let index = parts.indices.first(where: { $0 + 1 < parts.count && Int(parts[$0 + 1]) != nil }) else { return nil }
-            return parts[...index].joined(separator: ".")
-        })
+        Set(
+            updates.keys.compactMap { name in
+                let parts = name.split(separator: ".")
+                guard let index = parts.indices.first(where: { $0 + 1 < parts.count && Int(parts[$0 + 1]) != nil }) else { return nil }
+                return parts[...index].joined(separator: ".")
+            })
     }
 
     /// Refuses adapters made for different architectures (a BERT adapter with a Llama one):
@@ -145,9 +157,11 @@ public struct AdapterUpdates {
     public static func checkSameArchitecture(_ inputs: [AdapterUpdates]) throws {
         guard let first = inputs.first(where: { !$0.layerContainers.isEmpty }) else { return }
         for other in inputs where !other.layerContainers.isEmpty && other.layerContainers.isDisjoint(with: first.layerContainers) {
-            throw AdapterError(file: other.label, "adapts \(other.layerContainers.sorted().joined(separator: ", ")).*, but "
-                               + "\(first.label) adapts \(first.layerContainers.sorted().joined(separator: ", ")).*: "
-                               + "they are for different model architectures")
+            throw AdapterError(
+                file: other.label,
+                "adapts \(other.layerContainers.sorted().joined(separator: ", ")).*, but "
+                    + "\(first.label) adapts \(first.layerContainers.sorted().joined(separator: ", ")).*: "
+                    + "they are for different model architectures")
         }
     }
 }

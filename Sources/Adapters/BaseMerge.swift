@@ -22,9 +22,10 @@ public enum BaseMerge {
             var weight = layer.weight.denseValues()
             for case let lora as LoRALinear in layer.adapters {
                 weight.withUnsafeMutableBufferPointer { w in
-                    BLAS.sgemm(.none, .none, m: layer.outFeatures, n: layer.inFeatures, k: lora.rank, alpha: lora.scale * lora.stackWeight,
-                               a: lora.b.data, lda: lora.rank, b: lora.a.data, ldb: layer.inFeatures, beta: 1, c: w.baseAddress!,
-                               ldc: layer.inFeatures)
+                    BLAS.sgemm(
+                        .none, .none, m: layer.outFeatures, n: layer.inFeatures, k: lora.rank, alpha: lora.scale * lora.stackWeight,
+                        a: lora.b.data, lda: lora.rank, b: lora.a.data, ldb: layer.inFeatures, beta: 1, c: w.baseAddress!,
+                        ldc: layer.inFeatures)
                 }
             }
             return (weight, layer.bias?.values)
@@ -62,8 +63,10 @@ public enum BaseMerge {
     /// and are refused.
     public static func mergedParameters(of model: any TransformerModel) throws -> [(name: String, values: [Float], shape: [Int])] {
         guard model.virtualTokens == nil, model.prefix == nil else {
-            throw AdapterError(file: "prompt_embeddings", "prompt and prefix tuning change the input, not a weight, so they cannot be "
-                               + "merged into weights")
+            throw AdapterError(
+                file: "prompt_embeddings",
+                "prompt and prefix tuning change the input, not a weight, so they cannot be "
+                    + "merged into weights")
         }
         var folded: [String: (values: [Float], shape: [Int])] = [:]
         for name in model.linearModuleNames {
@@ -96,8 +99,10 @@ public enum BaseMerge {
                 // The output layer shares the embedding table: a folded update cannot be written
                 // without changing the inputs' embeddings too.
                 guard model.linear(named: tied)?.adapters.isEmpty ?? true else {
-                    throw AdapterError(file: tied, "is tied to the word embeddings (tie_word_embeddings), so an adapter on it "
-                                       + "cannot be merged")
+                    throw AdapterError(
+                        file: tied,
+                        "is tied to the word embeddings (tie_word_embeddings), so an adapter on it "
+                            + "cannot be merged")
                 }
                 continue
             }

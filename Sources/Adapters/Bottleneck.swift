@@ -14,8 +14,10 @@ public struct BottleneckConfig: Sendable, Equatable {
     public var modulesToSave: [String]
     public var taskType: String?
 
-    public init(targets: ModuleMatcher.Targets, size: Int = 64, activation: String = "gelu", modulesToSave: [String] = [],
-                taskType: String? = nil) {
+    public init(
+        targets: ModuleMatcher.Targets, size: Int = 64, activation: String = "gelu", modulesToSave: [String] = [],
+        taskType: String? = nil
+    ) {
         self.targets = targets
         self.size = size
         self.activation = activation
@@ -34,17 +36,21 @@ public struct BottleneckConfig: Sendable, Equatable {
         guard let list = json["target_modules"] as? [String] else { throw fail("\"target_modules\" must be a list") }
         let activation = json["activation"] as? String ?? "gelu"
         guard ["gelu", "relu"].contains(activation) else { throw fail("\"activation\" \(activation) is not supported (gelu, relu)") }
-        self.init(targets: .names(list), size: size, activation: activation, modulesToSave: json["modules_to_save"] as? [String] ?? [],
-                  taskType: json["task_type"] as? String)
+        self.init(
+            targets: .names(list), size: size, activation: activation, modulesToSave: json["modules_to_save"] as? [String] ?? [],
+            taskType: json["task_type"] as? String)
     }
 
     func jsonText(selected: [String]) -> String {
-        String(PythonJSONText.render(.object([
-            "peft_type": .string("BOTTLENECK"), "bottleneck_size": .int(size), "activation": .string(activation),
-            "target_modules": .array(selected.map { .string($0) }),
-            "modules_to_save": modulesToSave.isEmpty ? .null : .array(modulesToSave.map { .string($0) }),
-            "task_type": taskType.map { .string($0) } ?? .null,
-        ])).dropLast())
+        String(
+            PythonJSONText.render(
+                .object([
+                    "peft_type": .string("BOTTLENECK"), "bottleneck_size": .int(size), "activation": .string(activation),
+                    "target_modules": .array(selected.map { .string($0) }),
+                    "modules_to_save": modulesToSave.isEmpty ? .null : .array(modulesToSave.map { .string($0) }),
+                    "task_type": taskType.map { .string($0) } ?? .null,
+                ])
+            ).dropLast())
     }
 }
 
@@ -74,8 +80,10 @@ public final class BottleneckModel: PEFTAdapter {
     public private(set) var layers: [(String, BottleneckLinear)] = []
     public private(set) var fullyTrained: [(String, Tensor)] = []
 
-    public init(base: AdaptableModel, config: BottleneckConfig, weights: [String: Tensor]? = nil, seed: UInt64 = 0,
-                file: String = "adapter") throws {
+    public init(
+        base: AdaptableModel, config: BottleneckConfig, weights: [String: Tensor]? = nil, seed: UInt64 = 0,
+        file: String = "adapter"
+    ) throws {
         self.config = config
         var rng = RandomGenerator(seed: seed)
         let saved = ModulesToSave.select(config.modulesToSave, in: base)
@@ -102,14 +110,16 @@ public final class BottleneckModel: PEFTAdapter {
             let downBias = try tensor("down.bias", [config.size]) { [Float](repeating: 0, count: config.size) }
             let upWeight = try tensor("up.weight", [out, config.size]) { [Float](repeating: 0, count: out * config.size) }
             let upBias = try tensor("up.bias", [out]) { [Float](repeating: 0, count: out) }
-            let adapter = BottleneckLinear(down: LinearLayer(weight: .dense(downWeight), bias: downBias),
-                                           up: LinearLayer(weight: .dense(upWeight), bias: upBias), activation: config.activation)
+            let adapter = BottleneckLinear(
+                down: LinearLayer(weight: .dense(downWeight), bias: downBias),
+                up: LinearLayer(weight: .dense(upWeight), bias: upBias), activation: config.activation)
             base.updateLinear(name) { $0.adapters.append(adapter) }
             layers.append((name, adapter))
             bottleneckTensors[name] = [downWeight, downBias, upWeight, upBias]
         }
-        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.",
-                                                     weights: weights, file: file)
+        fullyTrained = try ModulesToSave.trainInFull(
+            config.modulesToSave, in: base, keyPrefix: "base_model.model.",
+            weights: weights, file: file)
     }
 
     /// down.weight, down.bias, up.weight, up.bias of each adapted module.

@@ -13,8 +13,10 @@ public struct IA3Config: Sendable, Equatable {
     public var taskType: String?
     public var baseModel: String?
 
-    public init(targets: ModuleMatcher.Targets, feedforward: ModuleMatcher.Targets, modulesToSave: [String] = [],
-                taskType: String? = nil, baseModel: String? = nil) {
+    public init(
+        targets: ModuleMatcher.Targets, feedforward: ModuleMatcher.Targets, modulesToSave: [String] = [],
+        taskType: String? = nil, baseModel: String? = nil
+    ) {
         self.targets = targets
         self.feedforward = feedforward
         self.modulesToSave = modulesToSave
@@ -22,9 +24,11 @@ public struct IA3Config: Sendable, Equatable {
         self.baseModel = baseModel
     }
 
-    static let understood: Set<String> = ["peft_type", "target_modules", "feedforward_modules", "modules_to_save", "exclude_modules",
-                                          "task_type", "base_model_name_or_path", "inference_mode", "revision", "auto_mapping",
-                                          "peft_version", "init_ia3_weights", "fan_in_fan_out"]
+    static let understood: Set<String> = [
+        "peft_type", "target_modules", "feedforward_modules", "modules_to_save", "exclude_modules",
+        "task_type", "base_model_name_or_path", "inference_mode", "revision", "auto_mapping",
+        "peft_version", "init_ia3_weights", "fan_in_fan_out",
+    ]
 
     public init(json: [String: Any], file: String) throws {
         func fail(_ why: String) -> AdapterError { AdapterError(file: file, why) }
@@ -44,14 +48,18 @@ public struct IA3Config: Sendable, Equatable {
 
     func jsonText() -> String {
         func value(_ t: ModuleMatcher.Targets?) -> PythonJSONText.Value { t?.jsonValue ?? .null }
-        return String(PythonJSONText.render(.object([
-            "auto_mapping": .null, "base_model_name_or_path": baseModel.map { .string($0) } ?? .null,
-            "exclude_modules": value(excludeModules),
-            "fan_in_fan_out": .bool(false), "feedforward_modules": value(feedforward), "inference_mode": .bool(true),
-            "init_ia3_weights": .bool(true), "modules_to_save": modulesToSave.isEmpty ? .null : .array(modulesToSave.map { .string($0) }),
-            "peft_type": .string("IA3"), "peft_version": .string("0.21.2"), "revision": .null, "target_modules": value(targets),
-            "task_type": taskType.map { .string($0) } ?? .null,
-        ])).dropLast())
+        return String(
+            PythonJSONText.render(
+                .object([
+                    "auto_mapping": .null, "base_model_name_or_path": baseModel.map { .string($0) } ?? .null,
+                    "exclude_modules": value(excludeModules),
+                    "fan_in_fan_out": .bool(false), "feedforward_modules": value(feedforward), "inference_mode": .bool(true),
+                    "init_ia3_weights": .bool(true),
+                    "modules_to_save": modulesToSave.isEmpty ? .null : .array(modulesToSave.map { .string($0) }),
+                    "peft_type": .string("IA3"), "peft_version": .string("0.21.2"), "revision": .null, "target_modules": value(targets),
+                    "task_type": taskType.map { .string($0) } ?? .null,
+                ])
+            ).dropLast())
     }
 }
 
@@ -107,8 +115,9 @@ public final class IA3Model: PEFTAdapter {
             base.updateLinear(name) { $0.adapters.append(adapter) }
             layers.append((name, adapter))
         }
-        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.",
-                                                     weights: weights, file: file)
+        fullyTrained = try ModulesToSave.trainInFull(
+            config.modulesToSave, in: base, keyPrefix: "base_model.model.",
+            weights: weights, file: file)
     }
 
     public var peftType: String { "IA3" }

@@ -47,10 +47,12 @@ public struct LoRAConfig: Sendable, Equatable {
     /// DoRA: a learned magnitude per output row on top of LoRA's direction.
     public var useDoRA = false
 
-    public init(r: Int = 8, alpha: Double = 8, targets: ModuleMatcher.Targets, dropout: Float = 0, bias: Bias = .none,
-                modulesToSave: [String] = [], useRSLoRA: Bool = false, rankPattern: [String: Int] = [:],
-                alphaPattern: [String: Double] = [:], initialization: Initialization = .kaiming, taskType: String? = nil,
-                excludeModules: ModuleMatcher.Targets? = nil, layersToTransform: [Int]? = nil, baseModel: String? = nil) {
+    public init(
+        r: Int = 8, alpha: Double = 8, targets: ModuleMatcher.Targets, dropout: Float = 0, bias: Bias = .none,
+        modulesToSave: [String] = [], useRSLoRA: Bool = false, rankPattern: [String: Int] = [:],
+        alphaPattern: [String: Double] = [:], initialization: Initialization = .kaiming, taskType: String? = nil,
+        excludeModules: ModuleMatcher.Targets? = nil, layersToTransform: [Int]? = nil, baseModel: String? = nil
+    ) {
         self.r = r
         self.alpha = alpha
         self.targets = targets

@@ -17,8 +17,10 @@ public enum LoRAExtraction {
 
     /// `inFull` names modules to save whole instead of factoring (heads the base checkpoint does
     /// not hold, which the loader initialised at random).
-    public static func extract(base: AdaptableModel, tuned: AdaptableModel, rank: Int, inFull: Set<String> = [], taskType: String?,
-                               baseModel: String?) throws -> Result {
+    public static func extract(
+        base: AdaptableModel, tuned: AdaptableModel, rank: Int, inFull: Set<String> = [], taskType: String?,
+        baseModel: String?
+    ) throws -> Result {
         var lora = ScaleOneLoRA(rank: rank)
         var errors: [(String, Double)] = []
         let baseNames = Set(base.linearModuleNames)
@@ -31,8 +33,10 @@ public enum LoRAExtraction {
             }
             let (out, inFeatures) = (tunedLayer.outFeatures, tunedLayer.inFeatures)
             guard baseLayer.outFeatures == out, baseLayer.inFeatures == inFeatures else {
-                throw AdapterError(file: name, "shape [\(out), \(inFeatures)] in the tuned model, "
-                                   + "[\(baseLayer.outFeatures), \(baseLayer.inFeatures)] in the base")
+                throw AdapterError(
+                    file: name,
+                    "shape [\(out), \(inFeatures)] in the tuned model, "
+                        + "[\(baseLayer.outFeatures), \(baseLayer.inFeatures)] in the base")
             }
             let w = tunedLayer.weight.denseValues(), w0 = baseLayer.weight.denseValues()
             let delta = zip(w, w0).map { $0 - $1 }
@@ -84,12 +88,15 @@ extension LoRAExtraction {
         guard type(of: baseModel) == type(of: tunedModel) else { throw AdapterError(file: tuned, "not the same architecture as \(base)") }
         let baseCheckpoint = try Checkpoint.open(base)
         // A BertModel checkpoint names "embeddings…" what the classifier calls "bert.embeddings…".
-        let inFull = Set(tunedModel.linearModuleNames.filter { name in
-            ![name, String(name.drop { $0 != "." }.dropFirst())].contains { baseCheckpoint.info($0 + ".weight") != nil }
-        })
-        let result = try extract(base: baseModel, tuned: tunedModel, rank: rank, inFull: inFull, taskType: head.peftTaskType,
-                                 baseModel: base)
-        return FolderResult(extraction: result, head: head, savedInFull: inFull.sorted(),
-                            labels: head == .sequenceClassification ? labels : nil)
+        let inFull = Set(
+            tunedModel.linearModuleNames.filter { name in
+                ![name, String(name.drop { $0 != "." }.dropFirst())].contains { baseCheckpoint.info($0 + ".weight") != nil }
+            })
+        let result = try extract(
+            base: baseModel, tuned: tunedModel, rank: rank, inFull: inFull, taskType: head.peftTaskType,
+            baseModel: base)
+        return FolderResult(
+            extraction: result, head: head, savedInFull: inFull.sorted(),
+            labels: head == .sequenceClassification ? labels : nil)
     }
 }

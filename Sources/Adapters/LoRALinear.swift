@@ -24,8 +24,10 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
     /// The adapter's weight in a stack (`--adapter a:0.7`): it multiplies the update, ΔW = w·s·B·A.
     public var stackWeight: Float = 1
 
-    public init(moduleName: String, a: Tensor, b: Tensor, scale: Float, dropout: Float, seed: UInt64,
-                magnitude: Tensor? = nil, base: LinearLayer? = nil) {
+    public init(
+        moduleName: String, a: Tensor, b: Tensor, scale: Float, dropout: Float, seed: UInt64,
+        magnitude: Tensor? = nil, base: LinearLayer? = nil
+    ) {
         self.moduleName = moduleName
         self.a = a
         self.b = b
@@ -51,16 +53,18 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         guard let magnitude, let base else { return graph.addScaled(y, delta, factor: scale * stackWeight) }
         let norms = weightNorms()
         if dropped === x {
-            return graph.doraCombine(y, base: y, subtracting: base.bias, lora: delta, magnitude: magnitude, norms: norms,
-                                     scale: scale * stackWeight)
+            return graph.doraCombine(
+                y, base: y, subtracting: base.bias, lora: delta, magnitude: magnitude, norms: norms,
+                scale: scale * stackWeight)
         }
         let baseTerm: Tensor
         switch base.weight {
         case .dense(let w): baseTerm = graph.linear(dropped, w, nil)
         case .quantized(let q): baseTerm = graph.quantizedLinear(dropped, q, nil)
         }
-        return graph.doraCombine(y, base: baseTerm, subtracting: nil, lora: delta, magnitude: magnitude, norms: norms,
-                                 scale: scale * stackWeight)
+        return graph.doraCombine(
+            y, base: baseTerm, subtracting: nil, lora: delta, magnitude: magnitude, norms: norms,
+            scale: scale * stackWeight)
     }
 
     /// ‖W + s·B·A‖ per output row (DoRA's denominator), recomputed from the current A and B.
@@ -92,8 +96,9 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         let (out, r, inFeatures) = (b.shape[0], a.shape[0], a.shape[1])
         var delta = [Float](repeating: 0, count: out * inFeatures)
         delta.withUnsafeMutableBufferPointer { d in
-            Matmul.gemm(.none, .none, m: out, n: inFeatures, k: r, alpha: scale * stackWeight, a: b.data, lda: r, b: a.data,
-                        ldb: inFeatures, c: d.baseAddress!, ldc: inFeatures)
+            Matmul.gemm(
+                .none, .none, m: out, n: inFeatures, k: r, alpha: scale * stackWeight, a: b.data, lda: r, b: a.data,
+                ldb: inFeatures, c: d.baseAddress!, ldc: inFeatures)
         }
         return delta
     }
@@ -102,18 +107,23 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
 extension Graph {
     /// DoRA's output: y + (g − 1)·(base − bias) + g·s·lora with g = m / norms per column; the
     /// norms are constants (PEFT detaches them).
-    func doraCombine(_ y: Tensor, base: Tensor, subtracting bias: Tensor?, lora: Tensor, magnitude: Tensor, norms: [Float],
-                     scale: Float) -> Tensor {
+    func doraCombine(
+        _ y: Tensor, base: Tensor, subtracting bias: Tensor?, lora: Tensor, magnitude: Tensor, norms: [Float],
+        scale: Float
+    ) -> Tensor {
         let columns = y.columns, rows = y.rows
         let out = Tensor(uninitialized: y.shape)
         // Per-column factors in one tensor, read through raw pointers in the hot loops (Swift arrays
         // there cost bounds checks on every element): g − 1, g·s, the bias, 1/norm.
         let g = (0..<columns).map { magnitude.data[$0] / norms[$0] }
-        let factors = Tensor(g.map { $0 - 1 } + g.map { $0 * scale } + (bias?.values ?? [Float](repeating: 0, count: columns))
-                             + norms.map { 1 / $0 }, shape: [4, columns])
-        let (baseFactor, loraFactor, biases, inverseNorms) = (UnsafePointer(factors.data), UnsafePointer(factors.data + columns),
-                                                              UnsafePointer(factors.data + 2 * columns),
-                                                              UnsafePointer(factors.data + 3 * columns))
+        let factors = Tensor(
+            g.map { $0 - 1 } + g.map { $0 * scale } + (bias?.values ?? [Float](repeating: 0, count: columns))
+                + norms.map { 1 / $0 }, shape: [4, columns])
+        let (baseFactor, loraFactor, biases, inverseNorms) = (
+            UnsafePointer(factors.data), UnsafePointer(factors.data + columns),
+            UnsafePointer(factors.data + 2 * columns),
+            UnsafePointer(factors.data + 3 * columns)
+        )
         let grain = max(1, (1 << 14) / max(columns, 1))
         let (os, ys, bs, ls) = (out.data, UnsafePointer(y.data), UnsafePointer(base.data), UnsafePointer(lora.data))
         Parallel.forRanges(rows, grain: grain) { range in

@@ -20,16 +20,20 @@ public final class LoRAModel {
 
     /// Injects LoRA into `base` as `config` says. `weights` supplies saved A/B (and saved modules)
     /// by PEFT key; without it A and B are initialised per `config.initialization` from `seed`.
-    public init(base: AdaptableModel, config: LoRAConfig, weights: [String: Tensor]? = nil, seed: UInt64 = 0,
-                file: String = "adapter") throws {
+    public init(
+        base: AdaptableModel, config: LoRAConfig, weights: [String: Tensor]? = nil, seed: UInt64 = 0,
+        file: String = "adapter"
+    ) throws {
         self.config = config
         self.base = base
         var rng = RandomGenerator(seed: seed)
         let targets = config.matcher.select(base.linearModuleNames, outputModule: base.outputModuleName)
         let saved = ModulesToSave.select(config.modulesToSave, in: base)
         guard !targets.isEmpty else {
-            throw AdapterError(file: file, "target_modules matches none of the model's Linear modules "
-                               + "(\(base.linearModuleNames.prefix(4).joined(separator: ", ")), …)")
+            throw AdapterError(
+                file: file,
+                "target_modules matches none of the model's Linear modules "
+                    + "(\(base.linearModuleNames.prefix(4).joined(separator: ", ")), …)")
         }
         // Biases first, so that a DoRA layer sees the trained bias it subtracts from the base output.
         let adaptedNames = targets.filter { !saved.contains($0) && base.linear(named: $0) != nil }
@@ -45,8 +49,10 @@ public final class LoRAModel {
                     throw AdapterError(file: file, "missing \(Self.key(name, "lora_A")) / lora_B for a targeted module")
                 }
                 guard savedA.shape == [r, inFeatures], savedB.shape == [out, r] else {
-                    throw AdapterError(file: file, "\(name): lora_A \(savedA.shape) / lora_B \(savedB.shape) do not fit "
-                                       + "[\(r), \(inFeatures)] / [\(out), \(r)] (rank \(r) and the base layer's shape)")
+                    throw AdapterError(
+                        file: file,
+                        "\(name): lora_A \(savedA.shape) / lora_B \(savedB.shape) do not fit "
+                            + "[\(r), \(inFeatures)] / [\(out), \(r)] (rank \(r) and the base layer's shape)")
                 }
                 a = Tensor(savedA.values, shape: savedA.shape, requiresGrad: true, name: Self.key(name, "lora_A"))
                 b = Tensor(savedB.values, shape: savedB.shape, requiresGrad: true, name: Self.key(name, "lora_B"))
@@ -70,18 +76,22 @@ public final class LoRAModel {
                     magnitude = Tensor(saved.values, shape: [out], requiresGrad: true, name: magnitudeKey)
                 } else {
                     // DoRA starts from the norms of the (unchanged) base weight.
-                    let probe = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: 0, seed: 0,
-                                           base: adapted)
+                    let probe = LoRALinear(
+                        moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: 0, seed: 0,
+                        base: adapted)
                     magnitude = Tensor(probe.weightNorms(), shape: [out], requiresGrad: true, name: magnitudeKey)
                 }
             }
-            let lora = LoRALinear(moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: config.dropout,
-                                  seed: rng.next(), magnitude: magnitude, base: config.useDoRA ? adapted : nil)
+            let lora = LoRALinear(
+                moduleName: name, a: a, b: b, scale: Float(config.scale(for: name)), dropout: config.dropout,
+                seed: rng.next(), magnitude: magnitude, base: config.useDoRA ? adapted : nil)
             base.updateLinear(name) { $0.adapters.append(lora) }
             layers.append((name, lora))
         }
-        fullyTrained = try ModulesToSave.trainInFull(config.modulesToSave, in: base, keyPrefix: "base_model.model.",
-                                                     weights: weights, file: file)
+        fullyTrained =
+            try ModulesToSave.trainInFull(
+                config.modulesToSave, in: base, keyPrefix: "base_model.model.",
+                weights: weights, file: file)
             + biases
         if config.bias == .all {
             // PEFT's wrapper holds the trained copy and the original module, and bias="all" saves
@@ -89,12 +99,17 @@ public final class LoRAModel {
             for (name, original) in originalHeads.sorted(by: { $0.0 < $1.0 }) {
                 guard let trained = base.linear(named: name)?.bias else { continue }
                 let key = "base_model.model.\(name).original_module.bias"
-                let values = try weights?[key].map { saved in
-                    guard saved.count == original.count else { throw AdapterError(file: file, "\(key) does not fit [\(original.count)]") }
-                    return saved.values
-                } ?? original.values
-                savedCopies += [("base_model.model.\(name).modules_to_save.bias", trained),
-                                (key, Tensor(values, shape: original.shape, name: key))]
+                let values =
+                    try weights?[key].map { saved in
+                        guard saved.count == original.count else {
+                            throw AdapterError(file: file, "\(key) does not fit [\(original.count)]")
+                        }
+                        return saved.values
+                    } ?? original.values
+                savedCopies += [
+                    ("base_model.model.\(name).modules_to_save.bias", trained),
+                    (key, Tensor(values, shape: original.shape, name: key)),
+                ]
             }
         }
     }
@@ -103,8 +118,10 @@ public final class LoRAModel {
     public static func key(_ name: String, _ part: String) -> String { "base_model.model.\(name).\(part).weight" }
 
     /// New A and B as `init_lora_weights` says, and for PiSSA the residual base weight.
-    static func initialise(name: String, layer: LinearLayer, r: Int, config: LoRAConfig, rng: inout RandomGenerator,
-                           file: String) throws -> (Tensor, Tensor, Tensor?) {
+    static func initialise(
+        name: String, layer: LinearLayer, r: Int, config: LoRAConfig, rng: inout RandomGenerator,
+        file: String
+    ) throws -> (Tensor, Tensor, Tensor?) {
         let (out, inFeatures) = (layer.outFeatures, layer.inFeatures)
         let bound = 1 / Float(inFeatures).squareRoot()  // kaiming_uniform_(a=√5): U(−1/√in, 1/√in)
         var aValues = (0..<(r * inFeatures)).map { _ in (rng.nextFloat() * 2 - 1) * bound }
@@ -116,15 +133,19 @@ public final class LoRAModel {
         case .pissa:
             return try pissa(name: name, layer: layer, r: r, config: config, file: file)
         }
-        return (Tensor(aValues, shape: [r, inFeatures], requiresGrad: true, name: key(name, "lora_A")),
-                Tensor(bValues, shape: [out, r], requiresGrad: true, name: key(name, "lora_B")), nil)
+        return (
+            Tensor(aValues, shape: [r, inFeatures], requiresGrad: true, name: key(name, "lora_A")),
+            Tensor(bValues, shape: [out, r], requiresGrad: true, name: key(name, "lora_B")), nil
+        )
     }
 
     /// PiSSA (Meng et al. 2024, PEFT's "pissa"): with W = U·S·Vh, A = √(S_r/s)·Vh_r and
     /// B = U_r·√(S_r/s) carry the top r singular directions (s the LoRA scale, so s·B·A =
     /// U_r·S_r·Vh_r), and the frozen base keeps the residual W − s·B·A.
-    static func pissa(name: String, layer: LinearLayer, r: Int, config: LoRAConfig,
-                      file: String) throws -> (Tensor, Tensor, residual: Tensor) {
+    static func pissa(
+        name: String, layer: LinearLayer, r: Int, config: LoRAConfig,
+        file: String
+    ) throws -> (Tensor, Tensor, residual: Tensor) {
         guard case .dense(let weight) = layer.weight else {
             throw AdapterError(file: file, "init_lora_weights \"pissa\" needs an unquantized base (\(name) is 4-bit)")
         }
@@ -144,20 +165,25 @@ public final class LoRAModel {
         for o in 0..<out { for i in 0..<r { bValues[o * r + i] = svd.u[o * svd.rank + i] * roots[i] } }
         var residual = weight.values
         residual.withUnsafeMutableBufferPointer { w in
-            BLAS.sgemm(.none, .none, m: out, n: inFeatures, k: r, alpha: -scale, a: bValues, lda: r, b: aValues, ldb: inFeatures,
-                       beta: 1, c: w.baseAddress!, ldc: inFeatures)
+            BLAS.sgemm(
+                .none, .none, m: out, n: inFeatures, k: r, alpha: -scale, a: bValues, lda: r, b: aValues, ldb: inFeatures,
+                beta: 1, c: w.baseAddress!, ldc: inFeatures)
         }
-        return (Tensor(aValues, shape: [r, inFeatures], requiresGrad: true, name: key(name, "lora_A")),
-                Tensor(bValues, shape: [out, r], requiresGrad: true, name: key(name, "lora_B")),
-                Tensor(residual, shape: [out, inFeatures], name: name + ".weight"))
+        return (
+            Tensor(aValues, shape: [r, inFeatures], requiresGrad: true, name: key(name, "lora_A")),
+            Tensor(bValues, shape: [out, r], requiresGrad: true, name: key(name, "lora_B")),
+            Tensor(residual, shape: [out, inFeatures], name: name + ".weight")
+        )
     }
 
     /// Replaces the biases `bias` trains with trainable copies (saved values from `weights` when
     /// given) under PEFT's keys. lora_only: the adapted layers' biases, which PEFT keeps on the
     /// LoRA layer's `base_layer`. all: every bias of the model, the other Linear layers' and the
     /// norms' under their own names; modules_to_save modules train theirs with the module.
-    static func trainBiases(_ bias: LoRAConfig.Bias, of base: AdaptableModel, adapted: Set<String>, saved: Set<String>,
-                            weights: [String: Tensor]?, file: String) throws -> [(String, Tensor)] {
+    static func trainBiases(
+        _ bias: LoRAConfig.Bias, of base: AdaptableModel, adapted: Set<String>, saved: Set<String>,
+        weights: [String: Tensor]?, file: String
+    ) throws -> [(String, Tensor)] {
         guard bias != .none else { return [] }
         func trainable(_ current: Tensor, key: String) throws -> Tensor {
             guard let stored = weights?[key] else { return Tensor(current.values, shape: current.shape, requiresGrad: true, name: key) }

@@ -24,8 +24,9 @@ struct LowRankFactors {
         }
         var residual = delta
         residual.withUnsafeMutableBufferPointer { d in
-            BLAS.sgemm(.none, .none, m: out, n: inFeatures, k: r, alpha: -1, a: b, lda: r, b: a, ldb: inFeatures, beta: 1,
-                       c: d.baseAddress!, ldc: inFeatures)
+            BLAS.sgemm(
+                .none, .none, m: out, n: inFeatures, k: r, alpha: -1, a: b, lda: r, b: a, ldb: inFeatures, beta: 1,
+                c: d.baseAddress!, ldc: inFeatures)
         }
         let left = residual.reduce(0.0) { $0 + Double($1) * Double($1) }
         self.a = a
@@ -59,7 +60,8 @@ struct ScaleOneLoRA {
 
     func config(modulesToSave: [String], taskType: String?, baseModel: String?) -> LoRAConfig {
         // Full module names: PEFT's suffix match on a whole name selects that module alone.
-        LoRAConfig(r: rank, alpha: Double(rank), targets: .names(targets), modulesToSave: modulesToSave, rankPattern: rankPattern,
-                   alphaPattern: alphaPattern, taskType: taskType, baseModel: baseModel)
+        LoRAConfig(
+            r: rank, alpha: Double(rank), targets: .names(targets), modulesToSave: modulesToSave, rankPattern: rankPattern,
+            alphaPattern: alphaPattern, taskType: taskType, baseModel: baseModel)
     }
 }

@@ -13,8 +13,10 @@ enum ModulesToSave {
 
     /// Replaces each module `entries` select with a trainable copy (a 4-bit weight dequantized),
     /// with the values a saved folder holds in `weights` when given.
-    static func trainInFull(_ entries: [String], in base: AdaptableModel, keyPrefix: String, weights: [String: Tensor]?,
-                            file: String) throws -> [(String, Tensor)] {
+    static func trainInFull(
+        _ entries: [String], in base: AdaptableModel, keyPrefix: String, weights: [String: Tensor]?,
+        file: String
+    ) throws -> [(String, Tensor)] {
         let selected = select(entries, in: base)
         var trained: [(String, Tensor)] = []
         for name in base.linearModuleNames where selected.contains(name) {
@@ -34,7 +36,8 @@ enum ModulesToSave {
                 // labels); any other module feeds the next layer and must keep its shape.
                 let savedShape = weights?[weightKey]?.shape
                 let isHead = name == base.classificationHeadName
-                let outFeatures = savedShape.flatMap { isHead && $0.count == 2 && $0[1] == layer.inFeatures ? $0[0] : nil }
+                let outFeatures =
+                    savedShape.flatMap { isHead && $0.count == 2 && $0[1] == layer.inFeatures ? $0[0] : nil }
                     ?? layer.outFeatures
                 let shape = [outFeatures, layer.inFeatures]
                 let values = weights?[weightKey]?.values ?? layer.weight.denseValues()

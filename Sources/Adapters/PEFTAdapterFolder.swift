@@ -21,7 +21,8 @@ public enum PEFTAdapterFolder {
 
     static func labels(from data: Data, file: String) throws -> [String] {
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let map = object["id2label"] as? [String: String] else {
+            let map = object["id2label"] as? [String: String]
+        else {
             throw AdapterError(file: file, "expected {\"id2label\": {\"0\": name, …}}")
         }
         return try (0..<map.count).map { index in
@@ -32,9 +33,10 @@ public enum PEFTAdapterFolder {
 
     /// Records `labels` next to an adapter.
     static func saveLabels(_ labels: [String], in folder: String) throws {
-        let text = PythonJSONText.render(.object([
-            "id2label": .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))
-        ]))
+        let text = PythonJSONText.render(
+            .object([
+                "id2label": .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), .string($1)) }))
+            ]))
         try ModelFolder.writeAtomically(Array(text.utf8), to: folder + "/" + labelsFile)
     }
 
@@ -64,11 +66,14 @@ public enum PEFTAdapterFolder {
         case "PROMPT_TUNING": model = try PromptTuningModel(base: base, json: json, weights: weights, file: configPath)
         case "PREFIX_TUNING": model = try PrefixTuningModel(base: base, json: json, weights: weights, file: configPath)
         case "BOTTLENECK":
-            model = try BottleneckModel(base: base, config: BottleneckConfig(json: json, file: configPath), weights: weights,
-                                        file: file.path)
+            model = try BottleneckModel(
+                base: base, config: BottleneckConfig(json: json, file: configPath), weights: weights,
+                file: file.path)
         case let other:
-            throw AdapterError(file: configPath, "peft_type \(other) is not supported "
-                               + "(LORA, IA3, PROMPT_TUNING, PREFIX_TUNING, BOTTLENECK)")
+            throw AdapterError(
+                file: configPath,
+                "peft_type \(other) is not supported "
+                    + "(LORA, IA3, PROMPT_TUNING, PREFIX_TUNING, BOTTLENECK)")
         }
         let used = Set(model.savedTensors.map(\.0))
         if let unused = weights.keys.sorted().first(where: { !used.contains($0) }) {
@@ -108,12 +113,15 @@ extension PEFTAdapterFolder {
 
     /// Loads `base` with the head the stack's first adapter (or `head`) was trained with, its
     /// labels, and the whole stack applied.
-    public static func loadWithBase(_ stack: [(member: AdapterStack.Member, files: AdapterFiles)], base: String,
-                                    taskOf head: AdapterFiles? = nil) throws -> any TransformerModel {
+    public static func loadWithBase(
+        _ stack: [(member: AdapterStack.Member, files: AdapterFiles)], base: String,
+        taskOf head: AdapterFiles? = nil
+    ) throws -> any TransformerModel {
         let family = try ModelFamilies.family(ofFolder: base)
         let taskType = try (head ?? stack.first?.files).flatMap { try $0.configJSON()["task_type"] as? String }
-        let model = try ModelLoader.load(folder: base, head: family.head(for: taskType.flatMap(ModelHead.init(peftTaskType:))),
-                                         labels: head?.labels ?? stack.lazy.compactMap(\.files.labels).first)
+        let model = try ModelLoader.load(
+            folder: base, head: family.head(for: taskType.flatMap(ModelHead.init(peftTaskType:))),
+            labels: head?.labels ?? stack.lazy.compactMap(\.files.labels).first)
         _ = try AdapterStack.load(stack, into: model)
         return model
     }

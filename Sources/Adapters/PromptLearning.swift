@@ -46,8 +46,10 @@ enum PromptLearning {
         /// before the table is allocated, so a huge count cannot exhaust memory).
         func checkVirtualTokens(_ count: Int, file: String) throws {
             guard count >= 1, count < maxPositions else {
-                throw AdapterError(file: file, "num_virtual_tokens \(count) must be between 1 and \(maxPositions - 1): the base model has "
-                                   + "max_position_embeddings \(maxPositions), and the text needs at least one of them")
+                throw AdapterError(
+                    file: file,
+                    "num_virtual_tokens \(count) must be between 1 and \(maxPositions - 1): the base model has "
+                        + "max_position_embeddings \(maxPositions), and the text needs at least one of them")
             }
         }
     }

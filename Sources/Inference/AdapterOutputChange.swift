@@ -13,8 +13,10 @@ public enum AdapterOutputChange {
         public var logits: Int
     }
 
-    public static func measure(base: String, original: String, stored: String, sequences: Int = 4, length: Int = 16,
-                               seed: UInt64 = 7) throws -> Result {
+    public static func measure(
+        base: String, original: String, stored: String, sequences: Int = 4, length: Int = 16,
+        seed: UInt64 = 7
+    ) throws -> Result {
         func logits(_ adapter: String) throws -> [Float] {
             let model = try PEFTAdapterFolder.loadWithBase(adapter, base: base)
             return ModelSample.logits(model, sequences: sequences, length: length, seed: seed)
@@ -37,7 +39,8 @@ public enum ModelSample {
 
     public static func compare(_ before: [Float], _ after: [Float]) -> AdapterOutputChange.Result {
         let changes = zip(before, after).map { abs($0 - $1) }
-        return AdapterOutputChange.Result(maxChange: changes.max() ?? 0, meanChange: changes.reduce(0, +) / Float(max(changes.count, 1)),
-                                          logits: changes.count)
+        return AdapterOutputChange.Result(
+            maxChange: changes.max() ?? 0, meanChange: changes.reduce(0, +) / Float(max(changes.count, 1)),
+            logits: changes.count)
     }
 }

@@ -39,8 +39,9 @@ public enum DeployMerge {
             output = try container.decode(String.self, forKey: .output)
             dtype = try container.decode(String.self, forKey: .dtype)
             tensors = try container.decode(Int.self, forKey: .tensors)
-            change = try AdapterOutputChange.Result(maxChange: container.decode(Float.self, forKey: .maxLogitDifference),
-                                                    meanChange: container.decode(Float.self, forKey: .meanLogitDifference), logits: 0)
+            change = try AdapterOutputChange.Result(
+                maxChange: container.decode(Float.self, forKey: .maxLogitDifference),
+                meanChange: container.decode(Float.self, forKey: .meanLogitDifference), logits: 0)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -55,8 +56,10 @@ public enum DeployMerge {
 
     public static let dtypes = ["f32", "f16", "bf16", "nf4"]
 
-    public static func write(_ stack: [(member: AdapterStack.Member, files: AdapterFiles)], base: String, output: String,
-                             dtype: String) throws -> Report {
+    public static func write(
+        _ stack: [(member: AdapterStack.Member, files: AdapterFiles)], base: String, output: String,
+        dtype: String
+    ) throws -> Report {
         guard dtypes.contains(dtype) else { throw AdapterError(file: output, "dtype must be one of \(dtypes.joined(separator: ", "))") }
         guard !FileManager.default.fileExists(atPath: output) else { throw AdapterError(file: output, "already exists") }
         let loaded = try PEFTAdapterFolder.loadWithBase(stack, base: base)
@@ -90,16 +93,19 @@ public enum DeployMerge {
                 }
             }
             if dtype == "nf4" {
-                _ = try ModelQuantizer.quantize(modelFolder: f32Folder, outputFolder: scratch, options: ModelQuantizer.Options(),
-                                                overwrite: true)
+                _ = try ModelQuantizer.quantize(
+                    modelFolder: f32Folder, outputFolder: scratch, options: ModelQuantizer.Options(),
+                    overwrite: true)
                 try FileManager.default.removeItem(atPath: f32Folder)
             }
             let merged = try ModelLoader.load(folder: scratch, head: loaded.head)
             let mergedLogits = ModelSample.logits(merged)
             // Finite weights can still overflow in a forward pass (a stack weight of 1e38).
             guard mergedLogits.allSatisfy(\.isFinite) else {
-                throw AdapterError(file: output, "the merged model's outputs overflow to infinity or NaN (check the adapter weights); "
-                                   + "nothing written")
+                throw AdapterError(
+                    file: output,
+                    "the merged model's outputs overflow to infinity or NaN (check the adapter weights); "
+                        + "nothing written")
             }
             return Report(output: output, dtype: dtype, tensors: tensors.count, change: ModelSample.compare(unmerged, mergedLogits))
         }

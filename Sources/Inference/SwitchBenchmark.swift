@@ -34,8 +34,10 @@ public enum SwitchBenchmark {
 
         public static let mode = "switch"
 
-        public init(batch: Int, length: Int, loadSeconds: [Double], switchSeconds: Double, singleTokensPerSecond: Double,
-                    mixedTokensPerSecond: Double, mergeSeconds: Double) {
+        public init(
+            batch: Int, length: Int, loadSeconds: [Double], switchSeconds: Double, singleTokensPerSecond: Double,
+            mixedTokensPerSecond: Double, mergeSeconds: Double
+        ) {
             self.batch = batch
             self.length = length
             self.loadSeconds = loadSeconds
@@ -51,12 +53,13 @@ public enum SwitchBenchmark {
             guard mode == Self.mode else {
                 throw DecodingError.dataCorruptedError(forKey: .mode, in: container, debugDescription: "not a switch benchmark: \(mode)")
             }
-            try self.init(batch: container.decode(Int.self, forKey: .batch), length: container.decode(Int.self, forKey: .length),
-                          loadSeconds: container.decode([Double].self, forKey: .loadSeconds),
-                          switchSeconds: container.decode(Double.self, forKey: .switchSeconds),
-                          singleTokensPerSecond: container.decode(Double.self, forKey: .singleTokensPerSecond),
-                          mixedTokensPerSecond: container.decode(Double.self, forKey: .mixedTokensPerSecond),
-                          mergeSeconds: container.decode(Double.self, forKey: .mergeSeconds))
+            try self.init(
+                batch: container.decode(Int.self, forKey: .batch), length: container.decode(Int.self, forKey: .length),
+                loadSeconds: container.decode([Double].self, forKey: .loadSeconds),
+                switchSeconds: container.decode(Double.self, forKey: .switchSeconds),
+                singleTokensPerSecond: container.decode(Double.self, forKey: .singleTokensPerSecond),
+                mixedTokensPerSecond: container.decode(Double.self, forKey: .mixedTokensPerSecond),
+                mergeSeconds: container.decode(Double.self, forKey: .mergeSeconds))
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -73,8 +76,10 @@ public enum SwitchBenchmark {
         }
     }
 
-    public static func run(folder: String, adapters: [() throws -> AdapterFiles], batch: Int, length: Int, steps: Int,
-                           loadRepeats: Int = 5) throws -> Result {
+    public static func run(
+        folder: String, adapters: [() throws -> AdapterFiles], batch: Int, length: Int, steps: Int,
+        loadRepeats: Int = 5
+    ) throws -> Result {
         let model = try ModelLoader.load(folder: folder, head: .sequenceClassification)
         let slots = AdapterSlots(base: model)
         var loadSeconds: [Double] = []
@@ -121,7 +126,8 @@ public enum SwitchBenchmark {
         let mergeStart = DispatchTime.now().uptimeNanoseconds
         try BaseMerge.mergeAndUnload(merged)
         let mergeSeconds = Double(DispatchTime.now().uptimeNanoseconds - mergeStart) / 1e9
-        return Result(batch: batch, length: length, loadSeconds: loadSeconds, switchSeconds: switchSeconds, singleTokensPerSecond: single,
-                      mixedTokensPerSecond: mixed, mergeSeconds: mergeSeconds)
+        return Result(
+            batch: batch, length: length, loadSeconds: loadSeconds, switchSeconds: switchSeconds, singleTokensPerSecond: single,
+            mixedTokensPerSecond: mixed, mergeSeconds: mergeSeconds)
     }
 }

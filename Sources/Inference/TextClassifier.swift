@@ -40,8 +40,10 @@ public final class TextClassifier {
 
     /// Loads `folder` with the stack `adapters` on top (none: the base alone). With `switching`
     /// the stack becomes slot 0 of ``slots`` and more can be attached and chosen per text.
-    public init(folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], maxLength: Int? = nil,
-                switching: Bool = false) throws {
+    public init(
+        folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], maxLength: Int? = nil,
+        switching: Bool = false
+    ) throws {
         model = try ModelLoader.load(folder: folder, head: .sequenceClassification, labels: adapters.lazy.compactMap(\.files.labels).first)
         slots = try AdapterSlots.serve(adapters, on: model, switching: switching)
         tokenizer = try Tokenizer(path: folder)
@@ -66,8 +68,9 @@ public final class TextClassifier {
     /// different numbers of labels (adapters for different tasks) run in separate batches. The
     /// slots travel with each forward pass: nothing shared is changed.
     public func classify(_ texts: [String], pairs: [String]? = nil, slots textSlots: [Int]? = nil) throws -> [Result] {
-        precondition(textSlots == nil || (slots != nil && textSlots!.count == texts.count),
-                     "per-text slots need switching and one slot per text")
+        precondition(
+            textSlots == nil || (slots != nil && textSlots!.count == texts.count),
+            "per-text slots need switching and one slot per text")
         precondition(textSlots?.allSatisfy { slots!.contains($0) } ?? true, "a text's slot is not attached")
         precondition(pairs == nil || pairs!.count == texts.count, "one pair text per text")
         precondition(batchSize > 0, "batchSize must be positive")
@@ -84,13 +87,16 @@ public final class TextClassifier {
         for indices in groups.keys.sorted().map({ groups[$0]! }) {
             for start in stride(from: 0, to: indices.count, by: batchSize) {
                 let batchIndices = Array(indices[start..<min(indices.count, start + batchSize)])
-                let encodings = tokenizer.encodeBatch(batchIndices.map { texts[$0] }, pairs: pairs.map { p in batchIndices.map { p[$0] } },
-                                                      maxLength: maxLength, padding: .longest, padId: model.padId(using: tokenizer))
-                let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
-                                       tokenTypes: encodings.map(\.typeIds))
+                let encodings = tokenizer.encodeBatch(
+                    batchIndices.map { texts[$0] }, pairs: pairs.map { p in batchIndices.map { p[$0] } },
+                    maxLength: maxLength, padding: .longest, padId: model.padId(using: tokenizer))
+                let batch = TokenBatch(
+                    ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
+                    tokenTypes: encodings.map(\.typeIds))
                 try model.checkTokens(batch, file: tokenizer.path)
-                let logits = model.forward(Graph(recording: false, adapterSlots: textSlots.map { s in batchIndices.map { s[$0] } } ?? []),
-                                           batch)
+                let logits = model.forward(
+                    Graph(recording: false, adapterSlots: textSlots.map { s in batchIndices.map { s[$0] } } ?? []),
+                    batch)
                 let values = logits.values, columns = logits.columns
                 for (row, index) in batchIndices.enumerated() {
                     let slot = textSlots?[index] ?? AdapterSlots.base

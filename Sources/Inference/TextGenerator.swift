@@ -62,8 +62,10 @@ public final class TextGenerator {
 
     /// Continues `prompt` by up to `maxNewTokens` tokens, stopping at an end-of-sequence token;
     /// with switching on, `slot` picks the adapter stack (−1: the base; nil: the default slot).
-    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling, slot: Int? = nil,
-                         maxLength: Int? = nil) throws -> Result {
+    public func generate(
+        _ prompt: String, maxNewTokens: Int, sampling: Sampling, slot: Int? = nil,
+        maxLength: Int? = nil
+    ) throws -> Result {
         try generate([prompt], maxNewTokens: maxNewTokens, sampling: sampling, slots: slot.map { [$0] }, maxLength: maxLength)[0]
     }
 
@@ -81,15 +83,20 @@ public final class TextGenerator {
     ///
     /// A prompt longer than the context less `maxNewTokens` keeps its last tokens (the
     /// result says how many were dropped), so memory stays bounded by the context whatever the input.
-    public func generate(_ prompts: [String], maxNewTokens: Int, sampling: Sampling, slots promptSlots: [Int]? = nil,
-                         maxLength: Int? = nil) throws -> [Result] {
+    public func generate(
+        _ prompts: [String], maxNewTokens: Int, sampling: Sampling, slots promptSlots: [Int]? = nil,
+        maxLength: Int? = nil
+    ) throws -> [Result] {
         let context = contextLength(maxLength: maxLength)
         guard maxNewTokens >= 0, maxNewTokens < context else {
-            throw ModelError(file: tokenizer.path, "max_new_tokens \(maxNewTokens) leaves no room for a prompt in the \(context) positions "
-                             + "a sequence may hold (max_position_embeddings \(model.maxPositions))")
+            throw ModelError(
+                file: tokenizer.path,
+                "max_new_tokens \(maxNewTokens) leaves no room for a prompt in the \(context) positions "
+                    + "a sequence may hold (max_position_embeddings \(model.maxPositions))")
         }
-        precondition(promptSlots == nil || (slots != nil && promptSlots!.count == prompts.count),
-                     "per-prompt slots need switching and one slot per prompt")
+        precondition(
+            promptSlots == nil || (slots != nil && promptSlots!.count == prompts.count),
+            "per-prompt slots need switching and one slot per prompt")
         precondition(promptSlots?.allSatisfy { slots!.contains($0) } ?? true, "a prompt's slot is not attached")
         let promptSlots = promptSlots ?? slots.map { [Int](repeating: $0.defaultSlot, count: prompts.count) }
         let vocab = model.vocabularySize
@@ -122,8 +129,9 @@ public final class TextGenerator {
                 return generated[index].count < maxNewTokens
             }
             guard !active.isEmpty else { break }
-            let logits = model.step(batch: active.map { generated[$0].last! }, caches: active.map { caches[$0] },
-                                    adapterSlots: promptSlots.map { s in active.map { s[$0] } })
+            let logits = model.step(
+                batch: active.map { generated[$0].last! }, caches: active.map { caches[$0] },
+                adapterSlots: promptSlots.map { s in active.map { s[$0] } })
             for (row, index) in active.enumerated() {
                 last[index] = Array(UnsafeBufferPointer(start: logits.data + row * vocab, count: vocab))
             }

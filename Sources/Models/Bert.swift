@@ -103,8 +103,9 @@ public final class Bert {
             let mismatched = name == "classifier" && stored.map { $0.count == 2 && $0[0] != out && $0[1] == inFeatures } == true
             if mismatched { replacedHeadLabels = stored?[0] }
             if initialiseIfMissing && (!weights.contains(name + ".weight") || mismatched) {
-                let weight = Tensor((0..<(out * inFeatures)).map { _ in rng.nextNormal() * config.initializerRange },
-                                    shape: [out, inFeatures], requiresGrad: trainable, name: name + ".weight")
+                let weight = Tensor(
+                    (0..<(out * inFeatures)).map { _ in rng.nextNormal() * config.initializerRange },
+                    shape: [out, inFeatures], requiresGrad: trainable, name: name + ".weight")
                 let bias = Tensor(zeros: [out], requiresGrad: trainable, name: name + ".bias")
                 parameters += [(name + ".weight", weight), (name + ".bias", bias)]
                 newlyInitialized += [name + ".weight", name + ".bias"]
@@ -133,10 +134,12 @@ public final class Bert {
             let output = try linear(p + "output.dense", out: h, in: config.intermediateSize)
             let outputNormWeight = try tensor(p + "output.LayerNorm.weight", [h])
             let outputNormBias = try tensor(p + "output.LayerNorm.bias", [h])
-            layers.append(BertLayer(query: query, key: key, value: value, attentionOutput: attentionOutput,
-                                    intermediate: intermediate, output: output, attentionNormWeight: attentionNormWeight,
-                                    attentionNormBias: attentionNormBias, outputNormWeight: outputNormWeight,
-                                    outputNormBias: outputNormBias))
+            layers.append(
+                BertLayer(
+                    query: query, key: key, value: value, attentionOutput: attentionOutput,
+                    intermediate: intermediate, output: output, attentionNormWeight: attentionNormWeight,
+                    attentionNormBias: attentionNormBias, outputNormWeight: outputNormWeight,
+                    outputNormBias: outputNormBias))
         }
         if withClassifier {
             pooler = try linear("bert.pooler.dense", out: h, in: h, initialiseIfMissing: true)
@@ -179,11 +182,13 @@ public final class Bert {
                 k = graph.prependRows(prefix, columns: (2 * index * h)..<((2 * index + 1) * h), to: k, batch: b, length: t)
                 v = graph.prependRows(prefix, columns: ((2 * index + 1) * h)..<((2 * index + 2) * h), to: v, batch: b, length: t)
             }
-            var context = graph.attention(q: q, k: k, v: v, batch: b, queryLength: t, keyLength: n + t, heads: heads, kvHeads: heads,
-                                          headDim: headDim, mask: mask, scale: 1 / Float(headDim).squareRoot())
+            var context = graph.attention(
+                q: q, k: k, v: v, batch: b, queryLength: t, keyLength: n + t, heads: heads, kvHeads: heads,
+                headDim: headDim, mask: mask, scale: 1 / Float(headDim).squareRoot())
             context = graph.dropout(graph.linear(context, layer.attentionOutput), p: config.hiddenDropout, rng: &rng)
-            x = graph.layerNorm(graph.add(context, x), weight: layer.attentionNormWeight, bias: layer.attentionNormBias,
-                                eps: config.layerNormEps)
+            x = graph.layerNorm(
+                graph.add(context, x), weight: layer.attentionNormWeight, bias: layer.attentionNormBias,
+                eps: config.layerNormEps)
             let inner = graph.gelu(graph.linear(x, layer.intermediate))
             let out = graph.dropout(graph.linear(inner, layer.output), p: config.hiddenDropout, rng: &rng)
             x = graph.layerNorm(graph.add(out, x), weight: layer.outputNormWeight, bias: layer.outputNormBias, eps: config.layerNormEps)
@@ -221,15 +226,23 @@ extension Bert: AdaptableModel {
         if name == "bert.pooler.dense" { return pooler }
         if name == "classifier" { return classifier }
         guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
-              let path = Self.layerLinears.path(suffix) else { return nil }
+            let path = Self.layerLinears.path(suffix)
+        else { return nil }
         return layers[index][keyPath: path]
     }
 
     public func setLinear(_ layer: LinearLayer, named name: String) {
-        if name == "bert.pooler.dense" { pooler = layer; return }
-        if name == "classifier" { classifier = layer; return }
+        if name == "bert.pooler.dense" {
+            pooler = layer
+            return
+        }
+        if name == "classifier" {
+            classifier = layer
+            return
+        }
         guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
-              let path = Self.layerLinears.path(suffix) else { return }
+            let path = Self.layerLinears.path(suffix)
+        else { return }
         layers[index][keyPath: path] = layer
     }
 
@@ -243,22 +256,28 @@ extension Bert: AdaptableModel {
     }
 
     public var normBiasNames: [String] {
-        ["bert.embeddings.LayerNorm.bias"] + layers.indices.flatMap { i in
-            ["attention.output.LayerNorm.bias", "output.LayerNorm.bias"].map { "bert.encoder.layer.\(i).\($0)" }
-        }
+        ["bert.embeddings.LayerNorm.bias"]
+            + layers.indices.flatMap { i in
+                ["attention.output.LayerNorm.bias", "output.LayerNorm.bias"].map { "bert.encoder.layer.\(i).\($0)" }
+            }
     }
 
     public func normBias(named name: String) -> Tensor? {
         if name == "bert.embeddings.LayerNorm.bias" { return embeddingNormBias }
         guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
-              let path = Self.normBiasPath(suffix) else { return nil }
+            let path = Self.normBiasPath(suffix)
+        else { return nil }
         return layers[index][keyPath: path]
     }
 
     public func setNormBias(_ bias: Tensor, named name: String) {
-        if name == "bert.embeddings.LayerNorm.bias" { embeddingNormBias = bias; return }
+        if name == "bert.embeddings.LayerNorm.bias" {
+            embeddingNormBias = bias
+            return
+        }
         guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
-              let path = Self.normBiasPath(suffix) else { return }
+            let path = Self.normBiasPath(suffix)
+        else { return }
         layers[index][keyPath: path] = bias
     }
 }
@@ -276,8 +295,9 @@ extension Bert: TransformerModel {
     }
 
     public var promptGeometry: PromptGeometry {
-        PromptGeometry(hiddenSize: config.hiddenSize, layers: config.layers, heads: config.heads, keyValueWidth: config.hiddenSize,
-                       keyValueHeads: config.heads, maxPositions: config.maxPositions)
+        PromptGeometry(
+            hiddenSize: config.hiddenSize, layers: config.layers, heads: config.heads, keyValueWidth: config.hiddenSize,
+            keyValueHeads: config.heads, maxPositions: config.maxPositions)
     }
 
     public func reseedDropout(seed: UInt64, step: Int) { rng = RandomGenerator(seed: seed, streams: UInt64(step), 0) }
@@ -305,8 +325,10 @@ public struct BertFamily: ModelFamily {
     /// A `BertModel` checkpoint's names lack "bert.": accepted for `BertForSequenceClassification`.
     public func sanitize(_ weights: WeightStore) { weights.prefixAliases = [("bert.", "")] }
 
-    public func load(_ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
-                     labels: [String]?) throws -> any TransformerModel {
+    public func load(
+        _ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
+        labels: [String]?
+    ) throws -> any TransformerModel {
         var bertConfig = try BertConfig(config)
         if let labels { bertConfig.labels = labels }
         return try Bert(config: bertConfig, weights: weights, withClassifier: head == .sequenceClassification, trainable: trainable)

@@ -144,8 +144,10 @@ public final class Llama {
             let gate = try linear(p + "mlp.gate_proj", out: config.intermediateSize, in: h, bias: config.mlpBias)
             let up = try linear(p + "mlp.up_proj", out: config.intermediateSize, in: h, bias: config.mlpBias)
             let down = try linear(p + "mlp.down_proj", out: h, in: config.intermediateSize, bias: config.mlpBias)
-            layers.append(LlamaLayer(inputNorm: inputNorm, postAttentionNorm: postNorm, qProj: q, kProj: k, vProj: v, oProj: o,
-                                     gateProj: gate, upProj: up, downProj: down))
+            layers.append(
+                LlamaLayer(
+                    inputNorm: inputNorm, postAttentionNorm: postNorm, qProj: q, kProj: k, vProj: v, oProj: o,
+                    gateProj: gate, upProj: up, downProj: down))
         }
         finalNorm = try tensor("model.norm.weight", [h])
         switch head {
@@ -162,8 +164,9 @@ public final class Llama {
             if weights.contains("score.weight") {
                 score = try linear("score", out: config.labels.count, in: h, bias: false)
             } else {
-                let w = Tensor((0..<(config.labels.count * h)).map { _ in rng.nextNormal() * 0.02 }, shape: [config.labels.count, h],
-                               requiresGrad: trainable, name: "score.weight")
+                let w = Tensor(
+                    (0..<(config.labels.count * h)).map { _ in rng.nextNormal() * 0.02 }, shape: [config.labels.count, h],
+                    requiresGrad: trainable, name: "score.weight")
                 parameters.append(("score.weight", w))
                 newlyInitialized = ["score.weight"]
                 score = LinearLayer(weight: .dense(w), bias: nil)
@@ -186,16 +189,19 @@ public final class Llama {
         let n = prefix?.rows ?? 0
         let (cos, sin) = rotary.tables(positions: Array(n..<(n + t)))
         let keyMask = n == 0 ? batch.mask : batch.withVirtualPrefix(n).mask
-        let mask = AttentionMask(keyIsToken: keyMask.allSatisfy { $0 } ? nil : keyMask, causal: true, queryOffset: n,
-                                 slidingWindow: config.slidingWindow)
+        let mask = AttentionMask(
+            keyIsToken: keyMask.allSatisfy { $0 } ? nil : keyMask, causal: true, queryOffset: n,
+            slidingWindow: config.slidingWindow)
         let kvStride = config.kvHeads * config.headDim
         for (index, layer) in layers.enumerated() {
             x = block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin) { q, k, v in
                 guard let prefix else { return attend(graph, q, k, v, batch: b, queryLength: t, keyLength: t, mask: mask) }
-                let keys = graph.prependRows(prefix, columns: (2 * index * kvStride)..<((2 * index + 1) * kvStride),
-                                             to: k, batch: b, length: t)
-                let values = graph.prependRows(prefix, columns: ((2 * index + 1) * kvStride)..<((2 * index + 2) * kvStride),
-                                               to: v, batch: b, length: t)
+                let keys = graph.prependRows(
+                    prefix, columns: (2 * index * kvStride)..<((2 * index + 1) * kvStride),
+                    to: k, batch: b, length: t)
+                let values = graph.prependRows(
+                    prefix, columns: ((2 * index + 1) * kvStride)..<((2 * index + 2) * kvStride),
+                    to: v, batch: b, length: t)
                 return attend(graph, q, keys, values, batch: b, queryLength: t, keyLength: n + t, mask: mask)
             }
         }
@@ -205,8 +211,10 @@ public final class Llama {
     /// One decoder block. `attend` gets this step's rotated queries and keys and its values and
     /// returns the attention output: over the sequence itself (training), after a prefix, or over
     /// cached history (generation, one cache per row when decoding a batch).
-    func block(_ graph: Graph, _ x: Tensor, _ layer: LlamaLayer, batch b: Int, length t: Int, cos: [Float], sin: [Float],
-               attend: (_ q: Tensor, _ k: Tensor, _ v: Tensor) -> Tensor) -> Tensor {
+    func block(
+        _ graph: Graph, _ x: Tensor, _ layer: LlamaLayer, batch b: Int, length t: Int, cos: [Float], sin: [Float],
+        attend: (_ q: Tensor, _ k: Tensor, _ v: Tensor) -> Tensor
+    ) -> Tensor {
         let d = config.headDim
         let normed = graph.rmsNorm(x, weight: layer.inputNorm, eps: config.rmsNormEps)
         let q = graph.rope(graph.linear(normed, layer.qProj), batch: b, length: t, heads: config.heads, headDim: d, cos: cos, sin: sin)
@@ -219,10 +227,13 @@ public final class Llama {
         return graph.add(h, mlp)
     }
 
-    func attend(_ graph: Graph, _ q: Tensor, _ keys: Tensor, _ values: Tensor, batch: Int, queryLength: Int, keyLength: Int,
-                mask: AttentionMask) -> Tensor {
-        graph.attention(q: q, k: keys, v: values, batch: batch, queryLength: queryLength, keyLength: keyLength, heads: config.heads,
-                        kvHeads: config.kvHeads, headDim: config.headDim, mask: mask, scale: 1 / Float(config.headDim).squareRoot())
+    func attend(
+        _ graph: Graph, _ q: Tensor, _ keys: Tensor, _ values: Tensor, batch: Int, queryLength: Int, keyLength: Int,
+        mask: AttentionMask
+    ) -> Tensor {
+        graph.attention(
+            q: q, k: keys, v: values, batch: batch, queryLength: queryLength, keyLength: keyLength, heads: config.heads,
+            kvHeads: config.kvHeads, headDim: config.headDim, mask: mask, scale: 1 / Float(config.headDim).squareRoot())
     }
 
     /// Causal-LM logits `[B·T, V]`.
@@ -300,8 +311,9 @@ public final class Llama {
                     let query = Tensor(uninitialized: [1, qStride])
                     query.data.update(from: q.data + row * qStride, count: qStride)
                     let mask = AttentionMask(causal: true, queryOffset: at, slidingWindow: config.slidingWindow)
-                    let attended = attend(graph, query, cache.keys[index], cache.values[index], batch: 1, queryLength: 1, keyLength: at + 1,
-                                          mask: mask)
+                    let attended = attend(
+                        graph, query, cache.keys[index], cache.values[index], batch: 1, queryLength: 1, keyLength: at + 1,
+                        mask: mask)
                     (out.data + row * qStride).update(from: attended.data, count: qStride)
                 }
                 return out
@@ -330,15 +342,23 @@ extension Llama: AdaptableModel {
         if name == "lm_head" { return lmHead }
         if name == "score" { return score }
         guard let (index, suffix) = layerIndex(name, prefix: "model.layers."), layers.indices.contains(index),
-              let path = Self.layerLinears.path(suffix) else { return nil }
+            let path = Self.layerLinears.path(suffix)
+        else { return nil }
         return layers[index][keyPath: path]
     }
 
     public func setLinear(_ layer: LinearLayer, named name: String) {
-        if name == "lm_head" { lmHead = layer; return }
-        if name == "score" { score = layer; return }
+        if name == "lm_head" {
+            lmHead = layer
+            return
+        }
+        if name == "score" {
+            score = layer
+            return
+        }
         guard let (index, suffix) = layerIndex(name, prefix: "model.layers."), layers.indices.contains(index),
-              let path = Self.layerLinears.path(suffix) else { return }
+            let path = Self.layerLinears.path(suffix)
+        else { return }
         layers[index][keyPath: path] = layer
     }
 
@@ -364,8 +384,9 @@ extension Llama: CausalLanguageModel {
     }
 
     public var promptGeometry: PromptGeometry {
-        PromptGeometry(hiddenSize: config.hiddenSize, layers: config.layers, heads: config.heads,
-                       keyValueWidth: config.kvHeads * config.headDim, keyValueHeads: config.kvHeads, maxPositions: config.maxPositions)
+        PromptGeometry(
+            hiddenSize: config.hiddenSize, layers: config.layers, heads: config.heads,
+            keyValueWidth: config.kvHeads * config.headDim, keyValueHeads: config.kvHeads, maxPositions: config.maxPositions)
     }
 
     // No dropout: attention_dropout is 0 in every released Llama, Mistral and Qwen2 config.
@@ -400,8 +421,10 @@ public struct LlamaFamily: ModelFamily {
         name + (head == .sequenceClassification ? "ForSequenceClassification" : "ForCausalLM")
     }
 
-    public func load(_ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
-                     labels: [String]?) throws -> any TransformerModel {
+    public func load(
+        _ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
+        labels: [String]?
+    ) throws -> any TransformerModel {
         var llamaConfig = try LlamaConfig(config)
         if let labels { llamaConfig.labels = labels }
         return try Llama(config: llamaConfig, weights: weights, head: head, trainable: trainable)

@@ -55,8 +55,10 @@ public protocol ModelFamily: Sendable {
     func sanitize(_ weights: WeightStore)
     /// Builds the model from `config` and `weights` with `head`; `labels` overrides config.json's
     /// id2label (an adapter trained for other labels).
-    func load(_ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
-              labels: [String]?) throws -> any TransformerModel
+    func load(
+        _ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
+        labels: [String]?
+    ) throws -> any TransformerModel
 }
 
 extension ModelFamily {
@@ -159,8 +161,10 @@ extension TransformerModel {
             throw ModelError(file: file, "token id \(bad) is outside the model's vocabulary of \(vocabularySize)")
         }
         if let capacity = tokenCapacity, batch.length > capacity {
-            throw ModelError(file: file, "\(batch.length) tokens exceed the \(capacity) positions the model has for them; "
-                             + "truncate the input")
+            throw ModelError(
+                file: file,
+                "\(batch.length) tokens exceed the \(capacity) positions the model has for them; "
+                    + "truncate the input")
         }
     }
 }

@@ -58,7 +58,8 @@ public final class WeightStore {
         }
         used.insert(stored)
         if !trainable, view.dtype == .f32, let base = view.bytes.baseAddress,
-           Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 || view.elementCount == 0 {
+            Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 || view.elementCount == 0
+        {
             if view.elementCount == 0 { return Tensor(zeros: shape, name: name) }
             return Tensor(borrowing: base.assumingMemoryBound(to: Float.self), shape: shape, owner: view.storage, name: name)
         }
@@ -79,12 +80,14 @@ public final class WeightStore {
             return LinearLayer(weight: .quantized(QuantizedLinearWeight(weight, name: weightName)), bias: bias)
         }
         if let type = quantizeLinearWeights, !trainable, let stored = resolve(weightName), let info = checkpoint.info(stored),
-           ModelQuantizer.isQuantizable(info, skipModules: ["classifier", "score", "pooler"]) {
+            ModelQuantizer.isQuantizable(info, skipModules: ["classifier", "score", "pooler"])
+        {
             let view = try checkpoint.tensor(stored)
             let values = try view.floats()
             let weight = try values.withUnsafeBufferPointer {
-                try QuantizedWeight.quantize($0, shape: [out, inFeatures], originalDType: view.dtype, type: type, blockSize: 64,
-                                             doubleQuantization: true, tensor: stored, file: view.file)
+                try QuantizedWeight.quantize(
+                    $0, shape: [out, inFeatures], originalDType: view.dtype, type: type, blockSize: 64,
+                    doubleQuantization: true, tensor: stored, file: view.file)
             }
             view.releasePages()  // the f32 copy in the page cache is no longer needed by this process
             used.insert(stored)

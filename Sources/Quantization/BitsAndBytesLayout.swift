@@ -31,8 +31,10 @@ public enum BitsAndBytesLayout {
 
     /// The error for a weight saved without a quant state.
     static func missingQuantState(_ name: String, file: String) -> QuantizationError {
-        QuantizationError(file: file, tensor: name, "no quant state tensor (\(name).quant_state.bitsandbytes__nf4 or __fp4): "
-                          + "a 4-bit checkpoint from bitsandbytes older than 0.41.3, which did not store one, cannot be read")
+        QuantizationError(
+            file: file, tensor: name,
+            "no quant state tensor (\(name).quant_state.bitsandbytes__nf4 or __fp4): "
+                + "a 4-bit checkpoint from bitsandbytes older than 0.41.3, which did not store one, cannot be read")
     }
 
     /// Whether `name` is one of the companion tensors of a 4-bit weight in `weights`.
@@ -48,14 +50,19 @@ public enum BitsAndBytesLayout {
     public static func tensors(for weight: QuantizedWeight, name: String) -> [TensorData] {
         var tensors = [TensorData(name: name, dtype: .u8, shape: [weight.packed.count, 1], bytes: weight.packed)]
         tensors.append(TensorData(name: name + ".quant_map", dtype: .f32, shape: [16], bytes: floatBytes(weight.quantMap)))
-        var state = QuantState(quantType: weight.quantType, blockSize: weight.blockSize,
-                               dtype: weight.originalDType.torchName, shape: weight.shape)
+        var state = QuantState(
+            quantType: weight.quantType, blockSize: weight.blockSize,
+            dtype: weight.originalDType.torchName, shape: weight.shape)
         if let nested = weight.nested {
             tensors.append(TensorData(name: name + ".absmax", dtype: .u8, shape: [nested.codes.count], bytes: nested.codes))
-            tensors.append(TensorData(name: name + ".nested_absmax", dtype: .f32, shape: [nested.nestedAbsmax.count],
-                                      bytes: floatBytes(nested.nestedAbsmax)))
-            tensors.append(TensorData(name: name + ".nested_quant_map", dtype: .f32, shape: [nested.map.count],
-                                      bytes: floatBytes(nested.map)))
+            tensors.append(
+                TensorData(
+                    name: name + ".nested_absmax", dtype: .f32, shape: [nested.nestedAbsmax.count],
+                    bytes: floatBytes(nested.nestedAbsmax)))
+            tensors.append(
+                TensorData(
+                    name: name + ".nested_quant_map", dtype: .f32, shape: [nested.map.count],
+                    bytes: floatBytes(nested.map)))
             state.nestedBlockSize = nested.blockSize
             state.nestedDType = "float32"
             state.nestedOffset = nested.offset
@@ -73,12 +80,16 @@ public enum BitsAndBytesLayout {
     public static func specs(name: String, state: QuantState) -> [TensorSpec] {
         let elements = state.elementCount
         let blocks = BlockwiseQuantization.blockCount(elements: elements, blockSize: state.blockSize)
-        var specs = [TensorSpec(name: name, dtype: .u8, shape: [BlockwiseQuantization.packedByteCount(elements: elements), 1]),
-                     TensorSpec(name: name + ".quant_map", dtype: .f32, shape: [16])]
+        var specs = [
+            TensorSpec(name: name, dtype: .u8, shape: [BlockwiseQuantization.packedByteCount(elements: elements), 1]),
+            TensorSpec(name: name + ".quant_map", dtype: .f32, shape: [16]),
+        ]
         if let nestedBlockSize = state.nestedBlockSize {
             specs.append(TensorSpec(name: name + ".absmax", dtype: .u8, shape: [blocks]))
-            specs.append(TensorSpec(name: name + ".nested_absmax", dtype: .f32,
-                                    shape: [BlockwiseQuantization.blockCount(elements: blocks, blockSize: nestedBlockSize)]))
+            specs.append(
+                TensorSpec(
+                    name: name + ".nested_absmax", dtype: .f32,
+                    shape: [BlockwiseQuantization.blockCount(elements: blocks, blockSize: nestedBlockSize)]))
             specs.append(TensorSpec(name: name + ".nested_quant_map", dtype: .f32, shape: [256]))
         } else {
             specs.append(TensorSpec(name: name + ".absmax", dtype: .f32, shape: [blocks]))
@@ -95,8 +106,9 @@ public enum BitsAndBytesLayout {
     public static func read(_ name: String, from checkpoint: Checkpoint) throws -> QuantizedWeight {
         let file = checkpoint.file(holding: name)?.path ?? checkpoint.path
         func invalid(_ why: String) -> QuantizationError { QuantizationError(file: file, tensor: name, why) }
-        guard let stateName = QuantType.allCases.map({ name + QuantState.keySuffix($0) })
-            .first(where: { checkpoint.info($0) != nil })
+        guard
+            let stateName = QuantType.allCases.map({ name + QuantState.keySuffix($0) })
+                .first(where: { checkpoint.info($0) != nil })
         else {
             throw missingQuantState(name, file: file)
         }
@@ -116,13 +128,15 @@ public enum BitsAndBytesLayout {
         let quantMap = try companion(".quant_map").floats()
         guard quantMap.count == 16 else { throw invalid("quant_map has \(quantMap.count) values, not 16") }
         let absmaxView = try companion(".absmax")
-        var weight = QuantizedWeight(quantType: state.quantType, blockSize: state.blockSize, shape: state.shape,
-                                     originalDType: DType(torchName: state.dtype)!,
-                                     packed: packedView.data, absmax: nil, nested: nil, quantMap: quantMap)
+        var weight = QuantizedWeight(
+            quantType: state.quantType, blockSize: state.blockSize, shape: state.shape,
+            originalDType: DType(torchName: state.dtype)!,
+            packed: packedView.data, absmax: nil, nested: nil, quantMap: quantMap)
         if let nestedBlockSize = state.nestedBlockSize, let offset = state.nestedOffset {
             guard absmaxView.dtype == .u8, absmaxView.bytes.count == blocks else {
-                throw invalid("double-quantized absmax must be \(blocks) U8 codes, found "
-                              + "\(absmaxView.elementCount) \(absmaxView.dtype.rawValue)")
+                throw invalid(
+                    "double-quantized absmax must be \(blocks) U8 codes, found "
+                        + "\(absmaxView.elementCount) \(absmaxView.dtype.rawValue)")
             }
             let nestedAbsmax = try companion(".nested_absmax").floats()
             let nestedMap = try companion(".nested_quant_map").floats()
@@ -130,8 +144,9 @@ public enum BitsAndBytesLayout {
                 throw invalid("nested_absmax has \(nestedAbsmax.count) values for \(blocks) blocks of \(nestedBlockSize)")
             }
             guard nestedMap.count == 256 else { throw invalid("nested_quant_map has \(nestedMap.count) values, not 256") }
-            weight.nested = NestedAbsmax(codes: absmaxView.data, nestedAbsmax: nestedAbsmax, offset: offset,
-                                         blockSize: nestedBlockSize, map: nestedMap)
+            weight.nested = NestedAbsmax(
+                codes: absmaxView.data, nestedAbsmax: nestedAbsmax, offset: offset,
+                blockSize: nestedBlockSize, map: nestedMap)
         } else {
             let absmax = try absmaxView.floats()
             guard absmax.count == blocks else { throw invalid("absmax has \(absmax.count) values, \(blocks) blocks need one each") }

@@ -32,8 +32,10 @@ public enum BlockwiseQuantization {
                 let tables = UncheckedTables(midpoints.baseAddress!, order.baseAddress!)
                 let run: @Sendable (Int) -> Int = { task in
                     let first = task * blocksPerTask
-                    return Int(tailor_quantize_4bit(input.values, Int64(count), Int64(blockSize), tables.midpoints, tables.order,
-                                                    input.packed, input.absmax, Int64(first), Int64(min(blocks, first + blocksPerTask))))
+                    return Int(
+                        tailor_quantize_4bit(
+                            input.values, Int64(count), Int64(blockSize), tables.midpoints, tables.order,
+                            input.packed, input.absmax, Int64(first), Int64(min(blocks, first + blocksPerTask))))
                 }
                 if tasks == 1 { return run(0) }
                 let bad = BadBlockCounter()
@@ -71,8 +73,9 @@ public enum BlockwiseQuantization {
             let run: @Sendable (Int) -> Void = { task in
                 let first = range.lowerBound + task * chunk
                 let end = min(range.upperBound, first + chunk)
-                tailor_dequantize_4bit(pointers.packed, Int64(blockSize), table.code, pointers.absmax,
-                                       pointers.output + (first - range.lowerBound), Int64(first), Int64(end))
+                tailor_dequantize_4bit(
+                    pointers.packed, Int64(blockSize), table.code, pointers.absmax,
+                    pointers.output + (first - range.lowerBound), Int64(first), Int64(end))
             }
             if tasks == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: tasks, execute: run) }
         }

@@ -35,9 +35,10 @@ public struct Codebook: Sendable {
 
     /// FP4 values are bitsandbytes' `[0, 0.0625, 8, 12, 4, 6, 2, 3, -0, …] / 12`, divided in f32.
     /// Its "-0" is Python's integer -0, i.e. +0.0: code 8 decodes to +0, not −0.
-    public static let fp4 = Codebook(values: [
-        0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3,
-    ].map { (value: Float) in value / 12 })
+    public static let fp4 = Codebook(
+        values: [
+            0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3,
+        ].map { (value: Float) in value / 12 })
 
     /// The code an exact zero quantizes to (pads an odd element count).
     public var zeroCode: UInt8 {

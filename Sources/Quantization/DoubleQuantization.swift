@@ -33,8 +33,9 @@ public struct NestedAbsmax: Sendable, Equatable {
         var codes = [UInt8](repeating: 0, count: absmax.count)
         var scales = [Float](repeating: 0, count: (absmax.count + blockSize - 1) / blockSize)
         if !absmax.isEmpty {
-            tailor_nested_quantize(absmax, Int64(absmax.count), offset, Int64(blockSize), DynamicMap.signedMidpoints,
-                                   DynamicMap.signedCodeRanges, &scales, &codes)
+            tailor_nested_quantize(
+                absmax, Int64(absmax.count), offset, Int64(blockSize), DynamicMap.signedMidpoints,
+                DynamicMap.signedCodeRanges, &scales, &codes)
         }
         return NestedAbsmax(codes: codes, nestedAbsmax: scales, offset: offset, blockSize: blockSize, map: map)
     }

@@ -13,8 +13,10 @@ extension ModelDequantizer.Report: FolderRewriteReport {}
 extension FolderRewriteReport {
     /// Records the shards `writer` wrote, then copies the folder's other files (config.json
     /// edited by `editConfig`, tokenizer files) next to them.
-    mutating func finish(writer: ShardedCheckpointWriter, checkpoint: Checkpoint, bytesBefore total: Int, outputFolder: String,
-                         editConfig: (inout [String: PythonJSONText.Value]) throws -> Void) throws {
+    mutating func finish(
+        writer: ShardedCheckpointWriter, checkpoint: Checkpoint, bytesBefore total: Int, outputFolder: String,
+        editConfig: (inout [String: PythonJSONText.Value]) throws -> Void
+    ) throws {
         outputFiles = writer.outputFiles
         bytesBefore = total
         bytesAfter = writer.shardBytes

@@ -14,8 +14,10 @@ public enum ModelDequantizer {
 
     /// Dequantizes every 4-bit weight of `folder` to `dtype` (nil: each weight's original dtype)
     /// into `outputFolder`; other tensors are copied; config.json loses `quantization_config`.
-    public static func dequantize(folder: String, outputFolder: String, dtype: DType?, overwrite: Bool = false,
-                                  progress: ((Int, Int) -> Void)? = nil) throws -> Report {
+    public static func dequantize(
+        folder: String, outputFolder: String, dtype: DType?, overwrite: Bool = false,
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> Report {
         let checkpoint = try Checkpoint.open(folder)
         let weights = BitsAndBytesLayout.quantizedWeightNames(in: checkpoint)
         if let old = BitsAndBytesLayout.weightsWithoutQuantState(in: checkpoint).first {

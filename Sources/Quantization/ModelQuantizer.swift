@@ -75,15 +75,19 @@ public enum ModelQuantizer {
     /// input, an earlier result replaced only with `overwrite`).
     /// Peak memory is about the largest tensor in f32 plus its quantized form.
     /// - Parameter progress: called with (bytes done, bytes in total).
-    public static func quantize(modelFolder: String, outputFolder: String, options: Options, overwrite: Bool = false,
-                                progress: ((Int, Int) -> Void)? = nil) throws -> Report {
+    public static func quantize(
+        modelFolder: String, outputFolder: String, options: Options, overwrite: Bool = false,
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> Report {
         let checkpoint = try Checkpoint.open(modelFolder)
         guard BitsAndBytesLayout.quantizedWeightNames(in: checkpoint).isEmpty else {
             throw QuantizationError(file: checkpoint.path, "already a bitsandbytes 4-bit checkpoint")
         }
         guard BlockwiseQuantization.supportedBlockSizes.contains(options.blockSize) else {
-            throw QuantizationError(file: checkpoint.path, "block size \(options.blockSize) is not one of "
-                                    + BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))
+            throw QuantizationError(
+                file: checkpoint.path,
+                "block size \(options.blockSize) is not one of "
+                    + BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))
         }
         let configPath = checkpoint.folder + "/config.json"
         let config = try ModelFolder.readConfig(configPath)
@@ -134,10 +138,11 @@ public enum ModelQuantizer {
                 let view = try checkpoint.tensor(name)
                 if let state = states[name] {
                     let (weight, statistics) = try withFloats(of: view) { values throws -> (QuantizedWeight, QuantizationStatistics) in
-                        let weight = try QuantizedWeight.quantize(values, shape: view.shape, originalDType: view.dtype, type: options.type,
-                                                                  blockSize: options.blockSize,
-                                                                  doubleQuantization: options.doubleQuantization,
-                                                                  tensor: name, file: view.file)
+                        let weight = try QuantizedWeight.quantize(
+                            values, shape: view.shape, originalDType: view.dtype, type: options.type,
+                            blockSize: options.blockSize,
+                            doubleQuantization: options.doubleQuantization,
+                            tensor: name, file: view.file)
                         let restored = weight.dequantized()
                         let statistics = restored.withUnsafeBufferPointer { QuantizationStatistics(original: values, reconstructed: $0) }
                         return (weight, statistics)
@@ -167,8 +172,10 @@ public enum ModelQuantizer {
     /// is aligned f32 (no copy), else a widened copy.
     static func withFloats<R>(of view: TensorView, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
         if view.dtype == .f32, Int(bitPattern: view.bytes.baseAddress) % MemoryLayout<Float>.alignment == 0 {
-            return try body(UnsafeBufferPointer(start: view.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
-                                                count: view.elementCount))
+            return try body(
+                UnsafeBufferPointer(
+                    start: view.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
+                    count: view.elementCount))
         }
         return try view.floats().withUnsafeBufferPointer(body)
     }

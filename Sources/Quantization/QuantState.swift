@@ -34,8 +34,9 @@ public struct QuantState: Sendable, Equatable {
     public func checkFits(packedByteCount: Int, file: String, tensor: String) throws(QuantizationError) {
         let needed = BlockwiseQuantization.packedByteCount(elements: elementCount)
         guard packedByteCount == needed else {
-            throw QuantizationError(file: file, tensor: tensor,
-                                    "packed weight holds \(packedByteCount) bytes; shape \(shape) needs \(needed)")
+            throw QuantizationError(
+                file: file, tensor: tensor,
+                "packed weight holds \(packedByteCount) bytes; shape \(shape) needs \(needed)")
         }
     }
 
@@ -90,7 +91,8 @@ public struct QuantState: Sendable, Equatable {
         self.shape = shape
         if object["nested_offset"] != nil || object["nested_blocksize"] != nil {
             guard let nestedBlockSize = object["nested_blocksize"] as? Int, (1...Self.maximumElementCount).contains(nestedBlockSize),
-                  let offset = (object["nested_offset"] as? NSNumber)?.floatValue else {
+                let offset = (object["nested_offset"] as? NSNumber)?.floatValue
+            else {
                 throw invalid("nested_blocksize or nested_offset is missing or invalid")
             }
             let nestedDType = object["nested_dtype"] as? String ?? "float32"
@@ -101,8 +103,10 @@ public struct QuantState: Sendable, Equatable {
         }
     }
 
-    public init(quantType: QuantType, blockSize: Int, dtype: String, shape: [Int],
-                nestedBlockSize: Int? = nil, nestedDType: String? = nil, nestedOffset: Float? = nil) {
+    public init(
+        quantType: QuantType, blockSize: Int, dtype: String, shape: [Int],
+        nestedBlockSize: Int? = nil, nestedDType: String? = nil, nestedOffset: Float? = nil
+    ) {
         self.quantType = quantType
         self.blockSize = blockSize
         self.dtype = dtype

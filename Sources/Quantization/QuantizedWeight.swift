@@ -21,8 +21,10 @@ public struct QuantizedWeight: Sendable {
     public var elementCount: Int { shape.reduce(1, *) }
     public var blockCount: Int { BlockwiseQuantization.blockCount(elements: elementCount, blockSize: blockSize) }
 
-    public init(quantType: QuantType, blockSize: Int, shape: [Int], originalDType: DType, packed: [UInt8],
-                absmax: [Float]?, nested: NestedAbsmax?, quantMap: [Float]) {
+    public init(
+        quantType: QuantType, blockSize: Int, shape: [Int], originalDType: DType, packed: [UInt8],
+        absmax: [Float]?, nested: NestedAbsmax?, quantMap: [Float]
+    ) {
         self.quantType = quantType
         self.blockSize = blockSize
         self.shape = shape
@@ -44,9 +46,10 @@ public struct QuantizedWeight: Sendable {
         blockSize: Int, doubleQuantization: Bool, tensor: String, file: String
     ) throws(QuantizationError) -> QuantizedWeight {
         guard BlockwiseQuantization.supportedBlockSizes.contains(blockSize) else {
-            throw QuantizationError(file: file, tensor: tensor,
-                                    "block size \(blockSize) is not one of "
-                                    + "\(BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))")
+            throw QuantizationError(
+                file: file, tensor: tensor,
+                "block size \(blockSize) is not one of "
+                    + "\(BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))")
         }
         precondition(values.count == shape.reduce(1, *))
         var packed = [UInt8](repeating: 0, count: BlockwiseQuantization.packedByteCount(elements: values.count))
@@ -59,10 +62,11 @@ public struct QuantizedWeight: Sendable {
         guard bad == 0 else {
             throw QuantizationError(file: file, tensor: tensor, "\(bad) block(s) hold NaN or infinite values; cannot quantize")
         }
-        return QuantizedWeight(quantType: type, blockSize: blockSize, shape: shape, originalDType: originalDType,
-                               packed: packed, absmax: doubleQuantization ? nil : absmax,
-                               nested: doubleQuantization ? NestedAbsmax.compress(absmax) : nil,
-                               quantMap: type.codebook.values)
+        return QuantizedWeight(
+            quantType: type, blockSize: blockSize, shape: shape, originalDType: originalDType,
+            packed: packed, absmax: doubleQuantization ? nil : absmax,
+            nested: doubleQuantization ? NestedAbsmax.compress(absmax) : nil,
+            quantMap: type.codebook.values)
     }
 
     /// All values in f32.
@@ -80,8 +84,9 @@ public struct QuantizedWeight: Sendable {
     public func dequantize(elements range: Range<Int>, blockAbsmax scales: [Float], into output: UnsafeMutableBufferPointer<Float>) {
         packed.withUnsafeBufferPointer { packedBuffer in
             scales.withUnsafeBufferPointer { scaleBuffer in
-                BlockwiseQuantization.dequantize(packed: packedBuffer, blockSize: blockSize, codebook: quantMap,
-                                                 absmax: scaleBuffer, elements: range, into: output)
+                BlockwiseQuantization.dequantize(
+                    packed: packedBuffer, blockSize: blockSize, codebook: quantMap,
+                    absmax: scaleBuffer, elements: range, into: output)
             }
         }
     }

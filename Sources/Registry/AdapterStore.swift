@@ -56,7 +56,10 @@ public final class AdapterStore: @unchecked Sendable {
     static func withFileLock<T>(_ path: String, _ mode: Int32, _ body: () throws -> T) throws -> T {
         let lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lock >= 0 else { throw RegistryError(file: path, "cannot open (errno \(errno))") }
-        defer { flock(lock, LOCK_UN); close(lock) }
+        defer {
+            flock(lock, LOCK_UN)
+            close(lock)
+        }
         while flock(lock, mode) != 0 {
             guard errno == EINTR else { throw RegistryError(file: path, "cannot lock (errno \(errno))") }
         }
@@ -74,21 +77,22 @@ public final class AdapterStore: @unchecked Sendable {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE adapter (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
-                CREATE TABLE version (
-                    id INTEGER PRIMARY KEY, adapter INTEGER NOT NULL REFERENCES adapter(id) ON DELETE CASCADE,
-                    number INTEGER NOT NULL, created REAL NOT NULL, peft_type TEXT NOT NULL, config TEXT NOT NULL,
-                    base_model TEXT, base_fingerprint TEXT, metadata TEXT, raw_bytes INTEGER NOT NULL, stored_bytes INTEGER NOT NULL,
-                    UNIQUE (adapter, number));
-                CREATE TABLE file (
-                    version INTEGER NOT NULL REFERENCES version(id) ON DELETE CASCADE, name TEXT NOT NULL,
-                    kind TEXT NOT NULL, position INTEGER NOT NULL, dtype TEXT, shape TEXT, raw_bytes INTEGER NOT NULL,
-                    blob TEXT NOT NULL, PRIMARY KEY (version, name, position));
-                CREATE TABLE tag (
-                    adapter INTEGER NOT NULL REFERENCES adapter(id) ON DELETE CASCADE, name TEXT NOT NULL,
-                    version INTEGER NOT NULL REFERENCES version(id) ON DELETE CASCADE, PRIMARY KEY (adapter, name));
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE adapter (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+                    CREATE TABLE version (
+                        id INTEGER PRIMARY KEY, adapter INTEGER NOT NULL REFERENCES adapter(id) ON DELETE CASCADE,
+                        number INTEGER NOT NULL, created REAL NOT NULL, peft_type TEXT NOT NULL, config TEXT NOT NULL,
+                        base_model TEXT, base_fingerprint TEXT, metadata TEXT, raw_bytes INTEGER NOT NULL, stored_bytes INTEGER NOT NULL,
+                        UNIQUE (adapter, number));
+                    CREATE TABLE file (
+                        version INTEGER NOT NULL REFERENCES version(id) ON DELETE CASCADE, name TEXT NOT NULL,
+                        kind TEXT NOT NULL, position INTEGER NOT NULL, dtype TEXT, shape TEXT, raw_bytes INTEGER NOT NULL,
+                        blob TEXT NOT NULL, PRIMARY KEY (version, name, position));
+                    CREATE TABLE tag (
+                        adapter INTEGER NOT NULL REFERENCES adapter(id) ON DELETE CASCADE, name TEXT NOT NULL,
+                        version INTEGER NOT NULL REFERENCES version(id) ON DELETE CASCADE, PRIMARY KEY (adapter, name));
+                    """)
         }
         migrator.registerMigration("v2: lossy storage") { db in
             try db.execute(sql: "ALTER TABLE version ADD COLUMN stored_dtype TEXT")
@@ -105,8 +109,9 @@ public final class AdapterStore: @unchecked Sendable {
             ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 46 || $0 == 95 || $0 == 45
         }
         guard !name.isEmpty, name.utf8.count <= 128, allowed, !name.hasPrefix(".") else {
-            throw RegistryError(file: "\(what) \"\(name)\"",
-                                "is not allowed: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'")
+            throw RegistryError(
+                file: "\(what) \"\(name)\"",
+                "is not allowed: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'")
         }
     }
 
@@ -124,8 +129,10 @@ public final class AdapterStore: @unchecked Sendable {
     /// The base is fingerprinted from `base`, else from the config's base_model_name_or_path when
     /// that is a folder here; otherwise it stays unknown.
     @discardableResult
-    public func add(folder: String, name: String, tags: [String] = [], base: String? = nil, storeDType: DType? = nil,
-                    quantize: FactorQuantization? = nil) throws -> Version {
+    public func add(
+        folder: String, name: String, tags: [String] = [], base: String? = nil, storeDType: DType? = nil,
+        quantize: FactorQuantization? = nil
+    ) throws -> Version {
         if let storeDType { return try addLossy(folder: folder, name: name, tags: tags, base: base, dtype: storeDType) }
         try Self.checkName(name)
         for tag in tags { try Self.checkTag(tag) }
@@ -138,15 +145,20 @@ public final class AdapterStore: @unchecked Sendable {
         }
         let model = try SafeTensorsFile(path: modelPath)
         var isFolder: ObjCBool = false
-        let baseFolder = base ?? (json["base_model_name_or_path"] as? String).flatMap {
-            FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && isFolder.boolValue ? $0 : nil
-        }
+        let baseFolder =
+            base
+            ?? (json["base_model_name_or_path"] as? String).flatMap {
+                FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && isFolder.boolValue ? $0 : nil
+            }
         let baseFingerprint = try baseFolder.map { try BaseFingerprint.compute(folder: $0) }
 
         let version = try Self.withFileLock(blobLockPath, LOCK_SH) { () throws -> Int in
             // Blobs first, flushed; the index only ever points at complete blobs.
-            var files: [(name: String, kind: String, position: Int, dtype: String?, shape: String?, raw: Int, blob: String, stored: Int,
-                         encoding: String?)] = []
+            var files:
+                [(
+                    name: String, kind: String, position: Int, dtype: String?, shape: String?, raw: Int, blob: String, stored: Int,
+                    encoding: String?
+                )] = []
             func store(_ bytes: [UInt8], dtype: DType, name: String, kind: String, position: Int, shape: [Int]?) throws {
                 var payload = bytes, payloadType = dtype, encoding: String?
                 if let quantize, kind == "tensor", [.f32, .f16, .bf16].contains(dtype) {
@@ -162,17 +174,21 @@ public final class AdapterStore: @unchecked Sendable {
                     encoding = quantize.rawValue
                 }
                 let blob = TensorCodec.encode(payload, dtype: payloadType)
-                files.append((name, kind, position, kind == "tensor" ? dtype.rawValue : nil,
-                              shape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }, bytes.count, try blobs.put(blob),
-                              blob.count, encoding))
+                files.append(
+                    (
+                        name, kind, position, kind == "tensor" ? dtype.rawValue : nil,
+                        shape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }, bytes.count, try blobs.put(blob),
+                        blob.count, encoding
+                    ))
             }
             try store([UInt8](configData), dtype: .u8, name: "adapter_config.json", kind: "file", position: 0, shape: nil)
             let prefix = Array(model.storage.bytes[0..<model.header.dataStart])
             try store(prefix, dtype: .u8, name: "adapter_model.safetensors", kind: "header", position: 0, shape: nil)
             for (index, info) in model.tensors.enumerated() {
                 let view = model.view(of: info)
-                try store(Array(view.bytes.bindMemory(to: UInt8.self)), dtype: info.dtype, name: info.name, kind: "tensor",
-                          position: index + 1, shape: info.shape)
+                try store(
+                    Array(view.bytes.bindMemory(to: UInt8.self)), dtype: info.dtype, name: info.name, kind: "tensor",
+                    position: index + 1, shape: info.shape)
             }
             // Every other regular file (README.md, adapter_labels.json, a run's trainer_state.json…)
             // is kept, so export gives the folder back byte for byte; subfolders (a run's
@@ -189,24 +205,32 @@ public final class AdapterStore: @unchecked Sendable {
                 try db.execute(sql: "INSERT OR IGNORE INTO adapter (name, created) VALUES (?, ?)", arguments: [name, now])
                 let adapter = try Int.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [name])!
                 let number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM version WHERE adapter = ?", arguments: [adapter]) ?? 0) + 1
-                try db.execute(sql: """
-                    INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata,
-                                         raw_bytes, stored_bytes, stored_dtype)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [adapter, number, now, json["peft_type"] as? String ?? "LORA",
-                                     String(decoding: configData, as: UTF8.self),
-                                     json["base_model_name_or_path"] as? String, baseFingerprint, metadata,
-                                     files.reduce(0) { $0 + $1.raw }, files.reduce(0) { $0 + $1.stored }, quantize?.rawValue])
+                try db.execute(
+                    sql: """
+                        INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata,
+                                             raw_bytes, stored_bytes, stored_dtype)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        adapter, number, now, json["peft_type"] as? String ?? "LORA",
+                        String(decoding: configData, as: UTF8.self),
+                        json["base_model_name_or_path"] as? String, baseFingerprint, metadata,
+                        files.reduce(0) { $0 + $1.raw }, files.reduce(0) { $0 + $1.stored }, quantize?.rawValue,
+                    ])
                 let versionID = db.lastInsertedRowID
                 for file in files {
-                    try db.execute(sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob, encoding) "
-                                   + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   arguments: [versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob,
-                                               file.encoding])
+                    try db.execute(
+                        sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob, encoding) "
+                            + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        arguments: [
+                            versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob,
+                            file.encoding,
+                        ])
                 }
                 for tag in tags {
-                    try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)",
-                                   arguments: [adapter, tag, versionID])
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)",
+                        arguments: [adapter, tag, versionID])
                 }
                 return number
             }
@@ -241,13 +265,15 @@ public final class AdapterStore: @unchecked Sendable {
         for file in try ["adapter_config.json"] + Self.companionFiles(of: folder) {
             try FileManager.default.copyItem(atPath: folder + "/" + file, toPath: scratch + "/" + file)
         }
-        _ = try CheckpointConversion.convert(Checkpoint.open(folder + "/adapter_model.safetensors"), to: dtype,
-                                             output: scratch + "/adapter_model.safetensors")
+        _ = try CheckpointConversion.convert(
+            Checkpoint.open(folder + "/adapter_model.safetensors"), to: dtype,
+            output: scratch + "/adapter_model.safetensors")
         // The copied config still names the base, so the fingerprint is taken as for a lossless add.
         let stored = try add(folder: scratch, name: name, tags: tags, base: base)
         try database.write { db in
-            try db.execute(sql: "UPDATE version SET stored_dtype = ? WHERE id = ?",
-                           arguments: [dtype.rawValue, try resolve(db, "\(name)@\(stored.version)").id])
+            try db.execute(
+                sql: "UPDATE version SET stored_dtype = ? WHERE id = ?",
+                arguments: [dtype.rawValue, try resolve(db, "\(name)@\(stored.version)").id])
         }
         return try show("\(name)@\(stored.version)")
     }
@@ -274,15 +300,18 @@ public final class AdapterStore: @unchecked Sendable {
     }
 
     func version(_ db: Database, id: Int64) throws -> Version {
-        let row = try Row.fetchOne(db, sql: """
-            SELECT adapter.name AS name, version.* FROM version JOIN adapter ON adapter.id = version.adapter WHERE version.id = ?
-            """, arguments: [id])!
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT adapter.name AS name, version.* FROM version JOIN adapter ON adapter.id = version.adapter WHERE version.id = ?
+                """, arguments: [id])!
         let tags = try String.fetchAll(db, sql: "SELECT name FROM tag WHERE version = ? ORDER BY name", arguments: [id])
         let tensors = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM file WHERE version = ? AND kind = 'tensor'", arguments: [id]) ?? 0
-        return Version(name: row["name"], version: row["number"], created: Date(timeIntervalSince1970: row["created"]),
-                       peftType: row["peft_type"], config: row["config"], baseModel: row["base_model"],
-                       baseFingerprint: row["base_fingerprint"], tags: tags, tensorCount: tensors, rawBytes: row["raw_bytes"],
-                       storedBytes: row["stored_bytes"], metadata: row["metadata"], storedDType: row["stored_dtype"])
+        return Version(
+            name: row["name"], version: row["number"], created: Date(timeIntervalSince1970: row["created"]),
+            peftType: row["peft_type"], config: row["config"], baseModel: row["base_model"],
+            baseFingerprint: row["base_fingerprint"], tags: tags, tensorCount: tensors, rawBytes: row["raw_bytes"],
+            storedBytes: row["stored_bytes"], metadata: row["metadata"], storedDType: row["stored_dtype"])
     }
 
     public func show(_ reference: String) throws -> Version {
@@ -292,9 +321,12 @@ public final class AdapterStore: @unchecked Sendable {
     /// Every version of every adapter, by name then version.
     public func list() throws -> [Version] {
         try database.read { db in
-            try Int64.fetchAll(db, sql: "SELECT version.id FROM version JOIN adapter ON adapter.id = version.adapter "
-                               + "ORDER BY adapter.name, version.number")
-                .map { try version(db, id: $0) }
+            try Int64.fetchAll(
+                db,
+                sql: "SELECT version.id FROM version JOIN adapter ON adapter.id = version.adapter "
+                    + "ORDER BY adapter.name, version.number"
+            )
+            .map { try version(db, id: $0) }
         }
     }
 
@@ -344,9 +376,11 @@ public final class AdapterStore: @unchecked Sendable {
         guard !force, let expected = version.baseFingerprint else { return }
         let actual = try fingerprint()
         guard actual == expected else {
-            throw RegistryError(file: modelFolder, "not the base \(version.name)@\(version.version) was trained on "
-                                + "(\(version.baseModel ?? "unknown"), fingerprint \(expected.prefix(12)) vs \(actual.prefix(12))); "
-                                + "force it to apply the adapter anyway")
+            throw RegistryError(
+                file: modelFolder,
+                "not the base \(version.name)@\(version.version) was trained on "
+                    + "(\(version.baseModel ?? "unknown"), fingerprint \(expected.prefix(12)) vs \(actual.prefix(12))); "
+                    + "force it to apply the adapter anyway")
         }
     }
 
@@ -356,9 +390,11 @@ public final class AdapterStore: @unchecked Sendable {
     /// decompressed and checked, byte-identical to the files that were added; nothing is written.
     public func files(_ reference: String) throws -> [String: [UInt8]] {
         let rows = try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, kind, raw_bytes, blob, dtype, shape, encoding FROM file WHERE version = ? "
-                             + "ORDER BY kind = 'tensor', position",
-                             arguments: [try resolve(db, reference).id])
+            try Row.fetchAll(
+                db,
+                sql: "SELECT name, kind, raw_bytes, blob, dtype, shape, encoding FROM file WHERE version = ? "
+                    + "ORDER BY kind = 'tensor', position",
+                arguments: [try resolve(db, reference).id])
         }
         var files: [String: [UInt8]] = [:]
         var model: [UInt8] = []
@@ -366,8 +402,9 @@ public final class AdapterStore: @unchecked Sendable {
             let raw: Int = row["raw_bytes"], hash: String = row["blob"], name: String = row["name"], kind: String = row["kind"]
             let encoding = (row["encoding"] as String?).flatMap(FactorQuantization.init(rawValue:))
             // A quantized payload is smaller than the tensor it restores; these bounds only stop a hostile size.
-            var bytes = try TensorCodec.decode(try blobs.get(hash, maxLength: 2 * raw + 8192),
-                                               maxLength: encoding == nil ? raw : 2 * raw + 4096, file: blobs.path(of: hash))
+            var bytes = try TensorCodec.decode(
+                try blobs.get(hash, maxLength: 2 * raw + 8192),
+                maxLength: encoding == nil ? raw : 2 * raw + 4096, file: blobs.path(of: hash))
             if let encoding {
                 bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row["dtype"], shape: row["shape"], raw: raw, tensor: name)
             }
@@ -399,8 +436,10 @@ public final class AdapterStore: @unchecked Sendable {
     }
 
     /// A quantized tensor's payload back to its own dtype's bytes.
-    static func dequantize(_ payload: [UInt8], encoding: FactorQuantization, dtype: String?, shape: String?, raw: Int,
-                           tensor: String) throws -> [UInt8] {
+    static func dequantize(
+        _ payload: [UInt8], encoding: FactorQuantization, dtype: String?, shape: String?, raw: Int,
+        tensor: String
+    ) throws -> [UInt8] {
         guard let dtype = dtype.flatMap(DType.init(rawValue:)), dtype.bitSize >= 8 else {
             throw RegistryError(file: tensor, "unknown dtype for a quantized tensor")
         }

@@ -57,7 +57,10 @@ public struct BlobStore: Sendable {
         }
         // The rename itself must reach the disk before the index may point at the blob.
         let directory = open(folder, O_RDONLY)
-        if directory >= 0 { fsync(directory); close(directory) }
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
         return hash
     }
 
@@ -66,7 +69,8 @@ public struct BlobStore: Sendable {
         guard Self.isHash(hash) else { throw RegistryError(file: root, "\"\(hash)\" is not a blob hash") }
         let file = path(of: hash)
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file),
-              let size = (attributes[.size] as? NSNumber)?.intValue else { throw RegistryError(file: file, "blob is missing") }
+            let size = (attributes[.size] as? NSNumber)?.intValue
+        else { throw RegistryError(file: file, "blob is missing") }
         guard size <= maxLength else { throw RegistryError(file: file, "blob is \(size) bytes, more than the \(maxLength) recorded") }
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
         guard Self.hash(bytes) == hash else { throw RegistryError(file: file, "contents do not match the blob's hash (corrupted)") }

@@ -33,8 +33,9 @@ public enum FactorQuantization: String, Sendable, CaseIterable {
             let weight: QuantizedWeight
             do {
                 weight = try values.withUnsafeBufferPointer {
-                    try QuantizedWeight.quantize($0, shape: [values.count], originalDType: .f32, type: .nf4, blockSize: 64,
-                                                 doubleQuantization: false, tensor: tensor, file: "adapter")
+                    try QuantizedWeight.quantize(
+                        $0, shape: [values.count], originalDType: .f32, type: .nf4, blockSize: 64,
+                        doubleQuantization: false, tensor: tensor, file: "adapter")
                 }
             } catch {
                 // Its own error names the tensor inside a placeholder file; ours names the tensor alone.
@@ -67,9 +68,10 @@ public enum FactorQuantization: String, Sendable, CaseIterable {
             let absmax = payload.withUnsafeBytes { raw in
                 (0..<blocks).map { raw.loadUnaligned(fromByteOffset: 4 + $0 * 4, as: Float.self) }
             }
-            let weight = QuantizedWeight(quantType: .nf4, blockSize: 64, shape: [count], originalDType: .f32,
-                                         packed: Array(payload[(4 + blocks * 4)...]), absmax: absmax, nested: nil,
-                                         quantMap: QuantType.nf4.codebook.values)
+            let weight = QuantizedWeight(
+                quantType: .nf4, blockSize: 64, shape: [count], originalDType: .f32,
+                packed: Array(payload[(4 + blocks * 4)...]), absmax: absmax, nested: nil,
+                quantMap: QuantType.nf4.codebook.values)
             return weight.dequantized()
         }
     }

@@ -47,8 +47,10 @@ public enum TensorCodec {
 
     /// Compresses `bytes` (elements of `width` bytes) chunk by chunk with `method` (zstd; zlib
     /// for readers without zstd), keeping a stream stored whenever compressing it does not pay.
-    public static func encode(_ bytes: [UInt8], width: Int, transform: Transform, level: Int32 = defaultLevel, method: Method = .zstd,
-                              chunkBytes: Int = defaultChunkBytes) -> [UInt8] {
+    public static func encode(
+        _ bytes: [UInt8], width: Int, transform: Transform, level: Int32 = defaultLevel, method: Method = .zstd,
+        chunkBytes: Int = defaultChunkBytes
+    ) -> [UInt8] {
         precondition([1, 2, 4, 8].contains(width) && bytes.count % width == 0)
         let chunk = max(width, chunkBytes / width * width)
         let chunks = (bytes.count + chunk - 1) / chunk
@@ -61,35 +63,39 @@ public enum TensorCodec {
         let largest = min(chunk, bytes.count)
         var grouped = [UInt8](repeating: 0, count: largest)
         var scratch = [UInt8](repeating: 0, count: max(ZSTD_compressBound(largest), Int(compressBound(uLong(largest)))))
-        ZstdContexts.shared.withCompressor { context in bytes.withUnsafeBufferPointer { source in
-            for index in 0..<chunks {
-                let start = index * chunk, count = min(chunk, bytes.count - start)
-                grouped.withUnsafeMutableBufferPointer { target in
-                    group(source.baseAddress! + start, count: count, width: width, transform: transform, into: target.baseAddress!)
-                }
-                let streamLength = count / streams
-                for stream in 0..<streams {
-                    grouped.withUnsafeBufferPointer { g in
-                        let input = g.baseAddress! + stream * streamLength
-                        // A fast probe first: streams it cannot shrink by 2% are stored as they are.
-                        let probe = level > 1
-                            ? compress(input, count: streamLength, method: method, level: 1, context: context, into: &scratch) : nil
-                        let worthIt = level <= 1 || (probe.map { Double($0) < 0.98 * Double(streamLength) } ?? false)
-                        let packed = worthIt
-                            ? compress(input, count: streamLength, method: method, level: level, context: context, into: &scratch) : nil
-                        if let packed, packed < streamLength {
-                            out.append(method.rawValue)
-                            append(UInt32(packed), to: &out)
-                            out.append(contentsOf: scratch[0..<packed])
-                        } else {
-                            out.append(Method.stored.rawValue)
-                            append(UInt32(streamLength), to: &out)
-                            out.append(contentsOf: UnsafeBufferPointer(start: input, count: streamLength))
+        ZstdContexts.shared.withCompressor { context in
+            bytes.withUnsafeBufferPointer { source in
+                for index in 0..<chunks {
+                    let start = index * chunk, count = min(chunk, bytes.count - start)
+                    grouped.withUnsafeMutableBufferPointer { target in
+                        group(source.baseAddress! + start, count: count, width: width, transform: transform, into: target.baseAddress!)
+                    }
+                    let streamLength = count / streams
+                    for stream in 0..<streams {
+                        grouped.withUnsafeBufferPointer { g in
+                            let input = g.baseAddress! + stream * streamLength
+                            // A fast probe first: streams it cannot shrink by 2% are stored as they are.
+                            let probe =
+                                level > 1
+                                ? compress(input, count: streamLength, method: method, level: 1, context: context, into: &scratch) : nil
+                            let worthIt = level <= 1 || (probe.map { Double($0) < 0.98 * Double(streamLength) } ?? false)
+                            let packed =
+                                worthIt
+                                ? compress(input, count: streamLength, method: method, level: level, context: context, into: &scratch) : nil
+                            if let packed, packed < streamLength {
+                                out.append(method.rawValue)
+                                append(UInt32(packed), to: &out)
+                                out.append(contentsOf: scratch[0..<packed])
+                            } else {
+                                out.append(Method.stored.rawValue)
+                                append(UInt32(streamLength), to: &out)
+                                out.append(contentsOf: UnsafeBufferPointer(start: input, count: streamLength))
+                            }
                         }
                     }
                 }
             }
-        } }
+        }
         return out
     }
 
@@ -116,39 +122,44 @@ public enum TensorCodec {
         var out = [UInt8](repeating: 0, count: length)
         var grouped = [UInt8](repeating: 0, count: min(chunk, length))
         var offset = headerSize
-        try ZstdContexts.shared.withDecompressor { context in try out.withUnsafeMutableBufferPointer { target in
-            for index in 0..<chunks {
-                let start = index * chunk, count = min(chunk, length - start)
-                let streamLength = count / streams
-                for stream in 0..<streams {
-                    guard offset + 5 <= blob.count, let method = Method(rawValue: blob[offset]) else {
-                        throw failure("truncated or corrupt chunk header")
-                    }
-                    let stored = Int(read(UInt32.self, blob, at: offset + 1))
-                    offset += 5
-                    guard offset + stored <= blob.count else { throw failure("truncated blob") }
-                    try grouped.withUnsafeMutableBufferPointer { g in
-                        let destination = g.baseAddress! + stream * streamLength
-                        try blob.withUnsafeBufferPointer { b in
-                            try decompress(b.baseAddress! + offset, count: stored, method: method, context: context, into: destination,
-                                           expected: streamLength, file: file)
+        try ZstdContexts.shared.withDecompressor { context in
+            try out.withUnsafeMutableBufferPointer { target in
+                for index in 0..<chunks {
+                    let start = index * chunk, count = min(chunk, length - start)
+                    let streamLength = count / streams
+                    for stream in 0..<streams {
+                        guard offset + 5 <= blob.count, let method = Method(rawValue: blob[offset]) else {
+                            throw failure("truncated or corrupt chunk header")
                         }
+                        let stored = Int(read(UInt32.self, blob, at: offset + 1))
+                        offset += 5
+                        guard offset + stored <= blob.count else { throw failure("truncated blob") }
+                        try grouped.withUnsafeMutableBufferPointer { g in
+                            let destination = g.baseAddress! + stream * streamLength
+                            try blob.withUnsafeBufferPointer { b in
+                                try decompress(
+                                    b.baseAddress! + offset, count: stored, method: method, context: context, into: destination,
+                                    expected: streamLength, file: file)
+                            }
+                        }
+                        offset += stored
                     }
-                    offset += stored
-                }
-                grouped.withUnsafeBufferPointer { g in
-                    ungroup(g.baseAddress!, count: count, width: width, transform: transform, into: target.baseAddress! + start)
+                    grouped.withUnsafeBufferPointer { g in
+                        ungroup(g.baseAddress!, count: count, width: width, transform: transform, into: target.baseAddress! + start)
+                    }
                 }
             }
-        } }
+        }
         guard offset == blob.count else { throw failure("\(blob.count - offset) bytes after the last chunk") }
         return out
     }
 
     // MARK: byte streams
 
-    static func group(_ source: UnsafePointer<UInt8>, count: Int, width: Int, transform: Transform,
-                      into target: UnsafeMutablePointer<UInt8>) {
+    static func group(
+        _ source: UnsafePointer<UInt8>, count: Int, width: Int, transform: Transform,
+        into target: UnsafeMutablePointer<UInt8>
+    ) {
         let n = count / width
         switch (transform, width) {
         case (.none, _), (_, 1):
@@ -176,8 +187,10 @@ public enum TensorCodec {
         }
     }
 
-    static func ungroup(_ source: UnsafePointer<UInt8>, count: Int, width: Int, transform: Transform,
-                        into target: UnsafeMutablePointer<UInt8>) {
+    static func ungroup(
+        _ source: UnsafePointer<UInt8>, count: Int, width: Int, transform: Transform,
+        into target: UnsafeMutablePointer<UInt8>
+    ) {
         let n = count / width
         switch (transform, width) {
         case (.none, _), (_, 1):
@@ -201,8 +214,10 @@ public enum TensorCodec {
 
     // MARK: entropy coders
 
-    static func compress(_ input: UnsafePointer<UInt8>, count: Int, method: Method, level: Int32, context: OpaquePointer?,
-                         into scratch: inout [UInt8]) -> Int? {
+    static func compress(
+        _ input: UnsafePointer<UInt8>, count: Int, method: Method, level: Int32, context: OpaquePointer?,
+        into scratch: inout [UInt8]
+    ) -> Int? {
         guard count > 0 else { return nil }
         return scratch.withUnsafeMutableBufferPointer { out -> Int? in
             switch method {
@@ -218,8 +233,10 @@ public enum TensorCodec {
         }
     }
 
-    static func decompress(_ input: UnsafePointer<UInt8>, count: Int, method: Method, context: OpaquePointer?,
-                           into output: UnsafeMutablePointer<UInt8>, expected: Int, file: String) throws {
+    static func decompress(
+        _ input: UnsafePointer<UInt8>, count: Int, method: Method, context: OpaquePointer?,
+        into output: UnsafeMutablePointer<UInt8>, expected: Int, file: String
+    ) throws {
         func failure(_ why: String) -> RegistryError { RegistryError(file: file, why) }
         switch method {
         case .stored:

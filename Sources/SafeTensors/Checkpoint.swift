@@ -43,8 +43,9 @@ public final class Checkpoint: Sendable {
         if !isFolder.boolValue {
             if path.hasSuffix(".index.json") { return try openSharded(index: path, requestedPath: path) }
             let file = try SafeTensorsFile(path: path)
-            return Checkpoint(path: path, folder: PathText.folder(of: path),
-                              layout: .singleFile, files: [file], indexMetadata: [:])
+            return Checkpoint(
+                path: path, folder: PathText.folder(of: path),
+                layout: .singleFile, files: [file], indexMetadata: [:])
         }
         let folder = path
         let index = folder + "/" + indexFileName
@@ -61,7 +62,8 @@ public final class Checkpoint: Sendable {
             let file = try SafeTensorsFile(path: folder + "/" + singles[0])
             return Checkpoint(path: path, folder: folder, layout: .singleFile, files: [file], indexMetadata: [:])
         }
-        let why = singles.isEmpty
+        let why =
+            singles.isEmpty
             ? "no safetensors checkpoint in this folder"
             : "\(singles.count) .safetensors files and no index: name one file"
         throw SafeTensorsError(file: path, .io(why))
@@ -94,21 +96,25 @@ public final class Checkpoint: Sendable {
         for (tensor, shard) in shardOf {
             let file = files[shardNames.firstIndex(of: shard)!]
             guard file.header.tensor(named: tensor) != nil else {
-                throw SafeTensorsError(file: file.path, tensor: tensor,
-                                       .invalidIndex("the index places this tensor in \(shard), which does not hold it"))
+                throw SafeTensorsError(
+                    file: file.path, tensor: tensor,
+                    .invalidIndex("the index places this tensor in \(shard), which does not hold it"))
             }
         }
         var metadata: [String: PythonJSONText.Value] = [:]
         if let object = root["metadata"], case .object(let members)? = PythonJSONText.Value(jsonObject: object) {
             metadata = members
         }
-        return Checkpoint(path: requestedPath, folder: folder,
-                          layout: .sharded(index: index, shards: shardNames), files: files,
-                          indexMetadata: metadata, only: shardOf)
+        return Checkpoint(
+            path: requestedPath, folder: folder,
+            layout: .sharded(index: index, shards: shardNames), files: files,
+            indexMetadata: metadata, only: shardOf)
     }
 
-    private init(path: String, folder: String, layout: Layout, files: [SafeTensorsFile],
-                 indexMetadata: [String: PythonJSONText.Value], only shardOf: [String: String]? = nil) {
+    private init(
+        path: String, folder: String, layout: Layout, files: [SafeTensorsFile],
+        indexMetadata: [String: PythonJSONText.Value], only shardOf: [String: String]? = nil
+    ) {
         self.path = path
         self.folder = folder.isEmpty ? "." : folder
         self.layout = layout

@@ -38,7 +38,8 @@ public enum CheckpointConversion {
             throw SafeTensorsError(file: checkpoint.path, .unsupportedConversion(from: .f32, to: dtype))
         }
         var isFolder: ObjCBool = false
-        let inputIsFile = FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isFolder)
+        let inputIsFile =
+            FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isFolder)
             && !isFolder.boolValue && checkpoint.layout == .singleFile
         let outputExistsAsFolder = FileManager.default.fileExists(atPath: output, isDirectory: &isFolder) && isFolder.boolValue
         let outputFolder: String
@@ -82,8 +83,9 @@ public enum CheckpointConversion {
         if indexMetadata["total_parameters"] == nil {
             indexMetadata["total_parameters"] = .int(checkpoint.tensorInfos.reduce(0) { $0 + $1.elementCount })
         }
-        let writer = try ShardedCheckpointWriter(folder: outputFolder, shards: shards,
-                                                 metadata: checkpoint.metadata, indexMetadata: indexMetadata)
+        let writer = try ShardedCheckpointWriter(
+            folder: outputFolder, shards: shards,
+            metadata: checkpoint.metadata, indexMetadata: indexMetadata)
         let total = checkpoint.tensorInfos.reduce(0) { $0 + $1.byteCount }
         var done = 0
         try writer.complete {
@@ -138,8 +140,10 @@ public enum CheckpointConversion {
     }
 
     /// Writing over an input file that is memory-mapped would change the bytes being read.
-    private static func refuseOverwritingInput(_ checkpoint: Checkpoint, outputFolder: String,
-                                               shards: [ShardedCheckpointWriter.Shard]) throws {
+    private static func refuseOverwritingInput(
+        _ checkpoint: Checkpoint, outputFolder: String,
+        shards: [ShardedCheckpointWriter.Shard]
+    ) throws {
         for shard in shards {
             let out = outputFolder + "/" + shard.fileName
             if checkpoint.files.contains(where: { OutputPaths.sameFile($0.path, out) }) {

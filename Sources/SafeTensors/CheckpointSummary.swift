@@ -30,8 +30,10 @@ public struct CheckpointSummary: Sendable {
     public var totalTensorBytes: Int
 
     static let quantStateMarker = ".quant_state.bitsandbytes__"
-    static let adapterMarkers = [".lora_A.", ".lora_B.", ".lora_embedding_A", ".lora_embedding_B",
-                                 ".lora_magnitude_vector", ".ia3_l", "prompt_embeddings", ".oft_r", ".boft_R"]
+    static let adapterMarkers = [
+        ".lora_A.", ".lora_B.", ".lora_embedding_A", ".lora_embedding_B",
+        ".lora_magnitude_vector", ".ia3_l", "prompt_embeddings", ".oft_r", ".boft_R",
+    ]
 
     public init(_ checkpoint: Checkpoint) {
         self.checkpoint = checkpoint
@@ -51,7 +53,8 @@ public struct CheckpointSummary: Sendable {
         if checkpoint.tensorNames.contains(where: { $0.contains(Self.quantStateMarker) }) {
             kind = .bitsAndBytes4Bit
         } else if FileManager.default.fileExists(atPath: adapterConfig)
-                    && checkpoint.files.contains(where: { $0.path.hasSuffix("adapter_model.safetensors") }) {
+            && checkpoint.files.contains(where: { $0.path.hasSuffix("adapter_model.safetensors") })
+        {
             let config = (try? Data(contentsOf: URL(fileURLWithPath: adapterConfig)))
                 .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
             kind = .peftAdapter(peftType: config?["peft_type"] as? String)

@@ -47,7 +47,7 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
     public var isFloatingPoint: Bool {
         switch self {
         case .f4, .f6E2M3, .f6E3M2, .f8E5M2, .f8E4M3, .f8E8M0, .f8E4M3FNUZ, .f8E5M2FNUZ,
-             .f16, .bf16, .f32, .f64:
+            .f16, .bf16, .f32, .f64:
             return true
         default:
             return false

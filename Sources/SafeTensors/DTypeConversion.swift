@@ -25,9 +25,11 @@ public enum DTypeConversion {
         }
         let count = source.count * 8 / from.bitSize
         guard destination.count * 8 == count * to.bitSize else {
-            throw SafeTensorsError(file: file, tensor: tensor,
-                                   .invalidTensor("conversion buffer holds \(destination.count) bytes, \(count) elements of \(to.rawValue) "
-                                                  + "need \(count * to.bitSize / 8)"))
+            throw SafeTensorsError(
+                file: file, tensor: tensor,
+                .invalidTensor(
+                    "conversion buffer holds \(destination.count) bytes, \(count) elements of \(to.rawValue) "
+                        + "need \(count * to.bitSize / 8)"))
         }
         guard count > 0 else { return }
         if from == to {
@@ -90,7 +92,8 @@ public enum DTypeConversion {
         private func mapRange<From: FloatCodec, To: FloatCodec>(_: From.Type, _: To.Type, _ range: Range<Int>) {
             // Typed pointers when aligned (every file a safetensors writer makes is) let LLVM
             // vectorise the loop; unaligned data takes the byte-load path.
-            let aligned = Int(bitPattern: input) % MemoryLayout<From.Bits>.alignment == 0
+            let aligned =
+                Int(bitPattern: input) % MemoryLayout<From.Bits>.alignment == 0
                 && Int(bitPattern: output) % MemoryLayout<To.Bits>.alignment == 0
             if aligned {
                 let source = input.assumingMemoryBound(to: From.Bits.self)

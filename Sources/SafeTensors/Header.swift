@@ -123,16 +123,20 @@ public struct SafeTensorsHeader: Sendable {
             }
             let size = bits / 8
             guard entry.end - entry.begin == size else {
-                throw failure(.tensorInvalidInfo(expectedBytes: Int(clamping: size),
-                                                 actualBytes: Int(clamping: entry.end - entry.begin)), name)
+                throw failure(
+                    .tensorInvalidInfo(
+                        expectedBytes: Int(clamping: size),
+                        actualBytes: Int(clamping: entry.end - entry.begin)), name)
             }
             // Dimensions beyond Int.max can only occur next to a zero dimension; Swift's Int
             // cannot hold them, so such a header is refused as an overflow.
             guard entry.shape.allSatisfy({ $0 <= UInt64(Int.max) }), entry.end <= UInt64(Int.max) else {
                 throw failure(.validationOverflow, name)
             }
-            tensors.append(TensorInfo(name: name, dtype: entry.dtype, shape: entry.shape.map { Int($0) },
-                                      dataOffsets: Int(entry.begin)..<Int(entry.end)))
+            tensors.append(
+                TensorInfo(
+                    name: name, dtype: entry.dtype, shape: entry.shape.map { Int($0) },
+                    dataOffsets: Int(entry.begin)..<Int(entry.end)))
         }
         return tensors
     }
@@ -163,8 +167,9 @@ public struct SafeTensorsHeader: Sendable {
                 var dictionary: [String: String] = [:]
                 for (metaKey, metaValue) in pairs {
                     guard case .string(let text) = metaValue else {
-                        throw failure(.invalidHeaderJSON(
-                            "__metadata__ value for \"\(metaKey)\" is \(metaValue.typeDescription), not a string"), nil)
+                        throw failure(
+                            .invalidHeaderJSON(
+                                "__metadata__ value for \"\(metaKey)\" is \(metaValue.typeDescription), not a string"), nil)
                     }
                     dictionary[metaKey] = text
                 }
@@ -251,7 +256,7 @@ private struct RawTensorEntry {
             shape.append(size)
         }
         guard case .array(let offsets) = offsetsValue, offsets.count == 2,
-              case .unsignedInteger(let begin) = offsets[0], case .unsignedInteger(let end) = offsets[1]
+            case .unsignedInteger(let begin) = offsets[0], case .unsignedInteger(let end) = offsets[1]
         else {
             throw invalid("data_offsets must be two unsigned integers")
         }

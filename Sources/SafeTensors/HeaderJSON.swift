@@ -263,7 +263,7 @@ struct StrictJSONParser {
             if (0xDC00...0xDFFF).contains(scalar) { throw fail("lone trailing surrogate in hex escape") }
             if (0xD800...0xDBFF).contains(scalar) {
                 guard current == UInt8(ascii: "\\"), position + 1 < bytes.count,
-                      bytes[position + 1] == UInt8(ascii: "u")
+                    bytes[position + 1] == UInt8(ascii: "u")
                 else { throw fail("lone leading surrogate in hex escape") }
                 position += 2
                 let low = try parseHex4()

@@ -46,8 +46,10 @@ extension SafeTensorsHeader {
             guard let size = spec.dtype.byteCount(elements: elements) else {
                 throw SafeTensorsError(file: file, tensor: spec.name, .misalignedSlice(dtype: spec.dtype, elements: elements))
             }
-            tensors.append(TensorInfo(name: spec.name, dtype: spec.dtype, shape: spec.shape,
-                                      dataOffsets: offset..<(offset + size)))
+            tensors.append(
+                TensorInfo(
+                    name: spec.name, dtype: spec.dtype, shape: spec.shape,
+                    dataOffsets: offset..<(offset + size)))
             offset += size
         }
         var header = SafeTensorsHeader(metadata: metadata, tensors: tensors, length: 0)

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -63,8 +64,11 @@ public enum OutputPaths {
         for input in inputs {
             let folder = kind(input) == .folder ? input : PathText.folder(of: input)
             if sameFile(path, input) || sameFile(path, folder) {
-                throw SafeTensorsError(file: path, .io("is the input \(input): writing there would overwrite the input; "
-                                                       + "choose another output"))
+                throw SafeTensorsError(
+                    file: path,
+                    .io(
+                        "is the input \(input): writing there would overwrite the input; "
+                            + "choose another output"))
             }
         }
     }
@@ -89,8 +93,10 @@ public final class OutputFolder {
     /// - Parameters:
     ///   - inputs: files and folders the command reads; the output may be none of them.
     ///   - isResult: which file names in the folder count as an earlier result.
-    public init(_ path: String, inputs: [String], overwrite: Bool = false,
-                isResult: @escaping (String) -> Bool = OutputFolder.isCheckpointFile) throws(SafeTensorsError) {
+    public init(
+        _ path: String, inputs: [String], overwrite: Bool = false,
+        isResult: @escaping (String) -> Bool = OutputFolder.isCheckpointFile
+    ) throws(SafeTensorsError) {
         self.path = path
         self.overwrite = overwrite
         self.isResult = isResult

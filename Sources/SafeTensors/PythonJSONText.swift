@@ -63,7 +63,10 @@ public enum PythonJSONText {
         case .double(let number): out += pythonRepr(number)
         case .string(let text): out += quoted(text)
         case .array(let elements):
-            if elements.isEmpty { out += "[]"; return }
+            if elements.isEmpty {
+                out += "[]"
+                return
+            }
             out += "[\n"
             for (i, element) in elements.enumerated() {
                 out += pad
@@ -72,7 +75,10 @@ public enum PythonJSONText {
             }
             out += String(repeating: " ", count: indent) + "]"
         case .object(let members):
-            if members.isEmpty { out += "{}"; return }
+            if members.isEmpty {
+                out += "{}"
+                return
+            }
             out += "{\n"
             let keys = sortedKeys(members)
             for (i, key) in keys.enumerated() {

@@ -30,8 +30,9 @@ public final class SafeTensorsWriter {
         }
         let total = (bytesWritten[name] ?? 0) + bytes.count
         guard offset >= 0, offset + bytes.count <= info.byteCount, total <= info.byteCount else {
-            throw SafeTensorsError(file: path, tensor: name,
-                                   .invalidTensor("data runs past the tensor's \(info.byteCount) bytes"))
+            throw SafeTensorsError(
+                file: path, tensor: name,
+                .invalidTensor("data runs past the tensor's \(info.byteCount) bytes"))
         }
         try file.write(bytes, at: header.dataStart + info.dataOffsets.lowerBound + offset)
         bytesWritten[name] = total
@@ -46,8 +47,9 @@ public final class SafeTensorsWriter {
     public func finish() throws(SafeTensorsError) {
         for tensor in header.tensors where (bytesWritten[tensor.name] ?? 0) != tensor.byteCount {
             file.discard()
-            throw SafeTensorsError(file: path, tensor: tensor.name,
-                                   .invalidTensor("only \(bytesWritten[tensor.name] ?? 0) of \(tensor.byteCount) bytes were written"))
+            throw SafeTensorsError(
+                file: path, tensor: tensor.name,
+                .invalidTensor("only \(bytesWritten[tensor.name] ?? 0) of \(tensor.byteCount) bytes were written"))
         }
         try file.commit()
     }
@@ -81,8 +83,9 @@ extension SafeTensorsWriter {
         for tensor in tensors {
             let expected = header.tensor(named: tensor.spec.name)!.byteCount
             guard tensor.bytes.count == expected else {
-                throw SafeTensorsError(file: "<memory>", tensor: tensor.spec.name,
-                                       .invalidTensor("\(tensor.bytes.count) bytes given, dtype and shape need \(expected)"))
+                throw SafeTensorsError(
+                    file: "<memory>", tensor: tensor.spec.name,
+                    .invalidTensor("\(tensor.bytes.count) bytes given, dtype and shape need \(expected)"))
             }
         }
         let json = header.encodedJSON()

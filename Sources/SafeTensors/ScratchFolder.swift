@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -14,8 +15,9 @@ public enum ScratchFolder {
         let folder = PathText.folder(of: output)
         let base = PathText.name(of: output)
         guard OutputPaths.kind(output) == nil else { throw SafeTensorsError(file: output, .io("already exists; choose a new folder")) }
-        OutputFolder.removeStaleTemporaryFiles(in: folder, names: (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [],
-                                               only: base)
+        OutputFolder.removeStaleTemporaryFiles(
+            in: folder, names: (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [],
+            only: base)
         let scratch = "\(folder)/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         guard TemporaryFiles.register(scratch) else { throw SafeTensorsError(file: output, .io("interrupted")) }
         defer { TemporaryFiles.unregister(scratch) }

@@ -53,8 +53,10 @@ public final class ShardedCheckpointWriter {
     }
 
     /// Prepares every shard file (under temporary names) for the given layout.
-    public init(folder: String, shards: [Shard], metadata: [String: String]? = ["format": "pt"],
-                indexMetadata: [String: PythonJSONText.Value] = [:]) throws(SafeTensorsError) {
+    public init(
+        folder: String, shards: [Shard], metadata: [String: String]? = ["format": "pt"],
+        indexMetadata: [String: PythonJSONText.Value] = [:]
+    ) throws(SafeTensorsError) {
         self.folder = folder
         self.shards = shards
         self.indexMetadata = indexMetadata
@@ -74,12 +76,16 @@ public final class ShardedCheckpointWriter {
     }
 
     /// Plans shards for `tensors` and prepares them.
-    public convenience init(folder: String, tensors: [TensorSpec], maxShardBytes: Int,
-                            metadata: [String: String]? = ["format": "pt"], baseName: String = "model") throws(SafeTensorsError) {
-        try self.init(folder: folder, shards: Self.plan(tensors, maxShardBytes: maxShardBytes, baseName: baseName),
-                      metadata: metadata, indexMetadata: [
-                          "total_parameters": .int(tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }),
-                      ])
+    public convenience init(
+        folder: String, tensors: [TensorSpec], maxShardBytes: Int,
+        metadata: [String: String]? = ["format": "pt"], baseName: String = "model"
+    ) throws(SafeTensorsError) {
+        try self.init(
+            folder: folder, shards: Self.plan(tensors, maxShardBytes: maxShardBytes, baseName: baseName),
+            metadata: metadata,
+            indexMetadata: [
+                "total_parameters": .int(tensors.reduce(0) { $0 + $1.shape.reduce(1, *) })
+            ])
     }
 
     /// Writes bytes of tensor `name` into its shard.

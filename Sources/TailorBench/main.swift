@@ -1,7 +1,7 @@
+import CZstd
 import Foundation
 import Quantization
 import Registry
-import CZstd
 import SafeTensors
 import TrainingCore
 
@@ -81,14 +81,16 @@ do {
         var weight: QuantizedWeight?
         let quantize = try best(runs) {
             weight = try values.withUnsafeBufferPointer {
-                try QuantizedWeight.quantize($0, shape: [side, side], originalDType: .f32, type: .nf4, blockSize: 64,
-                                             doubleQuantization: true, tensor: "bench", file: "bench")
+                try QuantizedWeight.quantize(
+                    $0, shape: [side, side], originalDType: .f32, type: .nf4, blockSize: 64,
+                    doubleQuantization: true, tensor: "bench", file: "bench")
             }
         }
         let plain = try best(runs) {
             _ = try values.withUnsafeBufferPointer {
-                try QuantizedWeight.quantize($0, shape: [side, side], originalDType: .f32, type: .nf4, blockSize: 64,
-                                             doubleQuantization: false, tensor: "bench", file: "bench")
+                try QuantizedWeight.quantize(
+                    $0, shape: [side, side], originalDType: .f32, type: .nf4, blockSize: 64,
+                    doubleQuantization: false, tensor: "bench", file: "bench")
             }
         }
         var out = [Float](repeating: 0, count: side * side)
@@ -96,8 +98,9 @@ do {
         let dequantize = best(runs) {
             out.withUnsafeMutableBufferPointer { weight!.dequantize(elements: 0..<(side * side), blockAbsmax: scales, into: $0) }
         }
-        print(#"{"job":"quantize-matrix","values":\#(side * side),"quantize_seconds":\#(quantize),"#
-              + #""plain_quantize_seconds":\#(plain),"dequantize_seconds":\#(dequantize)}"#)
+        print(
+            #"{"job":"quantize-matrix","values":\#(side * side),"quantize_seconds":\#(quantize),"#
+                + #""plain_quantize_seconds":\#(plain),"dequantize_seconds":\#(dequantize)}"#)
     case "gemm":
         // MiniLM's GEMM shapes (M = 16×128 tokens): ours (OpenBLAS single-threaded per core,
         // rows split across cores) against OpenBLAS running its own threads.
@@ -107,18 +110,33 @@ do {
             let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
             var c = [Float](repeating: 0, count: m * n)
             let flops = 2.0 * Double(m * n * k)
-            let ours = a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                best(runs) { Matmul.gemm(.none, .transposed, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k,
-                                         c: cp.baseAddress!, ldc: n) }
-            } } }
+            let ours = a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        best(runs) {
+                            Matmul.gemm(
+                                .none, .transposed, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k,
+                                c: cp.baseAddress!, ldc: n)
+                        }
+                    }
+                }
+            }
             BLAS.setThreads(Parallel.workers)
-            let theirs = a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                best(runs) { BLAS.sgemm(.none, .transposed, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k,
-                                        c: cp.baseAddress!, ldc: n) }
-            } } }
+            let theirs = a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        best(runs) {
+                            BLAS.sgemm(
+                                .none, .transposed, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k,
+                                c: cp.baseAddress!, ldc: n)
+                        }
+                    }
+                }
+            }
             BLAS.setThreads(1)
-            results.append(#"{"m":\#(m),"n":\#(n),"k":\#(k),"ours_gflops":\#(flops / ours / 1e9),"#
-                           + #""openblas_gflops":\#(flops / theirs / 1e9)}"#)
+            results.append(
+                #"{"m":\#(m),"n":\#(n),"k":\#(k),"ours_gflops":\#(flops / ours / 1e9),"#
+                    + #""openblas_gflops":\#(flops / theirs / 1e9)}"#)
         }
         print(#"{"job":"gemm","core":"\#(BLAS.coreName)","shapes":[\#(results.joined(separator: ","))]}"#)
     case "compress":
@@ -144,9 +162,10 @@ do {
             joined += TensorCodec.encode(tensors.filter { $0.0 == dtype }.flatMap(\.1), dtype: dtype).count
         }
         print(#"{"job":"compress-joined","ours_bytes":\#(joined)}"#)
-        print(#"{"job":"compress","dtypes":"\#(dtypes)","file_bytes":\#(whole.count),"raw_bytes":\#(raw),"#
-              + #""ours_bytes":\#(blobs.reduce(0) { $0 + $1.count }),"zstd_bytes":\#(plainSize),"#
-              + #""encode_seconds":\#(encodeTime),"decode_seconds":\#(decodeTime),"sink":\#(sink)}"#)
+        print(
+            #"{"job":"compress","dtypes":"\#(dtypes)","file_bytes":\#(whole.count),"raw_bytes":\#(raw),"#
+                + #""ours_bytes":\#(blobs.reduce(0) { $0 + $1.count }),"zstd_bytes":\#(plainSize),"#
+                + #""encode_seconds":\#(encodeTime),"decode_seconds":\#(decodeTime),"sink":\#(sink)}"#)
     case "quantize-model":
         let output = arguments[3]
         let runs = arguments.count > 4 ? Int(arguments[4])! : 3

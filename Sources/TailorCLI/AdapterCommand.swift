@@ -1,5 +1,5 @@
-import Diagnostics
 import ArgumentParser
+import Diagnostics
 import Foundation
 import Inference
 import Registry
@@ -68,16 +68,19 @@ struct AdapterCommand: ParsableCommand {
         @Option(help: "Tags for this version (repeatable).") var tag: [String] = []
         @Option(help: "The base model folder to fingerprint (default: the config's base_model_name_or_path when it is a folder).")
         var base: String?
-        @Option(help: ArgumentHelp("Store the adapter's float tensors lossily: bf16, f16, int8 (per-row scales) or nf4 (blocks of 64); "
-                                   + "export restores the dtype. Reports the logit change when the base is known."))
+        @Option(
+            help: ArgumentHelp(
+                "Store the adapter's float tensors lossily: bf16, f16, int8 (per-row scales) or nf4 (blocks of 64); "
+                    + "export restores the dtype. Reports the logit change when the base is known."))
         var storeDtype: AdapterStorage.Precision?
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
 
         func run() throws {
             try reportingErrors {
-                let added = try AdapterStorage.add(folder: folder, name: name, tags: tag, base: base, precision: storeDtype,
-                                                   in: try registryOptions.open())
+                let added = try AdapterStorage.add(
+                    folder: folder, name: name, tags: tag, base: base, precision: storeDtype,
+                    in: try registryOptions.open())
                 if outputOptions.json {
                     guard case .object(var object) = added.version.jsonValue else { return }
                     if let change = added.change {
@@ -88,8 +91,10 @@ struct AdapterCommand: ParsableCommand {
                 } else {
                     outputOptions.report(added.version, "stored")
                     if let change = added.change, let storeDtype {
-                        print(String(format: "stored as %@: logits change by at most %.3g (mean %.3g) over %d logits on a random sample",
-                                     storeDtype.rawValue, change.maxChange, change.meanChange, change.logits))
+                        print(
+                            String(
+                                format: "stored as %@: logits change by at most %.3g (mean %.3g) over %d logits on a random sample",
+                                storeDtype.rawValue, change.maxChange, change.meanChange, change.logits))
                     }
                 }
             }
@@ -97,8 +102,9 @@ struct AdapterCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List every stored adapter version.",
-                                                        discussion: "Example:\n  tailor adapter list --json")
+        static let configuration = CommandConfiguration(
+            abstract: "List every stored adapter version.",
+            discussion: "Example:\n  tailor adapter list --json")
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
 
@@ -111,8 +117,9 @@ struct AdapterCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one version: sizes, tags, base model and its PEFT config.",
-                                                        discussion: "Example:\n  tailor adapter show sentiment@2")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one version: sizes, tags, base model and its PEFT config.",
+            discussion: "Example:\n  tailor adapter show sentiment@2")
         @Argument(help: "NAME, NAME@N or NAME@TAG.") var reference: String
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
@@ -134,8 +141,9 @@ struct AdapterCommand: ParsableCommand {
     }
 
     struct Tag: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Point TAG at a version (a tag moves if it was elsewhere).",
-                                                        discussion: "Example:\n  tailor adapter tag sentiment@3 prod")
+        static let configuration = CommandConfiguration(
+            abstract: "Point TAG at a version (a tag moves if it was elsewhere).",
+            discussion: "Example:\n  tailor adapter tag sentiment@3 prod")
         @Argument(help: "NAME, NAME@N or NAME@TAG.") var reference: String
         @Argument(help: "The tag.") var tag: String
         @OptionGroup var registryOptions: RegistryOptions
@@ -183,8 +191,11 @@ struct AdapterCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 try registryOptions.open().export(reference, to: output)
-                if outputOptions.json { outputOptions.emit(.object(["exported": .string(reference), "output": .string(output)])) }
-                else { print("exported \(reference) to \(output)") }
+                if outputOptions.json {
+                    outputOptions.emit(.object(["exported": .string(reference), "output": .string(output)]))
+                } else {
+                    print("exported \(reference) to \(output)")
+                }
             }
         }
     }
@@ -203,8 +214,9 @@ struct RegistryCommand: ParsableCommand {
     )
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Re-hash every blob; exits 1 when one is corrupted or missing.",
-                                                        discussion: "Example:\n  tailor registry verify")
+        static let configuration = CommandConfiguration(
+            abstract: "Re-hash every blob; exits 1 when one is corrupted or missing.",
+            discussion: "Example:\n  tailor registry verify")
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
 
@@ -212,8 +224,11 @@ struct RegistryCommand: ParsableCommand {
             try reportingErrors {
                 let (corrupted, missing) = try registryOptions.open().verify()
                 if outputOptions.json {
-                    outputOptions.emit(.object(["corrupted": .array(corrupted.map { .string($0) }),
-                                                "missing": .array(missing.map { .string($0) })]))
+                    outputOptions.emit(
+                        .object([
+                            "corrupted": .array(corrupted.map { .string($0) }),
+                            "missing": .array(missing.map { .string($0) }),
+                        ]))
                 } else {
                     for hash in corrupted { print("corrupted blob \(hash)") }
                     for hash in missing { print("missing blob \(hash)") }
@@ -225,8 +240,9 @@ struct RegistryCommand: ParsableCommand {
     }
 
     struct CollectGarbage: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "gc", abstract: "Remove blobs no adapter version uses.",
-                                                        discussion: "Example:\n  tailor registry gc")
+        static let configuration = CommandConfiguration(
+            commandName: "gc", abstract: "Remove blobs no adapter version uses.",
+            discussion: "Example:\n  tailor registry gc")
         @OptionGroup var registryOptions: RegistryOptions
         @OptionGroup var outputOptions: OutputOptions
 

@@ -21,8 +21,10 @@ extension AdapterStorage.Precision: ExpressibleByArgument {}
 
 /// The floating-point dtypes a command writes, by the names people type (bf16, bfloat16, fp16, …).
 struct FloatDType: ExpressibleByArgument {
-    static let names: [String: DType] = ["bf16": .bf16, "bfloat16": .bf16, "f16": .f16, "fp16": .f16, "float16": .f16, "f32": .f32,
-                                         "fp32": .f32, "float32": .f32]
+    static let names: [String: DType] = [
+        "bf16": .bf16, "bfloat16": .bf16, "f16": .f16, "fp16": .f16, "float16": .f16, "f32": .f32,
+        "fp32": .f32, "float32": .f32,
+    ]
     let dtype: DType
 
     init(_ dtype: DType) { self.dtype = dtype }

@@ -2,8 +2,8 @@ import Adapters
 import ArgumentParser
 import Foundation
 import Inference
-import Training
 import SafeTensors
+import Training
 import TrainingCore
 import Workflows
 
@@ -39,8 +39,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The model folder.")
     var model: String
 
-    @Option(help: ArgumentHelp("Training method: full; lora (r 8, alpha 32, dropout 0.05 on query+value / q_proj+v_proj, "
-                               + "classifier trained); qlora (that LoRA on an NF4 base); dora; ia3 (PEFT's default targets)."))
+    @Option(
+        help: ArgumentHelp(
+            "Training method: full; lora (r 8, alpha 32, dropout 0.05 on query+value / q_proj+v_proj, "
+                + "classifier trained); qlora (that LoRA on an NF4 base); dora; ia3 (PEFT's default targets)."))
     var method: StepBenchmark.Method = .full
 
     // --batch and --seq are the names earlier releases used.
@@ -68,21 +70,29 @@ struct BenchCommand: ParsableCommand {
         try reportingErrors {
             guard let stepMode = StepBenchmark.Mode(rawValue: mode.rawValue) else { return try runSwitch() }
             let bar = ProgressBar(label: "bench", quiet: outputOptions.json)
-            let result = try StepBenchmark.run(folder: model, mode: stepMode, method: method, batch: batchSize, length: maxLength,
-                                               steps: steps) { done, _ in bar.update(done: done, total: steps) }
+            let result = try StepBenchmark.run(
+                folder: model, mode: stepMode, method: method, batch: batchSize, length: maxLength,
+                steps: steps
+            ) { done, _ in bar.update(done: done, total: steps) }
             bar.finish()
             if outputOptions.json {
                 try outputOptions.emit(result)
             } else {
-                print(String(format: "%@ %@: %.0f tokens/s (%.3f s/step, batch %d × %d tokens, %d steps; OpenBLAS %@, %d threads)",
-                                     mode.rawValue, method.rawValue, result.tokensPerSecond, result.secondsPerStep, batchSize, maxLength,
-                                     steps, BLAS.coreName,
-                                     Parallel.workers))
-                print(String(format: "time: GEMM %.0f%%, 4-bit dequantize %.0f%%, optimizer %.0f%%, "
-                             + "other (norms, softmax, GELU, attention glue, loss) %.0f%%",
-                             result.gemmShare * 100, result.dequantizeShare * 100, result.optimizerShare * 100, result.otherShare * 100))
-                print(String(format: "base weights: %.1f MB, of which Linear layers %.1f MB", Double(result.baseWeightBytes) / 1e6,
-                             Double(result.linearWeightBytes) / 1e6))
+                print(
+                    String(
+                        format: "%@ %@: %.0f tokens/s (%.3f s/step, batch %d × %d tokens, %d steps; OpenBLAS %@, %d threads)",
+                        mode.rawValue, method.rawValue, result.tokensPerSecond, result.secondsPerStep, batchSize, maxLength,
+                        steps, BLAS.coreName,
+                        Parallel.workers))
+                print(
+                    String(
+                        format: "time: GEMM %.0f%%, 4-bit dequantize %.0f%%, optimizer %.0f%%, "
+                            + "other (norms, softmax, GELU, attention glue, loss) %.0f%%",
+                        result.gemmShare * 100, result.dequantizeShare * 100, result.optimizerShare * 100, result.otherShare * 100))
+                print(
+                    String(
+                        format: "base weights: %.1f MB, of which Linear layers %.1f MB", Double(result.baseWeightBytes) / 1e6,
+                        Double(result.linearWeightBytes) / 1e6))
             }
         }
     }
@@ -96,12 +106,16 @@ extension BenchCommand {
         if outputOptions.json {
             try outputOptions.emit(result)
         } else {
-            print(String(format: "load (registry → attached): best %.2f ms, worst adapter %.2f ms", (result.loadSeconds.min() ?? 0) * 1e3,
-                         (result.loadSeconds.max() ?? 0) * 1e3))
+            print(
+                String(
+                    format: "load (registry → attached): best %.2f ms, worst adapter %.2f ms", (result.loadSeconds.min() ?? 0) * 1e3,
+                    (result.loadSeconds.max() ?? 0) * 1e3))
             print(String(format: "switch: %.3f µs", result.switchSeconds * 1e6))
-            print(String(format: "batch %d × %d: one adapter %.0f tokens/s, %d adapters mixed %.0f tokens/s (%.2fx)", batchSize, maxLength,
-                         result.singleTokensPerSecond, adapter.count, result.mixedTokensPerSecond,
-                         result.mixedTokensPerSecond / result.singleTokensPerSecond))
+            print(
+                String(
+                    format: "batch %d × %d: one adapter %.0f tokens/s, %d adapters mixed %.0f tokens/s (%.2fx)", batchSize, maxLength,
+                    result.singleTokensPerSecond, adapter.count, result.mixedTokensPerSecond,
+                    result.mixedTokensPerSecond / result.singleTokensPerSecond))
             print(String(format: "fold the first adapter into the base: %.1f ms", result.mergeSeconds * 1e3))
         }
     }

@@ -1,6 +1,6 @@
+import Adapters
 import ArgumentParser
 import Foundation
-import Adapters
 import Inference
 import SafeTensors
 import Workflows
@@ -66,13 +66,15 @@ struct ClassifyCommand: ParsableCommand {
                 let named = try JSONLInput.optionalStrings(rows, key: "adapter", path: input)
                 if named.contains(where: { $0 != nil }) { lineAdapters = [String?](repeating: nil, count: texts.count) + named }
             }
-            let classifier = try TextClassifier(folder: model, adapters: adapterOptions.stack(model: model), maxLength: maxLength,
-                                                switching: lineAdapters != nil)
+            let classifier = try TextClassifier(
+                folder: model, adapters: adapterOptions.stack(model: model), maxLength: maxLength,
+                switching: lineAdapters != nil)
             classifier.batchSize = batchSize
             if !classifier.untrainedWeights.isEmpty, lineAdapters == nil {
-                printWarning("\(model) has no trained classification head (\(classifier.untrainedWeights.joined(separator: ", ")) newly "
-                             + "initialized at random): its labels mean nothing; train one (--modules-to-save) "
-                             + "or apply an adapter that saves it")
+                printWarning(
+                    "\(model) has no trained classification head (\(classifier.untrainedWeights.joined(separator: ", ")) newly "
+                        + "initialized at random): its labels mean nothing; train one (--modules-to-save) "
+                        + "or apply an adapter that saves it")
             }
             let slots = try lineAdapters.map {
                 try SlotAssignment.slots(for: $0, in: classifier.slots!, resolver: adapterOptions.resolver(model: model))

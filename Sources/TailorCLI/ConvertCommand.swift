@@ -1,5 +1,5 @@
-import Diagnostics
 import ArgumentParser
+import Diagnostics
 import Foundation
 import SafeTensors
 
@@ -45,7 +45,6 @@ struct ConvertCommand: ParsableCommand {
     var overwrite = false
     @OptionGroup var outputOptions: OutputOptions
 
-
     func run() throws {
         try reportingErrors {
             let target = dtype.dtype
@@ -57,23 +56,27 @@ struct ConvertCommand: ParsableCommand {
             let checkpoint = try Checkpoint.open(input)
             let progress = ProgressBar(label: "converting", quiet: outputOptions.json)
             let start = Date()
-            let report = try CheckpointConversion.convert(checkpoint, to: target, output: output, only: pattern,
-                                                          maxShardBytes: shardLimit, overwrite: overwrite) { done, total in
+            let report = try CheckpointConversion.convert(
+                checkpoint, to: target, output: output, only: pattern,
+                maxShardBytes: shardLimit, overwrite: overwrite
+            ) { done, total in
                 progress.update(done: done, total: total)
             }
             progress.finish()
             let seconds = Date().timeIntervalSince(start)
             if outputOptions.json {
-                outputOptions.emit(.object([
-                    "input": .string(input), "output": .string(output), "dtype": .string(target.rawValue),
-                    "converted": .int(report.converted.count), "kept": .int(report.kept.count),
-                    "bytes_read": .int(report.bytesRead), "bytes_written": .int(report.bytesWritten),
-                    "files": .array(report.outputFiles.map { .string($0) }), "seconds": .double(seconds),
-                ]))
+                outputOptions.emit(
+                    .object([
+                        "input": .string(input), "output": .string(output), "dtype": .string(target.rawValue),
+                        "converted": .int(report.converted.count), "kept": .int(report.kept.count),
+                        "bytes_read": .int(report.bytesRead), "bytes_written": .int(report.bytesWritten),
+                        "files": .array(report.outputFiles.map { .string($0) }), "seconds": .double(seconds),
+                    ]))
             } else {
-                print("converted \(report.converted.count) tensors to \(target.rawValue), kept \(report.kept.count); "
-                      + "\(formatBytes(report.bytesRead)) → \(formatBytes(report.bytesWritten)) in "
-                      + (seconds < 1 ? String(format: "%.1f ms", seconds * 1000) : String(format: "%.2f s", seconds)))
+                print(
+                    "converted \(report.converted.count) tensors to \(target.rawValue), kept \(report.kept.count); "
+                        + "\(formatBytes(report.bytesRead)) → \(formatBytes(report.bytesWritten)) in "
+                        + (seconds < 1 ? String(format: "%.1f ms", seconds * 1000) : String(format: "%.2f s", seconds)))
                 for file in report.outputFiles { print("  wrote \(file)") }
             }
         }

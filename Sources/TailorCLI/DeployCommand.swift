@@ -41,22 +41,27 @@ struct DeployCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try Self.deploy(adapters + adapter, model: model, output: output, dtype: dtype, force: force, registry: registryOptions,
-                            outputOptions: outputOptions)
+            try Self.deploy(
+                adapters + adapter, model: model, output: output, dtype: dtype, force: force, registry: registryOptions,
+                outputOptions: outputOptions)
         }
     }
 
     /// What `deploy` and `merge --into-base` run.
-    static func deploy(_ references: [String], model: String, output: String, dtype: String, force: Bool, registry: RegistryOptions,
-                       outputOptions: OutputOptions) throws {
+    static func deploy(
+        _ references: [String], model: String, output: String, dtype: String, force: Bool, registry: RegistryOptions,
+        outputOptions: OutputOptions
+    ) throws {
         let stack = try AdapterResolver(model: model, registryRoot: registry.root, force: force).resolve(references: references)
         let report = try DeployMerge.write(stack, base: model, output: output, dtype: dtype)
         if outputOptions.json {
             try outputOptions.emit(report)
         } else {
             print("merged \(references.joined(separator: " + ")) into \(model): \(output) (\(report.tensors) tensors, \(dtype))")
-            print(String(format: "merged vs base + adapter: logits differ by at most %.3g (mean %.3g) on a random sample",
-                         report.change.maxChange, report.change.meanChange))
+            print(
+                String(
+                    format: "merged vs base + adapter: logits differ by at most %.3g (mean %.3g) on a random sample",
+                    report.change.maxChange, report.change.meanChange))
         }
     }
 }

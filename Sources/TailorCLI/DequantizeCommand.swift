@@ -1,5 +1,5 @@
-import Diagnostics
 import ArgumentParser
+import Diagnostics
 import Foundation
 import Quantization
 import SafeTensors
@@ -38,22 +38,27 @@ struct DequantizeCommand: ParsableCommand {
             let target = dtype?.dtype
             let progress = ProgressBar(label: "dequantizing", quiet: outputOptions.json)
             let start = Date()
-            let report = try ModelDequantizer.dequantize(folder: model, outputFolder: output, dtype: target,
-                                                         overwrite: overwrite) { done, total in
+            let report = try ModelDequantizer.dequantize(
+                folder: model, outputFolder: output, dtype: target,
+                overwrite: overwrite
+            ) { done, total in
                 progress.update(done: done, total: total)
             }
             progress.finish()
             let seconds = Date().timeIntervalSince(start)
             if outputOptions.json {
-                outputOptions.emit(.object([
-                    "model": .string(model), "output": .string(output), "dequantized": .int(report.dequantized.count),
-                    "kept": .int(report.keptTensors), "bytes_before": .int(report.bytesBefore),
-                    "bytes_after": .int(report.bytesAfter), "seconds": .double(seconds),
-                    "files": .array(report.outputFiles.map { .string($0) }),
-                ]))
+                outputOptions.emit(
+                    .object([
+                        "model": .string(model), "output": .string(output), "dequantized": .int(report.dequantized.count),
+                        "kept": .int(report.keptTensors), "bytes_before": .int(report.bytesBefore),
+                        "bytes_after": .int(report.bytesAfter), "seconds": .double(seconds),
+                        "files": .array(report.outputFiles.map { .string($0) }),
+                    ]))
             } else {
-                print("dequantized \(report.dequantized.count) weights, kept \(report.keptTensors) tensors; "
-                      + "\(formatBytes(report.bytesBefore)) → \(formatBytes(report.bytesAfter)) in \(String(format: "%.2f s", seconds))")
+                print(
+                    "dequantized \(report.dequantized.count) weights, kept \(report.keptTensors) tensors; "
+                        + "\(formatBytes(report.bytesBefore)) → \(formatBytes(report.bytesAfter)) "
+                        + "in \(String(format: "%.2f s", seconds))")
                 for file in report.outputFiles { print("  wrote \(file)") }
             }
         }

@@ -33,20 +33,25 @@ struct DiffCommand: ParsableCommand {
         try reportingErrors {
             // Without --model a diff reads only the adapters' own files: nothing to check them against.
             let resolver = AdapterResolver(model: model ?? "", registryRoot: registryOptions.root, force: model == nil)
-            let diff = try AdapterDiff(AdapterUpdates(resolver.resolve(.init(reference: a)).files, base: model),
-                                       AdapterUpdates(resolver.resolve(.init(reference: b)).files, base: model))
+            let diff = try AdapterDiff(
+                AdapterUpdates(resolver.resolve(.init(reference: a)).files, base: model),
+                AdapterUpdates(resolver.resolve(.init(reference: b)).files, base: model))
             if outputOptions.json {
                 try outputOptions.emit(diff)
             } else {
                 for change in diff.configDifferences { print("config \(change.key): \(change.a) -> \(change.b)") }
                 print("module\t|ΔW a|\t|ΔW b|\t|a-b|\tcosine\tsubspace")
                 for m in diff.modules {
-                    print(String(format: "%@\t%.4g\t%.4g\t%.4g\t%.3f\t%.3f",
-                                 m.name, m.normA, m.normB, m.normDifference, m.cosine, m.subspaceSimilarity))
+                    print(
+                        String(
+                            format: "%@\t%.4g\t%.4g\t%.4g\t%.3f\t%.3f",
+                            m.name, m.normA, m.normB, m.normDifference, m.cosine, m.subspaceSimilarity))
                 }
                 for s in diff.summary {
-                    print(String(format: "%@ (%d modules): mean cosine %.3f, mean subspace similarity %.3f",
-                                 s.kind, s.modules, s.cosine, s.similarity))
+                    print(
+                        String(
+                            format: "%@ (%d modules): mean cosine %.3f, mean subspace similarity %.3f",
+                            s.kind, s.modules, s.cosine, s.similarity))
                 }
             }
         }

@@ -35,14 +35,16 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let result = try Evaluation.result(folder: model, adapters: adapterOptions.stack(model: model), data: data, task: task,
-                                               quantize: quantize, maxLength: maxLength, batchSize: batchSize)
+            let result = try Evaluation.result(
+                folder: model, adapters: adapterOptions.stack(model: model), data: data, task: task,
+                quantize: quantize, maxLength: maxLength, batchSize: batchSize)
             if outputOptions.json {
                 try outputOptions.emit(result)
             } else {
                 let metrics = result.metrics
-                print("\(result.examples) examples: "
-                      + metrics.keys.sorted().map { String(format: "%@ %.4f", $0, metrics[$0]!) }.joined(separator: "  "))
+                print(
+                    "\(result.examples) examples: "
+                        + metrics.keys.sorted().map { String(format: "%@ %.4f", $0, metrics[$0]!) }.joined(separator: "  "))
             }
         }
     }

@@ -43,13 +43,15 @@ struct ExtractCommand: ParsableCommand {
             if outputOptions.json {
                 var object: [String: PythonJSONText.Value] = [
                     "rank": .int(rank), "modules": .int(result.relativeErrors.count),
-                    "saved_in_full": .array(extracted.savedInFull.map { .string($0) }), "max_relative_error": .double(worst)]
+                    "saved_in_full": .array(extracted.savedInFull.map { .string($0) }), "max_relative_error": .double(worst),
+                ]
                 saved.report(json: &object)
                 outputOptions.emit(.object(object))
             } else {
                 for (module, error) in result.relativeErrors { print(String(format: "%@\trelative error %.3g", module, error)) }
-                print("extracted rank \(rank) from \(result.relativeErrors.count) modules "
-                      + "(in full: \(extracted.savedInFull.joined(separator: ", ")))")
+                print(
+                    "extracted rank \(rank) from \(result.relativeErrors.count) modules "
+                        + "(in full: \(extracted.savedInFull.joined(separator: ", ")))")
                 saved.printReport()
             }
         }

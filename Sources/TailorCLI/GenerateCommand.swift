@@ -95,13 +95,15 @@ struct GenerateCommand: ParsableCommand {
             let sampling: Sampling = temperature.map { .sample(temperature: $0, topK: topK, topP: topP, seed: seed) } ?? .greedy
             for start in stride(from: 0, to: all.count, by: batchSize) {
                 let range = start..<min(all.count, start + batchSize)
-                let results = try generator.generate(Array(all[range]), maxNewTokens: maxNewTokens, sampling: sampling,
-                                                     slots: slots.map { Array($0[range]) }, maxLength: maxLength)
+                let results = try generator.generate(
+                    Array(all[range]), maxNewTokens: maxNewTokens, sampling: sampling,
+                    slots: slots.map { Array($0[range]) }, maxLength: maxLength)
                 for (index, result) in zip(range, results) {
                     if result.truncatedPromptTokens > 0 {
-                        printWarning("prompt \(index + 1) is longer than the \(generator.contextLength(maxLength: maxLength)) tokens "
-                                     + "a sequence may hold with --max-new-tokens \(maxNewTokens); "
-                                     + "its first \(result.truncatedPromptTokens) tokens were dropped")
+                        printWarning(
+                            "prompt \(index + 1) is longer than the \(generator.contextLength(maxLength: maxLength)) tokens "
+                                + "a sequence may hold with --max-new-tokens \(maxNewTokens); "
+                                + "its first \(result.truncatedPromptTokens) tokens were dropped")
                     }
                     if outputOptions.json {
                         try outputOptions.emit(GeneratedText(prompt: all[index], result: result, adapter: lineAdapters?[index]))

@@ -1,5 +1,5 @@
-import Diagnostics
 import ArgumentParser
+import Diagnostics
 import Foundation
 import Quantization
 import SafeTensors
@@ -47,25 +47,29 @@ struct InspectCommand: ParsableCommand {
             "total_bytes": .int(summary.totalTensorBytes),
             "bytes_by_dtype": .object(Dictionary(uniqueKeysWithValues: summary.bytesByDType.map { ($0.key.rawValue, .int($0.value)) })),
             "metadata": checkpoint.metadata.map { .object($0.mapValues { .string($0) }) } ?? .null,
-            "tensors": .array(checkpoint.tensorNames.map { name in
-                let info = checkpoint.info(name)!
-                return .object([
-                    "name": .string(name),
-                    "dtype": .string(info.dtype.rawValue),
-                    "shape": .array(info.shape.map { .int($0) }),
-                    "data_offsets": .array([.int(info.dataOffsets.lowerBound), .int(info.dataOffsets.upperBound)]),
-                    "bytes": .int(info.byteCount),
-                    "file": .string(PathText.name(of: checkpoint.file(holding: name)!.path)),
-                ])
-            }),
+            "tensors": .array(
+                checkpoint.tensorNames.map { name in
+                    let info = checkpoint.info(name)!
+                    return .object([
+                        "name": .string(name),
+                        "dtype": .string(info.dtype.rawValue),
+                        "shape": .array(info.shape.map { .int($0) }),
+                        "data_offsets": .array([.int(info.dataOffsets.lowerBound), .int(info.dataOffsets.upperBound)]),
+                        "bytes": .int(info.byteCount),
+                        "file": .string(PathText.name(of: checkpoint.file(holding: name)!.path)),
+                    ])
+                }),
         ]
         if case .peftAdapter(let type) = summary.kind { object["peft_type"] = type.map { .string($0) } ?? .null }
         if let quantized {
-            object["quantized_weights"] = .array(quantized.weights.map { weight in
-                .object(["name": .string(weight.name), "quant_type": .string(weight.state.quantType.rawValue),
-                         "blocksize": .int(weight.state.blockSize), "nested": .bool(weight.isNested),
-                         "shape": .array(weight.state.shape.map { .int($0) }), "dtype": .string(weight.state.dtype)])
-            })
+            object["quantized_weights"] = .array(
+                quantized.weights.map { weight in
+                    .object([
+                        "name": .string(weight.name), "quant_type": .string(weight.state.quantType.rawValue),
+                        "blocksize": .int(weight.state.blockSize), "nested": .bool(weight.isNested),
+                        "shape": .array(weight.state.shape.map { .int($0) }), "dtype": .string(weight.state.dtype),
+                    ])
+                })
         }
         return .object(object)
     }
@@ -93,7 +97,8 @@ struct InspectCommand: ParsableCommand {
             let pairs = metadata.keys.sorted().map { "\($0)=\(metadata[$0]!)" }
             out += "metadata: " + (pairs.isEmpty ? "(empty)" : pairs.joined(separator: ", ")) + "\n"
         }
-        out += "tensors: \(checkpoint.tensorNames.count), parameters: \(groupedDigits(quantized?.parameterCount ?? summary.elementCount)), "
+        out +=
+            "tensors: \(checkpoint.tensorNames.count), parameters: \(groupedDigits(quantized?.parameterCount ?? summary.elementCount)), "
             + "data: \(formatBytes(summary.totalTensorBytes))\n"
         let byDType = summary.bytesByDType.sorted { $0.key.writeRank > $1.key.writeRank }
         out += "bytes by dtype: " + byDType.map { "\($0.key.rawValue) \(formatBytes($0.value))" }.joined(separator: ", ") + "\n\n"
@@ -102,7 +107,8 @@ struct InspectCommand: ParsableCommand {
             out += "quantized weights".padding(toLength: width, withPad: " ", startingAt: 0) + "  type  block  nested  shape (dtype)\n"
             for weight in quantized.weights {
                 let state = weight.state
-                out += weight.name.padding(toLength: max(width, weight.name.count), withPad: " ", startingAt: 0) + "  "
+                out +=
+                    weight.name.padding(toLength: max(width, weight.name.count), withPad: " ", startingAt: 0) + "  "
                     + state.quantType.rawValue.uppercased() + "   "
                     + String(state.blockSize).padding(toLength: 5, withPad: " ", startingAt: 0)
                     + "  " + (weight.isNested ? "yes   " : "no    ") + "  [" + state.shape.map(String.init).joined(separator: ", ")
@@ -115,7 +121,8 @@ struct InspectCommand: ParsableCommand {
         out += "name".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  dtype        shape                 bytes\n"
         for info in infos {
             let shape = "[" + info.shape.map(String.init).joined(separator: ", ") + "]"
-            out += info.name.padding(toLength: max(nameWidth, info.name.count), withPad: " ", startingAt: 0) + "  "
+            out +=
+                info.name.padding(toLength: max(nameWidth, info.name.count), withPad: " ", startingAt: 0) + "  "
                 + info.dtype.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) + "  "
                 + shape.padding(toLength: max(20, shape.count), withPad: " ", startingAt: 0) + "  "
                 + formatBytes(info.byteCount) + "\n"

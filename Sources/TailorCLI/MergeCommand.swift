@@ -3,8 +3,8 @@ import ArgumentParser
 import Foundation
 import Inference
 import Registry
-import Workflows
 import SafeTensors
+import Workflows
 
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,8 +35,10 @@ struct MergeCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("Adapters (folders or registry references); NAME:WEIGHT weights one in --into-base mode.",
-                                 valueName: "adapter"))
+    @Argument(
+        help: ArgumentHelp(
+            "Adapters (folders or registry references); NAME:WEIGHT weights one in --into-base mode.",
+            valueName: "adapter"))
     var adapters: [String] = []
     @Option(help: "Also an adapter (repeatable), as other commands take it.") var adapter: [String] = []
     @Flag(help: "Merge into the base model's weights and write a model folder (as tailor deploy).") var intoBase = false
@@ -90,16 +92,18 @@ extension MergeCommand {
         let files = try all.map { try resolver.resolve(AdapterStack.Member(reference: $0)).files }
         let inputs = try files.map { try AdapterUpdates($0, base: model) }
         if let warning = try AdapterUpdates.checkFit(inputs, model: model, taskOf: files[0]) { printWarning(warning) }
-        let weightValues = try weights.map { text in
-            try text.split(separator: ",").map { part -> Float in
-                guard let value = Float(part.trimmingCharacters(in: .whitespaces)), value.isFinite else {
-                    throw UsageProblem(description: "--weights: \(part) is not a number")
+        let weightValues =
+            try weights.map { text in
+                try text.split(separator: ",").map { part -> Float in
+                    guard let value = Float(part.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+                        throw UsageProblem(description: "--weights: \(part) is not a number")
+                    }
+                    return value
                 }
-                return value
-            }
-        } ?? [Float](repeating: 1, count: inputs.count)
-        let options = AdapterMerge.Options(method: method, weights: weightValues, density: density,
-                                           rank: rank, seed: seed, headFrom: headFrom.map { $0 - 1 })
+            } ?? [Float](repeating: 1, count: inputs.count)
+        let options = AdapterMerge.Options(
+            method: method, weights: weightValues, density: density,
+            rank: rank, seed: seed, headFrom: headFrom.map { $0 - 1 })
         let result = try AdapterMerge.merge(inputs, options: options)
         let seconds = Date().timeIntervalSince(start)
         let saved = try destination.destination(registry: registryOptions).save(result.adapter, labels: result.labels, base: model)
@@ -108,9 +112,10 @@ extension MergeCommand {
         if outputOptions.json {
             try outputOptions.emit(AdapterMerge.Report(adapters: all, options: options, result: result, seconds: seconds, saved: saved))
         } else {
-            print("merged \(all.joined(separator: " + ")) (\(method.rawValue), weights "
-                  + "\(weightValues.map { String(format: "%g", $0) }.joined(separator: ","))) "
-                  + "into a rank-\(config.r) LoRA over \(config.targetNames.count) modules in \(String(format: "%.2f s", seconds))")
+            print(
+                "merged \(all.joined(separator: " + ")) (\(method.rawValue), weights "
+                    + "\(weightValues.map { String(format: "%g", $0) }.joined(separator: ","))) "
+                    + "into a rank-\(config.r) LoRA over \(config.targetNames.count) modules in \(String(format: "%.2f s", seconds))")
             if let worst, worst.error > 0 {
                 print(String(format: "largest rank-truncation error: %.3g of ‖ΔW‖ (%@)", worst.error, worst.module))
             }
@@ -119,7 +124,8 @@ extension MergeCommand {
     }
 
     func mergeIntoBase(model: String, output: String) throws {
-        try DeployCommand.deploy(all, model: model, output: output, dtype: dtype, force: force, registry: registryOptions,
-                                 outputOptions: outputOptions)
+        try DeployCommand.deploy(
+            all, model: model, output: output, dtype: dtype, force: force, registry: registryOptions,
+            outputOptions: outputOptions)
     }
 }

@@ -30,8 +30,9 @@ struct OutputOptions: ParsableArguments {
     static func line<Result: Encodable>(_ result: Result) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: nonFiniteMarker, negativeInfinity: nonFiniteMarker,
-                                                                      nan: nonFiniteMarker)
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: nonFiniteMarker, negativeInfinity: nonFiniteMarker,
+            nan: nonFiniteMarker)
         let line = String(decoding: try encoder.encode(result), as: UTF8.self)
         return line.replacingOccurrences(of: "\"\(nonFiniteMarker)\"", with: "null")
     }
@@ -54,8 +55,10 @@ extension OutputOptions {
 /// Parses sizes like "5GB", "200MB", "1.5GiB" or a plain byte count, as transformers'
 /// `max_shard_size` does (decimal kB/MB/GB, binary KiB/MiB/GiB).
 func parseByteSize(_ text: String) throws -> Int {
-    let units: [(String, Double)] = [("KIB", 0x1p10), ("MIB", 0x1p20), ("GIB", 0x1p30), ("TIB", 0x1p40),
-                                      ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
+    let units: [(String, Double)] = [
+        ("KIB", 0x1p10), ("MIB", 0x1p20), ("GIB", 0x1p30), ("TIB", 0x1p40),
+        ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1),
+    ]
     let upper = text.uppercased().trimmingCharacters(in: .whitespaces)
     for (suffix, scale) in units where upper.hasSuffix(suffix) {
         if let number = Double(upper.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), number > 0 {

@@ -27,8 +27,9 @@ final class ProgressBar {
         let width = 30
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "\r%@ %@ %3.0f%%  %@/s  ETA %.0fs ", label, bar, fraction * 100,
-                          formatBytes(Int(rate)), eta)
+        let line = String(
+            format: "\r%@ %@ %3.0f%%  %@/s  ETA %.0fs ", label, bar, fraction * 100,
+            formatBytes(Int(rate)), eta)
         FileHandle.standardError.write(Data(line.utf8))
     }
 

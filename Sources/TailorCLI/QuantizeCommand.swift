@@ -1,5 +1,5 @@
-import Diagnostics
 import ArgumentParser
+import Diagnostics
 import Foundation
 import Quantization
 import SafeTensors
@@ -50,8 +50,9 @@ struct QuantizeCommand: ParsableCommand {
 
     func validate() throws {
         guard BlockwiseQuantization.supportedBlockSizes.contains(blocksize) else {
-            throw ValidationError("--blocksize must be one of "
-                                  + "\(BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))")
+            throw ValidationError(
+                "--blocksize must be one of "
+                    + "\(BlockwiseQuantization.supportedBlockSizes.map(String.init).joined(separator: ", "))")
         }
     }
 
@@ -62,42 +63,54 @@ struct QuantizeCommand: ParsableCommand {
             options.blockSize = blocksize
             options.doubleQuantization = doubleQuant
             options.computeDType = computeDtype.dtype
-            options.skipModules = skipModules?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            options.skipModules =
+                skipModules?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty } ?? []
             let progress = ProgressBar(label: "quantizing", quiet: outputOptions.json)
             let start = Date()
-            let report = try ModelQuantizer.quantize(modelFolder: model, outputFolder: output, options: options,
-                                                     overwrite: overwrite) { done, total in
+            let report = try ModelQuantizer.quantize(
+                modelFolder: model, outputFolder: output, options: options,
+                overwrite: overwrite
+            ) { done, total in
                 progress.update(done: done, total: total)
             }
             progress.finish()
             let seconds = Date().timeIntervalSince(start)
             let overall = report.overall
             if outputOptions.json {
-                outputOptions.emit(.object([
-                    "model": .string(model), "output": .string(output), "quant_type": .string(options.type.rawValue),
-                    "blocksize": .int(options.blockSize), "double_quant": .bool(options.doubleQuantization),
-                    "quantized": .int(report.weights.count), "kept": .int(report.keptTensors),
-                    "bytes_before": .int(report.bytesBefore), "bytes_after": .int(report.bytesAfter),
-                    "rmse": .double(overall?.rmse ?? 0), "max_abs_error": .double(overall?.maxAbsoluteError ?? 0),
-                    "snr_db": .double(overall?.snrDecibels ?? 0), "seconds": .double(seconds),
-                    "weights": .array(report.weights.map { weight in
-                        .object(["name": .string(weight.name), "shape": .array(weight.shape.map { .int($0) }),
-                                 "rmse": .double(weight.statistics.rmse), "max_abs_error": .double(weight.statistics.maxAbsoluteError),
-                                 "snr_db": .double(weight.statistics.snrDecibels)])
-                    }),
-                    "files": .array(report.outputFiles.map { .string($0) }),
-                ]))
+                outputOptions.emit(
+                    .object([
+                        "model": .string(model), "output": .string(output), "quant_type": .string(options.type.rawValue),
+                        "blocksize": .int(options.blockSize), "double_quant": .bool(options.doubleQuantization),
+                        "quantized": .int(report.weights.count), "kept": .int(report.keptTensors),
+                        "bytes_before": .int(report.bytesBefore), "bytes_after": .int(report.bytesAfter),
+                        "rmse": .double(overall?.rmse ?? 0), "max_abs_error": .double(overall?.maxAbsoluteError ?? 0),
+                        "snr_db": .double(overall?.snrDecibels ?? 0), "seconds": .double(seconds),
+                        "weights": .array(
+                            report.weights.map { weight in
+                                .object([
+                                    "name": .string(weight.name), "shape": .array(weight.shape.map { .int($0) }),
+                                    "rmse": .double(weight.statistics.rmse), "max_abs_error": .double(weight.statistics.maxAbsoluteError),
+                                    "snr_db": .double(weight.statistics.snrDecibels),
+                                ])
+                            }),
+                        "files": .array(report.outputFiles.map { .string($0) }),
+                    ]))
                 return
             }
-            print("quantized \(report.weights.count) Linear weights to \(options.type.rawValue.uppercased()) "
-                  + "(block \(options.blockSize)\(options.doubleQuantization ? ", double quant" : "")), kept \(report.keptTensors) tensors "
-                  + "in \(String(format: "%.2f s", seconds))")
-            print("size: \(formatBytes(report.bytesBefore)) → \(formatBytes(report.bytesAfter)) "
-                  + String(format: "(%.2f×)", Double(report.bytesBefore) / Double(max(report.bytesAfter, 1))))
+            print(
+                "quantized \(report.weights.count) Linear weights to \(options.type.rawValue.uppercased()) "
+                    + "(block \(options.blockSize)\(options.doubleQuantization ? ", double quant" : "")), "
+                    + "kept \(report.keptTensors) tensors "
+                    + "in \(String(format: "%.2f s", seconds))")
+            print(
+                "size: \(formatBytes(report.bytesBefore)) → \(formatBytes(report.bytesAfter)) "
+                    + String(format: "(%.2f×)", Double(report.bytesBefore) / Double(max(report.bytesAfter, 1))))
             if let overall {
-                print(String(format: "error: RMSE %.3g, max |error| %.3g, SNR %.1f dB (all quantized weights)",
-                             overall.rmse, overall.maxAbsoluteError, overall.snrDecibels))
+                print(
+                    String(
+                        format: "error: RMSE %.3g, max |error| %.3g, SNR %.1f dB (all quantized weights)",
+                        overall.rmse, overall.maxAbsoluteError, overall.snrDecibels))
                 if let worst = report.weights.min(by: { $0.statistics.snrDecibels < $1.statistics.snrDecibels }) {
                     print(String(format: "lowest SNR: %@ %.1f dB", worst.name, worst.statistics.snrDecibels))
                 }

@@ -20,10 +20,12 @@ struct Tailor: ParsableCommand {
               tailor quantize ~/models/llama --output ~/models/llama-nf4
             """,
         version: "0.1.0",
-        subcommands: [InspectCommand.self, ConvertCommand.self, VerifyCommand.self, QuantizeCommand.self,
-                      DequantizeCommand.self, TrainCommand.self, EvalCommand.self, ClassifyCommand.self, GenerateCommand.self,
-                      BenchCommand.self, MergeCommand.self, DeployCommand.self, DiffCommand.self, ExtractCommand.self, AdapterCommand.self,
-                      RegistryCommand.self, DemoCommand.self]
+        subcommands: [
+            InspectCommand.self, ConvertCommand.self, VerifyCommand.self, QuantizeCommand.self,
+            DequantizeCommand.self, TrainCommand.self, EvalCommand.self, ClassifyCommand.self, GenerateCommand.self,
+            BenchCommand.self, MergeCommand.self, DeployCommand.self, DiffCommand.self, ExtractCommand.self, AdapterCommand.self,
+            RegistryCommand.self, DemoCommand.self,
+        ]
     )
 
     /// ArgumentParser's main, except that under --json a usage error (a bad option value) is

@@ -130,13 +130,16 @@ struct TrainCommand: ParsableCommand {
             job.resume = resume
             let stop = StopToken()
             let progress = TrainingProgress(quiet: outputOptions.json)
-            let outcome = try job.run(stop: stop, warn: printWarning, started: { start in
-                show(start)
-                // SIGINT and SIGTERM save a checkpoint and stop after the current step.
-                Interrupts.stopGracefully { stop.request() }
-            }, events: { event in
-                if outputOptions.json { outputOptions.emit(Self.json(event)) } else { progress.show(event) }
-            })
+            let outcome = try job.run(
+                stop: stop, warn: printWarning,
+                started: { start in
+                    show(start)
+                    // SIGINT and SIGTERM save a checkpoint and stop after the current step.
+                    Interrupts.stopGracefully { stop.request() }
+                },
+                events: { event in
+                    if outputOptions.json { outputOptions.emit(Self.json(event)) } else { progress.show(event) }
+                })
             progress.finish()
             if outcome.stopped {
                 if !outputOptions.json { print("stopped; checkpoint in \(output), continue with --resume") }
@@ -145,8 +148,11 @@ struct TrainCommand: ParsableCommand {
             if !outputOptions.json { print("saved to \(output) (report: \(output)/report.html)") }
             if let version = outcome.registered {
                 if outputOptions.json {
-                    outputOptions.emit(.object(["event": .string("registered"), "name": .string(version.name),
-                                                "version": .int(version.version)]))
+                    outputOptions.emit(
+                        .object([
+                            "event": .string("registered"), "name": .string(version.name),
+                            "version": .int(version.version),
+                        ]))
                 } else {
                     print("registered " + version.line)
                 }
@@ -156,21 +162,28 @@ struct TrainCommand: ParsableCommand {
 
     func show(_ start: TrainingJob.Start) {
         if outputOptions.json {
-            outputOptions.emit(.object(["event": .string("start"), "trainable_parameters": .int(start.trainableParameters),
-                                        "total_parameters": .int(start.totalParameters), "examples": .int(start.examples),
-                                        "validation_examples": .int(start.validationExamples), "steps": .int(start.steps)]))
+            outputOptions.emit(
+                .object([
+                    "event": .string("start"), "trainable_parameters": .int(start.trainableParameters),
+                    "total_parameters": .int(start.totalParameters), "examples": .int(start.examples),
+                    "validation_examples": .int(start.validationExamples), "steps": .int(start.steps),
+                ]))
             return
         }
         let share = 100 * Double(start.trainableParameters) / Double(max(start.totalParameters, 1))
-        print(String(format: "trainable params: %@ || all params: %@ || trainable%%: %.4f", groupedDigits(start.trainableParameters),
-                     groupedDigits(start.totalParameters), share))
+        print(
+            String(
+                format: "trainable params: %@ || all params: %@ || trainable%%: %.4f", groupedDigits(start.trainableParameters),
+                groupedDigits(start.totalParameters), share))
         let validation = start.validationExamples > 0 ? ", \(start.validationExamples) validation" : ""
         print("\(start.examples) training examples\(validation), \(start.steps) steps")
     }
 
     static func json(_ event: Trainer.Event) -> PythonJSONText.Value {
-        var object: [String: PythonJSONText.Value] = ["event": .string(event.kind.rawValue), "step": .int(event.step),
-                                                      "total_steps": .int(event.totalSteps), "epoch": .double(event.epoch)]
+        var object: [String: PythonJSONText.Value] = [
+            "event": .string(event.kind.rawValue), "step": .int(event.step),
+            "total_steps": .int(event.totalSteps), "epoch": .double(event.epoch),
+        ]
         for (key, value) in event.values { object[key] = .double(value) }
         if let message = event.message { object["message"] = .string(message) }
         return .object(object)

@@ -38,8 +38,9 @@ struct TrainingOptions: ParsableArguments {
         try requireRange((warmupSteps ?? 0) >= 0, "--warmup-steps", "not negative", warmupSteps ?? 0)
         try requireRange((saveTotalLimit ?? 1) > 0, "--save-total-limit", "a positive integer", saveTotalLimit ?? 0)
         try requireRange((earlyStoppingPatience ?? 1) > 0, "--early-stopping-patience", "a positive integer", earlyStoppingPatience ?? 0)
-        try requireRange(earlyStoppingThreshold.isFinite && earlyStoppingThreshold >= 0, "--early-stopping-threshold",
-                         "a finite number ≥ 0", earlyStoppingThreshold)
+        try requireRange(
+            earlyStoppingThreshold.isFinite && earlyStoppingThreshold >= 0, "--early-stopping-threshold",
+            "a finite number ≥ 0", earlyStoppingThreshold)
         guard loggingSteps > 0, evalSteps > 0, saveSteps >= 0 else {
             throw ValidationError("--logging-steps and --eval-steps must be positive, --save-steps not negative")
         }

@@ -20,8 +20,9 @@ final class TrainingProgress {
         let eta = rate > 0 ? Double(event.totalSteps - event.step) / rate : 0
         switch event.kind {
         case .step:
-            let line = String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.2e  %.2f steps/s  ETA %@", event.step, event.totalSteps,
-                              event.epoch, event.values["loss"] ?? 0, event.values["learning_rate"] ?? 0, rate, Self.duration(eta))
+            let line = String(
+                format: "step %d/%d  epoch %.2f  loss %.4f  lr %.2e  %.2f steps/s  ETA %@", event.step, event.totalSteps,
+                event.epoch, event.values["loss"] ?? 0, event.values["learning_rate"] ?? 0, rate, Self.duration(eta))
             if interactive {
                 FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
             } else {
@@ -50,10 +51,14 @@ final class TrainingProgress {
     func finish() { clear() }
 
     static func duration(_ seconds: Double) -> String {
-        seconds >= 3600 ? String(format: "%.0fh%02.0fm", (seconds / 3600).rounded(.down),
-                                 (seconds.truncatingRemainder(dividingBy: 3600) / 60).rounded(.down))
-            : seconds >= 60 ? String(format: "%.0fm%02.0fs", (seconds / 60).rounded(.down),
-                                     seconds.truncatingRemainder(dividingBy: 60).rounded(.down))
-            : String(format: "%.0fs", seconds)
+        seconds >= 3600
+            ? String(
+                format: "%.0fh%02.0fm", (seconds / 3600).rounded(.down),
+                (seconds.truncatingRemainder(dividingBy: 3600) / 60).rounded(.down))
+            : seconds >= 60
+                ? String(
+                    format: "%.0fm%02.0fs", (seconds / 60).rounded(.down),
+                    seconds.truncatingRemainder(dividingBy: 60).rounded(.down))
+                : String(format: "%.0fs", seconds)
     }
 }

@@ -27,8 +27,11 @@ struct VerifyCommand: ParsableCommand {
         do {
             let checkpoint = try Checkpoint.open(path)
             if output.json {
-                output.emit(.object(["ok": .bool(true), "path": .string(path),
-                                     "files": .int(checkpoint.files.count), "tensors": .int(checkpoint.tensorNames.count)]))
+                output.emit(
+                    .object([
+                        "ok": .bool(true), "path": .string(path),
+                        "files": .int(checkpoint.files.count), "tensors": .int(checkpoint.tensorNames.count),
+                    ]))
             } else {
                 print("ok: \(path): \(checkpoint.tensorNames.count) tensors in \(checkpoint.files.count) file(s)")
             }

@@ -24,8 +24,9 @@ indirect enum TokenDecoder {
         case "ByteFallback": self = .byteFallback
         case "Fuse": self = .fuse
         case "Strip":
-            self = .strip(content: json.optionalString("content") ?? " ", start: json.int("start", default: 0),
-                          stop: json.int("stop", default: 0))
+            self = .strip(
+                content: json.optionalString("content") ?? " ", start: json.int("start", default: 0),
+                stop: json.int("stop", default: 0))
         case "BPEDecoder": self = .bpe(suffix: json.optionalString("suffix") ?? "</w>")
         case "Sequence":
             let parts = json.array("decoders") ?? []
@@ -69,7 +70,8 @@ indirect enum TokenDecoder {
             }
             for token in tokens {
                 if token.count == 6, token.hasPrefix("<0x"), token.hasSuffix(">"),
-                   let byte = UInt8(token.dropFirst(3).dropLast(), radix: 16) {
+                    let byte = UInt8(token.dropFirst(3).dropLast(), radix: 16)
+                {
                     pending.append(byte)
                 } else {
                     flush()

@@ -15,8 +15,9 @@ indirect enum Normalizer {
         switch json.type {
         case "BertNormalizer":
             let lowercase = json.bool("lowercase", default: true)
-            self = .bert(cleanText: json.bool("clean_text", default: true), chineseChars: json.bool("handle_chinese_chars", default: true),
-                         stripAccents: json.values["strip_accents"] as? Bool ?? lowercase, lowercase: lowercase)
+            self = .bert(
+                cleanText: json.bool("clean_text", default: true), chineseChars: json.bool("handle_chinese_chars", default: true),
+                stripAccents: json.values["strip_accents"] as? Bool ?? lowercase, lowercase: lowercase)
         case "Lowercase": self = .lowercase
         case "NFC": self = .nfc
         case "NFD": self = .nfd

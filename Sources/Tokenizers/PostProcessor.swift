@@ -33,24 +33,32 @@ indirect enum PostProcessor {
             self = .template(single: try items("single"), pair: try items("pair"))
         case "BertProcessing", "RobertaProcessing":
             guard let cls = json.array("cls"), let sep = json.array("sep"),
-                  let clsId = cls.last as? Int, let sepId = sep.last as? Int else {
+                let clsId = cls.last as? Int, let sepId = sep.last as? Int
+            else {
                 throw json.fail("\(json.type!) needs cls and sep")
             }
             _ = try (json.tokenId(clsId, "the cls id"), json.tokenId(sepId, "the sep id"))
             let roberta = json.type == "RobertaProcessing"
-            self = .template(single: [.special(ids: [clsId], typeId: 0), .sequence(isA: true, typeId: 0),
-                                      .special(ids: [sepId], typeId: 0)],
-                             pair: [.special(ids: [clsId], typeId: 0), .sequence(isA: true, typeId: 0), .special(ids: [sepId], typeId: 0)]
-                                + (roberta ? [.special(ids: [sepId], typeId: 0), .sequence(isA: false, typeId: 0),
-                                              .special(ids: [sepId], typeId: 0)]
-                                           : [.sequence(isA: false, typeId: 1), .special(ids: [sepId], typeId: 1)]))
+            self = .template(
+                single: [
+                    .special(ids: [clsId], typeId: 0), .sequence(isA: true, typeId: 0),
+                    .special(ids: [sepId], typeId: 0),
+                ],
+                pair: [.special(ids: [clsId], typeId: 0), .sequence(isA: true, typeId: 0), .special(ids: [sepId], typeId: 0)]
+                    + (roberta
+                        ? [
+                            .special(ids: [sepId], typeId: 0), .sequence(isA: false, typeId: 0),
+                            .special(ids: [sepId], typeId: 0),
+                        ]
+                        : [.sequence(isA: false, typeId: 1), .special(ids: [sepId], typeId: 1)]))
         case "ByteLevel":
             self = .none  // only adjusts offsets
         case "Sequence":
             let parts = json.array("processors") ?? []
-            self = .sequence(try parts.enumerated().map {
-                try PostProcessor(JSONObject($1, file: json.file, context: "post_processor \($0)"))
-            })
+            self = .sequence(
+                try parts.enumerated().map {
+                    try PostProcessor(JSONObject($1, file: json.file, context: "post_processor \($0)"))
+                })
         default:
             throw json.fail("post_processor type \(json.type ?? "") is not supported")
         }

@@ -35,24 +35,30 @@ indirect enum PreTokenizer {
         case "ByteLevel":
             self = .byteLevel(addPrefixSpace: json.bool("add_prefix_space", default: true), useRegex: json.bool("use_regex", default: true))
         case "Split":
-            guard let behavior = SplitBehavior(rawValue: (json.optionalString("behavior") ?? "removed").lowercased()
-                .replacingOccurrences(of: "mergedwithprevious", with: "merged_with_previous")
-                .replacingOccurrences(of: "mergedwithnext", with: "merged_with_next")) else {
+            guard
+                let behavior = SplitBehavior(
+                    rawValue: (json.optionalString("behavior") ?? "removed").lowercased()
+                        .replacingOccurrences(of: "mergedwithprevious", with: "merged_with_previous")
+                        .replacingOccurrences(of: "mergedwithnext", with: "merged_with_next"))
+            else {
                 throw json.fail("split behavior \(json.optionalString("behavior") ?? "") is not supported")
             }
             self = .split(try Pattern(json.values["pattern"], json: json), behavior, invert: json.bool("invert", default: false))
         case "Metaspace":
-            let scheme = json.optionalString("prepend_scheme").flatMap(PrependScheme.init) ??
-                (json.bool("add_prefix_space", default: true) ? .always : .never)
-            self = .metaspace(replacement: json.optionalString("replacement") ?? "▁", prepend: scheme,
-                              split: json.bool("split", default: true))
+            let scheme =
+                json.optionalString("prepend_scheme").flatMap(PrependScheme.init)
+                ?? (json.bool("add_prefix_space", default: true) ? .always : .never)
+            self = .metaspace(
+                replacement: json.optionalString("replacement") ?? "▁", prepend: scheme,
+                split: json.bool("split", default: true))
         case "Digits": self = .digits(individual: json.bool("individual_digits", default: false))
         case "Punctuation": self = .punctuation
         case "Sequence":
             let parts = json.array("pretokenizers") ?? []
-            self = .sequence(try parts.enumerated().map {
-                try PreTokenizer(JSONObject($1, file: json.file, context: "pre_tokenizer \($0)"))
-            })
+            self = .sequence(
+                try parts.enumerated().map {
+                    try PreTokenizer(JSONObject($1, file: json.file, context: "pre_tokenizer \($0)"))
+                })
         default:
             throw json.fail("pre_tokenizer type \(json.type ?? "(none)") is not supported")
         }
@@ -128,8 +134,10 @@ indirect enum PreTokenizer {
     }
 
     /// Splits around `matches` the way tokenizers' `SplitDelimiterBehavior` does.
-    static func split(_ text: String, matches: [Range<String.Index>], behavior: SplitBehavior,
-                      invert: Bool) -> [Substring.UnicodeScalarView] {
+    static func split(
+        _ text: String, matches: [Range<String.Index>], behavior: SplitBehavior,
+        invert: Bool
+    ) -> [Substring.UnicodeScalarView] {
         // Spans alternate between "not matched" and "matched" (or the reverse with invert).
         var spans: [(Range<String.Index>, isDelimiter: Bool)] = []
         var last = text.startIndex
@@ -185,12 +193,13 @@ indirect enum PreTokenizer {
 
     static func isBertPunctuation(_ s: Unicode.Scalar) -> Bool {
         if s.isASCII,
-           (33...47).contains(s.value) || (58...64).contains(s.value) || (91...96).contains(s.value) || (123...126).contains(s.value) {
+            (33...47).contains(s.value) || (58...64).contains(s.value) || (91...96).contains(s.value) || (123...126).contains(s.value)
+        {
             return true
         }
         switch s.properties.generalCategory {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
-             .finalPunctuation, .otherPunctuation:
+            .finalPunctuation, .otherPunctuation:
             return true
         default:
             return false

@@ -53,7 +53,8 @@ public final class Tokenizer: @unchecked Sendable {
     /// Loads `tokenizer.json` (or the one inside a model folder).
     public convenience init(path: String) throws {
         var isFolder: ObjCBool = false
-        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+        let file =
+            FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
             ? path + "/tokenizer.json" : path
         let data = Data(try TextFile.bytes(file, for: TokenizersModule.self))
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
@@ -75,9 +76,11 @@ public final class Tokenizer: @unchecked Sendable {
             let token = try JSONObject(entry, file: file, context: "added_tokens[\(index)]")
             let id = try token.tokenId(token.values["id"], "id")
             let special = token.bool("special", default: false)
-            added.append(AddedToken(content: try token.string("content"), id: id, special: special,
-                                    lstrip: token.bool("lstrip", default: false), rstrip: token.bool("rstrip", default: false),
-                                    normalized: token.bool("normalized", default: !special), pattern: ""))
+            added.append(
+                AddedToken(
+                    content: try token.string("content"), id: id, special: special,
+                    lstrip: token.bool("lstrip", default: false), rstrip: token.bool("rstrip", default: false),
+                    normalized: token.bool("normalized", default: !special), pattern: ""))
         }
         // Longest first, so matching at a position prefers the longest added token.
         for i in added.indices {
@@ -119,13 +122,16 @@ public final class Tokenizer: @unchecked Sendable {
             ids = a + (b ?? [])
             types = [Int](repeating: 0, count: a.count) + [Int](repeating: 1, count: b?.count ?? 0)
         }
-        return Encoding(ids: ids, tokens: ids.map { idToToken[$0] ?? "" }, typeIds: types,
-                        attentionMask: [Int](repeating: 1, count: ids.count))
+        return Encoding(
+            ids: ids, tokens: ids.map { idToToken[$0] ?? "" }, typeIds: types,
+            attentionMask: [Int](repeating: 1, count: ids.count))
     }
 
     /// Encodes several inputs, truncated to `maxLength` and padded (right) with `padId`.
-    public func encodeBatch(_ texts: [String], pairs: [String]? = nil, maxLength: Int? = nil, padding: Padding = .longest,
-                            padId: Int? = nil) -> [Encoding] {
+    public func encodeBatch(
+        _ texts: [String], pairs: [String]? = nil, maxLength: Int? = nil, padding: Padding = .longest,
+        padId: Int? = nil
+    ) -> [Encoding] {
         var encodings = texts.enumerated().map { index, text in encode(text, pair: pairs?[index], maxLength: maxLength) }
         let target: Int
         switch padding {

@@ -1,9 +1,12 @@
+import Foundation
+
 /// The vocabulary model of tokenizer.json: WordPiece (BERT) or BPE (GPT-2, Llama).
 final class TokenizerModel: @unchecked Sendable {
     enum Kind {
         case wordPiece(prefix: String, maxChars: Int)
-        case bpe(ranks: [String: Int], byteFallback: Bool, fuseUnknown: Bool, ignoreMerges: Bool,
-                 continuingPrefix: String?, endOfWordSuffix: String?)
+        case bpe(
+            ranks: [String: Int], byteFallback: Bool, fuseUnknown: Bool, ignoreMerges: Bool,
+            continuingPrefix: String?, endOfWordSuffix: String?)
     }
 
     let kind: Kind
@@ -19,8 +22,9 @@ final class TokenizerModel: @unchecked Sendable {
         unknownToken = json.optionalString("unk_token")
         switch json.type {
         case "WordPiece":
-            kind = .wordPiece(prefix: json.optionalString("continuing_subword_prefix") ?? "##",
-                              maxChars: json.int("max_input_chars_per_word", default: 100))
+            kind = .wordPiece(
+                prefix: json.optionalString("continuing_subword_prefix") ?? "##",
+                maxChars: json.int("max_input_chars_per_word", default: 100))
         case "BPE", nil:
             var ranks: [String: Int] = [:]
             for (rank, merge) in (json.array("merges") ?? []).enumerated() {
@@ -34,10 +38,11 @@ final class TokenizerModel: @unchecked Sendable {
                 }
             }
             if json.values["dropout"] is Double { throw json.fail("BPE dropout is not supported") }
-            kind = .bpe(ranks: ranks, byteFallback: json.bool("byte_fallback", default: false),
-                        fuseUnknown: json.bool("fuse_unk", default: false), ignoreMerges: json.bool("ignore_merges", default: false),
-                        continuingPrefix: json.optionalString("continuing_subword_prefix"),
-                        endOfWordSuffix: json.optionalString("end_of_word_suffix"))
+            kind = .bpe(
+                ranks: ranks, byteFallback: json.bool("byte_fallback", default: false),
+                fuseUnknown: json.bool("fuse_unk", default: false), ignoreMerges: json.bool("ignore_merges", default: false),
+                continuingPrefix: json.optionalString("continuing_subword_prefix"),
+                endOfWordSuffix: json.optionalString("end_of_word_suffix"))
         default:
             throw json.fail("model type \(json.type ?? "") is not supported (WordPiece, BPE)")
         }
@@ -50,8 +55,9 @@ final class TokenizerModel: @unchecked Sendable {
         switch kind {
         case let .wordPiece(prefix, maxChars): ids = wordPiece(word, prefix: prefix, maxChars: maxChars)
         case let .bpe(ranks, byteFallback, fuseUnknown, ignoreMerges, continuingPrefix, suffix):
-            ids = bpe(word, ranks: ranks, byteFallback: byteFallback, fuseUnknown: fuseUnknown, ignoreMerges: ignoreMerges,
-                      continuingPrefix: continuingPrefix, suffix: suffix)
+            ids = bpe(
+                word, ranks: ranks, byteFallback: byteFallback, fuseUnknown: fuseUnknown, ignoreMerges: ignoreMerges,
+                continuingPrefix: continuingPrefix, suffix: suffix)
         }
         if cache.count < 100_000 { cache[word] = ids }
         return ids
@@ -83,8 +89,10 @@ final class TokenizerModel: @unchecked Sendable {
         return ids
     }
 
-    private func bpe(_ word: String, ranks: [String: Int], byteFallback: Bool, fuseUnknown: Bool, ignoreMerges: Bool,
-                     continuingPrefix: String?, suffix: String?) -> [Int] {
+    private func bpe(
+        _ word: String, ranks: [String: Int], byteFallback: Bool, fuseUnknown: Bool, ignoreMerges: Bool,
+        continuingPrefix: String?, suffix: String?
+    ) -> [Int] {
         if ignoreMerges, let id = vocab[word] { return [id] }
         let scalars = Array(word.unicodeScalars)
         var symbols: [String] = scalars.enumerated().map { index, scalar in
@@ -128,5 +136,3 @@ final class TokenizerModel: @unchecked Sendable {
         return ids
     }
 }
-
-import Foundation

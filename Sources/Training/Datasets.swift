@@ -32,7 +32,9 @@ public struct Dataset: Sendable {
     /// Reads CSV (header with `text`[, `text_pair`], `label`) or JSONL. Labels may be names or
     /// integers; `knownLabels` fixes the order (e.g. from a training set or a model's id2label).
     public static func load(_ path: String, task: Task, knownLabels: [String]? = nil) throws -> Dataset {
-        let rows = path.lowercased().hasSuffix(".csv") ? try CSVRows.parse(TextFile.text(path, for: TrainingModule.self), file: path)
+        let rows =
+            path.lowercased().hasSuffix(".csv")
+            ? try CSVRows.parse(TextFile.text(path, for: TrainingModule.self), file: path)
             : try jsonlRows(TextFile.lines(path, for: TrainingModule.self), file: path)
         guard !rows.isEmpty else { throw TrainingError(file: path, "no examples") }
         var examples: [Example] = []
@@ -86,13 +88,14 @@ public struct Dataset: Sendable {
             guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
                 throw TrainingError(file: file, "line \(number) is not a JSON object")
             }
-            rows.append(object.mapValues { value -> String? in
-                switch value {
-                case let text as String: return text
-                case let number as NSNumber: return number.stringValue
-                default: return nil
-                }
-            })
+            rows.append(
+                object.mapValues { value -> String? in
+                    switch value {
+                    case let text as String: return text
+                    case let number as NSNumber: return number.stringValue
+                    default: return nil
+                    }
+                })
         }
         return rows
     }
@@ -108,8 +111,10 @@ public struct Dataset: Sendable {
         let train = order.dropFirst(count).sorted().map { examples[$0] }
         let trainTexts = Set(train.map { $0.text + "\u{0}" + ($0.pair ?? "") })
         let overlap = validation.filter { trainTexts.contains($0.text + "\u{0}" + ($0.pair ?? "")) }.count
-        return (Dataset(examples: train, labels: labels, path: path),
-                Dataset(examples: validation, labels: labels, path: path + " (validation)"), overlap)
+        return (
+            Dataset(examples: train, labels: labels, path: path),
+            Dataset(examples: validation, labels: labels, path: path + " (validation)"), overlap
+        )
     }
 }
 
@@ -136,23 +141,38 @@ enum CSVRows {
         var iterator = text.unicodeScalars.makeIterator()
         var pending: Unicode.Scalar? = nil
         func next() -> Unicode.Scalar? {
-            if let p = pending { pending = nil; return p }
+            if let p = pending {
+                pending = nil
+                return p
+            }
             return iterator.next()
         }
         while let c = next() {
             if quoted {
                 if c == "\"" {
                     if let following = next() {
-                        if following == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = following }
-                    } else { quoted = false }
-                } else { field.unicodeScalars.append(c) }
+                        if following == "\"" {
+                            field.unicodeScalars.append("\"")
+                        } else {
+                            quoted = false
+                            pending = following
+                        }
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.unicodeScalars.append(c)
+                }
                 continue
             }
             switch c {
             case "\"": quoted = true
-            case ",": record.append(field); field = ""
+            case ",":
+                record.append(field)
+                field = ""
             case "\n":
-                record.append(field); field = ""
+                record.append(field)
+                field = ""
                 if record != [""] { records.append(record) }
                 record = []
             case "\r": continue
@@ -160,7 +180,10 @@ enum CSVRows {
             }
         }
         if quoted { throw TrainingError(file: file, "unterminated quoted field") }
-        if !field.isEmpty || !record.isEmpty { record.append(field); records.append(record) }
+        if !field.isEmpty || !record.isEmpty {
+            record.append(field)
+            records.append(record)
+        }
         guard let header = records.first else { return [] }
         if let repeated = header.enumerated().first(where: { header[..<$0.offset].contains($0.element) })?.element {
             throw TrainingError(file: file, "the header names the column \"\(repeated)\" twice")

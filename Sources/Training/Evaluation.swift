@@ -70,13 +70,16 @@ extension Evaluation {
     /// Evaluates the model folder `folder`, with the adapter stack `adapters` on top, on the
     /// labelled file `data`. A classifier's label names come from the stack, else the folder's
     /// config, so the data's labels are matched to the head's outputs by name.
-    public static func result(folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)], data: String,
-                              task: Dataset.Task, quantize: QuantType?, maxLength: Int, batchSize: Int) throws -> Result {
+    public static func result(
+        folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)], data: String,
+        task: Dataset.Task, quantize: QuantType?, maxLength: Int, batchSize: Int
+    ) throws -> Result {
         var labels = adapters.lazy.compactMap(\.files.labels).first
         if labels == nil, task == .classification { labels = try ConfigReader(path: folder + "/config.json").labels() }
         let dataset = try Dataset.load(data, task: task, knownLabels: task == .classification ? labels : nil)
-        let model = try TaskModel(folder: folder, task: task, method: adapters.isEmpty ? .full : .lora, loraConfig: nil,
-                                  quantize: quantize, labels: labels, maxLength: maxLength, seed: 0, adapters: adapters)
+        let model = try TaskModel(
+            folder: folder, task: task, method: adapters.isEmpty ? .full : .lora, loraConfig: nil,
+            quantize: quantize, labels: labels, maxLength: maxLength, seed: 0, adapters: adapters)
         try model.checkTokenIds(of: dataset)
         return result(of: model, on: dataset, batchSize: batchSize)
     }

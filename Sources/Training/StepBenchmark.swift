@@ -62,18 +62,22 @@ public enum StepBenchmark {
 
     /// Runs one warm-up step then `steps` timed ones. Training: forward, loss, backward and an
     /// AdamW update of every parameter (full fine-tuning), dropout as configured.
-    public static func run(folder: String, mode: Mode, method: Method = .full, batch: Int, length: Int, steps: Int,
-                           seed: UInt64 = 0, progress: ((Int, Double) -> Void)? = nil) throws -> Result {
+    public static func run(
+        folder: String, mode: Mode, method: Method = .full, batch: Int, length: Int, steps: Int,
+        seed: UInt64 = 0, progress: ((Int, Double) -> Void)? = nil
+    ) throws -> Result {
         let family = try ModelFamilies.family(ofFolder: folder)
-        let model = try ModelLoader.load(folder: folder, head: family.defaultHead, trainable: mode == .train && method == .full,
-                                         quantize: method == .qlora ? .nf4 : nil)
+        let model = try ModelLoader.load(
+            folder: folder, head: family.defaultHead, trainable: mode == .train && method == .full,
+            quantize: method == .qlora ? .nf4 : nil)
         let (baseWeightBytes, linearWeightBytes) = Self.weightBytes(model.namedParameters, model)
         var trainable: [Tensor] = model.namedParameters.map(\.1).filter(\.requiresGrad)
         switch method {
         case .full: break
         case .lora, .qlora, .dora:
-            var config = LoRAConfig(r: 8, alpha: 32, targets: .names(family.defaultLoRATargets), dropout: 0.05,
-                                    modulesToSave: model.classificationHeadName.map { [$0] } ?? [], taskType: model.head.peftTaskType)
+            var config = LoRAConfig(
+                r: 8, alpha: 32, targets: .names(family.defaultLoRATargets), dropout: 0.05,
+                modulesToSave: model.classificationHeadName.map { [$0] } ?? [], taskType: model.head.peftTaskType)
             config.useDoRA = method == .dora
             trainable = try LoRAModel(base: model, config: config, seed: seed).trainableParameters.map(\.1)
         case .ia3:
@@ -120,12 +124,13 @@ public enum StepBenchmark {
         let gemmShare = (BLAS.gemmSeconds - gemmBefore) / (seconds * Double(Parallel.workers))
         let dequantizeShare = (BLAS.dequantizeSeconds - dequantizeBefore) / (seconds * Double(Parallel.workers))
         let optimizerShare = optimizerSeconds / seconds
-        return Result(mode: mode, method: method, batch: batch, length: length, steps: steps,
-                      tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, finalLoss: lastLoss,
-                      baseWeightBytes: baseWeightBytes, linearWeightBytes: linearWeightBytes, gemmShare: gemmShare,
-                      optimizerShare: optimizerShare, dequantizeShare: dequantizeShare,
-                      otherShare: max(0, 1 - gemmShare - optimizerShare - dequantizeShare), blas: BLAS.coreName,
-                      threads: Parallel.workers)
+        return Result(
+            mode: mode, method: method, batch: batch, length: length, steps: steps,
+            tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, finalLoss: lastLoss,
+            baseWeightBytes: baseWeightBytes, linearWeightBytes: linearWeightBytes, gemmShare: gemmShare,
+            optimizerShare: optimizerShare, dequantizeShare: dequantizeShare,
+            otherShare: max(0, 1 - gemmShare - optimizerShare - dequantizeShare), blas: BLAS.coreName,
+            threads: Parallel.workers)
     }
 
     /// The base's weights: dense parameters in f32 plus 4-bit Linear weights as stored (packed
@@ -136,7 +141,8 @@ public enum StepBenchmark {
         for name in model.linearModuleNames {
             switch model.linear(named: name)?.weight {
             case .quantized(let q):
-                let bytes = q.weight.packed.count + (q.weight.absmax?.count ?? 0) * 4
+                let bytes =
+                    q.weight.packed.count + (q.weight.absmax?.count ?? 0) * 4
                     + (q.weight.nested.map { $0.codes.count + $0.nestedAbsmax.count * 4 } ?? 0)
                 linear += bytes
                 dense += bytes

@@ -30,10 +30,12 @@ public final class TaskModel {
     let padId: Int
 
     /// Loads `folder` for `task`; `quantize` keeps the base's Linear weights in 4 bits (QLoRA).
-    public init(folder: String, task: Dataset.Task, method: Method, loraConfig: LoRAConfig?, quantize: QuantType? = nil,
-                labels: [String]? = nil, maxLength: Int, seed: UInt64, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [],
-                frozenStack: [(member: AdapterStack.Member, files: AdapterFiles)] = [], ia3Config: IA3Config? = nil,
-                bottleneckSize: Int = 64, virtualTokens: Int = 20) throws {
+    public init(
+        folder: String, task: Dataset.Task, method: Method, loraConfig: LoRAConfig?, quantize: QuantType? = nil,
+        labels: [String]? = nil, maxLength: Int, seed: UInt64, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [],
+        frozenStack: [(member: AdapterStack.Member, files: AdapterFiles)] = [], ia3Config: IA3Config? = nil,
+        bottleneckSize: Int = 64, virtualTokens: Int = 20
+    ) throws {
         self.folder = folder
         self.task = task
         self.method = method
@@ -42,8 +44,10 @@ public final class TaskModel {
         let weights = try WeightStore(Checkpoint.open(folder))
         if let quantize {
             guard method != .full else {
-                throw TrainingError(file: folder, "a 4-bit base must stay frozen, so full fine-tuning cannot train it: "
-                                    + "use LoRA (or another adapter method) or BitFit")
+                throw TrainingError(
+                    file: folder,
+                    "a 4-bit base must stay frozen, so full fine-tuning cannot train it: "
+                        + "use LoRA (or another adapter method) or BitFit")
             }
             weights.quantizeLinearWeights = quantize
         }
@@ -51,8 +55,10 @@ public final class TaskModel {
         let family = try ModelFamilies.family(of: config)
         guard family.heads.contains(task.head) else {
             let offered = family.heads.compactMap(Dataset.Task.init(head:)).map(\.rawValue)
-            throw TrainingError(file: config.path, "a \(family.name) model cannot be trained for \(task.rawValue); its tasks: "
-                                + offered.joined(separator: ", "))
+            throw TrainingError(
+                file: config.path,
+                "a \(family.name) model cannot be trained for \(task.rawValue); its tasks: "
+                    + offered.joined(separator: ", "))
         }
         family.sanitize(weights)
         model = try family.load(config, weights: weights, head: task.head, trainable: method == .full, labels: labels)
@@ -77,16 +83,20 @@ public final class TaskModel {
                 config.baseModel = config.baseModel ?? folder
                 loaded = try IA3Model(base: adaptable, config: config, file: folder)
             } else if method == .prompt {
-                loaded = try PromptTuningModel(base: adaptable, virtualTokens: virtualTokens, modulesToSave: head, taskType: taskType,
-                                               baseModel: folder, seed: seed)
+                loaded = try PromptTuningModel(
+                    base: adaptable, virtualTokens: virtualTokens, modulesToSave: head, taskType: taskType,
+                    baseModel: folder, seed: seed)
             } else if method == .prefix {
-                loaded = try PrefixTuningModel(base: adaptable, virtualTokens: virtualTokens, modulesToSave: head, taskType: taskType,
-                                               baseModel: folder, seed: seed)
+                loaded = try PrefixTuningModel(
+                    base: adaptable, virtualTokens: virtualTokens, modulesToSave: head, taskType: taskType,
+                    baseModel: folder, seed: seed)
             } else if method == .bottleneck {
-                loaded = try BottleneckModel(base: adaptable,
-                                             config: BottleneckConfig(targets: BottleneckConfig.defaultTargets(for: family),
-                                                                      size: bottleneckSize, modulesToSave: head, taskType: taskType),
-                                             seed: seed, file: folder)
+                loaded = try BottleneckModel(
+                    base: adaptable,
+                    config: BottleneckConfig(
+                        targets: BottleneckConfig.defaultTargets(for: family),
+                        size: bottleneckSize, modulesToSave: head, taskType: taskType),
+                    seed: seed, file: folder)
             } else {
                 guard var loraConfig else { throw TrainingError(file: folder, "LoRA needs its settings") }
                 loraConfig.useDoRA = method == .dora
@@ -112,8 +122,9 @@ public final class TaskModel {
     /// PEFT's default IA3 targets for the model's family; the classification head trained in full.
     static func defaultIA3(for model: any TransformerModel) -> IA3Config {
         let (targets, feedforward) = model.family.defaultIA3Targets
-        return IA3Config(targets: .names(targets), feedforward: .names(feedforward),
-                         modulesToSave: model.classificationHeadName.map { [$0] } ?? [], taskType: model.head.peftTaskType)
+        return IA3Config(
+            targets: .names(targets), feedforward: .names(feedforward),
+            modulesToSave: model.classificationHeadName.map { [$0] } ?? [], taskType: model.head.peftTaskType)
     }
 
     /// Trainable and total parameters, as PEFT's `print_trainable_parameters`.
@@ -138,8 +149,10 @@ public final class TaskModel {
         for start in stride(from: 0, to: dataset.examples.count, by: 256) {
             let (batch, _) = encode(Array(dataset.examples[start..<min(dataset.examples.count, start + 256)]))
             if let bad = batch.ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
-                throw TrainingError(file: tokenizer.path, "token id \(bad) (in \(dataset.path)) is outside the model's vocabulary of "
-                                    + "\(vocabulary): is this tokenizer for another model?")
+                throw TrainingError(
+                    file: tokenizer.path,
+                    "token id \(bad) (in \(dataset.path)) is outside the model's vocabulary of "
+                        + "\(vocabulary): is this tokenizer for another model?")
             }
         }
     }
@@ -148,11 +161,13 @@ public final class TaskModel {
     public func encode(_ examples: [Example]) -> (TokenBatch, targets: [Int]) {
         switch task {
         case .classification:
-            let encodings = tokenizer.encodeBatch(examples.map(\.text),
-                                                  pairs: examples.contains { $0.pair != nil } ? examples.map { $0.pair ?? "" } : nil,
-                                                  maxLength: maxLength, padding: .longest, padId: padId)
-            let batch = TokenBatch(ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
-                                   tokenTypes: encodings.map(\.typeIds))
+            let encodings = tokenizer.encodeBatch(
+                examples.map(\.text),
+                pairs: examples.contains { $0.pair != nil } ? examples.map { $0.pair ?? "" } : nil,
+                maxLength: maxLength, padding: .longest, padId: padId)
+            let batch = TokenBatch(
+                ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
+                tokenTypes: encodings.map(\.typeIds))
             return (batch, examples.map { $0.label ?? 0 })
         case .causalLM:
             var rows: [[Int]] = [], labels: [[Int]] = []

@@ -34,8 +34,10 @@ public final class Trainer {
     public let totalSteps: Int
     private let metricsLog: String
 
-    public init(model: TaskModel, train: Dataset, validation: Dataset?, arguments: TrainingArguments, output: String,
-                stop: StopToken = StopToken()) throws {
+    public init(
+        model: TaskModel, train: Dataset, validation: Dataset?, arguments: TrainingArguments, output: String,
+        stop: StopToken = StopToken()
+    ) throws {
         guard !model.trainable.isEmpty else {
             throw TrainingError(file: model.folder, "nothing to train: the method left no trainable parameter")
         }
@@ -43,8 +45,10 @@ public final class Trainer {
             throw TrainingError(file: train.path, "\(train.examples.count) training example; training needs at least 2")
         }
         if model.task == .classification, train.labels.count < 2 {
-            throw TrainingError(file: train.path, "every example has the label \"\(train.labels.first ?? "")\"; "
-                                + "a classifier needs at least 2 labels")
+            throw TrainingError(
+                file: train.path,
+                "every example has the label \"\(train.labels.first ?? "")\"; "
+                    + "a classifier needs at least 2 labels")
         }
         try model.checkTokenIds(of: train)
         if let validation { try model.checkTokenIds(of: validation) }
@@ -85,8 +89,10 @@ public final class Trainer {
     /// as an index or a count, and a hand-edited or foreign checkpoint must fail here, not trap.
     func check(_ saved: TrainerState, file: String) throws {
         func invalid(_ why: String) -> TrainingError {
-            TrainingError(file: file, "\(why); the checkpoint does not belong to this run "
-                          + "(same data, batch size, gradient accumulation and epochs)")
+            TrainingError(
+                file: file,
+                "\(why); the checkpoint does not belong to this run "
+                    + "(same data, batch size, gradient accumulation and epochs)")
         }
         guard (0...totalMicroSteps).contains(saved.microStep) else {
             throw invalid("micro_step \(saved.microStep) is outside 0…\(totalMicroSteps)")
@@ -123,8 +129,10 @@ public final class Trainer {
             let (loss, _) = model.loss(graph, batch, targets: targets)
             let value = loss.values[0]
             guard value.isFinite else {
-                throw TrainingError(file: output, "the loss became \(value) at step \(state.globalStep + 1) (epoch \(epoch + 1)); "
-                                    + "stopped, the last good checkpoint is kept — lower the learning rate or check the data")
+                throw TrainingError(
+                    file: output,
+                    "the loss became \(value) at step \(state.globalStep + 1) (epoch \(epoch + 1)); "
+                        + "stopped, the last good checkpoint is kept — lower the learning rate or check the data")
             }
             // Accumulated micro-batches average: each contributes 1/N of its gradient.
             graph.backward(loss, seed: 1 / Float(arguments.gradientAccumulation))
@@ -132,7 +140,8 @@ public final class Trainer {
             state.epoch = state.microStep / batchesPerEpoch
             windowLoss += Double(value)
             windowCount += 1
-            let boundary = state.microStep % arguments.gradientAccumulation == 0 || state.microStep % batchesPerEpoch == 0
+            let boundary =
+                state.microStep % arguments.gradientAccumulation == 0 || state.microStep % batchesPerEpoch == 0
                 || state.microStep == totalMicro
             guard boundary else { continue }
             var norm: Float = 0
@@ -151,13 +160,17 @@ public final class Trainer {
                 windowCount = 0
             }
             let endOfEpoch = state.microStep % batchesPerEpoch == 0
-            let evaluate = validation != nil && ((arguments.evalStrategy == .steps && state.globalStep % arguments.evalSteps == 0)
-                || (arguments.evalStrategy == .epoch && endOfEpoch))
+            let evaluate =
+                validation != nil
+                && ((arguments.evalStrategy == .steps && state.globalStep % arguments.evalSteps == 0)
+                    || (arguments.evalStrategy == .epoch && endOfEpoch))
             if evaluate {
                 if try evaluateAndTrack(report, epoch: epochProgress) {
-                    report(Event(kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: [:],
-                                 message: "early stopping: no improvement of \(metricName) "
-                                 + "in \(arguments.earlyStoppingPatience!) evaluations"))
+                    report(
+                        Event(
+                            kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: [:],
+                            message: "early stopping: no improvement of \(metricName) "
+                                + "in \(arguments.earlyStoppingPatience!) evaluations"))
                     break training
                 }
             } else if arguments.saveSteps > 0, state.globalStep % arguments.saveSteps == 0 {
@@ -166,8 +179,10 @@ public final class Trainer {
             if stop.isRequested {
                 stopped = true
                 try saveCheckpoint(report)
-                report(Event(kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: [:],
-                             message: "stopped on request; the checkpoint resumes the run"))
+                report(
+                    Event(
+                        kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: epochProgress, values: [:],
+                        message: "stopped on request; the checkpoint resumes the run"))
                 return
             }
         }
@@ -177,8 +192,10 @@ public final class Trainer {
         try model.save(to: output)
         try state.write(to: output)
         try TrainingReport.write(state: state, metric: metricName, to: output + "/report.html")
-        report(Event(kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: Double(state.microStep) / Double(batchesPerEpoch),
-                     values: state.bestMetric.map { ["best_" + metricName: $0] } ?? [:], message: nil))
+        report(
+            Event(
+                kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: Double(state.microStep) / Double(batchesPerEpoch),
+                values: state.bestMetric.map { ["best_" + metricName: $0] } ?? [:], message: nil))
     }
 
     /// The example order of `epoch`: a seeded shuffle, the same on every run and after resume.
@@ -199,13 +216,16 @@ public final class Trainer {
         guard let validation else { return false }
         var metrics = evaluate(validation)
         guard let value = metrics[metricName] else {
-            throw TrainingError(file: output, "metric \(metricName) is not computed for \(model.task.rawValue) "
-                                + "(use \(metrics.keys.sorted().joined(separator: ", ")))")
+            throw TrainingError(
+                file: output,
+                "metric \(metricName) is not computed for \(model.task.rawValue) "
+                    + "(use \(metrics.keys.sorted().joined(separator: ", ")))")
         }
         let higher = Metrics.higherIsBetter(metricName)
-        let improved = state.bestMetric.map {
-            higher ? value > $0 + arguments.earlyStoppingThreshold : value < $0 - arguments.earlyStoppingThreshold
-        } ?? true
+        let improved =
+            state.bestMetric.map {
+                higher ? value > $0 + arguments.earlyStoppingThreshold : value < $0 - arguments.earlyStoppingThreshold
+            } ?? true
         let checkpoint = try saveCheckpoint(report, log: false)
         if improved {
             state.bestMetric = value
@@ -232,8 +252,10 @@ public final class Trainer {
         try state.write(to: folder)
         if log {
             try pruneCheckpoints()
-            report(Event(kind: .checkpoint, step: state.globalStep, totalSteps: totalSteps,
-                         epoch: Double(state.microStep) / Double(batchesPerEpoch), values: [:], message: folder))
+            report(
+                Event(
+                    kind: .checkpoint, step: state.globalStep, totalSteps: totalSteps,
+                    epoch: Double(state.microStep) / Double(batchesPerEpoch), values: [:], message: folder))
         }
         return name
     }

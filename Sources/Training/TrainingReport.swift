@@ -22,7 +22,8 @@ enum TrainingReport {
         html += "<h2>Log</h2><table><tr><th>step</th><th>epoch</th><th>values</th></tr>"
         for entry in state.logHistory {
             let values = entry.values.keys.sorted().map { String(format: "%@ %.5g", $0, entry.values[$0]!) }.joined(separator: ", ")
-            html += "<tr><td>\(entry.step)</td><td>\(String(format: "%.2f", entry.epoch))</td>"
+            html +=
+                "<tr><td>\(entry.step)</td><td>\(String(format: "%.2f", entry.epoch))</td>"
                 + "<td style=\"text-align:left\">\(values)</td></tr>"
         }
         html += "</table></body></html>\n"
@@ -42,13 +43,15 @@ enum TrainingReport {
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
         out += "<line x1=\"\(margin)\" y1=\"\(height - margin)\" x2=\"\(width - margin)\" y2=\"\(height - margin)\" stroke=\"#999\"/>"
         out += "<line x1=\"\(margin)\" y1=\"\(margin)\" x2=\"\(margin)\" y2=\"\(height - margin)\" stroke=\"#999\"/>"
-        out += String(format: "<text x=\"2\" y=\"%.0f\" font-size=\"10\">%.3g</text><text x=\"2\" y=\"%.0f\" font-size=\"10\">%.3g</text>",
-                      margin, high, height - margin, low)
+        out += String(
+            format: "<text x=\"2\" y=\"%.0f\" font-size=\"10\">%.3g</text><text x=\"2\" y=\"%.0f\" font-size=\"10\">%.3g</text>",
+            margin, high, height - margin, low)
         out += "<text x=\"\(width - margin)\" y=\"\(height - 8)\" font-size=\"10\" text-anchor=\"end\">step \(maxStep)</text>"
         for (index, (name, color, data)) in series.enumerated() where !data.isEmpty {
             let path = data.map { String(format: "%.1f,%.1f", x($0.0), y($0.1)) }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"/>"
-            out += "<text x=\"\(width - margin - 150)\" y=\"\(margin + Double(index) * 14)\" "
+            out +=
+                "<text x=\"\(width - margin - 150)\" y=\"\(margin + Double(index) * 14)\" "
                 + "font-size=\"11\" fill=\"\(color)\">\(name)</text>"
         }
         return out + "</svg>"

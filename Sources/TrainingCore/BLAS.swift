@@ -1,11 +1,12 @@
 import CTrainingKernels
 import Dispatch
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
 
 /// Single-precision GEMM through OpenBLAS, loaded at first use with `dlopen`.
 ///
@@ -20,19 +21,21 @@ import Foundation
 public enum BLAS {
     public enum Transpose: Sendable { case none, transposed }
 
-    typealias SgemmFunction = @convention(c) (
-        Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
-        UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
-    ) -> Void
+    typealias SgemmFunction =
+        @convention(c) (
+            Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+            UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
+        ) -> Void
     typealias CorenameFunction = @convention(c) () -> UnsafePointer<CChar>?
     typealias SetThreadsFunction = @convention(c) (Int32) -> Void
     /// LAPACK's sgesdd (Fortran: every argument by pointer, then the hidden length of `jobz`).
-    typealias SgesddFunction = @convention(c) (
-        UnsafePointer<CChar>, UnsafePointer<Int32>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>, UnsafePointer<Int32>,
-        UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>,
-        UnsafePointer<Int32>, UnsafeMutablePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Int32>,
-        UnsafeMutablePointer<Int32>, Int
-    ) -> Void
+    typealias SgesddFunction =
+        @convention(c) (
+            UnsafePointer<CChar>, UnsafePointer<Int32>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>, UnsafePointer<Int32>,
+            UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>,
+            UnsafePointer<Int32>, UnsafeMutablePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Int32>,
+            UnsafeMutablePointer<Int32>, Int
+        ) -> Void
 
     struct Library: @unchecked Sendable {
         let sgemm: SgemmFunction
@@ -57,20 +60,23 @@ public enum BLAS {
         if let coreType = chosenCoreType { setenv("OPENBLAS_CORETYPE", coreType, 1) }
         for name in candidates {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL), let sgemm = dlsym(handle, "cblas_sgemm") else { continue }
-            return Library(sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self),
-                           corename: dlsym(handle, "openblas_get_corename").map { unsafeBitCast($0, to: CorenameFunction.self) },
-                           setThreads: dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreadsFunction.self) },
-                           sgesdd: dlsym(handle, "sgesdd_").map { unsafeBitCast($0, to: SgesddFunction.self) },
-                           path: name)
+            return Library(
+                sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self),
+                corename: dlsym(handle, "openblas_get_corename").map { unsafeBitCast($0, to: CorenameFunction.self) },
+                setThreads: dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreadsFunction.self) },
+                sgesdd: dlsym(handle, "sgesdd_").map { unsafeBitCast($0, to: SgesddFunction.self) },
+                path: name)
         }
-        fatalError("OpenBLAS not found (tried \(candidates.joined(separator: ", "))): install libopenblas-dev "
-                   + "(Scripts/install-system-packages does)")
+        fatalError(
+            "OpenBLAS not found (tried \(candidates.joined(separator: ", "))): install libopenblas-dev "
+                + "(Scripts/install-system-packages does)")
     }()
 
     /// The OpenBLAS kernel family for this CPU, by instruction set (nil: let OpenBLAS decide).
     static func preferredCoreType() -> String? {
         #if arch(x86_64)
-        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+        let flags =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
         if flags.contains("avx512f") && flags.contains("avx512bw") && flags.contains("avx512vl") { return "SkylakeX" }
         if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
@@ -106,8 +112,9 @@ public enum BLAS {
         guard m > 0, n > 0 else { return }
         let start = measuresTime ? DispatchTime.now().uptimeNanoseconds : 0
         // CBLAS constants: CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112.
-        library.sgemm(101, transA == .none ? 111 : 112, transB == .none ? 111 : 112,
-                      Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        library.sgemm(
+            101, transA == .none ? 111 : 112, transB == .none ? 111 : 112,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         if measuresTime { tk_gemm_time_add(DispatchTime.now().uptimeNanoseconds - start) }
     }
 }

@@ -24,15 +24,17 @@ public enum Matmul {
             // Split rows of C: rows of op(A).
             Parallel.forRanges(m, grain: max(1, m / workers)) { rows in
                 let aStart = transA == .none ? a + rows.lowerBound * lda : a + rows.lowerBound
-                BLAS.sgemm(transA, transB, m: rows.count, n: n, k: k, alpha: alpha, a: aStart, lda: lda,
-                           b: b, ldb: ldb, beta: beta, c: c + rows.lowerBound * ldc, ldc: ldc)
+                BLAS.sgemm(
+                    transA, transB, m: rows.count, n: n, k: k, alpha: alpha, a: aStart, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c + rows.lowerBound * ldc, ldc: ldc)
             }
         } else {
             // Split columns of C: columns of op(B).
             Parallel.forRanges(n, grain: max(1, n / workers)) { columns in
                 let bStart = transB == .none ? b + columns.lowerBound : b + columns.lowerBound * ldb
-                BLAS.sgemm(transA, transB, m: m, n: columns.count, k: k, alpha: alpha, a: a, lda: lda,
-                           b: bStart, ldb: ldb, beta: beta, c: c + columns.lowerBound, ldc: ldc)
+                BLAS.sgemm(
+                    transA, transB, m: m, n: columns.count, k: k, alpha: alpha, a: a, lda: lda,
+                    b: bStart, ldb: ldb, beta: beta, c: c + columns.lowerBound, ldc: ldc)
             }
         }
     }

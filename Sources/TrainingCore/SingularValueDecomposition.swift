@@ -21,7 +21,7 @@ public struct SingularValueDecomposition: Sendable {
         let k = min(m, n)
         var matrix = a
         var singular = [Float](repeating: 0, count: k)
-        var left = [Float](repeating: 0, count: n * k)   // U'
+        var left = [Float](repeating: 0, count: n * k)  // U'
         var right = [Float](repeating: 0, count: k * m)  // V'ᵀ
         var rows = Int32(n), columns = Int32(m), lda = Int32(n), ldu = Int32(n), ldvt = Int32(k)
         var iwork = [Int32](repeating: 0, count: 8 * k)

@@ -29,10 +29,13 @@ public enum AdapterStorage {
     /// Stores `folder` as the next version of `name`. `base` (else the config's
     /// base_model_name_or_path when that is a model folder) is fingerprinted and, for a lossy
     /// `precision`, used to measure the change.
-    public static func add(folder: String, name: String, tags: [String], base: String?, precision: Precision?,
-                           in store: AdapterStore) throws -> Added {
-        let version = try store.add(folder: folder, name: name, tags: tags, base: base, storeDType: precision?.dtype,
-                                    quantize: precision?.quantization)
+    public static func add(
+        folder: String, name: String, tags: [String], base: String?, precision: Precision?,
+        in store: AdapterStore
+    ) throws -> Added {
+        let version = try store.add(
+            folder: folder, name: name, tags: tags, base: base, storeDType: precision?.dtype,
+            quantize: precision?.quantization)
         let baseFolder = base ?? version.baseModel.flatMap { FileManager.default.fileExists(atPath: $0 + "/config.json") ? $0 : nil }
         guard precision != nil, let baseFolder else { return Added(version: version, change: nil) }
         let exported = NSTemporaryDirectory() + "tailor-stored-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"

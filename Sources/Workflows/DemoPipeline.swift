@@ -57,30 +57,36 @@ public struct DemoPipeline {
         try prepareOutput()
         let original = CheckpointSummary(try Checkpoint.open(model))
         let isTiny = original.elementCount < 1_000_000
-        say(isTiny ? "model: \(model), a tiny BERT with random weights: it learns little and its labels mean nothing "
-                + "(Scripts/demo runs on all-MiniLM-L6-v2 when it can fetch it)"
-            : "model: \(model) (\(groupedDigits(original.elementCount)) parameters)")
+        say(
+            isTiny
+                ? "model: \(model), a tiny BERT with random weights: it learns little and its labels mean nothing "
+                    + "(Scripts/demo runs on all-MiniLM-L6-v2 when it can fetch it)"
+                : "model: \(model) (\(groupedDigits(original.elementCount)) parameters)")
         say("== 1. quantize the base \(model) (\(groupedDigits(original.elementCount)) parameters) to NF4 → \(output)/base-nf4")
         let base = output + "/base-nf4"
         let quantized = try ModelQuantizer.quantize(modelFolder: model, outputFolder: base, options: ModelQuantizer.Options())
-        say("   \(quantized.weights.count) Linear weights in 4 bits, \(formatBytes(quantized.bytesBefore)) → "
-            + "\(formatBytes(quantized.bytesAfter)); " + String(format: "SNR %.1f dB", quantized.overall?.snrDecibels ?? 0))
+        say(
+            "   \(quantized.weights.count) Linear weights in 4 bits, \(formatBytes(quantized.bytesBefore)) → "
+                + "\(formatBytes(quantized.bytesAfter)); " + String(format: "SNR %.1f dB", quantized.overall?.snrDecibels ?? 0))
 
         var accuracies: [String: Double] = [:]
         for (index, task) in Self.tasks.enumerated() {
             say("== \(index + 2). train a \(task) adapter on the 4-bit base (QLoRA: LoRA r 8 on query, value; head trained)")
             let report = try train(task: task, base: base, events: training)
             accuracies[task] = report.accuracy
-            say(String(format: "   %d steps in %.1f s, loss %.3f → %.3f, held-out accuracy %.1f%% (chance 50%%)",
-                       report.steps, report.seconds, report.firstLoss, report.lastLoss, report.accuracy * 100))
+            say(
+                String(
+                    format: "   %d steps in %.1f s, loss %.3f → %.3f, held-out accuracy %.1f%% (chance 50%%)",
+                    report.steps, report.seconds, report.firstLoss, report.lastLoss, report.accuracy * 100))
         }
 
         say("== 4. store both in the registry \(output)/registry (compressed, content-addressed)")
         let store = try AdapterStore(root: output + "/registry")
         for task in Self.tasks {
             let version = try store.add(folder: output + "/" + task, name: task, tags: ["demo"], base: base)
-            say("   \(version.name)@\(version.version): \(version.tensorCount) tensors, "
-                + "\(formatBytes(version.rawBytes)) → \(formatBytes(version.storedBytes)) stored")
+            say(
+                "   \(version.name)@\(version.version): \(version.tensorCount) tensors, "
+                    + "\(formatBytes(version.rawBytes)) → \(formatBytes(version.storedBytes)) stored")
         }
         let files = try Self.tasks.map { try AdapterFiles(files: store.files($0), label: $0) }
         let updates = try files.map { try AdapterUpdates($0, base: nil) }
@@ -88,8 +94,10 @@ public struct DemoPipeline {
         say("== 5. diff sentiment topic")
         let diff = try AdapterDiff(updates[0], updates[1])
         for role in diff.summary {
-            say(String(format: "   %@ (%d modules): cosine %.3f, subspace similarity %.3f", role.kind, role.modules, role.cosine,
-                       role.similarity))
+            say(
+                String(
+                    format: "   %@ (%d modules): cosine %.3f, subspace similarity %.3f", role.kind, role.modules, role.cosine,
+                    role.similarity))
         }
 
         say("== 6. merge sentiment + topic into a new adapter (TIES, density 0.5, sentiment's head) → registry sentiment-topic")
@@ -97,36 +105,48 @@ public struct DemoPipeline {
         let mergedFolder = output + "/sentiment-topic"
         try PEFTAdapterFolder.save(merged.adapter, to: mergedFolder, labels: merged.labels)
         let mergedVersion = try store.add(folder: mergedFolder, name: "sentiment-topic", base: base)
-        let mergedAccuracy = try evaluate([(AdapterStack.Member(reference: "sentiment-topic"), AdapterFiles(folder: mergedFolder))],
-                                          base: base, task: "sentiment")
-        say(String(format: "   rank %d over %d modules, stored as %@@%d; its sentiment accuracy %.1f%% (sentiment alone %.1f%%)",
-                   merged.adapter.config.r, merged.adapter.config.targetNames.count, mergedVersion.name, mergedVersion.version,
-                   mergedAccuracy * 100, (accuracies["sentiment"] ?? 0) * 100))
+        let mergedAccuracy = try evaluate(
+            [(AdapterStack.Member(reference: "sentiment-topic"), AdapterFiles(folder: mergedFolder))],
+            base: base, task: "sentiment")
+        say(
+            String(
+                format: "   rank %d over %d modules, stored as %@@%d; its sentiment accuracy %.1f%% (sentiment alone %.1f%%)",
+                merged.adapter.config.r, merged.adapter.config.targetNames.count, mergedVersion.name, mergedVersion.version,
+                mergedAccuracy * 100, (accuracies["sentiment"] ?? 0) * 100))
 
         say("== 7. merge sentiment into the base for deploy → \(output)/deploy (plain model folder, f32)")
-        let deploy = try DeployMerge.write([(AdapterStack.Member(reference: "sentiment"), files[0])], base: base,
-                                           output: output + "/deploy", dtype: "f32")
-        say(String(format: "   %d tensors; transformers loads it without PEFT; logits vs base + adapter: max difference %.2g",
-                   deploy.tensors, deploy.change.maxChange))
+        let deploy = try DeployMerge.write(
+            [(AdapterStack.Member(reference: "sentiment"), files[0])], base: base,
+            output: output + "/deploy", dtype: "f32")
+        say(
+            String(
+                format: "   %d tensors; transformers loads it without PEFT; logits vs base + adapter: max difference %.2g",
+                deploy.tensors, deploy.change.maxChange))
 
         say("== 8. serve: one base, both adapters attached from the registry, requests switching per line")
         let served = try serve(base: base, files: files)
         for (text, adapter, label) in served.answers {
-            say("   [\(adapter.padding(toLength: 9, withPad: " ", startingAt: 0))] "
-                + "\(label.padding(toLength: 9, withPad: " ", startingAt: 0)) \(text)")
+            say(
+                "   [\(adapter.padding(toLength: 9, withPad: " ", startingAt: 0))] "
+                    + "\(label.padding(toLength: 9, withPad: " ", startingAt: 0)) \(text)")
         }
-        say(String(format: "   one mixed batch equals each adapter run alone: max logit difference %.2g; each request "
-                   + "carries its slot, so no weight moves to switch", served.maxDifference))
+        say(
+            String(
+                format: "   one mixed batch equals each adapter run alone: max logit difference %.2g; each request "
+                    + "carries its slot, so no weight moves to switch", served.maxDifference))
         let seconds = Date().timeIntervalSince(started)
         say(String(format: "done in %.1f s; everything is in %@", seconds, output))
         guard served.maxDifference < 1e-4, deploy.change.maxChange < 1e-3 else {
-            throw WorkflowError(file: output, "demo check failed: serving difference \(served.maxDifference), "
-                                + "deploy difference \(deploy.change.maxChange)")
+            throw WorkflowError(
+                file: output,
+                "demo check failed: serving difference \(served.maxDifference), "
+                    + "deploy difference \(deploy.change.maxChange)")
         }
-        return Report(model: model, realModel: !isTiny, nf4Weights: quantized.weights.count, accuracy: accuracies,
-                      diffModules: diff.modules.count, mergedAccuracy: mergedAccuracy,
-                      deployMaxLogitDifference: Double(deploy.change.maxChange), serveMaxDifference: Double(served.maxDifference),
-                      answers: served.answers.count, seconds: seconds)
+        return Report(
+            model: model, realModel: !isTiny, nf4Weights: quantized.weights.count, accuracy: accuracies,
+            diffModules: diff.modules.count, mergedAccuracy: mergedAccuracy,
+            deployMaxLogitDifference: Double(deploy.change.maxChange), serveMaxDifference: Double(served.maxDifference),
+            answers: served.answers.count, seconds: seconds)
     }
 
     /// Empties the output folder for this run. Only a folder an earlier demo made (it holds the
@@ -146,14 +166,22 @@ public struct DemoPipeline {
         }
     }
 
-    struct TrainingSummary { var steps: Int; var seconds: Double; var firstLoss: Double; var lastLoss: Double; var accuracy: Double }
+    struct TrainingSummary {
+        var steps: Int
+        var seconds: Double
+        var firstLoss: Double
+        var lastLoss: Double
+        var accuracy: Double
+    }
 
     func train(task: String, base: String, events: (Trainer.Event) -> Void) throws -> TrainingSummary {
         let trainSet = try Dataset.load(data + "/\(task)/train.jsonl", task: .classification)
-        let lora = LoRAConfig(r: 8, alpha: 16, targets: .names(["query", "value"]), modulesToSave: ["classifier"], taskType: "SEQ_CLS",
-                              baseModel: base)
-        let taskModel = try TaskModel(folder: base, task: .classification, method: .lora, loraConfig: lora, labels: trainSet.labels,
-                                      maxLength: 64, seed: 42)
+        let lora = LoRAConfig(
+            r: 8, alpha: 16, targets: .names(["query", "value"]), modulesToSave: ["classifier"], taskType: "SEQ_CLS",
+            baseModel: base)
+        let taskModel = try TaskModel(
+            folder: base, task: .classification, method: .lora, loraConfig: lora, labels: trainSet.labels,
+            maxLength: 64, seed: 42)
         var arguments = TrainingArguments()
         arguments.epochs = epochs
         arguments.batchSize = 16
@@ -166,24 +194,30 @@ public struct DemoPipeline {
             if let loss = event.values["loss"] { losses.append(loss) }
             events(event)
         }
-        let accuracy = try evaluate([(AdapterStack.Member(reference: task), AdapterFiles(folder: output + "/" + task))], base: base,
-                                    task: task)
-        return TrainingSummary(steps: trainer.totalSteps, seconds: Date().timeIntervalSince(start), firstLoss: losses.first ?? .nan,
-                               lastLoss: losses.last ?? .nan, accuracy: accuracy)
+        let accuracy = try evaluate(
+            [(AdapterStack.Member(reference: task), AdapterFiles(folder: output + "/" + task))], base: base,
+            task: task)
+        return TrainingSummary(
+            steps: trainer.totalSteps, seconds: Date().timeIntervalSince(start), firstLoss: losses.first ?? .nan,
+            lastLoss: losses.last ?? .nan, accuracy: accuracy)
     }
 
     func evaluate(_ adapters: [(member: AdapterStack.Member, files: AdapterFiles)], base: String, task: String) throws -> Double {
         let labels = adapters.lazy.compactMap(\.files.labels).first
         let test = try Dataset.load(data + "/\(task)/test.jsonl", task: .classification, knownLabels: labels)
-        let model = try TaskModel(folder: base, task: .classification, method: .lora, loraConfig: nil, labels: labels, maxLength: 64,
-                                  seed: 0, adapters: adapters)
+        let model = try TaskModel(
+            folder: base, task: .classification, method: .lora, loraConfig: nil, labels: labels, maxLength: 64,
+            seed: 0, adapters: adapters)
         return Evaluation.evaluate(model, on: test, batchSize: 32)["accuracy"] ?? 0
     }
 
     /// Both adapters attached to one base; a batch whose texts name different adapters, and
     /// each text alone with its adapter, to compare.
-    func serve(base: String, files: [AdapterFiles]) throws
-        -> (answers: [(String, String, String)], maxDifference: Float) {
+    func serve(
+        base: String, files: [AdapterFiles]
+    ) throws
+        -> (answers: [(String, String, String)], maxDifference: Float)
+    {
         let classifier = try TextClassifier(folder: base, switching: true)
         let slots = classifier.slots!
         for (name, file) in zip(["sentiment", "topic"], files) { try slots.attach(name, [(AdapterStack.Member(reference: name), file)]) }

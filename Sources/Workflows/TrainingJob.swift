@@ -74,8 +74,10 @@ public struct TrainingJob {
     /// Runs the job. `warn` gets problems worth a line that do not stop it; `started` is called
     /// once set-up is done (the place to start honouring `stop`); `events` gets every trainer
     /// event. A run that fails before its first checkpoint leaves no output folder behind.
-    public func run(stop: StopToken, warn: (String) -> Void, started: (Start) -> Void,
-                    events: (Trainer.Event) -> Void) throws -> Outcome {
+    public func run(
+        stop: StopToken, warn: (String) -> Void, started: (Start) -> Void,
+        events: (Trainer.Event) -> Void
+    ) throws -> Outcome {
         let inputs = [model, data] + (validation.map { [$0] } ?? [])
         let outputFolder = try OutputFolder(output, inputs: inputs, overwrite: overwrite || resume, isResult: Self.isRunOutput)
         if !resume { outputFolder.removeEarlierResults() }
@@ -100,32 +102,41 @@ public struct TrainingJob {
             loraConfig = config
         }
         let resolver = AdapterResolver(model: model, registryRoot: registryRoot, force: force)
-        let taskModel = try TaskModel(folder: model, task: task, method: method, loraConfig: loraConfig, quantize: quantize,
-                                      labels: task == .classification ? trainSet.labels : nil,
-                                      maxLength: maxLength ?? Self.defaultMaxLength, seed: arguments.seed,
-                                      frozenStack: try resolver.resolve(references: stack), bottleneckSize: bottleneckSize,
-                                      virtualTokens: virtualTokens)
+        let taskModel = try TaskModel(
+            folder: model, task: task, method: method, loraConfig: loraConfig, quantize: quantize,
+            labels: task == .classification ? trainSet.labels : nil,
+            maxLength: maxLength ?? Self.defaultMaxLength, seed: arguments.seed,
+            frozenStack: try resolver.resolve(references: stack), bottleneckSize: bottleneckSize,
+            virtualTokens: virtualTokens)
         taskModel.saveDType = saveDType
         if let stored = taskModel.model.replacedHeadLabels {
-            warn("\(model)'s classification head has \(stored) labels, the data \(trainSet.labels.count): "
-                 + "training a new head (as transformers' ignore_mismatched_sizes)")
+            warn(
+                "\(model)'s classification head has \(stored) labels, the data \(trainSet.labels.count): "
+                    + "training a new head (as transformers' ignore_mismatched_sizes)")
         }
         if let maxLength, taskModel.maxLength < maxLength {
-            warn("a maximum length of \(maxLength) exceeds the \(taskModel.maxLength) positions \(model) has for input tokens; "
-                 + "truncating at \(taskModel.maxLength)")
+            warn(
+                "a maximum length of \(maxLength) exceeds the \(taskModel.maxLength) positions \(model) has for input tokens; "
+                    + "truncating at \(taskModel.maxLength)")
         }
-        let trainer = try Trainer(model: taskModel, train: trainSet, validation: validationSet, arguments: arguments, output: output,
-                                  stop: stop)
+        let trainer = try Trainer(
+            model: taskModel, train: trainSet, validation: validationSet, arguments: arguments, output: output,
+            stop: stop)
         if resume, try !trainer.resume() { warn("no checkpoint in \(output); starting from the beginning") }
         let counts = taskModel.parameterCounts
-        started(Start(trainableParameters: counts.trainable, totalParameters: counts.total, examples: trainSet.examples.count,
-                      validationExamples: validationSet?.examples.count ?? 0, steps: trainer.totalSteps))
+        started(
+            Start(
+                trainableParameters: counts.trainable, totalParameters: counts.total, examples: trainSet.examples.count,
+                validationExamples: validationSet?.examples.count ?? 0, steps: trainer.totalSteps))
         try trainer.run(events)
         // An interrupted run keeps its checkpoint but is not a result: it is never registered.
         finished = true
         if trainer.stopped { return Outcome(stopped: true, registered: nil) }
-        let registered = try register.map { try AdapterStore(root: registryRoot).add(folder: output, name: $0, tags: registerTags,
-                                                                                       base: model) }
+        let registered = try register.map {
+            try AdapterStore(root: registryRoot).add(
+                folder: output, name: $0, tags: registerTags,
+                base: model)
+        }
         return Outcome(stopped: false, registered: registered)
     }
 }

@@ -50,7 +50,8 @@ import TrainingCore
             let expected = (0..<update.values.count).map { update.values[$0] - 0.5 * (b.updates[module]?.values[$0] ?? 0) }
             #expect(Self.maxDifference(Self.product(full.adapter, module), expected) < 1e-5, "\(module)")
             let svd = try SingularValueDecomposition(expected, rows: update.out, columns: update.inFeatures)
-            let tail = svd.s.dropFirst(2).reduce(0.0) { $0 + Double($1) * Double($1) }, total = svd.s.reduce(0.0) { $0 + Double($1) * Double($1) }
+            let tail = svd.s.dropFirst(2).reduce(0.0) { $0 + Double($1) * Double($1) },
+                total = svd.s.reduce(0.0) { $0 + Double($1) * Double($1) }
             let error = try #require(truncated.relativeErrors.first { $0.module == module }).error
             #expect(abs(error - (tail / total).squareRoot()) < 1e-3, "\(module): \(error)")
             let approximation = Self.product(truncated.adapter, module)
@@ -75,8 +76,10 @@ import TrainingCore
         #expect(AdapterMerge.magnitudePrune([0.1, -4, 3, -0.2, 2], density: 0.6) == [0, -4, 3, 0, 2])
         #expect(AdapterMerge.magnitudePrune([1, 1, 1, 1], density: 0.5) == [1, 1, 0, 0], "ties go to the earlier position")
         var rng = RandomGenerator(seed: 1)
-        #expect(AdapterMerge.combine([[1, -4, 3, 0.5], [2, 2, -1, 0.25]], weights: [1, 0.5], method: .magnitudePrune, density: 0.5, rng: &rng)
-                    == [1, -4 + 1, 3, 0])
+        #expect(
+            AdapterMerge.combine(
+                [[1, -4, 3, 0.5], [2, 2, -1, 0.25]], weights: [1, 0.5], method: .magnitudePrune, density: 0.5, rng: &rng)
+                == [1, -4 + 1, 3, 0])
     }
 
     @Test func dareKeepsAboutDensityAndRescales() {
@@ -94,9 +97,12 @@ import TrainingCore
 
     @Test func headsConflictUnlessOneIsChosen() throws {
         let a = try Self.updates("tiny-bert-lora"), b = try Self.updates("tailor-tiny-bert-lora")
-        #expect { _ = try AdapterMerge.merge([a, b], options: .init(method: .linear, weights: [1, 1])) } throws: { "\($0)".contains("head to keep") }
+        #expect { _ = try AdapterMerge.merge([a, b], options: .init(method: .linear, weights: [1, 1])) } throws: {
+            "\($0)".contains("head to keep")
+        }
         let merged = try AdapterMerge.merge([a, b], options: .init(method: .linear, weights: [1, 1], headFrom: 1))
-        #expect(merged.adapter.tensors["base_model.model.classifier.weight"]?.values == b.inFull["base_model.model.classifier.weight"]?.values)
+        #expect(
+            merged.adapter.tensors["base_model.model.classifier.weight"]?.values == b.inFull["base_model.model.classifier.weight"]?.values)
         #expect(merged.adapter.config.modulesToSave == ["classifier"])
         // query+value and query+key+value+dense: merged over the union, each module's own sum.
         #expect(Set(merged.adapter.config.targetNames) == Set(a.updates.keys).union(b.updates.keys))
@@ -122,15 +128,17 @@ import TrainingCore
         for name in checkpoint.tensorNames {
             var values = try checkpoint.tensor(name).floats()
             if name == "bert.encoder.layer.0.attention.self.key.bias" { values = values.indices.map { Float($0) * 0.01 } }
-            tensors.append(TensorData(name: name, dtype: .f32, shape: checkpoint.info(name)!.shape, bytes: values.withUnsafeBytes { Array($0) }))
+            tensors.append(
+                TensorData(name: name, dtype: .f32, shape: checkpoint.info(name)!.shape, bytes: values.withUnsafeBytes { Array($0) }))
         }
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.file("model.safetensors"))
         try FileManager.default.copyItem(atPath: FixturePaths.path("tiny-bert/config.json"), toPath: folder.file("config.json"))
         let biased = try AdapterUpdates(AdapterFiles(folder: FixturePaths.path("peft/tiny-bert-ia3")), base: folder.path)
         #expect(biased.biasChanged == ["bert.encoder.layer.0.attention.self.key"])
         #expect { _ = try AdapterMerge.merge([biased], options: .init(method: .linear, weights: [1])) } throws: { "\($0)".contains("bias") }
-        #expect { _ = try AdapterMerge.merge([Self.updates("tiny-llama-lora"), dora], options: .init(method: .cat, weights: [1, 1])) }
-            throws: { "\($0)".contains("cat") }
+        #expect {
+            _ = try AdapterMerge.merge([Self.updates("tiny-llama-lora"), dora], options: .init(method: .cat, weights: [1, 1]))
+        } throws: { "\($0)".contains("cat") }
     }
 
     @Test func diffOfDoRAAndIA3WithItselfIsIdentical() throws {
@@ -139,7 +147,9 @@ import TrainingCore
             let diff = try AdapterDiff(Self.updates(fixture, base: base), Self.updates(fixture, base: base))
             #expect(!diff.modules.isEmpty)
             for module in diff.modules {
-                #expect(module.normDifference == 0 && abs(module.cosine - 1) < 1e-9 && abs(module.subspaceSimilarity - 1) < 1e-3, "\(fixture) \(module.name)")
+                #expect(
+                    module.normDifference == 0 && abs(module.cosine - 1) < 1e-9 && abs(module.subspaceSimilarity - 1) < 1e-3,
+                    "\(fixture) \(module.name)")
             }
         }
     }
@@ -152,9 +162,12 @@ extension AdapterMergeTests {
     @Test func mergesMatchPEFT() throws {
         let golden = try SafeTensorsFile(path: FixturePaths.path("peft/merge-goldens.safetensors"))
         let inputs = [try Self.updates("tailor-tiny-llama-lora"), try Self.updates("tiny-llama-lora")]
-        let cases: [(AdapterMerge.Method, String)] = [(.cat, "cat"), (.svd, "cat"), (.ties, "ties_svd"), (.magnitudePrune, "magnitude_prune_svd")]
+        let cases: [(AdapterMerge.Method, String)] = [
+            (.cat, "cat"), (.svd, "cat"), (.ties, "ties_svd"), (.magnitudePrune, "magnitude_prune_svd"),
+        ]
         for (method, peft) in cases {
-            let merged = try AdapterMerge.merge(inputs, options: .init(method: method, weights: [0.3, 0.7], density: 0.5, rank: method == .cat ? nil : 256))
+            let merged = try AdapterMerge.merge(
+                inputs, options: .init(method: method, weights: [0.3, 0.7], density: 0.5, rank: method == .cat ? nil : 256))
             for module in merged.adapter.config.targetNames {
                 let expected = try golden.tensor("\(peft)/\(module)").floats()
                 let scale = expected.map { abs($0) }.max() ?? 1

@@ -48,16 +48,21 @@ import TrainingCore
     }
 
     @Test func conflictingHeadsPromptsAndWeightsAreRefused() throws {
-        #expect { _ = try AdapterStack.load([Self.member("tiny-bert-lora"), Self.member("tailor-tiny-bert-lora")], into: PEFTInteropTests.bert()) }
-            throws: { "\($0)".contains("both replace classifier") }
-        #expect { _ = try AdapterStack.load([Self.member("tiny-llama-prompt"), Self.member("tailor-tiny-llama-prompt")], into: PEFTInteropTests.llama()) }
-            throws: { "\($0)".contains("prompt or prefix") }
-        #expect { _ = try AdapterStack.load([Self.member("tiny-llama-dora", 0.5)], into: PEFTInteropTests.llama()) }
-            throws: { "\($0)".contains("DoRA") }
+        #expect {
+            _ = try AdapterStack.load([Self.member("tiny-bert-lora"), Self.member("tailor-tiny-bert-lora")], into: PEFTInteropTests.bert())
+        } throws: { "\($0)".contains("both replace classifier") }
+        #expect {
+            _ = try AdapterStack.load(
+                [Self.member("tiny-llama-prompt"), Self.member("tailor-tiny-llama-prompt")], into: PEFTInteropTests.llama())
+        } throws: { "\($0)".contains("prompt or prefix") }
+        #expect { _ = try AdapterStack.load([Self.member("tiny-llama-dora", 0.5)], into: PEFTInteropTests.llama()) } throws: {
+            "\($0)".contains("DoRA")
+        }
     }
 
     @Test func frozenStackTakesNoGradient() throws {
-        let stack = try AdapterStack.load([Self.member("tiny-llama-lora"), Self.member("tiny-llama-ia3")], into: PEFTInteropTests.llama(), frozen: true)
+        let stack = try AdapterStack.load(
+            [Self.member("tiny-llama-lora"), Self.member("tiny-llama-ia3")], into: PEFTInteropTests.llama(), frozen: true)
         #expect(stack.allSatisfy { $0.trainableParameters.allSatisfy { !$0.1.requiresGrad } })
     }
 
@@ -65,8 +70,10 @@ import TrainingCore
     /// that adapter alone gives: LoRA, DoRA, IA3 (feed-forward input scaling), a weighted stack,
     /// and the plain base.
     @Test func mixedBatchRowsEqualSingleAdapterRuns() throws {
-        let slotsSpec: [[(String, Float)]] = [[("tiny-llama-lora", 1)], [("tiny-llama-dora", 1)], [("tiny-llama-ia3", 1)],
-                                              [("tailor-tiny-llama-lora", 0.5), ("tiny-llama-lora", 0.5)]]
+        let slotsSpec: [[(String, Float)]] = [
+            [("tiny-llama-lora", 1)], [("tiny-llama-dora", 1)], [("tiny-llama-ia3", 1)],
+            [("tailor-tiny-llama-lora", 0.5), ("tiny-llama-lora", 0.5)],
+        ]
         let shared = try PEFTInteropTests.llama()
         let slots = AdapterSlots(base: shared)
         for (index, spec) in slotsSpec.enumerated() {
@@ -95,7 +102,9 @@ import TrainingCore
         let shared = try PEFTInteropTests.bert()
         let slots = AdapterSlots(base: shared)
         for fixture in fixtures { try slots.attach(fixture, [Self.member(fixture)]) }
-        let rows: [[Int]] = [[5, 9, 27, 3, 40, 7], [12, 8, 30, 2, 0, 0], [7, 7, 1, 40, 2, 0], [3, 14, 15, 9, 2, 6], [2, 5, 0, 0, 0, 0]]
+        let rows: [[Int]] = [
+            [5, 9, 27, 3, 40, 7], [12, 8, 30, 2, 0, 0], [7, 7, 1, 40, 2, 0], [3, 14, 15, 9, 2, 6], [2, 5, 0, 0, 0, 0],
+        ]
         let mask = rows.map { $0.map { $0 != 0 } }
         let rowSlots = [3, 0, 2, -1, 1]
         let mixed = shared.classify(Graph(recording: false, adapterSlots: rowSlots), TokenBatch(ids: rows, mask: mask)).values

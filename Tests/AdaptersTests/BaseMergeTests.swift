@@ -35,12 +35,14 @@ import TrainingCore
             _ = try PEFTAdapterFolder.loadAny(FixturePaths.path("peft/" + fixture), into: adapted)
             let merged = try BaseMerge.mergedParameters(of: adapted)
             let folder = TemporaryFolder()
-            try SafeTensorsWriter.write(merged.map { TensorData(name: $0.name, dtype: .f32, shape: $0.shape, bytes: $0.values.withUnsafeBytes { Array($0) }) },
-                                        metadata: nil, to: folder.file("model.safetensors"))
+            try SafeTensorsWriter.write(
+                merged.map { TensorData(name: $0.name, dtype: .f32, shape: $0.shape, bytes: $0.values.withUnsafeBytes { Array($0) }) },
+                metadata: nil, to: folder.file("model.safetensors"))
             let store = WeightStore(try Checkpoint.open(folder.file("model.safetensors")))
             let plain = try Bert(config: adapted.config, weights: store, withClassifier: true, trainable: false)
             let ids = TokenBatch(ids: [[5, 9, 27, 3, 40, 7], [12, 8, 30, 2, 2, 2]])
-            let difference = zip(adapted.classify(Graph(recording: false), ids).values, plain.classify(Graph(recording: false), ids).values)
+            let difference =
+                zip(adapted.classify(Graph(recording: false), ids).values, plain.classify(Graph(recording: false), ids).values)
                 .map { abs($0 - $1) }.max() ?? 1
             #expect(difference < 1e-5, "\(fixture): \(difference)")
         }
@@ -62,8 +64,13 @@ extension BaseMergeTests {
     @Test func mergeAndUnloadKeepsTheAdaptedLogits() throws {
         for fixture in ["tiny-bert-lora", "tiny-bert-dora"] {
             let bert = try PEFTInteropTests.bert()
-            _ = try AdapterStack.load([(AdapterStack.Member(reference: fixture, weight: fixture.hasSuffix("lora") ? 0.6 : 1),
-                                        AdapterFiles(folder: FixturePaths.path("peft/" + fixture)))], into: bert)
+            _ = try AdapterStack.load(
+                [
+                    (
+                        AdapterStack.Member(reference: fixture, weight: fixture.hasSuffix("lora") ? 0.6 : 1),
+                        AdapterFiles(folder: FixturePaths.path("peft/" + fixture))
+                    )
+                ], into: bert)
             let ids = TokenBatch(ids: [[5, 9, 27, 3, 40, 7], [12, 8, 30, 2, 2, 2]])
             let before = bert.classify(Graph(recording: false), ids).values
             try BaseMerge.mergeAndUnload(bert)

@@ -16,12 +16,15 @@ import TrainingCore
         for name in tuned.linearModuleNames {
             let layer = try #require(tuned.linear(named: name))
             let (weight, bias) = try BaseMerge.fold(layer)
-            tuned.setLinear(LinearLayer(weight: .dense(Tensor(weight, shape: [layer.outFeatures, layer.inFeatures])),
-                                        bias: bias.map { Tensor($0, shape: [layer.outFeatures]) }), named: name)
+            tuned.setLinear(
+                LinearLayer(
+                    weight: .dense(Tensor(weight, shape: [layer.outFeatures, layer.inFeatures])),
+                    bias: bias.map { Tensor($0, shape: [layer.outFeatures]) }), named: name)
         }
         let full = try LoRAExtraction.extract(base: base, tuned: tuned, rank: 64, taskType: "SEQ_CLS", baseModel: nil)
         // The fixture's saved classifier equals the base's: no difference, nothing extracted.
-        #expect(Set(full.relativeErrors.map(\.module)) == Set(tuned.linearModuleNames.filter { $0.contains("query") || $0.contains("value") }))
+        #expect(
+            Set(full.relativeErrors.map(\.module)) == Set(tuned.linearModuleNames.filter { $0.contains("query") || $0.contains("value") }))
         #expect(full.relativeErrors.allSatisfy { $0.error < 1e-5 }, "\(full.relativeErrors)")
         let fresh = try PEFTInteropTests.bert()
         let low = try LoRAExtraction.extract(base: fresh, tuned: tuned, rank: 1, taskType: "SEQ_CLS", baseModel: nil)

@@ -3,6 +3,7 @@ import SafeTensors
 import TailorTestSupport
 import Testing
 import TrainingCore
+
 @testable import Adapters
 @testable import Models
 
@@ -15,8 +16,9 @@ import TrainingCore
 
     static func qwen2() throws -> Llama {
         let folder = FixturePaths.path("models/tiny-qwen2")
-        return try Llama(config: LlamaConfig(ConfigReader(path: folder + "/config.json")), weights: WeightStore(Checkpoint.open(folder)),
-                         head: .causalLM, trainable: false)
+        return try Llama(
+            config: LlamaConfig(ConfigReader(path: folder + "/config.json")), weights: WeightStore(Checkpoint.open(folder)),
+            head: .causalLM, trainable: false)
     }
 
     static func base(for fixture: String) throws -> any TransformerModel {
@@ -40,8 +42,9 @@ import TrainingCore
         let batch = try golden.batch()
         let model = try Self.base(for: fixture)
         let adapter = try #require(try PEFTAdapterFolder.loadAny(Self.folder(fixture), into: model) as? LoRAModel)
-        let (difference, _) = PEFTInteropTests.maxDifference(Self.logits(model, Graph(recording: false), batch).values,
-                                                            try golden.file.tensor("logits").floats())
+        let (difference, _) = PEFTInteropTests.maxDifference(
+            Self.logits(model, Graph(recording: false), batch).values,
+            try golden.file.tensor("logits").floats())
         #expect(difference < 1e-4, "\(fixture): logits differ from PEFT's by \(difference)")
         let graph = Graph(recording: true, training: true)
         let loss = Self.loss(model, graph, batch, labels: try golden.ints("labels"))
@@ -58,7 +61,8 @@ import TrainingCore
         for name in file.tensorNames where name.hasSuffix(".bias") && !name.contains("original_module") {
             let module = name.dropFirst("base_model.model.".count).replacingOccurrences(of: ".base_layer", with: "")
                 .replacingOccurrences(of: ".modules_to_save", with: "")
-            let live = model.normBias(named: module)
+            let live =
+                model.normBias(named: module)
                 ?? model.linear(named: String(module.dropLast(".bias".count)))?.bias
             #expect(try live?.values == file.tensor(name).floats(), "\(fixture): \(name) is applied")
         }
@@ -75,8 +79,9 @@ import TrainingCore
         config.bias = .none
         let withoutBiases = tensors.filter { !$0.key.hasSuffix(".bias") || $0.key.contains("classifier") }
         _ = try LoRAModel(base: base, config: config, weights: withoutBiases)
-        let (difference, _) = PEFTInteropTests.maxDifference(base.classify(Graph(recording: false), try golden.batch()).values,
-                                                            try golden.file.tensor("logits").floats())
+        let (difference, _) = PEFTInteropTests.maxDifference(
+            base.classify(Graph(recording: false), try golden.batch()).values,
+            try golden.file.tensor("logits").floats())
         #expect(difference > 1e-3, "without the biases the logits differ by only \(difference)")
     }
 
@@ -93,8 +98,9 @@ import TrainingCore
             let (a, b) = (try ours.tensor(name), try theirs.tensor(name))
             #expect(a.shape == b.shape && a.dtype == b.dtype && a.data == b.data, "\(fixture): \(name)")
         }
-        let same = FileManager.default.contentsEqual(atPath: out.file("adapter_model.safetensors"),
-                                                     andPath: Self.folder(fixture) + "/adapter_model.safetensors")
+        let same = FileManager.default.contentsEqual(
+            atPath: out.file("adapter_model.safetensors"),
+            andPath: Self.folder(fixture) + "/adapter_model.safetensors")
         #expect(same, "\(fixture): the whole file is byte-identical")
     }
 
@@ -142,9 +148,11 @@ import TrainingCore
         }
         let zeros = [UInt8](repeating: 0, count: 32 * 4)
         // A layer the model lacks, an untargeted layer's bias under a targeted one's key, a norm that does not exist.
-        for key in ["base_model.model.bert.encoder.layer.7.attention.self.key.bias",
-                    "base_model.model.bert.encoder.layer.0.attention.self.key.base_layer.bias",
-                    "base_model.model.bert.encoder.LayerNorm.bias"] {
+        for key in [
+            "base_model.model.bert.encoder.layer.7.attention.self.key.bias",
+            "base_model.model.bert.encoder.layer.0.attention.self.key.base_layer.bias",
+            "base_model.model.bert.encoder.LayerNorm.bias",
+        ] {
             let folder = try variant { _, tensors in tensors.append(TensorData(name: key, dtype: .f32, shape: [32], bytes: zeros)) }
             #expect { _ = try PEFTAdapterFolder.load(folder.path, into: try PEFTInteropTests.bert()) } throws: { "\($0)".contains(key) }
         }
@@ -176,10 +184,13 @@ import TrainingCore
         switch model {
         case let bert as Bert: plain = try Bert(config: bert.config, weights: weights, withClassifier: true, trainable: false)
         case let llama as Llama: plain = try Llama(config: llama.config, weights: weights, head: .causalLM, trainable: false)
-        default: Issue.record("unexpected family"); return
+        default:
+            Issue.record("unexpected family")
+            return
         }
-        let (difference, _) = PEFTInteropTests.maxDifference(Self.logits(plain, Graph(recording: false), try golden.batch()).values,
-                                                            try golden.file.tensor("logits").floats())
+        let (difference, _) = PEFTInteropTests.maxDifference(
+            Self.logits(plain, Graph(recording: false), try golden.batch()).values,
+            try golden.file.tensor("logits").floats())
         #expect(difference < 1e-4, "\(fixture): merged model vs PEFT differ by \(difference)")
     }
 
@@ -227,8 +238,9 @@ import TrainingCore
         let bert = try PEFTInteropTests.bert()
         _ = try PEFTAdapterFolder.loadAny(AdapterFiles(files: files, label: "registry:bias-all"), into: bert)
         let golden = try PEFTInteropTests.Golden("tiny-bert-bias-all")
-        let (difference, _) = PEFTInteropTests.maxDifference(bert.classify(Graph(recording: false), try golden.batch()).values,
-                                                            try golden.file.tensor("logits").floats())
+        let (difference, _) = PEFTInteropTests.maxDifference(
+            bert.classify(Graph(recording: false), try golden.batch()).values,
+            try golden.file.tensor("logits").floats())
         #expect(difference < 1e-4)
     }
 }

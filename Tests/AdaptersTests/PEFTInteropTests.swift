@@ -3,6 +3,7 @@ import SafeTensors
 import TailorTestSupport
 import Testing
 import TrainingCore
+
 @testable import Adapters
 @testable import Models
 
@@ -12,13 +13,16 @@ import TrainingCore
     struct Golden {
         let file: SafeTensorsFile
         init(_ name: String) throws { file = try SafeTensorsFile(path: FixturePaths.path("peft/\(name)/golden.safetensors")) }
-        func ints(_ key: String) throws -> [Int] { try file.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) } }
+        func ints(_ key: String) throws -> [Int] {
+            try file.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) }
+        }
         func batch() throws -> TokenBatch {
             let shape = try file.tensor("input_ids").shape
             let ids = try ints("input_ids"), mask = try ints("attention_mask").map { $0 != 0 }
             let rows = (0..<shape[0])
-            return TokenBatch(ids: rows.map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
-                              mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
+            return TokenBatch(
+                ids: rows.map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
+                mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
         }
     }
 
@@ -36,8 +40,9 @@ import TrainingCore
 
     static func llama() throws -> Llama {
         let folder = FixturePaths.path("tiny-llama")
-        return try Llama(config: LlamaConfig(ConfigReader(path: folder + "/config.json")), weights: WeightStore(Checkpoint.open(folder)),
-                         head: .causalLM, trainable: false)
+        return try Llama(
+            config: LlamaConfig(ConfigReader(path: folder + "/config.json")), weights: WeightStore(Checkpoint.open(folder)),
+            head: .causalLM, trainable: false)
     }
 
     @Test func bertAdapterLogitsAndGradients() throws {
@@ -91,8 +96,13 @@ import TrainingCore
         #expect(ours.metadata == ["format": "pt"])
         #expect(ours.tensorNames.sorted() == theirs.tensorNames.sorted())
         for name in theirs.tensorNames { #expect(try ours.tensor(name).data == theirs.tensor(name).data, "\(name)") }
-        let ourConfig = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("adapter_config.json")))) as! [String: Any]
-        let theirConfig = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("peft/tiny-bert-lora/adapter_config.json")))) as! [String: Any]
+        let ourConfig =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("adapter_config.json"))))
+            as! [String: Any]
+        let theirConfig =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("peft/tiny-bert-lora/adapter_config.json"))))
+            as! [String: Any]
         #expect(Set(ourConfig.keys) == Set(theirConfig.keys), "the same fields as PEFT writes")
         for key in ["r", "lora_alpha", "target_modules", "bias", "use_rslora", "task_type", "peft_type"] {
             #expect("\(ourConfig[key]!)" == "\(theirConfig[key]!)", "\(key)")
@@ -105,7 +115,9 @@ import TrainingCore
         let folder = TemporaryFolder()
         let source = FixturePaths.path("peft/tiny-bert-lora")
         try FileManager.default.copyItem(atPath: source + "/adapter_model.safetensors", toPath: folder.file("adapter_model.safetensors"))
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/adapter_config.json"))) as! [String: Any]
+        var config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/adapter_config.json")))
+            as! [String: Any]
         config["fan_in_fan_out"] = true
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
         #expect { _ = try PEFTAdapterFolder.load(folder.path, into: try Self.bert()) } throws: { "\($0)".contains("fan_in_fan_out") }
@@ -126,12 +138,15 @@ import TrainingCore
     static func check(_ fixture: String) throws -> any PEFTAdapter {
         let folder = FixturePaths.path("peft/tailor-tiny-" + fixture)
         let golden = try SafeTensorsFile(path: folder + "/peft_logits.safetensors")
-        func ints(_ key: String) throws -> [Int] { try golden.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) } }
+        func ints(_ key: String) throws -> [Int] {
+            try golden.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) }
+        }
         let shape = try golden.tensor("input_ids").shape
         let ids = try ints("input_ids"), mask = try ints("attention_mask").map { $0 != 0 }
         let rows = 0..<shape[0]
-        let batch = TokenBatch(ids: rows.map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
-                               mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
+        let batch = TokenBatch(
+            ids: rows.map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
+            mask: rows.map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
         let adapter: any PEFTAdapter
         let logits: [Float]
         let loaded: any TransformerModel
@@ -152,15 +167,20 @@ import TrainingCore
         if golden.tensorNames.contains("merged_logits") {
             let merged = try BaseMerge.mergedParameters(of: loaded)
             let scratch = TemporaryFolder()
-            try SafeTensorsWriter.write(merged.map { TensorData(name: $0.name, dtype: .f32, shape: $0.shape, bytes: $0.values.withUnsafeBytes { Array($0) }) },
-                                        metadata: nil, to: scratch.file("model.safetensors"))
+            try SafeTensorsWriter.write(
+                merged.map { TensorData(name: $0.name, dtype: .f32, shape: $0.shape, bytes: $0.values.withUnsafeBytes { Array($0) }) },
+                metadata: nil, to: scratch.file("model.safetensors"))
             let weights = WeightStore(try Checkpoint.open(scratch.file("model.safetensors")))
             let plain: [Float]
             switch loaded {
             case let bert as Bert:
-                plain = try Bert(config: bert.config, weights: weights, withClassifier: true, trainable: false).classify(Graph(recording: false), batch).values
+                plain = try Bert(config: bert.config, weights: weights, withClassifier: true, trainable: false).classify(
+                    Graph(recording: false), batch
+                ).values
             case let llama as Llama:
-                plain = try Llama(config: llama.config, weights: weights, head: .causalLM, trainable: false).logits(Graph(recording: false), batch).values
+                plain = try Llama(config: llama.config, weights: weights, head: .causalLM, trainable: false).logits(
+                    Graph(recording: false), batch
+                ).values
             default:
                 plain = try #require(nil as [Float]?, "unexpected family")
             }
@@ -178,8 +198,10 @@ import TrainingCore
         let lora = try #require(try Self.check("bert-lora") as? LoRAModel)
         #expect(lora.config.useRSLoRA && lora.layers.count == 2 * 6 + 1, "query, key, value, three dense layers per block, and the pooler")
     }
-    @Test(arguments: ["bert-dora", "bert-pissa", "bert-ia3", "bert-prompt", "bert-prefix",
-                      "llama-lora", "llama-dora", "llama-ia3", "llama-prompt", "llama-prefix"])
+    @Test(arguments: [
+        "bert-dora", "bert-pissa", "bert-ia3", "bert-prompt", "bert-prefix",
+        "llama-lora", "llama-dora", "llama-ia3", "llama-prompt", "llama-prefix",
+    ])
     func method(_ fixture: String) throws { _ = try Self.check(fixture) }
 }
 
@@ -230,7 +252,9 @@ import TrainingCore
         for name in ["adapter_config.json", "adapter_model.safetensors"] {
             try FileManager.default.copyItem(atPath: llamaPrefix + "/" + name, toPath: folder.file(name))
         }
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("adapter_config.json")))) as! [String: Any]
+        var config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("adapter_config.json"))))
+            as! [String: Any]
         config["prefix_dropout"] = 0.1
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
         #expect { _ = try PEFTAdapterFolder.loadAny(folder.path, into: try PEFTInteropTests.llama()) } throws: {

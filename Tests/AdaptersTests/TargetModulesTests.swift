@@ -2,6 +2,7 @@ import Foundation
 import SafeTensors
 import TailorTestSupport
 import Testing
+
 @testable import Adapters
 @testable import Models
 
@@ -17,7 +18,9 @@ import Testing
     }
 
     @Test func sameModulesAsPEFT() throws {
-        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("peft/target-modules.json")))) as! [String: Any]
+        let root =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("peft/target-modules.json"))))
+            as! [String: Any]
         let cases = root["cases"] as! [String: [[String: Any]]]
         let models: [String: AdaptableModel] = ["bert": try PEFTInteropTests.bert(), "llama": try PEFTInteropTests.llama()]
         var compared = 0
@@ -25,8 +28,9 @@ import Testing
             let model = models[name]!
             for entry in list {
                 let config = entry["config"] as! [String: Any]
-                let matcher = ModuleMatcher(targets: Self.targets(config["target_modules"])!, exclude: Self.targets(config["exclude_modules"]),
-                                            layersToTransform: config["layers_to_transform"] as? [Int])
+                let matcher = ModuleMatcher(
+                    targets: Self.targets(config["target_modules"])!, exclude: Self.targets(config["exclude_modules"]),
+                    layersToTransform: config["layers_to_transform"] as? [Int])
                 let ours = matcher.select(model.linearModuleNames, outputModule: model.outputModuleName).sorted()
                 if let expected = entry["modules"] as? [String] {
                     #expect(ours == expected, "\(name) \(config)")

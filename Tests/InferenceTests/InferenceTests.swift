@@ -32,7 +32,9 @@ import Testing
     @Test func noRoomForThePromptIsAnError() throws {
         let generator = try TextGenerator(folder: Self.tinyLlama)
         #expect { try generator.generate("hi", maxNewTokens: 128, sampling: .greedy) } throws: { "\($0)".contains("max_new_tokens 128") }
-        #expect { try generator.generate("hi", maxNewTokens: 10, sampling: .greedy, maxLength: 10) } throws: { "\($0)".contains("10 positions") }
+        #expect { try generator.generate("hi", maxNewTokens: 10, sampling: .greedy, maxLength: 10) } throws: {
+            "\($0)".contains("10 positions")
+        }
     }
 
     @Test func batchedGenerationEqualsOneByOne() throws {
@@ -68,20 +70,23 @@ import Testing
         }
         try SafeTensorsWriter.write(kept, metadata: checkpoint.metadata, to: model + "/model.safetensors")
         #expect(try TextClassifier(folder: model).untrainedWeights == ["classifier.weight", "classifier.bias"])
-        #expect(try TextClassifier(folder: model, adapters: [Self.member("peft/tiny-bert-lora")]).untrainedWeights.isEmpty,
-                "an adapter that saves the head supplies it")
+        #expect(
+            try TextClassifier(folder: model, adapters: [Self.member("peft/tiny-bert-lora")]).untrainedWeights.isEmpty,
+            "an adapter that saves the head supplies it")
     }
 
     @Test func aDeployMergeThatOverflowsWritesNothing() throws {
         let folder = TemporaryFolder()
         let output = folder.file("deploy")
-        #expect { try DeployMerge.write([Self.member("peft/tiny-bert-lora", weight: 1e38)], base: Self.tinyBert, output: output, dtype: "f32") }
-            throws: { "\($0)".contains("overflow") }
+        #expect {
+            try DeployMerge.write([Self.member("peft/tiny-bert-lora", weight: 1e38)], base: Self.tinyBert, output: output, dtype: "f32")
+        } throws: { "\($0)".contains("overflow") }
         #expect(!FileManager.default.fileExists(atPath: output))
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty, "no scratch folder is left")
         let report = try DeployMerge.write([Self.member("peft/tiny-bert-lora")], base: Self.tinyBert, output: output, dtype: "f32")
         #expect(report.change.maxChange < 1e-4)
-        #expect { try DeployMerge.write([Self.member("peft/tiny-bert-lora")], base: Self.tinyBert, output: output, dtype: "f32") }
-            throws: { "\($0)".contains("exists") }
+        #expect { try DeployMerge.write([Self.member("peft/tiny-bert-lora")], base: Self.tinyBert, output: output, dtype: "f32") } throws: {
+            "\($0)".contains("exists")
+        }
     }
 }

@@ -3,6 +3,7 @@ import SafeTensors
 import TailorTestSupport
 import Testing
 import TrainingCore
+
 @testable import Models
 
 /// Tiny BERT (BertForSequenceClassification) against transformers 5.24 / torch 2.15.

@@ -1,6 +1,7 @@
 import Foundation
 import TailorTestSupport
 import Testing
+
 @testable import Models
 
 /// config.json files that trapped building a model (fixtures/fuzz-regressions/model-config, see
@@ -14,8 +15,10 @@ import Testing
             error is ModelError && "\(error)".contains("\"num_hidden_layers\" must be at least 0, not -2")
         }
         var llama = try ConfigReader(path: FixturePaths.path("tiny-llama/config.json")).values
-        for (key, value) in [("num_hidden_layers", -1), ("hidden_size", 0), ("intermediate_size", -5), ("head_dim", 0),
-                             ("max_position_embeddings", -1), ("vocab_size", 0)] {
+        for (key, value) in [
+            ("num_hidden_layers", -1), ("hidden_size", 0), ("intermediate_size", -5), ("head_dim", 0),
+            ("max_position_embeddings", -1), ("vocab_size", 0),
+        ] {
             var edited = llama
             edited[key] = value
             #expect(throws: ModelError.self, "\(key) \(value)") { _ = try LlamaConfig(ConfigReader(path: "config.json", values: edited)) }

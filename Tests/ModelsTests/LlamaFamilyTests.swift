@@ -3,6 +3,7 @@ import SafeTensors
 import TailorTestSupport
 import Testing
 import TrainingCore
+
 @testable import Models
 
 /// Qwen2 (q/k/v biases), Mistral (sliding window shorter than the sequence) and
@@ -16,8 +17,9 @@ import TrainingCore
         }
         let shape = try golden.tensor("input_ids").shape
         let ids = try ints("input_ids"), mask = try ints("attention_mask").map { $0 != 0 }
-        let batch = TokenBatch(ids: (0..<shape[0]).map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
-                               mask: (0..<shape[0]).map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
+        let batch = TokenBatch(
+            ids: (0..<shape[0]).map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
+            mask: (0..<shape[0]).map { Array(mask[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
         guard let model = try ModelLoader.load(folder: folder, head: task) as? Llama else {
             Issue.record("\(name) should load as the Llama family")
             return
@@ -38,7 +40,9 @@ import TrainingCore
 
     @Test func qwen2WithQKVBiases() throws { try Self.check("tiny-qwen2", task: .causalLM) }
     @Test func mistralWithSlidingWindow() throws { try Self.check("tiny-mistral", task: .causalLM) }
-    @Test func llamaSequenceClassificationOnTheLastRealToken() throws { try Self.check("tiny-llama-classifier", task: .sequenceClassification) }
+    @Test func llamaSequenceClassificationOnTheLastRealToken() throws {
+        try Self.check("tiny-llama-classifier", task: .sequenceClassification)
+    }
 }
 
 extension LlamaFamilyTests {

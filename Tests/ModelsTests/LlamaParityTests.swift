@@ -3,6 +3,7 @@ import SafeTensors
 import TailorTestSupport
 import Testing
 import TrainingCore
+
 @testable import Models
 
 /// Tiny Llama (LlamaForCausalLM, grouped-query attention, RoPE, RMSNorm, SwiGLU) against
@@ -10,8 +11,9 @@ import TrainingCore
 @Suite struct LlamaParityTests {
     static func load(trainable: Bool) throws -> Llama {
         let folder = FixturePaths.path("tiny-llama")
-        return try Llama(config: LlamaConfig(ConfigReader(path: folder + "/config.json")),
-                         weights: WeightStore(Checkpoint.open(folder)), head: .causalLM, trainable: trainable)
+        return try Llama(
+            config: LlamaConfig(ConfigReader(path: folder + "/config.json")),
+            weights: WeightStore(Checkpoint.open(folder)), head: .causalLM, trainable: trainable)
     }
 
     @Test func logitsWithPadding() throws {

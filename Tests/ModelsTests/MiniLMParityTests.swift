@@ -4,14 +4,16 @@ import TailorTestSupport
 import Testing
 import Tokenizers
 import TrainingCore
+
 @testable import Models
 
 /// The real all-MiniLM-L6-v2 against transformers (fixtures/minilm/goldens.json), when
 /// `Scripts/fetch-minilm` has fetched it.
 @Suite(.enabled(if: MiniLM.isAvailable, "all-MiniLM-L6-v2 not fetched: run Scripts/fetch-minilm to include these tests"))
 struct MiniLMParityTests {
-    nonisolated(unsafe) static let goldens = try! JSONSerialization.jsonObject(
-        with: Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("minilm/goldens.json")))) as! [String: Any]
+    nonisolated(unsafe) static let goldens =
+        try! JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("minilm/goldens.json")))) as! [String: Any]
 
     @Test func tokenizerIds() throws {
         let tokenizer = try Tokenizer(path: MiniLM.folder)

@@ -2,6 +2,7 @@ import Foundation
 import SafeTensors
 import TailorTestSupport
 import TrainingCore
+
 @testable import Models
 
 /// The transformers/PyTorch state dumped by `Scripts/reference/model_goldens.py` for one model.
@@ -27,9 +28,10 @@ struct ParityGolden {
         let ids = try integers("input_ids")
         let mask = try integers("attention_mask").map { $0 != 0 }
         let types = tokenTypes ? try integers("token_type_ids") : [Int](repeating: 0, count: b * t)
-        return TokenBatch(ids: (0..<b).map { Array(ids[($0 * t)..<(($0 + 1) * t)]) },
-                          mask: (0..<b).map { Array(mask[($0 * t)..<(($0 + 1) * t)]) },
-                          tokenTypes: (0..<b).map { Array(types[($0 * t)..<(($0 + 1) * t)]) })
+        return TokenBatch(
+            ids: (0..<b).map { Array(ids[($0 * t)..<(($0 + 1) * t)]) },
+            mask: (0..<b).map { Array(mask[($0 * t)..<(($0 + 1) * t)]) },
+            tokenTypes: (0..<b).map { Array(types[($0 * t)..<(($0 + 1) * t)]) })
     }
 }
 

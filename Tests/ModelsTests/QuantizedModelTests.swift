@@ -4,6 +4,7 @@ import SafeTensors
 import TailorTestSupport
 import Testing
 import TrainingCore
+
 @testable import Models
 
 /// 4-bit bases: the tiled NF4 matmul against dequantize-then-matmul, and a model loaded from a
@@ -14,8 +15,9 @@ import TrainingCore
         let (out, inFeatures, rows) = (600, 96, 7)  // > one tile of 256 rows, partial last tile
         let values = (0..<(out * inFeatures)).map { _ in rng.nextNormal() * 0.05 }
         let weight = try values.withUnsafeBufferPointer {
-            try QuantizedWeight.quantize($0, shape: [out, inFeatures], originalDType: .f32, type: .nf4, blockSize: 64,
-                                         doubleQuantization: true, tensor: "w", file: "test")
+            try QuantizedWeight.quantize(
+                $0, shape: [out, inFeatures], originalDType: .f32, type: .nf4, blockSize: 64,
+                doubleQuantization: true, tensor: "w", file: "test")
         }
         let quantized = QuantizedLinearWeight(weight, name: "w")
         let dense = Tensor(weight.dequantized(), shape: [out, inFeatures])
@@ -47,8 +49,9 @@ import TrainingCore
         let folder = TemporaryFolder()
         _ = try ModelDequantizer.dequantize(folder: quantizedFolder, outputFolder: folder.path, dtype: .f32)
         let dense = try Llama(config: config, weights: WeightStore(Checkpoint.open(folder.path)), head: .causalLM, trainable: false)
-        let batch = TokenBatch(ids: [[1, 20, 30, 40, 50, 60], [1, 7, 8, 9, 0, 0]],
-                               mask: [[true, true, true, true, true, true], [true, true, true, true, false, false]])
+        let batch = TokenBatch(
+            ids: [[1, 20, 30, 40, 50, 60], [1, 7, 8, 9, 0, 0]],
+            mask: [[true, true, true, true, true, true], [true, true, true, true, false, false]])
         let a = fourBit.logits(Graph(recording: false), batch).values
         let b = dense.logits(Graph(recording: false), batch).values
         #expect(maxDifference(a, b).difference < 1e-4)

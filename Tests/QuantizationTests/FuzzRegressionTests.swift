@@ -2,6 +2,7 @@ import Foundation
 import SafeTensors
 import TailorTestSupport
 import Testing
+
 @testable import Quantization
 
 /// Quant states that trapped the 4-bit readers (fixtures/fuzz-regressions/quant-state, see
@@ -34,10 +35,12 @@ import Testing
 
     /// A nested block size near Int.max overflowed the nested block count (found by review).
     @Test func hugeNestedBlockSizeIsRefused() throws {
-        let text = #"{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": [200], "#
+        let text =
+            #"{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": [200], "#
             + #""nested_blocksize": 9223372036854775807, "nested_offset": 0.5}"#
         #expect(throws: QuantizationError.self) { _ = try QuantState(jsonBytes: Self.state(text), file: "f", tensor: "t") }
-        let fine = #"{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": [200], "#
+        let fine =
+            #"{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": [200], "#
             + #""nested_blocksize": 256, "nested_offset": 0.5}"#
         #expect(try QuantState(jsonBytes: Self.state(fine), file: "f", tensor: "t").nestedBlockSize == 256)
     }

@@ -2,6 +2,7 @@ import Foundation
 import SafeTensors
 import TailorTestSupport
 import Testing
+
 @testable import Quantization
 
 /// Blockwise 4-bit quantization against bitsandbytes 0.50.2 on the CPU
@@ -16,8 +17,9 @@ import Testing
 
     static func quantize(_ values: [Float], _ type: QuantType, blockSize: Int, doubleQuant: Bool = false) throws -> QuantizedWeight {
         try values.withUnsafeBufferPointer {
-            try QuantizedWeight.quantize($0, shape: [values.count], originalDType: .f32, type: type, blockSize: blockSize,
-                                         doubleQuantization: doubleQuant, tensor: "test", file: "test")
+            try QuantizedWeight.quantize(
+                $0, shape: [values.count], originalDType: .f32, type: type, blockSize: blockSize,
+                doubleQuantization: doubleQuant, tensor: "test", file: "test")
         }
     }
 
@@ -37,7 +39,8 @@ import Testing
         #expect(weight.absmax!.map(\.bitPattern) == (try Self.floats("\(type.rawValue).b\(blockSize).absmax")).map(\.bitPattern))
         #expect(weight.absmax![1] == 0, "the all-zero block")
         if blockSize == 64 || blockSize == 4096 {
-            #expect(weight.dequantized().map(\.bitPattern) == (try Self.floats("\(type.rawValue).b\(blockSize).dequantized")).map(\.bitPattern))
+            #expect(
+                weight.dequantized().map(\.bitPattern) == (try Self.floats("\(type.rawValue).b\(blockSize).dequantized")).map(\.bitPattern))
         }
     }
 
@@ -50,8 +53,9 @@ import Testing
         // bitsandbytes dequantizes to the input's dtype; ours gives f32, narrowed the same way here.
         let golden = try Self.goldens.tensor("\(type.rawValue).\(dtype).dequantized").floats()
         let narrowed = weight.dequantized().map { value -> Float in
-            dtype == "bf16" ? FloatEncoding.float(fromBFloat16: FloatEncoding.bfloat16(fromFloat: value))
-                            : FloatEncoding.float(fromFloat16: FloatEncoding.float16(fromFloat: value))
+            dtype == "bf16"
+                ? FloatEncoding.float(fromBFloat16: FloatEncoding.bfloat16(fromFloat: value))
+                : FloatEncoding.float(fromFloat16: FloatEncoding.float16(fromFloat: value))
         }
         #expect(narrowed.map(\.bitPattern) == golden.map(\.bitPattern))
     }

@@ -2,6 +2,7 @@ import Foundation
 import SafeTensors
 import TailorTestSupport
 import Testing
+
 @testable import Quantization
 
 /// Reading 4-bit checkpoints stored in other ways than transformers' default.

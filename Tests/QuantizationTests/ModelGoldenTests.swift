@@ -2,12 +2,15 @@ import Foundation
 import SafeTensors
 import TailorTestSupport
 import Testing
+
 @testable import Quantization
 
 /// `ModelQuantizer` on the tiny models against the same models quantized and saved by
 /// transformers 5.24 + bitsandbytes 0.50.2 (fixtures/tiny-*-nf4, tiny-llama-fp4).
 @Suite struct ModelGoldenTests {
-    static func quantize(_ model: String, _ configure: (inout ModelQuantizer.Options) -> Void) throws -> (TemporaryFolder, Checkpoint, ModelQuantizer.Report) {
+    static func quantize(
+        _ model: String, _ configure: (inout ModelQuantizer.Options) -> Void
+    ) throws -> (TemporaryFolder, Checkpoint, ModelQuantizer.Report) {
         let folder = TemporaryFolder()
         var options = ModelQuantizer.Options()
         configure(&options)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Quantization
 
 /// Properties over random inputs: the error bound, idempotence, tiles, and bad input.
@@ -30,8 +31,9 @@ import Testing
         for length in [1, 2, 3, blockSize - 1, blockSize + 1, 3 * blockSize + 5] {
             let values = (0..<length).map { _ in rng.normal() * 0.02 }
             let weight = try values.withUnsafeBufferPointer {
-                try QuantizedWeight.quantize($0, shape: [length], originalDType: .f32, type: type, blockSize: blockSize,
-                                             doubleQuantization: false, tensor: "t", file: "f")
+                try QuantizedWeight.quantize(
+                    $0, shape: [length], originalDType: .f32, type: type, blockSize: blockSize,
+                    doubleQuantization: false, tensor: "t", file: "f")
             }
             let restored = weight.dequantized()
             let absmax = weight.absmax!
@@ -41,8 +43,9 @@ import Testing
                 #expect(abs(values[i] - restored[i]) <= limit, "\(type) b\(blockSize) n\(length) element \(i)")
             }
             let again = try restored.withUnsafeBufferPointer {
-                try QuantizedWeight.quantize($0, shape: [length], originalDType: .f32, type: type, blockSize: blockSize,
-                                             doubleQuantization: false, tensor: "t", file: "f")
+                try QuantizedWeight.quantize(
+                    $0, shape: [length], originalDType: .f32, type: type, blockSize: blockSize,
+                    doubleQuantization: false, tensor: "t", file: "f")
             }
             // FP4 has two codes for zero (0 and 8): compare values there, codes for NF4.
             if type == .nf4 { #expect(again.packed == weight.packed, "quantizing dequantized values gives the same codes") }
@@ -56,8 +59,9 @@ import Testing
         let shape = [37, 96]
         let values = (0..<(37 * 96)).map { _ in rng.normal() }
         let weight = try values.withUnsafeBufferPointer {
-            try QuantizedWeight.quantize($0, shape: shape, originalDType: .f32, type: .nf4, blockSize: 64,
-                                         doubleQuantization: true, tensor: "t", file: "f")
+            try QuantizedWeight.quantize(
+                $0, shape: shape, originalDType: .f32, type: .nf4, blockSize: 64,
+                doubleQuantization: true, tensor: "t", file: "f")
         }
         let whole = weight.dequantized()
         let scales = weight.blockAbsmax()
@@ -76,8 +80,9 @@ import Testing
             values[130] = bad
             #expect {
                 _ = try values.withUnsafeBufferPointer {
-                    try QuantizedWeight.quantize($0, shape: [200], originalDType: .f32, type: .nf4, blockSize: 64,
-                                                 doubleQuantization: true, tensor: "layer.weight", file: "model.safetensors")
+                    try QuantizedWeight.quantize(
+                        $0, shape: [200], originalDType: .f32, type: .nf4, blockSize: 64,
+                        doubleQuantization: true, tensor: "layer.weight", file: "model.safetensors")
                 }
             } throws: { error in
                 (error as? QuantizationError)?.description.contains("layer.weight") == true
@@ -106,8 +111,12 @@ import Testing
     }
 
     @Test func quantStateJSONIsWhatBitsandbytesWrites() {
-        let state = QuantState(quantType: .nf4, blockSize: 64, dtype: "float32", shape: [64, 64],
-                               nestedBlockSize: 256, nestedDType: "float32", nestedOffset: 0.05490540340542793)
-        #expect(state.jsonText() == #"{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": [64, 64], "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": 0.05490540340542793}"#)
+        let state = QuantState(
+            quantType: .nf4, blockSize: 64, dtype: "float32", shape: [64, 64],
+            nestedBlockSize: 256, nestedDType: "float32", nestedOffset: 0.05490540340542793)
+        #expect(
+            state.jsonText()
+                == #"{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": [64, 64], "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": 0.05490540340542793}"#
+        )
     }
 }

@@ -17,8 +17,10 @@ import Testing
         #expect(added.version == 1 && added.tags == ["best"] && added.tensorCount > 0)
         try store.export("sentiment@best", to: folder.file("out"))
         for name in Self.adapterFiles where FileManager.default.fileExists(atPath: source + "/" + name) {
-            #expect(FileManager.default.contents(atPath: folder.file("out/" + name)) == FileManager.default.contents(atPath: source + "/" + name),
-                    "\(fixture)/\(name)")
+            #expect(
+                FileManager.default.contents(atPath: folder.file("out/" + name))
+                    == FileManager.default.contents(atPath: source + "/" + name),
+                "\(fixture)/\(name)")
         }
         #expect { try store.export("sentiment", to: folder.file("out")) } throws: { "\($0)".contains("already exists") }
     }
@@ -74,8 +76,9 @@ import Testing
         try store.export("a@2", to: folder.file("out"))
         let exported = try SafeTensorsFile(path: folder.file("out/adapter_model.safetensors"))
         #expect(exported.tensors.allSatisfy { $0.dtype == .bf16 })
-        #expect(FileManager.default.contents(atPath: folder.file("out/adapter_config.json"))
-            == FileManager.default.contents(atPath: FixturePaths.path("peft/tailor-tiny-bert-lora/adapter_config.json")))
+        #expect(
+            FileManager.default.contents(atPath: folder.file("out/adapter_config.json"))
+                == FileManager.default.contents(atPath: FixturePaths.path("peft/tailor-tiny-bert-lora/adapter_config.json")))
         #expect(throws: RegistryError.self) { try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "a", storeDType: .u8) }
     }
 
@@ -146,8 +149,9 @@ import Testing
         }
         try store.add(folder: source, name: "b")
         try store.export("b", to: folder.file("out"))
-        #expect(FileManager.default.contents(atPath: folder.file("out/adapter_model.safetensors"))
-            == FileManager.default.contents(atPath: source + "/adapter_model.safetensors"))
+        #expect(
+            FileManager.default.contents(atPath: folder.file("out/adapter_model.safetensors"))
+                == FileManager.default.contents(atPath: source + "/adapter_model.safetensors"))
         #expect(try store.verify().corrupted.isEmpty, "the rewritten blobs serve both versions")
     }
 
@@ -164,10 +168,13 @@ import Testing
         let sources = (0..<12).map { index -> String in
             let source = folder.file("adapter-\(index)")
             try? FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-            try? FileManager.default.copyItem(atPath: FixturePaths.path("peft/tiny-bert-lora/adapter_model.safetensors"),
-                                              toPath: source + "/adapter_model.safetensors")
-            try? Data(("{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": \(index + 1), \"target_modules\": [\"query\", \"value\"]}").utf8)
-                .write(to: URL(fileURLWithPath: source + "/adapter_config.json"))
+            try? FileManager.default.copyItem(
+                atPath: FixturePaths.path("peft/tiny-bert-lora/adapter_model.safetensors"),
+                toPath: source + "/adapter_model.safetensors")
+            try? Data(
+                ("{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": \(index + 1), \"target_modules\": [\"query\", \"value\"]}").utf8
+            )
+            .write(to: URL(fileURLWithPath: source + "/adapter_config.json"))
             return source
         }
         DispatchQueue.global().async(group: adding) {

@@ -24,10 +24,12 @@ import Testing
         #expect { try store.get(hash, maxLength: bytes.count) } throws: { "\($0)".contains("corrupted") }
 
         let other = try store.put([1, 2, 3])
-        try Data("partial".utf8).write(to: URL(fileURLWithPath: (store.path(of: other) as NSString).deletingLastPathComponent + "/.tmp-1-x"))
+        try Data("partial".utf8).write(
+            to: URL(fileURLWithPath: (store.path(of: other) as NSString).deletingLastPathComponent + "/.tmp-1-x"))
         #expect(try store.removeUnreferenced(keeping: [other]) == [hash])
         #expect(try store.hashes() == [other])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: (store.path(of: other) as NSString).deletingLastPathComponent)
-            .allSatisfy { !$0.hasPrefix(".tmp-") })
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: (store.path(of: other) as NSString).deletingLastPathComponent)
+                .allSatisfy { !$0.hasPrefix(".tmp-") })
     }
 }

@@ -17,8 +17,16 @@ import Testing
     static func bytes(_ values: [Float], dtype: String) -> [UInt8] {
         switch dtype {
         case "F32": return values.withUnsafeBytes { Array($0) }
-        case "BF16": return values.flatMap { v -> [UInt8] in let b = UInt16(v.bitPattern >> 16); return [UInt8(b & 0xff), UInt8(b >> 8)] }
-        case "F16": return values.flatMap { v -> [UInt8] in let b = Float16(v).bitPattern; return [UInt8(b & 0xff), UInt8(b >> 8)] }
+        case "BF16":
+            return values.flatMap { v -> [UInt8] in
+                let b = UInt16(v.bitPattern >> 16)
+                return [UInt8(b & 0xff), UInt8(b >> 8)]
+            }
+        case "F16":
+            return values.flatMap { v -> [UInt8] in
+                let b = Float16(v).bitPattern
+                return [UInt8(b & 0xff), UInt8(b >> 8)]
+            }
         default: return values.withUnsafeBytes { Array($0) }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SafeTensors
 
 /// Conversions against what torch 2.15's `.to(dtype)` writes (fixtures/dtype-conversion/):
@@ -43,8 +44,10 @@ import Testing
         try Self.check(file.tensor("input"), from: .f32, golden: file.tensor("to_" + to.rawValue), to: to)
     }
 
-    @Test(arguments: [(DType.f16, DType.f32), (.f16, .bf16), (.f16, .f8E4M3), (.f16, .f8E5M2),
-                      (.bf16, .f32), (.bf16, .f16), (.bf16, .f8E4M3), (.bf16, .f8E5M2)])
+    @Test(arguments: [
+        (DType.f16, DType.f32), (.f16, .bf16), (.f16, .f8E4M3), (.f16, .f8E5M2),
+        (.bf16, .f32), (.bf16, .f16), (.bf16, .f8E4M3), (.bf16, .f8E5M2),
+    ])
     func every16BitPattern(from: DType, to: DType) throws {
         let file = try Self.file(from.rawValue.lowercased() + ".safetensors")
         let input = try file.tensor("input")
@@ -52,12 +55,15 @@ import Testing
         try Self.check(input, from: from, golden: file.tensor("to_" + to.rawValue), to: to)
     }
 
-    @Test(arguments: [(DType.f8E4M3, DType.f32), (.f8E4M3, .f16), (.f8E4M3, .bf16),
-                      (.f8E5M2, .f32), (.f8E5M2, .f16), (.f8E5M2, .bf16)])
+    @Test(arguments: [
+        (DType.f8E4M3, DType.f32), (.f8E4M3, .f16), (.f8E4M3, .bf16),
+        (.f8E5M2, .f32), (.f8E5M2, .f16), (.f8E5M2, .bf16),
+    ])
     func everyFloat8Code(from: DType, to: DType) throws {
         let file = try Self.file("f8.safetensors")
-        try Self.check(file.tensor(from.rawValue + ".input"), from: from,
-                       golden: file.tensor(from.rawValue + ".to_" + to.rawValue), to: to)
+        try Self.check(
+            file.tensor(from.rawValue + ".input"), from: from,
+            golden: file.tensor(from.rawValue + ".to_" + to.rawValue), to: to)
     }
 }
 

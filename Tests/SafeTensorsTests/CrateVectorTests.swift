@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SafeTensors
 
 /// The official crate's own unit-test vectors, reproduced.
@@ -77,8 +78,10 @@ import Testing
             try SafeTensorsWriter.serialize([TensorData(name: "__metadata__", dtype: .u8, shape: [1], bytes: [0])])
         }
         #expect(throws: SafeTensorsError.self) {
-            try SafeTensorsWriter.serialize([TensorData(name: "a", dtype: .u8, shape: [1], bytes: [0]),
-                                             TensorData(name: "a", dtype: .u8, shape: [1], bytes: [0])])
+            try SafeTensorsWriter.serialize([
+                TensorData(name: "a", dtype: .u8, shape: [1], bytes: [0]),
+                TensorData(name: "a", dtype: .u8, shape: [1], bytes: [0]),
+            ])
         }
     }
 }

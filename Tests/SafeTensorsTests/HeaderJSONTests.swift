@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SafeTensors
 
 @Suite struct HeaderJSONTests {
@@ -7,15 +8,26 @@ import Testing
     }
 
     @Test func acceptsWhatSerdeAccepts() throws {
-        #expect(try Self.parse(" {\"a\" : [1, 18446744073709551615, -2, 0.5, true, null, \"\\u00e9\\ud83d\\ude00\\/\"]}\n") ==
-                .object([("a", .array([.unsignedInteger(1), .unsignedInteger(.max), .otherNumber("-2"), .otherNumber("0.5"),
-                                       .bool(true), .null, .string("é😀/")]))]))
+        #expect(
+            try Self.parse(" {\"a\" : [1, 18446744073709551615, -2, 0.5, true, null, \"\\u00e9\\ud83d\\ude00\\/\"]}\n")
+                == .object([
+                    (
+                        "a",
+                        .array([
+                            .unsignedInteger(1), .unsignedInteger(.max), .otherNumber("-2"), .otherNumber("0.5"),
+                            .bool(true), .null, .string("é😀/"),
+                        ])
+                    )
+                ]))
         #expect(try Self.parse("{\"k\":1,\"k\":2}") == .object([("k", .unsignedInteger(1)), ("k", .unsignedInteger(2))]))
         #expect(try Self.parse("18446744073709551616") == .otherNumber("18446744073709551616"))
     }
 
-    @Test(arguments: ["", "{", "{}x", "{,}", "[1,]", "01", "1.", "1e", "-", "\"\\x\"", "\"\u{01}\"", "tru", "{\"a\"1}",
-                      "\"\\ud800\"", "\"\\udc00\"", "{\"a\":1 \"b\":2}", "\u{0C}{}", String(repeating: "[", count: 129) + String(repeating: "]", count: 129)])
+    @Test(arguments: [
+        "", "{", "{}x", "{,}", "[1,]", "01", "1.", "1e", "-", "\"\\x\"", "\"\u{01}\"", "tru", "{\"a\"1}",
+        "\"\\ud800\"", "\"\\udc00\"", "{\"a\":1 \"b\":2}", "\u{0C}{}",
+        String(repeating: "[", count: 129) + String(repeating: "]", count: 129),
+    ])
     func rejects(_ text: String) {
         #expect(throws: StrictJSONParser.ParseError.self) { try Self.parse(text) }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SafeTensors
 
 /// Every malformed file of `fixtures/safetensors/malformed/` gets the official reader's verdict

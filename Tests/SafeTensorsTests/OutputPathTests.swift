@@ -1,12 +1,15 @@
 import Foundation
 import TailorTestSupport
 import Testing
+
 @testable import SafeTensors
 
 /// Path splitting that Foundation gets wrong (it traps on one-character paths on Linux).
 @Suite struct PathTextTests {
-    @Test(arguments: [("o", ".", "o"), ("a/", ".", "a"), ("/a", "/", "a"), ("ab/c", "ab", "c"), ("/x/y/", "/x", "y"), ("/", "/", "/"),
-                      ("out/model.safetensors", "out", "model.safetensors")])
+    @Test(arguments: [
+        ("o", ".", "o"), ("a/", ".", "a"), ("/a", "/", "a"), ("ab/c", "ab", "c"), ("/x/y/", "/x", "y"), ("/", "/", "/"),
+        ("out/model.safetensors", "out", "model.safetensors"),
+    ])
     func splitsAtTheLastSlash(path: String, folder: String, name: String) {
         #expect(PathText.folder(of: path) == folder)
         #expect(PathText.name(of: path) == name)

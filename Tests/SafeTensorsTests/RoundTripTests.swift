@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SafeTensors
 
 /// Property tests: random dtypes, shapes (zero-sized and scalars included), names and metadata
@@ -33,8 +34,10 @@ import Testing
             let name = randomName(&rng)
             guard name != "__metadata__", names.insert(name).inserted else { continue }
             let count = dtype.byteCount(elements: shape.reduce(1, *))!
-            tensors.append(TensorData(name: name, dtype: dtype, shape: shape,
-                                      bytes: (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+            tensors.append(
+                TensorData(
+                    name: name, dtype: dtype, shape: shape,
+                    bytes: (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }))
         }
         return tensors
     }
@@ -44,8 +47,9 @@ import Testing
         case 0: return nil
         case 1: return [:]
         default:
-            return Dictionary((0..<Int.random(in: 1...4, using: &rng)).map { _ in (randomName(&rng), randomName(&rng)) },
-                              uniquingKeysWith: { a, _ in a })
+            return Dictionary(
+                (0..<Int.random(in: 1...4, using: &rng)).map { _ in (randomName(&rng), randomName(&rng)) },
+                uniquingKeysWith: { a, _ in a })
         }
     }
 
@@ -66,9 +70,10 @@ import Testing
             #expect(view.dtype == tensor.spec.dtype && view.shape == tensor.spec.shape && view.data == tensor.bytes)
         }
         #expect(file.header.length % 8 == 0, "header padded to 8")
-        let again = try SafeTensorsWriter.serialize(file.tensors.map { info in
-            TensorData(name: info.name, dtype: info.dtype, shape: info.shape, bytes: file.view(of: info).data)
-        }, metadata: file.metadata)
+        let again = try SafeTensorsWriter.serialize(
+            file.tensors.map { info in
+                TensorData(name: info.name, dtype: info.dtype, shape: info.shape, bytes: file.view(of: info).data)
+            }, metadata: file.metadata)
         #expect(again == bytes)
     }
 
@@ -80,7 +85,8 @@ import Testing
         let path = folder.file("t.safetensors")
         try SafeTensorsWriter.write(tensors, metadata: ["seed": "\(seed)"], to: path)
         let file = try SafeTensorsFile(path: path)
-        #expect(Array(UnsafeRawBufferPointer(file.storage.bytes)) == (try SafeTensorsWriter.serialize(tensors, metadata: ["seed": "\(seed)"])))
+        #expect(
+            Array(UnsafeRawBufferPointer(file.storage.bytes)) == (try SafeTensorsWriter.serialize(tensors, metadata: ["seed": "\(seed)"])))
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["t.safetensors"])
     }
 

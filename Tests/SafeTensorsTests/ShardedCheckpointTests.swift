@@ -1,12 +1,16 @@
 import Foundation
 import Testing
+
 @testable import SafeTensors
 
 @Suite struct ShardedCheckpointTests {
     @Test func readsTransformersShardsAsOneCheckpoint() throws {
         let sharded = try Checkpoint.open(Fixtures.path("tiny-bert-sharded"))
         let single = try Checkpoint.open(Fixtures.path("tiny-bert"))
-        guard case .sharded(_, let shards) = sharded.layout else { Issue.record("not sharded"); return }
+        guard case .sharded(_, let shards) = sharded.layout else {
+            Issue.record("not sharded")
+            return
+        }
         #expect(shards.count == 3)
         #expect(Set(sharded.tensorNames) == Set(single.tensorNames))
         for name in single.tensorNames {
@@ -29,8 +33,9 @@ import Testing
 
     @Test func planFollowsHuggingFace() {
         func spec(_ name: String, _ bytes: Int) -> TensorSpec { TensorSpec(name: name, dtype: .u8, shape: [bytes]) }
-        let plan = ShardedCheckpointWriter.plan([spec("a", 40), spec("b", 50), spec("c", 200), spec("d", 10), spec("e", 100)],
-                                                maxShardBytes: 100)
+        let plan = ShardedCheckpointWriter.plan(
+            [spec("a", 40), spec("b", 50), spec("c", 200), spec("d", 10), spec("e", 100)],
+            maxShardBytes: 100)
         // c exceeds the limit alone; a+b+d = 100 fits exactly; e would tip it over.
         #expect(plan.map { $0.tensors.map(\.name) } == [["c"], ["a", "b", "d"], ["e"]])
         #expect(plan.map(\.fileName) == (1...3).map { "model-0000\($0)-of-00003.safetensors" })
@@ -46,7 +51,10 @@ import Testing
         for tensor in tensors.reversed() { try tensor.bytes.withUnsafeBytes { try writer.write(tensor.spec.name, $0) } }
         try writer.finish()
         let checkpoint = try Checkpoint.open(folder.path)
-        guard case .sharded(_, let shards) = checkpoint.layout else { Issue.record("not sharded"); return }
+        guard case .sharded(_, let shards) = checkpoint.layout else {
+            Issue.record("not sharded")
+            return
+        }
         #expect(shards.count == 3)
         #expect(checkpoint.indexMetadata == ["total_size": .int(384), "total_parameters": .int(96)])
         for tensor in tensors { #expect(try checkpoint.tensor(tensor.spec.name).data == tensor.bytes) }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SafeTensors
 
 /// Files written by the official Python `safetensors` 0.8.0 are reproduced byte for byte from the
@@ -23,8 +24,9 @@ import Testing
                 let dtype = DType(rawValue: tensor["dtype"] as! String)!
                 let shape = tensor["shape"] as! [Int]
                 let count = dtype.byteCount(elements: shape.reduce(1, *))!
-                return TensorData(name: tensor["name"] as! String, dtype: dtype, shape: shape,
-                                  bytes: Fixtures.pattern(seed: tensor["seed"] as! Int, count: count, dtype: dtype))
+                return TensorData(
+                    name: tensor["name"] as! String, dtype: dtype, shape: shape,
+                    bytes: Fixtures.pattern(seed: tensor["seed"] as! Int, count: count, dtype: dtype))
             }
             return Case(file: entry["file"] as! String, metadata: entry["metadata"] as? [String: String], tensors: tensors)
         }.filter { $0.file != officialWriterBug }

@@ -29,15 +29,18 @@ import Testing
                 #expect(out.data == original.view(of: info).data, "\(info.name) kept byte for byte")
             }
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["out.safetensors"],
-                "no temporary file left behind")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["out.safetensors"],
+            "no temporary file left behind")
     }
 
     @Test func onlyConvertsMatchingTensors() throws {
         let folder = TemporaryFolder()
         let output = folder.file("out.safetensors")
-        let result = try TailorProcess.run(["convert", TailorProcess.fixture("tiny-bert/model.safetensors"), output,
-                                            "--dtype", "f16", "--only", #"layer\.1\."#])
+        let result = try TailorProcess.run([
+            "convert", TailorProcess.fixture("tiny-bert/model.safetensors"), output,
+            "--dtype", "f16", "--only", #"layer\.1\."#,
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let converted = try SafeTensorsFile(path: output)
         for info in converted.tensors {
@@ -48,8 +51,10 @@ import Testing
     @Test func folderToFolderCopiesConfigAndReshards() throws {
         let folder = TemporaryFolder()
         let out = folder.file("sharded")
-        let result = try TailorProcess.run(["convert", TailorProcess.fixture("tiny-bert"), out, "--dtype", "f32",
-                                            "--max-shard-size", "60kB"])
+        let result = try TailorProcess.run([
+            "convert", TailorProcess.fixture("tiny-bert"), out, "--dtype", "f32",
+            "--max-shard-size", "60kB",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
         #expect(files.contains("config.json"))
@@ -77,8 +82,10 @@ import Testing
     @Test func badInputGivesOneLineAndNoOutput() throws {
         let folder = TemporaryFolder()
         let output = folder.file("out.safetensors")
-        let result = try TailorProcess.run(["convert", TailorProcess.fixture("safetensors/malformed/truncated-data.safetensors"),
-                                            output, "--dtype", "bf16"])
+        let result = try TailorProcess.run([
+            "convert", TailorProcess.fixture("safetensors/malformed/truncated-data.safetensors"),
+            output, "--dtype", "bf16",
+        ])
         #expect(result.status == 1)
         #expect(result.stderr.split(separator: "\n").count == 1)
         #expect(result.stderr.hasPrefix("tailor: error: "))

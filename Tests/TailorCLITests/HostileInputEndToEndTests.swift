@@ -60,12 +60,16 @@ import Testing
                 bytes = Array(text.utf8)
                 changed = true
             }
-            tensors.append(TensorData(name: name, dtype: view.dtype, shape: name.contains("quant_state") ? [bytes.count] : view.shape,
-                                      bytes: bytes))
+            tensors.append(
+                TensorData(
+                    name: name, dtype: view.dtype, shape: name.contains("quant_state") ? [bytes.count] : view.shape,
+                    bytes: bytes))
         }
         #expect(changed)
         try SafeTensorsWriter.write(tensors, metadata: checkpoint.metadata, to: file)
-        for arguments in [["inspect", model], ["dequantize", model, "--output", folder.file("out")], ["classify", "--model", model, "hello"]] {
+        for arguments in [
+            ["inspect", model], ["dequantize", model, "--output", folder.file("out")], ["classify", "--model", model, "hello"],
+        ] {
             expectOneLineError(try TailorProcess.run(arguments), mentioning: "shape")
         }
         #expect(!FileManager.default.fileExists(atPath: folder.file("out")), "a failed dequantize leaves no folder")
@@ -75,7 +79,9 @@ import Testing
     @Test func malformedReferencesAreOneError() throws {
         let folder = TemporaryFolder()
         let registry = folder.file("registry")
-        let add = try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-bert-lora"), "--name", "a", "--registry", registry])
+        let add = try TailorProcess.run([
+            "adapter", "add", TailorProcess.fixture("peft/tiny-bert-lora"), "--name", "a", "--registry", registry,
+        ])
         #expect(add.status == 0, "\(add.stderr)")
         for reference in ["", "@", "@@", "a@", "a@b@c"] {
             for command in [["adapter", "show"], ["adapter", "rm"], ["adapter", "export"]] {
@@ -83,27 +89,36 @@ import Testing
                 if command[1] == "export" { arguments += ["--output", folder.file("out")] }
                 expectOneLineError(try TailorProcess.run(arguments), mentioning: "NAME@TAG")
             }
-            expectOneLineError(try TailorProcess.run(["adapter", "tag", reference, "prod", "--registry", registry]), mentioning: "NAME@TAG")
+            expectOneLineError(
+                try TailorProcess.run(["adapter", "tag", reference, "prod", "--registry", registry]), mentioning: "NAME@TAG")
         }
         expectOneLineError(try TailorProcess.run(["adapter", "show", "@1", "--registry", registry]), mentioning: "name is missing")
-        expectOneLineError(try TailorProcess.run(["classify", "--model", tinyBert, "--adapter", "", "--registry", registry, "hi"]),
-                           mentioning: "empty")
+        expectOneLineError(
+            try TailorProcess.run(["classify", "--model", tinyBert, "--adapter", "", "--registry", registry, "hi"]),
+            mentioning: "empty")
         expectOneLineError(try TailorProcess.run(["diff", "", "a", "--registry", registry]), mentioning: "empty")
-        expectOneLineError(try TailorProcess.run(["merge", "@", "a", "--name", "m", "--registry", registry]), mentioning: "name is missing")
+        expectOneLineError(
+            try TailorProcess.run(["merge", "@", "a", "--name", "m", "--registry", registry]), mentioning: "name is missing")
         let lines = folder.file("lines.jsonl")
         try #"{"text": "hi", "adapter": "@"}"#.write(toFile: lines, atomically: true, encoding: .utf8)
-        expectOneLineError(try TailorProcess.run(["classify", "--model", tinyBert, "--input", lines, "--registry", registry]),
-                           mentioning: "name is missing")
-        expectOneLineError(try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-bert-lora"), "--name", "b", "--tag", "7",
-                                                  "--registry", registry]), mentioning: "is a number")
+        expectOneLineError(
+            try TailorProcess.run(["classify", "--model", tinyBert, "--input", lines, "--registry", registry]),
+            mentioning: "name is missing")
+        expectOneLineError(
+            try TailorProcess.run([
+                "adapter", "add", TailorProcess.fixture("peft/tiny-bert-lora"), "--name", "b", "--tag", "7",
+                "--registry", registry,
+            ]), mentioning: "is a number")
     }
 
     /// Item 3: more virtual tokens than the model has positions (tiny BERT: 64).
     @Test func virtualTokensBeyondThePositionTableAreRefused() throws {
         let folder = TemporaryFolder()
         for count in ["64", "70", "100000000"] {
-            let result = try TailorProcess.run(["train", "--model", tinyBert, "--data", sentiment, "--method", "prompt", "--virtual-tokens", count,
-                                                "--epochs", "0.01", "--output", folder.file("run")])
+            let result = try TailorProcess.run([
+                "train", "--model", tinyBert, "--data", sentiment, "--method", "prompt", "--virtual-tokens", count,
+                "--epochs", "0.01", "--output", folder.file("run"),
+            ])
             expectOneLineError(result, mentioning: "max_position_embeddings 64")
         }
         #expect(!FileManager.default.fileExists(atPath: folder.file("run")), "a failed run leaves no folder")
@@ -117,22 +132,27 @@ import Testing
         #expect(result.stderr.contains("were dropped"), "\(result.stderr)")
         let truncated = try #require(result.json?["truncated_prompt_tokens"] as? Int)
         #expect(truncated > 10_000)
-        expectOneLineError(try TailorProcess.run(["generate", "--model", tinyLlama, "hi", "--max-new-tokens", "500"]), mentioning: "max_new_tokens")
+        expectOneLineError(
+            try TailorProcess.run(["generate", "--model", tinyLlama, "hi", "--max-new-tokens", "500"]), mentioning: "max_new_tokens")
     }
 
     /// Item 5: a checkpoint whose trainer state is out of range.
     @Test func corruptCheckpointStateIsRefusedOnResume() throws {
         let folder = TemporaryFolder()
         let out = folder.file("run")
-        let arguments = ["train", "--model", tinyBert, "--data", sentiment, "--method", "lora", "--epochs", "0.02", "--batch-size", "8",
-                         "--save-steps", "1", "--output", out]
+        let arguments = [
+            "train", "--model", tinyBert, "--data", sentiment, "--method", "lora", "--epochs", "0.02", "--batch-size", "8",
+            "--save-steps", "1", "--output", out,
+        ]
         let first = try TailorProcess.run(arguments)
         #expect(first.status == 0, "\(first.stderr)")
         let checkpoints = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasPrefix("checkpoint-") }
         let latest = try #require(checkpoints.max { Int($0.dropFirst(11))! < Int($1.dropFirst(11))! })
         let statePath = out + "/" + latest + "/trainer_state.json"
         let original = try Data(contentsOf: URL(fileURLWithPath: statePath))
-        for (field, value) in [("globalStep", -5), ("microStep", 99_999_999), ("epoch", -1), ("bestCheckpoint", "../../etc")] as [(String, Any)] {
+        for (field, value) in [("globalStep", -5), ("microStep", 99_999_999), ("epoch", -1), ("bestCheckpoint", "../../etc")]
+            as [(String, Any)]
+        {
             try original.write(to: URL(fileURLWithPath: statePath))
             try edit(statePath, field, value)
             expectOneLineError(try TailorProcess.run(arguments + ["--resume"]), mentioning: "trainer_state.json")
@@ -148,10 +168,12 @@ import Testing
         let before = try Data(contentsOf: URL(fileURLWithPath: model + "/model.safetensors"))
         expectOneLineError(try TailorProcess.run(["quantize", model, "--output", link]), mentioning: "overwrite the input")
         expectOneLineError(try TailorProcess.run(["convert", model, link, "--dtype", "bf16"]), mentioning: "overwrite the input")
-        expectOneLineError(try TailorProcess.run(["convert", model + "/model.safetensors", link + "/model.safetensors", "--dtype", "bf16"]),
-                           mentioning: "overwrite the input")
-        expectOneLineError(try TailorProcess.run(["train", "--model", model, "--data", sentiment, "--method", "full", "--output", link]),
-                           mentioning: "overwrite the input")
+        expectOneLineError(
+            try TailorProcess.run(["convert", model + "/model.safetensors", link + "/model.safetensors", "--dtype", "bf16"]),
+            mentioning: "overwrite the input")
+        expectOneLineError(
+            try TailorProcess.run(["train", "--model", model, "--data", sentiment, "--method", "full", "--output", link]),
+            mentioning: "overwrite the input")
         #expect(try Data(contentsOf: URL(fileURLWithPath: model + "/model.safetensors")) == before)
         #expect(FileManager.default.fileExists(atPath: model + "/tokenizer.json"))
     }
@@ -164,8 +186,9 @@ import Testing
         let deviceLink = folder.file("full-link")
         try FileManager.default.createSymbolicLink(atPath: deviceLink, withDestinationPath: "/dev/null")
         for target in [fifo, deviceLink, "/dev/null"] {
-            expectOneLineError(try TailorProcess.run(["convert", tinyBert + "/model.safetensors", target, "--dtype", "bf16"]),
-                               mentioning: "not a regular file")
+            expectOneLineError(
+                try TailorProcess.run(["convert", tinyBert + "/model.safetensors", target, "--dtype", "bf16"]),
+                mentioning: "not a regular file")
         }
         var info = stat()
         #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR, "/dev/null is still a device")
@@ -227,8 +250,10 @@ import Testing
     @Test func reusedTrainingOutputDoesNotMixRuns() throws {
         let folder = TemporaryFolder()
         let out = folder.file("run")
-        let arguments = ["train", "--model", tinyBert, "--data", sentiment, "--method", "lora", "--epochs", "0.02", "--save-steps", "1",
-                         "--output", out]
+        let arguments = [
+            "train", "--model", tinyBert, "--data", sentiment, "--method", "lora", "--epochs", "0.02", "--save-steps", "1",
+            "--output", out,
+        ]
         #expect(try TailorProcess.run(arguments).status == 0)
         try FileManager.default.createDirectory(atPath: out + "/checkpoint-9999", withIntermediateDirectories: true)
         expectOneLineError(try TailorProcess.run(arguments), mentioning: "allow overwriting")
@@ -259,10 +284,12 @@ import Testing
         #expect(classified.stdout.split(separator: "\n").count == 2)
         let broken = folder.file("broken.jsonl")
         try Data("{\"text\": \"a\"}\n{\"text\": \"\u{FF}\"}\n".utf8.map { $0 == 0xC3 ? 0xFF : $0 }).write(to: URL(fileURLWithPath: broken))
-        expectOneLineError(try TailorProcess.run(["classify", "--model", tinyBert, "--input", broken]), mentioning: "line 2 is not valid UTF-8")
+        expectOneLineError(
+            try TailorProcess.run(["classify", "--model", tinyBert, "--input", broken]), mentioning: "line 2 is not valid UTF-8")
         expectOneLineError(try TailorProcess.run(["classify", "--model", tinyBert, "--input", folder.path]), mentioning: "is a folder")
-        expectOneLineError(try TailorProcess.run(["train", "--model", tinyBert, "--data", "/dev/null", "--output", folder.file("r")]),
-                           mentioning: "not a regular file")
+        expectOneLineError(
+            try TailorProcess.run(["train", "--model", tinyBert, "--data", "/dev/null", "--output", folder.file("r")]),
+            mentioning: "not a regular file")
     }
 
     /// Found by hand: one-character paths trapped in Foundation, and a FIFO given as a
@@ -270,8 +297,9 @@ import Testing
     @Test func oneCharacterPathsAndFIFOInputs() throws {
         let folder = TemporaryFolder()
         #expect(mkfifo(folder.file("f"), 0o644) == 0)
-        expectOneLineError(try TailorProcess.run(["train", "--model", tinyBert, "--data", "f", "--output", "o"], in: folder.path),
-                           mentioning: "not a regular file")
+        expectOneLineError(
+            try TailorProcess.run(["train", "--model", tinyBert, "--data", "f", "--output", "o"], in: folder.path),
+            mentioning: "not a regular file")
         for command in ["inspect", "verify"] {
             expectOneLineError(try TailorProcess.run([command, "f"], in: folder.path), mentioning: "not a regular file")
         }
@@ -288,8 +316,10 @@ import Testing
         let model = try copy("tiny-llama", to: folder, as: "llama")
         try FileManager.default.removeItem(atPath: model + "/tokenizer.json")
         try FileManager.default.copyItem(atPath: tinyBert + "/tokenizer.json", toPath: model + "/tokenizer.json")
-        for arguments in [["train", "--model", model, "--data", sentiment, "--epochs", "0.01", "--output", folder.file("r")],
-                          ["eval", "--model", model, "--data", sentiment]] {
+        for arguments in [
+            ["train", "--model", model, "--data", sentiment, "--epochs", "0.01", "--output", folder.file("r")],
+            ["eval", "--model", model, "--data", sentiment],
+        ] {
             expectOneLineError(try TailorProcess.run(arguments), mentioning: "outside the model's vocabulary of 384")
         }
     }
@@ -298,8 +328,10 @@ import Testing
     @Test func optionsAndDatasetsAreCheckedUpFront() throws {
         let folder = TemporaryFolder()
         let base = ["train", "--model", tinyBert, "--data", sentiment, "--output", folder.file("r")]
-        for (option, value) in [("--lora-dropout", "1"), ("--virtual-tokens", "0"), ("--bottleneck-size", "0"), ("--lr", "nan"),
-                                ("--lr", "-1"), ("--alpha", "nan"), ("--max-grad-norm", "-1"), ("--max-length", "0"), ("--epochs", "1e300")] {
+        for (option, value) in [
+            ("--lora-dropout", "1"), ("--virtual-tokens", "0"), ("--bottleneck-size", "0"), ("--lr", "nan"),
+            ("--lr", "-1"), ("--alpha", "nan"), ("--max-grad-norm", "-1"), ("--max-length", "0"), ("--epochs", "1e300"),
+        ] {
             let result = try TailorProcess.run(base + [option, value])
             #expect(result.status != 0 && result.stderr.contains(option), "\(option) \(value): \(result.stderr)")
         }
@@ -309,28 +341,37 @@ import Testing
         #expect(tag.status != 0 && tag.stderr.contains("is a number"), "\(tag.stderr)")
         let temperature = try TailorProcess.run(["generate", "--model", tinyLlama, "hi", "--temperature", "nan"])
         #expect(temperature.status != 0 && temperature.stderr.contains("--temperature"))
-        for (name, content, problem) in [("one.jsonl", #"{"text": "a", "label": "x"}"#, "at least 2"),
-                                         ("same.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"x\"}", "2 labels"),
-                                         ("empty.jsonl", "{\"text\": \"a\", \"label\": \"\"}\n{\"text\": \"b\", \"label\": \"y\"}", "empty label")] {
+        for (name, content, problem) in [
+            ("one.jsonl", #"{"text": "a", "label": "x"}"#, "at least 2"),
+            ("same.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"x\"}", "2 labels"),
+            ("empty.jsonl", "{\"text\": \"a\", \"label\": \"\"}\n{\"text\": \"b\", \"label\": \"y\"}", "empty label"),
+        ] {
             let data = folder.file(name)
             try content.write(toFile: data, atomically: true, encoding: .utf8)
-            expectOneLineError(try TailorProcess.run(["train", "--model", tinyBert, "--data", data, "--output", folder.file("r")]), mentioning: problem)
+            expectOneLineError(
+                try TailorProcess.run(["train", "--model", tinyBert, "--data", data, "--output", folder.file("r")]), mentioning: problem)
         }
     }
 
     /// Item 15: adapter configs with broken fields.
     @Test func brokenAdapterConfigsNameTheField() throws {
         let folder = TemporaryFolder()
-        for (index, (field, value)) in ([("lora_alpha", "eight"), ("lora_alpha", true), ("r", 0), ("target_modules", "(("),
-                                         ("lora_dropout", 1.5)] as [(String, Any)]).enumerated() {
+        for (index, (field, value))
+            in ([
+                ("lora_alpha", "eight"), ("lora_alpha", true), ("r", 0), ("target_modules", "(("),
+                ("lora_dropout", 1.5),
+            ] as [(String, Any)]).enumerated()
+        {
             let adapter = try copy("peft/tiny-bert-lora", to: folder, as: "adapter-\(index)")
             try edit(adapter + "/adapter_config.json", field, value)
-            expectOneLineError(try TailorProcess.run(["classify", "--model", tinyBert, "--adapter", adapter, "hi"]), mentioning: "\"\(field)\"")
+            expectOneLineError(
+                try TailorProcess.run(["classify", "--model", tinyBert, "--adapter", adapter, "hi"]), mentioning: "\"\(field)\"")
         }
         // modules_to_save names the classifier, but the file lacks its tensors.
         let adapter = try copy("peft/tiny-bert-lora", to: folder, as: "headless")
         try rewrite(adapter + "/adapter_model.safetensors") { !$0.contains("classifier") }
-        expectOneLineError(try TailorProcess.run(["classify", "--model", tinyBert, "--adapter", adapter, "hi"]), mentioning: "modules_to_save")
+        expectOneLineError(
+            try TailorProcess.run(["classify", "--model", tinyBert, "--adapter", adapter, "hi"]), mentioning: "modules_to_save")
     }
 
     /// Item 16: a model without a trained head is classified with a warning.
@@ -341,7 +382,9 @@ import Testing
         let result = try TailorProcess.run(["classify", "--model", model, "hello"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("no trained classification head"), "\(result.stderr)")
-        let trained = try TailorProcess.run(["classify", "--model", model, "--adapter", TailorProcess.fixture("peft/tiny-bert-lora"), "hello"])
+        let trained = try TailorProcess.run([
+            "classify", "--model", model, "--adapter", TailorProcess.fixture("peft/tiny-bert-lora"), "hello",
+        ])
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(!trained.stderr.contains("no trained classification head"), "\(trained.stderr)")
         #expect(!(try TailorProcess.run(["classify", "--model", tinyBert, "hello"])).stderr.contains("classification head"))
@@ -351,19 +394,23 @@ import Testing
     @Test func crossArchitectureMergesAndOverflowsAreRefused() throws {
         let folder = TemporaryFolder()
         let bert = TailorProcess.fixture("peft/tiny-bert-lora"), llama = TailorProcess.fixture("peft/tiny-llama-lora")
-        expectOneLineError(try TailorProcess.run(["merge", bert, llama, "--output", folder.file("m")]), mentioning: "different model architectures")
+        expectOneLineError(
+            try TailorProcess.run(["merge", bert, llama, "--output", folder.file("m")]), mentioning: "different model architectures")
         expectOneLineError(try TailorProcess.run(["diff", bert, llama]), mentioning: "different model architectures")
         // Huge merge weights either fail in one line or give finite factors: never an infinite tensor.
-        let huge = try TailorProcess.run(["merge", bert, bert, "--weights", "3e38,3e38", "--head-from", "1",
-                                          "--output", folder.file("h")])
+        let huge = try TailorProcess.run([
+            "merge", bert, bert, "--weights", "3e38,3e38", "--head-from", "1",
+            "--output", folder.file("h"),
+        ])
         if huge.status == 0 {
             let merged = try Checkpoint.open(folder.file("h/adapter_model.safetensors"))
             for name in merged.tensorNames { #expect(try merged.tensor(name).floats().allSatisfy(\.isFinite), "\(name)") }
         } else {
             expectOneLineError(huge, mentioning: "overflow")
         }
-        expectOneLineError(try TailorProcess.run(["merge", "--into-base", "--model", tinyBert, bert + ":1e38", "--output", folder.file("d")]),
-                           mentioning: "overflow")
+        expectOneLineError(
+            try TailorProcess.run(["merge", "--into-base", "--model", tinyBert, bert + ":1e38", "--output", folder.file("d")]),
+            mentioning: "overflow")
         #expect(!FileManager.default.fileExists(atPath: folder.file("m")) && !FileManager.default.fileExists(atPath: folder.file("d")))
     }
 
@@ -377,8 +424,10 @@ import Testing
         #expect(try TailorProcess.run(["adapter", "add", adapter, "--name", "a", "--registry", registry]).status == 0)
         #expect(try TailorProcess.run(["adapter", "export", "a", "--output", folder.file("out"), "--registry", registry]).status == 0)
         for name in try FileManager.default.contentsOfDirectory(atPath: adapter) {
-            #expect(FileManager.default.contents(atPath: folder.file("out/" + name)) == FileManager.default.contents(atPath: adapter + "/" + name),
-                    "\(name)")
+            #expect(
+                FileManager.default.contents(atPath: folder.file("out/" + name))
+                    == FileManager.default.contents(atPath: adapter + "/" + name),
+                "\(name)")
         }
     }
 }

@@ -6,8 +6,10 @@ import Testing
         let folder = TemporaryFolder()
         try Data("{\"text\": \"from a file\"}\n\n{\"text\": \"second\", \"text_pair\": \"with a pair\"}\n".utf8)
             .write(to: URL(fileURLWithPath: folder.file("in.jsonl")))
-        let result = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "a lovely day",
-                                            "--input", folder.file("in.jsonl"), "--json"])
+        let result = try TailorProcess.run([
+            "classify", "--model", TailorProcess.fixture("tiny-bert"), "a lovely day",
+            "--input", folder.file("in.jsonl"), "--json",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(lines.count == 3)
@@ -28,21 +30,27 @@ import Testing
         let tokens = try #require(json["tokens"] as? [Int])
         #expect(!tokens.isEmpty && tokens.count <= 6)
         #expect(json["text"] is String)
-        let sampled = ["generate", "--model", model, "Hello", "--max-new-tokens", "6", "--temperature", "0.9", "--top-k", "20",
-                       "--top-p", "0.9", "--seed", "7", "--json"]
+        let sampled = [
+            "generate", "--model", model, "Hello", "--max-new-tokens", "6", "--temperature", "0.9", "--top-k", "20",
+            "--top-p", "0.9", "--seed", "7", "--json",
+        ]
         #expect(try TailorProcess.run(sampled).stdout == (try TailorProcess.run(sampled)).stdout, "the same seed, the same text")
     }
 
     @Test func benchReportsTokensPerSecond() throws {
         for mode in ["train", "infer"] {
-            let result = try TailorProcess.run(["bench", mode, "--model", TailorProcess.fixture("tiny-llama"), "--batch-size", "2",
-                                                "--max-length", "16", "--steps", "2", "--json"])
+            let result = try TailorProcess.run([
+                "bench", mode, "--model", TailorProcess.fixture("tiny-llama"), "--batch-size", "2",
+                "--max-length", "16", "--steps", "2", "--json",
+            ])
             #expect(result.status == 0, "\(result.stderr)")
             #expect((result.json?["tokens_per_s"] as? Double ?? 0) > 0)
         }
         // The names earlier releases used (--batch, --seq) still work.
-        let lora = try TailorProcess.run(["bench", "train", "--model", TailorProcess.fixture("tiny-bert"), "--method", "lora",
-                                          "--batch", "2", "--seq", "16", "--steps", "2", "--json"])
+        let lora = try TailorProcess.run([
+            "bench", "train", "--model", TailorProcess.fixture("tiny-bert"), "--method", "lora",
+            "--batch", "2", "--seq", "16", "--steps", "2", "--json",
+        ])
         #expect(lora.status == 0, "\(lora.stderr)")
         #expect((lora.json?["tokens_per_s"] as? Double ?? 0) > 0)
         let unknown = try TailorProcess.run(["bench", "train", "--model", TailorProcess.fixture("tiny-bert"), "--method", "prefix"])
@@ -52,7 +60,8 @@ import Testing
 
     @Test func badModelFoldersGiveOneLine() throws {
         let folder = TemporaryFolder()
-        try FileManager.default.copyItem(atPath: TailorProcess.fixture("tiny-bert/model.safetensors"), toPath: folder.file("model.safetensors"))
+        try FileManager.default.copyItem(
+            atPath: TailorProcess.fixture("tiny-bert/model.safetensors"), toPath: folder.file("model.safetensors"))
         try Data(#"{"model_type": "gpt_neox", "vocab_size": 10}"#.utf8).write(to: URL(fileURLWithPath: folder.file("config.json")))
         let unknown = try TailorProcess.run(["classify", "--model", folder.path, "text"])
         #expect(unknown.status == 1)

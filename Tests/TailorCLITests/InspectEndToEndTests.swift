@@ -44,7 +44,8 @@ import Testing
 
     @Test func recognisesAPEFTAdapterAndABitsAndBytesCheckpoint() throws {
         let folder = TemporaryFolder()
-        let adapter = #"{"base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}}"#
+        let adapter =
+            #"{"base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}}"#
         try writeSafeTensors(header: adapter, dataBytes: 4, to: folder.file("adapter_model.safetensors"))
         try Data(#"{"peft_type": "LORA", "r": 1}"#.utf8).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
         let peft = try TailorProcess.run(["inspect", folder.path, "--json"])
@@ -52,7 +53,8 @@ import Testing
         #expect(peft.json?["peft_type"] as? String == "LORA")
 
         let state = Array(#"{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": [8, 16]}"#.utf8)
-        let bnb = #"{"w":{"dtype":"U8","shape":[64,1],"data_offsets":[0,64]},"w.absmax":{"dtype":"F32","shape":[2],"data_offsets":[64,72]},"w.quant_state.bitsandbytes__nf4":{"dtype":"U8","shape":[\#(state.count)],"data_offsets":[72,\#(72 + state.count)]}}"#
+        let bnb =
+            #"{"w":{"dtype":"U8","shape":[64,1],"data_offsets":[0,64]},"w.absmax":{"dtype":"F32","shape":[2],"data_offsets":[64,72]},"w.quant_state.bitsandbytes__nf4":{"dtype":"U8","shape":[\#(state.count)],"data_offsets":[72,\#(72 + state.count)]}}"#
         let path = folder.file("bnb.safetensors")
         try writeSafeTensors(header: bnb, dataBytes: 72, extra: state, to: path)
         let result = try TailorProcess.run(["inspect", path, "--json"])

@@ -3,6 +3,7 @@ import Foundation
 import Inference
 import Testing
 import Training
+
 @testable import TailorCLI
 
 /// A Codable result whose coding keys are the `--json` keys; lets the checks below list them.
@@ -46,8 +47,10 @@ extension SwitchBenchmark.Result: JSONSchema {}
     /// Checks that `objects` (all of one type) together use exactly `pinned`, the type's coding
     /// keys, and that each decodes as `T`; returns them decoded.
     @discardableResult
-    static func expectSchema<T: JSONSchema>(_ type: T.Type, _ objects: [Object], pinned: Set<String>,
-                                            sourceLocation: SourceLocation = #_sourceLocation) throws -> [T] {
+    static func expectSchema<T: JSONSchema>(
+        _ type: T.Type, _ objects: [Object], pinned: Set<String>,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> [T] {
         let seen = objects.reduce(into: Set<String>()) { $0.formUnion($1.keys) }
         #expect(seen == pinned, "\(T.self): printed \(seen.sorted())", sourceLocation: sourceLocation)
         #expect(codingKeys(of: type) == pinned, "\(T.self): coding keys \(codingKeys(of: type).sorted())", sourceLocation: sourceLocation)
@@ -73,10 +76,13 @@ extension SwitchBenchmark.Result: JSONSchema {}
     @Test func generate() throws {
         let folder = TemporaryFolder()
         try Data(#"{"prompt": "Dear team", "adapter": ""}"#.utf8).write(to: URL(fileURLWithPath: folder.file("in.jsonl")))
-        let lines = try Self.run(["generate", "--model", Self.tinyLlama, "Hello", "--input", folder.file("in.jsonl"),
-                                  "--max-new-tokens", "3", "--json"])
-        let results = try Self.expectSchema(GeneratedText.self, lines.map(\.object),
-                                            pinned: ["prompt", "tokens", "text", "truncated_prompt_tokens", "adapter"])
+        let lines = try Self.run([
+            "generate", "--model", Self.tinyLlama, "Hello", "--input", folder.file("in.jsonl"),
+            "--max-new-tokens", "3", "--json",
+        ])
+        let results = try Self.expectSchema(
+            GeneratedText.self, lines.map(\.object),
+            pinned: ["prompt", "tokens", "text", "truncated_prompt_tokens", "adapter"])
         #expect(results.map(\.prompt) == ["Hello", "Dear team"] && results.map(\.adapter) == [nil, ""])
     }
 
@@ -85,44 +91,64 @@ extension SwitchBenchmark.Result: JSONSchema {}
         let folder = TemporaryFolder()
         let text = (0..<4).map { #"{"prompt": "Q\#($0)", "completion": " A\#($0)"}"# }.joined(separator: "\n")
         try Data(text.utf8).write(to: URL(fileURLWithPath: folder.file("qa.jsonl")))
-        let classification = try Self.run(["eval", "--model", Self.tinyBert, "--adapter", Self.peft + "/tiny-bert-lora",
-                                           "--data", TailorProcess.fixture("sentiment/test.jsonl"), "--json"])
+        let classification = try Self.run([
+            "eval", "--model", Self.tinyBert, "--adapter", Self.peft + "/tiny-bert-lora",
+            "--data", TailorProcess.fixture("sentiment/test.jsonl"), "--json",
+        ])
         let causal = try Self.run(["eval", "--model", Self.tinyLlama, "--task", "causal-lm", "--data", folder.file("qa.jsonl"), "--json"])
         #expect(Set(classification.flatMap(\.object.keys)) == ["examples", "loss", "accuracy", "f1"])
         #expect(Set(causal.flatMap(\.object.keys)) == ["examples", "loss", "perplexity"])
-        let results = try Self.expectSchema(Evaluation.Result.self, (classification + causal).map(\.object),
-                                            pinned: ["examples", "loss", "accuracy", "f1", "perplexity"])
+        let results = try Self.expectSchema(
+            Evaluation.Result.self, (classification + causal).map(\.object),
+            pinned: ["examples", "loss", "accuracy", "f1", "perplexity"])
         #expect(results.map(\.examples) == [300, 4])
     }
 
     @Test func mergeIntoANewAdapter() throws {
         let folder = TemporaryFolder()
-        let lines = try Self.run(["merge", Self.peft + "/tiny-llama-lora", Self.peft + "/tailor-tiny-llama-lora", "--method", "cat",
-                                  "--output", folder.file("cat"), "--name", "both", "--registry", folder.file("registry"), "--json"])
-        let report = try #require(try Self.expectSchema(AdapterMerge.Report.self, lines.map(\.object), pinned: [
-            "method", "adapters", "weights", "rank", "modules", "seconds", "max_relative_error", "output", "registered",
-        ]).first)
+        let lines = try Self.run([
+            "merge", Self.peft + "/tiny-llama-lora", Self.peft + "/tailor-tiny-llama-lora", "--method", "cat",
+            "--output", folder.file("cat"), "--name", "both", "--registry", folder.file("registry"), "--json",
+        ])
+        let report = try #require(
+            try Self.expectSchema(
+                AdapterMerge.Report.self, lines.map(\.object),
+                pinned: [
+                    "method", "adapters", "weights", "rank", "modules", "seconds", "max_relative_error", "output", "registered",
+                ]
+            ).first)
         #expect(report.method == .cat && report.output == folder.file("cat") && report.registered?.version == 1)
-        try Self.expectSchema(AdapterMerge.Report.Registered.self, lines.compactMap { $0.object["registered"] as? Object },
-                              pinned: ["name", "version"])
-        let unsaved = try Self.run(["merge", Self.peft + "/tiny-llama-lora", "--name", "again", "--registry", folder.file("registry"),
-                                    "--json"])
+        try Self.expectSchema(
+            AdapterMerge.Report.Registered.self, lines.compactMap { $0.object["registered"] as? Object },
+            pinned: ["name", "version"])
+        let unsaved = try Self.run([
+            "merge", Self.peft + "/tiny-llama-lora", "--name", "again", "--registry", folder.file("registry"),
+            "--json",
+        ])
         #expect(unsaved.first?.object["output"] is NSNull, "no --output prints output: null")
     }
 
     @Test func mergeIntoTheBase() throws {
         let folder = TemporaryFolder()
-        let lines = try Self.run(["merge", "--into-base", "--model", Self.tinyBert, Self.peft + "/tiny-bert-lora",
-                                  "--output", folder.file("deploy"), "--dtype", "f16", "--json"])
-        let report = try #require(try Self.expectSchema(DeployMerge.Report.self, lines.map(\.object), pinned: [
-            "output", "dtype", "tensors", "max_logit_difference", "mean_logit_difference",
-        ]).first)
+        let lines = try Self.run([
+            "merge", "--into-base", "--model", Self.tinyBert, Self.peft + "/tiny-bert-lora",
+            "--output", folder.file("deploy"), "--dtype", "f16", "--json",
+        ])
+        let report = try #require(
+            try Self.expectSchema(
+                DeployMerge.Report.self, lines.map(\.object),
+                pinned: [
+                    "output", "dtype", "tensors", "max_logit_difference", "mean_logit_difference",
+                ]
+            ).first)
         #expect(report.dtype == "f16" && report.tensors > 0 && report.change.maxChange >= report.change.meanChange)
     }
 
     @Test func diff() throws {
-        let lines = try Self.run(["diff", Self.peft + "/tiny-bert-lora", Self.peft + "/tiny-bert-dora", "--model", Self.tinyBert,
-                                  "--json"])
+        let lines = try Self.run([
+            "diff", Self.peft + "/tiny-bert-lora", Self.peft + "/tiny-bert-dora", "--model", Self.tinyBert,
+            "--json",
+        ])
         let diffs = try Self.expectSchema(AdapterDiff.self, lines.map(\.object), pinned: ["config", "modules", "summary"])
         let diff = try #require(diffs.first)
         let object = try #require(lines.first?.object)
@@ -130,9 +156,11 @@ extension SwitchBenchmark.Result: JSONSchema {}
         let summary = object["summary"] as? [Object] ?? []
         #expect(!config.isEmpty && !modules.isEmpty && !summary.isEmpty, "the fixtures differ in config (use_dora) and modules")
         try Self.expectSchema(AdapterDiff.ConfigDifference.self, config, pinned: ["key", "a", "b"])
-        try Self.expectSchema(AdapterDiff.Module.self, modules, pinned: [
-            "name", "norm_a", "norm_b", "norm_difference", "cosine", "subspace_similarity",
-        ])
+        try Self.expectSchema(
+            AdapterDiff.Module.self, modules,
+            pinned: [
+                "name", "norm_a", "norm_b", "norm_difference", "cosine", "subspace_similarity",
+            ])
         try Self.expectSchema(AdapterDiff.Role.self, summary, pinned: ["kind", "modules", "cosine", "subspace_similarity"])
         #expect(diff.summary.count == summary.count, "the summary read back is the one printed")
     }
@@ -143,20 +171,28 @@ extension SwitchBenchmark.Result: JSONSchema {}
         let train = try Self.run(["bench", "train", "--method", "lora"] + shape)
         let infer = try Self.run(["bench", "infer"] + shape)
         #expect(train.first?.object["loss"] != nil && infer.first?.object["loss"] == nil)
-        let results = try Self.expectSchema(StepBenchmark.Result.self, (train + infer).map(\.object), pinned: [
-            "mode", "method", "batch", "seq", "steps", "tokens_per_s", "seconds_per_step", "blas", "threads", "gemm_share",
-            "optimizer_share", "other_share", "dequantize_share", "base_weight_bytes", "linear_weight_bytes", "loss",
-        ])
+        let results = try Self.expectSchema(
+            StepBenchmark.Result.self, (train + infer).map(\.object),
+            pinned: [
+                "mode", "method", "batch", "seq", "steps", "tokens_per_s", "seconds_per_step", "blas", "threads", "gemm_share",
+                "optimizer_share", "other_share", "dequantize_share", "base_weight_bytes", "linear_weight_bytes", "loss",
+            ])
         #expect(results.map(\.mode) == [.train, .infer] && results.allSatisfy { $0.tokensPerStep == 16 })
     }
 
     @Test func benchSwitch() throws {
-        let lines = try Self.run(["bench", "switch", "--model", Self.tinyBert, "--adapter", Self.peft + "/tiny-bert-lora",
-                                  "--adapter", Self.peft + "/tiny-bert-ia3", "--batch", "2", "--seq", "8", "--steps", "1", "--json"])
-        let result = try #require(try Self.expectSchema(SwitchBenchmark.Result.self, lines.map(\.object), pinned: [
-            "mode", "adapters", "batch", "seq", "load_seconds", "switch_seconds", "single_tokens_per_s", "mixed_tokens_per_s",
-            "merge_seconds",
-        ]).first)
+        let lines = try Self.run([
+            "bench", "switch", "--model", Self.tinyBert, "--adapter", Self.peft + "/tiny-bert-lora",
+            "--adapter", Self.peft + "/tiny-bert-ia3", "--batch", "2", "--seq", "8", "--steps", "1", "--json",
+        ])
+        let result = try #require(
+            try Self.expectSchema(
+                SwitchBenchmark.Result.self, lines.map(\.object),
+                pinned: [
+                    "mode", "adapters", "batch", "seq", "load_seconds", "switch_seconds", "single_tokens_per_s", "mixed_tokens_per_s",
+                    "merge_seconds",
+                ]
+            ).first)
         #expect(lines.first?.object["mode"] as? String == "switch" && lines.first?.object["adapters"] as? Int == 2)
         #expect(result.loadSeconds.count == 2)
     }

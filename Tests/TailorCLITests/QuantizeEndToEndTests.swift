@@ -29,8 +29,10 @@ import Testing
 
     @Test func skipModulesKeepsTheClassifier() throws {
         let folder = TemporaryFolder()
-        let result = try TailorProcess.run(["quantize", TailorProcess.fixture("tiny-bert"), "--output", folder.path,
-                                            "--skip-modules", "classifier,pooler", "--type", "fp4", "--no-double-quant"])
+        let result = try TailorProcess.run([
+            "quantize", TailorProcess.fixture("tiny-bert"), "--output", folder.path,
+            "--skip-modules", "classifier,pooler", "--type", "fp4", "--no-double-quant",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let checkpoint = try Checkpoint.open(folder.path)
         #expect(checkpoint.info("classifier.weight")?.dtype == .f32)
@@ -45,7 +47,9 @@ import Testing
         let weight = "bert.pooler.dense.weight"
         func variant(_ name: String, _ edit: (inout [TensorData]) -> Void) throws -> (TemporaryFolder, String) {
             let folder = TemporaryFolder()
-            var tensors = source.tensors.map { TensorData(name: $0.name, dtype: $0.dtype, shape: $0.shape, bytes: source.view(of: $0).data) }
+            var tensors = source.tensors.map {
+                TensorData(name: $0.name, dtype: $0.dtype, shape: $0.shape, bytes: source.view(of: $0).data)
+            }
             edit(&tensors)
             try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.file("model.safetensors"))
             try FileManager.default.copyItem(atPath: TailorProcess.fixture("tiny-bert-nf4/config.json"), toPath: folder.file("config.json"))
@@ -77,7 +81,9 @@ import Testing
         let already = try TailorProcess.run(["quantize", TailorProcess.fixture("tiny-bert-nf4"), "--output", folder.file("x")])
         #expect(already.status == 1)
         #expect(already.stderr.contains("already"))
-        let badBlock = try TailorProcess.run(["quantize", TailorProcess.fixture("tiny-bert"), "--output", folder.file("y"), "--blocksize", "48"])
+        let badBlock = try TailorProcess.run([
+            "quantize", TailorProcess.fixture("tiny-bert"), "--output", folder.file("y"), "--blocksize", "48",
+        ])
         #expect(badBlock.status != 0)
         #expect(badBlock.stderr.contains("--blocksize"))
         let notQuantized = try TailorProcess.run(["dequantize", TailorProcess.fixture("tiny-bert"), "--output", folder.file("z")])

@@ -5,10 +5,12 @@ import Testing
     @Test func trainRegisterListExportVerify() throws {
         let folder = TemporaryFolder()
         let registry = folder.file("registry")
-        let train = try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
-                                           "--method", "lora", "--r", "4", "--target-modules", "query,value", "--modules-to-save", "classifier",
-                                           "--epochs", "0.05", "--output", folder.file("run"), "--register", "sentiment", "--register-tag", "best",
-                                           "--registry", registry, "--json"])
+        let train = try TailorProcess.run([
+            "train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
+            "--method", "lora", "--r", "4", "--target-modules", "query,value", "--modules-to-save", "classifier",
+            "--epochs", "0.05", "--output", folder.file("run"), "--register", "sentiment", "--register-tag", "best",
+            "--registry", registry, "--json",
+        ])
         #expect(train.status == 0, "\(train.stderr)")
         #expect(train.stdout.contains(#""event":"registered""#))
         let list = try TailorProcess.run(["adapter", "list", "--registry", registry, "--json"])
@@ -17,13 +19,19 @@ import Testing
         let export = try TailorProcess.run(["adapter", "export", "sentiment@best", "--output", folder.file("out"), "--registry", registry])
         #expect(export.status == 0, "\(export.stderr)")
         for name in ["adapter_config.json", "adapter_model.safetensors", "adapter_labels.json"] {
-            #expect(FileManager.default.contents(atPath: folder.file("out/" + name)) == FileManager.default.contents(atPath: folder.file("run/" + name)), "\(name)")
+            #expect(
+                FileManager.default.contents(atPath: folder.file("out/" + name))
+                    == FileManager.default.contents(atPath: folder.file("run/" + name)), "\(name)")
         }
-        let classify = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", folder.file("out"), "lovely", "--json"])
+        let classify = try TailorProcess.run([
+            "classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", folder.file("out"), "lovely", "--json",
+        ])
         #expect(classify.status == 0, "\(classify.stderr)")
         // Straight from the registry, checked against the base it was trained on.
-        let fromRegistry = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", "sentiment@best",
-                                                  "--registry", registry, "lovely", "--json"])
+        let fromRegistry = try TailorProcess.run([
+            "classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", "sentiment@best",
+            "--registry", registry, "lovely", "--json",
+        ])
         #expect(fromRegistry.status == 0, "\(fromRegistry.stderr)")
         #expect(fromRegistry.json?["logits"] as? [Double] == classify.json?["logits"] as? [Double])
         try FileManager.default.copyItem(atPath: TailorProcess.fixture("tiny-bert"), toPath: folder.file("other-bert"))
@@ -31,22 +39,33 @@ import Testing
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: weights)))
         bytes[bytes.count - 3] ^= 0x01
         try Data(bytes).write(to: URL(fileURLWithPath: weights))
-        let otherBase = try TailorProcess.run(["classify", "--model", folder.file("other-bert"), "--adapter", "sentiment", "--registry", registry, "lovely"])
-        #expect(otherBase.status == 1 && otherBase.stderr.contains("force it") && otherBase.stderr.split(separator: "\n").count == 1, "\(otherBase.stderr)")
-        let forced = try TailorProcess.run(["classify", "--model", folder.file("other-bert"), "--adapter", "sentiment", "--registry", registry,
-                                            "--force", "lovely"])
+        let otherBase = try TailorProcess.run([
+            "classify", "--model", folder.file("other-bert"), "--adapter", "sentiment", "--registry", registry, "lovely",
+        ])
+        #expect(
+            otherBase.status == 1 && otherBase.stderr.contains("force it") && otherBase.stderr.split(separator: "\n").count == 1,
+            "\(otherBase.stderr)")
+        let forced = try TailorProcess.run([
+            "classify", "--model", folder.file("other-bert"), "--adapter", "sentiment", "--registry", registry,
+            "--force", "lovely",
+        ])
         #expect(forced.status == 0, "\(forced.stderr)")
         #expect(try TailorProcess.run(["registry", "verify", "--registry", registry]).status == 0)
         let hostile = try TailorProcess.run(["adapter", "add", folder.file("run"), "--name", "../escape", "--registry", registry])
         #expect(hostile.status == 1 && hostile.stderr.split(separator: "\n").count == 1)
-        #expect(try TailorProcess.run(["train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
-                                       "--method", "full", "--register", "x", "--output", folder.file("full")]).status != 0)
+        #expect(
+            try TailorProcess.run([
+                "train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
+                "--method", "full", "--register", "x", "--output", folder.file("full"),
+            ]).status != 0)
     }
 
     @Test func lossyStorageReportsTheLogitChange() throws {
         let folder = TemporaryFolder()
-        let result = try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tailor-tiny-llama-lora"), "--name", "l", "--store-dtype", "bf16",
-                                            "--base", TailorProcess.fixture("tiny-llama"), "--registry", folder.file("registry"), "--json"])
+        let result = try TailorProcess.run([
+            "adapter", "add", TailorProcess.fixture("peft/tailor-tiny-llama-lora"), "--name", "l", "--store-dtype", "bf16",
+            "--base", TailorProcess.fixture("tiny-llama"), "--registry", folder.file("registry"), "--json",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.json?["stored_dtype"] as? String == "BF16")
         let change = try #require(result.json?["max_logit_change"] as? Double)
@@ -57,27 +76,38 @@ import Testing
     @Test func mergeIntoBaseFromTheRegistry() throws {
         let folder = TemporaryFolder()
         let registry = folder.file("registry")
-        #expect(try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tailor-tiny-bert-dora"), "--name", "d",
-                                       "--base", TailorProcess.fixture("tiny-bert"), "--registry", registry]).status == 0)
-        let merge = try TailorProcess.run(["merge", "--into-base", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", "d",
-                                           "--registry", registry, "--output", folder.file("merged"), "--json"])
+        #expect(
+            try TailorProcess.run([
+                "adapter", "add", TailorProcess.fixture("peft/tailor-tiny-bert-dora"), "--name", "d",
+                "--base", TailorProcess.fixture("tiny-bert"), "--registry", registry,
+            ]).status == 0)
+        let merge = try TailorProcess.run([
+            "merge", "--into-base", "--model", TailorProcess.fixture("tiny-bert"), "--adapter", "d",
+            "--registry", registry, "--output", folder.file("merged"), "--json",
+        ])
         #expect(merge.status == 0, "\(merge.stderr)")
         #expect((merge.json?["max_logit_difference"] as? Double).map { $0 < 1e-4 } == true)
         let classify = try TailorProcess.run(["classify", "--model", folder.file("merged"), "lovely", "--json"])
-        let adapted = try TailorProcess.run(["classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter",
-                                             TailorProcess.fixture("peft/tailor-tiny-bert-dora"), "lovely", "--json"])
+        let adapted = try TailorProcess.run([
+            "classify", "--model", TailorProcess.fixture("tiny-bert"), "--adapter",
+            TailorProcess.fixture("peft/tailor-tiny-bert-dora"), "lovely", "--json",
+        ])
         #expect(classify.json?["label"] as? String == adapted.json?["label"] as? String)
         let logits = zip(classify.json?["logits"] as? [Double] ?? [], adapted.json?["logits"] as? [Double] ?? [1]).map { abs($0 - $1) }
         #expect(!logits.isEmpty && logits.allSatisfy { $0 < 1e-4 }, "\(logits)")
         // Into a new adapter, a DoRA update needs the base it depends on.
         let withoutBase = try TailorProcess.run(["merge", "d", "--registry", registry, "--output", folder.file("x")])
-        #expect(withoutBase.status != 0 && withoutBase.stderr.contains("base model folder") && !FileManager.default.fileExists(atPath: folder.file("x")))
+        #expect(
+            withoutBase.status != 0 && withoutBase.stderr.contains("base model folder")
+                && !FileManager.default.fileExists(atPath: folder.file("x")))
     }
 
     @Test func mergeIntoAnNF4Base() throws {
         let folder = TemporaryFolder()
-        let merge = try TailorProcess.run(["merge", "--into-base", "--model", TailorProcess.fixture("tiny-llama"), "--adapter",
-                                           TailorProcess.fixture("peft/tailor-tiny-llama-lora"), "--dtype", "nf4", "--output", folder.file("q"), "--json"])
+        let merge = try TailorProcess.run([
+            "merge", "--into-base", "--model", TailorProcess.fixture("tiny-llama"), "--adapter",
+            TailorProcess.fixture("peft/tailor-tiny-llama-lora"), "--dtype", "nf4", "--output", folder.file("q"), "--json",
+        ])
         #expect(merge.status == 0, "\(merge.stderr)")
         let error = try #require(merge.json?["max_logit_difference"] as? Double)
         #expect(error > 0 && error < 1, "4-bit rounding moves the logits a little: \(error)")
@@ -92,8 +122,10 @@ import Testing
         let processes = try (0..<8).map { index -> Process in
             let process = Process()
             process.executableURL = TailorProcess.executable
-            process.arguments = ["adapter", "add", TailorProcess.fixture(index % 2 == 0 ? "peft/tiny-bert-lora" : "peft/tiny-llama-dora"),
-                                 "--name", "shared", "--tag", "p\(index)", "--registry", registry]
+            process.arguments = [
+                "adapter", "add", TailorProcess.fixture(index % 2 == 0 ? "peft/tiny-bert-lora" : "peft/tiny-llama-dora"),
+                "--name", "shared", "--tag", "p\(index)", "--registry", registry,
+            ]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -111,7 +143,9 @@ import Testing
     @Test func killedAddsLeaveAValidRegistry() throws {
         let folder = TemporaryFolder()
         let registry = folder.file("registry")
-        #expect(try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-llama-lora"), "--name", "a", "--registry", registry]).status == 0)
+        #expect(
+            try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-llama-lora"), "--name", "a", "--registry", registry])
+                .status == 0)
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<12 {
             let process = Process()
@@ -134,8 +168,9 @@ import Testing
             let out = folder.file("export-\(reference)")
             let export = try TailorProcess.run(["adapter", "export", reference, "--output", out, "--registry", registry])
             #expect(export.status == 0, "\(reference): \(export.stderr)")
-            #expect(FileManager.default.contents(atPath: out + "/adapter_model.safetensors")
-                == FileManager.default.contents(atPath: TailorProcess.fixture("peft/tiny-llama-lora/adapter_model.safetensors")))
+            #expect(
+                FileManager.default.contents(atPath: out + "/adapter_model.safetensors")
+                    == FileManager.default.contents(atPath: TailorProcess.fixture("peft/tiny-llama-lora/adapter_model.safetensors")))
         }
         #expect(try TailorProcess.run(["registry", "gc", "--registry", registry]).status == 0)
         #expect(try TailorProcess.run(["registry", "verify", "--registry", registry]).status == 0)
@@ -163,17 +198,22 @@ import Testing
         #expect(versions.compactMap { $0["version"] as? Int } == [1])
         #expect(try TailorProcess.run(["adapter", "show", "a@prod"] + registry).status == 1, "the tag went with its version")
         #expect(try TailorProcess.run(["adapter", "rm", "a"] + registry).status == 0)
-        #expect(try TailorProcess.run(["adapter", "list", "--json"] + registry).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+        #expect(
+            try TailorProcess.run(["adapter", "list", "--json"] + registry).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
     }
 
     /// bench switch: loads from folders and the registry, reports every figure.
     @Test func benchSwitchReportsLoadSwitchAndThroughput() throws {
         let folder = TemporaryFolder()
         let registry = ["--registry", folder.file("registry")]
-        #expect(try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-bert-ia3"), "--name", "ia3"] + registry).status == 0)
-        let result = try TailorProcess.run(["bench", "switch", "--model", TailorProcess.fixture("tiny-bert"), "--adapter",
-                                            TailorProcess.fixture("peft/tiny-bert-lora"), "--adapter", "ia3", "--batch", "4", "--seq", "16",
-                                            "--steps", "2", "--json"] + registry)
+        #expect(
+            try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-bert-ia3"), "--name", "ia3"] + registry).status == 0)
+        let result = try TailorProcess.run(
+            [
+                "bench", "switch", "--model", TailorProcess.fixture("tiny-bert"), "--adapter",
+                TailorProcess.fixture("peft/tiny-bert-lora"), "--adapter", "ia3", "--batch", "4", "--seq", "16",
+                "--steps", "2", "--json",
+            ] + registry)
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(result.json)
         #expect(json["adapters"] as? Int == 2)

@@ -44,8 +44,9 @@ import Testing
         for name in ["config.json", "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors"] {
             try FileManager.default.copyItem(atPath: TailorProcess.fixture("tiny-bert-sharded/" + name), toPath: folder.file(name))
         }
-        try FileManager.default.copyItem(atPath: TailorProcess.fixture("tiny-bert-sharded/model.safetensors.index.json"),
-                                         toPath: folder.file("model.safetensors.index.json"))
+        try FileManager.default.copyItem(
+            atPath: TailorProcess.fixture("tiny-bert-sharded/model.safetensors.index.json"),
+            toPath: folder.file("model.safetensors.index.json"))
         let result = try TailorProcess.run(["verify", folder.path])
         #expect(result.status == 1)
         #expect(result.stderr.contains("model-00003-of-00003.safetensors"), "names the missing shard: \(result.stderr)")

@@ -1,6 +1,7 @@
 import Foundation
 import TailorTestSupport
 import Testing
+
 @testable import Tokenizers
 
 /// tokenizer.json files that trapped (fixtures/fuzz-regressions/tokenizer, see Fuzz/README.md)
@@ -23,8 +24,10 @@ import Testing
         var processor = base
         processor["post_processor"] = ["type": "BertProcessing", "cls": ["[CLS]", -3], "sep": ["[SEP]", 1]]
         var template = base
-        template["post_processor"] = ["type": "TemplateProcessing", "single": [["SpecialToken": ["id": "[CLS]"]]],
-                                      "special_tokens": ["[CLS]": ["ids": [-7]]]]
+        template["post_processor"] = [
+            "type": "TemplateProcessing", "single": [["SpecialToken": ["id": "[CLS]"]]],
+            "special_tokens": ["[CLS]": ["ids": [-7]]],
+        ]
         var padding = base
         padding["padding"] = ["pad_id": -1]
         for json in [added, processor, template, padding] {

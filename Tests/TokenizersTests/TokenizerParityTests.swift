@@ -1,6 +1,7 @@
 import Foundation
 import TailorTestSupport
 import Testing
+
 @testable import Tokenizers
 
 /// Token ids equal to HF `tokenizers` 0.23.3 on a multilingual text (accents, CJK, emoji,
@@ -21,12 +22,15 @@ import Testing
         for golden in cases {
             let text = golden["text"] as! String
             let encoding = tokenizer.encode(text)
-            #expect(encoding.ids == golden["ids"] as! [Int], "\(kind): \(text.debugDescription)\n ours   \(encoding.tokens)\n theirs \(golden["tokens"] as! [String])")
+            #expect(
+                encoding.ids == golden["ids"] as! [Int],
+                "\(kind): \(text.debugDescription)\n ours   \(encoding.tokens)\n theirs \(golden["tokens"] as! [String])")
             #expect(encoding.typeIds == golden["type_ids"] as! [Int], "\(kind): type ids of \(text.debugDescription)")
             let ids = golden["ids"] as! [Int]
             #expect(tokenizer.decode(ids) == golden["decoded"] as! String, "\(kind): decode of \(text.debugDescription)")
-            #expect(tokenizer.decode(ids, skipSpecialTokens: false) == golden["decoded_with_special"] as! String,
-                    "\(kind): decode with special tokens of \(text.debugDescription)")
+            #expect(
+                tokenizer.decode(ids, skipSpecialTokens: false) == golden["decoded_with_special"] as! String,
+                "\(kind): decode with special tokens of \(text.debugDescription)")
         }
     }
 

@@ -1,11 +1,14 @@
 import Testing
+
 @testable import TrainingCore
 
 /// Every op's hand-written backward against central finite differences of its forward.
 @Suite struct GradientCheckTests {
     /// Builds loss = Σ output ⊙ R (fixed random R) and compares d loss / d input for every input.
-    static func check(_ inputs: [Tensor], tolerance: Float = 2e-2, training: Bool = false, _ build: (Graph, [Tensor]) -> Tensor,
-                      sourceLocation: SourceLocation = #_sourceLocation) {
+    static func check(
+        _ inputs: [Tensor], tolerance: Float = 2e-2, training: Bool = false, _ build: (Graph, [Tensor]) -> Tensor,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         var rng = RandomGenerator(seed: 1234)
         let probe = build(Graph(recording: false, training: training), inputs)
         let weights = (0..<probe.count).map { _ in rng.nextNormal() }
@@ -13,7 +16,10 @@ import Testing
             let out = build(Graph(recording: false, training: training), inputs)
             return zip(out.values, weights).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }
-        for input in inputs { input.requiresGrad = true; input.zeroGrad() }
+        for input in inputs {
+            input.requiresGrad = true
+            input.zeroGrad()
+        }
         let graph = Graph(recording: true, training: training)
         let out = build(graph, inputs)
         let weighted = Tensor(zeros: [])
@@ -72,10 +78,13 @@ import Testing
     func attention(heads: Int, kvHeads: Int, causal: Bool, padded: Bool) {
         let (batch, length, dim) = (2, 5, 3)
         let keep: [Bool]? = padded ? (0..<(batch * length)).map { $0 != 4 && $0 != 8 && $0 != 9 } : nil
-        Self.check([Self.random([batch * length, heads * dim], seed: 20), Self.random([batch * length, kvHeads * dim], seed: 21),
-                    Self.random([batch * length, kvHeads * dim], seed: 22)]) { g, t in
-            g.attention(q: t[0], k: t[1], v: t[2], batch: batch, queryLength: length, keyLength: length, heads: heads,
-                        kvHeads: kvHeads, headDim: dim, mask: AttentionMask(keyIsToken: keep, causal: causal), scale: 0.7)
+        Self.check([
+            Self.random([batch * length, heads * dim], seed: 20), Self.random([batch * length, kvHeads * dim], seed: 21),
+            Self.random([batch * length, kvHeads * dim], seed: 22),
+        ]) { g, t in
+            g.attention(
+                q: t[0], k: t[1], v: t[2], batch: batch, queryLength: length, keyLength: length, heads: heads,
+                kvHeads: kvHeads, headDim: dim, mask: AttentionMask(keyIsToken: keep, causal: causal), scale: 0.7)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TrainingCore
 
 /// Optimizers, schedules and clipping against PyTorch's and transformers' formulas.

@@ -1,6 +1,7 @@
 import Foundation
 import TailorTestSupport
 import Testing
+
 @testable import Training
 
 /// Data files that trapped Dataset.load (fixtures/fuzz-regressions/dataset, see Fuzz/README.md)

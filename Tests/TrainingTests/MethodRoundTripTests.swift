@@ -4,6 +4,7 @@ import SafeTensors
 import TailorTestSupport
 import Testing
 import TrainingCore
+
 @testable import Adapters
 @testable import Training
 
@@ -15,8 +16,9 @@ import TrainingCore
         var data = try Dataset.load(FixturePaths.path("sentiment/train.jsonl"), task: .classification)
         data.examples = Array(data.examples.prefix(32))
         let lora = LoRAConfig(r: 4, alpha: 8, targets: .names(["query", "value"]), modulesToSave: ["classifier"])
-        let model = try TaskModel(folder: FixturePaths.path("tiny-bert"), task: .classification, method: method, loraConfig: lora,
-                                  labels: data.labels, maxLength: 24, seed: 1, bottleneckSize: 8, virtualTokens: 3)
+        let model = try TaskModel(
+            folder: FixturePaths.path("tiny-bert"), task: .classification, method: method, loraConfig: lora,
+            labels: data.labels, maxLength: 24, seed: 1, bottleneckSize: 8, virtualTokens: 3)
         model.saveDType = dtype
         var arguments = TrainingArguments()
         arguments.epochs = 3
@@ -38,12 +40,19 @@ import TrainingCore
         }
 
         let (batch, _) = model.encode(Array(data.examples.prefix(4)))
-        guard let trained = model.model as? Bert else { Issue.record("BERT expected"); return }
+        guard let trained = model.model as? Bert else {
+            Issue.record("BERT expected")
+            return
+        }
         let expected = trained.classify(Graph(recording: false), batch).values
-        let fresh = try Bert(config: trained.config, weights: WeightStore(Checkpoint.open(FixturePaths.path("tiny-bert"))),
-                             withClassifier: true, trainable: false)
+        let fresh = try Bert(
+            config: trained.config, weights: WeightStore(Checkpoint.open(FixturePaths.path("tiny-bert"))),
+            withClassifier: true, trainable: false)
         let adapter = try PEFTAdapterFolder.loadAny(folder.path, into: fresh)
-        #expect(adapter.peftType == ["ia3": "IA3", "bottleneck": "BOTTLENECK", "prompt": "PROMPT_TUNING", "prefix": "PREFIX_TUNING"][method.rawValue, default: "LORA"])
+        #expect(
+            adapter.peftType
+                == ["ia3": "IA3", "bottleneck": "BOTTLENECK", "prompt": "PROMPT_TUNING", "prefix": "PREFIX_TUNING"][
+                    method.rawValue, default: "LORA"])
         let reloaded = fresh.classify(Graph(recording: false), batch).values
         let difference = zip(reloaded, expected).map { abs($0 - $1) }.max() ?? 0
         #expect(difference <= (dtype == .f32 ? 1e-6 : 2e-2), "\(method) \(dtype): reloaded logits differ by \(difference)")

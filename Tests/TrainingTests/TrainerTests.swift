@@ -2,6 +2,7 @@ import Foundation
 import TailorTestSupport
 import Testing
 import TrainingCore
+
 @testable import Adapters
 @testable import Training
 
@@ -17,8 +18,9 @@ import TrainingCore
     static func trainer(output: String, epochs: Double = 2, configure: (inout TrainingArguments) -> Void = { _ in }) throws -> Trainer {
         let data = try dataset(48)
         let lora = LoRAConfig(r: 4, alpha: 8, targets: .names(["query", "value"]), dropout: 0.1, modulesToSave: ["classifier"])
-        let model = try TaskModel(folder: FixturePaths.path("tiny-bert"), task: .classification, method: .lora, loraConfig: lora,
-                                  labels: data.labels, maxLength: 32, seed: 3)
+        let model = try TaskModel(
+            folder: FixturePaths.path("tiny-bert"), task: .classification, method: .lora, loraConfig: lora,
+            labels: data.labels, maxLength: 32, seed: 3)
         var arguments = TrainingArguments()
         arguments.epochs = epochs
         arguments.batchSize = 8
@@ -28,8 +30,11 @@ import TrainingCore
         arguments.warmupSteps = 2
         configure(&arguments)
         let validation = try dataset(64)
-        return try Trainer(model: model, train: data, validation: Dataset(examples: Array(validation.examples.suffix(16)), labels: data.labels,
-                                                                         path: "validation"), arguments: arguments, output: output)
+        return try Trainer(
+            model: model, train: data,
+            validation: Dataset(
+                examples: Array(validation.examples.suffix(16)), labels: data.labels,
+                path: "validation"), arguments: arguments, output: output)
     }
 
     static func losses(_ folder: String) throws -> [Double] {
@@ -95,7 +100,10 @@ import TrainingCore
 
     @Test func aNaNLossStopsWithTheReason() throws {
         let folder = TemporaryFolder()
-        let trainer = try Self.trainer(output: folder.path) { $0.learningRate = .infinity; $0.maxGradNorm = 0 }
+        let trainer = try Self.trainer(output: folder.path) {
+            $0.learningRate = .infinity
+            $0.maxGradNorm = 0
+        }
         #expect {
             try trainer.run { _ in }
         } throws: { error in

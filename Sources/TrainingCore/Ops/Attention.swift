@@ -30,9 +30,10 @@ extension Graph {
     ) -> Tensor {
         precondition(kvHeads > 0 && heads % kvHeads == 0, "attention: \(heads) heads for \(kvHeads) key/value heads")
         // k and v may be longer (a key/value cache with room to grow); only the first keyLength rows are read.
-        precondition(q.count == batch * queryLength * heads * headDim && k.count >= batch * keyLength * kvHeads * headDim
-                     && v.count >= batch * keyLength * kvHeads * headDim,
-                     "attention: q \(q.shape), k \(k.shape), v \(v.shape) do not fit the geometry")
+        precondition(
+            q.count == batch * queryLength * heads * headDim && k.count >= batch * keyLength * kvHeads * headDim
+                && v.count >= batch * keyLength * kvHeads * headDim,
+            "attention: q \(q.shape), k \(k.shape), v \(v.shape) do not fit the geometry")
         let qStride = heads * headDim, kvStride = kvHeads * headDim
         let group = heads / kvHeads
         // Every element is written by one head's GEMM (beta 0).
@@ -48,12 +49,14 @@ extension Graph {
                     let qBase = q.data + b * queryLength * qStride + h * headDim
                     let kBase = k.data + b * keyLength * kvStride + kvHead * headDim
                     let vBase = v.data + b * keyLength * kvStride + kvHead * headDim
-                    BLAS.sgemm(.none, .transposed, m: queryLength, n: keyLength, k: headDim, alpha: scale,
-                               a: qBase, lda: qStride, b: kBase, ldb: kvStride, c: p, ldc: keyLength)
+                    BLAS.sgemm(
+                        .none, .transposed, m: queryLength, n: keyLength, k: headDim, alpha: scale,
+                        a: qBase, lda: qStride, b: kBase, ldb: kvStride, c: p, ldc: keyLength)
                     Self.applyMask(p, batchIndex: b, queryLength: queryLength, keyLength: keyLength, mask: mask)
                     tk_softmax_rows(p, Int64(queryLength), Int64(keyLength))
-                    BLAS.sgemm(.none, .none, m: queryLength, n: headDim, k: keyLength, a: p, lda: keyLength,
-                               b: vBase, ldb: kvStride, c: out.data + b * queryLength * qStride + h * headDim, ldc: qStride)
+                    BLAS.sgemm(
+                        .none, .none, m: queryLength, n: headDim, k: keyLength, a: p, lda: keyLength,
+                        b: vBase, ldb: kvStride, c: out.data + b * queryLength * qStride + h * headDim, ldc: qStride)
                 }
             }
         }
@@ -80,22 +83,26 @@ extension Graph {
                         let kvOffset = b * keyLength * kvStride + kvHead * headDim
                         let dO = dOut + qOffset
                         // dP = dO · Vᵀ; dV += Pᵀ · dO
-                        BLAS.sgemm(.none, .transposed, m: queryLength, n: keyLength, k: headDim, a: dO, lda: qStride,
-                                   b: v.data + kvOffset, ldb: kvStride, c: dp, ldc: keyLength)
+                        BLAS.sgemm(
+                            .none, .transposed, m: queryLength, n: keyLength, k: headDim, a: dO, lda: qStride,
+                            b: v.data + kvOffset, ldb: kvStride, c: dp, ldc: keyLength)
                         if let dv {
-                            BLAS.sgemm(.transposed, .none, m: keyLength, n: headDim, k: queryLength, a: p, lda: keyLength,
-                                       b: dO, ldb: qStride, beta: vAdds || !firstOfGroup ? 1 : 0, c: dv + kvOffset, ldc: kvStride)
+                            BLAS.sgemm(
+                                .transposed, .none, m: keyLength, n: headDim, k: queryLength, a: p, lda: keyLength,
+                                b: dO, ldb: qStride, beta: vAdds || !firstOfGroup ? 1 : 0, c: dv + kvOffset, ldc: kvStride)
                         }
                         // dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled, in place in dp.
                         tk_softmax_backward_rows(p, dp, Int64(queryLength), Int64(keyLength), scale)
                         if let dq {
-                            BLAS.sgemm(.none, .none, m: queryLength, n: headDim, k: keyLength, a: dp, lda: keyLength,
-                                       b: k.data + kvOffset, ldb: kvStride, beta: qAdds ? 1 : 0, c: dq + qOffset, ldc: qStride)
+                            BLAS.sgemm(
+                                .none, .none, m: queryLength, n: headDim, k: keyLength, a: dp, lda: keyLength,
+                                b: k.data + kvOffset, ldb: kvStride, beta: qAdds ? 1 : 0, c: dq + qOffset, ldc: qStride)
                         }
                         if let dk {
-                            BLAS.sgemm(.transposed, .none, m: keyLength, n: headDim, k: queryLength, a: dp, lda: keyLength,
-                                       b: q.data + qOffset, ldb: qStride, beta: kAdds || !firstOfGroup ? 1 : 0, c: dk + kvOffset,
-                                       ldc: kvStride)
+                            BLAS.sgemm(
+                                .transposed, .none, m: keyLength, n: headDim, k: queryLength, a: dp, lda: keyLength,
+                                b: q.data + qOffset, ldb: qStride, beta: kAdds || !firstOfGroup ? 1 : 0, c: dk + kvOffset,
+                                ldc: kvStride)
                         }
                     }
                 }
@@ -105,8 +112,10 @@ extension Graph {
     }
 
     /// Sets disallowed scores to −∞ (softmax gives them probability 0).
-    static func applyMask(_ scores: UnsafeMutablePointer<Float>, batchIndex b: Int, queryLength: Int, keyLength: Int,
-                          mask: AttentionMask) {
+    static func applyMask(
+        _ scores: UnsafeMutablePointer<Float>, batchIndex b: Int, queryLength: Int, keyLength: Int,
+        mask: AttentionMask
+    ) {
         if let keyIsToken = mask.keyIsToken {
             for j in 0..<keyLength where !keyIsToken[b * keyLength + j] {
                 for i in 0..<queryLength { scores[i * keyLength + j] = -.infinity }

@@ -101,8 +101,9 @@ extension Graph {
         record(y, [x]) { dy in
             let (grad, accumulate) = x.gradBufferForWriting()
             Parallel.forRanges(x.count, grain: 1 << 14) { r in
-                tk_gelu_backward(x.data + r.lowerBound, y.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count),
-                                 accumulate ? 1 : 0)
+                tk_gelu_backward(
+                    x.data + r.lowerBound, y.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count),
+                    accumulate ? 1 : 0)
             }
         }
         return y
@@ -136,8 +137,9 @@ extension Graph {
             let dGate = gate.requiresGrad ? gate.gradBuffer() : nil
             let dUp = up.requiresGrad ? up.gradBuffer() : nil
             Parallel.forRanges(gate.count, grain: 1 << 14) { r in
-                tk_silu_mul_backward(gate.data + r.lowerBound, up.data + r.lowerBound, dy + r.lowerBound,
-                                     dGate.map { $0 + r.lowerBound }, dUp.map { $0 + r.lowerBound }, Int64(r.count))
+                tk_silu_mul_backward(
+                    gate.data + r.lowerBound, up.data + r.lowerBound, dy + r.lowerBound,
+                    dGate.map { $0 + r.lowerBound }, dUp.map { $0 + r.lowerBound }, Int64(r.count))
             }
         }
         return y
@@ -156,8 +158,9 @@ extension Graph {
         record(y, [x]) { dy in
             let (grad, accumulate) = x.gradBufferForWriting()
             Parallel.forRanges(x.count, grain: 1 << 15) { r in
-                tk_dropout_backward(dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p,
-                                    accumulate ? 1 : 0)
+                tk_dropout_backward(
+                    dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p,
+                    accumulate ? 1 : 0)
             }
         }
         return y

@@ -10,18 +10,21 @@ extension Graph {
         // GEMM with beta 0 overwrites (OpenBLAS zeroes C itself), so only a bias needs a fill.
         let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
         if let bias { broadcastRows(bias.data, into: y.data, rows: rows, columns: outFeatures) }
-        Matmul.gemm(.none, .transposed, m: rows, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures,
-                    b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
+        Matmul.gemm(
+            .none, .transposed, m: rows, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures,
+            b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
         record(y, [x, weight, bias]) { dy in
             if x.requiresGrad {
                 let (dx, accumulate) = x.gradBufferForWriting()
-                Matmul.gemm(.none, .none, m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
-                            b: weight.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
+                Matmul.gemm(
+                    .none, .none, m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
+                    b: weight.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
             }
             if weight.requiresGrad {
                 let (dw, accumulate) = weight.gradBufferForWriting()
-                Matmul.gemm(.transposed, .none, m: outFeatures, n: inFeatures, k: rows, a: dy, lda: outFeatures,
-                            b: x.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dw, ldc: inFeatures)
+                Matmul.gemm(
+                    .transposed, .none, m: outFeatures, n: inFeatures, k: rows, a: dy, lda: outFeatures,
+                    b: x.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dw, ldc: inFeatures)
             }
             if let bias, bias.requiresGrad { sumRows(dy, rows: rows, columns: outFeatures, into: bias.gradBuffer()) }
         }

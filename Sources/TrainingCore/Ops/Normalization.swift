@@ -8,8 +8,9 @@ extension Graph {
         let mean = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         let rstd = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         Parallel.forRanges(rows, grain: 64) { r in
-            tk_layernorm_forward(x.data + r.lowerBound * cols, weight.data, bias.data, y.data + r.lowerBound * cols,
-                                 mean + r.lowerBound, rstd + r.lowerBound, Int64(r.count), Int64(cols), eps)
+            tk_layernorm_forward(
+                x.data + r.lowerBound * cols, weight.data, bias.data, y.data + r.lowerBound * cols,
+                mean + r.lowerBound, rstd + r.lowerBound, Int64(r.count), Int64(cols), eps)
         }
         let statistics = RowStatistics(mean, rstd)
         guard recording, x.requiresGrad || weight.requiresGrad || bias.requiresGrad else { return y }
@@ -20,11 +21,12 @@ extension Graph {
             partial.initialize(repeating: 0, count: 2 * chunks * cols)
             defer { partial.deallocate() }
             Parallel.forChunks(rows, grain: 64) { chunk, r in
-                tk_layernorm_backward(dy + r.lowerBound * cols, x.data + r.lowerBound * cols, weight.data,
-                                      statistics.mean + r.lowerBound, statistics.rstd + r.lowerBound,
-                                      dx.map { $0 + r.lowerBound * cols }, weight.requiresGrad ? partial + 2 * chunk * cols : nil,
-                                      bias.requiresGrad ? partial + (2 * chunk + 1) * cols : nil, Int64(r.count), Int64(cols),
-                                      accumulate ? 1 : 0)
+                tk_layernorm_backward(
+                    dy + r.lowerBound * cols, x.data + r.lowerBound * cols, weight.data,
+                    statistics.mean + r.lowerBound, statistics.rstd + r.lowerBound,
+                    dx.map { $0 + r.lowerBound * cols }, weight.requiresGrad ? partial + 2 * chunk * cols : nil,
+                    bias.requiresGrad ? partial + (2 * chunk + 1) * cols : nil, Int64(r.count), Int64(cols),
+                    accumulate ? 1 : 0)
             }
             for chunk in 0..<chunks {
                 if weight.requiresGrad { tk_add_inplace(weight.gradBuffer(), partial + 2 * chunk * cols, Int64(cols)) }
@@ -39,8 +41,9 @@ extension Graph {
         let y = Tensor(uninitialized: x.shape)
         let rstd = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         Parallel.forRanges(rows, grain: 64) { r in
-            tk_rmsnorm_forward(x.data + r.lowerBound * cols, weight.data, y.data + r.lowerBound * cols,
-                               rstd + r.lowerBound, Int64(r.count), Int64(cols), eps)
+            tk_rmsnorm_forward(
+                x.data + r.lowerBound * cols, weight.data, y.data + r.lowerBound * cols,
+                rstd + r.lowerBound, Int64(r.count), Int64(cols), eps)
         }
         let statistics = RowStatistics(nil, rstd)
         guard recording, x.requiresGrad || weight.requiresGrad else { return y }
@@ -51,9 +54,10 @@ extension Graph {
             partial.initialize(repeating: 0, count: chunks * cols)
             defer { partial.deallocate() }
             Parallel.forChunks(rows, grain: 64) { chunk, r in
-                tk_rmsnorm_backward(dy + r.lowerBound * cols, x.data + r.lowerBound * cols, weight.data,
-                                    statistics.rstd + r.lowerBound, dx.map { $0 + r.lowerBound * cols },
-                                    partial + chunk * cols, Int64(r.count), Int64(cols))
+                tk_rmsnorm_backward(
+                    dy + r.lowerBound * cols, x.data + r.lowerBound * cols, weight.data,
+                    statistics.rstd + r.lowerBound, dx.map { $0 + r.lowerBound * cols },
+                    partial + chunk * cols, Int64(r.count), Int64(cols))
             }
             if weight.requiresGrad {
                 for chunk in 0..<chunks { tk_add_inplace(weight.gradBuffer(), partial + chunk * cols, Int64(cols)) }

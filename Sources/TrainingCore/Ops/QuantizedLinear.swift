@@ -1,5 +1,5 @@
-import Dispatch
 import CTrainingKernels
+import Dispatch
 import Quantization
 
 /// A frozen 4-bit weight `[out, in]` for the matmul: packed codes stay packed and are dequantized
@@ -25,8 +25,9 @@ public final class QuantizedLinearWeight: @unchecked Sendable {
     /// Rows `rows` of the weight in f32 into `buffer` (`rows.count × in` floats).
     func dequantizeRows(_ rows: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
         let start = BLAS.measuresTime ? DispatchTime.now().uptimeNanoseconds : 0
-        weight.dequantize(elements: (rows.lowerBound * inFeatures)..<(rows.upperBound * inFeatures), blockAbsmax: blockAbsmax,
-                          into: UnsafeMutableBufferPointer(start: buffer, count: rows.count * inFeatures))
+        weight.dequantize(
+            elements: (rows.lowerBound * inFeatures)..<(rows.upperBound * inFeatures), blockAbsmax: blockAbsmax,
+            into: UnsafeMutableBufferPointer(start: buffer, count: rows.count * inFeatures))
         if BLAS.measuresTime { tk_dequantize_time_add(DispatchTime.now().uptimeNanoseconds - start) }
     }
 }
@@ -53,8 +54,9 @@ extension Graph {
             for t in range where t * tile < outFeatures {
                 let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
                 weight.dequantizeRows(outRows, into: buffer)
-                BLAS.sgemm(.none, .transposed, m: rows, n: outRows.count, k: inFeatures, a: x.data, lda: inFeatures,
-                           b: buffer, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data + outRows.lowerBound, ldc: outFeatures)
+                BLAS.sgemm(
+                    .none, .transposed, m: rows, n: outRows.count, k: inFeatures, a: x.data, lda: inFeatures,
+                    b: buffer, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data + outRows.lowerBound, ldc: outFeatures)
             }
         }
         record(y, [x, bias]) { dy in
@@ -66,11 +68,13 @@ extension Graph {
                     let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
                     // Every core dequantizes a share of the tile's rows (the GEMM after it is parallel too).
                     Parallel.forRanges(outRows.count, grain: 16) { part in
-                        weight.dequantizeRows((outRows.lowerBound + part.lowerBound)..<(outRows.lowerBound + part.upperBound),
-                                              into: buffer + part.lowerBound * inFeatures)
+                        weight.dequantizeRows(
+                            (outRows.lowerBound + part.lowerBound)..<(outRows.lowerBound + part.upperBound),
+                            into: buffer + part.lowerBound * inFeatures)
                     }
-                    Matmul.gemm(.none, .none, m: rows, n: inFeatures, k: outRows.count, a: dy + outRows.lowerBound, lda: outFeatures,
-                                b: buffer, ldb: inFeatures, beta: accumulate || t > 0 ? 1 : 0, c: dx, ldc: inFeatures)
+                    Matmul.gemm(
+                        .none, .none, m: rows, n: inFeatures, k: outRows.count, a: dy + outRows.lowerBound, lda: outFeatures,
+                        b: buffer, ldb: inFeatures, beta: accumulate || t > 0 ? 1 : 0, c: dx, ldc: inFeatures)
                 }
             }
             if let bias, bias.requiresGrad { sumRows(dy, rows: rows, columns: outFeatures, into: bias.gradBuffer()) }

@@ -1,4 +1,5 @@
 import CTrainingKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -19,8 +20,10 @@ public final class AdamW {
     private var moments: [UnsafeMutablePointer<Float>]
     private var velocities: [UnsafeMutablePointer<Float>]
 
-    public init(parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                eps: Float = 1e-8, weightDecay: Float = 0.01) {
+    public init(
+        parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+        eps: Float = 1e-8, weightDecay: Float = 0.01
+    ) {
         self.parameters = parameters
         self.learningRate = learningRate
         self.beta1 = beta1
@@ -58,8 +61,9 @@ public final class AdamW {
             let (b1, b2, eps) = (beta1, beta2, eps)
             // m follows torch's exp_avg.lerp_(grad, 1 − β1) form; see tk_adamw.
             Parallel.forRanges(parameter.count, grain: 1 << 15) { r in
-                tk_adamw(p + r.lowerBound, grad + r.lowerBound, m + r.lowerBound, v + r.lowerBound, Int64(r.count),
-                         decay, b1, b2, stepSize, bias2Root, eps)
+                tk_adamw(
+                    p + r.lowerBound, grad + r.lowerBound, m + r.lowerBound, v + r.lowerBound, Int64(r.count),
+                    decay, b1, b2, stepSize, bias2Root, eps)
             }
         }
     }
@@ -67,8 +71,10 @@ public final class AdamW {
     /// The moments of parameter `index` and the step count, to save a checkpoint.
     public func state(of index: Int) -> (moment: [Float], velocity: [Float]) {
         let count = parameters[index].count
-        return (Array(UnsafeBufferPointer(start: moments[index], count: count)),
-                Array(UnsafeBufferPointer(start: velocities[index], count: count)))
+        return (
+            Array(UnsafeBufferPointer(start: moments[index], count: count)),
+            Array(UnsafeBufferPointer(start: velocities[index], count: count))
+        )
     }
 
     /// Restores a checkpoint's moments and step count.
