@@ -17,7 +17,7 @@ public final class PrefixTuningModel: PEFTAdapter {
     public let taskType: String?
     public let baseModel: String?
     public private(set) var fullyTrained: [(String, Tensor)] = []
-    let geometry: PromptLearning.Geometry
+    let geometry: PromptGeometry
 
     static let understood: Set<String> = [
         "peft_type", "task_type", "num_virtual_tokens", "token_dim", "num_transformer_submodules",
@@ -32,7 +32,7 @@ public final class PrefixTuningModel: PEFTAdapter {
         seed: UInt64
     ) throws {
         var rng = RandomGenerator(seed: seed)
-        let geometry = try PromptLearning.Geometry(base, file: "adapter")
+        let geometry = base.promptGeometry
         try geometry.checkVirtualTokens(virtualTokens, file: "adapter")
         let values = (0..<(virtualTokens * geometry.layers * 2 * geometry.keyValueWidth)).map { _ in rng.nextNormal() }
         try self.init(
@@ -44,7 +44,7 @@ public final class PrefixTuningModel: PEFTAdapter {
         base: AdaptableModel, table values: [Float], count: Int, modulesToSave: [String], taskType: String?, baseModel: String?,
         weights: [String: Tensor]?, file: String
     ) throws {
-        geometry = try PromptLearning.Geometry(base, file: file)
+        geometry = base.promptGeometry
         try geometry.checkVirtualTokens(count, file: file)
         let width = geometry.layers * 2 * geometry.keyValueWidth
         let (size, overflow) = count.multipliedReportingOverflow(by: width)
@@ -68,7 +68,7 @@ public final class PrefixTuningModel: PEFTAdapter {
     /// Loads a PEFT prefix-tuning folder, checking its recorded geometry against the base.
     convenience init(base: AdaptableModel, json: [String: Any], weights: [String: Tensor], file: String) throws {
         let count = try PromptLearning.virtualTokenCount(json, understood: Self.understood, method: "prefix tuning", file: file)
-        let geometry = try PromptLearning.Geometry(base, file: file)
+        let geometry = base.promptGeometry
         for (field, expected) in [
             ("num_layers", geometry.layers), ("token_dim", geometry.keyValueWidth),
             ("num_attention_heads", geometry.keyValueHeads),

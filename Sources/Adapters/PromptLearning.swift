@@ -28,29 +28,18 @@ enum PromptLearning {
         }
         return count
     }
+}
 
-    /// The geometry PEFT records (hidden size, layers, heads; for prefix tuning the key/value
-    /// width and heads) and the positions virtual tokens take from.
-    struct Geometry {
-        let hiddenSize, layers, heads, keyValueWidth, keyValueHeads: Int
-        let maxPositions: Int
-
-        init(_ base: AdaptableModel, file: String) throws {
-            let g = base.promptGeometry
-            (hiddenSize, layers, heads, keyValueWidth, keyValueHeads) = (g.hiddenSize, g.layers, g.heads, g.keyValueWidth, g.keyValueHeads)
-            maxPositions = g.maxPositions
-        }
-
-        /// Refuses a virtual-token count that leaves the text no position: BERT's learned position
-        /// table would be read past its end, and any count that large is a mistake (checked
-        /// before the table is allocated, so a huge count cannot exhaust memory).
-        func checkVirtualTokens(_ count: Int, file: String) throws {
-            guard count >= 1, count < maxPositions else {
-                throw AdapterError(
-                    file: file,
-                    "num_virtual_tokens \(count) must be between 1 and \(maxPositions - 1): the base model has "
-                        + "max_position_embeddings \(maxPositions), and the text needs at least one of them")
-            }
+extension PromptGeometry {
+    /// Refuses a virtual-token count that leaves the text no position: BERT's learned position
+    /// table would be read past its end, and any count that large is a mistake (checked
+    /// before the table is allocated, so a huge count cannot exhaust memory).
+    func checkVirtualTokens(_ count: Int, file: String) throws {
+        guard count >= 1, count < maxPositions else {
+            throw AdapterError(
+                file: file,
+                "num_virtual_tokens \(count) must be between 1 and \(maxPositions - 1): the base model has "
+                    + "max_position_embeddings \(maxPositions), and the text needs at least one of them")
         }
     }
 }

@@ -29,7 +29,7 @@ public final class PromptTuningModel: PEFTAdapter {
         seed: UInt64
     ) throws {
         var rng = RandomGenerator(seed: seed)
-        let geometry = try PromptLearning.Geometry(base, file: "adapter")
+        let geometry = base.promptGeometry
         try geometry.checkVirtualTokens(virtualTokens, file: "adapter")
         let dim = geometry.hiddenSize
         let values = (0..<(virtualTokens * dim)).map { _ in rng.nextNormal() }
@@ -42,7 +42,7 @@ public final class PromptTuningModel: PEFTAdapter {
         base: AdaptableModel, embeddings values: [Float], count: Int, modulesToSave: [String], taskType: String?, baseModel: String?,
         weights: [String: Tensor]?, file: String
     ) throws {
-        let geometry = try PromptLearning.Geometry(base, file: file)
+        let geometry = base.promptGeometry
         try geometry.checkVirtualTokens(count, file: file)
         let dim = geometry.hiddenSize
         let (size, overflow) = count.multipliedReportingOverflow(by: dim)
