@@ -98,6 +98,9 @@ let package = Package(
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Models", "TrainingCore", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "TrainingCore", "TailorTestSupport"]),
+        .testTarget(
+            name: "WorkflowsTests",
+            dependencies: ["Workflows", "Adapters", "Inference", "Registry", "Training", "TailorTestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Adapters", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TailorTestSupport"]),
         .testTarget(
