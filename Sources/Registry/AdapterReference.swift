@@ -19,7 +19,7 @@ public struct AdapterReference: Sendable, Equatable, CustomStringConvertible {
         guard !text.isEmpty else { throw invalid("the adapter reference is empty") }
         let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard !parts[0].isEmpty else { throw invalid("the adapter name is missing before '@'") }
-        do { try AdapterStore.checkName(parts[0]) } catch { throw invalid("\(error)") }
+        do { try AdapterStore.checkName(parts[0]) } catch let error as RegistryError { throw invalid(error.file + " " + error.message) }
         name = parts[0]
         guard parts.count == 2 else {
             selector = .latest
@@ -31,7 +31,7 @@ public struct AdapterReference: Sendable, Equatable, CustomStringConvertible {
             guard number > 0 else { throw invalid("version numbers start at 1") }
             selector = .number(number)
         } else {
-            do { try AdapterStore.checkTag(version) } catch { throw invalid("\(error)") }
+            do { try AdapterStore.checkTag(version) } catch let error as RegistryError { throw invalid(error.file + " " + error.message) }
             selector = .tag(version)
         }
     }

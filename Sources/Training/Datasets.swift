@@ -1,6 +1,5 @@
 import Diagnostics
 import Foundation
-import Models
 
 /// One training example: classification (text, optional pair, label index) or language
 /// modelling (text, or prompt + completion with the loss on the completion only).
@@ -17,17 +16,7 @@ public struct Dataset: Sendable {
     public var labels: [String]
     public var path: String
 
-    public enum Task: String, Sendable, CaseIterable {
-        case classification, causalLM = "causal-lm"
-
-        /// The model head a task trains.
-        public var head: ModelHead { self == .classification ? .sequenceClassification : .causalLM }
-
-        public init?(head: ModelHead) {
-            guard let task = Self.allCases.first(where: { $0.head == head }) else { return nil }
-            self = task
-        }
-    }
+    public enum Task: String, Sendable, CaseIterable { case classification, causalLM = "causal-lm" }
 
     /// Reads CSV (header with `text`[, `text_pair`], `label`) or JSONL. Labels may be names or
     /// integers; `knownLabels` fixes the order (e.g. from a training set or a model's id2label).

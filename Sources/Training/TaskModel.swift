@@ -227,3 +227,13 @@ public final class TaskModel {
         _ = try ModelFolder.copyCompanions(of: source, into: output)
     }
 }
+
+extension Dataset.Task {
+    /// The model head a task trains.
+    public var head: ModelHead { self == .classification ? .sequenceClassification : .causalLM }
+
+    public init?(head: ModelHead) {
+        guard let task = Self.allCases.first(where: { $0.head == head }) else { return nil }
+        self = task
+    }
+}

@@ -2,6 +2,7 @@ import Adapters
 import Diagnostics
 import Foundation
 import Inference
+import Models
 import Quantization
 import Registry
 import SafeTensors
@@ -176,9 +177,10 @@ public struct DemoPipeline {
 
     func train(task: String, base: String, events: (Trainer.Event) -> Void) throws -> TrainingSummary {
         let trainSet = try Dataset.load(data + "/\(task)/train.jsonl", task: .classification)
+        // The family's default targets (BERT: query, value); the head is trained in full.
         let lora = LoRAConfig(
-            r: 8, alpha: 16, targets: .names(["query", "value"]), modulesToSave: ["classifier"], taskType: "SEQ_CLS",
-            baseModel: base)
+            r: 8, alpha: 16, targets: .names(try ModelFamilies.family(ofFolder: base).defaultLoRATargets), modulesToSave: ["classifier"],
+            taskType: ModelHead.sequenceClassification.peftTaskType, baseModel: base)
         let taskModel = try TaskModel(
             folder: base, task: .classification, method: .lora, loraConfig: lora, labels: trainSet.labels,
             maxLength: 64, seed: 42)
