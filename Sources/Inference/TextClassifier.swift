@@ -89,7 +89,8 @@ public final class TextClassifier {
                 let batchIndices = Array(indices[start..<min(indices.count, start + batchSize)])
                 let encodings = tokenizer.encodeBatch(
                     batchIndices.map { texts[$0] }, pairs: pairs.map { p in batchIndices.map { p[$0] } },
-                    maxLength: maxLength, padding: .longest, padId: model.padId(using: tokenizer))
+                    maxLength: maxLength, padding: .longest, padId: model.padId(using: tokenizer),
+                    side: model.family.paddingSide)
                 let batch = TokenBatch(
                     ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
                     tokenTypes: encodings.map(\.typeIds))

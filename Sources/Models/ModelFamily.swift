@@ -27,7 +27,7 @@ public enum ModelHead: String, Sendable, Codable, CaseIterable {
 }
 
 /// Which end of a row padding goes to when a batch is padded to one length.
-public enum PaddingSide: String, Sendable { case left, right }
+public typealias PaddingSide = Tokenizer.PaddingSide
 
 /// One architecture as config.json's `model_type` names it: how its config is read, which heads
 /// it has, PEFT's defaults for it, and how its model is built. Everything outside `Models` sees a

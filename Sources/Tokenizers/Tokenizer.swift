@@ -21,6 +21,9 @@ public final class Tokenizer: @unchecked Sendable {
         case fixed(Int)
     }
 
+    /// Which end of a row padding goes to (a model family's choice: transformers' `padding_side`).
+    public enum PaddingSide: String, Sendable { case left, right }
+
     struct AddedToken {
         var content: String
         var id: Int
@@ -130,7 +133,7 @@ public final class Tokenizer: @unchecked Sendable {
     /// Encodes several inputs, truncated to `maxLength` and padded (right) with `padId`.
     public func encodeBatch(
         _ texts: [String], pairs: [String]? = nil, maxLength: Int? = nil, padding: Padding = .longest,
-        padId: Int? = nil
+        padId: Int? = nil, side: PaddingSide = .right
     ) -> [Encoding] {
         var encodings = texts.enumerated().map { index, text in encode(text, pair: pairs?[index], maxLength: maxLength) }
         let target: Int
@@ -140,12 +143,16 @@ public final class Tokenizer: @unchecked Sendable {
         case .fixed(let length): target = length
         }
         let pad = padId ?? configuredPadId ?? 0
+        func padded<T>(_ row: [T], _ filler: T, _ missing: Int) -> [T] {
+            let fill = [T](repeating: filler, count: missing)
+            return side == .right ? row + fill : fill + row
+        }
         for i in encodings.indices where encodings[i].ids.count < target {
             let missing = target - encodings[i].ids.count
-            encodings[i].ids += [Int](repeating: pad, count: missing)
-            encodings[i].tokens += [String](repeating: idToToken[pad] ?? "", count: missing)
-            encodings[i].typeIds += [Int](repeating: 0, count: missing)
-            encodings[i].attentionMask += [Int](repeating: 0, count: missing)
+            encodings[i].ids = padded(encodings[i].ids, pad, missing)
+            encodings[i].tokens = padded(encodings[i].tokens, idToToken[pad] ?? "", missing)
+            encodings[i].typeIds = padded(encodings[i].typeIds, 0, missing)
+            encodings[i].attentionMask = padded(encodings[i].attentionMask, 0, missing)
         }
         return encodings
     }

@@ -164,7 +164,7 @@ public final class TaskModel {
             let encodings = tokenizer.encodeBatch(
                 examples.map(\.text),
                 pairs: examples.contains { $0.pair != nil } ? examples.map { $0.pair ?? "" } : nil,
-                maxLength: maxLength, padding: .longest, padId: padId)
+                maxLength: maxLength, padding: .longest, padId: padId, side: model.family.paddingSide)
             let batch = TokenBatch(
                 ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
                 tokenTypes: encodings.map(\.typeIds))
@@ -187,10 +187,13 @@ public final class TaskModel {
                 labels.append(Array(target.prefix(maxLength)))
             }
             let length = rows.map(\.count).max() ?? 0
-            let mask = rows.map { [Bool](repeating: true, count: $0.count) + [Bool](repeating: false, count: length - $0.count) }
-            let padded = rows.map { $0 + [Int](repeating: padId, count: length - $0.count) }
-            let paddedLabels = labels.map { $0 + [Int](repeating: -100, count: length - $0.count) }
-            return (TokenBatch(ids: padded, mask: mask), paddedLabels.flatMap { $0 })
+            let left = model.family.paddingSide == .left
+            func padded<T>(_ row: [T], _ filler: T) -> [T] {
+                let fill = [T](repeating: filler, count: length - row.count)
+                return left ? fill + row : row + fill
+            }
+            let mask = rows.map { padded([Bool](repeating: true, count: $0.count), false) }
+            return (TokenBatch(ids: rows.map { padded($0, padId) }, mask: mask), labels.flatMap { padded($0, -100) })
         }
     }
 

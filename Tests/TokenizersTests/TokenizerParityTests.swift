@@ -46,4 +46,21 @@ import Testing
         #expect(encodings.map(\.ids) == batch["ids"] as! [[Int]], "\(kind): truncated and padded ids")
         #expect(encodings.map(\.attentionMask) == batch["attention_mask"] as! [[Int]], "\(kind): attention masks")
     }
+
+    /// Left padding (a decoder family's choice) puts the same pad ids, type ids and zero mask
+    /// entries before each row instead of after it; the real tokens are unchanged.
+    @Test(arguments: ["wordpiece", "gpt2-bpe"])
+    func leftPaddingMirrorsRightPadding(kind: String) throws {
+        let tokenizer = try Tokenizer(path: FixturePaths.path("tokenizers/\(kind).json"))
+        let texts = ["short", "a somewhat longer sentence to pad the other one"]
+        let right = tokenizer.encodeBatch(texts, padId: 7)
+        let left = tokenizer.encodeBatch(texts, padId: 7, side: .left)
+        for (r, l) in zip(right, left) {
+            let missing = r.attentionMask.filter { $0 == 0 }.count
+            #expect(l.ids == Array(r.ids.suffix(missing)) + Array(r.ids.prefix(r.ids.count - missing)), "\(kind): ids")
+            #expect(l.attentionMask == [Int](repeating: 0, count: missing) + [Int](repeating: 1, count: r.ids.count - missing))
+            #expect(l.typeIds == Array(r.typeIds.suffix(missing)) + Array(r.typeIds.prefix(r.typeIds.count - missing)))
+        }
+        #expect(right[0].attentionMask.contains(0), "the short text is padded")
+    }
 }
