@@ -64,16 +64,16 @@ enum Harness {
     static func load(_ config: [UInt8], weights modelWeights: [UInt8], llama: Bool, label: String, plainLoRA: Bool) -> Bool {
         let contents = ["adapter_config.json": config, "adapter_model.safetensors": modelWeights]
         guard let files = try? AdapterFiles(files: contents, label: "fuzz") else { return false }
-        let loaded: LoadedModel
+        let loaded: any TransformerModel
         do {
             loaded = try ModelLoader.load(
                 folder: Fuzz.fixtures + (llama ? "/tiny-llama" : "/tiny-bert"),
-                task: llama ? .causalLM : .sequenceClassification)
+                head: llama ? .causalLM : .sequenceClassification)
         } catch {
             fatalError("cannot load the base: \(error)")
         }
         let adapter: any PEFTAdapter
-        do { adapter = try PEFTAdapterFolder.loadAny(files, into: loaded.adaptable) } catch {
+        do { adapter = try PEFTAdapterFolder.loadAny(files, into: loaded) } catch {
             Fuzz.note("\(label): \(error)")
             return false
         }
@@ -82,10 +82,7 @@ enum Harness {
         _ = adapter.addedParameterCount
         _ = adapter.configText()
         let batch = TokenBatch(ids: [[1, 5, 9, 2], [3, 4, 0, 0]], mask: [[true, true, true, true], [true, true, false, false]])
-        switch loaded {
-        case .bert(let bert): _ = bert.classify(Graph(recording: false), batch).values
-        case .llama(let llama): _ = llama.logits(Graph(recording: false), batch).values
-        }
+        _ = loaded.forward(Graph(recording: false), batch).values
         if plainLoRA { _ = try? AdapterUpdates(files, base: nil) }
         return true
     }

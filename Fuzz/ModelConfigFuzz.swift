@@ -40,34 +40,23 @@ enum Harness {
         if let quantization, key == "bert" || key == "llama" { key += quantization == "fp4" && key == "llama" ? "-fp4" : "-4bit" }
         let folder = Fuzz.scratch + "/" + key
         Fuzz.write(bytes, to: folder + "/config.json")
-        // The tasks a command asks of the family (BERT classifies or encodes, the Llama family
+        // The heads a command asks of the family (BERT classifies or encodes, the Llama family
         // classifies or generates); the other one is refused up front.
-        let tasks: [ModelLoader.Task] = key.hasPrefix("bert") ? [.sequenceClassification, .encoder] : [.sequenceClassification, .causalLM]
-        let task = tasks[Int(Fuzz.hash(bytes) % 2)]
-        let model: LoadedModel
-        do { model = try ModelLoader.load(folder: folder, task: task) } catch {
-            Fuzz.note("\(key) \(task): \(error)")
+        let heads: [ModelHead] = key.hasPrefix("bert") ? [.sequenceClassification, .encoder] : [.sequenceClassification, .causalLM]
+        let head = heads[Int(Fuzz.hash(bytes) % 2)]
+        let model: any TransformerModel
+        do { model = try ModelLoader.load(folder: folder, head: head) } catch {
+            Fuzz.note("\(key) \(head): \(error)")
             return
         }
-        Fuzz.note("\(key) \(task): loaded")
+        Fuzz.note("\(key) \(head): loaded")
         _ = model.labels
         _ = model.namedParameters.count
         let batch = TokenBatch(ids: [[1, 5, 9, 2], [3, 4, 0, 0]], mask: [[true, true, true, true], [true, true, false, false]])
-        switch model {
-        case .bert(let bert):
-            if task == .sequenceClassification {
-                _ = bert.classify(Graph(recording: false), batch).values
-            } else {
-                _ = bert.encode(Graph(recording: false), batch).values
-            }
-        case .llama(let llama):
-            if task == .sequenceClassification {
-                _ = llama.classify(Graph(recording: false), batch).values
-            } else {
-                _ = llama.logits(Graph(recording: false), batch).values
-                let cache = llama.makeCache(capacity: 8)
-                _ = llama.step([1, 2], cache: cache).values
-            }
+        _ = model.forward(Graph(recording: false), batch).values
+        if head == .causalLM, let decoder = model as? any CausalLanguageModel {
+            let cache = decoder.makeCache(capacity: 8)
+            _ = decoder.step([1, 2], cache: cache, adapterSlot: nil).values
         }
     }
 

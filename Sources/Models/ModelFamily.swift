@@ -169,7 +169,8 @@ extension TransformerModel {
     }
 }
 
-/// A model that continues text token by token with a ``KVCache``.
+/// A model that continues text token by token with a ``KVCache``: stepping needs the causal-LM
+/// head (``ModelLoader/loadCausalLM(folder:)`` loads one).
 public protocol CausalLanguageModel: TransformerModel {
     /// A cache for up to `capacity` tokens of one sequence (prefix tuning's entries come first).
     func makeCache(capacity: Int) -> KVCache
