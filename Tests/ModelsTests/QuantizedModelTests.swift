@@ -10,9 +10,10 @@ import TrainingCore
 /// 4-bit bases: the tiled NF4 matmul against dequantize-then-matmul, and a model loaded from a
 /// bitsandbytes folder against the same model with its weights dequantized.
 @Suite struct QuantizedModelTests {
-    @Test func quantizedLinearEqualsDequantizeThenMatmul() throws {
+    /// 7 rows take the fused decode product, 9 the tiled dequantize-and-GEMM path.
+    @Test(arguments: [7, 9]) func quantizedLinearEqualsDequantizeThenMatmul(rows: Int) throws {
         var rng = RandomGenerator(seed: 5)
-        let (out, inFeatures, rows) = (600, 96, 7)  // > one tile of 256 rows, partial last tile
+        let (out, inFeatures) = (600, 96)  // > one tile of 256 rows, partial last tile
         let values = (0..<(out * inFeatures)).map { _ in rng.nextNormal() * 0.05 }
         let weight = try values.withUnsafeBufferPointer {
             try QuantizedWeight.quantize(

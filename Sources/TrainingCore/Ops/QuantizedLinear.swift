@@ -22,6 +22,15 @@ public final class QuantizedLinearWeight: @unchecked Sendable {
         self.name = name
     }
 
+    /// Tiles of at most `tileRows` output rows, as many as a multiple of the cores so each core
+    /// gets the same work (384 rows in tiles of 256 left one core half idle): (count, rows each).
+    var tiling: (tiles: Int, tile: Int) {
+        precondition(outFeatures > 0, "linear \(name): no outputs")
+        let workers = max(Parallel.workers, 1)
+        let tiles = ((outFeatures + Self.tileRows - 1) / Self.tileRows + workers - 1) / workers * workers
+        return (tiles, (outFeatures + tiles - 1) / tiles)
+    }
+
     /// Rows `rows` of the weight in f32 into `buffer` (`rows.count × in` floats).
     func dequantizeRows(_ rows: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
         let start = BLAS.measuresTime ? DispatchTime.now().uptimeNanoseconds : 0
@@ -29,6 +38,27 @@ public final class QuantizedLinearWeight: @unchecked Sendable {
             elements: (rows.lowerBound * inFeatures)..<(rows.upperBound * inFeatures), blockAbsmax: blockAbsmax,
             into: UnsafeMutableBufferPointer(start: buffer, count: rows.count * inFeatures))
         if BLAS.measuresTime { tk_dequantize_time_add(DispatchTime.now().uptimeNanoseconds - start) }
+    }
+
+    /// `y = x · Wᵀ` (+ what `y` holds with `accumulate`) for few rows of `x`, reading the packed
+    /// codes directly: decoding streams the weight once per token, and dequantizing it to f32 first
+    /// would move 8 times its bytes.
+    func multiplyFewRows(_ x: Tensor, into y: Tensor, accumulate: Bool) {
+        precondition(x.rows <= Int(TK_DECODE_MAX_ROWS), "\(x.rows) rows: the fused 4-bit product takes at most 8")
+        let (rows, inFeatures, outFeatures, blockSize) = (x.rows, self.inFeatures, self.outFeatures, weight.blockSize)
+        weight.packed.withUnsafeBufferPointer { packed in
+            blockAbsmax.withUnsafeBufferPointer { absmax in
+                weight.quantMap.withUnsafeBufferPointer { code in
+                    // Grain: a 2048-wide row is 1 kB of codes; 64 rows per task keep the split cheap.
+                    Parallel.forRanges(outFeatures, grain: 64) { range in
+                        tk_matvec_4bit(
+                            packed.baseAddress, Int64(blockSize), code.baseAddress, absmax.baseAddress, Int64(inFeatures),
+                            Int64(range.lowerBound), Int64(range.upperBound), x.data, Int64(rows), y.data, Int64(outFeatures),
+                            accumulate ? 1 : 0)
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -42,12 +72,12 @@ extension Graph {
         let rows = x.rows
         let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
         if let bias { broadcastRows(bias.data, into: y.data, rows: rows, columns: outFeatures) }
-        // Tiles of at most tileRows rows, as many as a multiple of the cores so each core gets
-        // the same work (384 rows in tiles of 256 left one core half idle).
-        precondition(outFeatures > 0, "linear \(weight.name): no outputs")
-        let workers = max(Parallel.workers, 1)
-        let tiles = ((outFeatures + QuantizedLinearWeight.tileRows - 1) / QuantizedLinearWeight.tileRows + workers - 1) / workers * workers
-        let tile = (outFeatures + tiles - 1) / tiles
+        if rows <= Int(TK_DECODE_MAX_ROWS), weight.weight.quantMap.count == 16, weight.weight.blockSize % 16 == 0 {
+            weight.multiplyFewRows(x, into: y, accumulate: bias != nil)
+            recordBackward(x, weight, bias, y)
+            return y
+        }
+        let (tiles, tile) = weight.tiling
         Parallel.forRanges(tiles, grain: 1) { range in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: tile * inFeatures)
             defer { buffer.deallocate() }
@@ -59,6 +89,14 @@ extension Graph {
                     b: buffer, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data + outRows.lowerBound, ldc: outFeatures)
             }
         }
+        recordBackward(x, weight, bias, y)
+        return y
+    }
+
+    /// The input's (and bias's) gradient of a 4-bit product; the weight itself is frozen.
+    private func recordBackward(_ x: Tensor, _ weight: QuantizedLinearWeight, _ bias: Tensor?, _ y: Tensor) {
+        let (inFeatures, outFeatures, rows) = (weight.inFeatures, weight.outFeatures, x.rows)
+        let (tiles, tile) = weight.tiling
         record(y, [x, bias]) { dy in
             if x.requiresGrad {
                 let (dx, accumulate) = x.gradBufferForWriting()
@@ -79,6 +117,5 @@ extension Graph {
             }
             if let bias, bias.requiresGrad { sumRows(dy, rows: rows, columns: outFeatures, into: bias.gradBuffer()) }
         }
-        return y
     }
 }

@@ -1,0 +1,260 @@
+#include "DecodeKernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+#define TK_HAVE_AVX512 1  /* x86-64: AVX-512 and AVX2 paths, chosen at run time */
+#define TK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+#endif
+
+// Decoding reads every weight once per token, so these loops are bound by memory bandwidth: the
+// weight streams through once per call whatever the number of rows, and each row's sum lives in
+// its own register. Products are summed in f32 in a different order than a GEMM's, so results
+// match dequantize-then-GEMM to rounding, not bit for bit.
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static void matvec_4bit_portable(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax,
+                                 int64_t in, int64_t first, int64_t end, const float *x, int64_t rows, float *y,
+                                 int64_t ldy, int accumulate) {
+    for (int64_t o = first; o < end; o++) {
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        int64_t base = o * in;
+        for (int64_t i = 0; i < in; i++) {
+            int64_t g = base + i;
+            uint8_t byte = packed[g >> 1];
+            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
+            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
+        }
+        for (int64_t r = 0; r < rows; r++) y[r * ldy + o] = accumulate ? y[r * ldy + o] + sums[r] : sums[r];
+    }
+}
+
+static void matvec_bf16_portable(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                                 int64_t rows, float *y, int64_t ldy, int accumulate) {
+    for (int64_t o = first; o < end; o++) {
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        const uint16_t *row = w + o * ldw;
+        for (int64_t i = 0; i < in; i++) {
+            float v = bf16_to_f32(row[i]);
+            for (int64_t r = 0; r < rows; r++) sums[r] += v * x[r * in + i];
+        }
+        for (int64_t r = 0; r < rows; r++) y[r * ldy + o] = accumulate ? y[r * ldy + o] + sums[r] : sums[r];
+    }
+}
+
+#ifdef TK_HAVE_AVX512
+#define TK_AVX2 __attribute__((target("avx2,fma")))
+
+static int detected_isa(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+#else
+static int detected_isa(void) { return 0; }
+#endif
+
+// The instruction set in use, detected once; a test may lower it to check each path.
+static int isa_level = -1;
+
+int tk_decode_isa(void) {
+    int level = __atomic_load_n(&isa_level, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = detected_isa();
+        __atomic_store_n(&isa_level, level, __ATOMIC_RELAXED);
+    }
+    return level;
+}
+
+void tk_decode_limit_isa(int level) {
+    int detected = detected_isa();
+    __atomic_store_n(&isa_level, level < detected ? level : detected, __ATOMIC_RELAXED);
+}
+
+#ifdef TK_HAVE_AVX512
+// Eight weights at a time: 4 packed bytes → 8 nibbles (high first); the 16-entry codebook is two
+// 8-entry registers, each permuted by the nibble, the right one kept by a blend on bit 3.
+TK_AVX2
+static void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+                             int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
+                             int accumulate) {
+    const __m256 low_table = _mm256_loadu_ps(code), high_table = _mm256_loadu_ps(code + 8);
+    const __m256i shifts = _mm256_set_epi32(0, 4, 0, 4, 0, 4, 0, 4);
+    const __m256i low4 = _mm256_set1_epi32(0x0f), eight = _mm256_set1_epi32(8);
+    for (int64_t o = first; o < end; o++) {
+        __m256 acc[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        int64_t base = o * in, i = 0;
+        for (; i < in && ((base + i) & 7); i++) {
+            int64_t g = base + i;
+            uint8_t byte = packed[g >> 1];
+            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
+            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
+        }
+        for (; i + 8 <= in; i += 8) {
+            int64_t g = base + i;
+            int32_t four;
+            memcpy(&four, packed + (g >> 1), sizeof four);
+            __m128i bytes = _mm_cvtsi32_si128(four);
+            __m256i wide = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(bytes, bytes));
+            __m256i nibbles = _mm256_and_si256(_mm256_srlv_epi32(wide, shifts), low4);
+            __m256 low = _mm256_permutevar8x32_ps(low_table, nibbles), high = _mm256_permutevar8x32_ps(high_table, nibbles);
+            __m256 pick = _mm256_castsi256_ps(_mm256_cmpgt_epi32(eight, nibbles));
+            // blocksize is a multiple of 16 and g of 8: the eight share one block.
+            __m256 w = _mm256_mul_ps(_mm256_blendv_ps(high, low, pick), _mm256_set1_ps(absmax[g / blocksize]));
+            for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + r * in + i), acc[r]);
+        }
+        for (; i < in; i++) {
+            int64_t g = base + i;
+            uint8_t byte = packed[g >> 1];
+            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
+            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+            half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+            half = _mm_add_ss(half, _mm_movehdup_ps(half));
+            float s = sums[r] + _mm_cvtss_f32(half);
+            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
+        }
+    }
+}
+
+TK_AVX2
+static void matvec_bf16_avx2(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                             int64_t rows, float *y, int64_t ldy, int accumulate) {
+    for (int64_t o = first; o < end; o++) {
+        __m256 acc[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
+        const uint16_t *row = w + o * ldw;
+        int64_t i = 0;
+        for (; i + 8 <= in; i += 8) {
+            __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(row + i)));
+            __m256 v = _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+            for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + r * in + i), acc[r]);
+        }
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        for (; i < in; i++) {
+            float v = bf16_to_f32(row[i]);
+            for (int64_t r = 0; r < rows; r++) sums[r] += v * x[r * in + i];
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+            half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+            half = _mm_add_ss(half, _mm_movehdup_ps(half));
+            float s = sums[r] + _mm_cvtss_f32(half);
+            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
+        }
+    }
+}
+
+// Sixteen weights at a time: 8 packed bytes → 16 nibbles (high first) → the codebook, held in one
+// register, by permute → times the block's absmax. Rows whose start is not a multiple of 16
+// elements (odd `in`) take the scalar path for their first and last few weights.
+TK_AVX512
+static void matvec_4bit_avx512(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+                               int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
+                               int accumulate) {
+    const __m512 table = _mm512_loadu_ps(code);
+    const __m512i shifts = _mm512_set_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
+    const __m512i low4 = _mm512_set1_epi32(0x0f);
+    for (int64_t o = first; o < end; o++) {
+        __m512 acc[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_setzero_ps();
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        int64_t base = o * in, i = 0;
+        for (; i < in && ((base + i) & 15); i++) {
+            int64_t g = base + i;
+            uint8_t byte = packed[g >> 1];
+            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
+            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
+        }
+        for (; i + 16 <= in; i += 16) {
+            int64_t g = base + i;
+            __m128i bytes8 = _mm_loadl_epi64((const __m128i *)(packed + (g >> 1)));
+            __m512i wide = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(bytes8, bytes8));
+            __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi32(wide, shifts), low4);
+            // blocksize is a multiple of 16 and g is too: the sixteen share one block.
+            __m512 w = _mm512_mul_ps(_mm512_permutexvar_ps(nibbles, table), _mm512_set1_ps(absmax[g / blocksize]));
+            for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + r * in + i), acc[r]);
+        }
+        for (; i < in; i++) {
+            int64_t g = base + i;
+            uint8_t byte = packed[g >> 1];
+            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
+            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            float s = sums[r] + _mm512_reduce_add_ps(acc[r]);
+            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
+        }
+    }
+}
+
+// Sixteen bf16 weights widen to f32 by a 16-bit shift (bf16 is f32's top half).
+TK_AVX512
+static void matvec_bf16_avx512(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                               int64_t rows, float *y, int64_t ldy, int accumulate) {
+    for (int64_t o = first; o < end; o++) {
+        __m512 acc[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_setzero_ps();
+        const uint16_t *row = w + o * ldw;
+        int64_t i = 0;
+        for (; i + 16 <= in; i += 16) {
+            __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + i)));
+            __m512 v = _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+            for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_fmadd_ps(v, _mm512_loadu_ps(x + r * in + i), acc[r]);
+        }
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        for (; i < in; i++) {
+            float v = bf16_to_f32(row[i]);
+            for (int64_t r = 0; r < rows; r++) sums[r] += v * x[r * in + i];
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            float s = sums[r] + _mm512_reduce_add_ps(acc[r]);
+            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
+        }
+    }
+}
+#endif
+
+void tk_matvec_4bit(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+                    int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy, int accumulate) {
+#ifdef TK_HAVE_AVX512
+    int isa = blocksize % 16 == 0 ? tk_decode_isa() : 0;
+    if (isa == 2) {
+        matvec_4bit_avx512(packed, blocksize, code, absmax, in, first, end, x, rows, y, ldy, accumulate);
+        return;
+    }
+    if (isa == 1) {
+        matvec_4bit_avx2(packed, blocksize, code, absmax, in, first, end, x, rows, y, ldy, accumulate);
+        return;
+    }
+#endif
+    matvec_4bit_portable(packed, blocksize, code, absmax, in, first, end, x, rows, y, ldy, accumulate);
+}
+
+void tk_matvec_bf16(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
+                    float *y, int64_t ldy, int accumulate) {
+#ifdef TK_HAVE_AVX512
+    int isa = tk_decode_isa();
+    if (isa == 2) {
+        matvec_bf16_avx512(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+        return;
+    }
+    if (isa == 1) {
+        matvec_bf16_avx2(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+        return;
+    }
+#endif
+    matvec_bf16_portable(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+}

@@ -1,0 +1,130 @@
+import CTrainingKernels
+import Foundation
+import Quantization
+import Testing
+
+@testable import TrainingCore
+
+/// The decode products read 4-bit and bf16 weights in their stored form. Each output must equal the
+/// product with the dequantized (widened) weight computed in f64 within the standard bound for a sum
+/// of n products in f32: |y − y_ref| ≤ n·u·Σ|w_i·x_i| (u = 2⁻²⁴). A wrong nibble, scale or row would
+/// miss it by orders of magnitude. Every path the CPU has (AVX-512, AVX2, portable C) is checked; the
+/// suite is serialized because it switches the path for the whole process.
+@Suite(.serialized) struct DecodeKernelTests {
+    static func bound(_ terms: Int, _ absoluteSum: Double) -> Double { Double(terms) * 0x1p-24 * absoluteSum + 1e-30 }
+
+    /// Runs `body` once per instruction-set level this CPU has, then restores the best.
+    static func forEachPath(_ body: (Int32) throws -> Void) rethrows {
+        tk_decode_limit_isa(Int32.max)
+        let best = tk_decode_isa()
+        defer { tk_decode_limit_isa(Int32.max) }
+        for level in 0...best {
+            tk_decode_limit_isa(level)
+            try body(level)
+        }
+    }
+
+    /// f64 reference: y[r, o] and Σ|w·x| for each output of rows `rows` of `x` against `w` [out, in].
+    static func reference(_ w: [Float], out: Int, in inFeatures: Int, _ x: [Float], rows: Int) -> [(Double, Double)] {
+        (0..<rows).flatMap { r in
+            (0..<out).map { o in
+                var sum = 0.0, absolute = 0.0
+                for i in 0..<inFeatures {
+                    let term = Double(w[o * inFeatures + i]) * Double(x[r * inFeatures + i])
+                    sum += term
+                    absolute += abs(term)
+                }
+                return (sum, absolute)
+            }
+        }
+    }
+
+    static func quantize(_ values: [Float], out: Int, in inFeatures: Int, blockSize: Int, type: QuantType) throws -> QuantizedWeight {
+        try values.withUnsafeBufferPointer {
+            try QuantizedWeight.quantize(
+                $0, shape: [out, inFeatures], originalDType: .f32, type: type, blockSize: blockSize,
+                doubleQuantization: blockSize != 128, tensor: "w", file: "test")
+        }
+    }
+
+    /// Odd widths (rows start mid-vector and mid-byte), widths below one vector, several blocks per
+    /// row and rows inside one block, for every block size bitsandbytes has and 1 to 8 input rows.
+    @Test(arguments: [64, 128, 256, 512, 1024, 2048, 4096])
+    func fourBitProductEqualsDequantizedProduct(blockSize: Int) throws {
+        var rng = RandomGenerator(seed: UInt64(blockSize))
+        for (out, inFeatures) in [(7, 33), (5, 13), (9, 64), (3, 257), (2, 4099)] {
+            let values = (0..<(out * inFeatures)).map { _ in rng.nextNormal() * 0.05 }
+            let weight = try Self.quantize(values, out: out, in: inFeatures, blockSize: blockSize, type: blockSize == 64 ? .fp4 : .nf4)
+            let dense = weight.dequantized()
+            let quantized = QuantizedLinearWeight(weight, name: "w")
+            for rows in 1...8 {
+                let x = Tensor((0..<(rows * inFeatures)).map { _ in rng.nextNormal() }, shape: [rows, inFeatures])
+                let expected = Self.reference(dense, out: out, in: inFeatures, x.values, rows: rows)
+                Self.forEachPath { level in
+                    let y = Tensor(zeros: [rows, out])
+                    quantized.multiplyFewRows(x, into: y, accumulate: false)
+                    for (index, (value, (exact, absolute))) in zip(y.values, expected).enumerated() {
+                        #expect(
+                            abs(Double(value) - exact) <= Self.bound(inFeatures, absolute),
+                            "path \(level), block \(blockSize), [\(out), \(inFeatures)], \(rows) rows, output \(index)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A sub-range of outputs with `accumulate` adds to what y holds and leaves the rest alone.
+    @Test func fourBitRangeAccumulates() throws {
+        var rng = RandomGenerator(seed: 11)
+        let (out, inFeatures, rows) = (10, 48, 3)
+        let weight = try Self.quantize(
+            (0..<(out * inFeatures)).map { _ in rng.nextNormal() }, out: out, in: inFeatures, blockSize: 64, type: .nf4)
+        let x = (0..<(rows * inFeatures)).map { _ in rng.nextNormal() }
+        let absmax = weight.blockAbsmax()
+        let expected = Self.reference(weight.dequantized(), out: out, in: inFeatures, x, rows: rows)
+        Self.forEachPath { level in
+            var y = [Float](repeating: 2, count: rows * out)
+            weight.packed.withUnsafeBufferPointer { packed in
+                tk_matvec_4bit(
+                    packed.baseAddress, 64, weight.quantMap, absmax, Int64(inFeatures), 3, 7, x, Int64(rows), &y, Int64(out), 1)
+            }
+            for r in 0..<rows {
+                for o in 0..<out {
+                    let value = Double(y[r * out + o])
+                    guard (3..<7).contains(o) else {
+                        #expect(value == 2, "path \(level): row \(r), output \(o) is outside the range and must stay")
+                        continue
+                    }
+                    let (exact, absolute) = expected[r * out + o]
+                    #expect(abs(value - 2 - exact) <= Self.bound(inFeatures + 1, absolute + 2), "path \(level): row \(r), output \(o)")
+                }
+            }
+        }
+    }
+
+    /// bf16 rows with a stride beyond their width, widths that leave a tail, 1 to 8 rows, a range.
+    @Test(arguments: [1, 7, 15, 16, 17, 100, 2049])
+    func bf16ProductEqualsWidenedProduct(inFeatures: Int) {
+        var rng = RandomGenerator(seed: UInt64(inFeatures))
+        let (out, stride) = (6, inFeatures + 3)
+        let bits = (0..<(out * stride)).map { _ in UInt16(truncatingIfNeeded: rng.nextNormal().bitPattern >> 16) }
+        let widened = (0..<out).flatMap { o in (0..<inFeatures).map { Float(bitPattern: UInt32(bits[o * stride + $0]) << 16) } }
+        for rows in 1...8 {
+            let x = (0..<(rows * inFeatures)).map { _ in rng.nextNormal() }
+            let expected = Self.reference(widened, out: out, in: inFeatures, x, rows: rows)
+            Self.forEachPath { level in
+                var y = [Float](repeating: 0, count: rows * out)
+                tk_matvec_bf16(bits, Int64(stride), Int64(inFeatures), 1, Int64(out), x, Int64(rows), &y, Int64(out), 0)
+                for r in 0..<rows {
+                    #expect(y[r * out] == 0, "path \(level): output 0 is outside the range")
+                    for o in 1..<out {
+                        let (exact, absolute) = expected[r * out + o]
+                        #expect(
+                            abs(Double(y[r * out + o]) - exact) <= Self.bound(inFeatures, absolute),
+                            "path \(level), in \(inFeatures), row \(r), output \(o)")
+                    }
+                }
+            }
+        }
+    }
+}
