@@ -49,6 +49,18 @@ static void matvec_bf16_portable(const uint16_t *w, int64_t ldw, int64_t in, int
     }
 }
 
+static void matvec_f32_portable(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                                int64_t rows, float *y, int64_t ldy, int accumulate) {
+    for (int64_t o = first; o < end; o++) {
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        const float *row = w + o * ldw;
+        for (int64_t i = 0; i < in; i++) {
+            for (int64_t r = 0; r < rows; r++) sums[r] += row[i] * x[r * in + i];
+        }
+        for (int64_t r = 0; r < rows; r++) y[r * ldy + o] = accumulate ? y[r * ldy + o] + sums[r] : sums[r];
+    }
+}
+
 #ifdef TK_HAVE_AVX512
 #define TK_AVX2 __attribute__((target("avx2,fma")))
 
@@ -100,8 +112,15 @@ static void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const flo
             float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
             for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
         }
+        // The block's scale changes every blocksize / 8 steps: no division per step.
+        int64_t block_end = -1;
+        __m256 scale = _mm256_setzero_ps();
         for (; i + 8 <= in; i += 8) {
             int64_t g = base + i;
+            if (g >= block_end) {
+                scale = _mm256_set1_ps(absmax[g / blocksize]);
+                block_end = (g / blocksize + 1) * blocksize;
+            }
             int32_t four;
             memcpy(&four, packed + (g >> 1), sizeof four);
             __m128i bytes = _mm_cvtsi32_si128(four);
@@ -110,7 +129,7 @@ static void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const flo
             __m256 low = _mm256_permutevar8x32_ps(low_table, nibbles), high = _mm256_permutevar8x32_ps(high_table, nibbles);
             __m256 pick = _mm256_castsi256_ps(_mm256_cmpgt_epi32(eight, nibbles));
             // blocksize is a multiple of 16 and g of 8: the eight share one block.
-            __m256 w = _mm256_mul_ps(_mm256_blendv_ps(high, low, pick), _mm256_set1_ps(absmax[g / blocksize]));
+            __m256 w = _mm256_mul_ps(_mm256_blendv_ps(high, low, pick), scale);
             for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + r * in + i), acc[r]);
         }
         for (; i < in; i++) {
@@ -178,13 +197,19 @@ static void matvec_4bit_avx512(const uint8_t *packed, int64_t blocksize, const f
             float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
             for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
         }
+        int64_t block_end = -1;
+        __m512 scale = _mm512_setzero_ps();
         for (; i + 16 <= in; i += 16) {
             int64_t g = base + i;
+            if (g >= block_end) {
+                scale = _mm512_set1_ps(absmax[g / blocksize]);
+                block_end = (g / blocksize + 1) * blocksize;
+            }
             __m128i bytes8 = _mm_loadl_epi64((const __m128i *)(packed + (g >> 1)));
             __m512i wide = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(bytes8, bytes8));
             __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi32(wide, shifts), low4);
             // blocksize is a multiple of 16 and g is too: the sixteen share one block.
-            __m512 w = _mm512_mul_ps(_mm512_permutexvar_ps(nibbles, table), _mm512_set1_ps(absmax[g / blocksize]));
+            __m512 w = _mm512_mul_ps(_mm512_permutexvar_ps(nibbles, table), scale);
             for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + r * in + i), acc[r]);
         }
         for (; i < in; i++) {
@@ -225,6 +250,54 @@ static void matvec_bf16_avx512(const uint16_t *w, int64_t ldw, int64_t in, int64
         }
     }
 }
+TK_AVX2
+static void matvec_f32_avx2(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                            int64_t rows, float *y, int64_t ldy, int accumulate) {
+    for (int64_t o = first; o < end; o++) {
+        __m256 acc[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
+        const float *row = w + o * ldw;
+        int64_t i = 0;
+        for (; i + 8 <= in; i += 8) {
+            __m256 v = _mm256_loadu_ps(row + i);
+            for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + r * in + i), acc[r]);
+        }
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        for (; i < in; i++) {
+            for (int64_t r = 0; r < rows; r++) sums[r] += row[i] * x[r * in + i];
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+            half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+            half = _mm_add_ss(half, _mm_movehdup_ps(half));
+            float s = sums[r] + _mm_cvtss_f32(half);
+            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
+        }
+    }
+}
+
+TK_AVX512
+static void matvec_f32_avx512(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                              int64_t rows, float *y, int64_t ldy, int accumulate) {
+    for (int64_t o = first; o < end; o++) {
+        __m512 acc[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_setzero_ps();
+        const float *row = w + o * ldw;
+        int64_t i = 0;
+        for (; i + 16 <= in; i += 16) {
+            __m512 v = _mm512_loadu_ps(row + i);
+            for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_fmadd_ps(v, _mm512_loadu_ps(x + r * in + i), acc[r]);
+        }
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        for (; i < in; i++) {
+            for (int64_t r = 0; r < rows; r++) sums[r] += row[i] * x[r * in + i];
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            float s = sums[r] + _mm512_reduce_add_ps(acc[r]);
+            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
+        }
+    }
+}
 #endif
 
 void tk_matvec_4bit(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
@@ -257,4 +330,20 @@ void tk_matvec_bf16(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, i
     }
 #endif
     matvec_bf16_portable(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+}
+
+void tk_matvec_f32(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
+                   float *y, int64_t ldy, int accumulate) {
+#ifdef TK_HAVE_AVX512
+    int isa = tk_decode_isa();
+    if (isa == 2) {
+        matvec_f32_avx512(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+        return;
+    }
+    if (isa == 1) {
+        matvec_f32_avx2(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+        return;
+    }
+#endif
+    matvec_f32_portable(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
 }

@@ -127,4 +127,26 @@ import Testing
             }
         }
     }
+
+    /// f32 weights (a dense Linear with few rows, a tied f32 head) with a stride and a bias to add to.
+    @Test(arguments: [1, 9, 16, 33, 2049])
+    func f32ProductEqualsDoubleProduct(inFeatures: Int) {
+        var rng = RandomGenerator(seed: UInt64(inFeatures) + 99)
+        let (out, stride) = (5, inFeatures + 1)
+        let w = (0..<(out * stride)).map { _ in rng.nextNormal() }
+        let packed = (0..<out).flatMap { o in Array(w[(o * stride)..<(o * stride + inFeatures)]) }
+        for rows in 1...8 {
+            let x = (0..<(rows * inFeatures)).map { _ in rng.nextNormal() }
+            let expected = Self.reference(packed, out: out, in: inFeatures, x, rows: rows)
+            Self.forEachPath { level in
+                var y = [Float](repeating: 1, count: rows * out)
+                tk_matvec_f32(w, Int64(stride), Int64(inFeatures), 0, Int64(out), x, Int64(rows), &y, Int64(out), 1)
+                for (index, (value, (exact, absolute))) in zip(y, expected).enumerated() {
+                    #expect(
+                        abs(Double(value) - 1 - exact) <= Self.bound(inFeatures + 1, absolute + 1),
+                        "path \(level), in \(inFeatures), \(rows) rows, output \(index)")
+                }
+            }
+        }
+    }
 }

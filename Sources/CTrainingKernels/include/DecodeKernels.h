@@ -29,6 +29,10 @@ void tk_decode_limit_isa(int level);
 void tk_matvec_bf16(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
                     float *y, int64_t ldy, int accumulate);
 
+/// The same for an f32 weight [out, in] (a dense Linear, a tied f32 output head).
+void tk_matvec_f32(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
+                   float *y, int64_t ldy, int accumulate);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,9 +10,19 @@ extension Graph {
         // GEMM with beta 0 overwrites (OpenBLAS zeroes C itself), so only a bias needs a fill.
         let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
         if let bias { broadcastRows(bias.data, into: y.data, rows: rows, columns: outFeatures) }
-        Matmul.gemm(
-            .none, .transposed, m: rows, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures,
-            b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
+        if rows <= Int(TK_DECODE_MAX_ROWS) {
+            // A GEMM packs the whole weight before multiplying: for a token or a few (decoding) that
+            // copy costs more than the product, so the weight is streamed once instead.
+            Parallel.forRanges(outFeatures, grain: 64) { range in
+                tk_matvec_f32(
+                    weight.data, Int64(inFeatures), Int64(inFeatures), Int64(range.lowerBound), Int64(range.upperBound), x.data,
+                    Int64(rows), y.data, Int64(outFeatures), bias == nil ? 0 : 1)
+            }
+        } else {
+            Matmul.gemm(
+                .none, .transposed, m: rows, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures,
+                b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
+        }
         record(y, [x, weight, bias]) { dy in
             if x.requiresGrad {
                 let (dx, accumulate) = x.gradBufferForWriting()
