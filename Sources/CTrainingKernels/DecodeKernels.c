@@ -94,8 +94,8 @@ void tk_decode_limit_isa(int level) {
 #ifdef TK_HAVE_AVX512
 // Eight weights at a time: 4 packed bytes → 8 nibbles (high first); the 16-entry codebook is two
 // 8-entry registers, each permuted by the nibble, the right one kept by a blend on bit 3.
-TK_AVX2
-static void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+TK_AVX2 __attribute__((always_inline))
+static inline void matvec_4bit_avx2_rows(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
                              int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
                              int accumulate) {
     const __m256 low_table = _mm256_loadu_ps(code), high_table = _mm256_loadu_ps(code + 8);
@@ -106,32 +106,40 @@ static void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const flo
         for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
         float sums[TK_DECODE_MAX_ROWS] = {0};
         int64_t base = o * in, i = 0;
-        for (; i < in && ((base + i) & 7); i++) {
+        for (; i < in && ((base + i) & 15); i++) {
             int64_t g = base + i;
             uint8_t byte = packed[g >> 1];
             float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
             for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
         }
-        // The block's scale changes every blocksize / 8 steps: no division per step.
+        // Sixteen weights per step (8 bytes) into two sums per row, so consecutive FMAs do not wait
+        // on each other; the block's scale is loaded only when the block changes (no division).
+        __m256 acc2[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc2[r] = _mm256_setzero_ps();
         int64_t block_end = -1;
         __m256 scale = _mm256_setzero_ps();
-        for (; i + 8 <= in; i += 8) {
+        for (; i + 16 <= in; i += 16) {
             int64_t g = base + i;
             if (g >= block_end) {
                 scale = _mm256_set1_ps(absmax[g / blocksize]);
                 block_end = (g / blocksize + 1) * blocksize;
             }
-            int32_t four;
-            memcpy(&four, packed + (g >> 1), sizeof four);
-            __m128i bytes = _mm_cvtsi32_si128(four);
-            __m256i wide = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(bytes, bytes));
-            __m256i nibbles = _mm256_and_si256(_mm256_srlv_epi32(wide, shifts), low4);
-            __m256 low = _mm256_permutevar8x32_ps(low_table, nibbles), high = _mm256_permutevar8x32_ps(high_table, nibbles);
-            __m256 pick = _mm256_castsi256_ps(_mm256_cmpgt_epi32(eight, nibbles));
-            // blocksize is a multiple of 16 and g of 8: the eight share one block.
-            __m256 w = _mm256_mul_ps(_mm256_blendv_ps(high, low, pick), scale);
-            for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + r * in + i), acc[r]);
+            __m128i bytes8 = _mm_loadl_epi64((const __m128i *)(packed + (g >> 1)));
+            __m128i doubled = _mm_unpacklo_epi8(bytes8, bytes8);
+            __m256i wide0 = _mm256_cvtepu8_epi32(doubled), wide1 = _mm256_cvtepu8_epi32(_mm_srli_si128(doubled, 8));
+            __m256i n0 = _mm256_and_si256(_mm256_srlv_epi32(wide0, shifts), low4);
+            __m256i n1 = _mm256_and_si256(_mm256_srlv_epi32(wide1, shifts), low4);
+            // blocksize is a multiple of 16 and g is too: the sixteen share one block.
+            __m256 w0 = _mm256_mul_ps(_mm256_blendv_ps(_mm256_permutevar8x32_ps(high_table, n0), _mm256_permutevar8x32_ps(low_table, n0),
+                                                       _mm256_castsi256_ps(_mm256_cmpgt_epi32(eight, n0))), scale);
+            __m256 w1 = _mm256_mul_ps(_mm256_blendv_ps(_mm256_permutevar8x32_ps(high_table, n1), _mm256_permutevar8x32_ps(low_table, n1),
+                                                       _mm256_castsi256_ps(_mm256_cmpgt_epi32(eight, n1))), scale);
+            for (int64_t r = 0; r < rows; r++) {
+                acc[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * in + i), acc[r]);
+                acc2[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * in + i + 8), acc2[r]);
+            }
         }
+        for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_add_ps(acc[r], acc2[r]);
         for (; i < in; i++) {
             int64_t g = base + i;
             uint8_t byte = packed[g >> 1];
@@ -148,8 +156,26 @@ static void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const flo
     }
 }
 
+// Rows as a constant lets the compiler keep every row's sum in a register.
 TK_AVX2
-static void matvec_bf16_avx2(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+static void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+                             int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
+                             int accumulate) {
+    switch (rows) {
+    case 1: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 1, y, ldy, accumulate); break;
+    case 2: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 2, y, ldy, accumulate); break;
+    case 3: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 3, y, ldy, accumulate); break;
+    case 4: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 4, y, ldy, accumulate); break;
+    case 5: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 5, y, ldy, accumulate); break;
+    case 6: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 6, y, ldy, accumulate); break;
+    case 7: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 7, y, ldy, accumulate); break;
+    case 8: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 8, y, ldy, accumulate); break;
+    default: break;
+    }
+}
+
+TK_AVX2 __attribute__((always_inline))
+static inline void matvec_bf16_avx2_rows(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                              int64_t rows, float *y, int64_t ldy, int accumulate) {
     for (int64_t o = first; o < end; o++) {
         __m256 acc[TK_DECODE_MAX_ROWS];
@@ -176,11 +202,28 @@ static void matvec_bf16_avx2(const uint16_t *w, int64_t ldw, int64_t in, int64_t
     }
 }
 
+// Rows as a constant lets the compiler keep every row's sum in a register.
+TK_AVX2
+static void matvec_bf16_avx2(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                             int64_t rows, float *y, int64_t ldy, int accumulate) {
+    switch (rows) {
+    case 1: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 1, y, ldy, accumulate); break;
+    case 2: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 2, y, ldy, accumulate); break;
+    case 3: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 3, y, ldy, accumulate); break;
+    case 4: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 4, y, ldy, accumulate); break;
+    case 5: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 5, y, ldy, accumulate); break;
+    case 6: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 6, y, ldy, accumulate); break;
+    case 7: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 7, y, ldy, accumulate); break;
+    case 8: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 8, y, ldy, accumulate); break;
+    default: break;
+    }
+}
+
 // Sixteen weights at a time: 8 packed bytes → 16 nibbles (high first) → the codebook, held in one
 // register, by permute → times the block's absmax. Rows whose start is not a multiple of 16
 // elements (odd `in`) take the scalar path for their first and last few weights.
-TK_AVX512
-static void matvec_4bit_avx512(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+TK_AVX512 __attribute__((always_inline))
+static inline void matvec_4bit_avx512_rows(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
                                int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
                                int accumulate) {
     const __m512 table = _mm512_loadu_ps(code);
@@ -225,9 +268,27 @@ static void matvec_4bit_avx512(const uint8_t *packed, int64_t blocksize, const f
     }
 }
 
-// Sixteen bf16 weights widen to f32 by a 16-bit shift (bf16 is f32's top half).
+// Rows as a constant lets the compiler keep every row's sum in a register.
 TK_AVX512
-static void matvec_bf16_avx512(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+static void matvec_4bit_avx512(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+                               int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
+                               int accumulate) {
+    switch (rows) {
+    case 1: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 1, y, ldy, accumulate); break;
+    case 2: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 2, y, ldy, accumulate); break;
+    case 3: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 3, y, ldy, accumulate); break;
+    case 4: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 4, y, ldy, accumulate); break;
+    case 5: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 5, y, ldy, accumulate); break;
+    case 6: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 6, y, ldy, accumulate); break;
+    case 7: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 7, y, ldy, accumulate); break;
+    case 8: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 8, y, ldy, accumulate); break;
+    default: break;
+    }
+}
+
+// Sixteen bf16 weights widen to f32 by a 16-bit shift (bf16 is f32's top half).
+TK_AVX512 __attribute__((always_inline))
+static inline void matvec_bf16_avx512_rows(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                                int64_t rows, float *y, int64_t ldy, int accumulate) {
     for (int64_t o = first; o < end; o++) {
         __m512 acc[TK_DECODE_MAX_ROWS];
@@ -250,8 +311,25 @@ static void matvec_bf16_avx512(const uint16_t *w, int64_t ldw, int64_t in, int64
         }
     }
 }
-TK_AVX2
-static void matvec_f32_avx2(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+
+// Rows as a constant lets the compiler keep every row's sum in a register.
+TK_AVX512
+static void matvec_bf16_avx512(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                               int64_t rows, float *y, int64_t ldy, int accumulate) {
+    switch (rows) {
+    case 1: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 1, y, ldy, accumulate); break;
+    case 2: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 2, y, ldy, accumulate); break;
+    case 3: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 3, y, ldy, accumulate); break;
+    case 4: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 4, y, ldy, accumulate); break;
+    case 5: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 5, y, ldy, accumulate); break;
+    case 6: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 6, y, ldy, accumulate); break;
+    case 7: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 7, y, ldy, accumulate); break;
+    case 8: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 8, y, ldy, accumulate); break;
+    default: break;
+    }
+}
+TK_AVX2 __attribute__((always_inline))
+static inline void matvec_f32_avx2_rows(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                             int64_t rows, float *y, int64_t ldy, int accumulate) {
     for (int64_t o = first; o < end; o++) {
         __m256 acc[TK_DECODE_MAX_ROWS];
@@ -276,8 +354,25 @@ static void matvec_f32_avx2(const float *w, int64_t ldw, int64_t in, int64_t fir
     }
 }
 
-TK_AVX512
-static void matvec_f32_avx512(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+// Rows as a constant lets the compiler keep every row's sum in a register.
+TK_AVX2
+static void matvec_f32_avx2(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                            int64_t rows, float *y, int64_t ldy, int accumulate) {
+    switch (rows) {
+    case 1: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 1, y, ldy, accumulate); break;
+    case 2: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 2, y, ldy, accumulate); break;
+    case 3: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 3, y, ldy, accumulate); break;
+    case 4: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 4, y, ldy, accumulate); break;
+    case 5: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 5, y, ldy, accumulate); break;
+    case 6: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 6, y, ldy, accumulate); break;
+    case 7: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 7, y, ldy, accumulate); break;
+    case 8: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 8, y, ldy, accumulate); break;
+    default: break;
+    }
+}
+
+TK_AVX512 __attribute__((always_inline))
+static inline void matvec_f32_avx512_rows(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                               int64_t rows, float *y, int64_t ldy, int accumulate) {
     for (int64_t o = first; o < end; o++) {
         __m512 acc[TK_DECODE_MAX_ROWS];
@@ -296,6 +391,23 @@ static void matvec_f32_avx512(const float *w, int64_t ldw, int64_t in, int64_t f
             float s = sums[r] + _mm512_reduce_add_ps(acc[r]);
             y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
         }
+    }
+}
+
+// Rows as a constant lets the compiler keep every row's sum in a register.
+TK_AVX512
+static void matvec_f32_avx512(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                              int64_t rows, float *y, int64_t ldy, int accumulate) {
+    switch (rows) {
+    case 1: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 1, y, ldy, accumulate); break;
+    case 2: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 2, y, ldy, accumulate); break;
+    case 3: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 3, y, ldy, accumulate); break;
+    case 4: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 4, y, ldy, accumulate); break;
+    case 5: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 5, y, ldy, accumulate); break;
+    case 6: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 6, y, ldy, accumulate); break;
+    case 7: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 7, y, ldy, accumulate); break;
+    case 8: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 8, y, ldy, accumulate); break;
+    default: break;
     }
 }
 #endif
