@@ -125,7 +125,11 @@ struct LayerSnapshot {
 
     static func entry(_ layer: LinearLayer) -> Entry {
         let weight: ObjectIdentifier?
-        if case .dense(let tensor) = layer.weight { weight = ObjectIdentifier(tensor) } else { weight = nil }
+        switch layer.weight {
+        case .dense(let tensor): weight = ObjectIdentifier(tensor)
+        case .bf16(let stored): weight = ObjectIdentifier(stored)
+        case .quantized: weight = nil
+        }
         return Entry(weight: weight, bias: layer.bias.map { ObjectIdentifier($0) })
     }
 

@@ -60,7 +60,8 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         let baseTerm: Tensor
         switch base.weight {
         case .dense(let w): baseTerm = graph.linear(dropped, w, nil)
-        case .quantized(let q): baseTerm = graph.quantizedLinear(dropped, q, nil)
+        case .quantized(let q): baseTerm = graph.storedLinear(dropped, q, nil)
+        case .bf16(let b): baseTerm = graph.storedLinear(dropped, b, nil)
         }
         return graph.doraCombine(
             y, base: baseTerm, subtracting: nil, lora: delta, magnitude: magnitude, norms: norms,

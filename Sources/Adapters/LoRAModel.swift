@@ -146,15 +146,16 @@ public final class LoRAModel {
         name: String, layer: LinearLayer, r: Int, config: LoRAConfig,
         file: String
     ) throws -> (Tensor, Tensor, residual: Tensor) {
-        guard case .dense(let weight) = layer.weight else {
+        if case .quantized = layer.weight {
             throw AdapterError(file: file, "init_lora_weights \"pissa\" needs an unquantized base (\(name) is 4-bit)")
         }
+        let weightValues = layer.weight.denseValues()
         let (out, inFeatures) = (layer.outFeatures, layer.inFeatures)
         guard r <= min(out, inFeatures) else {
             throw AdapterError(file: file, "\(name): PiSSA rank \(r) exceeds the weight's rank bound \(min(out, inFeatures))")
         }
         let svd: SingularValueDecomposition
-        do { svd = try SingularValueDecomposition(weight.values, rows: out, columns: inFeatures, name: name + ".weight") } catch {
+        do { svd = try SingularValueDecomposition(weightValues, rows: out, columns: inFeatures, name: name + ".weight") } catch {
             throw AdapterError(file: file, "\(error)")
         }
         let scale = Float(config.scale(for: name))
@@ -163,7 +164,7 @@ public final class LoRAModel {
         for i in 0..<r { for j in 0..<inFeatures { aValues[i * inFeatures + j] = roots[i] * svd.vh[i * inFeatures + j] } }
         var bValues = [Float](repeating: 0, count: out * r)
         for o in 0..<out { for i in 0..<r { bValues[o * r + i] = svd.u[o * svd.rank + i] * roots[i] } }
-        var residual = weight.values
+        var residual = weightValues
         residual.withUnsafeMutableBufferPointer { w in
             BLAS.sgemm(
                 .none, .none, m: out, n: inFeatures, k: r, alpha: -scale, a: bValues, lda: r, b: aValues, ldb: inFeatures,

@@ -16,6 +16,9 @@ public final class WeightStore {
     /// When set, dense Linear weights that transformers would quantize are quantized to this
     /// 4-bit type (blocks of 64, double quantization) as they load: QLoRA without a 4-bit folder.
     public var quantizeLinearWeights: QuantType?
+    /// Frozen bf16 Linear weights stay bf16 where the checkpoint maps them (no f32 copy); off, they
+    /// are widened to f32 tensors as trainable ones are.
+    public var keepsBF16InPlace = true
 
     public init(_ checkpoint: Checkpoint) {
         self.checkpoint = checkpoint
@@ -93,6 +96,38 @@ public final class WeightStore {
             used.insert(stored)
             return LinearLayer(weight: .quantized(QuantizedLinearWeight(weight, name: weightName)), bias: bias)
         }
+        if !trainable, keepsBF16InPlace, let stored = resolve(weightName), checkpoint.info(stored)?.dtype == .bf16 {
+            let view = try checkpoint.tensor(stored)
+            guard view.shape == [out, inFeatures] else {
+                throw ModelError(file: view.file, "tensor \(stored) has shape \(view.shape), the config needs \([out, inFeatures])")
+            }
+            // safetensors offsets need not be even: an odd one gets an aligned copy.
+            if let base = view.bytes.baseAddress, view.elementCount > 0 {
+                used.insert(stored)
+                let bits: UnsafePointer<UInt16>, owner: AnyObject
+                if Int(bitPattern: base) % MemoryLayout<UInt16>.alignment == 0 {
+                    (bits, owner) = (base.assumingMemoryBound(to: UInt16.self), view.storage)
+                } else {
+                    let copy = AlignedBits(view.bytes)
+                    (bits, owner) = (UnsafePointer(copy.pointer), copy)
+                }
+                return LinearLayer(
+                    weight: .bf16(BF16LinearWeight(bits: bits, shape: [out, inFeatures], owner: owner, name: weightName)),
+                    bias: bias)
+            }
+        }
         return LinearLayer(weight: .dense(try tensor(weightName, shape: [out, inFeatures], trainable: trainable)), bias: bias)
     }
+}
+
+/// bf16 values copied to 2-byte-aligned memory (a tensor at an odd file offset).
+private final class AlignedBits {
+    let pointer: UnsafeMutablePointer<UInt16>
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        pointer = .allocate(capacity: bytes.count / 2)
+        UnsafeMutableRawPointer(pointer).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count / 2 * 2)
+    }
+
+    deinit { pointer.deallocate() }
 }

@@ -133,8 +133,9 @@ public enum StepBenchmark {
             threads: Parallel.workers)
     }
 
-    /// The base's weights: dense parameters in f32 plus 4-bit Linear weights as stored (packed
-    /// codes and block scales), before any adapter is added; and the Linear weights' share.
+    /// The base's weights: dense parameters in f32 plus 4-bit and bf16 Linear weights as stored
+    /// (packed codes and block scales; 2 bytes each), before any adapter is added; and the Linear
+    /// weights' share.
     static func weightBytes(_ parameters: [(String, Tensor)], _ model: AdaptableModel) -> (total: Int, linear: Int) {
         var dense = parameters.reduce(0) { $0 + $1.1.count * 4 }
         var linear = 0
@@ -146,6 +147,9 @@ public enum StepBenchmark {
                     + (q.weight.nested.map { $0.codes.count + $0.nestedAbsmax.count * 4 } ?? 0)
                 linear += bytes
                 dense += bytes
+            case .bf16(let b):
+                linear += b.outFeatures * b.inFeatures * 2
+                dense += b.outFeatures * b.inFeatures * 2
             case .dense(let w): linear += w.count * 4
             case nil: break
             }

@@ -21,6 +21,7 @@ extension LinearLayer.Weight {
         switch self {
         case .dense(let tensor): return tensor.values
         case .quantized(let q): return q.weight.dequantized()
+        case .bf16(let b): return b.widened()
         }
     }
 }
@@ -31,6 +32,8 @@ public struct LinearLayer: Sendable {
     public enum Weight: Sendable {
         case dense(Tensor)
         case quantized(QuantizedLinearWeight)
+        /// Frozen bf16, read from the checkpoint where it lies.
+        case bf16(BF16LinearWeight)
     }
     public var weight: Weight
     public var bias: Tensor?
@@ -45,12 +48,14 @@ public struct LinearLayer: Sendable {
         switch weight {
         case .dense(let tensor): return tensor.shape[0]
         case .quantized(let q): return q.outFeatures
+        case .bf16(let b): return b.outFeatures
         }
     }
     public var inFeatures: Int {
         switch weight {
         case .dense(let tensor): return tensor.shape[1]
         case .quantized(let q): return q.inFeatures
+        case .bf16(let b): return b.inFeatures
         }
     }
 }
@@ -63,7 +68,8 @@ extension Graph {
         var y: Tensor
         switch layer.weight {
         case .dense(let weight): y = linear(input, weight, layer.bias)
-        case .quantized(let weight): y = quantizedLinear(input, weight, layer.bias)
+        case .quantized(let weight): y = storedLinear(input, weight, layer.bias)
+        case .bf16(let weight): y = storedLinear(input, weight, layer.bias)
         }
         for adapter in layer.adapters { y = adapter.apply(self, input: x, baseOutput: y) }
         return y

@@ -4,16 +4,13 @@ import Quantization
 
 /// A frozen 4-bit weight `[out, in]` for the matmul: packed codes stay packed and are dequantized
 /// a tile of rows at a time inside ``Graph/linear(_:_:)``, never as a whole matrix.
-public final class QuantizedLinearWeight: @unchecked Sendable {
+public final class QuantizedLinearWeight: StoredLinearWeight, @unchecked Sendable {
     public let weight: QuantizedWeight
     /// Block scales decoded once (double quantization undone), reused by every tile.
     public let blockAbsmax: [Float]
     public var outFeatures: Int { weight.shape[0] }
     public var inFeatures: Int { weight.shape[1] }
     public let name: String
-
-    /// Rows dequantized per tile: 256 rows of MiniLM's widest input are 1.5 MB, cache-sized.
-    static let tileRows = 256
 
     public init(_ weight: QuantizedWeight, name: String) {
         precondition(weight.shape.count == 2, "4-bit Linear weight must be 2-D")
@@ -22,17 +19,8 @@ public final class QuantizedLinearWeight: @unchecked Sendable {
         self.name = name
     }
 
-    /// Tiles of at most `tileRows` output rows, as many as a multiple of the cores so each core
-    /// gets the same work (384 rows in tiles of 256 left one core half idle): (count, rows each).
-    var tiling: (tiles: Int, tile: Int) {
-        precondition(outFeatures > 0, "linear \(name): no outputs")
-        let workers = max(Parallel.workers, 1)
-        let tiles = ((outFeatures + Self.tileRows - 1) / Self.tileRows + workers - 1) / workers * workers
-        return (tiles, (outFeatures + tiles - 1) / tiles)
-    }
-
     /// Rows `rows` of the weight in f32 into `buffer` (`rows.count × in` floats).
-    func dequantizeRows(_ rows: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
+    public func widenRows(_ rows: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
         let start = BLAS.measuresTime ? DispatchTime.now().uptimeNanoseconds : 0
         weight.dequantize(
             elements: (rows.lowerBound * inFeatures)..<(rows.upperBound * inFeatures), blockAbsmax: blockAbsmax,
@@ -43,7 +31,7 @@ public final class QuantizedLinearWeight: @unchecked Sendable {
     /// `y = x · Wᵀ` (+ what `y` holds with `accumulate`) for few rows of `x`, reading the packed
     /// codes directly: decoding streams the weight once per token, and dequantizing it to f32 first
     /// would move 8 times its bytes.
-    func multiplyFewRows(_ x: Tensor, into y: Tensor, accumulate: Bool) {
+    public func multiplyFewRows(_ x: Tensor, into y: Tensor, accumulate: Bool) {
         precondition(x.rows <= Int(TK_DECODE_MAX_ROWS), "\(x.rows) rows: the fused 4-bit product takes at most 8")
         let (rows, inFeatures, outFeatures, blockSize) = (x.rows, self.inFeatures, self.outFeatures, weight.blockSize)
         weight.packed.withUnsafeBufferPointer { packed in
@@ -67,12 +55,19 @@ extension Graph {
     /// dequantizing into its own buffer); backward gives the input gradient (and the bias's),
     /// the 4-bit weight itself being frozen.
     public func quantizedLinear(_ x: Tensor, _ weight: QuantizedLinearWeight, _ bias: Tensor?) -> Tensor {
+        storedLinear(x, weight, bias)
+    }
+
+    /// The product with a weight kept in its stored form: few rows read it directly; more widen it
+    /// tile by tile (tiles in parallel, each core widening into its own buffer) for the GEMM.
+    /// Backward gives the input gradient (and the bias's), the weight itself being frozen.
+    public func storedLinear(_ x: Tensor, _ weight: any StoredLinearWeight, _ bias: Tensor?) -> Tensor {
         let inFeatures = weight.inFeatures, outFeatures = weight.outFeatures
         precondition(x.columns == inFeatures, "linear \(weight.name): input has \(x.columns) features, weight expects \(inFeatures)")
         let rows = x.rows
         let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
         if let bias { broadcastRows(bias.data, into: y.data, rows: rows, columns: outFeatures) }
-        if rows <= Int(TK_DECODE_MAX_ROWS), weight.weight.quantMap.count == 16, weight.weight.blockSize % 16 == 0 {
+        if rows <= Int(TK_DECODE_MAX_ROWS) {
             weight.multiplyFewRows(x, into: y, accumulate: bias != nil)
             recordBackward(x, weight, bias, y)
             return y
@@ -83,7 +78,7 @@ extension Graph {
             defer { buffer.deallocate() }
             for t in range where t * tile < outFeatures {
                 let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
-                weight.dequantizeRows(outRows, into: buffer)
+                weight.widenRows(outRows, into: buffer)
                 BLAS.sgemm(
                     .none, .transposed, m: rows, n: outRows.count, k: inFeatures, a: x.data, lda: inFeatures,
                     b: buffer, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data + outRows.lowerBound, ldc: outFeatures)
@@ -94,7 +89,7 @@ extension Graph {
     }
 
     /// The input's (and bias's) gradient of a 4-bit product; the weight itself is frozen.
-    private func recordBackward(_ x: Tensor, _ weight: QuantizedLinearWeight, _ bias: Tensor?, _ y: Tensor) {
+    private func recordBackward(_ x: Tensor, _ weight: any StoredLinearWeight, _ bias: Tensor?, _ y: Tensor) {
         let (inFeatures, outFeatures, rows) = (weight.inFeatures, weight.outFeatures, x.rows)
         let (tiles, tile) = weight.tiling
         record(y, [x, bias]) { dy in
@@ -106,7 +101,7 @@ extension Graph {
                     let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
                     // Every core dequantizes a share of the tile's rows (the GEMM after it is parallel too).
                     Parallel.forRanges(outRows.count, grain: 16) { part in
-                        weight.dequantizeRows(
+                        weight.widenRows(
                             (outRows.lowerBound + part.lowerBound)..<(outRows.lowerBound + part.upperBound),
                             into: buffer + part.lowerBound * inFeatures)
                     }

@@ -1,0 +1,44 @@
+import Foundation
+import SafeTensors
+import TailorTestSupport
+import Testing
+import TrainingCore
+
+@testable import Models
+
+/// A bf16 folder's frozen Linear weights stay bf16 where the file maps them; the model computes
+/// what it computes with the same weights widened to f32 (the values are the same, only the order
+/// of the sums differs), for whole sequences, one decoding token and a small batch of tokens.
+@Suite struct BF16InPlaceTests {
+    /// tiny-llama converted to bf16 (a folder: weights, config and tokenizer), in `scratch`.
+    static func bf16Llama(in scratch: TemporaryFolder) throws -> String {
+        let folder = scratch.file("bf16")
+        _ = try CheckpointConversion.convert(Checkpoint.open(FixturePaths.path("tiny-llama")), to: .bf16, output: folder)
+        return folder
+    }
+
+    static func load(_ folder: String, inPlace: Bool) throws -> Llama {
+        let weights = try WeightStore(Checkpoint.open(folder))
+        weights.keepsBF16InPlace = inPlace
+        return try Llama(
+            config: LlamaConfig(ConfigReader(path: folder + "/config.json")), weights: weights, head: .causalLM, trainable: false)
+    }
+
+    @Test func inPlaceEqualsWidened() throws {
+        let scratch = TemporaryFolder()
+        let folder = try Self.bf16Llama(in: scratch)
+        let inPlace = try Self.load(folder, inPlace: true), widened = try Self.load(folder, inPlace: false)
+        guard case .bf16 = inPlace.layers[0].qProj.weight, case .dense = widened.layers[0].qProj.weight else {
+            Issue.record("the in-place model should hold bf16 weights, the other f32")
+            return
+        }
+        let batch = TokenBatch(ids: [[5, 17, 99, 3, 42, 7, 11, 8, 60, 9], [3, 250, 42, 7, 11, 8, 1, 2, 3, 4]])
+        let (a, b) = (inPlace.forward(Graph(recording: false), batch).values, widened.forward(Graph(recording: false), batch).values)
+        #expect(maxDifference(a, b).difference < 1e-4, "whole sequences")
+        let caches = [inPlace.makeCache(capacity: 8), widened.makeCache(capacity: 8)]
+        _ = inPlace.step([5, 17], cache: caches[0])
+        _ = widened.step([5, 17], cache: caches[1])
+        let next = (inPlace.step([99], cache: caches[0]).values, widened.step([99], cache: caches[1]).values)
+        #expect(maxDifference(next.0, next.1).difference < 1e-4, "one decoding token")
+    }
+}
