@@ -129,7 +129,14 @@ public final class TaskModel {
 
     /// Trainable and total parameters, as PEFT's `print_trainable_parameters`.
     public var parameterCounts: (trainable: Int, total: Int) {
-        let base = model.namedParameters.reduce(0) { $0 + $1.1.count }
+        // Linear weights kept in their stored form (4-bit, bf16) are not among the f32 parameters.
+        let stored = model.linearModuleNames.reduce(0) { count, name in
+            guard let layer = model.linear(named: name), case .dense = layer.weight else {
+                return count + (model.linear(named: name).map { $0.outFeatures * $0.inFeatures } ?? 0)
+            }
+            return count
+        }
+        let base = model.namedParameters.reduce(0) { $0 + $1.1.count } + stored
         return (trainable.reduce(0) { $0 + $1.1.count }, base + (adapter?.addedParameterCount ?? 0))
     }
 
@@ -218,16 +225,18 @@ public final class TaskModel {
             try PEFTAdapterFolder.save(adapter, to: output, dtype: saveDType, labels: task == .classification ? model.labels : nil)
             return
         }
-        // Full weights under their Hugging Face names, with the model's other files.
+        // Every weight under its Hugging Face name in f32, the frozen ones kept in another form
+        // (4-bit, bf16 in place) widened too, with the model's other files.
         let source = try Checkpoint.open(folder)
-        var tensors: [TensorData] = []
-        let trained = Dictionary(trainable.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-        for (name, tensor) in model.namedParameters {
-            let values = (trained[name] ?? tensor).values
-            tensors.append(TensorData(name: name, dtype: .f32, shape: tensor.shape, bytes: values.withUnsafeBytes { Array($0) }))
+        let tensors = try BaseMerge.mergedParameters(of: model).map { name, values, shape in
+            TensorData(name: name, dtype: .f32, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
         }
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: output + "/model.safetensors")
-        _ = try ModelFolder.copyCompanions(of: source, into: output)
+        _ = try ModelFolder.copyCompanions(of: source, into: output) { json in
+            json["torch_dtype"] = nil
+            json["dtype"] = .string("float32")
+            json["quantization_config"] = nil
+        }
     }
 }
 
