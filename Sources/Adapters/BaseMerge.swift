@@ -93,6 +93,10 @@ public enum BaseMerge {
                 out.append((name, tensor.values, tensor.shape))
             }
         }
+        for (name, weight) in model.storedTensors where !written.contains(name) {
+            written.insert(name)
+            out.append((name, weight.widened(), [weight.outFeatures, weight.inFeatures]))
+        }
         // 4-bit weights (and biases a merge created) are not among the dense parameters.
         for name in folded.keys.sorted() where !written.contains(name) {
             if let tied = model.tiedOutputModule, name == tied + ".weight" {

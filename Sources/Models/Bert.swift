@@ -289,6 +289,8 @@ extension Bert: TransformerModel {
     public var maxPositions: Int { config.maxPositions }
     public var eosTokenIds: [Int] { [] }
     public var tiedOutputModule: String? { nil }
+    // BERT's embeddings are widened to f32 (small next to its layers; and fine-tuned with them).
+    public var storedTensors: [(name: String, weight: any StoredLinearWeight)] { [] }
 
     public func padId(using tokenizer: Tokenizer) -> Int {
         tokenizer.configuredPadId ?? tokenizer.id(of: "[PAD]") ?? 0

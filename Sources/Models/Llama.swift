@@ -94,7 +94,8 @@ public struct LlamaLayer {
 /// `LlamaForCausalLM` and `LlamaForSequenceClassification` (the `score` head).
 public final class Llama {
     public let config: LlamaConfig
-    public let embedTokens: Tensor
+    /// The input embeddings: bf16 in place when the folder stores them so and they are frozen.
+    public let embedTokens: LinearLayer.Weight
     public var layers: [LlamaLayer]
     public let finalNorm: Tensor
     /// The output head: `lm_head` (or the tied embedding table) for causal LM.
@@ -131,7 +132,8 @@ public final class Llama {
             if let b = layer.bias { parameters.append((name + ".bias", b)) }
             return layer
         }
-        embedTokens = try tensor("model.embed_tokens.weight", [config.vocabSize, h])
+        embedTokens = try weights.table("model.embed_tokens.weight", shape: [config.vocabSize, h], trainable: trainable)
+        if case .dense(let table) = embedTokens { parameters.append(("model.embed_tokens.weight", table)) }
         layers = []
         for i in 0..<config.layers {
             let p = "model.layers.\(i)."
@@ -156,7 +158,7 @@ public final class Llama {
                 guard config.tieWordEmbeddings else {
                     throw ModelError(file: weights.checkpoint.path, "missing tensor lm_head.weight (and tie_word_embeddings is false)")
                 }
-                lmHead = LinearLayer(weight: .dense(embedTokens), bias: nil)
+                lmHead = LinearLayer(weight: embedTokens, bias: nil)
             } else {
                 lmHead = try linear("lm_head", out: config.vocabSize, in: h, bias: false)
             }
@@ -378,6 +380,11 @@ extension Llama: CausalLanguageModel {
     public var eosTokenIds: [Int] { config.eosTokenIds }
     public var replacedHeadLabels: Int? { nil }
     public var tiedOutputModule: String? { config.tieWordEmbeddings && lmHead != nil ? "lm_head" : nil }
+
+    public var storedTensors: [(name: String, weight: any StoredLinearWeight)] {
+        if case .bf16(let table) = embedTokens { return [("model.embed_tokens.weight", table)] }
+        return []
+    }
 
     public func padId(using tokenizer: Tokenizer) -> Int {
         config.padTokenId ?? tokenizer.configuredPadId ?? config.eosTokenIds.first ?? 0

@@ -115,6 +115,9 @@ public protocol TransformerModel: AdaptableModel {
     var replacedHeadLabels: Int? { get }
     /// The output Linear that shares the input embedding table (tied `lm_head`), nil when none.
     var tiedOutputModule: String? { get }
+    /// Frozen tensors outside Linear layers kept in their stored form (a bf16 embedding table),
+    /// which ``namedParameters`` (f32 tensors) cannot list: saves and merges widen them.
+    var storedTensors: [(name: String, weight: any StoredLinearWeight)] { get }
     /// Gives dropout a generator derived from (seed, step): reproducible, resumable training.
     func reseedDropout(seed: UInt64, step: Int)
     /// The head's output: `[B, labels]` (sequence classification), `[B·T, V]` (causal LM, virtual

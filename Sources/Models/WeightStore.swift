@@ -96,27 +96,35 @@ public final class WeightStore {
             used.insert(stored)
             return LinearLayer(weight: .quantized(QuantizedLinearWeight(weight, name: weightName)), bias: bias)
         }
-        if !trainable, keepsBF16InPlace, let stored = resolve(weightName), checkpoint.info(stored)?.dtype == .bf16 {
-            let view = try checkpoint.tensor(stored)
-            guard view.shape == [out, inFeatures] else {
-                throw ModelError(file: view.file, "tensor \(stored) has shape \(view.shape), the config needs \([out, inFeatures])")
-            }
-            // safetensors offsets need not be even: an odd one gets an aligned copy.
-            if let base = view.bytes.baseAddress, view.elementCount > 0 {
-                used.insert(stored)
-                let bits: UnsafePointer<UInt16>, owner: AnyObject
-                if Int(bitPattern: base) % MemoryLayout<UInt16>.alignment == 0 {
-                    (bits, owner) = (base.assumingMemoryBound(to: UInt16.self), view.storage)
-                } else {
-                    let copy = AlignedBits(view.bytes)
-                    (bits, owner) = (UnsafePointer(copy.pointer), copy)
-                }
-                return LinearLayer(
-                    weight: .bf16(BF16LinearWeight(bits: bits, shape: [out, inFeatures], owner: owner, name: weightName)),
-                    bias: bias)
-            }
+        if !trainable, let weight = try bf16InPlace(weightName, shape: [out, inFeatures]) {
+            return LinearLayer(weight: .bf16(weight), bias: bias)
         }
         return LinearLayer(weight: .dense(try tensor(weightName, shape: [out, inFeatures], trainable: trainable)), bias: bias)
+    }
+
+    /// A table `[rows, width]` (an embedding): bf16 in place when frozen and stored so, else a
+    /// dense tensor.
+    public func table(_ name: String, shape: [Int], trainable: Bool) throws -> LinearLayer.Weight {
+        if !trainable, let weight = try bf16InPlace(name, shape: shape) { return .bf16(weight) }
+        return .dense(try tensor(name, shape: shape, trainable: trainable))
+    }
+
+    /// `name` as a bf16 view into the mapped file (an aligned copy at an odd offset), when it is
+    /// stored as bf16 and ``keepsBF16InPlace`` is on.
+    func bf16InPlace(_ name: String, shape: [Int]) throws -> BF16LinearWeight? {
+        guard keepsBF16InPlace, let stored = resolve(name), checkpoint.info(stored)?.dtype == .bf16 else { return nil }
+        let view = try checkpoint.tensor(stored)
+        guard view.shape == shape else {
+            throw ModelError(file: view.file, "tensor \(stored) has shape \(view.shape), the config needs \(shape)")
+        }
+        guard let base = view.bytes.baseAddress, view.elementCount > 0 else { return nil }
+        used.insert(stored)
+        // safetensors offsets need not be even: an odd one gets an aligned copy.
+        if Int(bitPattern: base) % MemoryLayout<UInt16>.alignment == 0 {
+            return BF16LinearWeight(bits: base.assumingMemoryBound(to: UInt16.self), shape: shape, owner: view.storage, name: name)
+        }
+        let copy = AlignedBits(view.bytes)
+        return BF16LinearWeight(bits: UnsafePointer(copy.pointer), shape: shape, owner: copy, name: name)
     }
 }
 

@@ -136,7 +136,8 @@ public final class TaskModel {
             }
             return count
         }
-        let base = model.namedParameters.reduce(0) { $0 + $1.1.count } + stored
+        let tables = model.storedTensors.reduce(0) { $0 + $1.weight.outFeatures * $1.weight.inFeatures }
+        let base = model.namedParameters.reduce(0) { $0 + $1.1.count } + stored + tables
         return (trainable.reduce(0) { $0 + $1.1.count }, base + (adapter?.addedParameterCount ?? 0))
     }
 

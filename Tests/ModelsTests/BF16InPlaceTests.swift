@@ -28,7 +28,9 @@ import TrainingCore
         let scratch = TemporaryFolder()
         let folder = try Self.bf16Llama(in: scratch)
         let inPlace = try Self.load(folder, inPlace: true), widened = try Self.load(folder, inPlace: false)
-        guard case .bf16 = inPlace.layers[0].qProj.weight, case .dense = widened.layers[0].qProj.weight else {
+        guard case .bf16 = inPlace.layers[0].qProj.weight, case .bf16 = inPlace.embedTokens, case .dense = widened.layers[0].qProj.weight,
+            case .dense = widened.embedTokens
+        else {
             Issue.record("the in-place model should hold bf16 weights, the other f32")
             return
         }
@@ -40,5 +42,7 @@ import TrainingCore
         _ = widened.step([5, 17], cache: caches[1])
         let next = (inPlace.step([99], cache: caches[0]).values, widened.step([99], cache: caches[1]).values)
         #expect(maxDifference(next.0, next.1).difference < 1e-4, "one decoding token")
+        #expect(inPlace.storedTensors.map(\.name) == ["model.embed_tokens.weight"])
+        #expect(!inPlace.namedParameters.contains { $0.0 == "model.embed_tokens.weight" })
     }
 }

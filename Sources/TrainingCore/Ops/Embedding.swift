@@ -68,3 +68,22 @@ extension Graph {
         return out
     }
 }
+
+extension Graph {
+    /// Rows of an embedding table kept in its stored form (bf16 in place), widened as they are
+    /// gathered; the table is frozen, so nothing is recorded.
+    public func embedding(_ ids: [Int], shape: [Int], _ table: LinearLayer.Weight) -> Tensor {
+        let stored: any StoredLinearWeight
+        switch table {
+        case .dense(let tensor): return embedding(ids, shape: shape, tensor)
+        case .bf16(let weight): stored = weight
+        case .quantized(let weight): stored = weight
+        }
+        let dim = stored.inFeatures
+        let out = Tensor(uninitialized: shape + [dim])
+        Parallel.forRanges(ids.count, grain: 64) { range in
+            for i in range { stored.widenRows(ids[i]..<(ids[i] + 1), into: out.data + i * dim) }
+        }
+        return out
+    }
+}
