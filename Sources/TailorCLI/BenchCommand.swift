@@ -1,5 +1,6 @@
 import Adapters
 import ArgumentParser
+import Diagnostics
 import Foundation
 import Inference
 import SafeTensors
@@ -10,28 +11,31 @@ import Workflows
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure training, inference or adapter switching.",
+        abstract: "Time training, inference, decoding, switching.",
         discussion: """
             Runs a model folder on random token ids: "train" times training steps (forward, \
             loss, backward, AdamW) of --method, "infer" times forward passes. Prints tokens/s; the \
             --json object has tokens_per_s. "switch" attaches each --adapter (registry references \
             are decompressed in memory) to one BERT base and times the load, a switch of the \
             active adapter, a batch on one adapter against a batch mixing all of them row by \
-            row, and folding the first adapter into the base. Scripts/bench compares these with \
-            PyTorch and PEFT.
+            row, and folding the first adapter into the base. "generate" loads a causal LM, \
+            prefills --batch-size random prompts of --prompt-tokens and decodes --new-tokens \
+            greedily: load and first-token seconds, prefill and decode tokens/s, the weight bytes \
+            each decoding step reads, peak memory. Scripts/bench compares these with PyTorch and PEFT.
 
             Examples:
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --batch-size 16 --max-length 128 --steps 5
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method lora
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method qlora --json
               tailor bench infer --model fixtures/tiny-llama --batch-size 4 --max-length 64 --json
+              tailor bench generate --model ~/models/llama-3.2-1b --prompt-tokens 128 --new-tokens 64 --batch-size 1 --json
               tailor bench switch --model ~/.cache/tailor/all-MiniLM-L6-v2 --adapter a --adapter b --adapter c --adapter d \
             --registry /tmp/reg
             """
     )
 
     /// What to time: training steps, forward passes, or serving several adapters on one base.
-    enum Mode: String, CaseIterable, ExpressibleByArgument { case train, infer, `switch` }
+    enum Mode: String, CaseIterable, ExpressibleByArgument { case train, infer, `switch`, generate }
 
     @Argument(help: "What to time.")
     var mode: Mode
@@ -55,12 +59,16 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed steps (after one warm-up step).")
     var steps = 5
 
+    @Option(help: "generate: random prompt tokens per sequence.") var promptTokens = 128
+    @Option(help: "generate: tokens generated per sequence (greedy).") var newTokens = 64
+
     @Option(help: "switch: an adapter to attach (repeatable; folder or registry reference).") var adapter: [String] = []
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
         if mode == .switch, adapter.isEmpty { throw ValidationError("switch needs at least one --adapter") }
+        try requireRange(promptTokens > 0 && newTokens > 0, "--prompt-tokens and --new-tokens", "positive", "\(promptTokens), \(newTokens)")
         guard batchSize > 0, maxLength > 0, steps > 0 else {
             throw ValidationError("--batch-size, --max-length and --steps must be positive")
         }
@@ -68,6 +76,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if mode == .generate { return try runGenerate() }
             guard let stepMode = StepBenchmark.Mode(rawValue: mode.rawValue) else { return try runSwitch() }
             let bar = ProgressBar(label: "bench", quiet: outputOptions.json)
             let result = try StepBenchmark.run(
@@ -118,5 +127,25 @@ extension BenchCommand {
                     result.mixedTokensPerSecond / result.singleTokensPerSecond))
             print(String(format: "fold the first adapter into the base: %.1f ms", result.mergeSeconds * 1e3))
         }
+    }
+}
+
+extension BenchCommand {
+    func runGenerate() throws {
+        let result = try GenerationBenchmark.run(folder: model, promptTokens: promptTokens, newTokens: newTokens, batch: batchSize)
+        if outputOptions.json {
+            try outputOptions.emit(result)
+            return
+        }
+        print(
+            String(
+                format: "load %.2f s, first token %.2f s; prefill %.0f tokens/s, decode %.1f tokens/s (batch %d)", result.loadSeconds,
+                result.firstTokenSeconds, result.prefillTokensPerSecond, result.decodeTokensPerSecond, batchSize))
+        print(
+            String(
+                format: "weights read per decoding step: %@ (%.2f GB/s at this rate); peak memory %@",
+                formatBytes(result.bytesPerToken),
+                Double(result.bytesPerToken) * result.decodeTokensPerSecond / Double(batchSize) / 1e9,
+                formatBytes(result.peakMemoryBytes)))
     }
 }

@@ -140,19 +140,10 @@ public enum StepBenchmark {
         var dense = parameters.reduce(0) { $0 + $1.1.count * 4 }
         var linear = 0
         for name in model.linearModuleNames {
-            switch model.linear(named: name)?.weight {
-            case .quantized(let q):
-                let bytes =
-                    q.weight.packed.count + (q.weight.absmax?.count ?? 0) * 4
-                    + (q.weight.nested.map { $0.codes.count + $0.nestedAbsmax.count * 4 } ?? 0)
-                linear += bytes
-                dense += bytes
-            case .bf16(let b):
-                linear += b.outFeatures * b.inFeatures * 2
-                dense += b.outFeatures * b.inFeatures * 2
-            case .dense(let w): linear += w.count * 4
-            case nil: break
-            }
+            guard let weight = model.linear(named: name)?.weight else { continue }
+            linear += weight.storedBytes
+            if case .dense = weight { continue }
+            dense += weight.storedBytes  // not among the f32 parameters
         }
         return (dense, linear)
     }

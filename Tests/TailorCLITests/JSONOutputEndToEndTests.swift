@@ -1,6 +1,7 @@
 import Adapters
 import Foundation
 import Inference
+import SafeTensors
 import Testing
 import Training
 
@@ -23,6 +24,7 @@ extension AdapterDiff.Module: JSONSchema {}
 extension AdapterDiff.Role: JSONSchema {}
 extension StepBenchmark.Result: JSONSchema {}
 extension SwitchBenchmark.Result: JSONSchema {}
+extension GenerationBenchmark.Result: JSONSchema {}
 
 /// Snapshots of the `--json` schemas. Each command runs on the fixtures; every line must decode
 /// into the library type it came from, and the keys seen must equal both the keys pinned here
@@ -195,6 +197,29 @@ extension SwitchBenchmark.Result: JSONSchema {}
             ).first)
         #expect(lines.first?.object["mode"] as? String == "switch" && lines.first?.object["adapters"] as? Int == 2)
         #expect(result.loadSeconds.count == 2)
+    }
+
+    /// bench generate: load, first token, prefill and decode rates, weight bytes per step, memory.
+    @Test func benchGenerate() throws {
+        let lines = try Self.run([
+            "bench", "generate", "--model", Self.tinyLlama, "--prompt-tokens", "8", "--new-tokens", "5", "--batch-size", "3", "--json",
+        ])
+        let result = try #require(
+            try Self.expectSchema(
+                GenerationBenchmark.Result.self, lines.map(\.object),
+                pinned: [
+                    "load_s", "first_token_s", "prefill_tokens_per_s", "decode_tokens_per_s", "bytes_per_token", "peak_memory_bytes",
+                    "prompt_tokens", "new_tokens", "batch",
+                ]
+            ).first)
+        #expect(result.loadSeconds > 0 && result.firstTokenSeconds >= result.loadSeconds)
+        #expect(result.prefillTokensPerSecond > 0 && result.decodeTokensPerSecond > 0 && result.peakMemoryBytes > 0)
+        #expect(result.batch == 3 && result.promptTokens == 8 && result.newTokens == 5)
+        // tiny-llama's Linear weights in f32: every one read once per step (the head included).
+        let checkpoint = try Checkpoint.open(Self.tinyLlama)
+        let bytes = checkpoint.tensorNames.filter { $0.hasSuffix("proj.weight") || $0 == "lm_head.weight" }
+            .reduce(0) { $0 + (checkpoint.info($1)?.byteCount ?? 0) }
+        #expect(result.bytesPerToken == bytes)
     }
 
     /// JSON has no NaN or infinity; Python writes them anyway and other parsers then reject the

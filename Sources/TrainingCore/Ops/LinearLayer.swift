@@ -16,6 +16,18 @@ extension LinearAdapter {
 }
 
 extension LinearLayer.Weight {
+    /// Bytes the weight occupies as held, which each product reads: 4 per f32 value, 2 per bf16
+    /// one, a 4-bit weight's packed codes plus its block scales.
+    public var storedBytes: Int {
+        switch self {
+        case .dense(let tensor): return tensor.count * 4
+        case .bf16(let b): return b.outFeatures * b.inFeatures * 2
+        case .quantized(let q):
+            return q.weight.packed.count + (q.weight.absmax?.count ?? 0) * 4
+                + (q.weight.nested.map { $0.codes.count + $0.nestedAbsmax.count * 4 } ?? 0)
+        }
+    }
+
     /// The weight `[out, in]` in f32 (a 4-bit weight dequantized).
     public func denseValues() -> [Float] {
         switch self {
