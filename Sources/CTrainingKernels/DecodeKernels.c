@@ -10,8 +10,10 @@
 
 // Decoding reads every weight once per token, so these loops are bound by memory bandwidth: the
 // weight streams through once per call whatever the number of rows, and each row's sum lives in
-// its own register. Products are summed in f32 in a different order than a GEMM's, so results
-// match dequantize-then-GEMM to rounding, not bit for bit.
+// its own register (each SIMD body is inlined for 1 to 8 rows as constants, so the compiler can
+// keep the sums there; with a run-time row count they spilled to the stack). Products are summed
+// in f32 in a different order than a GEMM's, so results match dequantize-then-GEMM to rounding,
+// not bit for bit.
 
 static inline float bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
@@ -156,7 +158,6 @@ static inline void matvec_4bit_avx2_rows(const uint8_t *packed, int64_t blocksiz
     }
 }
 
-// Rows as a constant lets the compiler keep every row's sum in a register.
 TK_AVX2
 static void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
                              int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
@@ -202,7 +203,6 @@ static inline void matvec_bf16_avx2_rows(const uint16_t *w, int64_t ldw, int64_t
     }
 }
 
-// Rows as a constant lets the compiler keep every row's sum in a register.
 TK_AVX2
 static void matvec_bf16_avx2(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                              int64_t rows, float *y, int64_t ldy, int accumulate) {
@@ -268,7 +268,6 @@ static inline void matvec_4bit_avx512_rows(const uint8_t *packed, int64_t blocks
     }
 }
 
-// Rows as a constant lets the compiler keep every row's sum in a register.
 TK_AVX512
 static void matvec_4bit_avx512(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
                                int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
@@ -312,7 +311,6 @@ static inline void matvec_bf16_avx512_rows(const uint16_t *w, int64_t ldw, int64
     }
 }
 
-// Rows as a constant lets the compiler keep every row's sum in a register.
 TK_AVX512
 static void matvec_bf16_avx512(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                                int64_t rows, float *y, int64_t ldy, int accumulate) {
@@ -354,7 +352,6 @@ static inline void matvec_f32_avx2_rows(const float *w, int64_t ldw, int64_t in,
     }
 }
 
-// Rows as a constant lets the compiler keep every row's sum in a register.
 TK_AVX2
 static void matvec_f32_avx2(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                             int64_t rows, float *y, int64_t ldy, int accumulate) {
@@ -394,7 +391,6 @@ static inline void matvec_f32_avx512_rows(const float *w, int64_t ldw, int64_t i
     }
 }
 
-// Rows as a constant lets the compiler keep every row's sum in a register.
 TK_AVX512
 static void matvec_f32_avx512(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                               int64_t rows, float *y, int64_t ldy, int accumulate) {
