@@ -4,8 +4,9 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
-#define TK_HAVE_AVX512 1  /* x86-64: AVX-512 and AVX2 paths, chosen at run time */
-#define TK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+#define TK_HAVE_X86 1  /* AVX-512 and AVX2 paths, chosen at run time */
+#define TK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma"), always_inline))
+#define TK_AVX2 __attribute__((target("avx2,fma"), always_inline))
 #endif
 
 // Decoding reads every weight once per token, so these loops are bound by memory bandwidth: the
@@ -14,6 +15,10 @@
 // keep the sums there; with a run-time row count they spilled to the stack). Products are summed
 // in f32 in a different order than a GEMM's, so results match dequantize-then-GEMM to rounding,
 // not bit for bit.
+//
+// Two weight layouts: 4-bit (bitsandbytes: element g of the flattened weight is nibble g of
+// `packed`, high nibble first, worth code[nibble] · absmax[g / blocksize]) and dense (bf16 or f32
+// rows `ldw` apart; `bf16` is a constant after inlining, so each variant compiles to its own loop).
 
 static inline float bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
@@ -22,50 +27,57 @@ static inline float bf16_to_f32(uint16_t h) {
     return f;
 }
 
-static void matvec_4bit_portable(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax,
-                                 int64_t in, int64_t first, int64_t end, const float *x, int64_t rows, float *y,
-                                 int64_t ldy, int accumulate) {
-    for (int64_t o = first; o < end; o++) {
-        float sums[TK_DECODE_MAX_ROWS] = {0};
-        int64_t base = o * in;
-        for (int64_t i = 0; i < in; i++) {
-            int64_t g = base + i;
-            uint8_t byte = packed[g >> 1];
-            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
-            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
-        }
-        for (int64_t r = 0; r < rows; r++) y[r * ldy + o] = accumulate ? y[r * ldy + o] + sums[r] : sums[r];
+static inline float nibble_weight(const uint8_t *packed, const float *code, const float *absmax, int64_t blocksize, int64_t g) {
+    uint8_t byte = packed[g >> 1];
+    return code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
+}
+
+static inline float dense_weight(const void *row, int bf16, int64_t i) {
+    return bf16 ? bf16_to_f32(((const uint16_t *)row)[i]) : ((const float *)row)[i];
+}
+
+/// Weights [from, to) of 4-bit row `o` into the scalar sums (the unaligned head and tail of a row).
+static inline void scalar_4bit(const uint8_t *packed, const float *code, const float *absmax, int64_t blocksize, int64_t in,
+                               int64_t o, int64_t from, int64_t to, const float *x, int64_t rows, float *sums) {
+    for (int64_t i = from; i < to; i++) {
+        float w = nibble_weight(packed, code, absmax, blocksize, o * in + i);
+        for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
     }
 }
 
-static void matvec_bf16_portable(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                                 int64_t rows, float *y, int64_t ldy, int accumulate) {
-    for (int64_t o = first; o < end; o++) {
-        float sums[TK_DECODE_MAX_ROWS] = {0};
-        const uint16_t *row = w + o * ldw;
-        for (int64_t i = 0; i < in; i++) {
-            float v = bf16_to_f32(row[i]);
-            for (int64_t r = 0; r < rows; r++) sums[r] += v * x[r * in + i];
-        }
-        for (int64_t r = 0; r < rows; r++) y[r * ldy + o] = accumulate ? y[r * ldy + o] + sums[r] : sums[r];
+static inline void scalar_dense(const void *row, int bf16, int64_t in, int64_t from, int64_t to, const float *x, int64_t rows,
+                                float *sums) {
+    for (int64_t i = from; i < to; i++) {
+        float w = dense_weight(row, bf16, i);
+        for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
     }
 }
 
-static void matvec_f32_portable(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                                int64_t rows, float *y, int64_t ldy, int accumulate) {
+/// Output `o` of every row: written, or added to what y holds (a bias).
+static inline void put_sums(float *y, int64_t ldy, int64_t o, int64_t rows, const float *sums, int accumulate) {
+    for (int64_t r = 0; r < rows; r++) y[r * ldy + o] = accumulate ? y[r * ldy + o] + sums[r] : sums[r];
+}
+
+static void matvec_4bit_portable(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+                                 int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy, int accumulate) {
     for (int64_t o = first; o < end; o++) {
         float sums[TK_DECODE_MAX_ROWS] = {0};
-        const float *row = w + o * ldw;
-        for (int64_t i = 0; i < in; i++) {
-            for (int64_t r = 0; r < rows; r++) sums[r] += row[i] * x[r * in + i];
-        }
-        for (int64_t r = 0; r < rows; r++) y[r * ldy + o] = accumulate ? y[r * ldy + o] + sums[r] : sums[r];
+        scalar_4bit(packed, code, absmax, blocksize, in, o, 0, in, x, rows, sums);
+        put_sums(y, ldy, o, rows, sums, accumulate);
     }
 }
 
-#ifdef TK_HAVE_AVX512
-#define TK_AVX2 __attribute__((target("avx2,fma")))
+static void matvec_dense_portable(const void *w, int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                                  int64_t rows, float *y, int64_t ldy, int accumulate) {
+    for (int64_t o = first; o < end; o++) {
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        const void *row = bf16 ? (const void *)((const uint16_t *)w + o * ldw) : (const void *)((const float *)w + o * ldw);
+        scalar_dense(row, bf16, in, 0, in, x, rows, sums);
+        put_sums(y, ldy, o, rows, sums, accumulate);
+    }
+}
 
+#ifdef TK_HAVE_X86
 static int detected_isa(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return 2;
@@ -93,31 +105,32 @@ void tk_decode_limit_isa(int level) {
     __atomic_store_n(&isa_level, level < detected ? level : detected, __ATOMIC_RELAXED);
 }
 
-#ifdef TK_HAVE_AVX512
-// Eight weights at a time: 4 packed bytes → 8 nibbles (high first); the 16-entry codebook is two
-// 8-entry registers, each permuted by the nibble, the right one kept by a blend on bit 3.
-TK_AVX2 __attribute__((always_inline))
-static inline void matvec_4bit_avx2_rows(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
-                             int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
-                             int accumulate) {
+#ifdef TK_HAVE_X86
+TK_AVX2 static inline float hsum256(__m256 v) {
+    __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    half = _mm_add_ss(half, _mm_movehdup_ps(half));
+    return _mm_cvtss_f32(half);
+}
+
+// AVX2, sixteen 4-bit weights (8 bytes) per step into two sums per row, so consecutive FMAs do not
+// wait on each other. The 16-entry codebook is two 8-entry registers, each permuted by the nibble,
+// the right one kept by a blend on bit 3. The block's scale is loaded only when the block changes.
+// Rows whose start is not a multiple of 16 elements (odd `in`) take the scalar path for their
+// first and last few weights.
+TK_AVX2 static inline void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax,
+                                            int64_t in, int64_t first, int64_t end, const float *x, const int64_t rows,
+                                            float *y, int64_t ldy, int accumulate) {
     const __m256 low_table = _mm256_loadu_ps(code), high_table = _mm256_loadu_ps(code + 8);
     const __m256i shifts = _mm256_set_epi32(0, 4, 0, 4, 0, 4, 0, 4);
     const __m256i low4 = _mm256_set1_epi32(0x0f), eight = _mm256_set1_epi32(8);
     for (int64_t o = first; o < end; o++) {
-        __m256 acc[TK_DECODE_MAX_ROWS];
-        for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
+        __m256 acc[TK_DECODE_MAX_ROWS], acc2[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc[r] = acc2[r] = _mm256_setzero_ps();
         float sums[TK_DECODE_MAX_ROWS] = {0};
         int64_t base = o * in, i = 0;
-        for (; i < in && ((base + i) & 15); i++) {
-            int64_t g = base + i;
-            uint8_t byte = packed[g >> 1];
-            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
-            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
-        }
-        // Sixteen weights per step (8 bytes) into two sums per row, so consecutive FMAs do not wait
-        // on each other; the block's scale is loaded only when the block changes (no division).
-        __m256 acc2[TK_DECODE_MAX_ROWS];
-        for (int64_t r = 0; r < rows; r++) acc2[r] = _mm256_setzero_ps();
+        while (i < in && ((base + i) & 15)) i++;
+        scalar_4bit(packed, code, absmax, blocksize, in, o, 0, i, x, rows, sums);
         int64_t block_end = -1;
         __m256 scale = _mm256_setzero_ps();
         for (; i + 16 <= in; i += 16) {
@@ -128,9 +141,8 @@ static inline void matvec_4bit_avx2_rows(const uint8_t *packed, int64_t blocksiz
             }
             __m128i bytes8 = _mm_loadl_epi64((const __m128i *)(packed + (g >> 1)));
             __m128i doubled = _mm_unpacklo_epi8(bytes8, bytes8);
-            __m256i wide0 = _mm256_cvtepu8_epi32(doubled), wide1 = _mm256_cvtepu8_epi32(_mm_srli_si128(doubled, 8));
-            __m256i n0 = _mm256_and_si256(_mm256_srlv_epi32(wide0, shifts), low4);
-            __m256i n1 = _mm256_and_si256(_mm256_srlv_epi32(wide1, shifts), low4);
+            __m256i n0 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(doubled), shifts), low4);
+            __m256i n1 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(doubled, 8)), shifts), low4);
             // blocksize is a multiple of 16 and g is too: the sixteen share one block.
             __m256 w0 = _mm256_mul_ps(_mm256_blendv_ps(_mm256_permutevar8x32_ps(high_table, n0), _mm256_permutevar8x32_ps(low_table, n0),
                                                        _mm256_castsi256_ps(_mm256_cmpgt_epi32(eight, n0))), scale);
@@ -141,91 +153,39 @@ static inline void matvec_4bit_avx2_rows(const uint8_t *packed, int64_t blocksiz
                 acc2[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * in + i + 8), acc2[r]);
             }
         }
-        for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_add_ps(acc[r], acc2[r]);
-        for (; i < in; i++) {
-            int64_t g = base + i;
-            uint8_t byte = packed[g >> 1];
-            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
-            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
-            half = _mm_add_ps(half, _mm_movehl_ps(half, half));
-            half = _mm_add_ss(half, _mm_movehdup_ps(half));
-            float s = sums[r] + _mm_cvtss_f32(half);
-            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
-        }
+        scalar_4bit(packed, code, absmax, blocksize, in, o, i, in, x, rows, sums);
+        for (int64_t r = 0; r < rows; r++) sums[r] += hsum256(_mm256_add_ps(acc[r], acc2[r]));
+        put_sums(y, ldy, o, rows, sums, accumulate);
     }
 }
 
-TK_AVX2
-static void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
-                             int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
-                             int accumulate) {
-    switch (rows) {
-    case 1: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 1, y, ldy, accumulate); break;
-    case 2: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 2, y, ldy, accumulate); break;
-    case 3: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 3, y, ldy, accumulate); break;
-    case 4: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 4, y, ldy, accumulate); break;
-    case 5: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 5, y, ldy, accumulate); break;
-    case 6: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 6, y, ldy, accumulate); break;
-    case 7: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 7, y, ldy, accumulate); break;
-    case 8: matvec_4bit_avx2_rows(packed, blocksize, code, absmax, in, first, end, x, 8, y, ldy, accumulate); break;
-    default: break;
-    }
-}
-
-TK_AVX2 __attribute__((always_inline))
-static inline void matvec_bf16_avx2_rows(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                             int64_t rows, float *y, int64_t ldy, int accumulate) {
+// AVX2, eight dense weights per step: bf16 widens to f32 by a 16-bit shift (it is f32's top half).
+TK_AVX2 static inline void matvec_dense_avx2(const void *w, const int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end,
+                                             const float *x, const int64_t rows, float *y, int64_t ldy, int accumulate) {
     for (int64_t o = first; o < end; o++) {
         __m256 acc[TK_DECODE_MAX_ROWS];
         for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
-        const uint16_t *row = w + o * ldw;
+        const uint16_t *half_row = (const uint16_t *)w + o * ldw;
+        const float *float_row = (const float *)w + o * ldw;
         int64_t i = 0;
         for (; i + 8 <= in; i += 8) {
-            __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(row + i)));
-            __m256 v = _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+            __m256 v = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(
+                                  _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(half_row + i))), 16))
+                            : _mm256_loadu_ps(float_row + i);
             for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + r * in + i), acc[r]);
         }
         float sums[TK_DECODE_MAX_ROWS] = {0};
-        for (; i < in; i++) {
-            float v = bf16_to_f32(row[i]);
-            for (int64_t r = 0; r < rows; r++) sums[r] += v * x[r * in + i];
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
-            half = _mm_add_ps(half, _mm_movehl_ps(half, half));
-            half = _mm_add_ss(half, _mm_movehdup_ps(half));
-            float s = sums[r] + _mm_cvtss_f32(half);
-            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
-        }
+        scalar_dense(bf16 ? (const void *)half_row : (const void *)float_row, bf16, in, i, in, x, rows, sums);
+        for (int64_t r = 0; r < rows; r++) sums[r] += hsum256(acc[r]);
+        put_sums(y, ldy, o, rows, sums, accumulate);
     }
 }
 
-TK_AVX2
-static void matvec_bf16_avx2(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                             int64_t rows, float *y, int64_t ldy, int accumulate) {
-    switch (rows) {
-    case 1: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 1, y, ldy, accumulate); break;
-    case 2: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 2, y, ldy, accumulate); break;
-    case 3: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 3, y, ldy, accumulate); break;
-    case 4: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 4, y, ldy, accumulate); break;
-    case 5: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 5, y, ldy, accumulate); break;
-    case 6: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 6, y, ldy, accumulate); break;
-    case 7: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 7, y, ldy, accumulate); break;
-    case 8: matvec_bf16_avx2_rows(w, ldw, in, first, end, x, 8, y, ldy, accumulate); break;
-    default: break;
-    }
-}
-
-// Sixteen weights at a time: 8 packed bytes → 16 nibbles (high first) → the codebook, held in one
-// register, by permute → times the block's absmax. Rows whose start is not a multiple of 16
-// elements (odd `in`) take the scalar path for their first and last few weights.
-TK_AVX512 __attribute__((always_inline))
-static inline void matvec_4bit_avx512_rows(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
-                               int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
-                               int accumulate) {
+// AVX-512, sixteen 4-bit weights per step: 8 packed bytes → 16 nibbles (high first) → the codebook,
+// held in one register, by permute → times the block's absmax.
+TK_AVX512 static inline void matvec_4bit_avx512(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax,
+                                                int64_t in, int64_t first, int64_t end, const float *x, const int64_t rows,
+                                                float *y, int64_t ldy, int accumulate) {
     const __m512 table = _mm512_loadu_ps(code);
     const __m512i shifts = _mm512_set_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
     const __m512i low4 = _mm512_set1_epi32(0x0f);
@@ -234,12 +194,8 @@ static inline void matvec_4bit_avx512_rows(const uint8_t *packed, int64_t blocks
         for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_setzero_ps();
         float sums[TK_DECODE_MAX_ROWS] = {0};
         int64_t base = o * in, i = 0;
-        for (; i < in && ((base + i) & 15); i++) {
-            int64_t g = base + i;
-            uint8_t byte = packed[g >> 1];
-            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
-            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
-        }
+        while (i < in && ((base + i) & 15)) i++;
+        scalar_4bit(packed, code, absmax, blocksize, in, o, 0, i, x, rows, sums);
         int64_t block_end = -1;
         __m512 scale = _mm512_setzero_ps();
         for (; i + 16 <= in; i += 16) {
@@ -255,203 +211,126 @@ static inline void matvec_4bit_avx512_rows(const uint8_t *packed, int64_t blocks
             __m512 w = _mm512_mul_ps(_mm512_permutexvar_ps(nibbles, table), scale);
             for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + r * in + i), acc[r]);
         }
-        for (; i < in; i++) {
-            int64_t g = base + i;
-            uint8_t byte = packed[g >> 1];
-            float w = code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
-            for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            float s = sums[r] + _mm512_reduce_add_ps(acc[r]);
-            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
-        }
+        scalar_4bit(packed, code, absmax, blocksize, in, o, i, in, x, rows, sums);
+        for (int64_t r = 0; r < rows; r++) sums[r] += _mm512_reduce_add_ps(acc[r]);
+        put_sums(y, ldy, o, rows, sums, accumulate);
     }
 }
 
-TK_AVX512
-static void matvec_4bit_avx512(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
-                               int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy,
-                               int accumulate) {
-    switch (rows) {
-    case 1: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 1, y, ldy, accumulate); break;
-    case 2: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 2, y, ldy, accumulate); break;
-    case 3: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 3, y, ldy, accumulate); break;
-    case 4: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 4, y, ldy, accumulate); break;
-    case 5: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 5, y, ldy, accumulate); break;
-    case 6: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 6, y, ldy, accumulate); break;
-    case 7: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 7, y, ldy, accumulate); break;
-    case 8: matvec_4bit_avx512_rows(packed, blocksize, code, absmax, in, first, end, x, 8, y, ldy, accumulate); break;
-    default: break;
-    }
-}
-
-// Sixteen bf16 weights widen to f32 by a 16-bit shift (bf16 is f32's top half).
-TK_AVX512 __attribute__((always_inline))
-static inline void matvec_bf16_avx512_rows(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                               int64_t rows, float *y, int64_t ldy, int accumulate) {
+TK_AVX512 static inline void matvec_dense_avx512(const void *w, const int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end,
+                                                 const float *x, const int64_t rows, float *y, int64_t ldy, int accumulate) {
     for (int64_t o = first; o < end; o++) {
         __m512 acc[TK_DECODE_MAX_ROWS];
         for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_setzero_ps();
-        const uint16_t *row = w + o * ldw;
+        const uint16_t *half_row = (const uint16_t *)w + o * ldw;
+        const float *float_row = (const float *)w + o * ldw;
         int64_t i = 0;
         for (; i + 16 <= in; i += 16) {
-            __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + i)));
-            __m512 v = _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+            __m512 v = bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(
+                                  _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(half_row + i))), 16))
+                            : _mm512_loadu_ps(float_row + i);
             for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_fmadd_ps(v, _mm512_loadu_ps(x + r * in + i), acc[r]);
         }
         float sums[TK_DECODE_MAX_ROWS] = {0};
-        for (; i < in; i++) {
-            float v = bf16_to_f32(row[i]);
-            for (int64_t r = 0; r < rows; r++) sums[r] += v * x[r * in + i];
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            float s = sums[r] + _mm512_reduce_add_ps(acc[r]);
-            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
-        }
+        scalar_dense(bf16 ? (const void *)half_row : (const void *)float_row, bf16, in, i, in, x, rows, sums);
+        for (int64_t r = 0; r < rows; r++) sums[r] += _mm512_reduce_add_ps(acc[r]);
+        put_sums(y, ldy, o, rows, sums, accumulate);
     }
 }
 
-TK_AVX512
-static void matvec_bf16_avx512(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                               int64_t rows, float *y, int64_t ldy, int accumulate) {
-    switch (rows) {
-    case 1: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 1, y, ldy, accumulate); break;
-    case 2: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 2, y, ldy, accumulate); break;
-    case 3: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 3, y, ldy, accumulate); break;
-    case 4: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 4, y, ldy, accumulate); break;
-    case 5: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 5, y, ldy, accumulate); break;
-    case 6: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 6, y, ldy, accumulate); break;
-    case 7: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 7, y, ldy, accumulate); break;
-    case 8: matvec_bf16_avx512_rows(w, ldw, in, first, end, x, 8, y, ldy, accumulate); break;
-    default: break;
+// One non-inlined entry per instruction set and layout, with the row count made a constant.
+#define TK_ROWS_SWITCH(CALL) \
+    switch (rows) { \
+    case 1: CALL(1); break; \
+    case 2: CALL(2); break; \
+    case 3: CALL(3); break; \
+    case 4: CALL(4); break; \
+    case 5: CALL(5); break; \
+    case 6: CALL(6); break; \
+    case 7: CALL(7); break; \
+    case 8: CALL(8); break; \
+    default: break; \
     }
+
+#define TK_4BIT_ARGS(R) packed, blocksize, code, absmax, in, first, end, x, R, y, ldy, accumulate
+#define TK_4BIT_AVX2(R) matvec_4bit_avx2(TK_4BIT_ARGS(R))
+#define TK_4BIT_AVX512(R) matvec_4bit_avx512(TK_4BIT_ARGS(R))
+#define TK_DENSE_AVX2_BF16(R) matvec_dense_avx2(w, 1, ldw, in, first, end, x, R, y, ldy, accumulate)
+#define TK_DENSE_AVX2_F32(R) matvec_dense_avx2(w, 0, ldw, in, first, end, x, R, y, ldy, accumulate)
+#define TK_DENSE_AVX512_BF16(R) matvec_dense_avx512(w, 1, ldw, in, first, end, x, R, y, ldy, accumulate)
+#define TK_DENSE_AVX512_F32(R) matvec_dense_avx512(w, 0, ldw, in, first, end, x, R, y, ldy, accumulate)
+
+__attribute__((target("avx2,fma")))
+static void matvec_4bit_avx2_any(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+                                 int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy, int accumulate) {
+    TK_ROWS_SWITCH(TK_4BIT_AVX2)
 }
-TK_AVX2 __attribute__((always_inline))
-static inline void matvec_f32_avx2_rows(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                            int64_t rows, float *y, int64_t ldy, int accumulate) {
-    for (int64_t o = first; o < end; o++) {
-        __m256 acc[TK_DECODE_MAX_ROWS];
-        for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
-        const float *row = w + o * ldw;
-        int64_t i = 0;
-        for (; i + 8 <= in; i += 8) {
-            __m256 v = _mm256_loadu_ps(row + i);
-            for (int64_t r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + r * in + i), acc[r]);
-        }
-        float sums[TK_DECODE_MAX_ROWS] = {0};
-        for (; i < in; i++) {
-            for (int64_t r = 0; r < rows; r++) sums[r] += row[i] * x[r * in + i];
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
-            half = _mm_add_ps(half, _mm_movehl_ps(half, half));
-            half = _mm_add_ss(half, _mm_movehdup_ps(half));
-            float s = sums[r] + _mm_cvtss_f32(half);
-            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
-        }
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+static void matvec_4bit_avx512_any(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
+                                   int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy, int accumulate) {
+    TK_ROWS_SWITCH(TK_4BIT_AVX512)
+}
+
+__attribute__((target("avx2,fma")))
+static void matvec_dense_avx2_any(const void *w, int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                                  int64_t rows, float *y, int64_t ldy, int accumulate) {
+    if (bf16) {
+        TK_ROWS_SWITCH(TK_DENSE_AVX2_BF16)
+    } else {
+        TK_ROWS_SWITCH(TK_DENSE_AVX2_F32)
     }
 }
 
-TK_AVX2
-static void matvec_f32_avx2(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                            int64_t rows, float *y, int64_t ldy, int accumulate) {
-    switch (rows) {
-    case 1: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 1, y, ldy, accumulate); break;
-    case 2: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 2, y, ldy, accumulate); break;
-    case 3: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 3, y, ldy, accumulate); break;
-    case 4: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 4, y, ldy, accumulate); break;
-    case 5: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 5, y, ldy, accumulate); break;
-    case 6: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 6, y, ldy, accumulate); break;
-    case 7: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 7, y, ldy, accumulate); break;
-    case 8: matvec_f32_avx2_rows(w, ldw, in, first, end, x, 8, y, ldy, accumulate); break;
-    default: break;
-    }
-}
-
-TK_AVX512 __attribute__((always_inline))
-static inline void matvec_f32_avx512_rows(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                              int64_t rows, float *y, int64_t ldy, int accumulate) {
-    for (int64_t o = first; o < end; o++) {
-        __m512 acc[TK_DECODE_MAX_ROWS];
-        for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_setzero_ps();
-        const float *row = w + o * ldw;
-        int64_t i = 0;
-        for (; i + 16 <= in; i += 16) {
-            __m512 v = _mm512_loadu_ps(row + i);
-            for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_fmadd_ps(v, _mm512_loadu_ps(x + r * in + i), acc[r]);
-        }
-        float sums[TK_DECODE_MAX_ROWS] = {0};
-        for (; i < in; i++) {
-            for (int64_t r = 0; r < rows; r++) sums[r] += row[i] * x[r * in + i];
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            float s = sums[r] + _mm512_reduce_add_ps(acc[r]);
-            y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
-        }
-    }
-}
-
-TK_AVX512
-static void matvec_f32_avx512(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
-                              int64_t rows, float *y, int64_t ldy, int accumulate) {
-    switch (rows) {
-    case 1: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 1, y, ldy, accumulate); break;
-    case 2: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 2, y, ldy, accumulate); break;
-    case 3: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 3, y, ldy, accumulate); break;
-    case 4: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 4, y, ldy, accumulate); break;
-    case 5: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 5, y, ldy, accumulate); break;
-    case 6: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 6, y, ldy, accumulate); break;
-    case 7: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 7, y, ldy, accumulate); break;
-    case 8: matvec_f32_avx512_rows(w, ldw, in, first, end, x, 8, y, ldy, accumulate); break;
-    default: break;
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+static void matvec_dense_avx512_any(const void *w, int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+                                    int64_t rows, float *y, int64_t ldy, int accumulate) {
+    if (bf16) {
+        TK_ROWS_SWITCH(TK_DENSE_AVX512_BF16)
+    } else {
+        TK_ROWS_SWITCH(TK_DENSE_AVX512_F32)
     }
 }
 #endif
 
 void tk_matvec_4bit(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
                     int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy, int accumulate) {
-#ifdef TK_HAVE_AVX512
+#ifdef TK_HAVE_X86
     int isa = blocksize % 16 == 0 ? tk_decode_isa() : 0;
     if (isa == 2) {
-        matvec_4bit_avx512(packed, blocksize, code, absmax, in, first, end, x, rows, y, ldy, accumulate);
+        matvec_4bit_avx512_any(packed, blocksize, code, absmax, in, first, end, x, rows, y, ldy, accumulate);
         return;
     }
     if (isa == 1) {
-        matvec_4bit_avx2(packed, blocksize, code, absmax, in, first, end, x, rows, y, ldy, accumulate);
+        matvec_4bit_avx2_any(packed, blocksize, code, absmax, in, first, end, x, rows, y, ldy, accumulate);
         return;
     }
 #endif
     matvec_4bit_portable(packed, blocksize, code, absmax, in, first, end, x, rows, y, ldy, accumulate);
 }
 
-void tk_matvec_bf16(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
-                    float *y, int64_t ldy, int accumulate) {
-#ifdef TK_HAVE_AVX512
+static void matvec_dense(const void *w, int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
+                         float *y, int64_t ldy, int accumulate) {
+#ifdef TK_HAVE_X86
     int isa = tk_decode_isa();
     if (isa == 2) {
-        matvec_bf16_avx512(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+        matvec_dense_avx512_any(w, bf16, ldw, in, first, end, x, rows, y, ldy, accumulate);
         return;
     }
     if (isa == 1) {
-        matvec_bf16_avx2(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+        matvec_dense_avx2_any(w, bf16, ldw, in, first, end, x, rows, y, ldy, accumulate);
         return;
     }
 #endif
-    matvec_bf16_portable(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+    matvec_dense_portable(w, bf16, ldw, in, first, end, x, rows, y, ldy, accumulate);
+}
+
+void tk_matvec_bf16(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
+                    float *y, int64_t ldy, int accumulate) {
+    matvec_dense(w, 1, ldw, in, first, end, x, rows, y, ldy, accumulate);
 }
 
 void tk_matvec_f32(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
                    float *y, int64_t ldy, int accumulate) {
-#ifdef TK_HAVE_AVX512
-    int isa = tk_decode_isa();
-    if (isa == 2) {
-        matvec_f32_avx512(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
-        return;
-    }
-    if (isa == 1) {
-        matvec_f32_avx2(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
-        return;
-    }
-#endif
-    matvec_f32_portable(w, ldw, in, first, end, x, rows, y, ldy, accumulate);
+    matvec_dense(w, 0, ldw, in, first, end, x, rows, y, ldy, accumulate);
 }
