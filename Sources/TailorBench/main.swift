@@ -49,7 +49,8 @@ do {
         let runs = arguments.count > 4 ? Int(arguments[4])! : 5
         let checkpoint = try Checkpoint.open(path)
         let bytes = checkpoint.tensorInfos.reduce(0) { $0 + $1.byteCount }
-        let time = try best(runs) { _ = try CheckpointConversion.convert(checkpoint, to: .bf16, output: output) }
+        // Each timed run replaces the last one's output.
+        let time = try best(runs) { _ = try CheckpointConversion.convert(checkpoint, to: .bf16, output: output, overwrite: true) }
         print(#"{"job":"convert","seconds":\#(time),"bytes":\#(bytes)}"#)
     case "convert-kernel":
         let runs = arguments.count > 3 ? Int(arguments[3])! : 10
