@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 import Models
 import TrainingCore
@@ -31,15 +32,6 @@ public enum GenerationBenchmark {
             case bytesPerToken = "bytes_per_token", peakMemoryBytes = "peak_memory_bytes"
             case promptTokens = "prompt_tokens", newTokens = "new_tokens", batch
         }
-    }
-
-    /// ru_maxrss is in kilobytes on Linux, bytes on Darwin.
-    static func peakMemory(_ usage: rusage) -> Int {
-        #if canImport(Glibc)
-        return usage.ru_maxrss * 1024
-        #else
-        return usage.ru_maxrss
-        #endif
     }
 
     public static func run(folder: String, promptTokens: Int, newTokens: Int, batch: Int, seed: UInt64 = 7) throws -> Result {
@@ -77,17 +69,11 @@ public enum GenerationBenchmark {
         }
         let decodeSeconds = seconds(since: decodeStart)
         let bytes = model.linearModuleNames.reduce(0) { $0 + (model.linear(named: $1)?.weight.storedBytes ?? 0) }
-        var usage = rusage()
-        #if canImport(Glibc)
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        #else
-        getrusage(RUSAGE_SELF, &usage)
-        #endif
         return Result(
             loadSeconds: loadSeconds, firstTokenSeconds: firstTokenSeconds,
             prefillTokensPerSecond: Double(batch * promptTokens) / max(prefillSeconds, 1e-9),
             decodeTokensPerSecond: newTokens > 1 ? Double(batch * (newTokens - 1)) / max(decodeSeconds, 1e-9) : 0,
-            bytesPerToken: bytes, peakMemoryBytes: peakMemory(usage), promptTokens: promptTokens, newTokens: newTokens,
+            bytesPerToken: bytes, peakMemoryBytes: peakResidentBytes(), promptTokens: promptTokens, newTokens: newTokens,
             batch: batch)
     }
 }

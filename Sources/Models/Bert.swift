@@ -70,6 +70,8 @@ public final class Bert {
     public var prefix: Tensor?
     /// Seeds dropout masks; reseed for reproducible runs.
     public var rng = RandomGenerator(seed: 0)
+    /// Recompute each encoder layer in backward instead of keeping its activations.
+    public var gradientCheckpointing = false
     /// The checkpoint's classifier has another number of labels than asked for, so a new head was
     /// initialised (transformers' `ignore_mismatched_sizes`): the stored one's output count.
     public private(set) var replacedHeadLabels: Int?
@@ -174,24 +176,29 @@ public final class Bert {
         let heads = config.heads, headDim = h / heads
         let keyMask = n == 0 ? batch.mask : batch.withVirtualPrefix(n).mask
         let mask = AttentionMask(keyIsToken: keyMask.allSatisfy { $0 } ? nil : keyMask)
+        let prefix = prefix
         for (index, layer) in layers.enumerated() {
-            let q = graph.linear(x, layer.query)
-            var k = graph.linear(x, layer.key)
-            var v = graph.linear(x, layer.value)
-            if let prefix {
-                k = graph.prependRows(prefix, columns: (2 * index * h)..<((2 * index + 1) * h), to: k, batch: b, length: t)
-                v = graph.prependRows(prefix, columns: ((2 * index + 1) * h)..<((2 * index + 2) * h), to: v, batch: b, length: t)
+            let run = { [unowned self] (graph: Graph, x: Tensor) -> Tensor in
+                let q = graph.linear(x, layer.query)
+                var k = graph.linear(x, layer.key)
+                var v = graph.linear(x, layer.value)
+                if let prefix {
+                    k = graph.prependRows(prefix, columns: (2 * index * h)..<((2 * index + 1) * h), to: k, batch: b, length: t)
+                    v = graph.prependRows(prefix, columns: ((2 * index + 1) * h)..<((2 * index + 2) * h), to: v, batch: b, length: t)
+                }
+                var context = graph.attention(
+                    q: q, k: k, v: v, batch: b, queryLength: t, keyLength: n + t, heads: heads, kvHeads: heads,
+                    headDim: headDim, mask: mask, scale: 1 / Float(headDim).squareRoot())
+                context = graph.dropout(graph.linear(context, layer.attentionOutput), p: config.hiddenDropout, rng: &rng)
+                let attended = graph.layerNorm(
+                    graph.add(context, x), weight: layer.attentionNormWeight, bias: layer.attentionNormBias,
+                    eps: config.layerNormEps)
+                let inner = graph.gelu(graph.linear(attended, layer.intermediate))
+                let out = graph.dropout(graph.linear(inner, layer.output), p: config.hiddenDropout, rng: &rng)
+                return graph.layerNorm(
+                    graph.add(out, attended), weight: layer.outputNormWeight, bias: layer.outputNormBias, eps: config.layerNormEps)
             }
-            var context = graph.attention(
-                q: q, k: k, v: v, batch: b, queryLength: t, keyLength: n + t, heads: heads, kvHeads: heads,
-                headDim: headDim, mask: mask, scale: 1 / Float(headDim).squareRoot())
-            context = graph.dropout(graph.linear(context, layer.attentionOutput), p: config.hiddenDropout, rng: &rng)
-            x = graph.layerNorm(
-                graph.add(context, x), weight: layer.attentionNormWeight, bias: layer.attentionNormBias,
-                eps: config.layerNormEps)
-            let inner = graph.gelu(graph.linear(x, layer.intermediate))
-            let out = graph.dropout(graph.linear(inner, layer.output), p: config.hiddenDropout, rng: &rng)
-            x = graph.layerNorm(graph.add(out, x), weight: layer.outputNormWeight, bias: layer.outputNormBias, eps: config.layerNormEps)
+            x = gradientCheckpointing ? graph.checkpoint(x, run) : run(graph, x)
         }
         return x
     }

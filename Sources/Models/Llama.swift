@@ -100,6 +100,8 @@ public final class Llama {
     public let finalNorm: Tensor
     /// The output head: `lm_head` (or the tied embedding table) for causal LM.
     public var lmHead: LinearLayer?
+    /// Recompute each decoder layer in backward instead of keeping its activations.
+    public var gradientCheckpointing = false
     /// `score` `[labels, hidden]` for sequence classification.
     public var score: LinearLayer?
     /// Weights the checkpoint lacked that were initialised at random (a missing `score` head).
@@ -195,17 +197,21 @@ public final class Llama {
             keyIsToken: keyMask.allSatisfy { $0 } ? nil : keyMask, causal: true, queryOffset: n,
             slidingWindow: config.slidingWindow)
         let kvStride = config.kvHeads * config.headDim
+        let prefix = prefix
         for (index, layer) in layers.enumerated() {
-            x = block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin) { q, k, v in
-                guard let prefix else { return attend(graph, q, k, v, batch: b, queryLength: t, keyLength: t, mask: mask) }
-                let keys = graph.prependRows(
-                    prefix, columns: (2 * index * kvStride)..<((2 * index + 1) * kvStride),
-                    to: k, batch: b, length: t)
-                let values = graph.prependRows(
-                    prefix, columns: ((2 * index + 1) * kvStride)..<((2 * index + 2) * kvStride),
-                    to: v, batch: b, length: t)
-                return attend(graph, q, keys, values, batch: b, queryLength: t, keyLength: n + t, mask: mask)
+            let run = { [unowned self] (graph: Graph, x: Tensor) -> Tensor in
+                block(graph, x, layer, batch: b, length: t, cos: cos, sin: sin) { q, k, v in
+                    guard let prefix else { return attend(graph, q, k, v, batch: b, queryLength: t, keyLength: t, mask: mask) }
+                    let keys = graph.prependRows(
+                        prefix, columns: (2 * index * kvStride)..<((2 * index + 1) * kvStride),
+                        to: k, batch: b, length: t)
+                    let values = graph.prependRows(
+                        prefix, columns: ((2 * index + 1) * kvStride)..<((2 * index + 2) * kvStride),
+                        to: v, batch: b, length: t)
+                    return attend(graph, q, keys, values, batch: b, queryLength: t, keyLength: n + t, mask: mask)
+                }
             }
+            x = gradientCheckpointing ? graph.checkpoint(x, run) : run(graph, x)
         }
         return graph.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
     }
@@ -242,6 +248,11 @@ public final class Llama {
     public func logits(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
         guard let lmHead else { preconditionFailure("loaded without an LM head") }
         return graph.linear(decode(graph, batch), lmHead)
+    }
+
+    public func causalLMHidden(_ graph: Graph, _ batch: TokenBatch) -> (hidden: Tensor, head: LinearLayer)? {
+        guard head == .causalLM, let lmHead else { return nil }
+        return (decode(graph, batch), lmHead)
     }
 
     /// Sequence-classification logits `[B, labels]` from the last real token of each row.

@@ -120,12 +120,20 @@ public protocol TransformerModel: AdaptableModel {
     var storedTensors: [(name: String, weight: any StoredLinearWeight)] { get }
     /// Gives dropout a generator derived from (seed, step): reproducible, resumable training.
     func reseedDropout(seed: UInt64, step: Int)
+    /// Whether training recomputes each layer in backward (``Graph/checkpoint(_:_:)``) rather than
+    /// keep its activations: less memory for one more forward pass.
+    var gradientCheckpointing: Bool { get set }
+    /// The causal-LM head's input `[B·T, C]` and the head itself, so that the loss can run the
+    /// head a few rows at a time; nil without a causal-LM head.
+    func causalLMHidden(_ graph: Graph, _ batch: TokenBatch) -> (hidden: Tensor, head: LinearLayer)?
     /// The head's output: `[B, labels]` (sequence classification), `[B·T, V]` (causal LM, virtual
     /// tokens' rows included), `[B·T, C]` (encoder).
     func forward(_ graph: Graph, _ batch: TokenBatch) -> Tensor
 }
 
 extension TransformerModel {
+    public func causalLMHidden(_ graph: Graph, _ batch: TokenBatch) -> (hidden: Tensor, head: LinearLayer)? { nil }
+
     /// Virtual tokens prompt tuning puts before every sequence.
     var virtualTokenCount: Int { virtualTokens?.rows ?? 0 }
 
@@ -142,6 +150,7 @@ extension TransformerModel {
         for row in 0..<b {
             for position in 0..<(t - 1) { shifted[row * t + position] = full[row * t + position + 1] }
         }
+        if let (hidden, head) = causalLMHidden(graph, batch) { return graph.crossEntropy(hidden: hidden, head: head, targets: shifted) }
         return graph.crossEntropy(forward(graph, batch), targets: shifted)
     }
 

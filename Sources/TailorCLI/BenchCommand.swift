@@ -28,6 +28,8 @@ struct BenchCommand: ParsableCommand {
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method lora
               tailor bench train --model ~/.cache/tailor/all-MiniLM-L6-v2 --method qlora --json
               tailor bench infer --model fixtures/tiny-llama --batch-size 4 --max-length 64 --json
+              tailor bench train --model ~/models/llama-3.2-1b --task causal-lm --method qlora --batch-size 1 \
+            --max-length 1024 --gradient-checkpointing
               tailor bench generate --model ~/models/llama-3.2-1b --prompt-tokens 128 --new-tokens 64 --batch-size 1 --json
               tailor bench switch --model ~/.cache/tailor/all-MiniLM-L6-v2 --adapter a --adapter b --adapter c --adapter d \
             --registry /tmp/reg
@@ -59,6 +61,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed steps (after one warm-up step).")
     var steps = 5
 
+    @Option(help: "train/infer: the head (default: the model's own; a Llama folder trains as a causal LM).")
+    var task: Dataset.Task?
+
+    @Flag(help: "train: recompute each layer in backward instead of keeping its activations.")
+    var gradientCheckpointing = false
+
     @Option(help: "generate: random prompt tokens per sequence.") var promptTokens = 128
     @Option(help: "generate: tokens generated per sequence (greedy).") var newTokens = 64
 
@@ -80,8 +88,8 @@ struct BenchCommand: ParsableCommand {
             guard let stepMode = StepBenchmark.Mode(rawValue: mode.rawValue) else { return try runSwitch() }
             let bar = ProgressBar(label: "bench", quiet: outputOptions.json)
             let result = try StepBenchmark.run(
-                folder: model, mode: stepMode, method: method, batch: batchSize, length: maxLength,
-                steps: steps
+                folder: model, mode: stepMode, method: method, task: task, batch: batchSize, length: maxLength,
+                steps: steps, gradientCheckpointing: gradientCheckpointing
             ) { done, _ in bar.update(done: done, total: steps) }
             bar.finish()
             if outputOptions.json {
@@ -100,8 +108,9 @@ struct BenchCommand: ParsableCommand {
                         result.gemmShare * 100, result.dequantizeShare * 100, result.optimizerShare * 100, result.otherShare * 100))
                 print(
                     String(
-                        format: "base weights: %.1f MB, of which Linear layers %.1f MB", Double(result.baseWeightBytes) / 1e6,
-                        Double(result.linearWeightBytes) / 1e6))
+                        format: "base weights: %.1f MB, of which Linear layers %.1f MB; peak memory %@",
+                        Double(result.baseWeightBytes) / 1e6, Double(result.linearWeightBytes) / 1e6,
+                        formatBytes(result.peakMemoryBytes)))
             }
         }
     }

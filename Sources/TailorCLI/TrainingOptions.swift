@@ -25,6 +25,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Metric for best/early stopping: accuracy, f1, loss, perplexity.") var metric: String?
     @Option(help: "Smallest improvement that counts.") var earlyStoppingThreshold: Double = defaults.earlyStoppingThreshold
     @Flag(help: "Restore the best checkpoint at the end.") var loadBestAtEnd = false
+    @Flag(help: "Recompute each layer in backward instead of keeping its activations (less memory, ~1/3 more compute).")
+    var gradientCheckpointing = false
     @Option(help: "Random seed (data order, initialisation, dropout).") var seed: UInt64 = defaults.seed
 
     func validate() throws {
@@ -67,6 +69,7 @@ struct TrainingOptions: ParsableArguments {
         arguments.earlyStoppingThreshold = earlyStoppingThreshold
         arguments.loadBestAtEnd = loadBestAtEnd
         arguments.seed = seed
+        arguments.gradientCheckpointing = gradientCheckpointing
         return arguments
     }
 }

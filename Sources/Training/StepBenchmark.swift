@@ -1,4 +1,5 @@
 import Adapters
+import Diagnostics
 import Foundation
 import Models
 import TrainingCore
@@ -16,6 +17,9 @@ public enum StepBenchmark {
     public struct Result: Codable, Sendable, Equatable {
         public var mode: Mode
         public var method: Method
+        /// The head trained or run.
+        public var task: ModelHead
+        public var gradientCheckpointing: Bool
         /// Sequences per step and tokens per sequence.
         public var batch: Int
         public var length: Int
@@ -42,11 +46,15 @@ public enum StepBenchmark {
         /// The OpenBLAS core and the worker threads the steps ran on, for comparing runs.
         public var blas: String
         public var threads: Int
+        /// The process's peak resident memory, loading included.
+        public var peakMemoryBytes: Int
 
         public var tokensPerStep: Int { batch * length }
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case mode, method, batch, steps, blas, threads
+            case mode, method, task, batch, steps, blas, threads
+            case gradientCheckpointing = "gradient_checkpointing"
+            case peakMemoryBytes = "peak_memory_bytes"
             case length = "seq"
             case tokensPerSecond = "tokens_per_s"
             case secondsPerStep = "seconds_per_step"
@@ -63,13 +71,18 @@ public enum StepBenchmark {
     /// Runs one warm-up step then `steps` timed ones. Training: forward, loss, backward and an
     /// AdamW update of every parameter (full fine-tuning), dropout as configured.
     public static func run(
-        folder: String, mode: Mode, method: Method = .full, batch: Int, length: Int, steps: Int,
-        seed: UInt64 = 0, progress: ((Int, Double) -> Void)? = nil
+        folder: String, mode: Mode, method: Method = .full, task: Dataset.Task? = nil, batch: Int, length: Int, steps: Int,
+        gradientCheckpointing: Bool = false, seed: UInt64 = 0, progress: ((Int, Double) -> Void)? = nil
     ) throws -> Result {
         let family = try ModelFamilies.family(ofFolder: folder)
+        let head = family.head(for: task?.head)
+        if let task, head != task.head {
+            throw ModelError(file: folder + "/config.json", "a \(family.name) model has no \(task.rawValue) head")
+        }
         let model = try ModelLoader.load(
-            folder: folder, head: family.defaultHead, trainable: mode == .train && method == .full,
+            folder: folder, head: head, trainable: mode == .train && method == .full,
             quantize: method == .qlora ? .nf4 : nil)
+        model.gradientCheckpointing = gradientCheckpointing
         let (baseWeightBytes, linearWeightBytes) = Self.weightBytes(model.namedParameters, model)
         var trainable: [Tensor] = model.namedParameters.map(\.1).filter(\.requiresGrad)
         switch method {
@@ -125,12 +138,13 @@ public enum StepBenchmark {
         let dequantizeShare = (BLAS.dequantizeSeconds - dequantizeBefore) / (seconds * Double(Parallel.workers))
         let optimizerShare = optimizerSeconds / seconds
         return Result(
-            mode: mode, method: method, batch: batch, length: length, steps: steps,
+            mode: mode, method: method, task: head,
+            gradientCheckpointing: gradientCheckpointing, batch: batch, length: length, steps: steps,
             tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, finalLoss: lastLoss,
             baseWeightBytes: baseWeightBytes, linearWeightBytes: linearWeightBytes, gemmShare: gemmShare,
             optimizerShare: optimizerShare, dequantizeShare: dequantizeShare,
             otherShare: max(0, 1 - gemmShare - optimizerShare - dequantizeShare), blas: BLAS.coreName,
-            threads: Parallel.workers)
+            threads: Parallel.workers, peakMemoryBytes: peakResidentBytes())
     }
 
     /// The base's weights: dense parameters in f32 plus 4-bit and bf16 Linear weights as stored

@@ -53,6 +53,7 @@ public final class Trainer {
         try model.checkTokenIds(of: train)
         if let validation { try model.checkTokenIds(of: validation) }
         self.model = model
+        model.model.gradientCheckpointing = arguments.gradientCheckpointing
         self.train = train
         self.validation = validation
         self.arguments = arguments

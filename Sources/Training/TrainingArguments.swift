@@ -38,6 +38,9 @@ public struct TrainingArguments: Sendable {
     public var seed: UInt64 = 42
     /// Log the training loss every this many optimizer steps.
     public var loggingSteps = 10
+    /// Recompute each layer in backward instead of keeping its activations (transformers'
+    /// `gradient_checkpointing`): less memory, one more forward pass per step.
+    public var gradientCheckpointing = false
 
     public init() {}
 }

@@ -14,6 +14,9 @@ public final class Graph {
     /// split evenly among sequences); empty: every row uses the plain base. Carried by the pass,
     /// not by the model, so concurrent passes can route differently.
     public let adapterSlots: [Int]
+    /// The dropout seeds a checkpointed block drew in its forward pass, so that its recomputation
+    /// in backward drops the same values (without drawing from the generators again).
+    var dropoutSeeds: DropoutSeeds?
     private var steps: [() -> Void] = []
     private var intermediates: [Tensor] = []
     /// Per step, the output whose gradient is dead once the step has run (its earliest step:
@@ -34,7 +37,14 @@ public final class Graph {
     /// gradient. `backward` runs only if a gradient reached `output`.
     /// Public so modules above (Adapters) can define fused ops of their own.
     public func record(_ output: Tensor, _ inputs: [Tensor?], backward: @escaping (UnsafeMutablePointer<Float>) -> Void) {
-        guard recording, inputs.contains(where: { $0?.requiresGrad == true }) else { return }
+        guard inputs.contains(where: { $0?.requiresGrad == true }) else { return }
+        recordAlways(output, backward: backward)
+    }
+
+    /// ``record(_:_:backward:)`` without asking the inputs: for an op whose parameters are out
+    /// of sight (a checkpointed block holds its own).
+    func recordAlways(_ output: Tensor, backward: @escaping (UnsafeMutablePointer<Float>) -> Void) {
+        guard recording else { return }
         output.requiresGrad = true
         intermediates.append(output)
         steps.append { [unowned output] in
@@ -51,6 +61,17 @@ public final class Graph {
     public func backward(_ loss: Tensor, seed: Float = 1) {
         precondition(loss.count == 1, "backward starts from a scalar loss")
         loss.gradBuffer()[0] += seed
+        runSteps(from: loss)
+    }
+
+    /// Back-propagates `gradient` (output-sized) from `output`, as ``backward(_:seed:)`` does
+    /// from a loss: a recomputed block continues the outer pass's backward this way.
+    func backward(from output: Tensor, gradient: UnsafePointer<Float>) {
+        accumulate(gradient, into: output)
+        runSteps(from: output)
+    }
+
+    private func runSteps(from loss: Tensor) {
         // Freeing each intermediate's gradient as soon as it is consumed keeps the peak low and
         // lets later gradients reuse warm memory.
         for index in steps.indices.reversed() {

@@ -178,8 +178,21 @@ extension GenerationBenchmark.Result: JSONSchema {}
             pinned: [
                 "mode", "method", "batch", "seq", "steps", "tokens_per_s", "seconds_per_step", "blas", "threads", "gemm_share",
                 "optimizer_share", "other_share", "dequantize_share", "base_weight_bytes", "linear_weight_bytes", "loss",
+                "task", "gradient_checkpointing", "peak_memory_bytes",
             ])
         #expect(results.map(\.mode) == [.train, .infer] && results.allSatisfy { $0.tokensPerStep == 16 })
+        #expect(results.allSatisfy { $0.task == .sequenceClassification && $0.peakMemoryBytes > 1 << 20 })
+    }
+
+    /// A decoder trains as a causal LM by default; --gradient-checkpointing is reported back, and
+    /// a head the family lacks is one error line.
+    @Test func benchTrainCausalLMWithCheckpointing() throws {
+        let shape = ["--model", Self.tinyLlama, "--batch-size", "2", "--max-length", "8", "--steps", "1", "--json"]
+        let train = try Self.run(["bench", "train", "--method", "qlora", "--task", "causal-lm", "--gradient-checkpointing"] + shape)
+        let result = try JSONDecoder().decode(StepBenchmark.Result.self, from: try #require(train.first).data)
+        #expect(result.task == .causalLM && result.gradientCheckpointing && result.finalLoss?.isFinite == true)
+        let refused = try TailorProcess.run(["bench", "train", "--model", Self.tinyBert, "--task", "causal-lm", "--steps", "1"])
+        #expect(refused.status != 0 && refused.stderr.contains("has no causal-lm head"))
     }
 
     @Test func benchSwitch() throws {

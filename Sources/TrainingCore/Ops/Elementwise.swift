@@ -150,7 +150,7 @@ extension Graph {
     /// seeded from `rng`, so backward recomputes it instead of storing it.
     public func dropout(_ x: Tensor, p: Float, rng: inout RandomGenerator) -> Tensor {
         guard training, p > 0 else { return x }
-        let seed = rng.next()
+        let seed = dropoutSeeds?.next(from: &rng) ?? rng.next()
         let y = Tensor(uninitialized: x.shape)
         Parallel.forRanges(x.count, grain: 1 << 15) { r in
             tk_dropout_forward(x.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count), Int64(r.lowerBound), seed, p)
