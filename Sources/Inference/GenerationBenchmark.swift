@@ -1,6 +1,7 @@
 import Diagnostics
 import Foundation
 import Models
+import Quantization
 import TrainingCore
 
 #if canImport(Glibc)
@@ -34,11 +35,13 @@ public enum GenerationBenchmark {
         }
     }
 
-    public static func run(folder: String, promptTokens: Int, newTokens: Int, batch: Int, seed: UInt64 = 7) throws -> Result {
+    public static func run(
+        folder: String, promptTokens: Int, newTokens: Int, batch: Int, quantizeHead: QuantType? = nil, seed: UInt64 = 7
+    ) throws -> Result {
         precondition(promptTokens > 0 && newTokens > 0 && batch > 0, "positive sizes")
         let start = DispatchTime.now().uptimeNanoseconds
         func seconds(since time: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - time) / 1e9 }
-        let model = try ModelLoader.loadCausalLM(folder: folder)
+        let model = try ModelLoader.loadCausalLM(folder: folder, quantizeHead: quantizeHead)
         let loadSeconds = seconds(since: start)
         guard promptTokens + newTokens <= model.maxPositions else {
             throw ModelError(

@@ -1,5 +1,6 @@
 import Adapters
 import Models
+import Quantization
 import Tokenizers
 import TrainingCore
 
@@ -54,8 +55,12 @@ public final class TextGenerator {
 
     /// Loads `folder` with the stack `adapters` on top (none: the base alone). With `switching`
     /// the stack becomes slot 0 of ``slots`` and more can be attached and chosen per prompt.
-    public init(folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], switching: Bool = false) throws {
-        model = try ModelLoader.loadCausalLM(folder: folder)
+    /// `quantizeHead`: a 4-bit copy of the output head (faster decoding, a little less exact).
+    public init(
+        folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], switching: Bool = false,
+        quantizeHead: QuantType? = nil
+    ) throws {
+        model = try ModelLoader.loadCausalLM(folder: folder, quantizeHead: quantizeHead)
         slots = try AdapterSlots.serve(adapters, on: model, switching: switching)
         tokenizer = try Tokenizer(path: folder)
     }

@@ -54,11 +54,13 @@ public enum ModelLoader {
         return try family.load(config, weights: weights, head: head, trainable: trainable, labels: labels)
     }
 
-    /// Loads `folder` as a causal LM.
-    public static func loadCausalLM(folder: String) throws -> any CausalLanguageModel {
+    /// Loads `folder` as a causal LM; `quantizeHead` makes a 4-bit copy of its output head
+    /// (``TransformerModel/quantizeOutputHead(_:)``).
+    public static func loadCausalLM(folder: String, quantizeHead: QuantType? = nil) throws -> any CausalLanguageModel {
         guard let model = try load(folder: folder, head: .causalLM) as? any CausalLanguageModel else {
             throw ModelError(file: folder, "not a causal language model")
         }
+        if let quantizeHead { try model.quantizeOutputHead(quantizeHead) }
         return model
     }
 }

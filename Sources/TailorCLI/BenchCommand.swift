@@ -69,6 +69,8 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "generate: random prompt tokens per sequence.") var promptTokens = 128
     @Option(help: "generate: tokens generated per sequence (greedy).") var newTokens = 64
+    @Flag(help: "generate: decode with a 4-bit (NF4) in-memory copy of the output head, as llama.cpp quantizes its output layer.")
+    var quantizeHead = false
 
     @Option(help: "switch: an adapter to attach (repeatable; folder or registry reference).") var adapter: [String] = []
     @OptionGroup var registryOptions: RegistryOptions
@@ -141,7 +143,8 @@ extension BenchCommand {
 
 extension BenchCommand {
     func runGenerate() throws {
-        let result = try GenerationBenchmark.run(folder: model, promptTokens: promptTokens, newTokens: newTokens, batch: batchSize)
+        let result = try GenerationBenchmark.run(
+            folder: model, promptTokens: promptTokens, newTokens: newTokens, batch: batchSize, quantizeHead: quantizeHead ? .nf4 : nil)
         if outputOptions.json {
             try outputOptions.emit(result)
             return

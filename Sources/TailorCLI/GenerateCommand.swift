@@ -48,6 +48,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Prompts decoded together (one batch through the model per generated token).")
     var batchSize = 8
 
+    @Flag(
+        help:
+            "Decode with a 4-bit (NF4) in-memory copy of the output head: faster, logits a little less exact (llama.cpp quantizes its output layer too)."
+    )
+    var quantizeHead = false
+
     @Flag(help: "Always take the most likely token (the default unless --temperature is given).")
     var greedy = false
 
@@ -88,7 +94,9 @@ struct GenerateCommand: ParsableCommand {
                 let named = try JSONLInput.optionalStrings(rows, key: "adapter", path: input)
                 if named.contains(where: { $0 != nil }) { lineAdapters = [String?](repeating: nil, count: prompts.count) + named }
             }
-            let generator = try TextGenerator(folder: model, adapters: adapterOptions.stack(model: model), switching: lineAdapters != nil)
+            let generator = try TextGenerator(
+                folder: model, adapters: adapterOptions.stack(model: model), switching: lineAdapters != nil,
+                quantizeHead: quantizeHead ? .nf4 : nil)
             let slots = try lineAdapters.map {
                 try SlotAssignment.slots(for: $0, in: generator.slots!, resolver: adapterOptions.resolver(model: model))
             }
