@@ -59,7 +59,7 @@ public enum GenerationBenchmark {
         for index in 0..<batch {
             let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(vocabulary)) }
             let cache = model.makeCache(capacity: promptTokens + newTokens)
-            let logits = model.step(prompt, cache: cache, adapterSlot: nil)
+            let logits = model.prefill(prompt, cache: cache, adapterSlot: nil)
             caches.append(cache)
             next.append(greedy(logits, row: logits.rows - 1))
             if index == 0 { firstTokenSeconds = seconds(since: start) }

@@ -115,7 +115,7 @@ public final class TextGenerator {
                 throw ModelError(file: tokenizer.path, "token id \(bad) is outside the model's vocabulary of \(vocab)")
             }
             let cache = model.makeCache(capacity: ids.count + maxNewTokens + (model.virtualTokens?.rows ?? 0))
-            let logits = model.step(ids, cache: cache, adapterSlot: promptSlots?[index])
+            let logits = model.prefill(ids, cache: cache, adapterSlot: promptSlots?[index])
             caches.append(cache)
             last.append(Array(UnsafeBufferPointer(start: logits.data + (logits.rows - 1) * vocab, count: vocab)))
             if case .sample(_, _, _, let seed) = sampling {

@@ -284,6 +284,14 @@ public final class Llama {
 
     /// Logits `[T, V]` for `ids` following what `cache` holds; appends their keys and values.
     public func step(_ ids: [Int], cache: KVCache, adapterSlot: Int? = nil) -> Tensor {
+        step(ids, cache: cache, adapterSlot: adapterSlot, lastOnly: false)
+    }
+
+    public func prefill(_ ids: [Int], cache: KVCache, adapterSlot: Int?) -> Tensor {
+        step(ids, cache: cache, adapterSlot: adapterSlot, lastOnly: true)
+    }
+
+    func step(_ ids: [Int], cache: KVCache, adapterSlot: Int?, lastOnly: Bool) -> Tensor {
         guard let lmHead else { preconditionFailure("loaded without an LM head") }
         let graph = Graph(recording: false, adapterSlots: adapterSlot.map { [$0] } ?? [])
         let start = cache.length
@@ -300,6 +308,9 @@ public final class Llama {
             }
         }
         cache.advance(by: t)
+        // Sampling reads the last position only; the head over every prompt token was a fifth of
+        // Llama-3.2-1B's prefill.
+        if lastOnly, t > 1 { x = graph.selectRows(x, [t - 1]) }
         return graph.linear(graph.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps), lmHead)
     }
 

@@ -189,6 +189,9 @@ public protocol CausalLanguageModel: TransformerModel {
     /// Logits `[T, V]` for `ids` following what `cache` holds; appends their keys and values.
     /// `adapterSlot` routes the pass on a switchable model (nil: its default slot).
     func step(_ ids: [Int], cache: KVCache, adapterSlot: Int?) -> Tensor
+    /// ``step(_:cache:adapterSlot:)`` returning the last position's logits `[1, V]` only: a
+    /// prompt's pass before generation.
+    func prefill(_ ids: [Int], cache: KVCache, adapterSlot: Int?) -> Tensor
     /// Next-token logits `[B, V]` for one token per sequence, each with its own cache and, on a
     /// switchable model, its own adapter slot.
     func step(batch tokens: [Int], caches: [KVCache], adapterSlots: [Int]?) -> Tensor

@@ -9,6 +9,21 @@ import TrainingCore
 /// Qwen2 (q/k/v biases), Mistral (sliding window shorter than the sequence) and
 /// LlamaForSequenceClassification against transformers 5.24 (fixtures/models/tiny-*).
 @Suite struct LlamaFamilyTests {
+    /// A prompt's prefill gives the last row of a full step's logits, and leaves the same cache.
+    @Test func prefillReturnsTheLastPositionsLogits() throws {
+        let model = try ModelLoader.loadCausalLM(folder: FixturePaths.path("tiny-llama"))
+        let ids = [4, 19, 250, 7, 33]
+        let (full, last) = (model.makeCache(capacity: 8), model.makeCache(capacity: 8))
+        let all = model.step(ids, cache: full, adapterSlot: nil)
+        let prefilled = model.prefill(ids, cache: last, adapterSlot: nil)
+        #expect(prefilled.shape == [1, model.vocabularySize])
+        // One row or five go through different product kernels: equal up to summation order.
+        let difference = zip(prefilled.values, all.values.suffix(model.vocabularySize)).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(difference < 1e-5)
+        let next = (model.step([9], cache: full, adapterSlot: nil).values, model.step([9], cache: last, adapterSlot: nil).values)
+        #expect((zip(next.0, next.1).map { abs($0 - $1) }.max() ?? .infinity) < 1e-5)
+    }
+
     static func check(_ name: String, task: ModelHead) throws {
         let folder = FixturePaths.path("models/" + name)
         let golden = try SafeTensorsFile(path: folder + "/parity.safetensors")
