@@ -1,5 +1,6 @@
 #include "DecodeKernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -114,16 +115,19 @@ TK_AVX2 static inline float hsum256(__m256 v) {
 }
 
 // AVX2, sixteen 4-bit weights (8 bytes) per step into two sums per row, so consecutive FMAs do not
-// wait on each other. The 16-entry codebook is two 8-entry registers, each permuted by the nibble,
-// the right one kept by a blend on bit 3. The block's scale is loaded only when the block changes.
-// Rows whose start is not a multiple of 16 elements (odd `in`) take the scalar path for their
-// first and last few weights.
+// wait on each other. Eight nibbles are one 32-bit word: broadcast to every lane and shifted right
+// by that lane's nibble position, each lane holds its code in its low bits (vpermps reads only the
+// low three; the broadcast is a plain load). The 16-entry codebook is two 8-entry registers, each
+// permuted by the code, the right one kept by a blend on bit 3 (moved to the sign bit). Two
+// shuffles per eight weights instead of four: the shuffle port was the limit. The block's scale is
+// loaded only when the block changes. Rows whose start is not a multiple of 16 elements (odd `in`)
+// take the scalar path for their first and last few weights.
 TK_AVX2 static inline void matvec_4bit_avx2(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax,
                                             int64_t in, int64_t first, int64_t end, const float *x, const int64_t rows,
                                             float *y, int64_t ldy, int accumulate) {
     const __m256 low_table = _mm256_loadu_ps(code), high_table = _mm256_loadu_ps(code + 8);
-    const __m256i shifts = _mm256_set_epi32(0, 4, 0, 4, 0, 4, 0, 4);
-    const __m256i low4 = _mm256_set1_epi32(0x0f), eight = _mm256_set1_epi32(8);
+    // Element k of the word sits at bits 4..7 of byte k/2 when k is even (high nibble first).
+    const __m256i shifts = _mm256_setr_epi32(4, 0, 12, 8, 20, 16, 28, 24);
     for (int64_t o = first; o < end; o++) {
         __m256 acc[TK_DECODE_MAX_ROWS], acc2[TK_DECODE_MAX_ROWS];
         for (int64_t r = 0; r < rows; r++) acc[r] = acc2[r] = _mm256_setzero_ps();
@@ -131,26 +135,90 @@ TK_AVX2 static inline void matvec_4bit_avx2(const uint8_t *packed, int64_t block
         int64_t base = o * in, i = 0;
         while (i < in && ((base + i) & 15)) i++;
         scalar_4bit(packed, code, absmax, blocksize, in, o, 0, i, x, rows, sums);
-        int64_t block_end = -1;
-        __m256 scale = _mm256_setzero_ps();
-        for (; i + 16 <= in; i += 16) {
-            int64_t g = base + i;
-            if (g >= block_end) {
-                scale = _mm256_set1_ps(absmax[g / blocksize]);
-                block_end = (g / blocksize + 1) * blocksize;
+        // Block by block (blocksize is a multiple of 16, and so is base + i): no test in the loop.
+        while (i + 16 <= in) {
+            int64_t g = base + i, block = g / blocksize;
+            int64_t stop = (block + 1) * blocksize - base;
+            if (stop > in) stop = in;
+            const __m256 scale = _mm256_set1_ps(absmax[block]);
+            for (; i + 16 <= stop; i += 16) {
+                int32_t words[2];
+                memcpy(words, packed + ((base + i) >> 1), sizeof words);
+                __m256i n0 = _mm256_srlv_epi32(_mm256_set1_epi32(words[0]), shifts);
+                __m256i n1 = _mm256_srlv_epi32(_mm256_set1_epi32(words[1]), shifts);
+                __m256 w0 = _mm256_mul_ps(
+                    _mm256_blendv_ps(_mm256_permutevar8x32_ps(low_table, n0), _mm256_permutevar8x32_ps(high_table, n0),
+                                     _mm256_castsi256_ps(_mm256_slli_epi32(n0, 28))),
+                    scale);
+                __m256 w1 = _mm256_mul_ps(
+                    _mm256_blendv_ps(_mm256_permutevar8x32_ps(low_table, n1), _mm256_permutevar8x32_ps(high_table, n1),
+                                     _mm256_castsi256_ps(_mm256_slli_epi32(n1, 28))),
+                    scale);
+                for (int64_t r = 0; r < rows; r++) {
+                    acc[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * in + i), acc[r]);
+                    acc2[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * in + i + 8), acc2[r]);
+                }
             }
-            __m128i bytes8 = _mm_loadl_epi64((const __m128i *)(packed + (g >> 1)));
-            __m128i doubled = _mm_unpacklo_epi8(bytes8, bytes8);
-            __m256i n0 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(doubled), shifts), low4);
-            __m256i n1 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(doubled, 8)), shifts), low4);
-            // blocksize is a multiple of 16 and g is too: the sixteen share one block.
-            __m256 w0 = _mm256_mul_ps(_mm256_blendv_ps(_mm256_permutevar8x32_ps(high_table, n0), _mm256_permutevar8x32_ps(low_table, n0),
-                                                       _mm256_castsi256_ps(_mm256_cmpgt_epi32(eight, n0))), scale);
-            __m256 w1 = _mm256_mul_ps(_mm256_blendv_ps(_mm256_permutevar8x32_ps(high_table, n1), _mm256_permutevar8x32_ps(low_table, n1),
-                                                       _mm256_castsi256_ps(_mm256_cmpgt_epi32(eight, n1))), scale);
-            for (int64_t r = 0; r < rows; r++) {
-                acc[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * in + i), acc[r]);
-                acc2[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * in + i + 8), acc2[r]);
+        }
+        scalar_4bit(packed, code, absmax, blocksize, in, o, i, in, x, rows, sums);
+        for (int64_t r = 0; r < rows; r++) sums[r] += hsum256(_mm256_add_ps(acc[r], acc2[r]));
+        put_sums(y, ldy, o, rows, sums, accumulate);
+    }
+}
+
+// AVX2 when `in` is a multiple of 8 (every real model), 32 weights (16 bytes) per step with no
+// lane-crossing permute: vpermps, two per eight weights above, was the limit on CPUs that run it
+// at one per two cycles (Zen 3). The 16 bytes are loaded into both halves of a register; the low
+// half keeps the high nibbles (elements 0, 2, 4, ...), the high half the low ones (1, 3, 5, ...).
+// Four vpshufb look the codes up in the four byte planes of the f32 codebook and two rounds of
+// unpacks reassemble the floats. Each resulting vector holds elements (0, 2, 4, 6 | 1, 3, 5, 7) of
+// an 8-group: `xp` is x with every 8-group in that order, made once per call, so the products
+// pair up with plain loads. Groups of 32 start at multiples of 32 of the flattened weight and the
+// block size is a multiple of 32, so a group never straddles two blocks.
+TK_AVX2 static inline void matvec_4bit_avx2_planes(const uint8_t *packed, int64_t blocksize, const float *code,
+                                                   const float *absmax, int64_t in, int64_t first, int64_t end, const float *x,
+                                                   const float *xp, const int64_t rows, float *y, int64_t ldy, int accumulate) {
+    uint8_t planes[4][16];
+    for (int c = 0; c < 16; c++) {
+        uint32_t bits;
+        memcpy(&bits, &code[c], sizeof bits);
+        for (int k = 0; k < 4; k++) planes[k][c] = (uint8_t)(bits >> (8 * k));
+    }
+    const __m256i p0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)planes[0]));
+    const __m256i p1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)planes[1]));
+    const __m256i p2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)planes[2]));
+    const __m256i p3 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)planes[3]));
+    const __m256i halves = _mm256_setr_epi32(4, 4, 4, 4, 0, 0, 0, 0), low4 = _mm256_set1_epi8(0x0f);
+    for (int64_t o = first; o < end; o++) {
+        __m256 acc[TK_DECODE_MAX_ROWS], acc2[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc[r] = acc2[r] = _mm256_setzero_ps();
+        float sums[TK_DECODE_MAX_ROWS] = {0};
+        int64_t base = o * in, i = 0;
+        while (i < in && ((base + i) & 31)) i++;
+        scalar_4bit(packed, code, absmax, blocksize, in, o, 0, i, x, rows, sums);
+        while (i + 32 <= in) {
+            int64_t block = (base + i) / blocksize;
+            int64_t stop = (block + 1) * blocksize - base;
+            if (stop > in) stop = in;
+            const __m256 scale = _mm256_set1_ps(absmax[block]);
+            for (; i + 32 <= stop; i += 32) {
+                __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(packed + ((base + i) >> 1))));
+                __m256i codes = _mm256_and_si256(_mm256_srlv_epi32(bytes, halves), low4);
+                __m256i b0 = _mm256_shuffle_epi8(p0, codes), b1 = _mm256_shuffle_epi8(p1, codes);
+                __m256i b2 = _mm256_shuffle_epi8(p2, codes), b3 = _mm256_shuffle_epi8(p3, codes);
+                __m256i lo01 = _mm256_unpacklo_epi8(b0, b1), hi01 = _mm256_unpackhi_epi8(b0, b1);
+                __m256i lo23 = _mm256_unpacklo_epi8(b2, b3), hi23 = _mm256_unpackhi_epi8(b2, b3);
+                __m256 w0 = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(lo01, lo23)), scale);
+                __m256 w1 = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(lo01, lo23)), scale);
+                __m256 w2 = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(hi01, hi23)), scale);
+                __m256 w3 = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(hi01, hi23)), scale);
+                for (int64_t r = 0; r < rows; r++) {
+                    const float *xr = xp + r * in + i;
+                    acc[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xr), acc[r]);
+                    acc2[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xr + 8), acc2[r]);
+                    acc[r] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xr + 16), acc[r]);
+                    acc2[r] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xr + 24), acc2[r]);
+                }
             }
         }
         scalar_4bit(packed, code, absmax, blocksize, in, o, i, in, x, rows, sums);
@@ -254,6 +322,7 @@ TK_AVX512 static inline void matvec_dense_avx512(const void *w, const int bf16, 
 
 #define TK_4BIT_ARGS(R) packed, blocksize, code, absmax, in, first, end, x, R, y, ldy, accumulate
 #define TK_4BIT_AVX2(R) matvec_4bit_avx2(TK_4BIT_ARGS(R))
+#define TK_4BIT_AVX2_PLANES(R) matvec_4bit_avx2_planes(packed, blocksize, code, absmax, in, first, end, x, xp, R, y, ldy, accumulate)
 #define TK_4BIT_AVX512(R) matvec_4bit_avx512(TK_4BIT_ARGS(R))
 #define TK_DENSE_AVX2_BF16(R) matvec_dense_avx2(w, 1, ldw, in, first, end, x, R, y, ldy, accumulate)
 #define TK_DENSE_AVX2_F32(R) matvec_dense_avx2(w, 0, ldw, in, first, end, x, R, y, ldy, accumulate)
@@ -263,7 +332,35 @@ TK_AVX512 static inline void matvec_dense_avx512(const void *w, const int bf16, 
 __attribute__((target("avx2,fma")))
 static void matvec_4bit_avx2_any(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
                                  int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy, int accumulate) {
-    TK_ROWS_SWITCH(TK_4BIT_AVX2)
+    float *xp = in % 8 == 0 && blocksize % 32 == 0 ? malloc((size_t)(rows * in) * sizeof(float)) : NULL;
+    if (!xp) {
+        TK_ROWS_SWITCH(TK_4BIT_AVX2)
+        return;
+    }
+    // Every 8-group of x as (0, 2, 4, 6, 1, 3, 5, 7): the order the plane kernel decodes weights in.
+    for (int64_t g = 0; g < rows * in; g += 8) {
+        for (int j = 0; j < 4; j++) {
+            xp[g + j] = x[g + 2 * j];
+            xp[g + 4 + j] = x[g + 2 * j + 1];
+        }
+    }
+    // More than four rows' sums no longer fit the 16 registers beside the decoded weights:
+    // reading the weight twice (from cache) beats spilling.
+    const float *x_all = x;
+    float *xp_all = xp;
+    float *y_all = y;
+    for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+        int64_t chunk = rows - r0 < 4 ? rows - r0 : 4;
+        const float *x = x_all + r0 * in, *xp = xp_all + r0 * in;
+        float *y = y_all + r0 * ldy;
+        switch (chunk) {
+        case 1: TK_4BIT_AVX2_PLANES(1); break;
+        case 2: TK_4BIT_AVX2_PLANES(2); break;
+        case 3: TK_4BIT_AVX2_PLANES(3); break;
+        default: TK_4BIT_AVX2_PLANES(4); break;
+        }
+    }
+    free(xp_all);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))

@@ -49,10 +49,12 @@ import Testing
 
     /// Odd widths (rows start mid-vector and mid-byte), widths below one vector, several blocks per
     /// row and rows inside one block, for every block size bitsandbytes has and 1 to 8 input rows.
-    @Test(arguments: [64, 128, 256, 512, 1024, 2048, 4096])
+    /// Widths that are multiples of 8 (the byte-plane AVX2 path) with rows starting 8, 16 or 24
+    /// elements past a 32-element group.
+    @Test(arguments: [32, 64, 128, 256, 512, 1024, 2048, 4096])
     func fourBitProductEqualsDequantizedProduct(blockSize: Int) throws {
         var rng = RandomGenerator(seed: UInt64(blockSize))
-        for (out, inFeatures) in [(7, 33), (5, 13), (9, 64), (3, 257), (2, 4099)] {
+        for (out, inFeatures) in [(7, 33), (5, 13), (9, 64), (3, 257), (2, 4099), (6, 40), (5, 200), (3, 1032)] {
             let values = (0..<(out * inFeatures)).map { _ in rng.nextNormal() * 0.05 }
             let weight = try Self.quantize(values, out: out, in: inFeatures, blockSize: blockSize, type: blockSize == 64 ? .fp4 : .nf4)
             let dense = weight.dequantized()
