@@ -47,7 +47,9 @@ let package = Package(
         // PEFT methods injected into the models, PEFT-format load/save.
         .target(name: "Adapters", dependencies: ["Diagnostics", "Models", "TrainingCore", "SafeTensors"]),
         // Classification and generation (KV cache, sampling) over model folders.
-        .target(name: "Inference", dependencies: ["Diagnostics", "Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
+        .target(
+            name: "Inference",
+            dependencies: ["Diagnostics", "Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // Training loops and their measurement (the Trainer arrives with adapters).
         .target(
             name: "Training",
