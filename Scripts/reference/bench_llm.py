@@ -209,6 +209,7 @@ def llamacpp(path, prompt_tokens, new_tokens):
 def peak_anon(command):
     """RssAnon (anonymous memory: what a process allocates, not the files it maps) sampled every
     20 ms while `command` runs."""
+    start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     peak = 0
     while process.poll() is None:
@@ -221,7 +222,7 @@ def peak_anon(command):
         time.sleep(0.02)
     if process.returncode != 0:
         raise SystemExit(f"{command[0]} failed with status {process.returncode}")
-    return {"job": "peak-anon", "peak_anon_bytes": peak}
+    return {"job": "peak-anon", "peak_anon_bytes": peak, "seconds": time.perf_counter() - start}
 
 
 if __name__ == "__main__":

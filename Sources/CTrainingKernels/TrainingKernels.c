@@ -288,6 +288,26 @@ void tk_cross_entropy(const float *logits, const int64_t *targets, float *losses
     }
 }
 
+// Round to nearest even at bf16's 8-bit mantissa, as torch's f32 -> bf16 cast does; NaN stays NaN
+// (quiet), infinities stay infinite, overflow rounds to infinity.
+static inline float round_bf16(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    uint32_t rounded = (bits & 0x7fffffffu) > 0x7f800000u ? (bits | 0x00400000u) & 0xffff0000u
+                                                           : (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &rounded, sizeof rounded);
+    return x;
+}
+
+TK_CLONES
+void tk_round_bf16(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = round_bf16(x[i]);
+}
+
+void tk_silu_mul_forward_bf16(const float *gate, const float *up, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = round_bf16(round_bf16(gate[i] / (1.0f + expf(-gate[i]))) * up[i]);
+}
+
 TK_CLONES
 void tk_add_inplace(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];

@@ -26,22 +26,25 @@ public enum GenerationBenchmark {
         public var promptTokens: Int
         public var newTokens: Int
         public var batch: Int
+        public var computeDType: ComputeDType
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case loadSeconds = "load_s", firstTokenSeconds = "first_token_s"
             case prefillTokensPerSecond = "prefill_tokens_per_s", decodeTokensPerSecond = "decode_tokens_per_s"
             case bytesPerToken = "bytes_per_token", peakMemoryBytes = "peak_memory_bytes"
+            case computeDType = "compute_dtype"
             case promptTokens = "prompt_tokens", newTokens = "new_tokens", batch
         }
     }
 
     public static func run(
-        folder: String, promptTokens: Int, newTokens: Int, batch: Int, quantizeHead: QuantType? = nil, seed: UInt64 = 7
+        folder: String, promptTokens: Int, newTokens: Int, batch: Int, quantizeHead: QuantType? = nil,
+        computeDType: ComputeDType? = nil, seed: UInt64 = 7
     ) throws -> Result {
         precondition(promptTokens > 0 && newTokens > 0 && batch > 0, "positive sizes")
         let start = DispatchTime.now().uptimeNanoseconds
         func seconds(since time: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - time) / 1e9 }
-        let model = try ModelLoader.loadCausalLM(folder: folder, quantizeHead: quantizeHead)
+        let model = try ModelLoader.loadCausalLM(folder: folder, quantizeHead: quantizeHead, computeDType: computeDType)
         let loadSeconds = seconds(since: start)
         guard promptTokens + newTokens <= model.maxPositions else {
             throw ModelError(
@@ -77,6 +80,6 @@ public enum GenerationBenchmark {
             prefillTokensPerSecond: Double(batch * promptTokens) / max(prefillSeconds, 1e-9),
             decodeTokensPerSecond: newTokens > 1 ? Double(batch * (newTokens - 1)) / max(decodeSeconds, 1e-9) : 0,
             bytesPerToken: bytes, peakMemoryBytes: peakResidentBytes(), promptTokens: promptTokens, newTokens: newTokens,
-            batch: batch)
+            batch: batch, computeDType: model.computeDType)
     }
 }

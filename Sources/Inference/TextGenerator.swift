@@ -55,12 +55,13 @@ public final class TextGenerator {
 
     /// Loads `folder` with the stack `adapters` on top (none: the base alone). With `switching`
     /// the stack becomes slot 0 of ``slots`` and more can be attached and chosen per prompt.
-    /// `quantizeHead`: a 4-bit copy of the output head (faster decoding, a little less exact).
+    /// `quantizeHead`: a 4-bit copy of the output head (faster decoding, a little less exact);
+    /// `computeDType` nil: config.json's (bf16 for a bfloat16 checkpoint, as transformers runs it).
     public init(
         folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)] = [], switching: Bool = false,
-        quantizeHead: QuantType? = nil
+        quantizeHead: QuantType? = nil, computeDType: ComputeDType? = nil
     ) throws {
-        model = try ModelLoader.loadCausalLM(folder: folder, quantizeHead: quantizeHead)
+        model = try ModelLoader.loadCausalLM(folder: folder, quantizeHead: quantizeHead, computeDType: computeDType)
         slots = try AdapterSlots.serve(adapters, on: model, switching: switching)
         tokenizer = try Tokenizer(path: folder)
     }

@@ -72,6 +72,7 @@ public final class Bert {
     public var rng = RandomGenerator(seed: 0)
     /// Recompute each encoder layer in backward instead of keeping its activations.
     public var gradientCheckpointing = false
+    public var computeDType = ComputeDType.f32
     /// The checkpoint's classifier has another number of labels than asked for, so a new head was
     /// initialised (transformers' `ignore_mismatched_sizes`): the stored one's output count.
     public private(set) var replacedHeadLabels: Int?

@@ -102,6 +102,7 @@ public final class Llama {
     public var lmHead: LinearLayer?
     /// Recompute each decoder layer in backward instead of keeping its activations.
     public var gradientCheckpointing = false
+    public var computeDType = ComputeDType.f32
     /// `score` `[labels, hidden]` for sequence classification.
     public var score: LinearLayer?
     /// Weights the checkpoint lacked that were initialised at random (a missing `score` head).
@@ -293,7 +294,7 @@ public final class Llama {
 
     func step(_ ids: [Int], cache: KVCache, adapterSlot: Int?, lastOnly: Bool) -> Tensor {
         guard let lmHead else { preconditionFailure("loaded without an LM head") }
-        let graph = Graph(recording: false, adapterSlots: adapterSlot.map { [$0] } ?? [])
+        let graph = Graph(recording: false, adapterSlots: adapterSlot.map { [$0] } ?? [], computeDType: computeDType)
         let start = cache.length
         var x = graph.embedding(ids, shape: [ids.count], embedTokens)
         if start == 0, let virtualTokens { x = graph.prependRows(virtualTokens, to: x, batch: 1, length: ids.count) }
@@ -320,7 +321,7 @@ public final class Llama {
     public func step(batch tokens: [Int], caches: [KVCache], adapterSlots: [Int]? = nil) -> Tensor {
         guard let lmHead else { preconditionFailure("loaded without an LM head") }
         precondition(tokens.count == caches.count && caches.allSatisfy { $0.length < $0.capacity }, "one token per cache, with room for it")
-        let graph = Graph(recording: false, adapterSlots: adapterSlots ?? [])
+        let graph = Graph(recording: false, adapterSlots: adapterSlots ?? [], computeDType: computeDType)
         let rows = tokens.count
         var x = graph.embedding(tokens, shape: [rows], embedTokens)
         // Row j is at its own position: rope over a "sequence" of the B rows with their positions.

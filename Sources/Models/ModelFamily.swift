@@ -123,6 +123,9 @@ public protocol TransformerModel: AdaptableModel {
     /// Whether training recomputes each layer in backward (``Graph/checkpoint(_:_:)``) rather than
     /// keep its activations: less memory for one more forward pass.
     var gradientCheckpointing: Bool { get set }
+    /// The precision of the passes the model runs itself (``CausalLanguageModel/step(_:cache:adapterSlot:)``);
+    /// a caller's graph carries its own.
+    var computeDType: ComputeDType { get set }
     /// The causal-LM head's input `[B·T, C]` and the head itself, so that the loss can run the
     /// head a few rows at a time; nil without a causal-LM head.
     func causalLMHidden(_ graph: Graph, _ batch: TokenBatch) -> (hidden: Tensor, head: LinearLayer)?

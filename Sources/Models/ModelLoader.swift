@@ -55,11 +55,15 @@ public enum ModelLoader {
     }
 
     /// Loads `folder` as a causal LM; `quantizeHead` makes a 4-bit copy of its output head
-    /// (``TransformerModel/quantizeOutputHead(_:)``).
-    public static func loadCausalLM(folder: String, quantizeHead: QuantType? = nil) throws -> any CausalLanguageModel {
+    /// (``TransformerModel/quantizeOutputHead(_:)``); `computeDType` nil takes config.json's
+    /// (``ComputeDType/default(config:)``).
+    public static func loadCausalLM(
+        folder: String, quantizeHead: QuantType? = nil, computeDType: ComputeDType? = .f32
+    ) throws -> any CausalLanguageModel {
         guard let model = try load(folder: folder, head: .causalLM) as? any CausalLanguageModel else {
             throw ModelError(file: folder, "not a causal language model")
         }
+        model.computeDType = try computeDType ?? ComputeDType.default(config: ConfigReader(path: folder + "/config.json").values)
         if let quantizeHead { try model.quantizeOutputHead(quantizeHead) }
         return model
     }

@@ -9,6 +9,7 @@ import Workflows
 // The library's choices, parsed straight from the command line: ArgumentParser lists their
 // values in --help and refuses others with the list, so no command keeps its own strings.
 extension Dataset.Task: ExpressibleByArgument {}
+extension ComputeDType: ExpressibleByArgument {}
 extension TaskModel.Method: ExpressibleByArgument {}
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 extension TrainingArguments.EvalStrategy: ExpressibleByArgument {}

@@ -71,6 +71,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "generate: tokens generated per sequence (greedy).") var newTokens = 64
     @Flag(help: "generate: decode with a 4-bit (NF4) in-memory copy of the output head, as llama.cpp quantizes its output layer.")
     var quantizeHead = false
+    @Option(
+        name: .customLong("compute-dtype"),
+        help: "generate: f32, or bf16 as transformers computes a bfloat16 model (default: torch_dtype / bnb_4bit_compute_dtype).")
+    var computeDType: ComputeDType?
 
     @Option(help: "switch: an adapter to attach (repeatable; folder or registry reference).") var adapter: [String] = []
     @OptionGroup var registryOptions: RegistryOptions
@@ -144,7 +148,8 @@ extension BenchCommand {
 extension BenchCommand {
     func runGenerate() throws {
         let result = try GenerationBenchmark.run(
-            folder: model, promptTokens: promptTokens, newTokens: newTokens, batch: batchSize, quantizeHead: quantizeHead ? .nf4 : nil)
+            folder: model, promptTokens: promptTokens, newTokens: newTokens, batch: batchSize, quantizeHead: quantizeHead ? .nf4 : nil,
+            computeDType: computeDType)
         if outputOptions.json {
             try outputOptions.emit(result)
             return

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Inference
 import SafeTensors
+import TrainingCore
 import Workflows
 
 struct GenerateCommand: ParsableCommand {
@@ -48,11 +49,13 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Prompts decoded together (one batch through the model per generated token).")
     var batchSize = 8
 
-    @Flag(
-        help:
-            "Decode with a 4-bit (NF4) in-memory copy of the output head: faster, logits a little less exact (llama.cpp quantizes its output layer too)."
-    )
+    @Flag(help: "Decode with an in-memory NF4 copy of the output head (llama.cpp quantizes its output layer too).")
     var quantizeHead = false
+
+    @Option(
+        name: .customLong("compute-dtype"),
+        help: "f32, or bf16 as transformers computes a bfloat16 model (default: torch_dtype / bnb_4bit_compute_dtype).")
+    var computeDType: ComputeDType?
 
     @Flag(help: "Always take the most likely token (the default unless --temperature is given).")
     var greedy = false
@@ -96,7 +99,7 @@ struct GenerateCommand: ParsableCommand {
             }
             let generator = try TextGenerator(
                 folder: model, adapters: adapterOptions.stack(model: model), switching: lineAdapters != nil,
-                quantizeHead: quantizeHead ? .nf4 : nil)
+                quantizeHead: quantizeHead ? .nf4 : nil, computeDType: computeDType)
             let slots = try lineAdapters.map {
                 try SlotAssignment.slots(for: $0, in: generator.slots!, resolver: adapterOptions.resolver(model: model))
             }

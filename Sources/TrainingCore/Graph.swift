@@ -14,6 +14,8 @@ public final class Graph {
     /// split evenly among sequences); empty: every row uses the plain base. Carried by the pass,
     /// not by the model, so concurrent passes can route differently.
     public let adapterSlots: [Int]
+    /// The precision ops compute in (``ComputeDType``).
+    public let computeDType: ComputeDType
     /// The dropout seeds a checkpointed block drew in its forward pass, so that its recomputation
     /// in backward drops the same values (without drawing from the generators again).
     var dropoutSeeds: DropoutSeeds?
@@ -27,10 +29,11 @@ public final class Graph {
     /// gradient (its buffer may then be handed down instead of copied).
     private var finalReadOf: Tensor?
 
-    public init(recording: Bool = true, training: Bool? = nil, adapterSlots: [Int] = []) {
+    public init(recording: Bool = true, training: Bool? = nil, adapterSlots: [Int] = [], computeDType: ComputeDType = .f32) {
         self.recording = recording
         self.training = training ?? recording
         self.adapterSlots = adapterSlots
+        self.computeDType = computeDType
     }
 
     /// Marks `output` as depending on `inputs` and records `backward`, unless nothing needs a

@@ -222,12 +222,13 @@ extension GenerationBenchmark.Result: JSONSchema {}
                 GenerationBenchmark.Result.self, lines.map(\.object),
                 pinned: [
                     "load_s", "first_token_s", "prefill_tokens_per_s", "decode_tokens_per_s", "bytes_per_token", "peak_memory_bytes",
-                    "prompt_tokens", "new_tokens", "batch",
+                    "prompt_tokens", "new_tokens", "batch", "compute_dtype",
                 ]
             ).first)
         #expect(result.loadSeconds > 0 && result.firstTokenSeconds >= result.loadSeconds)
         #expect(result.prefillTokensPerSecond > 0 && result.decodeTokensPerSecond > 0 && result.peakMemoryBytes > 0)
         #expect(result.batch == 3 && result.promptTokens == 8 && result.newTokens == 5)
+        #expect(result.computeDType == .f32, "an f32 folder computes in f32 unless asked")
         // tiny-llama's Linear weights in f32: every one read once per step (the head included).
         let checkpoint = try Checkpoint.open(Self.tinyLlama)
         let bytes = checkpoint.tensorNames.filter { $0.hasSuffix("proj.weight") || $0 == "lm_head.weight" }

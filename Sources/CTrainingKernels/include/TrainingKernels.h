@@ -74,6 +74,10 @@ void tk_adamw(float *p, const float *g, float *m, float *v, int64_t n, float dec
 void tk_dropout_forward(const float *x, float *y, int64_t n, int64_t first, uint64_t seed, float p);
 void tk_dropout_backward(const float *dy, float *dx, int64_t n, int64_t first, uint64_t seed, float p, int accumulate);
 
+/// x rounded to bf16 precision in place (round to nearest even), kept as f32.
+void tk_round_bf16(float *x, int64_t n);
+/// bf16 SwiGLU as transformers computes it in bfloat16: round(round(silu(gate)) · up).
+void tk_silu_mul_forward_bf16(const float *gate, const float *up, float *y, int64_t n);
 /// y += x (n floats).
 void tk_add_inplace(float *y, const float *x, int64_t n);
 /// y = a + b.

@@ -41,6 +41,7 @@ extension Graph {
         let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: batch * heads * queryLength * keyLength)
         let saved = SavedBuffer(probabilities)
         let tasks = batch * kvHeads
+        let bf16 = roundsToBF16
         Parallel.forRanges(tasks, grain: 1) { range in
             for task in range {
                 let b = task / kvHeads, kvHead = task % kvHeads
@@ -49,17 +50,27 @@ extension Graph {
                     let qBase = q.data + b * queryLength * qStride + h * headDim
                     let kBase = k.data + b * keyLength * kvStride + kvHead * headDim
                     let vBase = v.data + b * keyLength * kvStride + kvHead * headDim
+                    let scores = queryLength * keyLength
                     BLAS.sgemm(
-                        .none, .transposed, m: queryLength, n: keyLength, k: headDim, alpha: scale,
+                        .none, .transposed, m: queryLength, n: keyLength, k: headDim, alpha: bf16 ? 1 : scale,
                         a: qBase, lda: qStride, b: kBase, ldb: kvStride, c: p, ldc: keyLength)
+                    if bf16 {
+                        // transformers' eager attention in bfloat16: (q·kᵀ) and its scaled copy are
+                        // bf16 tensors, the softmax runs in f32 and is cast back before ·v.
+                        tk_round_bf16(p, Int64(scores))
+                        for i in 0..<scores { p[i] *= scale }
+                        tk_round_bf16(p, Int64(scores))
+                    }
                     Self.applyMask(p, batchIndex: b, queryLength: queryLength, keyLength: keyLength, mask: mask)
                     tk_softmax_rows(p, Int64(queryLength), Int64(keyLength))
+                    if bf16 { tk_round_bf16(p, Int64(scores)) }
                     BLAS.sgemm(
                         .none, .none, m: queryLength, n: headDim, k: keyLength, a: p, lda: keyLength,
                         b: vBase, ldb: kvStride, c: out.data + b * queryLength * qStride + h * headDim, ldc: qStride)
                 }
             }
         }
+        roundToComputeDType(out)
         record(out, [q, k, v]) { dOut in
             // Fresh gradient buffers are written, not added to: each head writes its slice of dq
             // once, and the first head of a key/value group writes dk and dv (the others add). A

@@ -33,13 +33,13 @@ extension Graph {
     public func checkpoint(_ x: Tensor, _ block: @escaping (Graph, Tensor) -> Tensor) -> Tensor {
         guard recording else { return block(self, x) }
         let seeds = DropoutSeeds()
-        let forward = Graph(recording: false, training: training, adapterSlots: adapterSlots)
+        let forward = Graph(recording: false, training: training, adapterSlots: adapterSlots, computeDType: computeDType)
         forward.dropoutSeeds = seeds
         let y = block(forward, x)
-        recordAlways(y) { [training, adapterSlots] dy in
+        recordAlways(y) { [training, adapterSlots, computeDType] dy in
             let input = Tensor(uninitialized: x.shape, requiresGrad: x.requiresGrad, name: x.name)
             input.data.update(from: x.data, count: x.count)
-            let replay = Graph(recording: true, training: training, adapterSlots: adapterSlots)
+            let replay = Graph(recording: true, training: training, adapterSlots: adapterSlots, computeDType: computeDType)
             replay.dropoutSeeds = DropoutSeeds(replaying: seeds)
             let output = block(replay, input)
             guard output.requiresGrad else { return }

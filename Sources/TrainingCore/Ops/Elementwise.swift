@@ -9,6 +9,7 @@ extension Graph {
         Parallel.forRanges(a.count, grain: 1 << 15) { r in
             tk_add(a.data + r.lowerBound, b.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
         }
+        roundToComputeDType(y)
         record(y, [a, b]) { [unowned self] dy in
             // b first: a may take over y's buffer, which b still reads.
             if b.requiresGrad { accumulate(dy, into: b) }
@@ -25,6 +26,8 @@ extension Graph {
         Parallel.forRanges(a.count, grain: 1 << 15) { r in
             for i in r { ys[i] = xs[i] + factor * us[i] }
         }
+        // PEFT adds an f32 adapter's update to the bf16 output and casts the sum back.
+        roundToComputeDType(y)
         record(y, [a, b]) { [unowned self] dy in
             // b first: a may take over y's buffer, which b still reads.
             if b.requiresGrad {
@@ -130,8 +133,10 @@ extension Graph {
     public func siluMul(_ gate: Tensor, _ up: Tensor) -> Tensor {
         precondition(gate.count == up.count)
         let y = Tensor(uninitialized: gate.shape)
+        // bf16: transformers' act_fn(gate) is a bf16 tensor before it multiplies up.
+        let forward = roundsToBF16 ? tk_silu_mul_forward_bf16 : tk_silu_mul_forward
         Parallel.forRanges(gate.count, grain: 1 << 14) { r in
-            tk_silu_mul_forward(gate.data + r.lowerBound, up.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
+            forward(gate.data + r.lowerBound, up.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
         }
         record(y, [gate, up]) { dy in
             let dGate = gate.requiresGrad ? gate.gradBuffer() : nil

@@ -8,6 +8,7 @@ extension Graph {
         Parallel.forRanges(ids.count, grain: 64) { range in
             for i in range { (out.data + i * dim).update(from: table.data + ids[i] * dim, count: dim) }
         }
+        roundToComputeDType(out)
         record(out, [table]) { dy in
             let grad = table.gradBuffer()
             // Serial: several positions may share a token id.

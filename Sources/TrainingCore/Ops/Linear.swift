@@ -23,6 +23,7 @@ extension Graph {
                 .none, .transposed, m: rows, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures,
                 b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
         }
+        roundToComputeDType(y)
         record(y, [x, weight, bias]) { dy in
             if x.requiresGrad {
                 let (dx, accumulate) = x.gradBufferForWriting()

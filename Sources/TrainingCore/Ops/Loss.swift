@@ -81,7 +81,7 @@ extension Graph {
             for (offset, row) in rows.enumerated() {
                 (chunk.data + offset * width).update(from: hidden.data + row * width, count: width)
             }
-            let pass = Graph(recording: needsGradient, training: training)
+            let pass = Graph(recording: needsGradient, training: training, computeDType: computeDType)
             let loss = pass.crossEntropy(pass.linear(chunk, head), targets: rows.map { targets[$0] })
             total += loss.data[0] * Float(rows.count)
             guard let hiddenGradient else { continue }

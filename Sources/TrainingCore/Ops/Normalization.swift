@@ -45,6 +45,19 @@ extension Graph {
                 x.data + r.lowerBound * cols, weight.data, y.data + r.lowerBound * cols,
                 rstd + r.lowerBound, Int64(r.count), Int64(cols), eps)
         }
+        if roundsToBF16 {
+            // transformers: weight · (x · rstd).to(bfloat16), each product a bf16 tensor.
+            Parallel.forRanges(rows, grain: 64) { r in
+                for row in r {
+                    let scale = rstd[row]
+                    let source = x.data + row * cols, target = y.data + row * cols
+                    for c in 0..<cols { target[c] = source[c] * scale }
+                    tk_round_bf16(target, Int64(cols))
+                    for c in 0..<cols { target[c] *= weight.data[c] }
+                    tk_round_bf16(target, Int64(cols))
+                }
+            }
+        }
         let statistics = RowStatistics(nil, rstd)
         guard recording, x.requiresGrad || weight.requiresGrad else { return y }
         record(y, [x, weight]) { dy in

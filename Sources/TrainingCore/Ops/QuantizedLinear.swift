@@ -68,7 +68,10 @@ extension Graph {
         let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
         if let bias { broadcastRows(bias.data, into: y.data, rows: rows, columns: outFeatures) }
         if rows <= Int(TK_DECODE_MAX_ROWS) {
+            // bf16 mode: a 4-bit weight's values are not rounded to bf16 first here (bitsandbytes
+            // dequantizes to the compute dtype), a difference of at most 2^-9 of each weight.
             weight.multiplyFewRows(x, into: y, accumulate: bias != nil)
+            roundToComputeDType(y)
             recordBackward(x, weight, bias, y)
             return y
         }
@@ -79,11 +82,14 @@ extension Graph {
             for t in range where t * tile < outFeatures {
                 let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
                 weight.widenRows(outRows, into: buffer)
+                // bitsandbytes dequantizes a 4-bit weight to the compute dtype before the product.
+                if roundsToBF16 { roundToBF16(buffer, count: outRows.count * inFeatures, serial: true) }
                 BLAS.sgemm(
                     .none, .transposed, m: rows, n: outRows.count, k: inFeatures, a: x.data, lda: inFeatures,
                     b: buffer, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data + outRows.lowerBound, ldc: outFeatures)
             }
         }
+        roundToComputeDType(y)
         recordBackward(x, weight, bias, y)
         return y
     }

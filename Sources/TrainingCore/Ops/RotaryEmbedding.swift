@@ -1,3 +1,5 @@
+import CTrainingKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -97,8 +99,39 @@ extension Graph {
                 }
             }
         }
-        rotate(x.data, y.data, inverse: false, accumulate: false)
+        if roundsToBF16 {
+            ropeBF16(x, y, rows: batch * length, length: length, heads: heads, headDim: headDim, cos: cos, sin: sin)
+        } else {
+            rotate(x.data, y.data, inverse: false, accumulate: false)
+        }
         record(y, [x]) { dy in rotate(dy, x.gradBuffer(), inverse: true, accumulate: true) }
         return y
+    }
+
+    /// transformers' `q * cos + rotate_half(q) * sin` in bfloat16: the tables are cast to bf16 and
+    /// each product and the sum are bf16 tensors.
+    private func ropeBF16(
+        _ x: Tensor, _ y: Tensor, rows: Int, length: Int, heads: Int, headDim: Int, cos: [Float], sin: [Float]
+    ) {
+        var (c16, s16) = (cos, sin)
+        c16.withUnsafeMutableBufferPointer { tk_round_bf16($0.baseAddress!, Int64($0.count)) }
+        s16.withUnsafeMutableBufferPointer { tk_round_bf16($0.baseAddress!, Int64($0.count)) }
+        func bf16(_ value: Float) -> Float {
+            var rounded = value
+            tk_round_bf16(&rounded, 1)
+            return rounded
+        }
+        let half = headDim / 2, stride = heads * headDim
+        for row in 0..<rows {
+            let t = row % length
+            for h in 0..<heads {
+                let xIn = x.data + row * stride + h * headDim, xOut = y.data + row * stride + h * headDim
+                for i in 0..<half {
+                    let (a, b, c, s) = (xIn[i], xIn[i + half], c16[t * half + i], s16[t * half + i])
+                    xOut[i] = bf16(bf16(a * c) + bf16(-b * s))
+                    xOut[i + half] = bf16(bf16(b * c) + bf16(a * s))
+                }
+            }
+        }
     }
 }
