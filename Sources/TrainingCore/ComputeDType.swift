@@ -16,6 +16,15 @@ public enum ComputeDType: String, Sendable, CaseIterable, Codable {
     }
 }
 
+/// `value` rounded to bf16 precision as torch casts (nearest, ties to even; NaN stays NaN), inlined
+/// for loops that round each element (the C kernel serves whole buffers).
+@inline(__always)
+func roundedToBF16(_ value: Float) -> Float {
+    let bits = value.bitPattern
+    guard bits & 0x7FFF_FFFF <= 0x7F80_0000 else { return Float(bitPattern: (bits | 0x0040_0000) & 0xFFFF_0000) }
+    return Float(bitPattern: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000)
+}
+
 extension Graph {
     /// Whether op outputs are rounded to bf16.
     public var roundsToBF16: Bool { computeDType == .bf16 }

@@ -51,10 +51,7 @@ extension Graph {
                 for row in r {
                     let scale = rstd[row]
                     let source = x.data + row * cols, target = y.data + row * cols
-                    for c in 0..<cols { target[c] = source[c] * scale }
-                    tk_round_bf16(target, Int64(cols))
-                    for c in 0..<cols { target[c] *= weight.data[c] }
-                    tk_round_bf16(target, Int64(cols))
+                    for c in 0..<cols { target[c] = roundedToBF16(weight.data[c] * roundedToBF16(source[c] * scale)) }
                 }
             }
         }

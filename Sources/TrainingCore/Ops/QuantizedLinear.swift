@@ -82,8 +82,11 @@ extension Graph {
             for t in range where t * tile < outFeatures {
                 let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
                 weight.widenRows(outRows, into: buffer)
-                // bitsandbytes dequantizes a 4-bit weight to the compute dtype before the product.
-                if roundsToBF16 { roundToBF16(buffer, count: outRows.count * inFeatures, serial: true) }
+                // bitsandbytes dequantizes a 4-bit weight to the compute dtype before the product
+                // (a bf16 weight's values are bf16 already).
+                if roundsToBF16, !(weight is BF16LinearWeight) {
+                    roundToBF16(buffer, count: outRows.count * inFeatures, serial: true)
+                }
                 BLAS.sgemm(
                     .none, .transposed, m: rows, n: outRows.count, k: inFeatures, a: x.data, lda: inFeatures,
                     b: buffer, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data + outRows.lowerBound, ldc: outFeatures)

@@ -116,11 +116,7 @@ extension Graph {
         var (c16, s16) = (cos, sin)
         c16.withUnsafeMutableBufferPointer { tk_round_bf16($0.baseAddress!, Int64($0.count)) }
         s16.withUnsafeMutableBufferPointer { tk_round_bf16($0.baseAddress!, Int64($0.count)) }
-        func bf16(_ value: Float) -> Float {
-            var rounded = value
-            tk_round_bf16(&rounded, 1)
-            return rounded
-        }
+        let bf16 = roundedToBF16
         let half = headDim / 2, stride = heads * headDim
         for row in 0..<rows {
             let t = row % length
