@@ -189,9 +189,12 @@ TK_AVX2 static inline void matvec_4bit_avx2_planes(const uint8_t *packed, int64_
     const __m256i p2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)planes[2]));
     const __m256i p3 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)planes[3]));
     const __m256i halves = _mm256_setr_epi32(4, 4, 4, 4, 0, 0, 0, 0), low4 = _mm256_set1_epi8(0x0f);
+    // Four FMA chains per row for one or two rows (their latency, not the lookups, was the limit),
+    // two for more: the four decoded vectors go to chains 0-3 or 0, 1, 0, 1.
+    const int four = rows <= 2;
     for (int64_t o = first; o < end; o++) {
-        __m256 acc[TK_DECODE_MAX_ROWS], acc2[TK_DECODE_MAX_ROWS];
-        for (int64_t r = 0; r < rows; r++) acc[r] = acc2[r] = _mm256_setzero_ps();
+        __m256 acc[TK_DECODE_MAX_ROWS], acc2[TK_DECODE_MAX_ROWS], acc3[TK_DECODE_MAX_ROWS], acc4[TK_DECODE_MAX_ROWS];
+        for (int64_t r = 0; r < rows; r++) acc[r] = acc2[r] = acc3[r] = acc4[r] = _mm256_setzero_ps();
         float sums[TK_DECODE_MAX_ROWS] = {0};
         int64_t base = o * in, i = 0;
         while (i < in && ((base + i) & 31)) i++;
@@ -216,13 +219,20 @@ TK_AVX2 static inline void matvec_4bit_avx2_planes(const uint8_t *packed, int64_
                     const float *xr = xp + r * in + i;
                     acc[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xr), acc[r]);
                     acc2[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xr + 8), acc2[r]);
-                    acc[r] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xr + 16), acc[r]);
-                    acc2[r] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xr + 24), acc2[r]);
+                    if (four) {
+                        acc3[r] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xr + 16), acc3[r]);
+                        acc4[r] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xr + 24), acc4[r]);
+                    } else {
+                        acc[r] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xr + 16), acc[r]);
+                        acc2[r] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xr + 24), acc2[r]);
+                    }
                 }
             }
         }
         scalar_4bit(packed, code, absmax, blocksize, in, o, i, in, x, rows, sums);
-        for (int64_t r = 0; r < rows; r++) sums[r] += hsum256(_mm256_add_ps(acc[r], acc2[r]));
+        for (int64_t r = 0; r < rows; r++) {
+            sums[r] += hsum256(_mm256_add_ps(_mm256_add_ps(acc[r], acc2[r]), _mm256_add_ps(acc3[r], acc4[r])));
+        }
         put_sums(y, ldy, o, rows, sums, accumulate);
     }
 }
