@@ -60,6 +60,13 @@ public enum BLAS {
         if let coreType = chosenCoreType { setenv("OPENBLAS_CORETYPE", coreType, 1) }
         for name in candidates {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL), let sgemm = dlsym(handle, "cblas_sgemm") else { continue }
+            // Single-threaded from the first call: every caller splits work across cores itself
+            // (Matmul, tiles of stored weights, attention heads), so OpenBLAS's own threads only
+            // oversubscribe. Set here rather than by Matmul's first use, which a model whose
+            // weights all stay bf16 never makes (17% of its prefill went to yielding threads).
+            if let setThreads = dlsym(handle, "openblas_set_num_threads") {
+                unsafeBitCast(setThreads, to: SetThreadsFunction.self)(1)
+            }
             return Library(
                 sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self),
                 corename: dlsym(handle, "openblas_get_corename").map { unsafeBitCast($0, to: CorenameFunction.self) },
