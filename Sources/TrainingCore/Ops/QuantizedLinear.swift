@@ -75,6 +75,12 @@ extension Graph {
             recordBackward(x, weight, bias, y)
             return y
         }
+        if roundsToBF16, BF16Product.isUsed {
+            BF16Product.multiply(x, weight, into: y, accumulate: bias != nil)
+            roundToComputeDType(y)
+            recordBackward(x, weight, bias, y)
+            return y
+        }
         let (tiles, tile) = weight.tiling
         Parallel.forRanges(tiles, grain: 1) { range in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: tile * inFeatures)
