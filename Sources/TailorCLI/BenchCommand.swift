@@ -73,7 +73,8 @@ struct BenchCommand: ParsableCommand {
     var quantizeHead = false
     @Option(
         name: .customLong("compute-dtype"),
-        help: "generate: f32, or bf16 as transformers computes a bfloat16 model (default: torch_dtype / bnb_4bit_compute_dtype).")
+        help: "f32, or bf16 as transformers computes a bfloat16 model (generate's default: torch_dtype / bnb_4bit_compute_dtype; else f32)."
+    )
     var computeDType: ComputeDType?
 
     @Option(help: "switch: an adapter to attach (repeatable; folder or registry reference).") var adapter: [String] = []
@@ -95,7 +96,7 @@ struct BenchCommand: ParsableCommand {
             let bar = ProgressBar(label: "bench", quiet: outputOptions.json)
             let result = try StepBenchmark.run(
                 folder: model, mode: stepMode, method: method, task: task, batch: batchSize, length: maxLength,
-                steps: steps, gradientCheckpointing: gradientCheckpointing
+                steps: steps, gradientCheckpointing: gradientCheckpointing, computeDType: computeDType ?? .f32
             ) { done, _ in bar.update(done: done, total: steps) }
             bar.finish()
             if outputOptions.json {

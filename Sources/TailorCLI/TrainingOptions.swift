@@ -27,6 +27,8 @@ struct TrainingOptions: ParsableArguments {
     @Flag(help: "Restore the best checkpoint at the end.") var loadBestAtEnd = false
     @Flag(help: "Recompute each layer in backward instead of keeping its activations (less memory, ~1/3 more compute).")
     var gradientCheckpointing = false
+    @Option(name: .customLong("compute-dtype"), help: "Forward precision: f32, or bf16 as transformers computes a bfloat16 model.")
+    var computeDType: ComputeDType = .f32
     @Option(help: "Random seed (data order, initialisation, dropout).") var seed: UInt64 = defaults.seed
 
     func validate() throws {
@@ -70,6 +72,7 @@ struct TrainingOptions: ParsableArguments {
         arguments.loadBestAtEnd = loadBestAtEnd
         arguments.seed = seed
         arguments.gradientCheckpointing = gradientCheckpointing
+        arguments.computeDType = computeDType
         return arguments
     }
 }

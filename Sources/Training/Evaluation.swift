@@ -40,7 +40,7 @@ public enum Evaluation {
         for start in stride(from: 0, to: dataset.examples.count, by: batchSize) {
             let examples = Array(dataset.examples[start..<min(dataset.examples.count, start + batchSize)])
             let (batch, targets) = model.encode(examples)
-            let graph = Graph(recording: false, training: false)
+            let graph = Graph(recording: false, training: false, computeDType: model.model.computeDType)
             let (loss, logits) = model.loss(graph, batch, targets: targets)
             let count = model.task == .classification ? Double(examples.count) : Double(TaskModel.predictedTokens(targets, batch: batch))
             totalLoss += Double(loss.values[0]) * count

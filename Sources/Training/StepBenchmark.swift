@@ -20,6 +20,7 @@ public enum StepBenchmark {
         /// The head trained or run.
         public var task: ModelHead
         public var gradientCheckpointing: Bool
+        public var computeDType: ComputeDType
         /// Sequences per step and tokens per sequence.
         public var batch: Int
         public var length: Int
@@ -54,6 +55,7 @@ public enum StepBenchmark {
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case mode, method, task, batch, steps, blas, threads
             case gradientCheckpointing = "gradient_checkpointing"
+            case computeDType = "compute_dtype"
             case peakMemoryBytes = "peak_memory_bytes"
             case length = "seq"
             case tokensPerSecond = "tokens_per_s"
@@ -72,7 +74,7 @@ public enum StepBenchmark {
     /// AdamW update of every parameter (full fine-tuning), dropout as configured.
     public static func run(
         folder: String, mode: Mode, method: Method = .full, task: Dataset.Task? = nil, batch: Int, length: Int, steps: Int,
-        gradientCheckpointing: Bool = false, seed: UInt64 = 0, progress: ((Int, Double) -> Void)? = nil
+        gradientCheckpointing: Bool = false, computeDType: ComputeDType = .f32, seed: UInt64 = 0, progress: ((Int, Double) -> Void)? = nil
     ) throws -> Result {
         let family = try ModelFamilies.family(ofFolder: folder)
         let head = family.head(for: task?.head)
@@ -83,6 +85,7 @@ public enum StepBenchmark {
             folder: folder, head: head, trainable: mode == .train && method == .full,
             quantize: method == .qlora ? .nf4 : nil)
         model.gradientCheckpointing = gradientCheckpointing
+        model.computeDType = computeDType
         let (baseWeightBytes, linearWeightBytes) = Self.weightBytes(model.namedParameters, model)
         var trainable: [Tensor] = model.namedParameters.map(\.1).filter(\.requiresGrad)
         switch method {
@@ -109,7 +112,7 @@ public enum StepBenchmark {
         var lastLoss: Float?
         var optimizerSeconds = 0.0
         func step() {
-            let graph = Graph(recording: mode == .train, training: mode == .train)
+            let graph = Graph(recording: mode == .train, training: mode == .train, computeDType: computeDType)
             guard mode == .train else {
                 _ = model.forward(graph, tokens)
                 return
@@ -139,7 +142,7 @@ public enum StepBenchmark {
         let optimizerShare = optimizerSeconds / seconds
         return Result(
             mode: mode, method: method, task: head,
-            gradientCheckpointing: gradientCheckpointing, batch: batch, length: length, steps: steps,
+            gradientCheckpointing: gradientCheckpointing, computeDType: computeDType, batch: batch, length: length, steps: steps,
             tokensPerSecond: Double(batch * length) / perStep, secondsPerStep: perStep, finalLoss: lastLoss,
             baseWeightBytes: baseWeightBytes, linearWeightBytes: linearWeightBytes, gemmShare: gemmShare,
             optimizerShare: optimizerShare, dequantizeShare: dequantizeShare,

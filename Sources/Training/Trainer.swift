@@ -54,6 +54,7 @@ public final class Trainer {
         if let validation { try model.checkTokenIds(of: validation) }
         self.model = model
         model.model.gradientCheckpointing = arguments.gradientCheckpointing
+        model.model.computeDType = arguments.computeDType
         self.train = train
         self.validation = validation
         self.arguments = arguments
@@ -126,7 +127,7 @@ public final class Trainer {
             let slice = order[(index * arguments.batchSize)..<min(order.count, (index + 1) * arguments.batchSize)]
             let (batch, targets) = model.encode(slice.map { train.examples[$0] })
             model.reseedDropout(seed: arguments.seed, step: state.microStep)
-            let graph = Graph(recording: true, training: true)
+            let graph = Graph(recording: true, training: true, computeDType: model.model.computeDType)
             let (loss, _) = model.loss(graph, batch, targets: targets)
             let value = loss.values[0]
             guard value.isFinite else {

@@ -41,6 +41,9 @@ public struct TrainingArguments: Sendable {
     /// Recompute each layer in backward instead of keeping its activations (transformers'
     /// `gradient_checkpointing`): less memory, one more forward pass per step.
     public var gradientCheckpointing = false
+    /// The forward pass's precision (``ComputeDType``); gradients and optimizer state stay f32.
+    /// f32 unless asked: training's numerics (and PEFT parity) do not change with the folder.
+    public var computeDType = ComputeDType.f32
 
     public init() {}
 }

@@ -178,7 +178,7 @@ extension GenerationBenchmark.Result: JSONSchema {}
             pinned: [
                 "mode", "method", "batch", "seq", "steps", "tokens_per_s", "seconds_per_step", "blas", "threads", "gemm_share",
                 "optimizer_share", "other_share", "dequantize_share", "base_weight_bytes", "linear_weight_bytes", "loss",
-                "task", "gradient_checkpointing", "peak_memory_bytes",
+                "task", "gradient_checkpointing", "peak_memory_bytes", "compute_dtype",
             ])
         #expect(results.map(\.mode) == [.train, .infer] && results.allSatisfy { $0.tokensPerStep == 16 })
         #expect(results.allSatisfy { $0.task == .sequenceClassification && $0.peakMemoryBytes > 1 << 20 })
