@@ -129,12 +129,12 @@ public final class TaskModel {
 
     /// Trainable and total parameters, as PEFT's `print_trainable_parameters`.
     public var parameterCounts: (trainable: Int, total: Int) {
-        // Linear weights kept in their stored form (4-bit, bf16) are not among the f32 parameters.
+        // Linear weights kept in their stored form (4-bit, bf16) are not among the f32 parameters;
+        // a tied head's is the embedding table, counted once with the tables.
         let stored = model.linearModuleNames.reduce(0) { count, name in
-            guard let layer = model.linear(named: name), case .dense = layer.weight else {
-                return count + (model.linear(named: name).map { $0.outFeatures * $0.inFeatures } ?? 0)
-            }
-            return count
+            guard name != model.tiedOutputModule, let layer = model.linear(named: name) else { return count }
+            if case .dense = layer.weight { return count }
+            return count + layer.outFeatures * layer.inFeatures
         }
         let tables = model.storedTensors.reduce(0) { $0 + $1.weight.outFeatures * $1.weight.inFeatures }
         let base = model.namedParameters.reduce(0) { $0 + $1.1.count } + stored + tables

@@ -1,3 +1,4 @@
+import Adapters
 import Foundation
 import Models
 import SafeTensors
@@ -52,5 +53,26 @@ import TrainingCore
         )
         let difference = zip(trained, saved).map { abs($0 - $1) }.max() ?? .infinity
         #expect(difference < 1e-3, "\(base): the saved folder computes what the trained model does")
+    }
+}
+
+/// A tied output head is the embedding table: counted once, as PEFT's
+/// `print_trainable_parameters` does, whether the table stays bf16 or is f32.
+@Suite struct TiedHeadCountTests {
+    @Test(arguments: ["f32", "bf16"])
+    func tiedHeadIsCountedOnce(dtype: String) throws {
+        let scratch = TemporaryFolder()
+        let folder = scratch.file("tied")
+        let source = try Checkpoint.open(FixturePaths.path("tiny-llama"))
+        _ = try CheckpointConversion.convert(source, to: dtype == "bf16" ? .bf16 : .f32, output: folder)
+        var config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))) as! [String: Any]
+        config["tie_word_embeddings"] = true
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder + "/config.json"))
+        let lora = LoRAConfig(r: 2, alpha: 4, targets: .names(["q_proj"]))
+        let model = try TaskModel(folder: folder, task: .causalLM, method: .lora, loraConfig: lora, maxLength: 8, seed: 1)
+        #expect(model.model.tiedOutputModule == "lm_head")
+        let expected = source.tensorInfos.filter { $0.name != "lm_head.weight" }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        #expect(model.parameterCounts.total - model.parameterCounts.trainable == expected)
     }
 }
