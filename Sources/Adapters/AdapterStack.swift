@@ -127,7 +127,7 @@ struct LayerSnapshot {
         let weight: ObjectIdentifier?
         switch layer.weight {
         case .dense(let tensor): weight = ObjectIdentifier(tensor)
-        case .bf16(let stored): weight = ObjectIdentifier(stored)
+        case .half(let stored): weight = ObjectIdentifier(stored)
         case .quantized: weight = nil
         }
         return Entry(weight: weight, bias: layer.bias.map { ObjectIdentifier($0) })

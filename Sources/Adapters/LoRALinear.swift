@@ -61,7 +61,7 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         switch base.weight {
         case .dense(let w): baseTerm = graph.linear(dropped, w, nil)
         case .quantized(let q): baseTerm = graph.storedLinear(dropped, q, nil)
-        case .bf16(let b): baseTerm = graph.storedLinear(dropped, b, nil)
+        case .half(let b): baseTerm = graph.storedLinear(dropped, b, nil)
         }
         return graph.doraCombine(
             y, base: baseTerm, subtracting: nil, lora: delta, magnitude: magnitude, norms: norms,

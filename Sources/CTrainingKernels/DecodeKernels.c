@@ -7,7 +7,7 @@
 #include <immintrin.h>
 #define TK_HAVE_X86 1  /* AVX-512 and AVX2 paths, chosen at run time */
 #define TK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma"), always_inline))
-#define TK_AVX2 __attribute__((target("avx2,fma"), always_inline))
+#define TK_AVX2 __attribute__((target("avx2,fma,f16c"), always_inline))
 #endif
 
 // Decoding reads every weight once per token, so these loops are bound by memory bandwidth: the
@@ -18,8 +18,10 @@
 // not bit for bit.
 //
 // Two weight layouts: 4-bit (bitsandbytes: element g of the flattened weight is nibble g of
-// `packed`, high nibble first, worth code[nibble] · absmax[g / blocksize]) and dense (bf16 or f32
-// rows `ldw` apart; `bf16` is a constant after inlining, so each variant compiles to its own loop).
+// `packed`, high nibble first, worth code[nibble] · absmax[g / blocksize]) and dense (f32, bf16 or
+// f16 rows `ldw` apart; `kind` — DENSE_F32, DENSE_BF16, DENSE_F16 — is a constant after inlining,
+// so each variant compiles to its own loop).
+enum { DENSE_F32 = 0, DENSE_BF16 = 1, DENSE_F16 = 2 };
 
 static inline float bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
@@ -33,8 +35,37 @@ static inline float nibble_weight(const uint8_t *packed, const float *code, cons
     return code[(g & 1) ? (byte & 0x0f) : (byte >> 4)] * absmax[g / blocksize];
 }
 
-static inline float dense_weight(const void *row, int bf16, int64_t i) {
-    return bf16 ? bf16_to_f32(((const uint16_t *)row)[i]) : ((const float *)row)[i];
+/// IEEE half to f32, exactly (subnormals, infinities and NaN included).
+static inline float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff, bits;
+    if (exponent == 0x1f) {
+        bits = sign | 0x7f800000u | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {
+        // Subnormal: shift the mantissa up until its leading one is the implicit bit.
+        int shift = 0;
+        while (!(mantissa & 0x400)) {
+            mantissa <<= 1;
+            shift++;
+        }
+        bits = sign | ((uint32_t)(113 - shift) << 23) | ((mantissa & 0x3ff) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+void tk_widen_f16(const uint16_t *h, float *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = f16_to_f32(h[i]);
+}
+
+static inline float dense_weight(const void *row, int kind, int64_t i) {
+    if (kind == DENSE_BF16) return bf16_to_f32(((const uint16_t *)row)[i]);
+    if (kind == DENSE_F16) return f16_to_f32(((const uint16_t *)row)[i]);
+    return ((const float *)row)[i];
 }
 
 /// Weights [from, to) of 4-bit row `o` into the scalar sums (the unaligned head and tail of a row).
@@ -46,10 +77,10 @@ static inline void scalar_4bit(const uint8_t *packed, const float *code, const f
     }
 }
 
-static inline void scalar_dense(const void *row, int bf16, int64_t in, int64_t from, int64_t to, const float *x, int64_t rows,
+static inline void scalar_dense(const void *row, int kind, int64_t in, int64_t from, int64_t to, const float *x, int64_t rows,
                                 float *sums) {
     for (int64_t i = from; i < to; i++) {
-        float w = dense_weight(row, bf16, i);
+        float w = dense_weight(row, kind, i);
         for (int64_t r = 0; r < rows; r++) sums[r] += w * x[r * in + i];
     }
 }
@@ -68,12 +99,12 @@ static void matvec_4bit_portable(const uint8_t *packed, int64_t blocksize, const
     }
 }
 
-static void matvec_dense_portable(const void *w, int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+static void matvec_dense_portable(const void *w, int kind, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                                   int64_t rows, float *y, int64_t ldy, int accumulate) {
     for (int64_t o = first; o < end; o++) {
         float sums[TK_DECODE_MAX_ROWS] = {0};
-        const void *row = bf16 ? (const void *)((const uint16_t *)w + o * ldw) : (const void *)((const float *)w + o * ldw);
-        scalar_dense(row, bf16, in, 0, in, x, rows, sums);
+        const void *row = kind ? (const void *)((const uint16_t *)w + o * ldw) : (const void *)((const float *)w + o * ldw);
+        scalar_dense(row, kind, in, 0, in, x, rows, sums);
         put_sums(y, ldy, o, rows, sums, accumulate);
     }
 }
@@ -82,7 +113,7 @@ static void matvec_dense_portable(const void *w, int bf16, int64_t ldw, int64_t 
 static int detected_isa(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return 1;
     return 0;
 }
 #else
@@ -237,8 +268,17 @@ TK_AVX2 static inline void matvec_4bit_avx2_planes(const uint8_t *packed, int64_
     }
 }
 
-// AVX2, eight dense weights per step: bf16 widens to f32 by a 16-bit shift (it is f32's top half).
-TK_AVX2 static inline void matvec_dense_avx2(const void *w, const int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end,
+// AVX2, eight dense weights per step: bf16 widens to f32 by a 16-bit shift (it is f32's top half),
+// f16 by F16C's vcvtph2ps.
+TK_AVX2 static inline __m256 dense8_avx2(const uint16_t *half_row, const float *float_row, const int kind, int64_t at) {
+    if (kind == DENSE_BF16) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(half_row + at))), 16));
+    }
+    if (kind == DENSE_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(half_row + at)));
+    return _mm256_loadu_ps(float_row + at);
+}
+
+TK_AVX2 static inline void matvec_dense_avx2(const void *w, const int kind, int64_t ldw, int64_t in, int64_t first, int64_t end,
                                              const float *x, const int64_t rows, float *y, int64_t ldy, int accumulate) {
     // One FMA chain per row waits on its own latency every step: with few rows that, not memory,
     // was the limit (13.5 GB/s on one Zen 3 core). Up to four independent chains per row, as
@@ -255,20 +295,16 @@ TK_AVX2 static inline void matvec_dense_avx2(const void *w, const int bf16, int6
         for (; i + 8 * chains <= in; i += 8 * chains) {
             for (int64_t k = 0; k < chains; k++) {
                 int64_t at = i + 8 * k;
-                __m256 v = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(
-                                      _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(half_row + at))), 16))
-                                : _mm256_loadu_ps(float_row + at);
+                __m256 v = dense8_avx2(half_row, float_row, kind, at);
                 for (int64_t r = 0; r < rows; r++) acc[k][r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + r * in + at), acc[k][r]);
             }
         }
         for (; i + 8 <= in; i += 8) {
-            __m256 v = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(
-                                  _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(half_row + i))), 16))
-                            : _mm256_loadu_ps(float_row + i);
+            __m256 v = dense8_avx2(half_row, float_row, kind, i);
             for (int64_t r = 0; r < rows; r++) acc[0][r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + r * in + i), acc[0][r]);
         }
         float sums[TK_DECODE_MAX_ROWS] = {0};
-        scalar_dense(bf16 ? (const void *)half_row : (const void *)float_row, bf16, in, i, in, x, rows, sums);
+        scalar_dense(kind ? (const void *)half_row : (const void *)float_row, kind, in, i, in, x, rows, sums);
         for (int64_t r = 0; r < rows; r++) {
             __m256 total = acc[0][r];
             for (int64_t k = 1; k < chains; k++) total = _mm256_add_ps(total, acc[k][r]);
@@ -314,7 +350,7 @@ TK_AVX512 static inline void matvec_4bit_avx512(const uint8_t *packed, int64_t b
     }
 }
 
-TK_AVX512 static inline void matvec_dense_avx512(const void *w, const int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end,
+TK_AVX512 static inline void matvec_dense_avx512(const void *w, const int kind, int64_t ldw, int64_t in, int64_t first, int64_t end,
                                                  const float *x, const int64_t rows, float *y, int64_t ldy, int accumulate) {
     for (int64_t o = first; o < end; o++) {
         __m512 acc[TK_DECODE_MAX_ROWS];
@@ -323,13 +359,14 @@ TK_AVX512 static inline void matvec_dense_avx512(const void *w, const int bf16, 
         const float *float_row = (const float *)w + o * ldw;
         int64_t i = 0;
         for (; i + 16 <= in; i += 16) {
-            __m512 v = bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(
-                                  _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(half_row + i))), 16))
-                            : _mm512_loadu_ps(float_row + i);
+            __m512 v = kind == DENSE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(
+                                                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(half_row + i))), 16))
+                       : kind == DENSE_F16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(half_row + i)))
+                                           : _mm512_loadu_ps(float_row + i);
             for (int64_t r = 0; r < rows; r++) acc[r] = _mm512_fmadd_ps(v, _mm512_loadu_ps(x + r * in + i), acc[r]);
         }
         float sums[TK_DECODE_MAX_ROWS] = {0};
-        scalar_dense(bf16 ? (const void *)half_row : (const void *)float_row, bf16, in, i, in, x, rows, sums);
+        scalar_dense(kind ? (const void *)half_row : (const void *)float_row, kind, in, i, in, x, rows, sums);
         for (int64_t r = 0; r < rows; r++) sums[r] += _mm512_reduce_add_ps(acc[r]);
         put_sums(y, ldy, o, rows, sums, accumulate);
     }
@@ -353,12 +390,14 @@ TK_AVX512 static inline void matvec_dense_avx512(const void *w, const int bf16, 
 #define TK_4BIT_AVX2(R) matvec_4bit_avx2(TK_4BIT_ARGS(R))
 #define TK_4BIT_AVX2_PLANES(R) matvec_4bit_avx2_planes(packed, blocksize, code, absmax, in, first, end, x, xp, R, y, ldy, accumulate)
 #define TK_4BIT_AVX512(R) matvec_4bit_avx512(TK_4BIT_ARGS(R))
-#define TK_DENSE_AVX2_BF16(R) matvec_dense_avx2(w, 1, ldw, in, first, end, x, R, y, ldy, accumulate)
-#define TK_DENSE_AVX2_F32(R) matvec_dense_avx2(w, 0, ldw, in, first, end, x, R, y, ldy, accumulate)
-#define TK_DENSE_AVX512_BF16(R) matvec_dense_avx512(w, 1, ldw, in, first, end, x, R, y, ldy, accumulate)
-#define TK_DENSE_AVX512_F32(R) matvec_dense_avx512(w, 0, ldw, in, first, end, x, R, y, ldy, accumulate)
+#define TK_DENSE_AVX2_BF16(R) matvec_dense_avx2(w, DENSE_BF16, ldw, in, first, end, x, R, y, ldy, accumulate)
+#define TK_DENSE_AVX2_F16(R) matvec_dense_avx2(w, DENSE_F16, ldw, in, first, end, x, R, y, ldy, accumulate)
+#define TK_DENSE_AVX2_F32(R) matvec_dense_avx2(w, DENSE_F32, ldw, in, first, end, x, R, y, ldy, accumulate)
+#define TK_DENSE_AVX512_BF16(R) matvec_dense_avx512(w, DENSE_BF16, ldw, in, first, end, x, R, y, ldy, accumulate)
+#define TK_DENSE_AVX512_F16(R) matvec_dense_avx512(w, DENSE_F16, ldw, in, first, end, x, R, y, ldy, accumulate)
+#define TK_DENSE_AVX512_F32(R) matvec_dense_avx512(w, DENSE_F32, ldw, in, first, end, x, R, y, ldy, accumulate)
 
-__attribute__((target("avx2,fma")))
+__attribute__((target("avx2,fma,f16c")))
 static void matvec_4bit_avx2_any(const uint8_t *packed, int64_t blocksize, const float *code, const float *absmax, int64_t in,
                                  int64_t first, int64_t end, const float *x, int64_t rows, float *y, int64_t ldy, int accumulate) {
     float *xp = in % 8 == 0 && blocksize % 32 == 0 ? malloc((size_t)(rows * in) * sizeof(float)) : NULL;
@@ -398,21 +437,25 @@ static void matvec_4bit_avx512_any(const uint8_t *packed, int64_t blocksize, con
     TK_ROWS_SWITCH(TK_4BIT_AVX512)
 }
 
-__attribute__((target("avx2,fma")))
-static void matvec_dense_avx2_any(const void *w, int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+__attribute__((target("avx2,fma,f16c")))
+static void matvec_dense_avx2_any(const void *w, int kind, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                                   int64_t rows, float *y, int64_t ldy, int accumulate) {
-    if (bf16) {
+    if (kind == DENSE_BF16) {
         TK_ROWS_SWITCH(TK_DENSE_AVX2_BF16)
+    } else if (kind == DENSE_F16) {
+        TK_ROWS_SWITCH(TK_DENSE_AVX2_F16)
     } else {
         TK_ROWS_SWITCH(TK_DENSE_AVX2_F32)
     }
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
-static void matvec_dense_avx512_any(const void *w, int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
+static void matvec_dense_avx512_any(const void *w, int kind, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x,
                                     int64_t rows, float *y, int64_t ldy, int accumulate) {
-    if (bf16) {
+    if (kind == DENSE_BF16) {
         TK_ROWS_SWITCH(TK_DENSE_AVX512_BF16)
+    } else if (kind == DENSE_F16) {
+        TK_ROWS_SWITCH(TK_DENSE_AVX512_F16)
     } else {
         TK_ROWS_SWITCH(TK_DENSE_AVX512_F32)
     }
@@ -435,28 +478,33 @@ void tk_matvec_4bit(const uint8_t *packed, int64_t blocksize, const float *code,
     matvec_4bit_portable(packed, blocksize, code, absmax, in, first, end, x, rows, y, ldy, accumulate);
 }
 
-static void matvec_dense(const void *w, int bf16, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
+static void matvec_dense(const void *w, int kind, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
                          float *y, int64_t ldy, int accumulate) {
 #ifdef TK_HAVE_X86
     int isa = tk_decode_isa();
     if (isa == 2) {
-        matvec_dense_avx512_any(w, bf16, ldw, in, first, end, x, rows, y, ldy, accumulate);
+        matvec_dense_avx512_any(w, kind, ldw, in, first, end, x, rows, y, ldy, accumulate);
         return;
     }
     if (isa == 1) {
-        matvec_dense_avx2_any(w, bf16, ldw, in, first, end, x, rows, y, ldy, accumulate);
+        matvec_dense_avx2_any(w, kind, ldw, in, first, end, x, rows, y, ldy, accumulate);
         return;
     }
 #endif
-    matvec_dense_portable(w, bf16, ldw, in, first, end, x, rows, y, ldy, accumulate);
+    matvec_dense_portable(w, kind, ldw, in, first, end, x, rows, y, ldy, accumulate);
 }
 
 void tk_matvec_bf16(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
                     float *y, int64_t ldy, int accumulate) {
-    matvec_dense(w, 1, ldw, in, first, end, x, rows, y, ldy, accumulate);
+    matvec_dense(w, DENSE_BF16, ldw, in, first, end, x, rows, y, ldy, accumulate);
+}
+
+void tk_matvec_f16(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
+                   float *y, int64_t ldy, int accumulate) {
+    matvec_dense(w, DENSE_F16, ldw, in, first, end, x, rows, y, ldy, accumulate);
 }
 
 void tk_matvec_f32(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
                    float *y, int64_t ldy, int accumulate) {
-    matvec_dense(w, 0, ldw, in, first, end, x, rows, y, ldy, accumulate);
+    matvec_dense(w, DENSE_F32, ldw, in, first, end, x, rows, y, ldy, accumulate);
 }

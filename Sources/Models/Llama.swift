@@ -405,7 +405,7 @@ extension Llama: CausalLanguageModel {
     public var tiedOutputModule: String? { config.tieWordEmbeddings && lmHead != nil ? "lm_head" : nil }
 
     public var storedTensors: [(name: String, weight: any StoredLinearWeight)] {
-        if case .bf16(let table) = embedTokens { return [("model.embed_tokens.weight", table)] }
+        if case .half(let table) = embedTokens { return [("model.embed_tokens.weight", table)] }
         return []
     }
 

@@ -25,7 +25,7 @@ extension TransformerModel {
         case .dense(let tensor):
             stored = .f32
             widen = { band, buffer in buffer.update(from: tensor.data + band.lowerBound * width, count: band.count * width) }
-        case .bf16(let weight): widen = { band, buffer in weight.widenRows(band, into: buffer) }
+        case .half(let weight): widen = { band, buffer in weight.widenRows(band, into: buffer) }
         }
         let blockSize = 64
         let rowsPerBlock = blockSize / gcd(width, blockSize)

@@ -16,9 +16,9 @@ public final class WeightStore {
     /// When set, dense Linear weights that transformers would quantize are quantized to this
     /// 4-bit type (blocks of 64, double quantization) as they load: QLoRA without a 4-bit folder.
     public var quantizeLinearWeights: QuantType?
-    /// Frozen bf16 Linear weights stay bf16 where the checkpoint maps them (no f32 copy); off, they
-    /// are widened to f32 tensors as trainable ones are.
-    public var keepsBF16InPlace = true
+    /// Frozen bf16 and f16 Linear weights and tables stay so where the checkpoint maps them (no f32
+    /// copy); off, they are widened to f32 tensors as trainable ones are.
+    public var keepsHalfInPlace = true
 
     public init(_ checkpoint: Checkpoint) {
         self.checkpoint = checkpoint
@@ -96,8 +96,8 @@ public final class WeightStore {
             used.insert(stored)
             return LinearLayer(weight: .quantized(QuantizedLinearWeight(weight, name: weightName)), bias: bias)
         }
-        if !trainable, let weight = try bf16InPlace(weightName, shape: [out, inFeatures]) {
-            return LinearLayer(weight: .bf16(weight), bias: bias)
+        if !trainable, let weight = try halfInPlace(weightName, shape: [out, inFeatures]) {
+            return LinearLayer(weight: .half(weight), bias: bias)
         }
         return LinearLayer(weight: .dense(try tensor(weightName, shape: [out, inFeatures], trainable: trainable)), bias: bias)
     }
@@ -105,14 +105,16 @@ public final class WeightStore {
     /// A table `[rows, width]` (an embedding): bf16 in place when frozen and stored so, else a
     /// dense tensor.
     public func table(_ name: String, shape: [Int], trainable: Bool) throws -> LinearLayer.Weight {
-        if !trainable, let weight = try bf16InPlace(name, shape: shape) { return .bf16(weight) }
+        if !trainable, let weight = try halfInPlace(name, shape: shape) { return .half(weight) }
         return .dense(try tensor(name, shape: shape, trainable: trainable))
     }
 
-    /// `name` as a bf16 view into the mapped file (an aligned copy at an odd offset), when it is
-    /// stored as bf16 and ``keepsBF16InPlace`` is on.
-    func bf16InPlace(_ name: String, shape: [Int]) throws -> BF16LinearWeight? {
-        guard keepsBF16InPlace, let stored = resolve(name), checkpoint.info(stored)?.dtype == .bf16 else { return nil }
+    /// `name` as a bf16 or f16 view into the mapped file (an aligned copy at an odd offset), when
+    /// it is stored so and ``keepsHalfInPlace`` is on.
+    func halfInPlace(_ name: String, shape: [Int]) throws -> HalfLinearWeight? {
+        guard keepsHalfInPlace, let stored = resolve(name), let dtype = checkpoint.info(stored)?.dtype, dtype == .bf16 || dtype == .f16
+        else { return nil }
+        let format: HalfLinearWeight.Format = dtype == .bf16 ? .bf16 : .f16
         let view = try checkpoint.tensor(stored)
         guard view.shape == shape else {
             throw ModelError(file: view.file, "tensor \(stored) has shape \(view.shape), the config needs \(shape)")
@@ -121,14 +123,15 @@ public final class WeightStore {
         used.insert(stored)
         // safetensors offsets need not be even: an odd one gets an aligned copy.
         if Int(bitPattern: base) % MemoryLayout<UInt16>.alignment == 0 {
-            return BF16LinearWeight(bits: base.assumingMemoryBound(to: UInt16.self), shape: shape, owner: view.storage, name: name)
+            return HalfLinearWeight(
+                bits: base.assumingMemoryBound(to: UInt16.self), shape: shape, owner: view.storage, name: name, format: format)
         }
         let copy = AlignedBits(view.bytes)
-        return BF16LinearWeight(bits: UnsafePointer(copy.pointer), shape: shape, owner: copy, name: name)
+        return HalfLinearWeight(bits: UnsafePointer(copy.pointer), shape: shape, owner: copy, name: name, format: format)
     }
 }
 
-/// bf16 values copied to 2-byte-aligned memory (a tensor at an odd file offset).
+/// 16-bit values copied to 2-byte-aligned memory (a tensor at an odd file offset).
 private final class AlignedBits {
     let pointer: UnsafeMutablePointer<UInt16>
 

@@ -15,7 +15,7 @@ import Testing
         _ = try CheckpointConversion.convert(Checkpoint.open(FixturePaths.path("tiny-llama")), to: .bf16, output: folder)
         func load(inPlace: Bool) throws -> Llama {
             let weights = try WeightStore(Checkpoint.open(folder))
-            weights.keepsBF16InPlace = inPlace
+            weights.keepsHalfInPlace = inPlace
             return try Llama(
                 config: LlamaConfig(ConfigReader(path: folder + "/config.json")), weights: weights, head: .causalLM, trainable: false)
         }

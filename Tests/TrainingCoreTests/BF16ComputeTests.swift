@@ -36,11 +36,11 @@ import Testing
         let bias = Tensor((0..<outFeatures).map { _ in Self.bf16(rng.nextNormal()) }, shape: [outFeatures])
         let bits = w.map { UInt16($0.bitPattern >> 16) }
         let owner = Box(bits)
-        let stored = BF16LinearWeight(bits: owner.pointer, shape: [outFeatures, inFeatures], owner: owner, name: "w")
+        let stored = HalfLinearWeight(bits: owner.pointer, shape: [outFeatures, inFeatures], owner: owner, name: "w")
         let graph = Graph(recording: false, computeDType: .bf16)
         for layer in [
             LinearLayer(weight: .dense(Tensor(w, shape: [outFeatures, inFeatures])), bias: bias),
-            LinearLayer(weight: .bf16(stored), bias: bias),
+            LinearLayer(weight: .half(stored), bias: bias),
         ] {
             let y = graph.linear(x, layer)
             for r in 0..<rows {
@@ -60,7 +60,7 @@ import Testing
         }
     }
 
-    /// Owns the bits a ``BF16LinearWeight`` points into.
+    /// Owns the bits a ``HalfLinearWeight`` points into.
     final class Box: @unchecked Sendable {
         let pointer: UnsafeMutablePointer<UInt16>
         init(_ values: [UInt16]) {

@@ -52,7 +52,7 @@ import Testing
         let x = Tensor((0..<(rows * inFeatures)).map { _ in Self.bf16(rng.nextNormal()) }, shape: [rows, inFeatures])
         let bits = (0..<(outFeatures * inFeatures)).map { _ in UInt16(Self.bf16(rng.nextNormal() * 0.1).bitPattern >> 16) }
         let owner = BF16ComputeTests.Box(bits)
-        let weight = BF16LinearWeight(bits: owner.pointer, shape: [outFeatures, inFeatures], owner: owner, name: "w")
+        let weight = HalfLinearWeight(bits: owner.pointer, shape: [outFeatures, inFeatures], owner: owner, name: "w")
         let bias = Tensor((0..<outFeatures).map { _ in Self.bf16(rng.nextNormal()) }, shape: [outFeatures])
         let graph = Graph(recording: false, computeDType: .bf16)
         BF16Product.forcePortable = true

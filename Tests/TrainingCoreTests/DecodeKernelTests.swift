@@ -130,6 +130,31 @@ import Testing
         }
     }
 
+    /// f16 weights: products equal those of the exactly widened values (subnormals, large values
+    /// and both signs among them).
+    @Test(arguments: [1, 8, 31, 64, 257])
+    func f16ProductEqualsWidenedProduct(inFeatures: Int) {
+        var rng = RandomGenerator(seed: UInt64(inFeatures) + 7)
+        let (out, stride) = (5, inFeatures + 2)
+        let bits = (0..<(out * stride)).map { i in i % 11 == 3 ? UInt16(0x8000 | (i % 1023)) : Float16(rng.nextNormal() * 3).bitPattern }
+        let widened = (0..<out).flatMap { o in (0..<inFeatures).map { Float(Float16(bitPattern: bits[o * stride + $0])) } }
+        var converted = [Float](repeating: 0, count: bits.count)
+        tk_widen_f16(bits, &converted, Int64(bits.count))
+        #expect(converted == bits.map { Float(Float16(bitPattern: $0)) }, "widening is exact")
+        for rows in [1, 3, 8] {
+            let x = (0..<(rows * inFeatures)).map { _ in rng.nextNormal() }
+            let expected = Self.reference(widened, out: out, in: inFeatures, x, rows: rows)
+            Self.forEachPath { level in
+                var y = [Float](repeating: 0, count: rows * out)
+                tk_matvec_f16(bits, Int64(stride), Int64(inFeatures), 0, Int64(out), x, Int64(rows), &y, Int64(out), 0)
+                for index in 0..<(rows * out) {
+                    let (exact, absolute) = expected[index]
+                    #expect(abs(Double(y[index]) - exact) <= Self.bound(inFeatures, absolute), "path \(level), in \(inFeatures), \(index)")
+                }
+            }
+        }
+    }
+
     /// f32 weights (a dense Linear with few rows, a tied f32 head) with a stride and a bias to add to.
     @Test(arguments: [1, 9, 16, 33, 2049])
     func f32ProductEqualsDoubleProduct(inFeatures: Int) {

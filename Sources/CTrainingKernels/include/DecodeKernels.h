@@ -30,6 +30,11 @@ void tk_matvec_bf16(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, i
                     float *y, int64_t ldy, int accumulate);
 
 /// The same for an f32 weight [out, in] (a dense Linear, a tied f32 output head).
+/// The same for an f16 weight (IEEE half).
+void tk_matvec_f16(const uint16_t *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
+                   float *y, int64_t ldy, int accumulate);
+/// f16 values widened to f32, exactly.
+void tk_widen_f16(const uint16_t *h, float *out, int64_t n);
 void tk_matvec_f32(const float *w, int64_t ldw, int64_t in, int64_t first, int64_t end, const float *x, int64_t rows,
                    float *y, int64_t ldy, int accumulate);
 

@@ -77,7 +77,7 @@ extension Graph {
         let stored: any StoredLinearWeight
         switch table {
         case .dense(let tensor): return embedding(ids, shape: shape, tensor)
-        case .bf16(let weight): stored = weight
+        case .half(let weight): stored = weight
         case .quantized(let weight): stored = weight
         }
         let dim = stored.inFeatures

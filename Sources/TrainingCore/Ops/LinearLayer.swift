@@ -21,7 +21,7 @@ extension LinearLayer.Weight {
     public var storedBytes: Int {
         switch self {
         case .dense(let tensor): return tensor.count * 4
-        case .bf16(let b): return b.outFeatures * b.inFeatures * 2
+        case .half(let b): return b.outFeatures * b.inFeatures * 2
         case .quantized(let q):
             return q.weight.packed.count + (q.weight.absmax?.count ?? 0) * 4
                 + (q.weight.nested.map { $0.codes.count + $0.nestedAbsmax.count * 4 } ?? 0)
@@ -33,7 +33,7 @@ extension LinearLayer.Weight {
         switch self {
         case .dense(let tensor): return tensor.values
         case .quantized(let q): return q.weight.dequantized()
-        case .bf16(let b): return b.widened()
+        case .half(let b): return b.widened()
         }
     }
 }
@@ -44,8 +44,8 @@ public struct LinearLayer: Sendable {
     public enum Weight: Sendable {
         case dense(Tensor)
         case quantized(QuantizedLinearWeight)
-        /// Frozen bf16, read from the checkpoint where it lies.
-        case bf16(BF16LinearWeight)
+        /// Frozen bf16 or f16, read from the checkpoint where it lies.
+        case half(HalfLinearWeight)
     }
     public var weight: Weight
     public var bias: Tensor?
@@ -60,14 +60,14 @@ public struct LinearLayer: Sendable {
         switch weight {
         case .dense(let tensor): return tensor.shape[0]
         case .quantized(let q): return q.outFeatures
-        case .bf16(let b): return b.outFeatures
+        case .half(let b): return b.outFeatures
         }
     }
     public var inFeatures: Int {
         switch weight {
         case .dense(let tensor): return tensor.shape[1]
         case .quantized(let q): return q.inFeatures
-        case .bf16(let b): return b.inFeatures
+        case .half(let b): return b.inFeatures
         }
     }
 }
@@ -81,7 +81,7 @@ extension Graph {
         switch layer.weight {
         case .dense(let weight): y = linear(input, weight, layer.bias)
         case .quantized(let weight): y = storedLinear(input, weight, layer.bias)
-        case .bf16(let weight): y = storedLinear(input, weight, layer.bias)
+        case .half(let weight): y = storedLinear(input, weight, layer.bias)
         }
         for adapter in layer.adapters { y = adapter.apply(self, input: x, baseOutput: y) }
         return y

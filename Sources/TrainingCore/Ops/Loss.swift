@@ -63,7 +63,7 @@ extension Graph {
         let trains: Bool
         switch head.weight {
         case .dense(let weight): trains = weight.requiresGrad
-        case .quantized, .bf16: trains = false
+        case .quantized, .half: trains = false
         }
         guard head.adapters.isEmpty, !trains, head.bias?.requiresGrad != true else {
             return crossEntropy(linear(hidden, head), targets: targets)

@@ -89,8 +89,8 @@ extension Graph {
                 let outRows = (t * tile)..<min(outFeatures, (t + 1) * tile)
                 weight.widenRows(outRows, into: buffer)
                 // bitsandbytes dequantizes a 4-bit weight to the compute dtype before the product
-                // (a bf16 weight's values are bf16 already).
-                if roundsToBF16, !(weight is BF16LinearWeight) {
+                // (a bf16 weight's values are bf16 already; f16 ones are rounded, as torch would).
+                if roundsToBF16, (weight as? HalfLinearWeight)?.format != .bf16 {
                     roundToBF16(buffer, count: outRows.count * inFeatures, serial: true)
                 }
                 BLAS.sgemm(

@@ -34,33 +34,41 @@ extension StoredLinearWeight {
     }
 }
 
-/// A frozen bf16 weight read where it lies (a memory-mapped checkpoint): a 1B-parameter model's
-/// Linear weights stay 2 bytes each instead of becoming 4-byte copies.
-public final class BF16LinearWeight: StoredLinearWeight, @unchecked Sendable {
+/// A frozen 16-bit (bf16 or f16) weight read where it lies (a memory-mapped checkpoint): a
+/// 1B-parameter model's Linear weights stay 2 bytes each instead of becoming 4-byte copies.
+public final class HalfLinearWeight: StoredLinearWeight, @unchecked Sendable {
+    public enum Format: Sendable { case bf16, f16 }
+
     public let outFeatures, inFeatures: Int
     public let name: String
+    public let format: Format
     let bits: UnsafePointer<UInt16>
     /// Keeps the mapping (or copy) that `bits` points into alive.
     private let owner: AnyObject
 
-    public init(bits: UnsafePointer<UInt16>, shape: [Int], owner: AnyObject, name: String) {
-        precondition(shape.count == 2, "bf16 Linear weight must be 2-D")
+    public init(bits: UnsafePointer<UInt16>, shape: [Int], owner: AnyObject, name: String, format: Format = .bf16) {
+        precondition(shape.count == 2, "16-bit Linear weight must be 2-D")
         (outFeatures, inFeatures) = (shape[0], shape[1])
         self.bits = bits
         self.owner = owner
         self.name = name
+        self.format = format
     }
 
     public func widenRows(_ rows: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
         let source = bits + rows.lowerBound * inFeatures
-        for i in 0..<(rows.count * inFeatures) { buffer[i] = Float(bitPattern: UInt32(source[i]) << 16) }
+        switch format {
+        case .bf16: for i in 0..<(rows.count * inFeatures) { buffer[i] = Float(bitPattern: UInt32(source[i]) << 16) }
+        case .f16: tk_widen_f16(source, buffer, Int64(rows.count * inFeatures))
+        }
     }
 
     public func multiplyFewRows(_ x: Tensor, into y: Tensor, accumulate: Bool) {
-        precondition(x.rows <= Int(TK_DECODE_MAX_ROWS), "\(x.rows) rows: the bf16 few-row product takes at most 8")
+        precondition(x.rows <= Int(TK_DECODE_MAX_ROWS), "\(x.rows) rows: the 16-bit few-row product takes at most 8")
         let (rows, inFeatures, outFeatures) = (x.rows, self.inFeatures, self.outFeatures)
+        let product = format == .bf16 ? tk_matvec_bf16 : tk_matvec_f16
         Parallel.forRanges(outFeatures, grain: 64) { range in
-            tk_matvec_bf16(
+            product(
                 bits, Int64(inFeatures), Int64(inFeatures), Int64(range.lowerBound), Int64(range.upperBound), x.data, Int64(rows),
                 y.data, Int64(outFeatures), accumulate ? 1 : 0)
         }
