@@ -120,8 +120,11 @@ static int detected_isa(void) {
 static int detected_isa(void) { return 0; }
 #endif
 
-// The instruction set in use, detected once; a test may lower it to check each path.
+// The instruction set in use, detected once. A test may lower it to check each path: for its own
+// thread only, so that tests running beside it (whose exact comparisons depend on the summation
+// order) keep the detected one.
 static int isa_level = -1;
+static _Thread_local int isa_limit = 2;
 
 int tk_decode_isa(void) {
     int level = __atomic_load_n(&isa_level, __ATOMIC_RELAXED);
@@ -129,13 +132,10 @@ int tk_decode_isa(void) {
         level = detected_isa();
         __atomic_store_n(&isa_level, level, __ATOMIC_RELAXED);
     }
-    return level;
+    return level < isa_limit ? level : isa_limit;
 }
 
-void tk_decode_limit_isa(int level) {
-    int detected = detected_isa();
-    __atomic_store_n(&isa_level, level < detected ? level : detected, __ATOMIC_RELAXED);
-}
+void tk_decode_limit_isa(int level) { isa_limit = level; }
 
 #ifdef TK_HAVE_X86
 TK_AVX2 static inline float hsum256(__m256 v) {

@@ -13,7 +13,8 @@ import Testing
 @Suite(.serialized) struct DecodeKernelTests {
     static func bound(_ terms: Int, _ absoluteSum: Double) -> Double { Double(terms) * 0x1p-24 * absoluteSum + 1e-30 }
 
-    /// Runs `body` once per instruction-set level this CPU has, then restores the best.
+    /// Runs `body` once per instruction-set level this CPU has, then restores the best. The limit
+    /// holds for this thread only: the products here are small enough to stay on it.
     static func forEachPath(_ body: (Int32) throws -> Void) rethrows {
         tk_decode_limit_isa(Int32.max)
         let best = tk_decode_isa()

@@ -97,10 +97,11 @@ import Testing
         }
         let plain = run(checkpointed: false)
         let checkpointed = run(checkpointed: true)
-        #expect(plain.loss == checkpointed.loss)
+        #expect(abs(plain.loss - checkpointed.loss) <= 1e-6 * abs(plain.loss))
         #expect(plain.after == checkpointed.after, "the generators advance as without checkpointing")
         for (index, (a, b)) in zip(plain.gradients, checkpointed.gradients).enumerated() {
-            #expect(Self.maxDifference(a, b) < 1e-6, "gradient \(index)")
+            let scale = a.map { abs($0) }.max() ?? 1
+            #expect(Self.maxDifference(a, b) <= 1e-6 * max(scale, 1), "gradient \(index)")
             #expect(a.contains { $0 != 0 } == (index > 0 || inputTrains))
         }
     }

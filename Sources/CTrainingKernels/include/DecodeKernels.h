@@ -22,7 +22,8 @@ void tk_matvec_4bit(const uint8_t *packed, int64_t blocksize, const float *code,
 
 /// The instruction set the products use: 2 AVX-512, 1 AVX2 + FMA, 0 portable C.
 int tk_decode_isa(void);
-/// Uses at most `level` (tests run every path the CPU has); never more than the CPU has.
+/// Uses at most `level` on the calling thread (tests run every path the CPU has); never more than
+/// the CPU has.
 void tk_decode_limit_isa(int level);
 
 /// The same for a bf16 weight [out, in] (row-major, ldw elements per row).
