@@ -18,12 +18,18 @@ let package = Package(
         .library(name: "Adapters", targets: ["Adapters"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Workflows", targets: ["Workflows"]),
+        .library(name: "Serving", targets: ["Serving"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The one-line "file: problem" error every module reports.
@@ -74,6 +80,18 @@ let package = Package(
                 "Diagnostics", "Models", "Adapters", "Inference", "Training", "Registry", "Quantization",
                 "SafeTensors",
             ]),
+        // `tailor serve`: an OpenAI-shaped HTTP API over one engine thread that owns the model and
+        // decodes every running request, whatever its adapter, in one continuous batch.
+        .target(
+            name: "Serving",
+            dependencies: [
+                "Diagnostics", "Models", "Adapters", "Inference", "Tokenizers", "Workflows", "Registry", "TrainingCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // The `tailor` executable: parsing and printing only.
         .executableTarget(
             name: "TailorCLI",
@@ -88,7 +106,9 @@ let package = Package(
                 "Training",
                 "Registry",
                 "Workflows",
+                "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Timing harness for Scripts/bench (not shipped as part of `tailor`).
@@ -104,6 +124,9 @@ let package = Package(
             name: "WorkflowsTests",
             dependencies: ["Workflows", "Adapters", "Inference", "Registry", "Training", "TailorTestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Adapters", "SafeTensors", "TailorTestSupport"]),
+        .testTarget(
+            name: "ServingTests",
+            dependencies: ["Serving", "Inference", "Workflows", "Adapters", "TailorTestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TailorTestSupport"]),
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),

@@ -83,7 +83,8 @@ public final class AdapterSlots {
     private var originals: [String: LinearLayer] = [:]
     /// The base's norm biases, put back after each attach.
     private let originalNorms: LayerSnapshot
-    public private(set) var names: [String] = []
+    /// Each slot's name; nil for a slot freed by ``detach(_:)`` (reused by the next attach).
+    public private(set) var names: [String?] = []
     /// Each slot's label names (from its first member that has them).
     public private(set) var labels: [[String]?] = []
 
@@ -107,7 +108,10 @@ public final class AdapterSlots {
     }
 
     /// Whether `slot` is attached or is the plain base (−1).
-    public func contains(_ slot: Int) -> Bool { (Self.base..<names.count).contains(slot) }
+    public func contains(_ slot: Int) -> Bool { slot == Self.base || (names.indices.contains(slot) && names[slot] != nil) }
+
+    /// The number of stacks attached now.
+    public var attachedCount: Int { names.lazy.filter { $0 != nil }.count }
 
     /// The slot of the plain base: rows routed here get no adapter.
     public static let base = -1
@@ -138,7 +142,7 @@ public final class AdapterSlots {
     /// Attaches a stack under `name`; returns its slot.
     @discardableResult
     public func attach(_ name: String, _ members: [(member: AdapterStack.Member, files: AdapterFiles)]) throws -> Int {
-        let slot = names.count
+        let slot = names.firstIndex(of: nil) ?? names.count
         let before = LayerSnapshot(base)
         defer { restoreBase() }
         let adapters = try AdapterStack.load(members, into: base)
@@ -163,9 +167,26 @@ public final class AdapterSlots {
             let replacement = replaced.contains(name) ? LinearLayer(weight: layer.weight, bias: layer.bias) : nil
             if !added.isEmpty || replacement != nil { router.slots[slot] = RoutedLinear.Slot(adapters: added, replacement: replacement) }
         }
-        names.append(name)
-        labels.append(members.lazy.compactMap(\.files.labels).first)
+        let labelNames = members.lazy.compactMap(\.files.labels).first
+        if slot == names.count {
+            names.append(name)
+            labels.append(labelNames)
+        } else {
+            names[slot] = name
+            labels[slot] = labelNames
+        }
         return slot
+    }
+
+    /// Frees `slot`: its adapters leave every layer (their memory with them) and the index is
+    /// reused by the next ``attach(_:_:)``. A pass still routing rows to it would get the base, so
+    /// callers detach only slots no running sequence uses (a server's least recently used one).
+    public func detach(_ slot: Int) {
+        guard slot != Self.base, names.indices.contains(slot), names[slot] != nil else { return }
+        for router in routers.values { router.slots[slot] = nil }
+        names[slot] = nil
+        labels[slot] = nil
+        if defaultSlot == slot { defaultSlot = Self.base }
     }
 
     /// Puts every layer back as the base has it (router attached, nothing else).

@@ -129,7 +129,7 @@ public final class TextGenerator {
         var active = maxNewTokens > 0 ? Array(prompts.indices) : []
         while !active.isEmpty {
             active = active.filter { index in
-                let next = Self.choose(last[index], sampling: sampling, rng: &samplers[index])
+                let next = Self.nextToken(last[index], sampling: sampling, rng: &samplers[index])
                 guard !model.eosTokenIds.contains(next) else { return false }
                 generated[index].append(next)
                 return generated[index].count < maxNewTokens
@@ -147,12 +147,14 @@ public final class TextGenerator {
         }
     }
 
-    static func choose(_ logits: [Float], sampling: Sampling, rng: inout RandomGenerator) -> Int {
+    /// The token `sampling` picks from one position's `logits`, drawing from `rng` (a sequence's
+    /// own generator, so sequences decoded together draw what each would alone).
+    public static func nextToken(_ logits: [Float], sampling: Sampling, rng: inout RandomGenerator) -> Int {
         switch sampling {
         case .greedy:
             return logits.indices.max { logits[$0] < logits[$1] } ?? 0
         case let .sample(temperature, topK, topP, _):
-            guard temperature > 0 else { return choose(logits, sampling: .greedy, rng: &rng) }
+            guard temperature > 0 else { return nextToken(logits, sampling: .greedy, rng: &rng) }
             var order = logits.indices.sorted { logits[$0] > logits[$1] }
             if topK > 0 { order = Array(order.prefix(topK)) }
             let maxLogit = logits[order[0]]

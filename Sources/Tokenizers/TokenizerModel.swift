@@ -12,7 +12,10 @@ final class TokenizerModel: @unchecked Sendable {
     let kind: Kind
     let vocab: [String: Int]
     let unknownToken: String?
+    /// Words already split; locked so one tokenizer can encode on several threads (a server's
+    /// request handlers).
     private var cache: [String: [Int]] = [:]
+    private let cacheLock = NSLock()
 
     init(_ json: JSONObject) throws {
         guard let vocab = json.values["vocab"] as? [String: Any] else { throw json.fail("model has no vocab") }
@@ -50,7 +53,7 @@ final class TokenizerModel: @unchecked Sendable {
 
     /// Token ids of one pre-tokenized word.
     func tokenize(_ word: String) -> [Int] {
-        if let cached = cache[word] { return cached }
+        if let cached = cacheLock.withLock({ cache[word] }) { return cached }
         let ids: [Int]
         switch kind {
         case let .wordPiece(prefix, maxChars): ids = wordPiece(word, prefix: prefix, maxChars: maxChars)
@@ -59,7 +62,7 @@ final class TokenizerModel: @unchecked Sendable {
                 word, ranks: ranks, byteFallback: byteFallback, fuseUnknown: fuseUnknown, ignoreMerges: ignoreMerges,
                 continuingPrefix: continuingPrefix, suffix: suffix)
         }
-        if cache.count < 100_000 { cache[word] = ids }
+        cacheLock.withLock { if cache.count < 100_000 { cache[word] = ids } }
         return ids
     }
 

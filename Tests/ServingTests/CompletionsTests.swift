@@ -1,0 +1,111 @@
+import Foundation
+import Inference
+import Registry
+import Serving
+import TailorTestSupport
+import Testing
+import Workflows
+
+/// Completions through the server equal `tailor generate`'s, token for token, while requests
+/// for different adapters are decoded in one batch; streamed answers add up to whole ones.
+@Suite(.serialized) struct CompletionsTests {
+    static let prompts = ["The quick brown fox", "Once upon a time", "Hello"]
+
+    /// A registry with two tiny-Llama adapters and a server over it (the DoRA adapter is
+    /// registered by folder through /v1/load_lora_adapter).
+    static func start(_ folder: TemporaryFolder, edit: (inout ServerConfiguration) -> Void = { _ in }) async throws -> RunningServer {
+        let store = try AdapterStore(root: folder.file("registry"))
+        _ = try store.add(folder: RunningServer.peft + "/tiny-llama-lora", name: "lora", tags: ["prod"])
+        _ = try store.add(folder: RunningServer.peft + "/tiny-llama-ia3", name: "ia3")
+        var configuration = ServerConfiguration(model: RunningServer.tinyLlama, registry: folder.file("registry"))
+        configuration.force = true
+        edit(&configuration)
+        return try await RunningServer.start(configuration)
+    }
+
+    @Test func greedyCompletionsEqualGenerateWithAdaptersMixedInOneBatch() async throws {
+        let folder = TemporaryFolder()
+        let running = try await Self.start(folder)
+        let loaded = try await running.post(
+            "/v1/load_lora_adapter", ["lora_name": "dora", "lora_path": RunningServer.peft + "/tiny-llama-dora"])
+        #expect(loaded.status == 200, "\(loaded.text)")
+        let models = ["", "tiny-llama", "lora", "lora@prod", "ia3", "dora", "lora:0.5+ia3"]
+        let requests = models.flatMap { model in Self.prompts.map { (model, $0) } }
+        let answers = try await withThrowingTaskGroup(of: (Int, [Int], String).self) { group in
+            for (index, (model, prompt)) in requests.enumerated() {
+                group.addTask {
+                    let reply = try await running.post(
+                        "/v1/completions", ["model": model, "prompt": prompt, "max_tokens": 12, "temperature": 0])
+                    let choice = try #require((try reply.json()["choices"] as? [[String: Any]])?.first, "\(reply.text)")
+                    return (index, choice["token_ids"] as? [Int] ?? [], choice["text"] as? String ?? "")
+                }
+            }
+            var answers = [(tokens: [Int], text: String)](repeating: ([], ""), count: requests.count)
+            for try await (index, tokens, text) in group { answers[index] = (tokens, text) }
+            return answers
+        }
+        let resolver = AdapterResolver(model: RunningServer.tinyLlama, registryRoot: folder.file("registry"), force: true)
+        for (index, (model, prompt)) in requests.enumerated() {
+            let references: [String]
+            switch model {
+            case "", "tiny-llama": references = []
+            case "dora": references = [RunningServer.peft + "/tiny-llama-dora"]
+            default: references = model.split(separator: "+").map(String.init)
+            }
+            let generator = try TextGenerator(folder: RunningServer.tinyLlama, adapters: try resolver.resolve(references: references))
+            let alone = try generator.generate(prompt, maxNewTokens: 12, sampling: .greedy)
+            #expect(answers[index].tokens == alone.tokens, "\(model.isEmpty ? "base" : model) / \(prompt)")
+            #expect(answers[index].text == alone.text)
+        }
+        #expect(try await running.metric("tailor_adapters_loaded") == 5)
+        try await running.stop()
+    }
+
+    @Test func aStreamAddsUpToTheWholeAnswer() async throws {
+        let folder = TemporaryFolder()
+        let running = try await Self.start(folder)
+        let request: [String: Any] = ["model": "lora", "prompt": "Once upon a time", "max_tokens": 20, "temperature": 0.8, "seed": 7]
+        let whole = try await running.post("/v1/completions", request)
+        let wholeJSON = try whole.json()
+        let wholeChoice = try #require((wholeJSON["choices"] as? [[String: Any]])?.first)
+        var streamed = request
+        streamed["stream"] = true
+        streamed["stream_options"] = ["include_usage": true]
+        let reply = try await running.post("/v1/completions", streamed)
+        #expect(reply.status == 200)
+        #expect(reply.headers["content-type"] == "text/event-stream")
+        let events = reply.events
+        #expect(events.last == "[DONE]")
+        var text = "", reason: String?, usage: [String: Any]?
+        for event in events.dropLast() {
+            let chunk = try #require(try JSONSerialization.jsonObject(with: Data(event.utf8)) as? [String: Any])
+            #expect(chunk["object"] as? String == "text_completion")
+            for choice in chunk["choices"] as? [[String: Any]] ?? [] {
+                text += choice["text"] as? String ?? ""
+                if let why = choice["finish_reason"] as? String { reason = why }
+            }
+            if let counts = chunk["usage"] as? [String: Any] { usage = counts }
+        }
+        #expect(text == wholeChoice["text"] as? String, "the same seed samples the same tokens")
+        #expect(reason == wholeChoice["finish_reason"] as? String)
+        let wholeUsage = try #require(wholeJSON["usage"] as? [String: Int])
+        #expect(usage?["completion_tokens"] as? Int == wholeUsage["completion_tokens"])
+        #expect(wholeUsage["total_tokens"] == wholeUsage["prompt_tokens"]! + wholeUsage["completion_tokens"]!)
+        try await running.stop()
+    }
+
+    @Test func stopStringsEndTheAnswer() async throws {
+        let folder = TemporaryFolder()
+        let running = try await Self.start(folder)
+        let free = try await running.post("/v1/completions", ["prompt": "Hello", "max_tokens": 30, "temperature": 0])
+        let text = try #require((try free.json()["choices"] as? [[String: Any]])?.first?["text"] as? String)
+        let characters = Array(text)
+        try #require(characters.count > 6)
+        let stop = String(characters[3..<5])
+        let cut = try await running.post("/v1/completions", ["prompt": "Hello", "max_tokens": 30, "temperature": 0, "stop": [stop]])
+        let choice = try #require((try cut.json()["choices"] as? [[String: Any]])?.first)
+        #expect(choice["text"] as? String == String(text[..<text.range(of: stop)!.lowerBound]))
+        #expect(choice["finish_reason"] as? String == "stop")
+        try await running.stop()
+    }
+}
