@@ -151,6 +151,121 @@ def smollm_cases():
     ]
 
 
+# Snippets of the language, rendered by the environment transformers compiles chat templates with: each is
+# (template, context). A snippet Jinja refuses records the exception's class instead of text.
+LANGUAGE = [
+    # Whitespace control, trim_blocks and lstrip_blocks.
+    ("a\n  {% if true %}\n  b\n  {% endif %}\n c {# note #}\n d", {}),
+    ("  {%- if true -%}  x  {%- endif -%}  \n", {}),
+    ("x {{- ' y ' -}} z\n\n", {}),
+    ("{% for i in [1, 2] %}\n{{ i }}\n{% endfor %}\n", {}),
+    ("  {%+ if true %}kept{% endif +%}\nline", {}),
+    ("a  {# c #}  b\n    {# own line #}\nc", {}),
+    ("{% raw %}{{ not parsed }}{% endraw %}|", {}),
+    ("line\r\nnext\rlast\n", {}),
+    ("{{ 'a' }}\n{{ 'b' }}\n", {}),
+    # Literals and printing as Python's str().
+    ("{{ [1, 'a', none, true, {'k': \"it's\"}, 2.5] }}", {}),
+    ("{{ 1e16 }} {{ 1e15 }} {{ 0.1 + 0.2 }} {{ 1e-5 }} {{ 3.0 }} {{ -0.0 }} {{ 1_000 }}", {}),
+    ("{{ 'tab\\tnew\\nquote\\'\\u00e9\\x41\\U0001F600 \\d' }}", {}),
+    ('{{ "dq" \'sq\' }} {{ True }} {{ False }} {{ None }} {{ none }}', {}),
+    ("{{ {'a': 1, 'b': [1, 2]} }} {{ {} }} {{ [] }}", {}),
+    ("{{ x }}|{{ x.y is defined }}|{{ m }}", {"m": {"q": "it's \"x\""}}),
+    # Arithmetic as Python.
+    ("{{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 10 / 4 }} {{ 2 ** 10 }} {{ 2 ** -1 }} {{ 2 ** 3 ** 2 }}", {}),
+    ("{{ 1 + 2 * 3 - 4 }} {{ (1 + 2) * 3 }} {{ -3 + +2 }} {{ 7.5 // 2 }} {{ -7.5 % 2 }} {{ true + 1 }}", {}),
+    ("{{ 'ab' * 3 }} {{ [1] * 2 }} {{ 'a' ~ 1 ~ none ~ [1] }} {{ [1] + [2] }} {{ 'x' + 'y' }}", {}),
+    ("{{ 1 == 1.0 }} {{ true == 1 }} {{ 'a' < 'b' }} {{ [1, 2] < [1, 3] }} {{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }}", {}),
+    ("{{ 'b' in 'abc' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 'z' not in 'abc' }} {{ not 1 in [1] }}", {}),
+    ("{{ 0 or 'x' }} {{ 1 and 'y' }} {{ none or [] }} {{ not none }} {{ '' and 1 }}", {}),
+    ("{{ 'yes' if 1 > 0 else 'no' }} {{ 'yes' if 0 }}|{{ 1 if none else 2 if false else 3 }}", {}),
+    # Lookups.
+    ("{{ d.a }} {{ d['a'] }} {{ d.missing }}|{{ d['missing'] }}|{{ l[0] }} {{ l[-1] }} {{ l[9] }}|{{ s[1] }}",
+     {"d": {"a": 1, "items": "key"}, "l": [1, 2, 3], "s": "héllo"}),
+    ("{{ d['items'] }} {{ d.items() | map('first') | list }} {{ d.keys() | list }} {{ d.values() | list }} {{ d.get('a') }} {{ d.get('z', 5) }}",
+     {"d": {"a": 1, "items": "key"}}),
+    ("{{ l[1:] }} {{ l[:-1] }} {{ l[::-1] }} {{ l[::2] }} {{ s[1:3] }} {{ s[::-1] }} {{ l[5:] }}",
+     {"l": [1, 2, 3, 4], "s": "héllo"}),
+    # Statements.
+    ("{% for x in [1, 2, 3] if x > 1 %}{{ loop.index }}/{{ loop.length }}{% else %}none{% endfor %}", {}),
+    ("{% for x in [] %}x{% else %}empty{% endfor %}", {}),
+    ("{% for x in 'ab' %}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }} {% endfor %}", {}),
+    ("{% for x in [1, 2, 3] %}{{ loop.previtem }}-{{ loop.nextitem }}{{ loop.cycle('a', 'b') }} {% endfor %}", {}),
+    ("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{% for k in d %}{{ k }}{% endfor %}", {"d": {"b": 1, "a": 2}}),
+    ("{% for x in [1, 2, 3, 4] %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 4 %}{% break %}{% endif %}{{ x }}{% endfor %}", {}),
+    ("{% set x = 1 %}{% for i in [1, 2] %}{{ x }}{% set x = x + 10 %}{{ x }} {% endfor %}{{ x }}", {}),
+    ("{% set ns = namespace(n=0, s='') %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }} {{ ns }}", {}),
+    ("{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = (3, 4) %}{{ t[1] }}{{ t | length }}{% for x, y in [(5, 6)] %}{{ x + y }}{% endfor %}", {}),
+    ("{% set block %}  inner {{ 1 + 1 }}\n{% endset %}[{{ block }}]{% set up | upper %}abc{% endset %}{{ up }}", {}),
+    ("{% if 0 %}a{% elif '' %}b{% elif [0] %}c{% else %}d{% endif %}", {}),
+    ("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', punct='?') }}", {}),
+    ("{% macro box() %}[{{ caller() }}]{% endmacro %}{% call box() %}in{% endcall %}", {}),
+    ("{% filter upper %}shout {{ 'it' }}{% endfilter %}", {}),
+    ("{% generation %}assistant text{% endgeneration %}", {}),
+    # Filters.
+    ("{{ '  x  ' | trim }}|{{ 'xxaxx' | trim('x') }}|{{ 'Hello' | length }} {{ [1, 2] | count }} {{ 'abc' | upper }}", {}),
+    ("{{ 'hello wORLD-foo' | title }} {{ 'hELLO' | capitalize }} {{ 'aaa' | replace('a', 'b', 2) }}", {}),
+    ("{{ x | default('d') }} {{ '' | default('d') }} {{ '' | default('d', true) }} {{ none | d('n') }}", {}),
+    ("{{ [1, 2, 3] | join(', ') }} {{ [1, 2] | first }} {{ [1, 2] | last }} {{ 'ab' | list }} {{ 3 | string }}", {}),
+    ("{{ '42' | int }} {{ 'x' | int(7) }} {{ 3.9 | int }} {{ '2.5' | float }} {{ -3 | abs }} {{ 2.5 | round }} {{ 2.675 | round(2) }}", {}),
+    ("{{ 3.2 | round(0, 'ceil') }} {{ 3.7 | round(method='floor') }} {{ ['b', 'A', 'a'] | unique | list }} {{ [3, 1, 2] | sort }}", {}),
+    ("{{ ['b', 'A', 'c'] | sort }} {{ [3, 1, 2] | sort(reverse=true) }} {{ [1, 2, 3] | sum }} {{ [1, 5, 3] | max }} {{ ['b', 'a'] | min }}", {}),
+    ("{{ users | map(attribute='name') | join('/') }} {{ users | selectattr('admin') | map(attribute='name') | list }}",
+     {"users": [{"name": "a", "admin": True}, {"name": "b", "admin": False}, {"name": "c"}]}),
+    ("{{ users | rejectattr('admin') | list | length }} {{ users | selectattr('name', 'equalto', 'b') | list }}",
+     {"users": [{"name": "a", "admin": True}, {"name": "b", "admin": False}]}),
+    ("{{ [1, 2, 3, 4] | select('even') | list }} {{ [1, 2, 3] | reject('odd') | list }} {{ ['a', 'B'] | map('upper') | list }}", {}),
+    ("{{ d | items | map('last') | list }} {{ d | dictsort | map('first') | join }} {{ d | dictsort(by='value', reverse=true) | map('first') | join }}",
+     {"d": {"b": 1, "a": 2, "C": 0}}),
+    ("{{ 'a\nb\n\nc' | indent }}|{{ 'a\nb' | indent(2, true) }}|{{ 'a\n\nb' | indent(width='>', blank=true) }}", {}),
+    ("{{ '<a href=\"x\">&</a>' | e }} {{ \"'\" | escape }} {{ 'x' | safe }} {{ [1, 2] | reverse | list }} {{ 'abc' | reverse }}", {}),
+    ("{{ 'one two  three' | wordcount }} {{ [1, 2, 3, 4, 5] | batch(2) | list }} {{ [1, 2, 3] | batch(2, 0) | list }}", {}),
+    ("{{ d | tojson }} {{ d | tojson(indent=2) }} {{ 'é\"\n\u2028' | tojson }} {{ [1.5, none, true] | tojson }}",
+     {"d": {"b": [1, {"c": None}], "a": "ü"}}),
+    ("{{ d | tojson(sort_keys=true) }} {{ d | tojson(separators=(',', ':')) }} {{ d | tojson(ensure_ascii=true) }}",
+     {"d": {"b": "€😀", "a": [1, 2]}}),
+    ("{{ 'x' | center(5) }}|{{ [] | tojson(indent=2) }} {{ {} | tojson(indent=2) }}", {}),
+    # Tests.
+    ("{{ x is defined }} {{ x is undefined }} {{ none is none }} {{ 'a' is string }} {{ 1 is number }} {{ true is number }}", {}),
+    ("{{ true is integer }} {{ 1 is integer }} {{ 1.0 is float }} {{ {} is mapping }} {{ 'a' is iterable }} {{ 1 is iterable }}", {}),
+    ("{{ [] is sequence }} {{ true is boolean }} {{ true is true }} {{ 1 is true }} {{ false is false }} {{ 4 is even }} {{ 3 is odd }}", {}),
+    ("{{ 9 is divisibleby 3 }} {{ 9 is divisibleby(2) }} {{ 'a' is equalto 'a' }} {{ 1 is eq 2 }} {{ 1 is ne 2 }} {{ none is sameas none }}", {}),
+    ("{{ 2 is lt 3 }} {{ 2 is ge 3 }} {{ 2 is in [1, 2] }} {{ 'ab' is lower }} {{ 'AB' is upper }} {{ x is not defined }}", {}),
+    ("{{ range is callable }} {{ 'upper' is filter }} {{ 'odd' is test }} {{ x is none }}", {"x": None}),
+    # Methods.
+    ("{{ ' a b '.strip() }}|{{ 'xxa'.lstrip('x') }}|{{ 'a  '.rstrip() }}|{{ 'a,b,,c'.split(',') }} {{ ' a  b '.split() }}", {}),
+    ("{{ 'a,b,c'.split(',', 1) }} {{ 'a b c'.rsplit(None, 1) }} {{ 'ab'.startswith('a') }} {{ 'ab'.endswith(('x', 'b')) }}", {}),
+    ("{{ 'Hi'.upper() }} {{ 'Hi'.lower() }} {{ 'hi there'.title() }} {{ 'aXa'.replace('a', 'b') }} {{ '-'.join(['a', 'b']) }}", {}),
+    ("{{ '{} and {name}'.format(1, name='x') }} {{ 'abc'.find('c') }} {{ 'a\nb'.splitlines() }} {{ [1, 2, 1].count(1) }}", {}),
+    ("{{ dict(a=1, b=2) }} {{ range(2, 8, 3) | list }} {{ range(3) | list }} {{ namespace(a=1).a }}", {}),
+    # Errors a template can hit.
+    ("{{ x.y }}", {}),
+    ("{{ x + 1 }}", {}),
+    ("{{ 'a' + 1 }}", {}),
+    ("{{ 1 / 0 }}", {}),
+    ("{{ 'a' < 1 }}", {}),
+    ("{{ [1].append(2) }}", {}),
+    ("{{ raise_exception('custom refusal') }}", {}),
+    ("{{ x | nosuchfilter }}", {}),
+    ("{{ x is nosuchtest }}", {}),
+    ("{% if true %}unclosed", {}),
+    ("{% for %}", {}),
+    ("{{ 1 + }}", {}),
+    ("{% endfor %}", {}),
+    ("{% set ns = 1 %}{% set ns.a = 2 %}", {}),
+    ("{{ none.x }}", {}),
+    ("{{ 'abc' | tojson | tojson }} {{ undefined_name | tojson }}", {}),
+]
+
+
+def render_language(source, context):
+    try:
+        return {"template": source, "context": context,
+                "expected": chat_template_utils._compile_jinja_template(source).render(**context)}
+    except Exception as error:
+        return {"template": source, "context": context, "error": type(error).__name__, "message": str(error)}
+
+
 class FrozenClock(real_datetime.datetime):
     @classmethod
     def now(cls, tz=None):
@@ -196,6 +311,7 @@ def main(fixtures):
         "now": NOW.isoformat(),
         "strftime": {fmt: NOW.strftime(fmt) for fmt in STRFTIME_FORMATS},
         "templates": templates,
+        "language": [render_language(source, context) for source, context in LANGUAGE],
     }
     target = os.path.join(folder, "goldens.json")
     with open(target, "w") as f:

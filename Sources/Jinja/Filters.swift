@@ -113,7 +113,9 @@ extension Interpreter {
         case "sum":
             var items = try Text.items(value)
             if let attribute = arguments.string(0, "attribute") { items = try items.map { try lookupPath($0, attribute, line: line) } }
-            return try items.reduce(arguments.get(1, "start") ?? .int(0)) { try binary("+", $0, $1, line: line) }
+            var total: Value = arguments.get(1, "start") ?? Value.int(0)
+            for item in items { total = try binary("+", total, item, line: line) }
+            return total
         case "int": return try toInt(value, arguments)
         case "float": return try toFloat(value, arguments)
         case "abs":
@@ -340,16 +342,17 @@ extension Interpreter {
         guard let number = value.number else { throw TemplateError(.type, "type \(value.typeName) doesn't define __round__ method") }
         let precision = try arguments.int(0, "precision", default: 0)
         let method = arguments.string(1, "method") ?? "common"
+        let x = number.asDouble
         let scale = pow(10.0, Double(precision))
-        let scaled = number.asDouble * scale
-        let rule: FloatingPointRoundingRule
         switch method {
-        case "common": rule = .toNearestOrEven
-        case "ceil": rule = .up
-        case "floor": rule = .down
+        case "common":
+            // Python rounds the exact binary value half to even (round(2.675, 2) is 2.67); printf does the same.
+            guard (0...30).contains(precision), x.isFinite else { return .double((x * scale).rounded(.toNearestOrEven) / scale) }
+            return .double(Double(String(format: "%.\(precision)f", x)) ?? x)
+        case "ceil": return .double((x * scale).rounded(.up) / scale)
+        case "floor": return .double((x * scale).rounded(.down) / scale)
         default: throw TemplateError(.type, "method must be common, ceil or floor")
         }
-        return .double(scaled.rounded(rule) / scale)
     }
 
     private func map(_ value: Value, _ arguments: FilterArguments, line: Int) throws -> Value {
