@@ -6,7 +6,7 @@ struct JSONReader {
     private let bytes: [UInt8]
     private var position = 0
     private var depth = 0
-    private static let maxDepth = 512
+    private static let maxDepth = 128
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -220,7 +220,7 @@ struct JSONWriter {
     }
 
     private func write(_ value: Value, level: Int, into out: inout String) throws {
-        guard level < 512 else { throw TemplateError(.type, "tojson: value nested too deeply") }
+        guard level < 128 else { throw TemplateError(.type, "tojson: value nested too deeply") }
         switch value {
         case .none: out += "null"
         case let .bool(b): out += b ? "true" : "false"

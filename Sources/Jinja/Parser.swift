@@ -6,7 +6,7 @@ struct Parser {
     private var index = 0
     private var depth = 0
     /// Nesting deeper than this is refused rather than risking the stack on hostile input.
-    static let maxDepth = 200
+    static let maxDepth = 64
 
     init(tokens: [Token]) { self.tokens = tokens }
 

@@ -13,7 +13,7 @@ enum PythonText {
     }
 
     static func repr(_ value: Value, depth: Int = 0) -> String {
-        guard depth < 256 else { return "[...]" }
+        guard depth < 128 else { return "[...]" }
         switch value {
         case .undefined: return ""
         case .none: return "None"

@@ -51,7 +51,7 @@ public struct RenderLimits: Sendable {
     /// Nested macro calls.
     public var maxCallDepth: Int
 
-    public init(maxSteps: Int = 5_000_000, maxOutputBytes: Int = 32 << 20, maxCallDepth: Int = 40) {
+    public init(maxSteps: Int = 5_000_000, maxOutputBytes: Int = 32 << 20, maxCallDepth: Int = 24) {
         self.maxSteps = maxSteps
         self.maxOutputBytes = maxOutputBytes
         self.maxCallDepth = maxCallDepth
