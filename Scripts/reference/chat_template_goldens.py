@@ -182,7 +182,8 @@ LANGUAGE = [
     # Lookups.
     ("{{ d.a }} {{ d['a'] }} {{ d.missing }}|{{ d['missing'] }}|{{ l[0] }} {{ l[-1] }} {{ l[9] }}|{{ s[1] }}",
      {"d": {"a": 1, "items": "key"}, "l": [1, 2, 3], "s": "héllo"}),
-    ("{{ d['items'] }} {{ d.items() | map('first') | list }} {{ d.keys() | list }} {{ d.values() | list }} {{ d.get('a') }} {{ d.get('z', 5) }}",
+    ("{{ d['items'] }} {{ d.items() | map('first') | list }}"
+     " {{ d.keys() | list }} {{ d.values() | list }} {{ d.get('a') }} {{ d.get('z', 5) }}",
      {"d": {"a": 1, "items": "key"}}),
     ("{{ l[1:] }} {{ l[:-1] }} {{ l[::-1] }} {{ l[::2] }} {{ s[1:3] }} {{ s[::-1] }} {{ l[5:] }}",
      {"l": [1, 2, 3, 4], "s": "héllo"}),
@@ -195,7 +196,8 @@ LANGUAGE = [
     ("{% for x in [1, 2, 3, 4] %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 4 %}{% break %}{% endif %}{{ x }}{% endfor %}", {}),
     ("{% set x = 1 %}{% for i in [1, 2] %}{{ x }}{% set x = x + 10 %}{{ x }} {% endfor %}{{ x }}", {}),
     ("{% set ns = namespace(n=0, s='') %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }} {{ ns }}", {}),
-    ("{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = (3, 4) %}{{ t[1] }}{{ t | length }}{% for x, y in [(5, 6)] %}{{ x + y }}{% endfor %}", {}),
+    ("{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = (3, 4) %}{{ t[1] }}{{ t | length }}"
+     "{% for x, y in [(5, 6)] %}{{ x + y }}{% endfor %}", {}),
     ("{% set block %}  inner {{ 1 + 1 }}\n{% endset %}[{{ block }}]{% set up | upper %}abc{% endset %}{{ up }}", {}),
     ("{% if 0 %}a{% elif '' %}b{% elif [0] %}c{% else %}d{% endif %}", {}),
     ("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', punct='?') }}", {}),
@@ -209,13 +211,15 @@ LANGUAGE = [
     ("{{ [1, 2, 3] | join(', ') }} {{ [1, 2] | first }} {{ [1, 2] | last }} {{ 'ab' | list }} {{ 3 | string }}", {}),
     ("{{ '42' | int }} {{ 'x' | int(7) }} {{ 3.9 | int }} {{ '2.5' | float }} {{ -3 | abs }} {{ 2.5 | round }} {{ 2.675 | round(2) }}", {}),
     ("{{ 3.2 | round(0, 'ceil') }} {{ 3.7 | round(method='floor') }} {{ ['b', 'A', 'a'] | unique | list }} {{ [3, 1, 2] | sort }}", {}),
-    ("{{ ['b', 'A', 'c'] | sort }} {{ [3, 1, 2] | sort(reverse=true) }} {{ [1, 2, 3] | sum }} {{ [1, 5, 3] | max }} {{ ['b', 'a'] | min }}", {}),
+    ("{{ ['b', 'A', 'c'] | sort }} {{ [3, 1, 2] | sort(reverse=true) }}"
+     " {{ [1, 2, 3] | sum }} {{ [1, 5, 3] | max }} {{ ['b', 'a'] | min }}", {}),
     ("{{ users | map(attribute='name') | join('/') }} {{ users | selectattr('admin') | map(attribute='name') | list }}",
      {"users": [{"name": "a", "admin": True}, {"name": "b", "admin": False}, {"name": "c"}]}),
     ("{{ users | rejectattr('admin') | list | length }} {{ users | selectattr('name', 'equalto', 'b') | list }}",
      {"users": [{"name": "a", "admin": True}, {"name": "b", "admin": False}]}),
     ("{{ [1, 2, 3, 4] | select('even') | list }} {{ [1, 2, 3] | reject('odd') | list }} {{ ['a', 'B'] | map('upper') | list }}", {}),
-    ("{{ d | items | map('last') | list }} {{ d | dictsort | map('first') | join }} {{ d | dictsort(by='value', reverse=true) | map('first') | join }}",
+    ("{{ d | items | map('last') | list }} {{ d | dictsort | map('first') | join }}"
+     " {{ d | dictsort(by='value', reverse=true) | map('first') | join }}",
      {"d": {"b": 1, "a": 2, "C": 0}}),
     ("{{ 'a\nb\n\nc' | indent }}|{{ 'a\nb' | indent(2, true) }}|{{ 'a\n\nb' | indent(width='>', blank=true) }}", {}),
     ("{{ '<a href=\"x\">&</a>' | e }} {{ \"'\" | escape }} {{ 'x' | safe }} {{ [1, 2] | reverse | list }} {{ 'abc' | reverse }}", {}),
@@ -228,8 +232,10 @@ LANGUAGE = [
     # Tests.
     ("{{ x is defined }} {{ x is undefined }} {{ none is none }} {{ 'a' is string }} {{ 1 is number }} {{ true is number }}", {}),
     ("{{ true is integer }} {{ 1 is integer }} {{ 1.0 is float }} {{ {} is mapping }} {{ 'a' is iterable }} {{ 1 is iterable }}", {}),
-    ("{{ [] is sequence }} {{ true is boolean }} {{ true is true }} {{ 1 is true }} {{ false is false }} {{ 4 is even }} {{ 3 is odd }}", {}),
-    ("{{ 9 is divisibleby 3 }} {{ 9 is divisibleby(2) }} {{ 'a' is equalto 'a' }} {{ 1 is eq 2 }} {{ 1 is ne 2 }} {{ none is sameas none }}", {}),
+    ("{{ [] is sequence }} {{ true is boolean }} {{ true is true }}"
+     " {{ 1 is true }} {{ false is false }} {{ 4 is even }} {{ 3 is odd }}", {}),
+    ("{{ 9 is divisibleby 3 }} {{ 9 is divisibleby(2) }}"
+     " {{ 'a' is equalto 'a' }} {{ 1 is eq 2 }} {{ 1 is ne 2 }} {{ none is sameas none }}", {}),
     ("{{ 2 is lt 3 }} {{ 2 is ge 3 }} {{ 2 is in [1, 2] }} {{ 'ab' is lower }} {{ 'AB' is upper }} {{ x is not defined }}", {}),
     ("{{ range is callable }} {{ 'upper' is filter }} {{ 'odd' is test }} {{ x is none }}", {"x": None}),
     # Methods.

@@ -86,7 +86,9 @@ extension Interpreter {
             return .string(result)
         case "indent": return .string(try indent(try text(value, name), arguments))
         case "wordcount":
-            let words = try text(value, name).unicodeScalars.split { !($0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "_") }
+            let words = try text(value, name).unicodeScalars.split {
+                !($0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "_")
+            }
             return .int(words.count)
         case "join":
             var items = try Text.items(value)
@@ -130,7 +132,9 @@ extension Interpreter {
         case "attr":
             guard let attribute = arguments.string(0, "name") else { throw TemplateError(.type, "attr needs a name") }
             // Only the Python attribute, never the dict item.
-            if case .object = value { return Methods.bound(attribute, on: value) ?? .undefined("'dict object' has no attribute '\(attribute)'") }
+            if case .object = value {
+                return Methods.bound(attribute, on: value) ?? .undefined("'dict object' has no attribute '\(attribute)'")
+            }
             return try self.attribute(of: value, attribute, line: line)
         case "map": return try map(value, arguments, line: line)
         case "select", "reject": return try select(value, arguments, keep: name == "select", attribute: false, line: line)
@@ -187,7 +191,8 @@ extension Interpreter {
             separators = (PythonText.str(pair[0]), PythonText.str(pair[1]))
         }
         let writer = JSONWriter(
-            indent: indent, separators: separators, sortKeys: arguments.bool(3, "sort_keys"), ensureASCII: arguments.bool(0, "ensure_ascii"))
+            indent: indent, separators: separators, sortKeys: arguments.bool(3, "sort_keys"), ensureASCII: arguments.bool(0, "ensure_ascii")
+        )
         let text = try writer.write(value)
         try checkSize(text.utf8.count)
         return .string(text)
@@ -359,10 +364,11 @@ extension Interpreter {
         let items = try Text.items(value)
         if let attribute = arguments.keywords.first(where: { $0.0 == "attribute" })?.1 {
             let fallback = arguments.keywords.first { $0.0 == "default" }?.1
-            return .array(try items.map { item in
-                let found = try lookupPath(item, PythonText.str(attribute), line: line)
-                return found.isUndefined ? fallback ?? found : found
-            })
+            return .array(
+                try items.map { item in
+                    let found = try lookupPath(item, PythonText.str(attribute), line: line)
+                    return found.isUndefined ? fallback ?? found : found
+                })
         }
         guard case let .string(filterName)? = arguments.positional.first else {
             throw TemplateError(.type, "map requires a filter name or attribute=")
@@ -381,11 +387,12 @@ extension Interpreter {
         }
         let testName = positional.isEmpty ? nil : PythonText.str(positional.removeFirst())
         if let testName, !Self.testNames.contains(testName) { throw TemplateError(.unknownFilter, "No test named '\(testName)'.") }
-        return .array(try Text.items(value).filter { item in
-            try step(line: line)
-            let subject = try path.map { try lookupPath(item, $0, line: line) } ?? item
-            let passed = try testName.map { try runTest($0, subject, positional, line: line) } ?? subject.isTruthy
-            return passed == keep
-        })
+        return .array(
+            try Text.items(value).filter { item in
+                try step(line: line)
+                let subject = try path.map { try lookupPath(item, $0, line: line) } ?? item
+                let passed = try testName.map { try runTest($0, subject, positional, line: line) } ?? subject.isTruthy
+                return passed == keep
+            })
     }
 }

@@ -89,14 +89,8 @@ final class Interpreter {
         switch statement {
         case let .text(text):
             try write(text)
-        case let .output(expression, line):
-            let value = try evaluate(expression, in: scope)
-            if case .callable = value, case .name = expression {
-                // Printing a function object is legal Python, but a template doing it is almost always a typo.
-                try write(PythonText.str(value))
-            } else {
-                try write(try stringify(value, line: line))
-            }
+        case let .output(expression, _):
+            try write(PythonText.str(try evaluate(expression, in: scope)))
         case let .ifBlock(branches, otherwise):
             for (condition, body) in branches where try evaluate(condition, in: scope).isTruthy {
                 return try execute(body, in: scope)
@@ -119,7 +113,7 @@ final class Interpreter {
             for (name, arguments) in filters {
                 value = try applyFilter(name, to: value, arguments, in: scope, line: line)
             }
-            try write(try stringify(value, line: line))
+            try write(PythonText.str(value))
         case .breakLoop:
             return .breakLoop
         case .continueLoop:
@@ -133,14 +127,9 @@ final class Interpreter {
             }
             var evaluated = try evaluateArguments(arguments, in: scope)
             evaluated.keywords.append(("caller", .callable(caller)))
-            try write(try stringify(try callValue(try evaluate(callee, in: scope), evaluated, line: line), line: line))
+            try write(PythonText.str(try callValue(try evaluate(callee, in: scope), evaluated, line: line)))
         }
         return .normal
-    }
-
-    /// What `{{ value }}` prints: Python's `str()`, undefined as "".
-    func stringify(_ value: Value, line: Int?) throws -> String {
-        PythonText.str(value)
     }
 
     private func runLoop(_ loop: ForLoop, in scope: Scope) throws -> Flow {

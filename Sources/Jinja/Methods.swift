@@ -94,7 +94,8 @@ enum Methods {
                     guard case let .string(affix) = candidate else {
                         throw TemplateError(.type, "\(name) first arg must be str or a tuple of str, not \(candidate.typeName)")
                     }
-                    let hit = name == "startswith"
+                    let hit =
+                        name == "startswith"
                         ? text.unicodeScalars.starts(with: affix.unicodeScalars)
                         : text.unicodeScalars.reversed().starts(with: affix.unicodeScalars.reversed())
                     if hit { return .bool(true) }
@@ -124,12 +125,13 @@ enum Methods {
         case "join":
             return { arguments in
                 let items = try (arguments.positional.first.map { try Text.items($0) } ?? [])
-                return .string(try items.map { item -> String in
-                    guard case let .string(piece) = item else {
-                        throw TemplateError(.type, "sequence item: expected str instance, \(item.typeName) found")
-                    }
-                    return piece
-                }.joined(separator: text))
+                return .string(
+                    try items.map { item -> String in
+                        guard case let .string(piece) = item else {
+                            throw TemplateError(.type, "sequence item: expected str instance, \(item.typeName) found")
+                        }
+                        return piece
+                    }.joined(separator: text))
             }
         case "find", "count":
             return { arguments in

@@ -270,7 +270,6 @@ struct Parser {
 
     /// An expression, or a tuple when commas follow (`{{ a, b }}`, `for x in a, b`).
     private mutating func parseTupleExpression(allowConditional: Bool = true) throws -> Expression {
-        let line = current.line
         var items: [Expression] = []
         var sawComma = false
         while true {
@@ -279,7 +278,6 @@ struct Parser {
             sawComma = true
             if [.blockEnd, .variableEnd].contains(current.kind) || isName("if") { break }
         }
-        _ = line
         return sawComma ? .tuple(items) : items[0]
     }
 

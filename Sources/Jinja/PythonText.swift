@@ -82,7 +82,9 @@ enum PythonText {
                 } else if scalar.value < 0x20 || scalar.value == 0x7F {
                     out += String(format: "\\x%02x", scalar.value)
                 } else if scalar.value >= 0x80 && !isPrintable(scalar) {
-                    out += scalar.value <= 0xFF ? String(format: "\\x%02x", scalar.value)
+                    out +=
+                        scalar.value <= 0xFF
+                        ? String(format: "\\x%02x", scalar.value)
                         : scalar.value <= 0xFFFF ? String(format: "\\u%04x", scalar.value) : String(format: "\\U%08x", scalar.value)
                 } else {
                     out.unicodeScalars.append(scalar)

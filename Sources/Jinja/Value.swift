@@ -21,9 +21,6 @@ public enum Value: Sendable {
     /// A global function, a bound method or a macro.
     case callable(Callable)
 
-    /// An undefined value with no name to report.
-    public static let missing = Value.undefined("value")
-
     /// An ordered string-keyed dictionary (a Python dict with string keys).
     public struct Object: Sendable, Equatable {
         public private(set) var keys: [String] = []

@@ -31,7 +31,9 @@ public struct ChatTemplate: Sendable {
     static let specialTokenNames = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
 
     /// A template from its source and the special tokens it should see.
-    public init(source: String, named: [String: String] = [:], specialTokens: [String: String] = [:], file: String = "chat_template")
+    public init(
+        source: String, named: [String: String] = [:], specialTokens: [String: String] = [:], file: String = "chat_template"
+    )
         throws
     {
         self.file = file

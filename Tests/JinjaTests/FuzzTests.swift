@@ -11,7 +11,10 @@ import Testing
     static let context: [String: Value] = [
         "messages": [
             ["role": "system", "content": "Be brief."], ["role": "user", "content": "Hi"],
-            ["role": "assistant", "content": "Hello", "tool_calls": [["id": "abcdefghi", "function": ["name": "f", "arguments": ["a": 1]]]]],
+            [
+                "role": "assistant", "content": "Hello",
+                "tool_calls": [["id": "abcdefghi", "function": ["name": "f", "arguments": ["a": 1]]]],
+            ],
             ["role": "tool", "content": "42", "tool_call_id": "abcdefghi"], ["role": "user", "content": "Thanks"],
         ],
         "tools": [["type": "function", "function": ["name": "f", "parameters": ["type": "object"]]]],

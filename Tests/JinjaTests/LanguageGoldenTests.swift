@@ -27,7 +27,8 @@ import Testing
                 if case let .string(text)? = object[key] { return text }
                 return nil
             }
-            return Case(template: template, context: context, expected: string("expected"), errorClass: string("error"), message: string("message"))
+            return Case(
+                template: template, context: context, expected: string("expected"), errorClass: string("error"), message: string("message"))
         }
     }()
 

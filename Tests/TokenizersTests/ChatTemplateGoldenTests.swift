@@ -38,7 +38,10 @@ import Testing
             for (key, value) in tokens.pairs { if case let .string(text) = value { special[key] = text } }
         }
         let template = try ChatTemplate(source: source, specialTokens: special, file: "\(name).jinja")
-        guard case let .array(cases)? = Self.field(golden, "cases") else { Issue.record("no cases"); return }
+        guard case let .array(cases)? = Self.field(golden, "cases") else {
+            Issue.record("no cases")
+            return
+        }
         #expect(cases.count >= 7)
         var compared = 0
         defer { #expect(compared == cases.count, "\(name): only \(compared) of \(cases.count) cases compared") }
