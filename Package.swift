@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "TrainingCore", targets: ["TrainingCore"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Jinja", targets: ["Jinja"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Training", targets: ["Training"]),
@@ -46,8 +47,10 @@ let package = Package(
         // Tensor, tape autodiff with fused backward ops, GEMM through OpenBLAS (loaded at run
         // time), NF4 frozen matmul, optimizers, schedules, seeded RNG.
         .target(name: "TrainingCore", dependencies: ["Diagnostics", "CTrainingKernels", "Quantization", "SafeTensors"]),
-        // tokenizer.json: WordPiece, byte-level BPE, Metaspace/byte-fallback BPE.
-        .target(name: "Tokenizers", dependencies: ["Diagnostics"]),
+        // Jinja templates rendered as transformers renders chat templates (Foundation only).
+        .target(name: "Jinja"),
+        // tokenizer.json: WordPiece, byte-level BPE, Metaspace/byte-fallback BPE; chat templates.
+        .target(name: "Tokenizers", dependencies: ["Diagnostics", "Jinja"]),
         // BERT and Llama-family models built from Hugging Face folders, with HF parameter names.
         .target(name: "Models", dependencies: ["Diagnostics", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors"]),
         // PEFT methods injected into the models, PEFT-format load/save.
@@ -85,7 +88,7 @@ let package = Package(
         .target(
             name: "Serving",
             dependencies: [
-                "Diagnostics", "Models", "Adapters", "Inference", "Tokenizers", "Workflows", "Registry", "TrainingCore",
+                "Diagnostics", "Models", "Adapters", "Inference", "Tokenizers", "Jinja", "Workflows", "Registry", "TrainingCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -127,7 +130,8 @@ let package = Package(
         .testTarget(
             name: "ServingTests",
             dependencies: ["Serving", "Inference", "Workflows", "Adapters", "TailorTestSupport"]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TailorTestSupport"]),
+        .testTarget(name: "JinjaTests", dependencies: ["Jinja", "TailorTestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Jinja", "TailorTestSupport"]),
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "Tokenizers", "TrainingCore", "Quantization", "SafeTensors", "TailorTestSupport"]),
         // Runs the built `tailor` binary on fixtures; depends on the executable so it is built.

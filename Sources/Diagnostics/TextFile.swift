@@ -11,8 +11,10 @@ public enum TextFile {
             throw FileProblem(file: path, "no such file")
         }
         guard !isFolder.boolValue else { throw FileProblem(file: path, "is a folder, not a file") }
-        let values = try? URL(fileURLWithPath: path).resourceValues(forKeys: [.isRegularFileKey])
-        guard values?.isRegularFile == true else {
+        // stat follows symbolic links (Foundation's isRegularFile does not): a Hugging Face cache
+        // snapshot is a folder of links into its blob store.
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             throw FileProblem(file: path, "is a device, FIFO or socket, not a regular file")
         }
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -40,10 +40,13 @@ struct GenerationRoutes: Sendable {
         let started = ContinuousClock.now
         let id = "chatcmpl-" + Self.randomID()
         do {
-            let body: ChatCompletionRequest = try await decode(request)
+            let data = try await HTTPResponses.body(request, limit: configuration.maxBodyBytes)
+            let body: ChatCompletionRequest = try HTTPResponses.decode(data)
             let info = try engine.modelInfo(for: .generate)
             guard !body.messages.isEmpty else { throw ServingError.invalid("`messages` is empty", param: "messages") }
-            let text = try info.renderChat(body)
+            let text = try ChatPrompt.render(
+                data, messages: body.messages, addGenerationPrompt: body.addGenerationPrompt ?? true, info: info)
+            // The template writes the special tokens itself: encoding adds none (as transformers).
             let prompt = info.tokenizer.encode(text, addSpecialTokens: false).ids
             let model = body.model ?? ""
             let jobs = try makeJobs([prompt], model: model, body.sampling, info: info, defaultMaxTokens: nil)

@@ -39,11 +39,20 @@ enum HTTPResponses {
 
     /// The request's JSON body as `T`; a 400 naming the field when it is not.
     static func decode<T: Decodable>(_ request: Request, limit: Int) async throws -> T {
+        try decode(try await body(request, limit: limit))
+    }
+
+    /// The request's body, at most `limit` bytes (else a 413).
+    static func body(_ request: Request, limit: Int) async throws -> Data {
         var request = request
         let buffer = try await request.collectBody(upTo: limit)
         guard buffer.readableBytes > 0 else { throw ServingError.invalid("the request has no body; send JSON") }
+        return Data(buffer.readableBytesView)
+    }
+
+    static func decode<T: Decodable>(_ data: Data) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw servingError(error)
         } catch {

@@ -8,9 +8,6 @@ struct ModelInfo: Sendable {
     /// Tokens a sequence may hold, prompt and completion together.
     let contextLength: Int
     let vocabularySize: Int
-
-    /// The chat's prompt text, through the model's chat template.
-    func renderChat(_ request: ChatCompletionRequest) throws -> String {
-        throw ServingError.invalid("\(tokenizer.path): the model has no chat template; use /v1/completions")
-    }
+    /// The model folder's chat template, or why it has none (reported to chat requests only).
+    let chatTemplate: Result<ChatTemplate, TokenizerError>
 }

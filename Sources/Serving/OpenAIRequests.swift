@@ -82,39 +82,35 @@ struct StreamOptions: Codable, Sendable {
     enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
 }
 
-/// One message of a chat: `content` a string, or a list of parts whose text parts are joined.
+/// One message of a chat, checked for its shape: a string `role`, and `content` a string, a
+/// list of text parts (joined with newlines, as vLLM does) or null. The template gets the whole
+/// message as sent (tool calls, names…) from ``ChatPrompt``.
 struct ChatMessage: Decodable, Sendable {
     var role: String
     var content: String?
-    /// The whole message as sent (tool calls, names, …), for the chat template.
-    var raw: [String: JSONValue]
+
+    struct Part: Decodable {
+        var type: String
+        var text: String?
+    }
+
+    enum CodingKeys: String, CodingKey { case role, content }
 
     init(from decoder: any Decoder) throws {
-        raw = try [String: JSONValue](from: decoder)
-        guard case .string(let role) = raw["role"] else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a message needs a string `role`"))
-        }
-        self.role = role
-        switch raw["content"] {
-        case .string(let text)?:
-            content = text
-        case .array(let parts)?:
-            var texts: [String] = []
-            for part in parts {
-                guard case .object(let fields) = part, case .string("text")? = fields["type"], case .string(let text)? = fields["text"]
-                else {
-                    throw DecodingError.dataCorrupted(
-                        .init(codingPath: decoder.codingPath, debugDescription: "only text content parts are supported"))
-                }
-                texts.append(text)
-            }
-            content = texts.joined(separator: "\n")
-            raw["content"] = .string(content!)
-        case .null?, nil:
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        role = try c.decode(String.self, forKey: .role)
+        if try c.decodeNil(forKey: .content) {
             content = nil
-        default:
-            throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: "`content` must be a string or a list of parts"))
+        } else if let text = try? c.decode(String.self, forKey: .content) {
+            content = text
+        } else if let parts = try? c.decode([Part].self, forKey: .content) {
+            guard parts.allSatisfy({ $0.type == "text" && $0.text != nil }) else {
+                throw DecodingError.dataCorruptedError(forKey: .content, in: c, debugDescription: "only text content parts are supported")
+            }
+            content = parts.compactMap(\.text).joined(separator: "\n")
+        } else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .content, in: c, debugDescription: "`content` must be a string or a list of parts")
         }
     }
 }
@@ -134,16 +130,13 @@ struct ChatCompletionRequest: Decodable, Sendable {
     var stop: StringOrArray?
     var seed: Int64?
     var logprobs: Bool?
-    var tools: JSONValue?
     var addGenerationPrompt: Bool?
-    var chatTemplateKwargs: [String: JSONValue]?
     var user: String?
 
     enum CodingKeys: String, CodingKey {
-        case model, messages, temperature, n, stream, stop, seed, logprobs, tools, user
+        case model, messages, temperature, n, stream, stop, seed, logprobs, user
         case maxTokens = "max_tokens", maxCompletionTokens = "max_completion_tokens", topP = "top_p", topK = "top_k"
         case streamOptions = "stream_options", addGenerationPrompt = "add_generation_prompt"
-        case chatTemplateKwargs = "chat_template_kwargs"
     }
 
     var sampling: SamplingParameters {

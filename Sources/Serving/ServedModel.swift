@@ -13,8 +13,12 @@ struct ServedModel {
     let kind: Kind
     let tokenizer: Tokenizer
     let slots: AdapterSlots
+    let chatTemplate: Result<ChatTemplate, TokenizerError>
 
     init(_ configuration: ServerConfiguration) throws {
+        chatTemplate = Result { try ChatTemplate(folder: configuration.model) }.mapError {
+            $0 as? TokenizerError ?? TokenizerError(file: configuration.model, "\($0)")
+        }
         let task = try configuration.task ?? Self.defaultTask(configuration.model)
         switch task {
         case .generate:
@@ -35,9 +39,13 @@ struct ServedModel {
     var info: ModelInfo {
         switch kind {
         case let .generator(model, contextLength):
-            ModelInfo(task: .generate, tokenizer: tokenizer, contextLength: contextLength, vocabularySize: model.vocabularySize)
+            ModelInfo(
+                task: .generate, tokenizer: tokenizer, contextLength: contextLength, vocabularySize: model.vocabularySize,
+                chatTemplate: chatTemplate)
         case let .classifier(classifier):
-            ModelInfo(task: .classify, tokenizer: tokenizer, contextLength: classifier.maxLength, vocabularySize: tokenizer.vocabularySize)
+            ModelInfo(
+                task: .classify, tokenizer: tokenizer, contextLength: classifier.maxLength, vocabularySize: tokenizer.vocabularySize,
+                chatTemplate: chatTemplate)
         }
     }
 
