@@ -7,7 +7,7 @@ import TrainingCore
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve a model and its adapters over an OpenAI-compatible HTTP API.",
+        abstract: "Serve a model and its adapters over an OpenAI API.",
         discussion: """
             One base model, any number of adapters: a request's "model" names the adapter (a \
             registry reference NAME, NAME@TAG, NAME@3, a weighted stack a:0.7+b:0.3, a name given \

@@ -6,29 +6,29 @@ import Glibc
 
 /// A minimal HTTP/1.1 client over a plain socket: the tests need what URLSession hides (reading
 /// a stream chunk by chunk, hanging up in the middle of one, raw status lines).
-final class HTTPTestClient: @unchecked Sendable {
-    struct Reply {
-        var status: Int
-        var headers: [String: String]
-        var body: Data
-        var text: String { String(decoding: body, as: UTF8.self) }
-        func json() throws -> [String: Any] { try JSONSerialization.jsonObject(with: body) as? [String: Any] ?? [:] }
+public final class HTTPTestClient: @unchecked Sendable {
+    public struct Reply: Sendable {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: Data
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public func json() throws -> [String: Any] { try JSONSerialization.jsonObject(with: body) as? [String: Any] ?? [:] }
         /// The `data:` payloads of a server-sent-event body.
-        var events: [String] {
+        public var events: [String] {
             text.components(separatedBy: "\n\n").compactMap { $0.hasPrefix("data: ") ? String($0.dropFirst(6)) : nil }
         }
     }
 
-    let port: Int
+    public let port: Int
     private var socket: Int32 = -1
     private var buffer = Data()
 
-    init(port: Int) { self.port = port }
+    public init(port: Int) { self.port = port }
 
     deinit { close() }
 
     /// Sends one request (Connection: close) and reads the whole answer.
-    static func send(
+    public static func send(
         port: Int, _ method: String, _ path: String, json: Any? = nil, body: Data? = nil, headers: [String: String] = [:]
     ) async throws -> Reply {
         let client = HTTPTestClient(port: port)
@@ -41,13 +41,13 @@ final class HTTPTestClient: @unchecked Sendable {
 
     /// Runs blocking socket work on a thread of its own: on the two threads of Swift's shared
     /// pool (two cores) a few waiting clients would starve the server's own handlers.
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    public static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             Thread { continuation.resume(with: Result { try body() }) }.start()
         }
     }
 
-    func open(_ method: String, _ path: String, body: Data?, headers: [String: String] = [:]) throws {
+    public func open(_ method: String, _ path: String, body: Data?, headers: [String: String] = [:]) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw Failure("socket failed") }
         var address = sockaddr_in()
@@ -74,7 +74,7 @@ final class HTTPTestClient: @unchecked Sendable {
     }
 
     /// Reads the status line and headers.
-    func readHead() throws -> (status: Int, headers: [String: String]) {
+    public func readHead() throws -> (status: Int, headers: [String: String]) {
         let end = try readUntil(Data("\r\n\r\n".utf8))
         let lines = String(decoding: end, as: UTF8.self).components(separatedBy: "\r\n")
         let status = Int(lines[0].split(separator: " ")[1]) ?? 0
@@ -87,7 +87,7 @@ final class HTTPTestClient: @unchecked Sendable {
     }
 
     /// The next chunk of a chunked body (nil at its end).
-    func readChunk() throws -> Data? {
+    public func readChunk() throws -> Data? {
         let sizeLine = String(decoding: try readUntil(Data("\r\n".utf8)), as: UTF8.self)
         guard let size = Int(sizeLine.split(separator: ";")[0], radix: 16) else { throw Failure("bad chunk size \(sizeLine)") }
         if size == 0 { return nil }
@@ -96,7 +96,7 @@ final class HTTPTestClient: @unchecked Sendable {
         return chunk
     }
 
-    func readReply() throws -> Reply {
+    public func readReply() throws -> Reply {
         let (status, headers) = try readHead()
         var body = Data()
         if headers["transfer-encoding"]?.contains("chunked") == true {
@@ -110,7 +110,7 @@ final class HTTPTestClient: @unchecked Sendable {
         return Reply(status: status, headers: headers, body: body)
     }
 
-    func close() {
+    public func close() {
         if socket >= 0 { Glibc.close(socket) }
         socket = -1
     }
@@ -144,8 +144,8 @@ final class HTTPTestClient: @unchecked Sendable {
         return Data(head)
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
     }
 }
