@@ -1,3 +1,4 @@
+import Foundation
 import TrainingCore
 
 /// LoRA on one Linear layer: y = W·x + b + scale · B·A·dropout(x), with A `[r, in]` and
@@ -23,6 +24,11 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
     public var enabled = true
     /// The adapter's weight in a stack (`--adapter a:0.7`): it multiplies the update, ΔW = w·s·B·A.
     public var stackWeight: Float = 1
+    /// DoRA's row norms and the A, B and stack weight they were computed from: recomputing them
+    /// reads the whole base weight (dequantized), as costly as the layer itself, so a decode step
+    /// reuses them while A and B are unchanged (comparing them costs r·(in + out), not out·in).
+    private var normCache: (a: [Float], b: [Float], stackWeight: Float, norms: [Float])?
+    private let normCacheLock = NSLock()
 
     public init(
         moduleName: String, a: Tensor, b: Tensor, scale: Float, dropout: Float, seed: UInt64,
@@ -51,7 +57,7 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         let dropped = graph.dropout(x, p: dropout, rng: &rng)
         let delta = graph.linear(graph.linear(dropped, a), b)
         guard let magnitude, let base else { return graph.addScaled(y, delta, factor: scale * stackWeight) }
-        let norms = weightNorms()
+        let norms = currentWeightNorms()
         if dropped === x {
             return graph.doraCombine(
                 y, base: y, subtracting: base.bias, lora: delta, magnitude: magnitude, norms: norms,
@@ -66,6 +72,17 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         return graph.doraCombine(
             y, base: baseTerm, subtracting: nil, lora: delta, magnitude: magnitude, norms: norms,
             scale: scale * stackWeight)
+    }
+
+    /// ``weightNorms()``, from the cache when A, B and the stack weight are what they were.
+    func currentWeightNorms() -> [Float] {
+        let aValues = a.values, bValues = b.values
+        return normCacheLock.withLock {
+            if let cached = normCache, cached.stackWeight == stackWeight, cached.a == aValues, cached.b == bValues { return cached.norms }
+            let norms = weightNorms()
+            normCache = (aValues, bValues, stackWeight, norms)
+            return norms
+        }
     }
 
     /// ‖W + s·B·A‖ per output row (DoRA's denominator), recomputed from the current A and B.
