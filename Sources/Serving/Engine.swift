@@ -200,7 +200,9 @@ public final class Engine: @unchecked Sendable {
             let (work, stopping) = takeWork(block: waiting.isEmpty && running.isEmpty)
             for item in work {
                 switch item {
-                case .generate(let job): waiting.append(job)
+                case .generate(var job):
+                    job.taken = .now
+                    waiting.append(job)
                 case .task(let body): body()
                 }
             }
@@ -356,10 +358,9 @@ public final class Engine: @unchecked Sendable {
             let rest = sequence.text.flush()
             if !rest.isEmpty { sequence.job.events.yield(.text(rest, token: nil)) }
         }
-        sequence.job.events.yield(
-            .finished(
-                reason, Usage(prompt: sequence.job.promptTokens.count, completion: sequence.text.tokens.count), tokens: sequence.text.tokens
-            ))
+        let usage = Usage(prompt: sequence.job.promptTokens.count, completion: sequence.text.tokens.count)
+        let engineTime = ContinuousClock.now - (sequence.job.taken ?? sequence.job.arrival)
+        sequence.job.events.yield(.finished(reason, usage, tokens: sequence.text.tokens, engineTime: engineTime))
         end(sequence, error: nil)
     }
 

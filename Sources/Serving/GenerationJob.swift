@@ -10,7 +10,8 @@ enum GenerationEvent: Sendable {
     /// Text that may be shown now (possibly empty: a token that ends half a character, or text
     /// held back because a stop string may start there), and the token that produced it.
     case text(String, token: Int?)
-    case finished(FinishReason, Usage, tokens: [Int])
+    /// `engineTime`: from the engine taking the job to its end (what `Server-Timing` reports).
+    case finished(FinishReason, Usage, tokens: [Int], engineTime: Duration)
 }
 
 /// Lets a request's handler tell the engine its client has gone.
@@ -28,6 +29,8 @@ struct GenerationJob: Sendable {
     var sampling: Sampling
     var stops: [String]
     var arrival = ContinuousClock.now
+    /// When the engine thread took it from the inbox.
+    var taken: ContinuousClock.Instant?
     var deadline: ContinuousClock.Instant?
     let ticket = Ticket()
     let events: AsyncThrowingStream<GenerationEvent, any Error>.Continuation

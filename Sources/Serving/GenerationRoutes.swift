@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Inference
 import Logging
@@ -170,14 +171,16 @@ struct GenerationRoutes: Sendable {
         for (job, _) in jobs { try engine.submit(job) }
         var choices: [(text: String, tokens: [Int], reason: FinishReason)] = []
         var usage = Usage(prompt: 0, completion: 0)
+        var engineTime = Duration.zero
         do {
             for (_, events) in jobs {
                 var text = "", reason = FinishReason.stop, tokens: [Int] = []
                 for try await event in events {
                     switch event {
                     case .text(let delta, _): text += delta
-                    case let .finished(why, counts, generated):
+                    case let .finished(why, counts, generated, time):
                         (reason, tokens) = (why, generated)
+                        engineTime = max(engineTime, time)
                         usage = Usage(
                             prompt: usage.promptTokens + counts.promptTokens, completion: usage.completionTokens + counts.completionTokens)
                     }
@@ -189,7 +192,11 @@ struct GenerationRoutes: Sendable {
             throw error
         }
         record(log, status: 200, usage: usage)
-        return format.whole(choices, usage: usage)
+        var response = format.whole(choices, usage: usage)
+        // The engine's share of the latency, so a client can tell it from the server's overhead.
+        let milliseconds = Double(engineTime.components.seconds) * 1000 + Double(engineTime.components.attoseconds) / 1e15
+        response.headers[HTTPField.Name("Server-Timing")!] = "engine;dur=\(String(format: "%.3f", milliseconds))"
+        return response
     }
 
     private func stream(
@@ -221,7 +228,7 @@ struct GenerationRoutes: Sendable {
                             switch event {
                             case .text(let delta, _):
                                 if !delta.isEmpty { try await writer.write(format.chunk(index: index, text: delta)) }
-                            case let .finished(reason, counts, _):
+                            case let .finished(reason, counts, _, _):
                                 usage = Usage(
                                     prompt: usage.promptTokens + counts.promptTokens,
                                     completion: usage.completionTokens + counts.completionTokens)
