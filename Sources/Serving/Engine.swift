@@ -133,14 +133,15 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// Queues `job`; its tokens arrive on the returned stream. Throws 429 when the queue is full.
-    func submit(_ job: GenerationJob) throws {
+    /// Queues a request's jobs, all or none (a 429 when the queue has no room for all of them);
+    /// their tokens arrive on each job's stream.
+    func submit(_ jobs: [GenerationJob]) throws {
         try condition.withLock {
             try checkAccepting()
-            guard queued < configuration.maxQueue else { throw ServingError.queueFull(configuration.maxQueue) }
-            queued += 1
+            guard queued + jobs.count <= configuration.maxQueue else { throw ServingError.queueFull(configuration.maxQueue) }
+            queued += jobs.count
             metrics.queueLength.record(Double(queued))
-            inbox.append(.generate(job))
+            inbox.append(contentsOf: jobs.map { .generate($0) })
             condition.signal()
         }
     }

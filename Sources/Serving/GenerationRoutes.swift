@@ -68,6 +68,9 @@ struct GenerationRoutes: Sendable {
         _ prompts: [[Int]], model: String, _ parameters: SamplingParameters, info: ModelInfo, defaultMaxTokens: Int?
     ) throws -> [(job: GenerationJob, events: AsyncThrowingStream<GenerationEvent, any Error>)] {
         guard !prompts.isEmpty else { throw ServingError.invalid("`prompt` is empty", param: "prompt") }
+        guard prompts.count <= configuration.maxBatch else {
+            throw ServingError.invalid("at most \(configuration.maxBatch) prompts per request (--max-batch)", param: "prompt")
+        }
         guard (parameters.n ?? 1) == 1 else { throw ServingError.invalid("only n = 1 is supported", param: "n") }
         guard !parameters.logprobs else { throw ServingError.invalid("`logprobs` is not supported", param: "logprobs") }
         guard parameters.stop.count <= 4 else { throw ServingError.invalid("at most 4 stop sequences", param: "stop") }
@@ -168,7 +171,7 @@ struct GenerationRoutes: Sendable {
         _ jobs: [(job: GenerationJob, events: AsyncThrowingStream<GenerationEvent, any Error>)], format: ResponseFormat,
         log: (String, String, ContinuousClock.Instant)
     ) async throws -> Response {
-        for (job, _) in jobs { try engine.submit(job) }
+        try engine.submit(jobs.map(\.job))
         var choices: [(text: String, tokens: [Int], reason: FinishReason)] = []
         var usage = Usage(prompt: 0, completion: 0)
         var engineTime = Duration.zero
@@ -203,7 +206,7 @@ struct GenerationRoutes: Sendable {
         _ jobs: [(job: GenerationJob, events: AsyncThrowingStream<GenerationEvent, any Error>)], format: ResponseFormat,
         includeUsage: Bool, log: (String, String, ContinuousClock.Instant)
     ) async throws -> Response {
-        for (job, _) in jobs { try engine.submit(job) }
+        try engine.submit(jobs.map(\.job))
         // The first event decides the status: an unknown adapter is a 404, not an empty stream.
         var first = jobs[0].events.makeAsyncIterator()
         let opening: GenerationEvent?

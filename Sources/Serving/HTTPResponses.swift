@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// JSON and server-sent-event bodies, and OpenAI's error object, for every route.
 enum HTTPResponses {
@@ -70,8 +71,9 @@ enum HTTPResponses {
     static func servingError(_ error: any Error) -> ServingError {
         if let error = error as? ServingError { return error }
         if let error = error as? DecodingError { return .invalid("the request body is not what the endpoint takes: \(describe(error))") }
-        if let error = error as? HTTPError, error.status == .contentTooLarge {
-            return ServingError(status: 413, "the request body is too large", type: "invalid_request_error", code: "body_too_large")
+        if error is NIOTooManyBytesError || (error as? HTTPError)?.status == .contentTooLarge {
+            return ServingError(
+                status: 413, "the request body is larger than the server takes", type: "invalid_request_error", code: "body_too_large")
         }
         return .internalError(error)
     }

@@ -108,4 +108,20 @@ import Workflows
         #expect(choice["finish_reason"] as? String == "stop")
         try await running.stop()
     }
+
+    /// A list of prompts is one choice per prompt, in order, each what the prompt gets alone.
+    @Test func aListOfPromptsGetsOneChoiceEach() async throws {
+        let folder = TemporaryFolder()
+        let running = try await Self.start(folder)
+        let reply = try await running.post("/v1/completions", ["model": "lora", "prompt": Self.prompts, "max_tokens": 6, "temperature": 0])
+        let json = try reply.json()
+        let choices = try #require(json["choices"] as? [[String: Any]], "\(reply.text)")
+        #expect(choices.map { $0["index"] as? Int } == [0, 1, 2])
+        for (choice, prompt) in zip(choices, Self.prompts) {
+            let alone = try await running.post("/v1/completions", ["model": "lora", "prompt": prompt, "max_tokens": 6, "temperature": 0])
+            #expect(choice["text"] as? String == (try alone.json()["choices"] as? [[String: Any]])?.first?["text"] as? String)
+        }
+        #expect((json["usage"] as? [String: Int])?["completion_tokens"] == 18)
+        try await running.stop()
+    }
 }

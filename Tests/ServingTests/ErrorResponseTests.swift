@@ -38,6 +38,12 @@ import Testing
         }
         let broken = try await HTTPTestClient.send(port: running.port, "POST", "/v1/completions", body: Data("{not json".utf8))
         #expect(broken.status == 400)
+        let many = try await running.post("/v1/completions", ["prompt": [String](repeating: "hi", count: 17), "max_tokens": 2])
+        #expect(many.status == 400, "more prompts than --max-batch")
+        let huge = try await HTTPTestClient.send(
+            port: running.port, "POST", "/v1/completions",
+            body: Data(("{\"prompt\": \"" + String(repeating: "a", count: 9 << 20) + "\"}").utf8))
+        #expect(huge.status == 413)
         let missing = try await running.get("/v1/nothing")
         #expect(missing.status == 404)
         #expect(try Self.error(missing)["message"] as? String == "no route GET /v1/nothing")
@@ -45,7 +51,7 @@ import Testing
         #expect(classify.status == 400, "a generating server does not classify")
         let fine = try await running.post("/v1/completions", ["prompt": "hi", "max_tokens": 3, "temperature": 0])
         #expect(fine.status == 200)
-        #expect(try await running.metric(#"tailor_requests_total{endpoint="/v1/completions",status="400"}"#) == 10)
+        #expect(try await running.metric(#"tailor_requests_total{endpoint="/v1/completions",status="400"}"#) == 11)
         try await running.stop()
     }
 
