@@ -58,6 +58,33 @@ import Workflows
             #expect(answers[index].text == alone.text)
         }
         #expect(try await running.metric("tailor_adapters_loaded") == 5)
+        let steps = try await running.metric("tailor_decode_steps_total")
+        let tokens = try await running.metric("tailor_generated_tokens_total")
+        #expect(steps < tokens, "rows of different requests share decode steps (\(steps) steps for \(tokens) tokens)")
+        try await running.stop()
+    }
+
+    /// Prompts prefilled a few tokens per step, interleaved with other requests' decoding, give
+    /// the tokens a whole-prompt prefill gives.
+    @Test func chunkedPrefillGivesTheSameTokens() async throws {
+        let folder = TemporaryFolder()
+        let running = try await Self.start(folder) { $0.prefillChunk = 3 }
+        let prompts = ["The quick brown fox jumps over the lazy dog again and again", "Hi", "Once upon a time there was"]
+        let answers = try await withThrowingTaskGroup(of: (Int, [Int]).self) { group in
+            for (index, prompt) in prompts.enumerated() {
+                group.addTask {
+                    let reply = try await running.post(
+                        "/v1/completions", ["model": "lora", "prompt": prompt, "max_tokens": 8, "temperature": 0])
+                    return (index, (try reply.json()["choices"] as? [[String: Any]])?.first?["token_ids"] as? [Int] ?? [])
+                }
+            }
+            return try await group.reduce(into: [Int: [Int]]()) { $0[$1.0] = $1.1 }
+        }
+        let resolver = AdapterResolver(model: RunningServer.tinyLlama, registryRoot: folder.file("registry"), force: true)
+        let generator = try TextGenerator(folder: RunningServer.tinyLlama, adapters: try resolver.resolve(references: ["lora"]))
+        for (index, prompt) in prompts.enumerated() {
+            #expect(answers[index] == (try generator.generate(prompt, maxNewTokens: 8, sampling: .greedy)).tokens, "\(prompt)")
+        }
         try await running.stop()
     }
 
