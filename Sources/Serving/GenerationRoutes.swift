@@ -27,11 +27,7 @@ struct GenerationRoutes: Sendable {
             let model = body.model ?? ""
             let jobs = try makeJobs(prompts, model: model, body.sampling, info: info, defaultMaxTokens: 16)
             let format = ResponseFormat.completion(id: id, model: model.isEmpty ? configuration.baseName : model)
-            if body.stream == true {
-                return try await stream(
-                    jobs, format: format, includeUsage: body.streamOptions?.includeUsage == true, log: (id, model, started))
-            }
-            return try await collect(jobs, format: format, log: (id, model, started))
+            return try await answer(jobs, format: format, stream: body.stream, options: body.streamOptions, log: (id, model, started))
         } catch {
             return failure(error, id: id, started: started)
         }
@@ -52,11 +48,7 @@ struct GenerationRoutes: Sendable {
             let model = body.model ?? ""
             let jobs = try makeJobs([prompt], model: model, body.sampling, info: info, defaultMaxTokens: nil)
             let format = ResponseFormat.chat(id: id, model: model.isEmpty ? configuration.baseName : model)
-            if body.stream == true {
-                return try await stream(
-                    jobs, format: format, includeUsage: body.streamOptions?.includeUsage == true, log: (id, model, started))
-            }
-            return try await collect(jobs, format: format, log: (id, model, started))
+            return try await answer(jobs, format: format, stream: body.stream, options: body.streamOptions, log: (id, model, started))
         } catch {
             return failure(error, id: id, started: started)
         }
@@ -138,7 +130,8 @@ struct GenerationRoutes: Sendable {
                 let choices = choices.enumerated().map { index, choice in
                     CompletionChoice(index: index, tokens: choice.tokens, text: choice.text, finishReason: choice.reason)
                 }
-                return HTTPResponses.json(CompletionResponse(id: id, created: created, model: model, choices: choices, usage: usage))
+                return HTTPResponses.json(
+                    ChoicesResponse(id: id, object: "text_completion", created: created, model: model, choices: choices, usage: usage))
             case let .chat(id, model):
                 let choices = choices.enumerated().map { index, choice in
                     ChatChoice(
@@ -146,7 +139,7 @@ struct GenerationRoutes: Sendable {
                         tokenIds: choice.tokens)
                 }
                 return HTTPResponses.json(
-                    ChatCompletionResponse(
+                    ChoicesResponse(
                         id: id, object: "chat.completion", created: created, model: model, choices: choices, usage: usage))
             }
         }
@@ -156,15 +149,24 @@ struct GenerationRoutes: Sendable {
             switch self {
             case let .completion(id, model):
                 let choices = text.map { [CompletionChoice(index: index, tokens: nil, text: $0, finishReason: reason)] } ?? []
-                return HTTPResponses.event(CompletionResponse(id: id, created: created, model: model, choices: choices, usage: usage))
+                return HTTPResponses.event(
+                    ChoicesResponse(id: id, object: "text_completion", created: created, model: model, choices: choices, usage: usage))
             case let .chat(id, model):
                 let delta = AssistantMessage(role: role ? "assistant" : nil, content: reason == nil ? text : nil)
                 let choices = text.map { _ in [ChatChoice(index: index, delta: delta, finishReason: reason)] } ?? []
                 return HTTPResponses.event(
-                    ChatCompletionResponse(
+                    ChoicesResponse(
                         id: id, object: "chat.completion.chunk", created: created, model: model, choices: choices, usage: usage))
             }
         }
+    }
+
+    private func answer(
+        _ jobs: [(job: GenerationJob, events: AsyncThrowingStream<GenerationEvent, any Error>)], format: ResponseFormat,
+        stream: Bool?, options: StreamOptions?, log: (String, String, ContinuousClock.Instant)
+    ) async throws -> Response {
+        guard stream == true else { return try await collect(jobs, format: format, log: log) }
+        return try await self.stream(jobs, format: format, includeUsage: options?.includeUsage == true, log: log)
     }
 
     private func collect(

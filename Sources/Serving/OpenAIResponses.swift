@@ -51,13 +51,14 @@ struct CompletionChoice: Encodable, Sendable {
     }
 }
 
-/// `text_completion`: a whole answer, or one streamed chunk of it.
-struct CompletionResponse: Encodable, Sendable {
+/// An answer with choices: `text_completion`, `chat.completion` or `chat.completion.chunk`
+/// (whole, or one streamed chunk). `usage` is written as null when absent, as OpenAI does.
+struct ChoicesResponse<Choice: Encodable & Sendable>: Encodable, Sendable {
     var id: String
-    var object = "text_completion"
+    var object: String
     var created: Int
     var model: String
-    var choices: [CompletionChoice]
+    var choices: [Choice]
     var usage: Usage?
 
     enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
@@ -98,28 +99,6 @@ struct ChatChoice: Encodable, Sendable {
         try c.encodeNil(forKey: .logprobs)
         try c.encode(finishReason, forKey: .finishReason)
         try c.encodeIfPresent(tokenIds, forKey: .tokenIds)
-    }
-}
-
-/// `chat.completion`, or `chat.completion.chunk` when streamed.
-struct ChatCompletionResponse: Encodable, Sendable {
-    var id: String
-    var object: String
-    var created: Int
-    var model: String
-    var choices: [ChatChoice]
-    var usage: Usage?
-
-    enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(object, forKey: .object)
-        try c.encode(created, forKey: .created)
-        try c.encode(model, forKey: .model)
-        try c.encode(choices, forKey: .choices)
-        try c.encode(usage, forKey: .usage)
     }
 }
 
