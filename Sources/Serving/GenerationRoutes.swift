@@ -246,13 +246,16 @@ struct GenerationRoutes: Sendable {
                     try await writer.write(HTTPResponses.done)
                     try await writer.finish(nil)
                     record(log, status: 200, usage: usage)
-                } catch {
-                    // The client left (the write failed) or the engine failed the request after
-                    // the stream began: report it in the stream if the connection still takes it.
-                    let failure = HTTPResponses.servingError(error)
+                } catch let failure as ServingError {
+                    // The engine ended the request after the stream began (a timeout, a shutdown
+                    // running out of time): say so in the stream, as vLLM does.
                     record(log, status: failure.status, usage: usage, error: failure.message)
                     try? await writer.write(HTTPResponses.event(failure.body))
                     try? await writer.finish(nil)
+                } catch {
+                    // A write failed: the client hung up. The deferred cancel frees its row; the
+                    // log says 499, nginx's "client closed request".
+                    record(log, status: 499, usage: usage, error: "the client disconnected")
                 }
             })
     }
