@@ -5,10 +5,17 @@ import TrainingCore
 /// adapter and saved with it in full. Every method follows the same rules; only the saved key's
 /// prefix differs: `base_model.model.` for LoRA, IA3 and bottleneck, `base_model.` for prompt
 /// learning.
-enum ModulesToSave {
-    /// The base's Linear modules that `entries` name: equal to an entry or ending in "." + entry.
+public enum ModulesToSave {
+    /// The base's Linear modules that `entries` name (``covers(_:module:)``).
     static func select(_ entries: [String], in base: AdaptableModel) -> Set<String> {
-        Set(entries.flatMap { entry in base.linearModuleNames.filter { $0 == entry || $0.hasSuffix("." + entry) } })
+        Set(entries.flatMap { entry in base.linearModuleNames.filter { covers(entry, module: $0) } })
+    }
+
+    /// Whether the `modules_to_save` entry `entry` takes the Linear module `module`: as PEFT
+    /// matches, the entry names the module (equal, or ending in "." + entry) or a module holding
+    /// it (RoBERTa's `classifier` holds `classifier.dense` and `classifier.out_proj`).
+    public static func covers(_ entry: String, module: String) -> Bool {
+        module == entry || module.hasSuffix("." + entry) || module.hasPrefix(entry + ".") || module.contains("." + entry + ".")
     }
 
     /// Replaces each module `entries` select with a trainable copy (a 4-bit weight dequantized),

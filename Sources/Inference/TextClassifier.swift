@@ -50,8 +50,8 @@ public final class TextClassifier {
         self.maxLength = maxLength ?? tokenizer.configuredMaxLength ?? 512
         let head = model.classificationHeadName
         let headSaved = try adapters.contains { adapter in
-            ((try adapter.files.configJSON())["modules_to_save"] as? [String] ?? []).contains {
-                head == $0 || head?.hasSuffix("." + $0) == true
+            ((try adapter.files.configJSON())["modules_to_save"] as? [String] ?? []).contains { entry in
+                head.map { ModulesToSave.covers(entry, module: $0) } ?? false
             }
         }
         untrainedWeights = headSaved ? [] : model.newlyInitialized

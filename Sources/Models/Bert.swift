@@ -17,6 +17,8 @@ public struct BertConfig: Sendable {
     public var classifierDropout: Float
     public var labels: [String]
     public var initializerRange: Float
+    /// `pad_token_id`: RoBERTa's positions count from it.
+    public var padTokenId: Int
 
     public init(_ config: ConfigReader) throws {
         vocabSize = try config.int("vocab_size", atLeast: 1)
@@ -32,6 +34,7 @@ public struct BertConfig: Sendable {
         classifierDropout = Float(try config.double("classifier_dropout", default: Double(hiddenDropout)))
         initializerRange = Float(try config.double("initializer_range", default: 0.02))
         labels = try config.labels() ?? ["LABEL_0", "LABEL_1"]
+        padTokenId = try config.int("pad_token_id", default: 0)
         let activation = try config.string("hidden_act", default: "gelu")
         guard activation == "gelu" else { throw config.fail("hidden_act", "is \(activation); only \"gelu\" is supported for BERT") }
         let positions = try config.string("position_embedding_type", default: "absolute")
@@ -46,6 +49,29 @@ public struct BertConfig: Sendable {
     }
 }
 
+/// What BERT-style encoders that share ``Bert``'s layers differ in: the prefix of their tensor
+/// names, where positions start, and the classification head on the first token. Each family
+/// (BERT, RoBERTa) supplies one; nothing else in the encoder names a family.
+public struct EncoderLayout: Sendable {
+    /// "bert." or "roberta.": the base model's attribute in `…ForSequenceClassification`.
+    public var prefix: String
+    /// The family, for ``TransformerModel/family``.
+    public var family: any ModelFamily
+    /// Position ids of one sequence: its token ids, the pad id, and how many positions a prefix
+    /// (prefix tuning's keys) or virtual tokens (prompt tuning) take before it.
+    public var positions: @Sendable (_ ids: ArraySlice<Int>, _ padId: Int, _ offset: Int, _ virtual: Int) -> [Int]
+    /// The head's hidden dense layer on the first token (BERT's pooler) and its output layer.
+    public var headDense: String
+    public var headOutput: String
+    /// RoBERTa's head applies dropout before its dense layer too; BERT's pooler does not.
+    public var dropoutBeforeHeadDense: Bool
+
+    /// BERT: positions 0, 1, 2… after any prefix; pooler + tanh, then `classifier`.
+    public static let bert = EncoderLayout(
+        prefix: "bert.", family: BertFamily(), positions: { ids, _, offset, virtual in (0..<(ids.count + virtual)).map { offset + $0 } },
+        headDense: "bert.pooler.dense", headOutput: "classifier", dropoutBeforeHeadDense: false)
+}
+
 /// One encoder layer's weights, named as in transformers (`bert.encoder.layer.N.…`).
 public struct BertLayer {
     public var query, key, value, attentionOutput, intermediate, output: LinearLayer
@@ -55,6 +81,7 @@ public struct BertLayer {
 /// `BertModel` (+ pooler) and the classification head of `BertForSequenceClassification`.
 public final class Bert {
     public var config: BertConfig
+    public let layout: EncoderLayout
     public let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings, embeddingNormWeight: Tensor
     /// Replaceable like the layers' norms: an adapter trained with bias="all" brings its own.
     public var embeddingNormBias: Tensor
@@ -87,10 +114,12 @@ public final class Bert {
     /// initialised as transformers does (normal(0, initializer_range), zero bias).
     public let head: ModelHead
 
-    public init(config: BertConfig, weights: WeightStore, withClassifier: Bool, trainable: Bool) throws {
+    public init(config: BertConfig, weights: WeightStore, withClassifier: Bool, trainable: Bool, layout: EncoderLayout = .bert) throws {
         self.config = config
+        self.layout = layout
         head = withClassifier ? .sequenceClassification : .encoder
-        BertFamily().sanitize(weights)
+        layout.family.sanitize(weights)
+        let prefix = layout.prefix
         let h = config.hiddenSize
         var rng = RandomGenerator(seed: 42)
         var parameters: [(String, Tensor)] = []
@@ -103,7 +132,7 @@ public final class Bert {
         var newlyInitialized: [String] = []
         func linear(_ name: String, out: Int, in inFeatures: Int, initialiseIfMissing: Bool = false) throws -> LinearLayer {
             let stored = weights.storedShape(name + ".weight")
-            let mismatched = name == "classifier" && stored.map { $0.count == 2 && $0[0] != out && $0[1] == inFeatures } == true
+            let mismatched = name == layout.headOutput && stored.map { $0.count == 2 && $0[0] != out && $0[1] == inFeatures } == true
             if mismatched { replacedHeadLabels = stored?[0] }
             if initialiseIfMissing && (!weights.contains(name + ".weight") || mismatched) {
                 let weight = Tensor(
@@ -119,14 +148,14 @@ public final class Bert {
             if let b = layer.bias { parameters.append((name + ".bias", b)) }
             return layer
         }
-        wordEmbeddings = try tensor("bert.embeddings.word_embeddings.weight", [config.vocabSize, h])
-        positionEmbeddings = try tensor("bert.embeddings.position_embeddings.weight", [config.maxPositions, h])
-        tokenTypeEmbeddings = try tensor("bert.embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
-        embeddingNormWeight = try tensor("bert.embeddings.LayerNorm.weight", [h])
-        embeddingNormBias = try tensor("bert.embeddings.LayerNorm.bias", [h])
+        wordEmbeddings = try tensor(prefix + "embeddings.word_embeddings.weight", [config.vocabSize, h])
+        positionEmbeddings = try tensor(prefix + "embeddings.position_embeddings.weight", [config.maxPositions, h])
+        tokenTypeEmbeddings = try tensor(prefix + "embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
+        embeddingNormWeight = try tensor(prefix + "embeddings.LayerNorm.weight", [h])
+        embeddingNormBias = try tensor(prefix + "embeddings.LayerNorm.bias", [h])
         layers = []
         for i in 0..<config.layers {
-            let p = "bert.encoder.layer.\(i)."
+            let p = prefix + "encoder.layer.\(i)."
             let query = try linear(p + "attention.self.query", out: h, in: h)
             let key = try linear(p + "attention.self.key", out: h, in: h)
             let value = try linear(p + "attention.self.value", out: h, in: h)
@@ -145,10 +174,10 @@ public final class Bert {
                     outputNormBias: outputNormBias))
         }
         if withClassifier {
-            pooler = try linear("bert.pooler.dense", out: h, in: h, initialiseIfMissing: true)
-            classifier = try linear("classifier", out: config.labels.count, in: h, initialiseIfMissing: true)
-        } else if weights.contains("bert.pooler.dense.weight") {
-            pooler = try linear("bert.pooler.dense", out: h, in: h)
+            pooler = try linear(layout.headDense, out: h, in: h, initialiseIfMissing: true)
+            classifier = try linear(layout.headOutput, out: config.labels.count, in: h, initialiseIfMissing: true)
+        } else if layout.headDense.hasPrefix(prefix), weights.contains(layout.headDense + ".weight") {
+            pooler = try linear(layout.headDense, out: h, in: h)
         }
         namedParameters = parameters
         self.replacedHeadLabels = replacedHeadLabels
@@ -157,7 +186,10 @@ public final class Bert {
 
     /// The most tokens one sequence may hold: the learned positions less those that prompt
     /// tuning's virtual tokens or a prefix take.
-    public var tokenCapacity: Int? { config.maxPositions - (virtualTokens?.rows ?? 0) - (prefix?.rows ?? 0) }
+    public var tokenCapacity: Int? {
+        let first = layout.positions([0], config.padTokenId, 0, 0).first ?? 0
+        return config.maxPositions - first - (virtualTokens?.rows ?? 0) - (prefix?.rows ?? 0)
+    }
 
     /// The encoder's last hidden state `[B·T, C]`.
     public func encode(_ graph: Graph, _ input: TokenBatch) -> Tensor {
@@ -170,8 +202,14 @@ public final class Bert {
         let (b, t, h) = (batch.batch, batch.length, config.hiddenSize)
         let shape = [b * t]
         let n = prefix?.rows ?? 0
-        x = graph.add(x, graph.embedding((0..<(b * t)).map { n + $0 % t }, shape: shape, positionEmbeddings))
-        x = graph.add(x, graph.embedding(batch.tokenTypes, shape: shape, tokenTypeEmbeddings))
+        let virtual = virtualTokens?.rows ?? 0
+        let positions = (0..<input.batch).flatMap { row in
+            layout.positions(input.ids[(row * input.length)..<((row + 1) * input.length)], config.padTokenId, n, virtual)
+        }
+        x = graph.add(x, graph.embedding(positions, shape: shape, positionEmbeddings))
+        // A single segment embedding (RoBERTa's type_vocab_size 1) serves every token.
+        let types = config.typeVocabSize == 1 ? [Int](repeating: 0, count: b * t) : batch.tokenTypes
+        x = graph.add(x, graph.embedding(types, shape: shape, tokenTypeEmbeddings))
         x = graph.layerNorm(x, weight: embeddingNormWeight, bias: embeddingNormBias, eps: config.layerNormEps)
         x = graph.dropout(x, p: config.hiddenDropout, rng: &rng)
         let heads = config.heads, headDim = h / heads
@@ -205,12 +243,13 @@ public final class Bert {
     }
 
     /// `BertForSequenceClassification`: pooler (first token → dense → tanh) → dropout →
-    /// classifier. Returns logits `[B, labels]`.
+    /// classifier; RoBERTa's head drops out before its dense layer too. Returns logits `[B, labels]`.
     public func classify(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
         guard let pooler, let classifier else { preconditionFailure("loaded without a classification head") }
         let hidden = encode(graph, batch)
         let length = batch.length + (virtualTokens?.rows ?? 0)
-        let first = graph.selectRows(hidden, (0..<batch.batch).map { $0 * length })
+        var first = graph.selectRows(hidden, (0..<batch.batch).map { $0 * length })
+        if layout.dropoutBeforeHeadDense { first = graph.dropout(first, p: config.classifierDropout, rng: &rng) }
         let pooled = graph.tanh(graph.linear(first, pooler))
         return graph.linear(graph.dropout(pooled, p: config.classifierDropout, rng: &rng), classifier)
     }
@@ -223,32 +262,32 @@ extension Bert: AdaptableModel {
     ])
 
     public var linearModuleNames: [String] {
-        layers.indices.flatMap { Self.layerLinears.names(prefix: "bert.encoder.layer.\($0).") }
-            + (pooler == nil ? [] : ["bert.pooler.dense"]) + (classifier == nil ? [] : ["classifier"])
+        layers.indices.flatMap { Self.layerLinears.names(prefix: layout.prefix + "encoder.layer.\($0).") }
+            + (pooler == nil ? [] : [layout.headDense]) + (classifier == nil ? [] : [layout.headOutput])
     }
 
     public var outputModuleName: String? { nil }
-    public var classificationHeadName: String? { classifier == nil ? nil : "classifier" }
+    public var classificationHeadName: String? { classifier == nil ? nil : layout.headOutput }
 
     public func linear(named name: String) -> LinearLayer? {
-        if name == "bert.pooler.dense" { return pooler }
-        if name == "classifier" { return classifier }
-        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+        if name == layout.headDense { return pooler }
+        if name == layout.headOutput { return classifier }
+        guard let (index, suffix) = layerIndex(name, prefix: layout.prefix + "encoder.layer."), layers.indices.contains(index),
             let path = Self.layerLinears.path(suffix)
         else { return nil }
         return layers[index][keyPath: path]
     }
 
     public func setLinear(_ layer: LinearLayer, named name: String) {
-        if name == "bert.pooler.dense" {
+        if name == layout.headDense {
             pooler = layer
             return
         }
-        if name == "classifier" {
+        if name == layout.headOutput {
             classifier = layer
             return
         }
-        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+        guard let (index, suffix) = layerIndex(name, prefix: layout.prefix + "encoder.layer."), layers.indices.contains(index),
             let path = Self.layerLinears.path(suffix)
         else { return }
         layers[index][keyPath: path] = layer
@@ -264,26 +303,26 @@ extension Bert: AdaptableModel {
     }
 
     public var normBiasNames: [String] {
-        ["bert.embeddings.LayerNorm.bias"]
+        [layout.prefix + "embeddings.LayerNorm.bias"]
             + layers.indices.flatMap { i in
-                ["attention.output.LayerNorm.bias", "output.LayerNorm.bias"].map { "bert.encoder.layer.\(i).\($0)" }
+                ["attention.output.LayerNorm.bias", "output.LayerNorm.bias"].map { layout.prefix + "encoder.layer.\(i).\($0)" }
             }
     }
 
     public func normBias(named name: String) -> Tensor? {
-        if name == "bert.embeddings.LayerNorm.bias" { return embeddingNormBias }
-        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+        if name == layout.prefix + "embeddings.LayerNorm.bias" { return embeddingNormBias }
+        guard let (index, suffix) = layerIndex(name, prefix: layout.prefix + "encoder.layer."), layers.indices.contains(index),
             let path = Self.normBiasPath(suffix)
         else { return nil }
         return layers[index][keyPath: path]
     }
 
     public func setNormBias(_ bias: Tensor, named name: String) {
-        if name == "bert.embeddings.LayerNorm.bias" {
+        if name == layout.prefix + "embeddings.LayerNorm.bias" {
             embeddingNormBias = bias
             return
         }
-        guard let (index, suffix) = layerIndex(name, prefix: "bert.encoder.layer."), layers.indices.contains(index),
+        guard let (index, suffix) = layerIndex(name, prefix: layout.prefix + "encoder.layer."), layers.indices.contains(index),
             let path = Self.normBiasPath(suffix)
         else { return }
         layers[index][keyPath: path] = bias
@@ -291,7 +330,7 @@ extension Bert: AdaptableModel {
 }
 
 extension Bert: TransformerModel {
-    public var family: any ModelFamily { BertFamily() }
+    public var family: any ModelFamily { layout.family }
     public var vocabularySize: Int { config.vocabSize }
     public var labels: [String] { config.labels }
     public var maxPositions: Int { config.maxPositions }
@@ -301,7 +340,7 @@ extension Bert: TransformerModel {
     public var storedTensors: [(name: String, weight: any StoredLinearWeight)] { [] }
 
     public func padId(using tokenizer: Tokenizer) -> Int {
-        tokenizer.configuredPadId ?? tokenizer.id(of: "[PAD]") ?? 0
+        tokenizer.configuredPadId ?? tokenizer.id(of: "[PAD]") ?? tokenizer.id(of: "<pad>") ?? config.padTokenId
     }
 
     public var promptGeometry: PromptGeometry {

@@ -8,6 +8,7 @@ import TrainingCore
 public enum ModelFamilies {
     public static let table: [String: any ModelFamily] = [
         "bert": BertFamily(),
+        "roberta": RobertaFamily(),
         "llama": LlamaFamily(modelType: "llama"),
         "mistral": LlamaFamily(modelType: "mistral"),
         "qwen2": LlamaFamily(modelType: "qwen2"),
