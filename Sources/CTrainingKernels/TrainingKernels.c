@@ -118,6 +118,25 @@ void tk_gelu_backward(const float *x, const float *y, const float *dy, float *dx
 }
 
 TK_CLONES
+void tk_gelu_tanh_forward(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + fast_tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+    }
+}
+
+TK_CLONES
+void tk_gelu_tanh_backward(const float *x, const float *dy, float *dx, int64_t n, int accumulate) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float t = fast_tanh(0.79788456080286536f * (v + 0.044715f * v * v * v));
+        // d/dx ½x(1 + t) = ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715·x²)
+        float g = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * 0.79788456080286536f * (1.0f + 0.134145f * v * v));
+        dx[i] = accumulate ? dx[i] + g : g;
+    }
+}
+
+TK_CLONES
 void tk_tanh_forward(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = fast_tanh(x[i]);
 }

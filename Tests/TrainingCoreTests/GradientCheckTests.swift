@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import TrainingCore
@@ -69,6 +70,7 @@ import Testing
 
     @Test func activations() {
         Self.check([Self.random([3, 50], seed: 9, scale: 2)]) { g, t in g.gelu(t[0]) }
+        Self.check([Self.random([3, 50], seed: 15, scale: 3)]) { g, t in g.geluTanh(t[0]) }
         Self.check([Self.random([3, 50], seed: 10)]) { g, t in g.tanh(t[0]) }
         Self.check([Self.random([3, 50], seed: 11, scale: 2), Self.random([3, 50], seed: 12)]) { g, t in g.siluMul(t[0], t[1]) }
         Self.check([Self.random([3, 50], seed: 13), Self.random([3, 50], seed: 14)]) { g, t in g.add(t[0], t[1]) }
@@ -118,5 +120,30 @@ import Testing
             g.meanPool(t[0], batch: 2, length: 3, keep: [true, true, false, true, false, false])
         }
         Self.check([Self.random([2, 6], seed: 44)]) { g, t in g.reshape(t[0], [3, 4]) }
+    }
+
+    /// gelu_new's values are the formula's, evaluated in double precision, to float rounding.
+    @Test func geluTanhIsTheTanhApproximation() {
+        let x = Self.random([4, 64], seed: 16, scale: 4)
+        let y = Graph(recording: false).geluTanh(x).values
+        for (input, output) in zip(x.values, y) {
+            let v = Double(input)
+            let expected = 0.5 * v * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)))
+            #expect(abs(Double(output) - expected) <= 2e-6 * max(1, abs(expected)), "gelu_new(\(input)) = \(output), not \(expected)")
+        }
+        // Its derivative, against the formula's in double precision (finite differences in f32
+        // cannot see a wrong cubic coefficient).
+        x.requiresGrad = true
+        let graph = Graph(recording: true)
+        let out = graph.geluTanh(x)
+        let seed = out.gradBuffer()
+        for i in 0..<out.count { seed[i] = 1 }
+        graph.backward(Tensor(zeros: []))
+        let c = (2 / Double.pi).squareRoot()
+        for (input, gradient) in zip(x.values, x.gradValues) {
+            let v = Double(input), t = Foundation.tanh(c * (v + 0.044715 * v * v * v))
+            let expected = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
+            #expect(abs(Double(gradient) - expected) <= 1e-5, "gelu_new'(\(input)) = \(gradient), not \(expected)")
+        }
     }
 }

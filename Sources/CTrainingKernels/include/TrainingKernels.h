@@ -16,6 +16,9 @@ void tk_gelu_forward(const float *x, float *y, int64_t n);
 /// dx += dy · (Φ(x) + x φ(x)).
 /// accumulate = 0: dx is written, not added to (a fresh gradient buffer).
 void tk_gelu_backward(const float *x, const float *y, const float *dy, float *dx, int64_t n, int accumulate);
+/// GELU's tanh approximation (transformers' gelu_new, GPT-2's and T5's gated-gelu).
+void tk_gelu_tanh_forward(const float *x, float *y, int64_t n);
+void tk_gelu_tanh_backward(const float *x, const float *dy, float *dx, int64_t n, int accumulate);
 
 /// y = tanh(x).
 void tk_tanh_forward(const float *x, float *y, int64_t n);

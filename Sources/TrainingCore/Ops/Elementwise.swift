@@ -112,6 +112,22 @@ extension Graph {
         return y
     }
 
+    /// GELU's tanh approximation, ½x(1 + tanh(√(2/π)(x + 0.044715x³))): transformers'
+    /// `gelu_new`, which GPT-2 and T5's gated-gelu use.
+    public func geluTanh(_ x: Tensor) -> Tensor {
+        let y = Tensor(uninitialized: x.shape)
+        Parallel.forRanges(x.count, grain: 1 << 14) { r in
+            tk_gelu_tanh_forward(x.data + r.lowerBound, y.data + r.lowerBound, Int64(r.count))
+        }
+        record(y, [x]) { dy in
+            let (grad, accumulate) = x.gradBufferForWriting()
+            Parallel.forRanges(x.count, grain: 1 << 14) { r in
+                tk_gelu_tanh_backward(x.data + r.lowerBound, dy + r.lowerBound, grad + r.lowerBound, Int64(r.count), accumulate ? 1 : 0)
+            }
+        }
+        return y
+    }
+
     public func relu(_ x: Tensor) -> Tensor {
         let y = Tensor(uninitialized: x.shape)
         for i in 0..<x.count { y.data[i] = max(0, x.data[i]) }
