@@ -62,6 +62,14 @@ public enum BaseMerge {
     /// what a plain model folder holds. Prompt and prefix tuning change the input, not a weight,
     /// and are refused.
     public static func mergedParameters(of model: any TransformerModel) throws -> [(name: String, values: [Float], shape: [Int])] {
+        try heldParameters(of: model).map { name, values, shape in
+            let stored = model.checkpointLayout(name, values: values, shape: shape)
+            return (name, stored.values, stored.shape)
+        }
+    }
+
+    /// ``mergedParameters(of:)`` in the layout held in memory (every Linear `[out, in]`).
+    static func heldParameters(of model: any TransformerModel) throws -> [(name: String, values: [Float], shape: [Int])] {
         guard model.virtualTokens == nil, model.prefix == nil else {
             throw AdapterError(
                 file: "prompt_embeddings",

@@ -44,6 +44,10 @@ public struct LoRAConfig: Sendable, Equatable {
     public var initialization: Initialization
     public var taskType: String?
     public var baseModel: String?
+    /// PEFT's `fan_in_fan_out`: true on GPT-2's Conv1D layers (their weights stored `[in, out]`).
+    /// It never changes the update here (PEFT itself sets it from the layer type, and the factors
+    /// are in Linear layout either way); it is kept so a saved config says what PEFT's would.
+    public var fanInFanOut = false
     /// DoRA: a learned magnitude per output row on top of LoRA's direction.
     public var useDoRA = false
 
@@ -91,7 +95,6 @@ public struct LoRAConfig: Sendable, Equatable {
 
     /// Settings PEFT writes that must keep their default for us to apply the adapter faithfully.
     nonisolated(unsafe) static let mustBeDefault: [String: (Any) -> Bool] = [
-        "fan_in_fan_out": { ($0 as? Bool) == false },
         "lora_bias": { ($0 as? Bool) == false }, "use_qalora": { ($0 as? Bool) == false },
         "layer_replication": isNull, "target_parameters": isNull, "trainable_token_indices": isNull,
         "alora_invocation_tokens": isNull, "arrow_config": isNull, "use_bdlora": { isNull($0) || ($0 as? Bool) == false },
@@ -105,7 +108,7 @@ public struct LoRAConfig: Sendable, Equatable {
         "peft_type", "r", "lora_alpha", "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern",
         "lora_dropout", "bias", "modules_to_save", "use_rslora", "rank_pattern", "alpha_pattern", "init_lora_weights",
         "task_type", "base_model_name_or_path", "inference_mode", "revision", "auto_mapping", "peft_version",
-        "megatron_core", "qalora_group_size", "ensure_weight_tying", "use_dora",
+        "megatron_core", "qalora_group_size", "ensure_weight_tying", "use_dora", "fan_in_fan_out",
     ]
 
     /// Reads a PEFT `adapter_config.json`.
@@ -165,6 +168,7 @@ public struct LoRAConfig: Sendable, Equatable {
         taskType = json["task_type"] as? String
         baseModel = json["base_model_name_or_path"] as? String
         useDoRA = json["use_dora"] as? Bool ?? false
+        fanInFanOut = json["fan_in_fan_out"] as? Bool ?? false
     }
 
     /// A JSON number that must be finite (a string, a boolean, or 1e999 read as infinity would
@@ -199,7 +203,7 @@ public struct LoRAConfig: Sendable, Equatable {
             "alora_invocation_tokens": .null, "alpha_pattern": .object(alphaPattern.mapValues { Self.number($0) }),
             "arrow_config": .null, "auto_mapping": .null, "base_model_name_or_path": baseModel.map { .string($0) } ?? .null,
             "bias": .string(bias.rawValue), "corda_config": .null, "ensure_weight_tying": .bool(false), "eva_config": .null,
-            "exclude_modules": targetsValue(excludeModules), "fan_in_fan_out": .bool(false), "inference_mode": .bool(inferenceMode),
+            "exclude_modules": targetsValue(excludeModules), "fan_in_fan_out": .bool(fanInFanOut), "inference_mode": .bool(inferenceMode),
             "init_lora_weights": initValue, "kasa_config": .null, "layer_replication": .null, "layers_pattern": .null,
             "layers_to_transform": layersToTransform.map { .array($0.map { .int($0) }) } ?? .null, "loftq_config": .object([:]),
             "lora_alpha": Self.number(alpha), "lora_bias": .bool(false), "lora_dropout": .double(Double(dropout)),

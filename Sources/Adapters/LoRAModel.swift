@@ -7,7 +7,7 @@ import TrainingCore
 /// carry LoRA, which modules are trained in full (`modules_to_save`), and the trainable
 /// parameters under PEFT's saved names.
 public final class LoRAModel {
-    public let config: LoRAConfig
+    public private(set) var config: LoRAConfig
     public let base: AdaptableModel
     /// LoRA layers by module name, in model order.
     public private(set) var layers: [(String, LoRALinear)] = []
@@ -25,6 +25,7 @@ public final class LoRAModel {
         file: String = "adapter"
     ) throws {
         self.config = config
+        if let family = (base as? any TransformerModel)?.family { self.config.fanInFanOut = family.conv1DLinears }
         self.base = base
         var rng = RandomGenerator(seed: seed)
         let targets = config.matcher.select(base.linearModuleNames, outputModule: base.outputModuleName)

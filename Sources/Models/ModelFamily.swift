@@ -48,6 +48,9 @@ public protocol ModelFamily: Sendable {
     var bottleneckTargets: [String] { get }
     /// Where batches are padded.
     var paddingSide: PaddingSide { get }
+    /// Whether the checkpoint's Linear layers are Conv1D (weights stored `[in, out]`, GPT-2):
+    /// PEFT's `fan_in_fan_out` is then true.
+    var conv1DLinears: Bool { get }
     /// transformers' class name for a model of this family with `head` (config.json's `architectures`).
     func architecture(for head: ModelHead) -> String
     /// Prepares `weights` before the model reads them: checkpoint prefixes to accept, tensors
@@ -64,6 +67,7 @@ public protocol ModelFamily: Sendable {
 extension ModelFamily {
     public func sanitize(_ weights: WeightStore) {}
     public var paddingSide: PaddingSide { .right }
+    public var conv1DLinears: Bool { false }
 
     /// `wanted` when this family has that head, else its default: what a folder, an adapter's
     /// task_type or a fine-tuned folder's `architectures` asks for, within what the family can do.
@@ -129,6 +133,9 @@ public protocol TransformerModel: AdaptableModel {
     /// The causal-LM head's input `[B·T, C]` and the head itself, so that the loss can run the
     /// head a few rows at a time; nil without a causal-LM head.
     func causalLMHidden(_ graph: Graph, _ batch: TokenBatch) -> (hidden: Tensor, head: LinearLayer)?
+    /// A parameter as the checkpoint stores it: `values` in the layout held here (every Linear
+    /// `[out, in]`) turned into the family's file layout (GPT-2's Conv1D keeps `[in, out]`).
+    func checkpointLayout(_ name: String, values: [Float], shape: [Int]) -> (values: [Float], shape: [Int])
     /// The head's output: `[B, labels]` (sequence classification), `[B·T, V]` (causal LM, virtual
     /// tokens' rows included), `[B·T, C]` (encoder).
     func forward(_ graph: Graph, _ batch: TokenBatch) -> Tensor
@@ -136,6 +143,7 @@ public protocol TransformerModel: AdaptableModel {
 
 extension TransformerModel {
     public func causalLMHidden(_ graph: Graph, _ batch: TokenBatch) -> (hidden: Tensor, head: LinearLayer)? { nil }
+    public func checkpointLayout(_ name: String, values: [Float], shape: [Int]) -> (values: [Float], shape: [Int]) { (values, shape) }
 
     /// Virtual tokens prompt tuning puts before every sequence.
     var virtualTokenCount: Int { virtualTokens?.rows ?? 0 }

@@ -9,6 +9,7 @@ public enum ModelFamilies {
     public static let table: [String: any ModelFamily] = [
         "bert": BertFamily(),
         "roberta": RobertaFamily(),
+        "gpt2": GPT2Family(),
         "llama": LlamaFamily(modelType: "llama"),
         "mistral": LlamaFamily(modelType: "mistral"),
         "qwen2": LlamaFamily(modelType: "qwen2"),

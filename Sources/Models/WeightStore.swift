@@ -102,6 +102,19 @@ public final class WeightStore {
         return LinearLayer(weight: .dense(try tensor(weightName, shape: [out, inFeatures], trainable: trainable)), bias: bias)
     }
 
+    /// A Linear layer from a Conv1D (GPT-2), which stores its weight `[in, out]`: the weight is
+    /// copied transposed into the `[out, in]` layout every Linear here has, so adapters, merges and
+    /// kernels treat it as any other; the bias is as stored.
+    public func conv1D(_ name: String, out: Int, in inFeatures: Int, trainable: Bool) throws -> LinearLayer {
+        let stored = try tensor(name + ".weight", shape: [inFeatures, out], trainable: false)
+        let transposed = Tensor(zeros: [out, inFeatures], requiresGrad: trainable, name: name + ".weight")
+        for i in 0..<inFeatures {
+            for o in 0..<out { transposed.data[o * inFeatures + i] = stored.data[i * out + o] }
+        }
+        let bias = try tensor(name + ".bias", shape: [out], trainable: trainable)
+        return LinearLayer(weight: .dense(transposed), bias: bias)
+    }
+
     /// A table `[rows, width]` (an embedding): bf16 in place when frozen and stored so, else a
     /// dense tensor.
     public func table(_ name: String, shape: [Int], trainable: Bool) throws -> LinearLayer.Weight {

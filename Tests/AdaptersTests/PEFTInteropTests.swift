@@ -118,9 +118,11 @@ import TrainingCore
         var config =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/adapter_config.json")))
             as! [String: Any]
+        // fan_in_fan_out on nn.Linear layers: PEFT warns and sets it false, and so do we (it is
+        // true only on GPT-2's Conv1D layers, where it changes no update either).
         config["fan_in_fan_out"] = true
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))
-        #expect { _ = try PEFTAdapterFolder.load(folder.path, into: try Self.bert()) } throws: { "\($0)".contains("fan_in_fan_out") }
+        #expect((try PEFTAdapterFolder.load(folder.path, into: try Self.bert()) as? LoRAModel)?.config.fanInFanOut == false)
         config["fan_in_fan_out"] = false
         config["use_dora"] = true
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder.file("adapter_config.json")))

@@ -55,6 +55,21 @@ extension Graph {
         return out
     }
 
+    /// x[:, columns] for x seen as `[N, C]`: `[N, columns.count]` (GPT-2's fused q, k, v split).
+    public func columns(_ x: Tensor, _ columns: Range<Int>) -> Tensor {
+        let (rows, width, count) = (x.rows, x.columns, columns.count)
+        precondition(columns.lowerBound >= 0 && columns.upperBound <= width, "columns \(columns) of \(width)")
+        let out = Tensor(uninitialized: [rows, count])
+        for row in 0..<rows { (out.data + row * count).update(from: x.data + row * width + columns.lowerBound, count: count) }
+        record(out, [x]) { dy in
+            let grad = x.gradBuffer()
+            for row in 0..<rows {
+                for c in 0..<count { grad[row * width + columns.lowerBound + c] += dy[row * count + c] }
+            }
+        }
+        return out
+    }
+
     /// out[i] = x[rows[i]] for x seen as `[N, C]`: `[rows.count, C]`.
     public func selectRows(_ x: Tensor, _ rows: [Int]) -> Tensor {
         let dim = x.columns
