@@ -6,6 +6,10 @@ tokenizer.json trained here (`<|endoftext|>` is id 0, GPT-2's bos, eos and pad).
 fixtures/models/tiny-gpt2-parity.safetensors: model_goldens.parity on a right-padded causal-LM
 batch (logits, last hidden state, loss, every gradient (Conv1D ones in their stored [in, out]
 layout), ten AdamW losses) plus `greedy_prompt` and `greedy_tokens`: generate() without sampling.
+fixtures/peft/tiny-gpt2-lora/: a PEFT LoRA on c_attn, c_proj and c_fc (fan_in_fan_out, as PEFT
+sets for Conv1D) with random B; fixtures/models/tiny-gpt2-lora-logits.safetensors: its logits.
+fixtures/models/tiny-gpt2-classifier/ + -parity.safetensors: GPT2ForSequenceClassification (3
+labels, score on the last non-pad token) with the same parity record.
 
 Usage: python gpt2_goldens.py FIXTURES_DIR
 """
@@ -15,7 +19,8 @@ import sys
 import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel
+from peft import LoraConfig, get_peft_model
+from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model_goldens import parity  # noqa: E402
@@ -57,6 +62,29 @@ def main(fixtures):
     tensors["greedy_prompt"] = prompt[0]
     tensors["greedy_tokens"] = greedy[0, prompt.shape[1]:].contiguous()
     save_file(tensors, out, metadata={"generator": f"transformers {__import__('transformers').__version__}"})
+
+    torch.manual_seed(10)
+    base = GPT2LMHeadModel.from_pretrained(folder, attn_implementation="eager")
+    lora = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, fan_in_fan_out=True,
+                                           target_modules=["c_attn", "c_proj", "c_fc"]))
+    with torch.no_grad():
+        for name, parameter in lora.named_parameters():
+            if "lora_B" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    lora.eval()
+    lora.save_pretrained(os.path.join(fixtures, "peft", "tiny-gpt2-lora"))
+    with torch.no_grad():
+        logits = lora(input_ids=ids, attention_mask=mask).logits
+    save_file({"logits": logits.contiguous()}, os.path.join(fixtures, "models", "tiny-gpt2-lora-logits.safetensors"))
+
+    classifier_folder = os.path.join(fixtures, "models", "tiny-gpt2-classifier")
+    torch.manual_seed(11)
+    config.num_labels = 3
+    GPT2ForSequenceClassification(config).save_pretrained(classifier_folder)
+    tok.save(os.path.join(classifier_folder, "tokenizer.json"))
+    parity(GPT2ForSequenceClassification, classifier_folder,
+           {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 2])},
+           os.path.join(fixtures, "models", "tiny-gpt2-classifier-parity.safetensors"))
 
 
 if __name__ == "__main__":

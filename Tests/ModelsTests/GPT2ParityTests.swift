@@ -87,4 +87,25 @@ import TrainingCore
         }
         #expect(tokens == expected)
     }
+
+    /// GPT2ForSequenceClassification: scores of the last real token, the loss and every gradient.
+    @Test func theClassifierScoresTheLastRealToken() throws {
+        let golden = try ParityGolden("tiny-gpt2-classifier")
+        let loaded = try ModelLoader.load(
+            folder: FixturePaths.path("models/tiny-gpt2-classifier"), head: .sequenceClassification, trainable: true)
+        let model = try #require(loaded as? GPT2)
+        model.config.residualDropout = 0
+        model.config.embeddingDropout = 0
+        let batch = try golden.batch(tokenTypes: false)
+        let (logits, _) = maxDifference(model.classify(Graph(recording: false), batch).values, try golden.floats("logits"))
+        #expect(logits < 1e-4, "logits differ by \(logits)")
+        let graph = Graph(recording: true, training: true)
+        let loss = graph.crossEntropy(model.classify(graph, batch), targets: try golden.integers("labels"))
+        #expect(abs(loss.values[0] - (try golden.floats("loss"))[0]) < 1e-5)
+        graph.backward(loss)
+        for (name, parameter) in model.namedParameters {
+            let (difference, scale) = maxDifference(parameter.gradValues, try Self.reference(golden, name))
+            #expect(difference <= 1e-4 * max(scale, 1e-6), "\(name): gradient differs by \(difference) (max \(scale))")
+        }
+    }
 }
