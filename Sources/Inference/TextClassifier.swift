@@ -47,7 +47,9 @@ public final class TextClassifier {
         model = try ModelLoader.load(folder: folder, head: .sequenceClassification, labels: adapters.lazy.compactMap(\.files.labels).first)
         slots = try AdapterSlots.serve(adapters, on: model, switching: switching)
         tokenizer = try Tokenizer(path: folder)
-        self.maxLength = maxLength ?? tokenizer.configuredMaxLength ?? 512
+        // Without a length asked for, texts are cut to what the model's position table holds
+        // (transformers' truncation=True), not refused for being long.
+        self.maxLength = maxLength ?? min(tokenizer.configuredMaxLength ?? 512, model.tokenCapacity ?? Int.max)
         let head = model.classificationHeadName
         let headSaved = try adapters.contains { adapter in
             ((try adapter.files.configJSON())["modules_to_save"] as? [String] ?? []).contains { entry in

@@ -29,6 +29,20 @@ import Testing
         #expect(short.truncatedPromptTokens == 0)
     }
 
+    /// A text longer than the model's position table is cut to fit, as transformers' pipeline
+    /// does with truncation, for BERT (positions from 0) and RoBERTa (from pad_token_id + 1).
+    @Test func aLongTextIsTruncatedToThePositionsTheClassifierHas() throws {
+        for folder in ["tiny-bert", "models/tiny-roberta"] {
+            let classifier = try TextClassifier(folder: FixturePaths.path(folder))
+            let long = String(repeating: "the river ran past the old mill ", count: 30)
+            let capacity = try #require(classifier.model.tokenCapacity)
+            #expect(classifier.maxLength == capacity, "\(folder)")
+            let cut = classifier.tokenizer.decode(Array(classifier.tokenizer.encode(long, maxLength: capacity).ids))
+            let results = try classifier.classify([long, cut])
+            #expect(results[0].logits == results[1].logits || zip(results[0].logits, results[1].logits).allSatisfy { abs($0 - $1) < 1e-5 })
+        }
+    }
+
     @Test func noRoomForThePromptIsAnError() throws {
         let generator = try TextGenerator(folder: Self.tinyLlama)
         #expect { try generator.generate("hi", maxNewTokens: 128, sampling: .greedy) } throws: { "\($0)".contains("max_new_tokens 128") }
