@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "WorkflowsTests",
             dependencies: ["Workflows", "Adapters", "Inference", "Registry", "Training", "TailorTestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Adapters", "SafeTensors", "TailorTestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Adapters", "SafeTensors", "TrainingCore", "TailorTestSupport"]),
         .testTarget(
             name: "ServingTests",
             dependencies: ["Serving", "Inference", "Workflows", "Adapters", "TailorTestSupport"]),

@@ -155,6 +155,23 @@ public final class TextGenerator {
             return logits.indices.max { logits[$0] < logits[$1] } ?? 0
         case let .sample(temperature, topK, topP, _):
             guard temperature > 0 else { return nextToken(logits, sampling: .greedy, rng: &rng) }
+            // Neither top-k nor top-p: the whole softmax in index order, without sorting the
+            // vocabulary (a sort per token per sequence was most of a server step at 128k tokens).
+            if topK == 0 && topP >= 1 {
+                let maxLogit = logits.max() ?? 0
+                var total = 0.0
+                var weights = [Double](repeating: 0, count: logits.count)
+                for index in logits.indices {
+                    weights[index] = Double((logits[index] - maxLogit) / temperature).exponential
+                    total += weights[index]
+                }
+                var draw = Double(rng.nextFloat()) * total
+                for index in logits.indices {
+                    draw -= weights[index]
+                    if draw < 0 { return index }
+                }
+                return logits.indices.last { weights[$0] > 0 } ?? 0
+            }
             var order = logits.indices.sorted { logits[$0] > logits[$1] }
             if topK > 0 { order = Array(order.prefix(topK)) }
             let maxLogit = logits[order[0]]

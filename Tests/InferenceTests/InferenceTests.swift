@@ -4,6 +4,7 @@ import Inference
 import SafeTensors
 import TailorTestSupport
 import Testing
+import TrainingCore
 
 /// The Inference module on its own (not through the CLI): generation's context limits,
 /// classification batching and head checks, and deploy merges that refuse bad results.
@@ -41,6 +42,25 @@ import Testing
             let results = try classifier.classify([long, cut])
             #expect(results[0].logits == results[1].logits || zip(results[0].logits, results[1].logits).allSatisfy { abs($0 - $1) < 1e-5 })
         }
+    }
+
+    /// Sampling draws each token with its softmax probability, with and without top-k/top-p
+    /// (the unrestricted case runs without sorting the vocabulary).
+    @Test func samplingFollowsTheSoftmax() {
+        let logits: [Float] = [0, Float(log(2.0)), Float(log(3.0)), -.infinity]
+        for sampling in [Sampling.sample(temperature: 1, topK: 0, topP: 1, seed: 3), .sample(temperature: 1, topK: 3, topP: 1, seed: 3)] {
+            var rng = RandomGenerator(seed: 3)
+            var counts = [Int](repeating: 0, count: logits.count)
+            for _ in 0..<60_000 { counts[TextGenerator.nextToken(logits, sampling: sampling, rng: &rng)] += 1 }
+            #expect(counts[3] == 0, "a token of probability 0 is never drawn")
+            for (index, probability) in [1.0 / 6, 2.0 / 6, 3.0 / 6].enumerated() {
+                #expect(
+                    abs(Double(counts[index]) / 60_000 - probability) < 0.01, "\(sampling): token \(index) drawn \(counts[index]) times")
+            }
+        }
+        var rng = RandomGenerator(seed: 1)
+        let nan = TextGenerator.nextToken([.nan, 1, 2], sampling: .sample(temperature: 1, topK: 0, topP: 1, seed: 1), rng: &rng)
+        #expect((0..<3).contains(nan), "NaN logits still give a token id, never a trap")
     }
 
     @Test func noRoomForThePromptIsAnError() throws {
