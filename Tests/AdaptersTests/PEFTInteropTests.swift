@@ -12,7 +12,9 @@ import TrainingCore
 @Suite struct PEFTInteropTests {
     struct Golden {
         let file: SafeTensorsFile
-        init(_ name: String) throws { file = try SafeTensorsFile(path: FixturePaths.path("peft/\(name)/golden.safetensors")) }
+        init(_ name: String) throws { try self.init(path: FixturePaths.path("peft/\(name)/golden.safetensors")) }
+        /// Any golden file with `input_ids` and `attention_mask` (a family's parity record).
+        init(path: String) throws { file = try SafeTensorsFile(path: path) }
         func ints(_ key: String) throws -> [Int] {
             try file.tensor(key).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) }
         }

@@ -20,17 +20,7 @@ import TrainingCore
                 "base_model.model.classifier.dense.weight", "base_model.model.classifier.dense.bias",
                 "base_model.model.classifier.out_proj.weight", "base_model.model.classifier.out_proj.bias",
             ])
-        let parity = try SafeTensorsFile(path: FixturePaths.path("models/tiny-roberta-parity.safetensors"))
-        let shape = try parity.tensor("input_ids").shape
-        func integers(_ name: String) throws -> [Int] {
-            try parity.tensor(name).data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map(Int.init) }
-        }
-        let ids = try integers("input_ids"), mask = try integers("attention_mask")
-        let rows = 0..<shape[0]
-        let batch = TokenBatch(
-            ids: rows.map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) },
-            mask: rows.map { row in mask[(row * shape[1])..<((row + 1) * shape[1])].map { $0 != 0 } },
-            tokenTypes: rows.map { _ in [Int](repeating: 0, count: shape[1]) })
+        let batch = try PEFTInteropTests.Golden(path: FixturePaths.path("models/tiny-roberta-parity.safetensors")).batch()
         let logits = model.classify(Graph(recording: false), batch).values
         let expected = try SafeTensorsFile(path: FixturePaths.path("models/tiny-roberta-lora-logits.safetensors")).tensor("logits").floats()
         let difference = zip(logits, expected).map { abs($0 - $1) }.max() ?? 1
