@@ -105,11 +105,24 @@ def metaspace(normalizer_style):
     return tok
 
 
+def unigram():
+    """T5's layout: a Unigram model, Metaspace (prepend always, split) and `</s>` after each text."""
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tok.train_from_iterator(TRAINING, trainers.UnigramTrainer(vocab_size=300, special_tokens=["<pad>", "</s>", "<unk>"],
+                                                              unk_token="<unk>", show_progress=False))
+    eos = tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B:1 </s>:1",
+                                                       special_tokens=[("</s>", eos)])
+    return tok
+
+
 def main(fixtures):
     out = os.path.join(fixtures, "tokenizers")
     os.makedirs(out, exist_ok=True)
     kinds = {"wordpiece": wordpiece(), "gpt2-bpe": byte_level(False), "llama3-bpe": byte_level(True),
-             "metaspace-bpe": metaspace(False), "metaspace-normalizer-bpe": metaspace(True)}
+             "metaspace-bpe": metaspace(False), "metaspace-normalizer-bpe": metaspace(True), "t5-unigram": unigram()}
     goldens = {}
     for name, tok in kinds.items():
         tok.add_special_tokens(["[CLS]", "[SEP]"] if name == "wordpiece" else ["<|end_of_text|>"])
@@ -132,6 +145,12 @@ def main(fixtures):
             "truncated_padded": {"max_length": 16, "pad_id": 0, "texts": TEST_LINES[:4],
                                  "ids": [e.ids for e in batch], "attention_mask": [e.attention_mask for e in batch]},
         }
+        if name == "t5-unigram":
+            # Characters the vocabulary lacks: one unknown id per run (tokenizers fuses them).
+            tok.no_truncation()
+            tok.no_padding()
+            goldens[name]["unknown"] = [{"text": t, "ids": tok.encode(t).ids, "tokens": tok.encode(t).tokens}
+                                        for t in ["日本語 ☃ and more", "zzqx ☃☃ Hello", "☃"]]
     with open(os.path.join(out, "test-text.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(line.replace("\n", "\\n").replace("\r", "\\r") for line in TEST_LINES) + "\n")
     with open(os.path.join(out, "goldens.json"), "w", encoding="utf-8") as f:

@@ -1,12 +1,13 @@
 import Foundation
 
-/// The vocabulary model of tokenizer.json: WordPiece (BERT) or BPE (GPT-2, Llama).
+/// The vocabulary model of tokenizer.json: WordPiece (BERT), BPE (GPT-2, Llama) or Unigram (T5).
 final class TokenizerModel: @unchecked Sendable {
     enum Kind {
         case wordPiece(prefix: String, maxChars: Int)
         case bpe(
             ranks: [String: Int], byteFallback: Bool, fuseUnknown: Bool, ignoreMerges: Bool,
             continuingPrefix: String?, endOfWordSuffix: String?)
+        case unigram(UnigramModel)
     }
 
     let kind: Kind
@@ -18,6 +19,13 @@ final class TokenizerModel: @unchecked Sendable {
     private let cacheLock = NSLock()
 
     init(_ json: JSONObject) throws {
+        if json.type == "Unigram" {
+            let model = try UnigramModel(json)
+            kind = .unigram(model)
+            vocab = model.ids
+            unknownToken = model.unknownId.map { model.pieces[$0].piece }
+            return
+        }
         guard let vocab = json.values["vocab"] as? [String: Any] else { throw json.fail("model has no vocab") }
         var table: [String: Int] = [:]
         for (token, id) in vocab { table[token] = try json.tokenId(id, "vocab id of \(token)") }
@@ -47,7 +55,7 @@ final class TokenizerModel: @unchecked Sendable {
                 continuingPrefix: json.optionalString("continuing_subword_prefix"),
                 endOfWordSuffix: json.optionalString("end_of_word_suffix"))
         default:
-            throw json.fail("model type \(json.type ?? "") is not supported (WordPiece, BPE)")
+            throw json.fail("model type \(json.type ?? "") is not supported (WordPiece, BPE, Unigram)")
         }
     }
 
@@ -57,6 +65,7 @@ final class TokenizerModel: @unchecked Sendable {
         let ids: [Int]
         switch kind {
         case let .wordPiece(prefix, maxChars): ids = wordPiece(word, prefix: prefix, maxChars: maxChars)
+        case let .unigram(model): ids = model.encode(word)
         case let .bpe(ranks, byteFallback, fuseUnknown, ignoreMerges, continuingPrefix, suffix):
             ids = bpe(
                 word, ranks: ranks, byteFallback: byteFallback, fuseUnknown: fuseUnknown, ignoreMerges: ignoreMerges,

@@ -13,7 +13,7 @@ import Testing
         return root["tokenizers"] as! [String: [String: Any]]
     }()
 
-    static let kinds = ["wordpiece", "gpt2-bpe", "llama3-bpe", "metaspace-bpe", "metaspace-normalizer-bpe"]
+    static let kinds = ["wordpiece", "gpt2-bpe", "llama3-bpe", "metaspace-bpe", "metaspace-normalizer-bpe", "t5-unigram"]
 
     @Test(arguments: kinds)
     func idsTokensAndDecoding(kind: String) throws {
@@ -45,6 +45,18 @@ import Testing
         let encodings = tokenizer.encodeBatch(batch["texts"] as! [String], maxLength: 16, padding: .fixed(16), padId: 0)
         #expect(encodings.map(\.ids) == batch["ids"] as! [[Int]], "\(kind): truncated and padded ids")
         #expect(encodings.map(\.attentionMask) == batch["attention_mask"] as! [[Int]], "\(kind): attention masks")
+    }
+
+    /// Unigram (T5): characters no piece covers become one unknown id per run, as tokenizers
+    /// fuses them.
+    @Test func unigramFusesRunsOfUnknownCharacters() throws {
+        let tokenizer = try Tokenizer(path: FixturePaths.path("tokenizers/t5-unigram.json"))
+        let cases = try #require(Self.goldens["t5-unigram"]!["unknown"] as? [[String: Any]])
+        #expect(cases.count == 3)
+        for golden in cases {
+            let text = golden["text"] as! String
+            #expect(tokenizer.encode(text).ids == golden["ids"] as! [Int], "\(text)")
+        }
     }
 
     /// Left padding (a decoder family's choice) puts the same pad ids, type ids and zero mask
