@@ -49,6 +49,24 @@ struct LayerLinears<Layer>: @unchecked Sendable {
     func path(_ suffix: Substring) -> WritableKeyPath<Layer, LinearLayer>? {
         fields.first { $0.0 == suffix }?.1
     }
+
+    /// The Linear module `name` ("prefix.N.field") of `layers`, if it names one.
+    func linear(named name: String, in layers: [Layer], prefix: String) -> LinearLayer? {
+        guard let (index, suffix) = layerIndex(name, prefix: prefix), layers.indices.contains(index), let path = path(suffix) else {
+            return nil
+        }
+        return layers[index][keyPath: path]
+    }
+
+    /// Replaces the Linear module `name` of `layers`; false when it names none.
+    @discardableResult
+    func setLinear(_ layer: LinearLayer, named name: String, in layers: inout [Layer], prefix: String) -> Bool {
+        guard let (index, suffix) = layerIndex(name, prefix: prefix), layers.indices.contains(index), let path = path(suffix) else {
+            return false
+        }
+        layers[index][keyPath: path] = layer
+        return true
+    }
 }
 
 /// Splits "prefix.N.rest" into (N, rest) when `name` starts with `prefix`.

@@ -272,10 +272,7 @@ extension Bert: AdaptableModel {
     public func linear(named name: String) -> LinearLayer? {
         if name == layout.headDense { return pooler }
         if name == layout.headOutput { return classifier }
-        guard let (index, suffix) = layerIndex(name, prefix: layout.prefix + "encoder.layer."), layers.indices.contains(index),
-            let path = Self.layerLinears.path(suffix)
-        else { return nil }
-        return layers[index][keyPath: path]
+        return Self.layerLinears.linear(named: name, in: layers, prefix: layout.prefix + "encoder.layer.")
     }
 
     public func setLinear(_ layer: LinearLayer, named name: String) {
@@ -287,10 +284,7 @@ extension Bert: AdaptableModel {
             classifier = layer
             return
         }
-        guard let (index, suffix) = layerIndex(name, prefix: layout.prefix + "encoder.layer."), layers.indices.contains(index),
-            let path = Self.layerLinears.path(suffix)
-        else { return }
-        layers[index][keyPath: path] = layer
+        Self.layerLinears.setLinear(layer, named: name, in: &layers, prefix: layout.prefix + "encoder.layer.")
     }
 
     /// A layer's LayerNorm bias by its name inside the layer.

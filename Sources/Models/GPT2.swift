@@ -249,10 +249,7 @@ extension GPT2: AdaptableModel {
 
     public func linear(named name: String) -> LinearLayer? {
         if name == "score" { return score }
-        guard let (index, suffix) = layerIndex(name, prefix: "transformer.h."), layers.indices.contains(index),
-            let path = Self.layerLinears.path(suffix)
-        else { return nil }
-        return layers[index][keyPath: path]
+        return Self.layerLinears.linear(named: name, in: layers, prefix: "transformer.h.")
     }
 
     public func setLinear(_ layer: LinearLayer, named name: String) {
@@ -260,10 +257,7 @@ extension GPT2: AdaptableModel {
             score = layer
             return
         }
-        guard let (index, suffix) = layerIndex(name, prefix: "transformer.h."), layers.indices.contains(index),
-            let path = Self.layerLinears.path(suffix)
-        else { return }
-        layers[index][keyPath: path] = layer
+        Self.layerLinears.setLinear(layer, named: name, in: &layers, prefix: "transformer.h.")
     }
 
     // Trained LayerNorm biases (bias="all") on GPT-2 are not routed yet: none are offered.

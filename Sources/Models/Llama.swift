@@ -366,10 +366,7 @@ extension Llama: AdaptableModel {
     public func linear(named name: String) -> LinearLayer? {
         if name == "lm_head" { return lmHead }
         if name == "score" { return score }
-        guard let (index, suffix) = layerIndex(name, prefix: "model.layers."), layers.indices.contains(index),
-            let path = Self.layerLinears.path(suffix)
-        else { return nil }
-        return layers[index][keyPath: path]
+        return Self.layerLinears.linear(named: name, in: layers, prefix: "model.layers.")
     }
 
     public func setLinear(_ layer: LinearLayer, named name: String) {
@@ -381,10 +378,7 @@ extension Llama: AdaptableModel {
             score = layer
             return
         }
-        guard let (index, suffix) = layerIndex(name, prefix: "model.layers."), layers.indices.contains(index),
-            let path = Self.layerLinears.path(suffix)
-        else { return }
-        layers[index][keyPath: path] = layer
+        Self.layerLinears.setLinear(layer, named: name, in: &layers, prefix: "model.layers.")
     }
 
     // RMSNorm has no bias: every bias of the family (Qwen2's q/k/v, attention_bias, mlp_bias) is a Linear's.
