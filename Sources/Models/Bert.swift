@@ -350,10 +350,15 @@ extension Bert: TransformerModel {
     }
 }
 
-/// BERT encoders (`BertModel`, `BertForSequenceClassification`).
-public struct BertFamily: ModelFamily {
-    public init() {}
-    public var name: String { "BERT" }
+/// A family built on ``Bert``'s layers: what differs is its ``EncoderLayout`` and class names;
+/// the heads, PEFT's defaults (the same for BERT and RoBERTa in PEFT's mapping) and loading are shared.
+public protocol EncoderFamily: ModelFamily {
+    /// transformers' class-name prefix: "Bert", "Roberta".
+    var classPrefix: String { get }
+    var layout: EncoderLayout { get }
+}
+
+extension EncoderFamily {
     public var heads: [ModelHead] { [.sequenceClassification, .encoder] }
     public var defaultHead: ModelHead { .sequenceClassification }
     public var defaultLoRATargets: [String] { ["query", "value"] }
@@ -362,18 +367,29 @@ public struct BertFamily: ModelFamily {
     public var bottleneckTargets: [String] { ["output.dense"] }
 
     public func architecture(for head: ModelHead) -> String {
-        head == .sequenceClassification ? "BertForSequenceClassification" : "BertModel"
+        classPrefix + (head == .sequenceClassification ? "ForSequenceClassification" : "Model")
     }
 
-    /// A `BertModel` checkpoint's names lack "bert.": accepted for `BertForSequenceClassification`.
-    public func sanitize(_ weights: WeightStore) { weights.prefixAliases = [("bert.", "")] }
+    /// A bare encoder checkpoint (`BertModel`, `RobertaModel`) names its tensors without the
+    /// prefix: accepted for the classifier.
+    public func sanitize(_ weights: WeightStore) { weights.prefixAliases = [(layout.prefix, "")] }
 
     public func load(
         _ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
         labels: [String]?
     ) throws -> any TransformerModel {
-        var bertConfig = try BertConfig(config)
-        if let labels { bertConfig.labels = labels }
-        return try Bert(config: bertConfig, weights: weights, withClassifier: head == .sequenceClassification, trainable: trainable)
+        var encoderConfig = try BertConfig(config)
+        if let labels { encoderConfig.labels = labels }
+        return try Bert(
+            config: encoderConfig, weights: weights, withClassifier: head == .sequenceClassification, trainable: trainable,
+            layout: layout)
     }
+}
+
+/// BERT encoders (`BertModel`, `BertForSequenceClassification`).
+public struct BertFamily: EncoderFamily {
+    public init() {}
+    public var name: String { "BERT" }
+    public var classPrefix: String { "Bert" }
+    public var layout: EncoderLayout { .bert }
 }

@@ -4,32 +4,11 @@ import TrainingCore
 /// "roberta.", with positions that count real tokens from `pad_token_id + 1` (padding sits at
 /// `pad_token_id`), one segment embedding, and a head of dense + tanh on `<s>` then `out_proj`
 /// (dropout before each, no pooler).
-public struct RobertaFamily: ModelFamily {
+public struct RobertaFamily: EncoderFamily {
     public init() {}
     public var name: String { "RoBERTa" }
-    public var heads: [ModelHead] { [.sequenceClassification, .encoder] }
-    public var defaultHead: ModelHead { .sequenceClassification }
-    public var defaultLoRATargets: [String] { ["query", "value"] }
-    public var defaultIA3Targets: (targets: [String], feedforward: [String]) { (["key", "value", "output.dense"], ["output.dense"]) }
-    public var bottleneckTargets: [String] { ["output.dense"] }
-
-    public func architecture(for head: ModelHead) -> String {
-        head == .sequenceClassification ? "RobertaForSequenceClassification" : "RobertaModel"
-    }
-
-    /// A `RobertaModel` checkpoint's names lack "roberta.".
-    public func sanitize(_ weights: WeightStore) { weights.prefixAliases = [("roberta.", "")] }
-
-    public func load(
-        _ config: ConfigReader, weights: WeightStore, head: ModelHead, trainable: Bool,
-        labels: [String]?
-    ) throws -> any TransformerModel {
-        var encoderConfig = try BertConfig(config)
-        if let labels { encoderConfig.labels = labels }
-        return try Bert(
-            config: encoderConfig, weights: weights, withClassifier: head == .sequenceClassification, trainable: trainable,
-            layout: .roberta)
-    }
+    public var classPrefix: String { "Roberta" }
+    public var layout: EncoderLayout { .roberta }
 }
 
 extension EncoderLayout {
