@@ -66,6 +66,16 @@ public struct EncoderLayout: Sendable {
     /// RoBERTa's head applies dropout before its dense layer too; BERT's pooler does not.
     public var dropoutBeforeHeadDense: Bool
 
+    /// The Linear that ends `head`: the sequence classifier's output layer, or the per-token
+    /// `classifier` / `qa_outputs` every BERT-style family names alike.
+    public func outputName(of head: ModelHead) -> String {
+        switch head {
+        case .sequenceClassification: headOutput
+        case .questionAnswering: "qa_outputs"
+        default: "classifier"
+        }
+    }
+
     /// BERT: positions 0, 1, 2… after any prefix; pooler + tanh, then `classifier`.
     public static let bert = EncoderLayout(
         prefix: "bert.", family: BertFamily(), positions: { ids, _, offset, virtual in (0..<(ids.count + virtual)).map { offset + $0 } },
@@ -114,10 +124,21 @@ public final class Bert {
     /// initialised as transformers does (normal(0, initializer_range), zero bias).
     public let head: ModelHead
 
-    public init(config: BertConfig, weights: WeightStore, withClassifier: Bool, trainable: Bool, layout: EncoderLayout = .bert) throws {
+    public convenience init(
+        config: BertConfig, weights: WeightStore, withClassifier: Bool, trainable: Bool, layout: EncoderLayout = .bert
+    ) throws {
+        try self.init(
+            config: config, weights: weights, head: withClassifier ? .sequenceClassification : .encoder, trainable: trainable,
+            layout: layout)
+    }
+
+    /// Loads with `head`: the sequence classifier on the first token, a Linear on every token
+    /// (`classifier` for labels, `qa_outputs` for answer spans), or none.
+    public init(config: BertConfig, weights: WeightStore, head: ModelHead, trainable: Bool, layout: EncoderLayout = .bert) throws {
         self.config = config
         self.layout = layout
-        head = withClassifier ? .sequenceClassification : .encoder
+        self.head = head
+        let headOutput = layout.outputName(of: head)
         layout.family.sanitize(weights)
         let prefix = layout.prefix
         let h = config.hiddenSize
@@ -132,7 +153,7 @@ public final class Bert {
         var newlyInitialized: [String] = []
         func linear(_ name: String, out: Int, in inFeatures: Int, initialiseIfMissing: Bool = false) throws -> LinearLayer {
             let stored = weights.storedShape(name + ".weight")
-            let mismatched = name == layout.headOutput && stored.map { $0.count == 2 && $0[0] != out && $0[1] == inFeatures } == true
+            let mismatched = name == headOutput && stored.map { $0.count == 2 && $0[0] != out && $0[1] == inFeatures } == true
             if mismatched { replacedHeadLabels = stored?[0] }
             if initialiseIfMissing && (!weights.contains(name + ".weight") || mismatched) {
                 let weight = Tensor(
@@ -173,10 +194,18 @@ public final class Bert {
                     attentionNormBias: attentionNormBias, outputNormWeight: outputNormWeight,
                     outputNormBias: outputNormBias))
         }
-        if withClassifier {
+        switch head {
+        case .sequenceClassification:
             pooler = try linear(layout.headDense, out: h, in: h, initialiseIfMissing: true)
             classifier = try linear(layout.headOutput, out: config.labels.count, in: h, initialiseIfMissing: true)
-        } else if layout.headDense.hasPrefix(prefix), weights.contains(layout.headDense + ".weight") {
+        case .tokenClassification:
+            classifier = try linear("classifier", out: config.labels.count, in: h, initialiseIfMissing: true)
+        case .questionAnswering:
+            classifier = try linear("qa_outputs", out: 2, in: h, initialiseIfMissing: true)
+        case .encoder, .causalLM:
+            break
+        }
+        if head == .encoder, layout.headDense.hasPrefix(prefix), weights.contains(layout.headDense + ".weight") {
             pooler = try linear(layout.headDense, out: h, in: h)
         }
         namedParameters = parameters
@@ -253,6 +282,20 @@ public final class Bert {
         let pooled = graph.tanh(graph.linear(first, pooler))
         return graph.linear(graph.dropout(pooled, p: config.classifierDropout, rng: &rng), classifier)
     }
+
+    /// `…ForTokenClassification` (dropout, then `classifier`) and `…ForQuestionAnswering`
+    /// (`qa_outputs`, no dropout) on every token: `[B·T, outputs]`, prompt tuning's virtual
+    /// tokens left out as PEFT leaves them out.
+    public func labelTokens(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
+        guard let classifier else { preconditionFailure("loaded without a token head") }
+        var hidden = encode(graph, batch)
+        if let virtual = virtualTokens?.rows {
+            let length = batch.length + virtual
+            hidden = graph.selectRows(hidden, (0..<batch.batch).flatMap { row in (virtual..<length).map { row * length + $0 } })
+        }
+        if head == .tokenClassification { hidden = graph.dropout(hidden, p: config.classifierDropout, rng: &rng) }
+        return graph.linear(hidden, classifier)
+    }
 }
 
 extension Bert: AdaptableModel {
@@ -263,15 +306,15 @@ extension Bert: AdaptableModel {
 
     public var linearModuleNames: [String] {
         layers.indices.flatMap { Self.layerLinears.names(prefix: layout.prefix + "encoder.layer.\($0).") }
-            + (pooler == nil ? [] : [layout.headDense]) + (classifier == nil ? [] : [layout.headOutput])
+            + (pooler == nil ? [] : [layout.headDense]) + (classificationHeadName.map { [$0] } ?? [])
     }
 
     public var outputModuleName: String? { nil }
-    public var classificationHeadName: String? { classifier == nil ? nil : layout.headOutput }
+    public var classificationHeadName: String? { classifier == nil ? nil : layout.outputName(of: head) }
 
     public func linear(named name: String) -> LinearLayer? {
         if name == layout.headDense { return pooler }
-        if name == layout.headOutput { return classifier }
+        if name == classificationHeadName { return classifier }
         return Self.layerLinears.linear(named: name, in: layers, prefix: layout.prefix + "encoder.layer.")
     }
 
@@ -280,7 +323,7 @@ extension Bert: AdaptableModel {
             pooler = layer
             return
         }
-        if name == layout.headOutput {
+        if name == classificationHeadName {
             classifier = layer
             return
         }
@@ -346,7 +389,11 @@ extension Bert: TransformerModel {
     public func reseedDropout(seed: UInt64, step: Int) { rng = RandomGenerator(seed: seed, streams: UInt64(step), 0) }
 
     public func forward(_ graph: Graph, _ batch: TokenBatch) -> Tensor {
-        head == .sequenceClassification ? classify(graph, batch) : encode(graph, batch)
+        switch head {
+        case .sequenceClassification: classify(graph, batch)
+        case .tokenClassification, .questionAnswering: labelTokens(graph, batch)
+        case .encoder, .causalLM: encode(graph, batch)
+        }
     }
 }
 
@@ -359,7 +406,7 @@ public protocol EncoderFamily: ModelFamily {
 }
 
 extension EncoderFamily {
-    public var heads: [ModelHead] { [.sequenceClassification, .encoder] }
+    public var heads: [ModelHead] { [.sequenceClassification, .tokenClassification, .questionAnswering, .encoder] }
     public var defaultHead: ModelHead { .sequenceClassification }
     public var defaultLoRATargets: [String] { ["query", "value"] }
     public var defaultIA3Targets: (targets: [String], feedforward: [String]) { (["key", "value", "output.dense"], ["output.dense"]) }
@@ -367,7 +414,7 @@ extension EncoderFamily {
     public var bottleneckTargets: [String] { ["output.dense"] }
 
     public func architecture(for head: ModelHead) -> String {
-        classPrefix + (head == .sequenceClassification ? "ForSequenceClassification" : "Model")
+        classPrefix + (head.classSuffix ?? "Model")
     }
 
     /// A bare encoder checkpoint (`BertModel`, `RobertaModel`) names its tensors without the
@@ -381,8 +428,7 @@ extension EncoderFamily {
         var encoderConfig = try BertConfig(config)
         if let labels { encoderConfig.labels = labels }
         return try Bert(
-            config: encoderConfig, weights: weights, withClassifier: head == .sequenceClassification, trainable: trainable,
-            layout: layout)
+            config: encoderConfig, weights: weights, head: head, trainable: trainable, layout: layout)
     }
 }
 

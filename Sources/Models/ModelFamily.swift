@@ -9,6 +9,10 @@ public enum ModelHead: String, Sendable, Codable, CaseIterable {
     case causalLM = "causal-lm"
     /// The last hidden state alone (embeddings).
     case encoder
+    /// Labels per token (named entities): a Linear `classifier` on every position.
+    case tokenClassification = "token-classification"
+    /// An answer span's start and end logits per token: `qa_outputs`, a Linear to 2.
+    case questionAnswering = "question-answering"
 
     /// PEFT's `task_type` for adapters trained with this head.
     public var peftTaskType: String {
@@ -16,8 +20,34 @@ public enum ModelHead: String, Sendable, Codable, CaseIterable {
         case .sequenceClassification: "SEQ_CLS"
         case .causalLM: "CAUSAL_LM"
         case .encoder: "FEATURE_EXTRACTION"
+        case .tokenClassification: "TOKEN_CLS"
+        case .questionAnswering: "QUESTION_ANS"
         }
     }
+
+    /// The end of transformers' class name for a model with this head ("ForTokenClassification").
+    public var classSuffix: String? {
+        switch self {
+        case .sequenceClassification: "ForSequenceClassification"
+        case .causalLM: "ForCausalLM"
+        case .encoder: nil
+        case .tokenClassification: "ForTokenClassification"
+        case .questionAnswering: "ForQuestionAnswering"
+        }
+    }
+
+    /// The modules PEFT's task model for this head adds to `modules_to_save` (its
+    /// `classifier_module_names`, `qa_module_names`), found or not.
+    public var peftHeadModules: [String] {
+        switch self {
+        case .sequenceClassification, .tokenClassification: ["classifier", "score"]
+        case .questionAnswering: ["qa_outputs"]
+        case .causalLM, .encoder: []
+        }
+    }
+
+    /// Whether the head's outputs are named labels (config.json's id2label).
+    public var hasLabels: Bool { self == .sequenceClassification || self == .tokenClassification }
 
     /// The head a PEFT `task_type` implies, nil for one this code has no head for.
     public init?(peftTaskType: String) {
@@ -78,7 +108,10 @@ extension ModelFamily {
     /// The head a fine-tuned folder was saved with, from config.json's `architectures`.
     public func head(savedIn config: ConfigReader) -> ModelHead {
         let architectures = config.values["architectures"] as? [String] ?? []
-        return head(for: architectures.contains { $0.hasSuffix("ForSequenceClassification") } ? .sequenceClassification : nil)
+        let saved = ModelHead.allCases.first { head in
+            head != .causalLM && head.classSuffix.map { suffix in architectures.contains { $0.hasSuffix(suffix) } } == true
+        }
+        return head(for: saved)
     }
 }
 
@@ -171,10 +204,26 @@ extension TransformerModel {
         switch head {
         case .causalLM:
             return (causalLMLoss(graph, batch, labels: targets), nil)
-        case .sequenceClassification, .encoder:
+        case .sequenceClassification, .encoder, .tokenClassification:
             let logits = forward(graph, batch)
             return (graph.crossEntropy(logits, targets: targets), logits)
+        case .questionAnswering:
+            return questionAnsweringLoss(graph, batch, targets: targets)
         }
+    }
+
+    /// transformers' span loss: cross-entropy of the start logits `[B, T]` against each row's
+    /// start token and of the end logits against its end token, averaged. `targets` holds every
+    /// row's start, then every row's end. The logits returned are the head's `[B·T, 2]`.
+    func questionAnsweringLoss(_ graph: Graph, _ batch: TokenBatch, targets: [Int]) -> (loss: Tensor, logits: Tensor?) {
+        let logits = forward(graph, batch)
+        let (b, t) = (batch.batch, batch.length)
+        let starts = graph.reshape(graph.columns(logits, 0..<1), [b, t])
+        let ends = graph.reshape(graph.columns(logits, 1..<2), [b, t])
+        let loss = graph.addScaled(
+            graph.scale(graph.crossEntropy(starts, targets: Array(targets.prefix(b))), by: 0.5),
+            graph.crossEntropy(ends, targets: Array(targets.suffix(b))), factor: 0.5)
+        return (loss, logits)
     }
 
     /// Refuses ids outside the embedding table (the lookup reads rows unchecked) and sequences

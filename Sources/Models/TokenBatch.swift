@@ -1,3 +1,5 @@
+import Tokenizers
+
 /// A batch of token sequences, all padded to one length: what the models take.
 public struct TokenBatch: Sendable {
     public var batch: Int
@@ -16,6 +18,28 @@ public struct TokenBatch: Sendable {
         self.ids = ids.flatMap { $0 }
         self.mask = mask?.flatMap { $0 } ?? [Bool](repeating: true, count: batch * length)
         self.tokenTypes = tokenTypes?.flatMap { $0 } ?? [Int](repeating: 0, count: batch * length)
+    }
+
+    /// Rows of different lengths padded to the longest with `padId` on `side`: mask false and
+    /// segment 0 there.
+    public init(padding rows: [[Int]], typeIds: [[Int]]? = nil, padId: Int, side: PaddingSide = .right) {
+        let length = rows.map(\.count).max() ?? 0
+        func padded<T>(_ row: [T], _ filler: T) -> [T] {
+            let fill = [T](repeating: filler, count: length - row.count)
+            return side == .left ? fill + row : row + fill
+        }
+        self.init(
+            ids: rows.map { padded($0, padId) }, mask: rows.map { padded([Bool](repeating: true, count: $0.count), false) },
+            tokenTypes: typeIds.map { $0.map { padded($0, 0) } })
+    }
+
+    /// Per-token values of rows (labels) padded as ``init(padding:typeIds:padId:side:)`` pads their ids.
+    public static func pad(_ rows: [[Int]], with filler: Int, side: PaddingSide = .right) -> [Int] {
+        let length = rows.map(\.count).max() ?? 0
+        return rows.flatMap { row in
+            let fill = [Int](repeating: filler, count: length - row.count)
+            return side == .left ? fill + row : row + fill
+        }
     }
 
     /// The batch with `count` always-visible positions (virtual tokens) before every sequence:

@@ -3,17 +3,23 @@ import ArgumentParser
 import Foundation
 import Inference
 import SafeTensors
+import Training
 import Workflows
 
 struct ClassifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify",
-        abstract: "Classify texts with a sequence-classification model.",
+        abstract: "Classify texts, or tag the entities in them.",
         discussion: """
             Runs a BERT (pooler + classifier) or Llama-family (score head) model folder on texts \
             given as arguments or as a JSONL file with "text" (and optional "text_pair") per line. \
             Prints the label and logits per text; with --json one JSON object per input line with \
             "text", "label" and "logits".
+
+            With --task token-classification the model (BertForTokenClassification and the like, \
+            or a base with a TOKEN_CLS adapter) tags every word, and the entities found are \
+            printed with their character spans: "PER\t0-10\tAda Lovelace" per entity, or with \
+            --json {"text", "entities": [{"type", "text", "start", "end", "score"}]} per text.
 
             --adapter applies an adapter (a folder or a registry reference); repeat it to stack \
             adapters, NAME:WEIGHT weighting each. A JSONL line may name its own adapter or stack \
@@ -26,6 +32,7 @@ struct ClassifyCommand: ParsableCommand {
               tailor classify --model ./my-classifier --input reviews.jsonl --json
               tailor classify --model fixtures/tiny-bert --adapter sentiment:0.7 --adapter topic:0.3 "great match"
               tailor classify --model fixtures/tiny-bert --input mixed.jsonl   # {"text": …, "adapter": "sentiment@prod"}
+              tailor classify --task token-classification --model runs/ner-model "Ada Lovelace visited Paris."
             """
     )
 
@@ -46,15 +53,44 @@ struct ClassifyCommand: ParsableCommand {
     @Option(help: "Inputs per forward pass.")
     var batchSize = 16
 
+    @Option(help: "classification (a label per text) or token-classification (entities).")
+    var task: Dataset.Task = .classification
+
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
         guard !texts.isEmpty || input != nil else { throw ValidationError("give texts as arguments or --input FILE.jsonl") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        guard task == .classification || task == .tokenClassification else {
+            throw ValidationError("--task must be classification or token-classification (see `tailor answer`, `tailor generate`)")
+        }
+    }
+
+    /// Tags the entities of each text (one adapter stack for all).
+    func tagEntities() throws {
+        var inputs = texts
+        if let input {
+            let rows = try JSONLInput.read(input)
+            inputs += try JSONLInput.strings(rows, key: "text", path: input) ?? []
+            if try JSONLInput.optionalStrings(rows, key: "adapter", path: input).contains(where: { $0 != nil }) {
+                throw UsageProblem(description: "\(input): per-line adapters are for --task classification; give --adapter instead")
+            }
+        }
+        let tagger = try EntityTagger(folder: model, adapters: adapterOptions.stack(model: model), maxLength: maxLength ?? 512)
+        for text in inputs {
+            let entities = try tagger.tag(text)
+            if outputOptions.json {
+                try outputOptions.emit(TaggedText(text: text, entities: entities))
+            } else {
+                print(text)
+                for entity in entities { print("  \(entity.type)\t\(entity.start)-\(entity.end)\t\(entity.text)") }
+            }
+        }
     }
 
     func run() throws {
         try reportingErrors {
+            if task == .tokenClassification { return try tagEntities() }
             var inputs = texts
             var pairs: [String]?
             var lineAdapters: [String?]?

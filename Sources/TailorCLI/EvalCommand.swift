@@ -10,13 +10,16 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate a model or an adapter on a labelled dataset.",
         discussion: """
-            Computes the loss and, for classification, accuracy and macro-F1 (perplexity for \
-            causal LM) of a model folder, optionally with a PEFT adapter folder on top (ours or \
-            Python PEFT's).
+            Computes the loss and the task's metrics of a model folder, optionally with a PEFT \
+            adapter folder on top (ours or Python PEFT's): accuracy and macro-F1 (classification), \
+            perplexity (causal-lm), seqeval's entity-level precision, recall and F1 \
+            (token-classification: "tokens" and "ner_tags" per record), SQuAD's exact_match and \
+            F1 in percent (question-answering: "question", "context", "answers" per record).
 
             Examples:
               tailor eval --model ~/.cache/tailor/all-MiniLM-L6-v2 --adapter runs/sentiment --data fixtures/sentiment/test.jsonl
               tailor eval --model runs/full-model --data test.csv --json
+              tailor eval --model runs/ner-model --task token-classification --data fixtures/tasks/ner/test.jsonl
             """
     )
 
@@ -26,6 +29,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "What the model was trained for.") var task: Dataset.Task = .classification
     @Option(help: "Examples per forward pass.") var batchSize = 32
     @Option(help: "Truncate inputs to this many tokens.") var maxLength = 128
+    @Option(help: "Question answering: tokens that neighbouring windows of a long context share (a quarter of --max-length).") var docStride: Int?
     @Option(help: "4-bit type the base was trained with (QLoRA).") var quantize: QuantType?
     @OptionGroup var outputOptions: OutputOptions
 
@@ -37,7 +41,7 @@ struct EvalCommand: ParsableCommand {
         try reportingErrors {
             let result = try Evaluation.result(
                 folder: model, adapters: adapterOptions.stack(model: model), data: data, task: task,
-                quantize: quantize, maxLength: maxLength, batchSize: batchSize)
+                quantize: quantize, maxLength: maxLength, docStride: docStride, batchSize: batchSize)
             if outputOptions.json {
                 try outputOptions.emit(result)
             } else {

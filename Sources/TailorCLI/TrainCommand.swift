@@ -61,6 +61,7 @@ struct TrainCommand: ParsableCommand {
     var initLoraWeights: LoRAConfig.Initialization.Choice = .kaiming
     @Option(help: "Quantize the frozen base to 4 bits (QLoRA).") var quantize: QuantType?
     @Option(help: "Truncate inputs to this many tokens (128; at most what the model's positions allow).") var maxLength: Int?
+    @Option(help: "Question answering: tokens that neighbouring windows of a long context share.") var docStride: Int?
     @OptionGroup var training: TrainingOptions
     @Flag(help: "Continue from the latest checkpoint in --output.") var resume = false
     @Flag(help: "Start afresh in an --output that holds an earlier run (its checkpoints, logs and result are removed first).")
@@ -86,6 +87,7 @@ struct TrainCommand: ParsableCommand {
         }
         try requireRange(r > 0, "--r", "a positive integer", r)
         try requireRange((maxLength ?? 2) > 1, "--max-length", "at least 2", maxLength ?? 0)
+        try requireRange((docStride ?? 0) >= 0, "--doc-stride", "at least 0", docStride ?? 0)
         try requireRange(virtualTokens > 0, "--virtual-tokens", "a positive integer", virtualTokens)
         try requireRange(bottleneckSize > 0, "--bottleneck-size", "a positive integer", bottleneckSize)
         try requireRange(loraDropout >= 0 && loraDropout < 1, "--lora-dropout", "in [0, 1)", loraDropout)
@@ -121,6 +123,7 @@ struct TrainCommand: ParsableCommand {
             job.bottleneckSize = bottleneckSize
             job.saveDType = saveDtype.dtype
             job.maxLength = maxLength
+            job.docStride = docStride
             job.arguments = training.arguments
             job.stack = stack
             job.force = force

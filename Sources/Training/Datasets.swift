@@ -1,92 +1,99 @@
 import Diagnostics
 import Foundation
+import Models
 
-/// One training example: classification (text, optional pair, label index) or language
-/// modelling (text, or prompt + completion with the loss on the completion only).
+/// One example of any task: a text (a question, a completion), an optional second text (a
+/// pair, a question's context), and what the task learns from it.
 public struct Example: Sendable, Equatable {
     public var text: String
     public var pair: String?
+    /// Sequence classification: the label's index.
     public var label: Int?
+    /// Causal LM: the prompt the completion `text` follows (no loss on it).
     public var prompt: String?
+    /// Token classification: the words and each word's label index.
+    public var words: [String]?
+    public var wordLabels: [Int]?
+    /// Question answering: the record's id and the reference answers in the context (`pair`).
+    public var id: String?
+    public var answers: [Answer]?
+
+    /// An answer's text and where it starts in the context, in Unicode scalars (SQuAD's `answer_start`).
+    public struct Answer: Sendable, Equatable {
+        public var text: String
+        public var start: Int
+    }
 }
 
-/// A loaded dataset and, for classification, its label names in index order.
+/// A loaded dataset and, for tasks with labels, their names in index order.
 public struct Dataset: Sendable {
     public var examples: [Example]
     public var labels: [String]
     public var path: String
 
-    public enum Task: String, Sendable, CaseIterable { case classification, causalLM = "causal-lm" }
+    /// The tasks ``TaskModel`` trains: each names its ``TaskKind`` in ``kind``.
+    public enum Task: String, Sendable, CaseIterable {
+        case classification, causalLM = "causal-lm", tokenClassification = "token-classification"
+        case questionAnswering = "question-answering"
 
-    /// Reads CSV (header with `text`[, `text_pair`], `label`) or JSONL. Labels may be names or
-    /// integers; `knownLabels` fixes the order (e.g. from a training set or a model's id2label).
-    public static func load(_ path: String, task: Task, knownLabels: [String]? = nil) throws -> Dataset {
-        let rows =
-            path.lowercased().hasSuffix(".csv")
-            ? try CSVRows.parse(TextFile.text(path, for: TrainingModule.self), file: path)
-            : try jsonlRows(TextFile.lines(path, for: TrainingModule.self), file: path)
-        guard !rows.isEmpty else { throw TrainingError(file: path, "no examples") }
-        var examples: [Example] = []
-        var labelNames = knownLabels ?? []
-        for (index, row) in rows.enumerated() {
-            func field(_ key: String) -> String? { row[key].flatMap { $0 } }
-            switch task {
-            case .classification:
-                guard let text = field("text") else { throw TrainingError(file: path, "record \(index + 1) has no \"text\"") }
-                guard let labelText = field("label") else { throw TrainingError(file: path, "record \(index + 1) has no \"label\"") }
-                guard !labelText.trimmingCharacters(in: .whitespaces).isEmpty else {
-                    throw TrainingError(file: path, "record \(index + 1) has an empty label")
-                }
-                let label: Int
-                if let existing = labelNames.firstIndex(of: labelText) {
-                    label = existing
-                } else if knownLabels != nil, let number = Int(labelText), labelNames.indices.contains(number) {
-                    label = number
-                } else if knownLabels != nil {
-                    throw TrainingError(file: path, "record \(index + 1): label \"\(labelText)\" is not one of \(labelNames)")
-                } else {
-                    labelNames.append(labelText)
-                    label = labelNames.count - 1
-                }
-                examples.append(Example(text: text, pair: field("text_pair"), label: label, prompt: nil))
-            case .causalLM:
-                if let prompt = field("prompt"), let completion = field("completion") {
-                    examples.append(Example(text: completion, pair: nil, label: nil, prompt: prompt))
-                } else if let text = field("text") {
-                    examples.append(Example(text: text, pair: nil, label: nil, prompt: nil))
-                } else {
-                    throw TrainingError(file: path, "record \(index + 1) needs \"text\", or \"prompt\" and \"completion\"")
-                }
+        var kind: any TaskKind {
+            switch self {
+            case .classification: SequenceClassificationTask()
+            case .causalLM: CausalLMTask()
+            case .tokenClassification: TokenClassificationTask()
+            case .questionAnswering: QuestionAnsweringTask()
             }
         }
-        if task == .classification, knownLabels == nil {
-            // Stable label order: sorted names (numeric labels in numeric order).
-            let sorted = labelNames.sorted { (Int($0) ?? .max, $0) < (Int($1) ?? .max, $1) }
-            let remap = labelNames.map { sorted.firstIndex(of: $0)! }
-            for i in examples.indices { examples[i].label = remap[examples[i].label!] }
-            labelNames = sorted
+
+        /// The model head the task trains.
+        public var head: ModelHead { kind.head }
+        /// Whether examples carry label names (the model's id2label).
+        public var hasLabels: Bool { head.hasLabels }
+        /// The metric training tracks when none is asked for.
+        public var defaultMetric: String { kind.defaultMetric }
+
+        public init?(head: ModelHead) {
+            guard let task = Self.allCases.first(where: { $0.head == head }) else { return nil }
+            self = task
         }
-        return Dataset(examples: examples, labels: labelNames, path: path)
     }
 
-    static func jsonlRows(_ lines: [(number: Int, text: String)], file: String) throws -> [[String: String?]] {
-        var rows: [[String: String?]] = []
+    /// Reads CSV (a header row naming the fields) or JSONL (one object per line) with the fields
+    /// `task` reads. Label names may be names or indices; `knownLabels` fixes their order (from a
+    /// training set or a model's id2label).
+    public static func load(_ path: String, task: Task, knownLabels: [String]? = nil) throws -> Dataset {
+        let records: [DataRecord]
+        if path.lowercased().hasSuffix(".csv") {
+            let rows = try CSVRows.parse(TextFile.text(path, for: TrainingModule.self), file: path)
+            records = rows.enumerated().map { index, row in
+                DataRecord(values: row.compactMapValues { $0 }, number: index + 1, file: path)
+            }
+        } else {
+            records = try jsonlRecords(TextFile.lines(path, for: TrainingModule.self), file: path)
+        }
+        guard !records.isEmpty else { throw TrainingError(file: path, "no examples") }
+        let kind = task.kind
+        var labels = LabelNames(known: task.hasLabels ? knownLabels : nil)
+        var examples = try records.map { try kind.example(from: $0, labels: &labels) }
+        let (names, remap) = labels.sorted()
+        for i in examples.indices {
+            examples[i].label = examples[i].label.map { remap[$0] }
+            examples[i].wordLabels = examples[i].wordLabels?.map { remap[$0] }
+        }
+        return Dataset(examples: examples, labels: names, path: path)
+    }
+
+    static func jsonlRecords(_ lines: [(number: Int, text: String)], file: String) throws -> [DataRecord] {
+        var records: [DataRecord] = []
         for (number, line) in lines {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
             guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
                 throw TrainingError(file: file, "line \(number) is not a JSON object")
             }
-            rows.append(
-                object.mapValues { value -> String? in
-                    switch value {
-                    case let text as String: return text
-                    case let number as NSNumber: return number.stringValue
-                    default: return nil
-                    }
-                })
+            records.append(DataRecord(values: object, number: number, file: file))
         }
-        return rows
+        return records
     }
 
     /// Splits off a seeded random `fraction` as validation data. Also returns how many

@@ -3,8 +3,9 @@ import Models
 import Quantization
 import TrainingCore
 
-/// Loss and metrics of a model on a dataset, without dropout: accuracy and macro-F1 for
-/// classification, perplexity for causal LM (token-weighted).
+/// Loss and metrics of a model on a dataset, without dropout, as its task scores it: accuracy
+/// and macro-F1 (classification), perplexity (causal LM, token-weighted), seqeval's entity
+/// precision/recall/F1 (token classification), SQuAD's exact match and F1 (question answering).
 public enum Evaluation {
     /// One evaluation; `tailor eval --json` prints it. The metrics a task does not compute are nil
     /// and have no key, so a line's keys say which task it was.
@@ -16,8 +17,16 @@ public enum Evaluation {
         /// Macro-F1 over the dataset's labels.
         public var f1: Double?
         public var perplexity: Double?
+        /// Token classification: entity-level (seqeval) micro precision and recall; `f1` is theirs.
+        public var precision: Double?
+        public var recall: Double?
+        /// Question answering: SQuAD's exact match in percent; `f1` is SQuAD's token F1 in percent.
+        public var exactMatch: Double?
 
-        public enum CodingKeys: String, CodingKey, CaseIterable { case examples, loss, accuracy, f1, perplexity }
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case examples, loss, accuracy, f1, perplexity, precision, recall
+            case exactMatch = "exact_match"
+        }
 
         /// The computed metrics by the names training logs and `--metric-for-best-model` use.
         public var metrics: [String: Double] {
@@ -25,6 +34,9 @@ public enum Evaluation {
             metrics["accuracy"] = accuracy
             metrics["f1"] = f1
             metrics["perplexity"] = perplexity
+            metrics["precision"] = precision
+            metrics["recall"] = recall
+            metrics["exact_match"] = exactMatch
             return metrics
         }
     }
@@ -35,34 +47,7 @@ public enum Evaluation {
     }
 
     public static func result(of model: TaskModel, on dataset: Dataset, batchSize: Int) -> Result {
-        var totalLoss = 0.0, weight = 0.0
-        var predictions: [Int] = [], labels: [Int] = []
-        for start in stride(from: 0, to: dataset.examples.count, by: batchSize) {
-            let examples = Array(dataset.examples[start..<min(dataset.examples.count, start + batchSize)])
-            let (batch, targets) = model.encode(examples)
-            let graph = Graph(recording: false, training: false, computeDType: model.model.computeDType)
-            let (loss, logits) = model.loss(graph, batch, targets: targets)
-            let count = model.task == .classification ? Double(examples.count) : Double(TaskModel.predictedTokens(targets, batch: batch))
-            totalLoss += Double(loss.values[0]) * count
-            weight += count
-            if let logits {
-                let classes = logits.columns, values = logits.values
-                for row in 0..<examples.count {
-                    let slice = values[(row * classes)..<((row + 1) * classes)]
-                    predictions.append(slice.indices.max { slice[$0] < slice[$1] }! - row * classes)
-                }
-                labels += targets
-            }
-        }
-        let meanLoss = weight > 0 ? totalLoss / weight : 0
-        var result = Result(examples: dataset.examples.count, loss: meanLoss)
-        if model.task == .classification {
-            result.accuracy = Metrics.accuracy(predictions: predictions, labels: labels)
-            result.f1 = Metrics.macroF1(predictions: predictions, labels: labels, classes: dataset.labels.count)
-        } else {
-            result.perplexity = Metrics.perplexity(meanLoss: meanLoss)
-        }
-        return result
+        model.task.kind.evaluate(model, on: dataset, batchSize: batchSize)
     }
 }
 
@@ -72,14 +57,15 @@ extension Evaluation {
     /// config, so the data's labels are matched to the head's outputs by name.
     public static func result(
         folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)], data: String,
-        task: Dataset.Task, quantize: QuantType?, maxLength: Int, batchSize: Int
+        task: Dataset.Task, quantize: QuantType?, maxLength: Int, docStride: Int? = nil, batchSize: Int
     ) throws -> Result {
         var labels = adapters.lazy.compactMap(\.files.labels).first
-        if labels == nil, task == .classification { labels = try ConfigReader(path: folder + "/config.json").labels() }
-        let dataset = try Dataset.load(data, task: task, knownLabels: task == .classification ? labels : nil)
+        if labels == nil, task.hasLabels { labels = try ConfigReader(path: folder + "/config.json").labels() }
+        let dataset = try Dataset.load(data, task: task, knownLabels: task.hasLabels ? labels : nil)
         let model = try TaskModel(
             folder: folder, task: task, method: adapters.isEmpty ? .full : .lora, loraConfig: nil,
             quantize: quantize, labels: labels, maxLength: maxLength, seed: 0, adapters: adapters)
+        model.docStride = docStride
         try model.checkTokenIds(of: dataset)
         return result(of: model, on: dataset, batchSize: batchSize)
     }

@@ -25,6 +25,9 @@ public final class TaskModel {
     /// The tensors the optimizer updates, under the names they are saved with.
     public private(set) var trainable: [(String, Tensor)] = []
     public var maxLength: Int
+    /// Question answering: how many tokens neighbouring windows of a long context share (nil: a
+    /// quarter of ``maxLength``; transformers' run_qa uses 128 of 384).
+    public var docStride: Int?
     /// The dtype adapters are saved in (training stays f32).
     public var saveDType: DType = .f32
     let padId: Int
@@ -100,6 +103,10 @@ public final class TaskModel {
             } else {
                 guard var loraConfig else { throw TrainingError(file: folder, "LoRA needs its settings") }
                 loraConfig.useDoRA = method == .dora
+                // PEFT's task models train and save their head whatever modules_to_save says.
+                if !head.isEmpty {
+                    loraConfig.modulesToSave += task.head.peftHeadModules.filter { !loraConfig.modulesToSave.contains($0) }
+                }
                 loaded = try LoRAModel(base: adaptable, config: loraConfig, seed: seed, file: folder)
             }
             self.adapter = loaded
@@ -166,44 +173,7 @@ public final class TaskModel {
     }
 
     /// A batch of examples as model inputs and per-token or per-row targets.
-    public func encode(_ examples: [Example]) -> (TokenBatch, targets: [Int]) {
-        switch task {
-        case .classification:
-            let encodings = tokenizer.encodeBatch(
-                examples.map(\.text),
-                pairs: examples.contains { $0.pair != nil } ? examples.map { $0.pair ?? "" } : nil,
-                maxLength: maxLength, padding: .longest, padId: padId, side: model.family.paddingSide)
-            let batch = TokenBatch(
-                ids: encodings.map(\.ids), mask: encodings.map { $0.attentionMask.map { $0 != 0 } },
-                tokenTypes: encodings.map(\.typeIds))
-            return (batch, examples.map { $0.label ?? 0 })
-        case .causalLM:
-            var rows: [[Int]] = [], labels: [[Int]] = []
-            let eos = model.eosTokenIds.first
-            for example in examples {
-                var ids: [Int], target: [Int]
-                if let prompt = example.prompt {
-                    let promptIds = tokenizer.encode(prompt).ids
-                    let completion = tokenizer.encode(example.text, addSpecialTokens: false).ids + (eos.map { [$0] } ?? [])
-                    ids = promptIds + completion
-                    target = [Int](repeating: -100, count: promptIds.count) + completion
-                } else {
-                    ids = tokenizer.encode(example.text).ids + (eos.map { [$0] } ?? [])
-                    target = ids
-                }
-                rows.append(Array(ids.prefix(maxLength)))
-                labels.append(Array(target.prefix(maxLength)))
-            }
-            let length = rows.map(\.count).max() ?? 0
-            let left = model.family.paddingSide == .left
-            func padded<T>(_ row: [T], _ filler: T) -> [T] {
-                let fill = [T](repeating: filler, count: length - row.count)
-                return left ? fill + row : row + fill
-            }
-            let mask = rows.map { padded([Bool](repeating: true, count: $0.count), false) }
-            return (TokenBatch(ids: rows.map { padded($0, padId) }, mask: mask), labels.flatMap { padded($0, -100) })
-        }
-    }
+    public func encode(_ examples: [Example]) -> (TokenBatch, targets: [Int]) { task.kind.encode(examples, for: self) }
 
     /// The loss of a batch (and the logits for classification metrics).
     public func loss(_ graph: Graph, _ batch: TokenBatch, targets: [Int]) -> (loss: Tensor, logits: Tensor?) {
@@ -223,7 +193,7 @@ public final class TaskModel {
     public func save(to output: String) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         if let adapter {
-            try PEFTAdapterFolder.save(adapter, to: output, dtype: saveDType, labels: task == .classification ? model.labels : nil)
+            try PEFTAdapterFolder.save(adapter, to: output, dtype: saveDType, labels: task.hasLabels ? model.labels : nil)
             return
         }
         // Every weight under its Hugging Face name in f32, the frozen ones kept in another form
@@ -238,15 +208,5 @@ public final class TaskModel {
             json["dtype"] = .string("float32")
             json["quantization_config"] = nil
         }
-    }
-}
-
-extension Dataset.Task {
-    /// The model head a task trains.
-    public var head: ModelHead { self == .classification ? .sequenceClassification : .causalLM }
-
-    public init?(head: ModelHead) {
-        guard let task = Self.allCases.first(where: { $0.head == head }) else { return nil }
-        self = task
     }
 }

@@ -44,7 +44,7 @@ public final class Trainer {
         guard train.examples.count >= 2 else {
             throw TrainingError(file: train.path, "\(train.examples.count) training example; training needs at least 2")
         }
-        if model.task == .classification, train.labels.count < 2 {
+        if model.task.hasLabels, train.labels.count < 2 {
             throw TrainingError(
                 file: train.path,
                 "every example has the label \"\(train.labels.first ?? "")\"; "
@@ -70,7 +70,7 @@ public final class Trainer {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
     }
 
-    var metricName: String { arguments.metric ?? (model.task == .classification ? "accuracy" : "loss") }
+    var metricName: String { arguments.metric ?? model.task.defaultMetric }
 
     /// Continues from the latest `checkpoint-N` in the output folder (weights, optimizer, position).
     public func resume() throws -> Bool {

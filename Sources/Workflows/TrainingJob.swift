@@ -25,6 +25,8 @@ public struct TrainingJob {
     public var saveDType: DType = .f32
     /// Truncation length (nil: 128, at most what the model's positions allow).
     public var maxLength: Int?
+    /// Question answering: tokens that neighbouring windows of a long context share.
+    public var docStride: Int?
     public var arguments = TrainingArguments()
     /// Frozen adapters under the trained one: folders or registry references, `REF:WEIGHT`.
     public var stack: [String] = []
@@ -87,7 +89,7 @@ public struct TrainingJob {
         var trainSet = try Dataset.load(data, task: task)
         var validationSet: Dataset?
         if let validation {
-            validationSet = try Dataset.load(validation, task: task, knownLabels: task == .classification ? trainSet.labels : nil)
+            validationSet = try Dataset.load(validation, task: task, knownLabels: task.hasLabels ? trainSet.labels : nil)
         } else if arguments.evalStrategy != .no || arguments.earlyStoppingPatience != nil {
             let split = trainSet.split(validationFraction: validationFraction, seed: arguments.seed)
             trainSet = split.train
@@ -104,11 +106,12 @@ public struct TrainingJob {
         let resolver = AdapterResolver(model: model, registryRoot: registryRoot, force: force)
         let taskModel = try TaskModel(
             folder: model, task: task, method: method, loraConfig: loraConfig, quantize: quantize,
-            labels: task == .classification ? trainSet.labels : nil,
+            labels: task.hasLabels ? trainSet.labels : nil,
             maxLength: maxLength ?? Self.defaultMaxLength, seed: arguments.seed,
             frozenStack: try resolver.resolve(references: stack), bottleneckSize: bottleneckSize,
             virtualTokens: virtualTokens)
         taskModel.saveDType = saveDType
+        if let docStride { taskModel.docStride = docStride }
         if let stored = taskModel.model.replacedHeadLabels {
             warn(
                 "\(model)'s classification head has \(stored) labels, the data \(trainSet.labels.count): "

@@ -39,6 +39,17 @@ extension Graph {
         return y
     }
 
+    /// x times a constant (a loss averaged with others).
+    public func scale(_ x: Tensor, by factor: Float) -> Tensor {
+        let y = Tensor(x.values.map { $0 * factor }, shape: x.shape)
+        record(y, [x]) { dy in
+            guard x.requiresGrad else { return }
+            let grad = x.gradBuffer()
+            for i in 0..<x.count { grad[i] += factor * dy[i] }
+        }
+        return y
+    }
+
     /// x `[N, C]` times a per-column scale `[C]` (IA3's learned vectors).
     public func scaleColumns(_ x: Tensor, _ scale: Tensor) -> Tensor {
         let columns = x.columns, rows = x.rows
