@@ -316,13 +316,13 @@ def qa_example(rng, index, split, long):
     if long:
         fillers = rng.sample(FILLERS, len(FILLERS))
         body, words = [], len(" ".join(sentences).split())
-        while words <= 260:
+        while words <= 250:
             body.append(fillers.pop())
             words += len(body[-1].split())
         for sentence in sentences[1:]:
             body.insert(rng.randint(0, len(body)), sentence)
         sentences = [intro] + body
-    elif rng.random() < 0.3:
+    elif rng.random() < 0.2:
         sentences.insert(rng.randint(1, len(sentences)), rng.choice(FILLERS))
     context, start = "", None
     for sentence in sentences:
@@ -374,7 +374,7 @@ def summary_example(rng):
         v = {"T1": teams[0], "T2": teams[1], "A": str(a), "B": str(rng.randint(0, a - 1)), "DAY": rng.choice(DAYS),
              "SCORER": person(rng), "MIN": str(rng.randint(50, 89)), "ATT": str(rng.randint(900, 30000)),
              "POS": rng.choice(["first", "second", "third", "fourth"]), "MONTH": rng.choice(MONTHS)}
-        required = ["{T1} beat {T2} {A}-{B} on {DAY}.", "{SCORER} scored the winning goal in the {MIN}th minute."]
+        required = ["{T1} beat {T2} {A}-{B} on {DAY}.", "{SCORER} scored the winning goal after {MIN} minutes."]
         optional = ["A crowd of {ATT} watched the match.", "The result moves {T1} to {POS} place in the league.",
                     "{T2} had not lost at home since {MONTH}.", "Both teams finished the game with ten players."]
         summary = "{T1} beat {T2} {A}-{B}, with {SCORER} scoring the winner."
@@ -663,6 +663,7 @@ def lora_adapter(model_cls, folder, relative, task_type, out, seed):
     # Relative, whatever FIXTURES_DIR is: PEFT takes it for adapter_config.json and README.md from these.
     base.config.name_or_path = relative
     base.name_or_path = relative
+    torch.manual_seed(seed)  # lora_A's (Kaiming) init draws from the global generator
     model = get_peft_model(base, LoraConfig(task_type=task_type, r=4, lora_alpha=8, target_modules=["query", "value"]))
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
