@@ -65,6 +65,11 @@ public struct EncoderLayout: Sendable {
     public var headOutput: String
     /// RoBERTa's head applies dropout before its dense layer too; BERT's pooler does not.
     public var dropoutBeforeHeadDense: Bool
+    /// Whether padding's position (`pad_token_id`, RoBERTa's) is the position table's
+    /// `padding_idx`, a row that never learns.
+    public var padsPositions = false
+
+    func positionPaddingIndex(_ config: BertConfig) -> Int? { padsPositions ? config.padTokenId : nil }
 
     /// The Linear that ends `head`: the sequence classifier's output layer, or the per-token
     /// `classifier` / `qa_outputs` every BERT-style family names alike.
@@ -223,7 +228,7 @@ public final class Bert {
     /// The encoder's last hidden state `[B·T, C]`.
     public func encode(_ graph: Graph, _ input: TokenBatch) -> Tensor {
         var batch = input
-        var x = graph.embedding(input.ids, shape: [input.batch * input.length], wordEmbeddings)
+        var x = graph.embedding(input.ids, shape: [input.batch * input.length], wordEmbeddings, paddingIndex: config.padTokenId)
         if let virtualTokens {
             x = graph.prependRows(virtualTokens, to: x, batch: input.batch, length: input.length)
             batch = input.withVirtualPrefix(virtualTokens.rows)
@@ -235,7 +240,7 @@ public final class Bert {
         let positions = (0..<input.batch).flatMap { row in
             layout.positions(input.ids[(row * input.length)..<((row + 1) * input.length)], config.padTokenId, n, virtual)
         }
-        x = graph.add(x, graph.embedding(positions, shape: shape, positionEmbeddings))
+        x = graph.add(x, graph.embedding(positions, shape: shape, positionEmbeddings, paddingIndex: layout.positionPaddingIndex(config)))
         // A single segment embedding (RoBERTa's type_vocab_size 1) serves every token.
         let types = config.typeVocabSize == 1 ? [Int](repeating: 0, count: b * t) : batch.tokenTypes
         x = graph.add(x, graph.embedding(types, shape: shape, tokenTypeEmbeddings))

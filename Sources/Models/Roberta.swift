@@ -26,5 +26,5 @@ extension EncoderLayout {
                 return pad + seen + offset
             }
         },
-        headDense: "classifier.dense", headOutput: "classifier.out_proj", dropoutBeforeHeadDense: true)
+        headDense: "classifier.dense", headOutput: "classifier.out_proj", dropoutBeforeHeadDense: true, padsPositions: true)
 }

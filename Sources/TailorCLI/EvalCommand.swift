@@ -29,7 +29,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "What the model was trained for.") var task: Dataset.Task = .classification
     @Option(help: "Examples per forward pass.") var batchSize = 32
     @Option(help: "Truncate inputs to this many tokens.") var maxLength = 128
-    @Option(help: "Question answering: tokens that neighbouring windows of a long context share (a quarter of --max-length).") var docStride: Int?
+    @Option(help: "Question answering: tokens that neighbouring windows of a long context share (a quarter of --max-length).")
+    var docStride: Int?
     @Option(help: "4-bit type the base was trained with (QLoRA).") var quantize: QuantType?
     @OptionGroup var outputOptions: OutputOptions
 

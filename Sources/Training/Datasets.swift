@@ -17,6 +17,8 @@ public struct Example: Sendable, Equatable {
     /// Question answering: the record's id and the reference answers in the context (`pair`).
     public var id: String?
     public var answers: [Answer]?
+    /// Instruction tuning: the conversation (`role`, `content` per message).
+    public var messages: [[String: String]]?
 
     /// An answer's text and where it starts in the context, in Unicode scalars (SQuAD's `answer_start`).
     public struct Answer: Sendable, Equatable {
@@ -34,7 +36,7 @@ public struct Dataset: Sendable {
     /// The tasks ``TaskModel`` trains: each names its ``TaskKind`` in ``kind``.
     public enum Task: String, Sendable, CaseIterable {
         case classification, causalLM = "causal-lm", tokenClassification = "token-classification"
-        case questionAnswering = "question-answering"
+        case questionAnswering = "question-answering", instructionTuning = "instruction-tuning"
 
         var kind: any TaskKind {
             switch self {
@@ -42,6 +44,7 @@ public struct Dataset: Sendable {
             case .causalLM: CausalLMTask()
             case .tokenClassification: TokenClassificationTask()
             case .questionAnswering: QuestionAnsweringTask()
+            case .instructionTuning: InstructionTuningTask()
             }
         }
 

@@ -28,6 +28,8 @@ public final class TaskModel {
     /// Question answering: how many tokens neighbouring windows of a long context share (nil: a
     /// quarter of ``maxLength``; transformers' run_qa uses 128 of 384).
     public var docStride: Int?
+    /// Instruction tuning: the model's chat template (nil when the folder has none).
+    public var chatTemplate: ChatTemplate?
     /// The dtype adapters are saved in (training stays f32).
     public var saveDType: DType = .f32
     let padId: Int
@@ -43,6 +45,9 @@ public final class TaskModel {
         self.task = task
         self.method = method
         tokenizer = try Tokenizer(path: folder)
+        if task == .instructionTuning, FileManager.default.fileExists(atPath: folder + "/tokenizer_config.json") {
+            chatTemplate = try? ChatTemplate(folder: folder)
+        }
         self.maxLength = maxLength
         let weights = try WeightStore(Checkpoint.open(folder))
         if let quantize {
@@ -160,6 +165,7 @@ public final class TaskModel {
     /// another model): the embedding lookup reads rows by id without a bounds check, so this is
     /// checked once, before training or evaluation, over every example.
     public func checkTokenIds(of dataset: Dataset) throws {
+        try task.kind.check(dataset, for: self)
         let vocabulary = model.vocabularySize
         for start in stride(from: 0, to: dataset.examples.count, by: 256) {
             let (batch, _) = encode(Array(dataset.examples[start..<min(dataset.examples.count, start + 256)]))

@@ -16,10 +16,13 @@ protocol TaskKind: Sendable {
     func encode(_ examples: [Example], for model: TaskModel) -> (TokenBatch, targets: [Int])
     /// Loss and metrics over `dataset`, without dropout.
     func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result
+    /// Refuses a dataset the model cannot encode (before training or evaluation starts).
+    func check(_ dataset: Dataset, for model: TaskModel) throws
 }
 
 extension TaskKind {
     var defaultMetric: String { "loss" }
+    func check(_ dataset: Dataset, for model: TaskModel) throws {}
 }
 
 /// One record of a data file: a JSONL object (strings, numbers, lists, objects) or a CSV row

@@ -61,9 +61,12 @@ struct TokenClassificationTask: TaskKind {
         var references: [[String]] = [], predictions: [[String]] = []
         var correct = 0, labelled = 0
         let names = dataset.labels
-        let loss = Evaluation.forEachBatch(model, dataset, batchSize: batchSize, weight: { _, _, targets in
-            Double(targets.filter { $0 >= 0 }.count)
-        }) { examples, batch, targets, logits in
+        let loss = Evaluation.forEachBatch(
+            model, dataset, batchSize: batchSize,
+            weight: { _, _, targets in
+                Double(targets.filter { $0 >= 0 }.count)
+            }
+        ) { examples, batch, targets, logits in
             guard let logits else { return }
             let predicted = Evaluation.argmaxRows(logits)
             for row in examples.indices {

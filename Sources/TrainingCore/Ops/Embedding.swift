@@ -1,8 +1,10 @@
 /// Row lookups: token embeddings and picking rows (e.g. the [CLS] position for BERT's pooler).
 extension Graph {
     /// out[i] = table[ids[i]], shaped `shape + [dim]`; ids must be in range (checked by callers
-    /// that read user input).
-    public func embedding(_ ids: [Int], shape: [Int], _ table: Tensor) -> Tensor {
+    /// that read user input). The row `paddingIndex` gets no gradient, as PyTorch's
+    /// `nn.Embedding(padding_idx=…)`: it matters where a loss reaches padded positions (QA's
+    /// span logits cover the whole row).
+    public func embedding(_ ids: [Int], shape: [Int], _ table: Tensor, paddingIndex: Int? = nil) -> Tensor {
         let dim = table.shape[1]
         let out = Tensor(uninitialized: shape + [dim])
         Parallel.forRanges(ids.count, grain: 64) { range in
@@ -12,7 +14,7 @@ extension Graph {
         record(out, [table]) { dy in
             let grad = table.gradBuffer()
             // Serial: several positions may share a token id.
-            for i in 0..<ids.count {
+            for i in 0..<ids.count where ids[i] != paddingIndex {
                 let row = grad + ids[i] * dim
                 let source = dy + i * dim
                 for c in 0..<dim { row[c] += source[c] }
