@@ -30,7 +30,8 @@ struct AnswerCommand: ParsableCommand {
     @Option(help: "The text that holds the answer.") var context: String?
     @Option(help: "A JSONL file with \"question\" and \"context\" per line.") var input: String?
     @Option(help: "Tokens per window (question, context and special tokens).") var maxLength = 384
-    @Option(help: "Tokens that neighbouring windows of a long context share.") var docStride = 128
+    @Option(help: "Tokens that neighbouring windows of a long context share (default: a third of --max-length).")
+    var docStride: Int?
     @OptionGroup var outputOptions: OutputOptions
 
     struct Printed: Codable {
@@ -39,13 +40,17 @@ struct AnswerCommand: ParsableCommand {
         var start: Int
         var end: Int
         var score: Float
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case question, answer, start, end, score }
     }
 
     func validate() throws {
         guard (question == nil) == (context == nil) else { throw ValidationError("give --question and --context together") }
         guard question != nil || input != nil else { throw ValidationError("give --question and --context, or --input FILE.jsonl") }
         guard maxLength >= 8 else { throw ValidationError("--max-length must be at least 8") }
-        guard docStride >= 0, docStride < maxLength else { throw ValidationError("--doc-stride must be in 0..<--max-length") }
+        if let docStride, docStride < 0 || docStride >= maxLength {
+            throw ValidationError("--doc-stride must be in 0..<--max-length")
+        }
     }
 
     func run() throws {
@@ -59,7 +64,8 @@ struct AnswerCommand: ParsableCommand {
                 pairs += zip(questions, contexts).map { ($0, $1) }
             }
             let finder = try AnswerFinder(
-                folder: model, adapters: adapterOptions.stack(model: model), maxLength: maxLength, docStride: docStride)
+                folder: model, adapters: adapterOptions.stack(model: model), maxLength: maxLength, docStride: docStride ?? maxLength / 3)
+            if let warning = finder.model.untrainedHead { printWarning(warning) }
             for (question, context) in pairs {
                 let found = try finder.answer(question: question, context: context)
                 if outputOptions.json {

@@ -77,6 +77,7 @@ struct ClassifyCommand: ParsableCommand {
             }
         }
         let tagger = try EntityTagger(folder: model, adapters: adapterOptions.stack(model: model), maxLength: maxLength ?? 512)
+        if let warning = tagger.model.untrainedHead { printWarning(warning) }
         for text in inputs {
             let entities = try tagger.tag(text)
             if outputOptions.json {

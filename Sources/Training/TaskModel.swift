@@ -28,6 +28,9 @@ public final class TaskModel {
     /// Question answering: how many tokens neighbouring windows of a long context share (nil: a
     /// quarter of ``maxLength``; transformers' run_qa uses 128 of 384).
     public var docStride: Int?
+    /// Why the head's outputs mean nothing, when they do not: the folder has no trained head for
+    /// the task (newly initialised, or saved for another head) and no adapter brings one.
+    public private(set) var untrainedHead: String?
     /// Instruction tuning: the model's chat template (nil when the folder has none).
     public var chatTemplate: ChatTemplate?
     /// The dtype adapters are saved in (training stays f32).
@@ -65,13 +68,26 @@ public final class TaskModel {
             let offered = family.heads.compactMap(Dataset.Task.init(head:)).map(\.rawValue)
             throw TrainingError(
                 file: config.path,
-                "a \(family.name) model cannot be trained for \(task.rawValue); its tasks: "
+                "a \(family.name) model has no head for \(task.rawValue); its tasks: "
                     + offered.joined(separator: ", "))
         }
         family.sanitize(weights)
         model = try family.load(config, weights: weights, head: task.head, trainable: method == .full, labels: labels)
         let adaptable = model
         padId = model.padId(using: tokenizer)
+        if let head = model.classificationHeadName {
+            let headSaved = try (adapters + frozenStack).contains { adapter in
+                ((try adapter.files.configJSON())["modules_to_save"] as? [String] ?? []).contains { ModulesToSave.covers($0, module: head) }
+            }
+            let saved = family.head(savedIn: config)
+            if !headSaved, !model.newlyInitialized.isEmpty {
+                untrainedHead =
+                    "\(folder) has no trained \(task.head.rawValue) head (\(model.newlyInitialized.joined(separator: ", ")) newly "
+                    + "initialized at random): its outputs mean nothing until trained"
+            } else if !headSaved, saved != task.head {
+                untrainedHead = "\(folder) was saved with a \(saved.rawValue) head, not a \(task.head.rawValue) one: its outputs mean nothing"
+            }
+        }
         // A frozen stack goes in first, so the adapter trained here sits on top of it.
         _ = try AdapterStack.load(frozenStack, into: adaptable, frozen: true)
         switch method {

@@ -25,6 +25,9 @@ extension AdapterDiff.Role: JSONSchema {}
 extension StepBenchmark.Result: JSONSchema {}
 extension SwitchBenchmark.Result: JSONSchema {}
 extension GenerationBenchmark.Result: JSONSchema {}
+extension TaggedText: JSONSchema {}
+extension TaggedEntity: JSONSchema {}
+extension AnswerCommand.Printed: JSONSchema {}
 
 /// Snapshots of the `--json` schemas. Each command runs on the fixtures; every line must decode
 /// into the library type it came from, and the keys seen must equal both the keys pinned here
@@ -88,7 +91,8 @@ extension GenerationBenchmark.Result: JSONSchema {}
         #expect(results.map(\.prompt) == ["Hello", "Dear team"] && results.map(\.adapter) == [nil, ""])
     }
 
-    /// Classification prints accuracy and f1, causal LM perplexity: together every key.
+    /// Each task prints its metrics (classification accuracy and f1, causal LM perplexity, token
+    /// classification entity precision/recall/f1, QA exact match and f1): together every key.
     @Test func eval() throws {
         let folder = TemporaryFolder()
         let text = (0..<4).map { #"{"prompt": "Q\#($0)", "completion": " A\#($0)"}"# }.joined(separator: "\n")
@@ -98,12 +102,50 @@ extension GenerationBenchmark.Result: JSONSchema {}
             "--data", TailorProcess.fixture("sentiment/test.jsonl"), "--json",
         ])
         let causal = try Self.run(["eval", "--model", Self.tinyLlama, "--task", "causal-lm", "--data", folder.file("qa.jsonl"), "--json"])
+        let entities = try Self.run([
+            "eval", "--model", TailorProcess.fixture("models/tiny-bert-ner"), "--task", "token-classification",
+            "--data", TailorProcess.fixture("tasks/ner/test.jsonl"), "--json",
+        ])
+        let answers = try Self.run([
+            "eval", "--model", TailorProcess.fixture("models/tiny-bert-qa"), "--task", "question-answering", "--max-length", "40",
+            "--data", TailorProcess.fixture("tasks/qa/test.jsonl"), "--json",
+        ])
         #expect(Set(classification.flatMap(\.object.keys)) == ["examples", "loss", "accuracy", "f1"])
         #expect(Set(causal.flatMap(\.object.keys)) == ["examples", "loss", "perplexity"])
+        #expect(Set(entities.flatMap(\.object.keys)) == ["examples", "loss", "accuracy", "precision", "recall", "f1"])
+        #expect(Set(answers.flatMap(\.object.keys)) == ["examples", "loss", "exact_match", "f1"])
         let results = try Self.expectSchema(
-            Evaluation.Result.self, (classification + causal).map(\.object),
-            pinned: ["examples", "loss", "accuracy", "f1", "perplexity"])
-        #expect(results.map(\.examples) == [300, 4])
+            Evaluation.Result.self, (classification + causal + entities + answers).map(\.object),
+            pinned: ["examples", "loss", "accuracy", "f1", "perplexity", "precision", "recall", "exact_match"])
+        #expect(results.map(\.examples) == [300, 4, 80, 80])
+    }
+
+    @Test func entitiesAndAnswers() throws {
+        let tagged = try Self.run([
+            "classify", "--task", "token-classification", "--model", TailorProcess.fixture("models/tiny-bert-ner"),
+            "Ada Lovelace met Bob in Paris .", "nothing here", "--json",
+        ])
+        let texts = try Self.expectSchema(TaggedText.self, tagged.map(\.object), pinned: ["text", "entities"])
+        #expect(texts.map(\.text) == ["Ada Lovelace met Bob in Paris .", "nothing here"])
+        // A random head tags something somewhere: every entity's span is its text.
+        let found = tagged.flatMap { $0.object["entities"] as? [Object] ?? [] }
+        if !found.isEmpty {
+            _ = try Self.expectSchema(TaggedEntity.self, found, pinned: ["type", "text", "start", "end", "score"])
+        }
+        for text in texts {
+            for entity in text.entities {
+                let scalars = Array(text.text.unicodeScalars)[entity.start..<entity.end]
+                #expect(String(String.UnicodeScalarView(scalars)) == entity.text)
+            }
+        }
+        let answered = try Self.run([
+            "answer", "--model", TailorProcess.fixture("models/tiny-bert-qa"), "--question", "Who founded it?",
+            "--context", "It was founded by Ada Lovelace in 1843.", "--max-length", "40", "--doc-stride", "8", "--json",
+        ])
+        let answers = try Self.expectSchema(AnswerCommand.Printed.self, answered.map(\.object), pinned: ["question", "answer", "start", "end", "score"])
+        let context = Array("It was founded by Ada Lovelace in 1843.".unicodeScalars)
+        #expect(answers.count == 1 && answers[0].start < answers[0].end)
+        #expect(String(String.UnicodeScalarView(context[answers[0].start..<answers[0].end])) == answers[0].answer)
     }
 
     @Test func mergeIntoANewAdapter() throws {

@@ -96,12 +96,16 @@ public struct TaggedEntity: Codable, Sendable, Equatable {
     public var start: Int
     public var end: Int
     public var score: Double
+
+    public enum CodingKeys: String, CodingKey, CaseIterable { case type, text, start, end, score }
 }
 
 /// A text and its entities as `tailor classify --task token-classification --json` prints them.
 public struct TaggedText: Codable, Sendable, Equatable {
     public var text: String
     public var entities: [TaggedEntity]
+
+    public enum CodingKeys: String, CodingKey, CaseIterable { case text, entities }
 
     public init(text: String, entities: [TaggedEntity]) {
         self.text = text
