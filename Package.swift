@@ -64,7 +64,7 @@ let package = Package(
         // Training loops and their measurement (the Trainer arrives with adapters).
         .target(
             name: "Training",
-            dependencies: ["Diagnostics", "Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
+            dependencies: ["Diagnostics", "Models", "Adapters", "Inference", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
         // System compression libraries, found with pkg-config (libzstd-dev, zlib1g-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),

@@ -66,6 +66,13 @@ public final class TextGenerator {
         tokenizer = try Tokenizer(path: folder)
     }
 
+    /// Generates with a model already loaded (evaluation during training), without switching.
+    public init(model: any CausalLanguageModel, tokenizer: Tokenizer) {
+        self.model = model
+        self.tokenizer = tokenizer
+        slots = nil
+    }
+
     /// Continues `prompt` by up to `maxNewTokens` tokens, stopping at an end-of-sequence token;
     /// with switching on, `slot` picks the adapter stack (−1: the base; nil: the default slot).
     public func generate(

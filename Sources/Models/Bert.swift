@@ -207,7 +207,7 @@ public final class Bert {
             classifier = try linear("classifier", out: config.labels.count, in: h, initialiseIfMissing: true)
         case .questionAnswering:
             classifier = try linear("qa_outputs", out: 2, in: h, initialiseIfMissing: true)
-        case .encoder, .causalLM:
+        case .encoder, .causalLM, .seq2seqLM:
             break
         }
         if head == .encoder, layout.headDense.hasPrefix(prefix), weights.contains(layout.headDense + ".weight") {
@@ -397,7 +397,7 @@ extension Bert: TransformerModel {
         switch head {
         case .sequenceClassification: classify(graph, batch)
         case .tokenClassification, .questionAnswering: labelTokens(graph, batch)
-        case .encoder, .causalLM: encode(graph, batch)
+        case .encoder, .causalLM, .seq2seqLM: encode(graph, batch)
         }
     }
 }

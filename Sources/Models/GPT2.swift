@@ -95,7 +95,7 @@ public final class GPT2 {
         switch head {
         case .causalLM:
             lmHead = LinearLayer(weight: .dense(tokenEmbeddings), bias: nil)
-        case .sequenceClassification, .encoder, .tokenClassification, .questionAnswering:
+        case .sequenceClassification, .encoder, .tokenClassification, .questionAnswering, .seq2seqLM:
             if weights.contains("score.weight") {
                 let w = try weights.tensor("score.weight", shape: [config.labels.count, h], trainable: trainable)
                 parameters.append(("score.weight", w))
@@ -302,7 +302,7 @@ extension GPT2: CausalLanguageModel {
         switch head {
         case .causalLM: logits(graph, batch)
         case .sequenceClassification: classify(graph, batch)
-        case .encoder, .tokenClassification, .questionAnswering: decode(graph, batch)
+        case .encoder, .tokenClassification, .questionAnswering, .seq2seqLM: decode(graph, batch)
         }
     }
 }

@@ -5,6 +5,9 @@ import TrainingCore
 public final class KVCache {
     public let capacity: Int
     public private(set) var length = 0
+    /// An encoder-decoder's encoded source: its rows in the cross-attention layers (which follow
+    /// the self-attention ones); 0 for a decoder.
+    public internal(set) var memoryLength = 0
     var keys: [Tensor]
     var values: [Tensor]
 

@@ -165,7 +165,7 @@ public final class Llama {
             } else {
                 lmHead = try linear("lm_head", out: config.vocabSize, in: h, bias: false)
             }
-        case .sequenceClassification, .encoder, .tokenClassification, .questionAnswering:
+        case .sequenceClassification, .encoder, .tokenClassification, .questionAnswering, .seq2seqLM:
             if weights.contains("score.weight") {
                 score = try linear("score", out: config.labels.count, in: h, bias: false)
             } else {
@@ -420,7 +420,7 @@ extension Llama: CausalLanguageModel {
         switch head {
         case .causalLM: logits(graph, batch)
         case .sequenceClassification: classify(graph, batch)
-        case .encoder, .tokenClassification, .questionAnswering: decode(graph, batch)
+        case .encoder, .tokenClassification, .questionAnswering, .seq2seqLM: decode(graph, batch)
         }
     }
 }

@@ -13,6 +13,8 @@ public enum ModelHead: String, Sendable, Codable, CaseIterable {
     case tokenClassification = "token-classification"
     /// An answer span's start and end logits per token: `qa_outputs`, a Linear to 2.
     case questionAnswering = "question-answering"
+    /// An encoder-decoder's next-token logits at every decoder position (T5).
+    case seq2seqLM = "seq2seq-lm"
 
     /// PEFT's `task_type` for adapters trained with this head.
     public var peftTaskType: String {
@@ -22,6 +24,7 @@ public enum ModelHead: String, Sendable, Codable, CaseIterable {
         case .encoder: "FEATURE_EXTRACTION"
         case .tokenClassification: "TOKEN_CLS"
         case .questionAnswering: "QUESTION_ANS"
+        case .seq2seqLM: "SEQ_2_SEQ_LM"
         }
     }
 
@@ -33,6 +36,7 @@ public enum ModelHead: String, Sendable, Codable, CaseIterable {
         case .encoder: nil
         case .tokenClassification: "ForTokenClassification"
         case .questionAnswering: "ForQuestionAnswering"
+        case .seq2seqLM: "ForConditionalGeneration"
         }
     }
 
@@ -42,9 +46,12 @@ public enum ModelHead: String, Sendable, Codable, CaseIterable {
         switch self {
         case .sequenceClassification, .tokenClassification: ["classifier", "score"]
         case .questionAnswering: ["qa_outputs"]
-        case .causalLM, .encoder: []
+        case .causalLM, .encoder, .seq2seqLM: []
         }
     }
+
+    /// Whether the head continues text (``CausalLanguageModel``): a decoder's, or an encoder-decoder's.
+    public var generates: Bool { self == .causalLM || self == .seq2seqLM }
 
     /// Whether the head's outputs are named labels (config.json's id2label).
     public var hasLabels: Bool { self == .sequenceClassification || self == .tokenClassification }
@@ -109,7 +116,7 @@ extension ModelFamily {
     public func head(savedIn config: ConfigReader) -> ModelHead {
         let architectures = config.values["architectures"] as? [String] ?? []
         let saved = ModelHead.allCases.first { head in
-            head != .causalLM && head.classSuffix.map { suffix in architectures.contains { $0.hasSuffix(suffix) } } == true
+            !head.generates && head.classSuffix.map { suffix in architectures.contains { $0.hasSuffix(suffix) } } == true
         }
         return head(for: saved)
     }
@@ -147,6 +154,8 @@ public protocol TransformerModel: AdaptableModel {
     var eosTokenIds: [Int] { get }
     /// The id padding uses with `tokenizer`.
     func padId(using tokenizer: Tokenizer) -> Int
+    /// An encoder-decoder's first decoder input (`decoder_start_token_id`); nil for other models.
+    var decoderStartTokenId: Int? { get }
     /// The checkpoint's classification head had another number of labels than asked for, so a new
     /// one was initialised (transformers' `ignore_mismatched_sizes`): the stored one's count.
     var replacedHeadLabels: Int? { get }
@@ -175,6 +184,7 @@ public protocol TransformerModel: AdaptableModel {
 }
 
 extension TransformerModel {
+    public var decoderStartTokenId: Int? { nil }
     public func causalLMHidden(_ graph: Graph, _ batch: TokenBatch) -> (hidden: Tensor, head: LinearLayer)? { nil }
     public func checkpointLayout(_ name: String, values: [Float], shape: [Int]) -> (values: [Float], shape: [Int]) { (values, shape) }
 
@@ -204,7 +214,7 @@ extension TransformerModel {
         switch head {
         case .causalLM:
             return (causalLMLoss(graph, batch, labels: targets), nil)
-        case .sequenceClassification, .encoder, .tokenClassification:
+        case .sequenceClassification, .encoder, .tokenClassification, .seq2seqLM:
             let logits = forward(graph, batch)
             return (graph.crossEntropy(logits, targets: targets), logits)
         case .questionAnswering:

@@ -13,6 +13,7 @@ public enum ModelFamilies {
         "llama": LlamaFamily(modelType: "llama"),
         "mistral": LlamaFamily(modelType: "mistral"),
         "qwen2": LlamaFamily(modelType: "qwen2"),
+        "t5": T5Family(),
     ]
 
     /// The family of the model whose config.json is `config`.
@@ -62,7 +63,9 @@ public enum ModelLoader {
     public static func loadCausalLM(
         folder: String, quantizeHead: QuantType? = nil, computeDType: ComputeDType? = .f32
     ) throws -> any CausalLanguageModel {
-        guard let model = try load(folder: folder, head: .causalLM) as? any CausalLanguageModel else {
+        let family = try ModelFamilies.family(of: ConfigReader(path: folder + "/config.json"))
+        let head = family.heads.first(where: \.generates) ?? .causalLM
+        guard let model = try load(folder: folder, head: head) as? any CausalLanguageModel else {
             throw ModelError(file: folder, "not a causal language model")
         }
         model.computeDType = try computeDType ?? ComputeDType.default(config: ConfigReader(path: folder + "/config.json").values)

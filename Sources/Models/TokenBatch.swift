@@ -10,6 +10,10 @@ public struct TokenBatch: Sendable {
     public var mask: [Bool]
     /// `[B·T]` segment ids (BERT's token_type_ids); zeros when absent.
     public var tokenTypes: [Int]
+    /// An encoder-decoder model's decoder input `[B·decoderLength]` (the targets shifted right
+    /// after the decoder's start token); nil for other models.
+    public var decoderIds: [Int]?
+    public var decoderLength = 0
 
     public init(ids: [[Int]], mask: [[Bool]]? = nil, tokenTypes: [[Int]]? = nil) {
         batch = ids.count

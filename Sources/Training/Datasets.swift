@@ -17,6 +17,8 @@ public struct Example: Sendable, Equatable {
     /// Question answering: the record's id and the reference answers in the context (`pair`).
     public var id: String?
     public var answers: [Answer]?
+    /// Summarization: the target text (the source is `text`).
+    public var target: String?
     /// Instruction tuning: the conversation (`role`, `content` per message).
     public var messages: [[String: String]]?
 
@@ -36,7 +38,7 @@ public struct Dataset: Sendable {
     /// The tasks ``TaskModel`` trains: each names its ``TaskKind`` in ``kind``.
     public enum Task: String, Sendable, CaseIterable {
         case classification, causalLM = "causal-lm", tokenClassification = "token-classification"
-        case questionAnswering = "question-answering", instructionTuning = "instruction-tuning"
+        case questionAnswering = "question-answering", instructionTuning = "instruction-tuning", summarization
 
         var kind: any TaskKind {
             switch self {
@@ -45,6 +47,7 @@ public struct Dataset: Sendable {
             case .tokenClassification: TokenClassificationTask()
             case .questionAnswering: QuestionAnsweringTask()
             case .instructionTuning: InstructionTuningTask()
+            case .summarization: SummarizationTask()
             }
         }
 

@@ -22,9 +22,11 @@ public enum Evaluation {
         public var recall: Double?
         /// Question answering: SQuAD's exact match in percent; `f1` is SQuAD's token F1 in percent.
         public var exactMatch: Double?
+        /// Summarization: rouge_score's mean F-measures of greedily generated summaries.
+        public var rouge1, rouge2, rougeL, rougeLsum: Double?
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case examples, loss, accuracy, f1, perplexity, precision, recall
+            case examples, loss, accuracy, f1, perplexity, precision, recall, rouge1, rouge2, rougeL, rougeLsum
             case exactMatch = "exact_match"
         }
 
@@ -37,6 +39,10 @@ public enum Evaluation {
             metrics["precision"] = precision
             metrics["recall"] = recall
             metrics["exact_match"] = exactMatch
+            metrics["rouge1"] = rouge1
+            metrics["rouge2"] = rouge2
+            metrics["rougeL"] = rougeL
+            metrics["rougeLsum"] = rougeLsum
             return metrics
         }
     }

@@ -28,6 +28,8 @@ public final class TaskModel {
     /// Question answering: how many tokens neighbouring windows of a long context share (nil: a
     /// quarter of ``maxLength``; transformers' run_qa uses 128 of 384).
     public var docStride: Int?
+    /// Summarization: the most tokens a target (summary) is cut to, and generated up to.
+    public var maxTargetLength = 64
     /// Why the head's outputs mean nothing, when they do not: the folder has no trained head for
     /// the task (newly initialised, or saved for another head) and no adapter brings one.
     public private(set) var untrainedHead: String?
@@ -64,15 +66,18 @@ public final class TaskModel {
         }
         let config = try ConfigReader(path: folder + "/config.json")
         let family = try ModelFamilies.family(of: config)
-        guard family.heads.contains(task.head) else {
-            let offered = family.heads.compactMap(Dataset.Task.init(head:)).map(\.rawValue)
+        guard let taskHead = task.kind.head(for: family) else {
+            let offered = Dataset.Task.allCases.filter { $0.kind.head(for: family) != nil }.map(\.rawValue)
             throw TrainingError(
                 file: config.path,
                 "a \(family.name) model has no head for \(task.rawValue); its tasks: "
                     + offered.joined(separator: ", "))
         }
+        if family.heads.contains(.seq2seqLM), method == .prompt || method == .prefix {
+            throw TrainingError(file: config.path, "\(method.rawValue) tuning of an encoder-decoder (\(family.name)) is not supported; use LoRA")
+        }
         family.sanitize(weights)
-        model = try family.load(config, weights: weights, head: task.head, trainable: method == .full, labels: labels)
+        model = try family.load(config, weights: weights, head: taskHead, trainable: method == .full, labels: labels)
         let adaptable = model
         padId = model.padId(using: tokenizer)
         if let head = model.classificationHeadName {
@@ -82,10 +87,10 @@ public final class TaskModel {
             let saved = family.head(savedIn: config)
             if !headSaved, !model.newlyInitialized.isEmpty {
                 untrainedHead =
-                    "\(folder) has no trained \(task.head.rawValue) head (\(model.newlyInitialized.joined(separator: ", ")) newly "
+                    "\(folder) has no trained \(model.head.rawValue) head (\(model.newlyInitialized.joined(separator: ", ")) newly "
                     + "initialized at random): its outputs mean nothing until trained"
-            } else if !headSaved, saved != task.head {
-                untrainedHead = "\(folder) was saved with a \(saved.rawValue) head, not a \(task.head.rawValue) one: its outputs mean nothing"
+            } else if !headSaved, saved != model.head {
+                untrainedHead = "\(folder) was saved with a \(saved.rawValue) head, not a \(model.head.rawValue) one: its outputs mean nothing"
             }
         }
         // A frozen stack goes in first, so the adapter trained here sits on top of it.
@@ -97,7 +102,7 @@ public final class TaskModel {
             let loaded: any PEFTAdapter
             // PEFT's SEQ_CLS task saves the freshly initialised head in full.
             let head = model.classificationHeadName.map { [$0] } ?? []
-            let taskType = task.head.peftTaskType
+            let taskType = model.head.peftTaskType
             if !adapters.isEmpty {
                 let stack = try AdapterStack.load(adapters, into: adaptable)
                 loaded = stack.last!
@@ -124,6 +129,7 @@ public final class TaskModel {
             } else {
                 guard var loraConfig else { throw TrainingError(file: folder, "LoRA needs its settings") }
                 loraConfig.useDoRA = method == .dora
+                loraConfig.taskType = model.head.peftTaskType
                 // PEFT's task models train and save their head whatever modules_to_save says.
                 if !head.isEmpty {
                     loraConfig.modulesToSave += task.head.peftHeadModules.filter { !loraConfig.modulesToSave.contains($0) }

@@ -31,6 +31,11 @@ struct CausalLMTask: TaskKind {
             rows.append(Array(ids.prefix(model.maxLength)))
             labels.append(Array(target.prefix(model.maxLength)))
         }
+        return Self.batch(rows: rows, labels: labels, for: model)
+    }
+
+    /// Token rows and their per-token labels padded on the model's side.
+    static func batch(rows: [[Int]], labels: [[Int]], for model: TaskModel) -> (TokenBatch, targets: [Int]) {
         let side = model.model.family.paddingSide
         return (TokenBatch(padding: rows, padId: model.padId, side: side), TokenBatch.pad(labels, with: -100, side: side))
     }

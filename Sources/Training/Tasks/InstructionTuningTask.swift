@@ -100,8 +100,7 @@ struct InstructionTuningTask: TaskKind {
             rows.append(Array(ids.prefix(model.maxLength)))
             labels.append(Array(target.prefix(model.maxLength)))
         }
-        let side = model.model.family.paddingSide
-        return (TokenBatch(padding: rows, padId: model.padId, side: side), TokenBatch.pad(labels, with: -100, side: side))
+        return CausalLMTask.batch(rows: rows, labels: labels, for: model)
     }
 
     func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result {

@@ -6,8 +6,10 @@ import TrainingCore
 /// examples become model inputs and targets, and how predictions are scored. A task is one file
 /// implementing this plus one case of ``Dataset/Task`` naming it.
 protocol TaskKind: Sendable {
-    /// The model head the task trains.
+    /// The model head the task trains (on a family that has it: see ``head(for:)``).
     var head: ModelHead { get }
+    /// The head the task trains on a model of `family`, nil when the family has none for it.
+    func head(for family: any ModelFamily) -> ModelHead?
     /// The metric training tracks when none is asked for.
     var defaultMetric: String { get }
     /// Reads one record; label names go through `labels`.
@@ -22,6 +24,7 @@ protocol TaskKind: Sendable {
 
 extension TaskKind {
     var defaultMetric: String { "loss" }
+    func head(for family: any ModelFamily) -> ModelHead? { family.heads.contains(head) ? head : nil }
     func check(_ dataset: Dataset, for model: TaskModel) throws {}
 }
 

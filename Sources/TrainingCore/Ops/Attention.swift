@@ -19,14 +19,14 @@ public struct AttentionMask: Sendable {
     }
 }
 
-/// Scaled dot-product attention over heads, softmax(Q·Kᵀ·scale + mask)·V, fused with its
-/// backward. q is `[B·Tq, H·D]`, k and v `[B·Tk, Hkv·D]` (grouped-query attention when
+/// Scaled dot-product attention over heads, softmax(Q·Kᵀ·scale + bias + mask)·V, fused with its
+/// backward. `bias` `[H, Tq, Tk]`, the same for every sequence, is T5's relative position bias. q is `[B·Tq, H·D]`, k and v `[B·Tk, Hkv·D]` (grouped-query attention when
 /// Hkv < H: query head h reads key/value head h / (H / Hkv)); the output is `[B·Tq, H·D]`.
 /// Each (batch, key/value head) group runs on one core with single-threaded GEMMs per head.
 extension Graph {
     public func attention(
         q: Tensor, k: Tensor, v: Tensor, batch: Int, queryLength: Int, keyLength: Int,
-        heads: Int, kvHeads: Int, headDim: Int, mask: AttentionMask, scale: Float
+        heads: Int, kvHeads: Int, headDim: Int, mask: AttentionMask, scale: Float, bias: Tensor? = nil
     ) -> Tensor {
         precondition(kvHeads > 0 && heads % kvHeads == 0, "attention: \(heads) heads for \(kvHeads) key/value heads")
         // k and v may be longer (a key/value cache with room to grow); only the first keyLength rows are read.
@@ -34,6 +34,7 @@ extension Graph {
             q.count == batch * queryLength * heads * headDim && k.count >= batch * keyLength * kvHeads * headDim
                 && v.count >= batch * keyLength * kvHeads * headDim,
             "attention: q \(q.shape), k \(k.shape), v \(v.shape) do not fit the geometry")
+        precondition(bias.map { $0.count == heads * queryLength * keyLength } ?? true, "attention: bias \(bias!.shape)")
         let qStride = heads * headDim, kvStride = kvHeads * headDim
         let group = heads / kvHeads
         // Every element is written by one head's GEMM (beta 0).
@@ -61,6 +62,7 @@ extension Graph {
                         for i in 0..<scores { p[i] *= scale }
                         tk_round_bf16(p, Int64(scores))
                     }
+                    if let bias { tk_add_inplace(p, bias.data + h * scores, Int64(scores)) }
                     Self.applyMask(p, batchIndex: b, queryLength: queryLength, keyLength: keyLength, mask: mask)
                     tk_softmax_rows(p, Int64(queryLength), Int64(keyLength))
                     if bf16 { tk_round_bf16(p, Int64(scores)) }
@@ -71,7 +73,7 @@ extension Graph {
             }
         }
         roundToComputeDType(out)
-        record(out, [q, k, v]) { dOut in
+        record(out, [q, k, v, bias]) { dOut in
             // Fresh gradient buffers are written, not added to: each head writes its slice of dq
             // once, and the first head of a key/value group writes dk and dv (the others add). A
             // tensor passed twice (q === k), or a key/value cache longer than the keys read, adds
@@ -82,6 +84,10 @@ extension Graph {
                 return distinct ? t.gradBufferForWriting() : (t.gradBuffer(), true)
             }
             let (dq, qAdds) = buffer(q), (dk, kAdds) = buffer(k), (dv, vAdds) = buffer(v)
+            // Every sequence adds to the bias's gradient: each task gets its own slice, summed after.
+            let scores = queryLength * keyLength
+            let biasParts = bias?.requiresGrad == true ? UnsafeMutablePointer<Float>.allocate(capacity: tasks * group * scores) : nil
+            defer { biasParts?.deallocate() }
             Parallel.forRanges(tasks, grain: 1) { range in
                 let dp = UnsafeMutablePointer<Float>.allocate(capacity: queryLength * keyLength)
                 defer { dp.deallocate() }
@@ -104,6 +110,11 @@ extension Graph {
                         }
                         // dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled, in place in dp.
                         tk_softmax_backward_rows(p, dp, Int64(queryLength), Int64(keyLength), scale)
+                        if let biasParts {
+                            // dp holds scale·∂L/∂scores; the bias enters unscaled.
+                            let part = biasParts + (task * group + h - kvHead * group) * scores
+                            for i in 0..<scores { part[i] = dp[i] / scale }
+                        }
                         if let dq {
                             BLAS.sgemm(
                                 .none, .none, m: queryLength, n: headDim, k: keyLength, a: dp, lda: keyLength,
@@ -115,6 +126,15 @@ extension Graph {
                                 b: q.data + qOffset, ldb: qStride, beta: kAdds || !firstOfGroup ? 1 : 0, c: dk + kvOffset,
                                 ldc: kvStride)
                         }
+                    }
+                }
+            }
+            if let bias, let biasParts {
+                let grad = bias.gradBuffer()
+                for task in 0..<tasks {
+                    let kvHead = task % kvHeads
+                    for g in 0..<group {
+                        tk_add_inplace(grad + (kvHead * group + g) * scores, biasParts + (task * group + g) * scores, Int64(scores))
                     }
                 }
             }

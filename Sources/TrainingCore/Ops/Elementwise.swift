@@ -156,6 +156,25 @@ extension Graph {
         return y
     }
 
+    /// a ⊙ b, elementwise (T5's gated feed-forward: act(wi_0·x) ⊙ wi_1·x).
+    public func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.count == b.count, "multiply: \(a.shape) vs \(b.shape)")
+        let y = Tensor(uninitialized: a.shape)
+        for i in 0..<a.count { y.data[i] = a.data[i] * b.data[i] }
+        roundToComputeDType(y)
+        record(y, [a, b]) { dy in
+            if a.requiresGrad {
+                let grad = a.gradBuffer()
+                for i in 0..<a.count { grad[i] += dy[i] * b.data[i] }
+            }
+            if b.requiresGrad {
+                let grad = b.gradBuffer()
+                for i in 0..<b.count { grad[i] += dy[i] * a.data[i] }
+            }
+        }
+        return y
+    }
+
     /// silu(gate) · up: Llama's SwiGLU feed-forward, fused.
     public func siluMul(_ gate: Tensor, _ up: Tensor) -> Tensor {
         precondition(gate.count == up.count)
