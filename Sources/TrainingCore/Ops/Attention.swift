@@ -20,9 +20,10 @@ public struct AttentionMask: Sendable {
 }
 
 /// Scaled dot-product attention over heads, softmax(Q·Kᵀ·scale + bias + mask)·V, fused with its
-/// backward. `bias` `[H, Tq, Tk]`, the same for every sequence, is T5's relative position bias. q is `[B·Tq, H·D]`, k and v `[B·Tk, Hkv·D]` (grouped-query attention when
-/// Hkv < H: query head h reads key/value head h / (H / Hkv)); the output is `[B·Tq, H·D]`.
-/// Each (batch, key/value head) group runs on one core with single-threaded GEMMs per head.
+/// backward. `bias` `[H, Tq, Tk]`, the same for every sequence, is T5's relative position bias.
+/// q is `[B·Tq, H·D]`, k and v `[B·Tk, Hkv·D]` (grouped-query attention when Hkv < H: query head
+/// h reads key/value head h / (H / Hkv)); the output is `[B·Tq, H·D]`. Each (batch, key/value
+/// head) group runs on one core with single-threaded GEMMs per head.
 extension Graph {
     public func attention(
         q: Tensor, k: Tensor, v: Tensor, batch: Int, queryLength: Int, keyLength: Int,

@@ -1,8 +1,7 @@
 import Foundation
 
 /// T5's relative position bias: a learned `[buckets, H]` table read at the bucket of each
-/// (query, key) distance, giving the `[H, Tq, Tk]` bias ``Graph/attention(q:k:v:batch:queryLength:keyLength:heads:kvHeads:headDim:mask:scale:bias:)``
-/// adds to the scores.
+/// (query, key) distance, giving the `[H, Tq, Tk]` bias that attention adds to its scores.
 extension Graph {
     /// transformers' `_relative_position_bucket` for `relative` = key position − query position:
     /// distances below half the buckets (a quarter, each way, when `bidirectional`) get their own
