@@ -22,7 +22,7 @@ struct Tailor: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             InspectCommand.self, ConvertCommand.self, VerifyCommand.self, QuantizeCommand.self,
-            DequantizeCommand.self, TrainCommand.self, EvalCommand.self, ClassifyCommand.self, GenerateCommand.self,
+            DequantizeCommand.self, TrainCommand.self, EvalCommand.self, CompareCommand.self, ClassifyCommand.self, GenerateCommand.self,
             BenchCommand.self, MergeCommand.self, DeployCommand.self, DiffCommand.self, ExtractCommand.self, AdapterCommand.self,
             RegistryCommand.self, ServeCommand.self, AnswerCommand.self, DemoCommand.self,
         ]

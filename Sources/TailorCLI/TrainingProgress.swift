@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 import Training
 
@@ -38,8 +39,14 @@ final class TrainingProgress {
         case .done:
             clear()
             if let message = event.message { print(message) }
-            if !event.values.isEmpty {
-                print(event.values.keys.sorted().map { String(format: "%@ %.4f", $0, event.values[$0]!) }.joined(separator: "  "))
+            var values = event.values
+            if let seconds = values.removeValue(forKey: "train_runtime") {
+                let samples = values.removeValue(forKey: "train_samples_per_second") ?? 0
+                let tokens = values.removeValue(forKey: "train_tokens_per_second") ?? 0
+                print(String(format: "trained in %.1f s: %.1f samples/s, %@ tokens/s", seconds, samples, groupedDigits(Int(tokens))))
+            }
+            if !values.isEmpty {
+                print(values.keys.sorted().map { String(format: "%@ %.4f", $0, values[$0]!) }.joined(separator: "  "))
             }
         }
     }

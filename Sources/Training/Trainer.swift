@@ -120,12 +120,17 @@ public final class Trainer {
         stopped = false
         let totalMicro = totalMicroSteps
         var windowLoss = 0.0, windowCount = 0
+        // Throughput of this run alone: a resumed run counts from where it resumed.
+        let started = DispatchTime.now().uptimeNanoseconds
+        var trainedSamples = 0, trainedTokens = 0
         training: while state.microStep < totalMicro {
             let epoch = state.microStep / batchesPerEpoch
             let order = epochOrder(epoch)
             let index = state.microStep % batchesPerEpoch
             let slice = order[(index * arguments.batchSize)..<min(order.count, (index + 1) * arguments.batchSize)]
             let (batch, targets) = model.encode(slice.map { train.examples[$0] })
+            trainedSamples += slice.count
+            trainedTokens += batch.mask.reduce(0) { $1 ? $0 + 1 : $0 }
             model.reseedDropout(seed: arguments.seed, step: state.microStep)
             let graph = Graph(recording: true, training: true, computeDType: model.model.computeDType)
             let (loss, _) = model.loss(graph, batch, targets: targets)
@@ -194,10 +199,17 @@ public final class Trainer {
         try model.save(to: output)
         try state.write(to: output)
         try TrainingReport.write(state: state, metric: metricName, to: output + "/report.html")
+        // transformers' names for the same figures, so scripts reading either need no mapping.
+        let seconds = max(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, 1e-9)
+        var values = [
+            "train_runtime": seconds, "train_samples_per_second": Double(trainedSamples) / seconds,
+            "train_tokens_per_second": Double(trainedTokens) / seconds,
+        ]
+        if let best = state.bestMetric { values["best_" + metricName] = best }
         report(
             Event(
                 kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: Double(state.microStep) / Double(batchesPerEpoch),
-                values: state.bestMetric.map { ["best_" + metricName: $0] } ?? [:], message: nil))
+                values: values, message: nil))
     }
 
     /// The example order of `epoch`: a seeded shuffle, the same on every run and after resume.

@@ -44,10 +44,16 @@ import TrainingCore
     }
 
     @Test func resumeReproducesTheUninterruptedRun() throws {
+        // Throughput counts what each run trained: 48 examples × 2 epochs, then what remained.
+        func trainedSamples(_ done: [String: Double]) -> Int {
+            Int(((done["train_samples_per_second"] ?? 0) * (done["train_runtime"] ?? 0)).rounded())
+        }
         let straight = TemporaryFolder()
-        try Self.trainer(output: straight.path) { $0.saveSteps = 2 }.run { _ in }
+        var done: [String: Double] = [:]
+        try Self.trainer(output: straight.path) { $0.saveSteps = 2 }.run { if $0.kind == .done { done = $0.values } }
         let expected = try Self.losses(straight.path)
         #expect(expected.count == 6)
+        #expect(trainedSamples(done) == 96 && (done["train_tokens_per_second"] ?? 0) > 0, "\(done)")
 
         let interrupted = TemporaryFolder()
         var events = 0
@@ -59,7 +65,8 @@ import TrainingCore
         #expect(first.stopped)
         let resumed = try Self.trainer(output: interrupted.path) { $0.saveSteps = 2 }
         #expect(try resumed.resume())
-        try resumed.run { _ in }
+        try resumed.run { if $0.kind == .done { done = $0.values } }
+        #expect(trainedSamples(done) == 96 - 2 * 2 * 8, "two steps of two micro-batches of 8 came before the stop")
         let losses = try Self.losses(interrupted.path)
         #expect(losses.count == expected.count)
         for (a, b) in zip(losses, expected) { #expect(abs(a - b) < 1e-6, "\(losses) vs \(expected)") }
