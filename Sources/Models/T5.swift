@@ -11,8 +11,11 @@ public struct T5Config: Sendable {
     public var gated: Bool
     /// relu, or gelu_new (what transformers runs for "gelu" in a gated T5).
     public var activation: String
-    /// The output head is the embedding table, and the decoder's output is scaled by d_model^-0.5 first.
+    /// The output head is the embedding table (`tie_word_embeddings`).
     public var tied: Bool
+    /// The decoder's output is scaled by d_model^-0.5 before the head: transformers 5 reads
+    /// `scale_decoder_outputs`, which earlier configs leave to `tie_word_embeddings`.
+    public var scaleDecoderOutputs: Bool
     public var padTokenId, eosTokenId, decoderStartTokenId: Int
     /// T5 has no position table; `n_positions` is only the length it was trained at.
     public var maxPositions: Int
@@ -30,6 +33,7 @@ public struct T5Config: Sendable {
         dropout = Float(try config.double("dropout_rate", default: 0.1))
         layerNormEps = Float(try config.double("layer_norm_epsilon", default: 1e-6))
         tied = try config.bool("tie_word_embeddings", default: true)
+        scaleDecoderOutputs = try config.bool("scale_decoder_outputs", default: tied)
         padTokenId = try config.int("pad_token_id", default: 0)
         eosTokenId = try config.int("eos_token_id", default: 1)
         decoderStartTokenId = try config.int("decoder_start_token_id", default: padTokenId)
@@ -220,8 +224,9 @@ public final class T5 {
     /// The decoder's output `[B·Td, d]` over `batch.decoderIds`, attending to `memory` (the
     /// encoder's output for `batch`).
     func decode(_ graph: Graph, _ batch: TokenBatch, memory: Tensor) -> Tensor {
-        guard let ids = batch.decoderIds else { preconditionFailure("a T5 batch needs decoder ids") }
-        let (b, t, source) = (batch.batch, batch.decoderLength, batch.length)
+        // Without decoder ids (a sample pass comparing outputs): the first step's, after the start token.
+        let ids = batch.decoderIds ?? [Int](repeating: config.decoderStartTokenId, count: batch.batch)
+        let (b, t, source) = (batch.batch, batch.decoderIds == nil ? 1 : batch.decoderLength, batch.length)
         var x = graph.dropout(graph.embedding(ids, shape: [b * t], shared), p: config.dropout, rng: &rng)
         let bias = graph.relativePositionBias(
             decoderBias, queryLength: t, keyLength: t, bidirectional: false, maxDistance: config.maxDistance)
@@ -245,9 +250,9 @@ public final class T5 {
             graph, graph.dropout(graph.rmsNorm(x, weight: decoderNorm, eps: config.layerNormEps), p: config.dropout, rng: &rng))
     }
 
-    /// A tied head reads the decoder's output scaled by d_model^-0.5 (T5's embedding scale).
+    /// T5's tied head reads the decoder's output scaled by d_model^-0.5.
     func outputHidden(_ graph: Graph, _ x: Tensor) -> Tensor {
-        config.tied ? graph.scale(x, by: 1 / Float(config.modelSize).squareRoot()) : x
+        config.scaleDecoderOutputs ? graph.scale(x, by: 1 / Float(config.modelSize).squareRoot()) : x
     }
 
     /// Next-token logits `[B·Td, V]` at every decoder position.

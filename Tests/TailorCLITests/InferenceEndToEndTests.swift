@@ -37,6 +37,28 @@ import Testing
         #expect(try TailorProcess.run(sampled).stdout == (try TailorProcess.run(sampled)).stdout, "the same seed, the same text")
     }
 
+    /// T5 generates through the same command: the source encoded once, greedy tokens as
+    /// transformers' generate() gives them, batched or one by one.
+    @Test func generateOnAnEncoderDecoderMatchesTransformers() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: TailorProcess.fixture("models/tiny-flan-t5-generate.json")))
+        let golden = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let cases = try #require(golden["inputs"] as? [[String: Any]])
+        let sources = cases.compactMap { $0["source"] as? String }
+        let result = try TailorProcess.run(
+            ["generate", "--model", TailorProcess.fixture("models/tiny-flan-t5"), "--greedy", "--max-new-tokens", "12", "--json"]
+                + sources)
+        #expect(result.status == 0, "\(result.stderr)")
+        let printed = result.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(printed.count == cases.count)
+        for (line, entry) in zip(printed, cases) {
+            // transformers' output starts with the decoder start token and keeps the end token; ours neither.
+            let expected = (entry["output_ids"] as? [Int] ?? []).dropFirst().filter { $0 != 1 }
+            #expect(line["tokens"] as? [Int] == Array(expected), "\(entry["source"] ?? "")")
+        }
+    }
+
     @Test func benchReportsTokensPerSecond() throws {
         for mode in ["train", "infer"] {
             let result = try TailorProcess.run([
