@@ -15,6 +15,8 @@ fixtures/peft/tiny-bert-bias-lora-only/: SEQ_CLS, r=4, alpha 8, query+value, bia
 fixtures/peft/tiny-bert-dora-bias-all/: SEQ_CLS DoRA, r=4, alpha 8, query+intermediate.dense, bias="all".
 fixtures/peft/tiny-qwen2-bias-all/: CAUSAL_LM, r=4, alpha 8, q_proj only, bias="all" (the k_proj and
     v_proj biases of the tiny Qwen2 are saved as biases of modules LoRA does not target).
+fixtures/peft/tiny-gpt2-bias-all/: CAUSAL_LM, r=4, alpha 8, c_attn only (Conv1D: fan_in_fan_out),
+    bias="all": the LayerNorm biases ln_1, ln_2, ln_f and the untargeted Conv1D biases.
 
 Usage: python peft_bias_goldens.py FIXTURES_DIR (run from the repository root with FIXTURES_DIR
 "fixtures", as the other PEFT goldens, so that base_model_name_or_path stays relative).
@@ -29,10 +31,10 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from peft_goldens import batches, golden
 
 
-def qwen2_batch():
-    """Two padded rows for the tiny Qwen2 (vocabulary 128, pad id 0)."""
+def qwen2_batch(vocabulary=128):
+    """Two padded rows for a tiny causal LM (pad id 0)."""
     g = torch.Generator().manual_seed(13)
-    ids = torch.randint(3, 128, (2, 10), generator=g)
+    ids = torch.randint(3, vocabulary, (2, 10), generator=g)
     mask = torch.ones(2, 10, dtype=torch.int64)
     mask[1, 6:] = 0
     ids[mask == 0] = 0
@@ -60,6 +62,10 @@ def main(fixtures):
                         task_type="CAUSAL_LM", init_lora_weights=False)
     golden(AutoModelForCausalLM, os.path.join(fixtures, "models", "tiny-qwen2"), config, qwen2_batch(),
            os.path.join(fixtures, "peft", "tiny-qwen2-bias-all"))
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], lora_dropout=0.0, bias="all", fan_in_fan_out=True,
+                        task_type="CAUSAL_LM", init_lora_weights=False)
+    golden(AutoModelForCausalLM, os.path.join(fixtures, "models", "tiny-gpt2"), config, qwen2_batch(vocabulary=300),
+           os.path.join(fixtures, "peft", "tiny-gpt2-bias-all"))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ public final class GPT2 {
     public let head: ModelHead
     public let tokenEmbeddings, positionEmbeddings: Tensor
     public var layers: [GPT2Layer]
-    public let finalNormWeight, finalNormBias: Tensor
+    public let finalNormWeight: Tensor
+    /// Replaceable like the blocks' norm biases: an adapter trained with bias="all" brings its own.
+    public var finalNormBias: Tensor
     public var lmHead: LinearLayer?
     public var score: LinearLayer?
     public var rng = RandomGenerator(seed: 0)
@@ -260,10 +262,37 @@ extension GPT2: AdaptableModel {
         Self.layerLinears.setLinear(layer, named: name, in: &layers, prefix: "transformer.h.")
     }
 
-    // Trained LayerNorm biases (bias="all") on GPT-2 are not routed yet: none are offered.
-    public var normBiasNames: [String] { [] }
-    public func normBias(named name: String) -> Tensor? { nil }
-    public func setNormBias(_ bias: Tensor, named name: String) {}
+    /// A block's LayerNorm bias by its name inside the block.
+    static func normBiasPath(_ suffix: Substring) -> WritableKeyPath<GPT2Layer, Tensor>? {
+        switch suffix {
+        case "ln_1.bias": \.norm1Bias
+        case "ln_2.bias": \.norm2Bias
+        default: nil
+        }
+    }
+
+    public var normBiasNames: [String] {
+        layers.indices.flatMap { i in ["ln_1.bias", "ln_2.bias"].map { "transformer.h.\(i).\($0)" } } + ["transformer.ln_f.bias"]
+    }
+
+    public func normBias(named name: String) -> Tensor? {
+        if name == "transformer.ln_f.bias" { return finalNormBias }
+        guard let (index, suffix) = layerIndex(name, prefix: "transformer.h."), layers.indices.contains(index),
+            let path = Self.normBiasPath(suffix)
+        else { return nil }
+        return layers[index][keyPath: path]
+    }
+
+    public func setNormBias(_ bias: Tensor, named name: String) {
+        if name == "transformer.ln_f.bias" {
+            finalNormBias = bias
+            return
+        }
+        guard let (index, suffix) = layerIndex(name, prefix: "transformer.h."), layers.indices.contains(index),
+            let path = Self.normBiasPath(suffix)
+        else { return }
+        layers[index][keyPath: path] = bias
+    }
 }
 
 extension GPT2: CausalLanguageModel {

@@ -12,7 +12,9 @@ import TrainingCore
 /// ones' as `….base_layer.bias`, a modules_to_save module's twice more), bias="lora_only" the
 /// targeted layers'. Tailor applies, trains, saves and merges them as PEFT does.
 @Suite struct PEFTBiasTests {
-    static let fixtures = ["tiny-bert-bias-all", "tiny-bert-bias-lora-only", "tiny-bert-dora-bias-all", "tiny-qwen2-bias-all"]
+    static let fixtures = [
+        "tiny-bert-bias-all", "tiny-bert-bias-lora-only", "tiny-bert-dora-bias-all", "tiny-qwen2-bias-all", "tiny-gpt2-bias-all",
+    ]
 
     static func qwen2() throws -> Llama {
         let folder = FixturePaths.path("models/tiny-qwen2")
@@ -22,7 +24,13 @@ import TrainingCore
     }
 
     static func base(for fixture: String) throws -> any TransformerModel {
-        fixture.contains("qwen2") ? try qwen2() : try PEFTInteropTests.bert()
+        if fixture.contains("gpt2") {
+            // PEFT's golden ran without dropout.
+            let gpt2 = try #require(try ModelLoader.load(folder: FixturePaths.path("models/tiny-gpt2"), head: .causalLM) as? GPT2)
+            (gpt2.config.residualDropout, gpt2.config.embeddingDropout, gpt2.config.attentionDropout) = (0, 0, 0)
+            return gpt2
+        }
+        return fixture.contains("qwen2") ? try qwen2() : try PEFTInteropTests.bert()
     }
 
     static func logits(_ model: any TransformerModel, _ graph: Graph, _ batch: TokenBatch) -> Tensor {
@@ -184,6 +192,10 @@ import TrainingCore
         switch model {
         case let bert as Bert: plain = try Bert(config: bert.config, weights: weights, withClassifier: true, trainable: false)
         case let llama as Llama: plain = try Llama(config: llama.config, weights: weights, head: .causalLM, trainable: false)
+        case is GPT2:
+            // Conv1D weights were written back as [in, out]: the family's loader reads them so.
+            try FileManager.default.copyItem(atPath: FixturePaths.path("models/tiny-gpt2/config.json"), toPath: scratch.file("config.json"))
+            plain = try ModelLoader.load(folder: scratch.path, head: .causalLM)
         default:
             Issue.record("unexpected family")
             return
