@@ -151,6 +151,18 @@ import Tokenizers
         #expect(reversed[0].range.upperBound <= words[0][features[0].encoding.wordIds[firstContext + 4]!].range.upperBound)
     }
 
+    /// A long context's windows run a few at a time; the answer does not depend on how many.
+    @Test func answersDoNotDependOnWindowsPerPass() throws {
+        let finder = try AnswerFinder(folder: FixturePaths.path("models/tiny-bert-qa"), maxLength: 40, docStride: 10)
+        let context = Self.context + " " + Self.context
+        finder.rowsPerPass = 16
+        let together = try finder.answer(question: "Who is it?", context: context)
+        finder.rowsPerPass = 1
+        let alone = try finder.answer(question: "Who is it?", context: context)
+        #expect(together == alone)
+        #expect(QuestionAnsweringTask.features([Example(text: "Who is it?", pair: context)], for: finder.model).0.count > 6)
+    }
+
     @Test func targetsListStartsThenEnds() throws {
         let model = try model(maxLength: 40, stride: 10)
         let (batch, targets) = model.encode([example, example])

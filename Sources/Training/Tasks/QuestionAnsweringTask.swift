@@ -169,6 +169,8 @@ struct QuestionAnsweringTask: TaskKind {
 /// chosen as evaluation chooses it.
 public final class AnswerFinder {
     public let model: TaskModel
+    /// Windows per forward pass.
+    public var rowsPerPass = 16
 
     public struct Answer: Codable, Sendable, Equatable {
         public var answer: String
@@ -194,9 +196,18 @@ public final class AnswerFinder {
         let (features, words) = QuestionAnsweringTask.features([example], for: model)
         let batch = QuestionAnsweringTask.batch(features, for: model)
         try model.model.checkTokens(batch, file: model.tokenizer.path)
-        let logits = model.model.forward(Graph(recording: false), batch)
+        // A long context has many windows: a few at a time keeps memory bounded.
+        var logits: [Float] = []
+        for start in stride(from: 0, to: batch.batch, by: rowsPerPass) {
+            let rows = start..<min(batch.batch, start + rowsPerPass)
+            var part = batch
+            part.batch = rows.count
+            let span = (rows.lowerBound * batch.length)..<(rows.upperBound * batch.length)
+            (part.ids, part.mask, part.tokenTypes) = (Array(batch.ids[span]), Array(batch.mask[span]), Array(batch.tokenTypes[span]))
+            logits += model.model.forward(Graph(recording: false), part).values
+        }
         let best = QuestionAnsweringTask.bestAnswers(
-            features, logits: logits.values, length: batch.length, side: model.model.family.paddingSide, examples: [example],
+            features, logits: logits, length: batch.length, side: model.model.family.paddingSide, examples: [example],
             words: words)[0]
         return Answer(answer: best.text, start: best.range.lowerBound, end: best.range.upperBound, score: best.score)
     }
