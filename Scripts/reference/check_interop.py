@@ -145,4 +145,34 @@ print(f"`tailor merge --method cat` read by PEFT: max |ΔW − (0.7·ΔW_a + 0.3
       f"{'ok' if merge_diff < 1e-6 else 'FAIL'}")
 failures += merge_diff >= 1e-6
 
+# Every family and task head: an adapter trained here loads in PEFT on the base, and the folder
+# `tailor deploy` merges it into loads in transformers (no PEFT) with the same logits.
+from transformers import (AutoModelForCausalLM, AutoModelForQuestionAnswering, AutoModelForSeq2SeqLM,
+                          AutoModelForTokenClassification)
+
+fixtures = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
+families = [
+    ("tiny-gpt2", AutoModelForCausalLM, "causal-lm", os.path.join(fixtures, "tasks", "instructions", "prompt-completion.jsonl")),
+    ("tiny-flan-t5", AutoModelForSeq2SeqLM, "summarization", os.path.join(fixtures, "tasks", "summarization", "test.jsonl")),
+    ("tiny-bert-ner", AutoModelForTokenClassification, "token-classification", os.path.join(fixtures, "tasks", "ner", "test.jsonl")),
+    ("tiny-roberta-qa", AutoModelForQuestionAnswering, "question-answering", os.path.join(fixtures, "tasks", "qa", "test.jsonl")),
+]
+for name, auto, task, data in families:
+    base_dir = os.path.join(fixtures, "models", name)
+    adapter, deployed = os.path.join(scratch, name + "-lora"), os.path.join(scratch, name + "-deployed")
+    subprocess.run([tailor, "train", "--model", base_dir, "--task", task, "--data", data, "--epochs", "1", "--lr", "5e-3",
+                    "--max-length", "32", "--output", adapter, "--json"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([tailor, "deploy", "--model", base_dir, adapter, "--output", deployed, "--json"], check=True, stdout=subprocess.DEVNULL)
+    inputs = {"input_ids": torch.randint(5, 200, (2, 10))}
+    if auto is AutoModelForSeq2SeqLM:
+        inputs["decoder_input_ids"] = torch.randint(5, 200, (2, 6))
+    with torch.no_grad():
+        peft_out = PeftModel.from_pretrained(auto.from_pretrained(base_dir), adapter).eval()(**inputs)
+        merged_out = auto.from_pretrained(deployed).eval()(**inputs)
+    key = "start_logits" if auto is AutoModelForQuestionAnswering else "logits"
+    diff = (getattr(peft_out, key) - getattr(merged_out, key)).abs().max().item()
+    print(f"{name} ({task}): tailor's adapter in PEFT vs tailor deploy's folder in transformers: max |Δ{key}| = {diff:.3g}: "
+          f"{'ok' if diff < 1e-4 else 'FAIL'}")
+    failures += diff >= 1e-4
+
 sys.exit(1 if failures else 0)
