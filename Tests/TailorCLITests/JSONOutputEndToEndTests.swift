@@ -92,7 +92,8 @@ extension AnswerCommand.Printed: JSONSchema {}
     }
 
     /// Each task prints its metrics (classification accuracy and f1, causal LM perplexity, token
-    /// classification entity precision/recall/f1, QA exact match and f1): together every key.
+    /// classification entity precision/recall/f1, QA exact match and f1, summarization ROUGE):
+    /// together every key.
     @Test func eval() throws {
         let folder = TemporaryFolder()
         let text = (0..<4).map { #"{"prompt": "Q\#($0)", "completion": " A\#($0)"}"# }.joined(separator: "\n")
@@ -110,14 +111,22 @@ extension AnswerCommand.Printed: JSONSchema {}
             "eval", "--model", TailorProcess.fixture("models/tiny-bert-qa"), "--task", "question-answering", "--max-length", "40",
             "--data", TailorProcess.fixture("tasks/qa/test.jsonl"), "--json",
         ])
+        let summaries = try Self.run([
+            "eval", "--model", TailorProcess.fixture("models/tiny-t5"), "--task", "summarization",
+            "--data", TailorProcess.fixture("tasks/summarization/test.jsonl"), "--json",
+        ])
         #expect(Set(classification.flatMap(\.object.keys)) == ["examples", "loss", "accuracy", "f1"])
+        #expect(Set(summaries.flatMap(\.object.keys)) == ["examples", "loss", "rouge1", "rouge2", "rougeL", "rougeLsum"])
         #expect(Set(causal.flatMap(\.object.keys)) == ["examples", "loss", "perplexity"])
         #expect(Set(entities.flatMap(\.object.keys)) == ["examples", "loss", "accuracy", "precision", "recall", "f1"])
         #expect(Set(answers.flatMap(\.object.keys)) == ["examples", "loss", "exact_match", "f1"])
         let results = try Self.expectSchema(
-            Evaluation.Result.self, (classification + causal + entities + answers).map(\.object),
-            pinned: ["examples", "loss", "accuracy", "f1", "perplexity", "precision", "recall", "exact_match"])
-        #expect(results.map(\.examples) == [300, 4, 80, 80])
+            Evaluation.Result.self, (classification + causal + entities + answers + summaries).map(\.object),
+            pinned: [
+                "examples", "loss", "accuracy", "f1", "perplexity", "precision", "recall", "exact_match", "rouge1", "rouge2", "rougeL",
+                "rougeLsum",
+            ])
+        #expect(results.map(\.examples) == [300, 4, 80, 80, 40])
     }
 
     @Test func entitiesAndAnswers() throws {
