@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .library(name: "GGUF", targets: ["GGUF"]),
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "TrainingCore", targets: ["TrainingCore"]),
         .library(name: "Models", targets: ["Models"]),
@@ -40,6 +41,8 @@ let package = Package(
         // The checkpoint format: mmap reader, streaming writer, dtypes and conversions,
         // sharded checkpoints. Depends on nothing but Foundation.
         .target(name: "SafeTensors"),
+        // llama.cpp's GGUF format: strict reader, writer, ggml block formats.
+        .target(name: "GGUF", dependencies: ["Diagnostics", "SafeTensors"]),
         // Hot loops of 4-bit quantization in C (vectorised, AVX-512 chosen at run time).
         .target(name: "CQuantizationKernels"),
         // NF4/FP4 codebooks, blockwise and double quantization, the bitsandbytes checkpoint layout.
@@ -124,6 +127,7 @@ let package = Package(
         .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "SafeTensors", "TailorTestSupport"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Models", "TrainingCore", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "TrainingCore", "TailorTestSupport"]),
