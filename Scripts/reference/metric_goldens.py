@@ -8,21 +8,32 @@ fixtures/metrics/goldens.json.
   (written out below as that script defines them), max over the references, averaged x100.
 - rouge: Google's rouge_score RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"]) without a
   stemmer, per pair, and the plain mean over pairs.
+- rouge_stemmed: the same with use_stemmer=True, on the same pairs plus some whose words differ only
+  by suffix. rouge_score stems with nltk's PorterStemmer() in its default NLTK_EXTENSIONS mode, and
+  only tokens longer than 3 characters.
+- stemmer: "word stem" lines from that stemmer. `words` are tokens as rouge_score's tokenizer
+  produces them: the docstring words of this Python's standard library seen at least 3 times, words
+  that exercise every rule and special case, and the tokens of capitalised and accented text.
+  `direct` are inputs only a direct stem() call sees, for its own lowercasing and length check.
 
 Usage: python metric_goldens.py FIXTURES_DIR
 """
 
+import ast
 import collections
 import json
 import math
 import os
+import platform
 import random
 import re
 import string
 import sys
+import sysconfig
 from importlib.metadata import version
 
-from rouge_score import rouge_scorer
+from nltk.stem import porter
+from rouge_score import rouge_scorer, tokenize, tokenizers
 from seqeval.metrics.sequence_labeling import get_entities, precision_recall_fscore_support
 
 ROUGE_TYPES = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
@@ -156,37 +167,54 @@ def squad_cases():
     return {"cases": out, "aggregate": aggregate}
 
 
-def rouge_cases():
-    pairs = [
-        ("The quick brown fox jumps over the lazy dog", "The quick brown dog jumps on the log."),
-        ("identical text here", "identical text here"),
-        ("no overlap at all", "completely different words"),
-        ("", ""),
-        ("something", ""),
-        ("", "something"),
-        ("!!! ... ???", "a b c"),
-        ("Café naïve Ünïcode 東京 résumé", "cafe naive unicode resume"),
-        ("the cat sat on the mat\nthe dog sat on the log", "the cat sat\non the log the dog"),
-        ("first sentence here.\n\nsecond one there.\n", "second one here.\nfirst sentence there."),
-        ("a b c d e\nf g h", "a c e\nb d\nf h g"),
-        ("win\r\nwindows line\r\nends", "win windows\r\nline ends"),
-        ("the the the the", "the the"),
-        ("It's 3.14, not 2,718 — K-9 (unit)", "its 3 14 not 2 718 k 9 unit"),
-        ("KELVIN \u212a sign", "kelvin k sign"),
-        ("one two three four five six", "six five four three two one"),
-        ("abab\nbaba\nabab", "ab ab ba\nab"),
-        ("a a b\nb a", "a b\na a b b"),
-        ("   \n \n", "word\n  \n"),
-        # rougeLsum depends on which LCS the backtrack picks when two are equally long.
-        ("c b b\na a c\nc", "a\nb a c\na"),
-        ("c a\nc c b\nc", "b\nc b c\nb a c"),
-    ]
-    scorer = rouge_scorer.RougeScorer(ROUGE_TYPES, use_stemmer=False)
+ROUGE_PAIRS = [
+    ("The quick brown fox jumps over the lazy dog", "The quick brown dog jumps on the log."),
+    ("identical text here", "identical text here"),
+    ("no overlap at all", "completely different words"),
+    ("", ""),
+    ("something", ""),
+    ("", "something"),
+    ("!!! ... ???", "a b c"),
+    ("Café naïve Ünïcode 東京 résumé", "cafe naive unicode resume"),
+    ("the cat sat on the mat\nthe dog sat on the log", "the cat sat\non the log the dog"),
+    ("first sentence here.\n\nsecond one there.\n", "second one here.\nfirst sentence there."),
+    ("a b c d e\nf g h", "a c e\nb d\nf h g"),
+    ("win\r\nwindows line\r\nends", "win windows\r\nline ends"),
+    ("the the the the", "the the"),
+    ("It's 3.14, not 2,718 — K-9 (unit)", "its 3 14 not 2 718 k 9 unit"),
+    ("KELVIN \u212a sign", "kelvin k sign"),
+    ("one two three four five six", "six five four three two one"),
+    ("abab\nbaba\nabab", "ab ab ba\nab"),
+    ("a a b\nb a", "a b\na a b b"),
+    ("   \n \n", "word\n  \n"),
+    # rougeLsum depends on which LCS the backtrack picks when two are equally long.
+    ("c b b\na a c\nc", "a\nb a c\na"),
+    ("c a\nc c b\nc", "b\nc b c\nb a c"),
+]
+
+# Pairs that score higher once suffixes are stripped, and tokens of 3 characters or fewer that the
+# stemmer alone would change ("was" -> "wa") but rouge_score leaves alone.
+STEMMED_PAIRS = [
+    ("running runs ran", "run running ran"),
+    ("She gave generously.", "a generous gift, generously given"),
+    ("relational conditional rational", "relate condition rationally"),
+    ("The cats were running and jumped over the fences", "A cat runs and jumps over a fence"),
+    ("Skies flies\nDYING lying tying", "sky fly\ndie lie tie"),
+    ("was has this his dies ties", "wa ha thi his die tie"),
+    ("proceed exceeded succeeding agreed feed", "proceeds exceeds succeeds agree feeding"),
+    ("hopping hissing falling filing failing", "hop hiss fall file fail"),
+    ("nationalization organizers hopefulness callousness", "nationalize organize hopeful callous"),
+]
+
+
+def rouge_cases(pairs, use_stemmer):
+    scorer = rouge_scorer.RougeScorer(ROUGE_TYPES, use_stemmer=use_stemmer)
+    tokenizer = tokenizers.DefaultTokenizer(use_stemmer)
     out = []
     for reference, prediction in pairs:
         s = scorer.score(reference, prediction)
         out.append({"reference": reference, "prediction": prediction,
-                    "reference_tokens": rouge_scorer.tokenizers.DefaultTokenizer(False).tokenize(reference),
+                    "reference_tokens": tokenizer.tokenize(reference),
                     **{t: {"precision": s[t].precision, "recall": s[t].recall, "fmeasure": s[t].fmeasure}
                        for t in ROUGE_TYPES}})
     mean = {t: {k: sum(c[t][k] for c in out) / len(out) for k in ("precision", "recall", "fmeasure")}
@@ -194,17 +222,81 @@ def rouge_cases():
     return {"cases": out, "mean": mean}
 
 
+# Words for each of the stemmer's steps, rules, conditions and special cases.
+RULE_WORDS = """
+caresses caress cats ponies ties dies lies pies flies skies sky ss sses ies s is as us gas bus yes
+feed agreed bleed deed need speed greed indeed freed proceed exceed succeed proceeded exceeding succeeded
+plastered bled motoring sing sings ring king thing string during ed ing red shed sled
+conflated troubled sized hopping tanned falling hissing fizzed failing filing buzzing rolling missed
+died spied tied lied cried fried dying lying tying running swimming stopped planned hoped hoping
+agreeing seeing being iced aced owed used
+happy enjoy spy fly try by cry dry say boy toy syzygy yyyy yyy yy y ay sly daily employ deploy
+played paying buying saying obeying coyly slyly shyness dryness
+relational conditional rational sensational operational national valenci hesitanci valency
+digitizer organizer sanitizer tokenizer conformabli possibly visibly radicalli finally fully
+differentli vileli analogousli vietnamization predication operator feudalism decisiveness
+hopefulness callousness jealousness seriousness formaliti sensitiviti sensibiliti hopefully
+carefully usefulli geology theology archaeology biology analogy apology logi ology
+normalization generalization nationalism conditionally relationally
+triplicate formative formalize electriciti electrical hopeful goodness authenticate duplicate
+normalize historical
+revival allowance inference airliner gyroscopic adjustable defensible irritant replacement
+adjustment dependent adoption homologou communism activate angulariti homologous effective
+bowdlerize generously generous union onion position decision vision cement element
+probate rate cease controll roll fall tell excel
+innings inning outings outing cannings canning howe news
+1990s mp3s x86 4ever h2o 2nd 3rd 10th utf8 iso8601 ipv6 sha256 100s 20ies 42 7
+"""
+
+# Capitalised and accented text: the stemmer sees only the tokens rouge_score's tokenizer leaves.
+TOKENIZED_TEXT = ("RUNNING Generously NATIONALISATION Café's naïvely résumés façades Übermensch Straße "
+                  "İstanbul ΣΟΦΙΑ Ångströms crème brûlée piñatas Zoë coöperation jalapeños São Kraków Dvořák")
+
+# Inputs only a direct stem() call sees: upper case, non-ASCII letters (consonants to Porter), "İs",
+# which lowercases to three code points but is two long, so it is returned lowercased only, and
+# capital sigmas, which str.lower makes final ("ς") at the end of a word, looking past apostrophes.
+DIRECT_WORDS = ["Running", "CARESSES", "Skies", "DYING", "News", "Generously", "naïvely", "Café",
+                "Ärztinnen", "İs", "İİİİ", "façades", "ÉTÉS", "Straße", "jalapeños",
+                "ΟΔΟΣ", "ΣΟΦΙΑΣ", "ΣΣ", "ΑΣ'", "ΑΣ'Α", "1Σ"]
+
+
+def stemmer_goldens():
+    stemmer = tokenizers.DefaultTokenizer(use_stemmer=True)._stemmer
+    assert isinstance(stemmer, porter.PorterStemmer) and stemmer.mode == porter.PorterStemmer.NLTK_EXTENSIONS
+    counts = collections.Counter()
+    root = sysconfig.get_paths()["stdlib"]
+    for folder, folders, files in os.walk(root):
+        folders[:] = sorted(d for d in folders if d not in ("test", "tests", "idlelib", "lib2to3", "site-packages"))
+        for name in sorted(f for f in files if f.endswith(".py")):
+            try:
+                tree = ast.parse(open(os.path.join(folder, name), encoding="utf-8").read())
+            except (SyntaxError, UnicodeDecodeError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    counts.update(w for w in (ast.get_docstring(node) or "").split() if w.isascii() and w.isalpha() and w.islower())
+    corpus = {w for w, n in counts.items() if n >= 3}
+    words = sorted(corpus | set(RULE_WORDS.split()) | set(tokenize.tokenize(TOKENIZED_TEXT, None)))
+    assert all(tokenize.tokenize(w, None) == [w] for w in words), "every word is a token rouge_score can produce"
+    return {"mode": stemmer.mode,
+            "source": f"Python {platform.python_version()}'s standard library docstrings: {len(corpus)} words seen at least 3 times",
+            "words": [f"{w} {stemmer.stem(w)}" for w in words],
+            "direct": [f"{w} {stemmer.stem(w)}" for w in DIRECT_WORDS]}
+
+
 def main(fixtures):
     folder = os.path.join(fixtures, "metrics")
     os.makedirs(folder, exist_ok=True)
-    goldens = {"versions": {p: version(p) for p in ("seqeval", "rouge-score")},
-               "entities": entity_cases(), "squad": squad_cases(), "rouge": rouge_cases()}
+    goldens = {"versions": {p: version(p) for p in ("seqeval", "rouge-score", "nltk")},
+               "entities": entity_cases(), "squad": squad_cases(), "rouge": rouge_cases(ROUGE_PAIRS, False),
+               "rouge_stemmed": rouge_cases(ROUGE_PAIRS + STEMMED_PAIRS, True), "stemmer": stemmer_goldens()}
     target = os.path.join(folder, "goldens.json")
     with open(target, "w") as f:
         json.dump(goldens, f, ensure_ascii=False, indent=1)
         f.write("\n")
     print(f"{target}: {len(goldens['entities'])} entity, {len(goldens['squad']['cases'])} squad, "
-          f"{len(goldens['rouge']['cases'])} rouge cases")
+          f"{len(goldens['rouge']['cases'])} rouge, {len(goldens['rouge_stemmed']['cases'])} stemmed rouge cases, "
+          f"{len(goldens['stemmer']['words'])} stemmer words")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ import Testing
 
 @testable import Training
 
-/// The task metrics against fixtures/metrics/goldens.json (seqeval, the SQuAD v1.1 script, rouge_score; written by
-/// Scripts/reference/metric_goldens.py), every number to 1e-6, plus the contracts the goldens cannot show.
+/// The task metrics against fixtures/metrics/goldens.json (seqeval, the SQuAD v1.1 script, rouge_score with and without
+/// NLTK's Porter stemmer; written by Scripts/reference/metric_goldens.py), every number to 1e-6 and every stem exactly,
+/// plus the contracts the goldens cannot show.
 struct MetricGoldenTests {
     struct Scores: Decodable {
         var precision: Double
@@ -79,10 +80,20 @@ struct MetricGoldenTests {
         var mean: [String: PRF]
     }
 
+    /// "word stem" lines, as compact as the 150 kB budget for the file needs.
+    struct StemmerGoldens: Decodable {
+        var mode: String
+        var source: String
+        var words: [String]
+        var direct: [String]
+    }
+
     struct Goldens: Decodable {
         var entities: [EntityCase]
         var squad: SQuADGoldens
         var rouge: RougeGoldens
+        var rouge_stemmed: RougeGoldens
+        var stemmer: StemmerGoldens
     }
 
     static let goldens: Goldens = {
@@ -135,22 +146,50 @@ struct MetricGoldenTests {
         #expect(Self.close(all.f1, Self.goldens.squad.aggregate["f1"]!))
     }
 
-    @Test func rougeMatchesRougeScore() throws {
-        let cases = Self.goldens.rouge.cases
+    static func checkRouge(_ goldens: RougeGoldens, useStemmer: Bool) throws {
+        let cases = goldens.cases
         for c in cases {
-            #expect(RougeMetrics.tokenize(c.reference) == c.reference_tokens, "\(c.reference)")
-            let s = RougeMetrics.score(reference: c.reference, prediction: c.prediction)
+            #expect(RougeMetrics.tokenize(c.reference, useStemmer: useStemmer) == c.reference_tokens, "\(c.reference)")
+            let s = RougeMetrics.score(reference: c.reference, prediction: c.prediction, useStemmer: useStemmer)
             #expect(Self.matches(s.rouge1, c.rouge1), "rouge1 \(c.reference) | \(c.prediction)")
             #expect(Self.matches(s.rouge2, c.rouge2), "rouge2 \(c.reference) | \(c.prediction)")
             #expect(Self.matches(s.rougeL, c.rougeL), "rougeL \(c.reference) | \(c.prediction)")
             #expect(Self.matches(s.rougeLsum, c.rougeLsum), "rougeLsum \(c.reference) | \(c.prediction)")
         }
-        let report = try RougeMetrics.report(references: cases.map(\.reference), predictions: cases.map(\.prediction))
-        let mean = Self.goldens.rouge.mean
-        #expect(Self.matches(report.mean.rouge1, mean["rouge1"]!))
-        #expect(Self.matches(report.mean.rouge2, mean["rouge2"]!))
-        #expect(Self.matches(report.mean.rougeL, mean["rougeL"]!))
-        #expect(Self.matches(report.mean.rougeLsum, mean["rougeLsum"]!))
+        let report = try RougeMetrics.report(
+            references: cases.map(\.reference), predictions: cases.map(\.prediction), useStemmer: useStemmer)
+        #expect(Self.matches(report.mean.rouge1, goldens.mean["rouge1"]!))
+        #expect(Self.matches(report.mean.rouge2, goldens.mean["rouge2"]!))
+        #expect(Self.matches(report.mean.rougeL, goldens.mean["rougeL"]!))
+        #expect(Self.matches(report.mean.rougeLsum, goldens.mean["rougeLsum"]!))
+    }
+
+    @Test func rougeMatchesRougeScore() throws {
+        try Self.checkRouge(Self.goldens.rouge, useStemmer: false)
+    }
+
+    @Test func stemmedRougeMatchesRougeScore() throws {
+        #expect(Self.goldens.rouge_stemmed.cases.count > Self.goldens.rouge.cases.count)
+        try Self.checkRouge(Self.goldens.rouge_stemmed, useStemmer: true)
+    }
+
+    /// Scalars, not `==`: String equality is canonical equivalence and would accept a precomposed "é" for "e" + U+0301.
+    static func checkStems(_ lines: [String]) {
+        for line in lines {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            #expect(fields.count == 2, "\(line)")
+            guard fields.count == 2 else { continue }
+            let stem = PorterStemmer.stem(fields[0])
+            #expect(stem.unicodeScalars.elementsEqual(fields[1].unicodeScalars), "\(fields[0]): \(stem), NLTK \(fields[1])")
+        }
+    }
+
+    @Test func porterStemmerMatchesNLTK() {
+        let stemmer = Self.goldens.stemmer
+        #expect(stemmer.mode == "NLTK_EXTENSIONS")
+        #expect(Set(stemmer.words.map { $0.prefix { $0 != " " } }).count >= 3000)
+        Self.checkStems(stemmer.words)
+        Self.checkStems(stemmer.direct)
     }
 
     @Test func inputsTheReferencesRejectAreErrors() {
@@ -160,9 +199,6 @@ struct MetricGoldenTests {
         }
         #expect(throws: EntityMetricsError.emptyTag(sequence: 0, position: 1)) { try EntityMetrics.entities(in: [["B-PER", ""]]) }
         #expect(throws: SQuADMetricsError.noReferenceAnswers(question: 0)) { try SQuADMetrics.score(predictions: ["x"], references: [[]]) }
-        #expect(throws: RougeMetricsError.stemmerUnsupported) {
-            try RougeMetrics.report(references: ["running"], predictions: ["runs"], useStemmer: true)
-        }
         #expect(throws: RougeMetricsError.countMismatch(references: 1, predictions: 2)) {
             try RougeMetrics.report(references: ["a"], predictions: ["a", "b"])
         }
@@ -177,6 +213,11 @@ struct MetricGoldenTests {
         #expect(SQuADMetrics.exactMatch(prediction: "", reference: "the"))
         #expect(SQuADMetrics.f1(prediction: "", reference: "the") == 0)
         #expect(RougeMetrics.tokenize("Don't STOP-me now 42") == ["don", "t", "stop", "me", "now", "42"])
+        #expect(RougeMetrics.tokenize("Was RUNNING, ran, runs", useStemmer: true) == ["was", "run", "ran", "run"])
+        #expect(PorterStemmer.stem("was") == "wa", "the stemmer shortens 3-letter words; only ROUGE keeps them")
+        let stemmed = try RougeMetrics.report(references: ["running"], predictions: ["runs"], useStemmer: true)
+        #expect(stemmed.mean.rouge1 == RougeScore(precision: 1, recall: 1, fmeasure: 1))
+        #expect(try RougeMetrics.report(references: ["running"], predictions: ["runs"]).mean.rouge1.fmeasure == 0)
         let lsum = RougeMetrics.score(reference: "a b\nc d", prediction: "c d\na b").rougeLsum
         #expect(lsum == RougeScore(precision: 1, recall: 1, fmeasure: 1))
     }

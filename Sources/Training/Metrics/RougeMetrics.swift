@@ -23,27 +23,25 @@ public struct RougeReport: Codable, Equatable, Sendable {
 }
 
 public enum RougeMetricsError: Error, CustomStringConvertible, Equatable {
-    case stemmerUnsupported
     case noPairs
     case countMismatch(references: Int, predictions: Int)
 
     public var description: String {
         switch self {
-        case .stemmerUnsupported:
-            return "ROUGE with a Porter stemmer is not implemented: rouge_score's stemmer is NLTK's, and an approximate "
-                + "stemmer would give numbers that do not compare with published ones; use useStemmer: false"
         case .noPairs: return "ROUGE needs at least one reference/prediction pair"
         case .countMismatch(let r, let p): return "\(r) references but \(p) predictions"
         }
     }
 }
 
-/// ROUGE exactly as Google's `rouge_score` (the package behind Hugging Face `evaluate`'s rouge) computes it without a
-/// stemmer, so summarisation results line up with published tables.
+/// ROUGE exactly as Google's `rouge_score` (the package behind Hugging Face `evaluate`'s rouge) computes it, with or
+/// without its Porter stemmer, so summarisation results line up with published tables.
 public enum RougeMetrics {
     /// `rouge_score`'s default tokenizer: lowercase, every run of characters outside a–z and 0–9 becomes a separator.
     /// Accented letters therefore split words (`café` gives `caf`), as in the reference.
-    public static func tokenize(_ text: String) -> [String] {
+    /// - Parameter useStemmer: stem with ``PorterStemmer`` as `use_stemmer=True` does, which leaves tokens of three
+    ///   characters or fewer alone ("was" stays, though the stemmer alone would give "wa").
+    public static func tokenize(_ text: String, useStemmer: Bool = false) -> [String] {
         var tokens: [String] = []
         var current = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
@@ -57,28 +55,29 @@ public enum RougeMetrics {
             }
         }
         if !current.isEmpty { tokens.append(String(current)) }
-        return tokens
+        guard useStemmer else { return tokens }
+        return tokens.map { $0.unicodeScalars.count > 3 ? PorterStemmer.stem($0) : $0 }
     }
 
     /// All four variants for one pair. rougeLsum splits both texts on `\n` only (put one sentence per line first)
     /// and scores the union LCS of each reference sentence against every predicted sentence.
-    public static func score(reference: String, prediction: String) -> RougeScores {
-        let r = tokenize(reference), p = tokenize(prediction)
+    public static func score(reference: String, prediction: String, useStemmer: Bool = false) -> RougeScores {
+        let r = tokenize(reference, useStemmer: useStemmer), p = tokenize(prediction, useStemmer: useStemmer)
         return RougeScores(
             rouge1: ngramScore(reference: r, prediction: p, n: 1), rouge2: ngramScore(reference: r, prediction: p, n: 2),
             rougeL: lcsScore(reference: r, prediction: p),
-            rougeLsum: summaryLCSScore(reference: sentences(reference), prediction: sentences(prediction)))
+            rougeLsum: summaryLCSScore(
+                reference: sentences(reference, useStemmer: useStemmer), prediction: sentences(prediction, useStemmer: useStemmer)))
     }
 
     /// Scores every pair and their mean.
-    /// - Parameter useStemmer: must stay false; see ``RougeMetricsError/stemmerUnsupported``.
+    /// - Parameter useStemmer: `rouge_score`'s `use_stemmer`; see ``tokenize(_:useStemmer:)``.
     public static func report(references: [String], predictions: [String], useStemmer: Bool = false) throws -> RougeReport {
-        guard !useStemmer else { throw RougeMetricsError.stemmerUnsupported }
         guard !references.isEmpty else { throw RougeMetricsError.noPairs }
         guard references.count == predictions.count else {
             throw RougeMetricsError.countMismatch(references: references.count, predictions: predictions.count)
         }
-        let pairs = zip(references, predictions).map { score(reference: $0, prediction: $1) }
+        let pairs = zip(references, predictions).map { score(reference: $0, prediction: $1, useStemmer: useStemmer) }
         func mean(_ key: KeyPath<RougeScores, RougeScore>) -> RougeScore {
             let n = Double(pairs.count)
             return RougeScore(
@@ -135,8 +134,8 @@ public enum RougeMetrics {
     }
 
     /// Non-empty `\n`-separated lines, tokenised; `\r` stays in the line and tokenises away.
-    static func sentences(_ text: String) -> [[String]] {
-        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: true).map { tokenize(String($0)) }
+    static func sentences(_ text: String, useStemmer: Bool = false) -> [[String]] {
+        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: true).map { tokenize(String($0), useStemmer: useStemmer) }
     }
 
     private static func ngrams(_ tokens: [String], _ n: Int) -> [ArraySlice<String>: Int] {
