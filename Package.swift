@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
         .library(name: "GGUF", targets: ["GGUF"]),
+        .library(name: "Export", targets: ["Export"]),
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "TrainingCore", targets: ["TrainingCore"]),
         .library(name: "Models", targets: ["Models"]),
@@ -43,6 +44,8 @@ let package = Package(
         .target(name: "SafeTensors"),
         // llama.cpp's GGUF format: strict reader, writer, ggml block formats.
         .target(name: "GGUF", dependencies: ["Diagnostics", "SafeTensors"]),
+        // Writing and reading the other ecosystems' files: llama.cpp GGUF models and adapters, mlx-lm adapters.
+        .target(name: "Export", dependencies: ["Diagnostics", "SafeTensors", "GGUF", "Adapters", "Models", "Tokenizers", "TrainingCore"]),
         // Hot loops of 4-bit quantization in C (vectorised, AVX-512 chosen at run time).
         .target(name: "CQuantizationKernels"),
         // NF4/FP4 codebooks, blockwise and double quantization, the bitsandbytes checkpoint layout.
@@ -117,6 +120,7 @@ let package = Package(
                 "Registry",
                 "Workflows",
                 "Serving",
+                "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -127,6 +131,7 @@ let package = Package(
         .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "SafeTensors", "TailorTestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Adapters", "Models", "SafeTensors", "TrainingCore", "TailorTestSupport"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Models", "TrainingCore", "SafeTensors", "TailorTestSupport"]),

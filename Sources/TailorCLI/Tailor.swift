@@ -24,7 +24,7 @@ struct Tailor: ParsableCommand {
             InspectCommand.self, ConvertCommand.self, VerifyCommand.self, QuantizeCommand.self,
             DequantizeCommand.self, TrainCommand.self, EvalCommand.self, CompareCommand.self, ClassifyCommand.self, GenerateCommand.self,
             BenchCommand.self, MergeCommand.self, DeployCommand.self, DiffCommand.self, ExtractCommand.self, AdapterCommand.self,
-            RegistryCommand.self, ServeCommand.self, AnswerCommand.self, DemoCommand.self,
+            RegistryCommand.self, ServeCommand.self, AnswerCommand.self, ExportCommand.self, ImportCommand.self, DemoCommand.self,
         ]
     )
 
