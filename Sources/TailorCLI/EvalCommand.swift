@@ -28,6 +28,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Labelled data (CSV or JSONL).") var data: String
     @Option(help: "What the model was trained for.") var task: Dataset.Task = .classification
     @Option(help: "Examples per forward pass.") var batchSize = 32
+    @Flag(help: "Summarization: ROUGE with Porter stemming (rouge_score's use_stemmer=True).") var useStemmer = false
     @Option(help: "Truncate inputs to this many tokens.") var maxLength = 128
     @Option(help: "Question answering: tokens that neighbouring windows of a long context share (a quarter of --max-length).")
     var docStride: Int?
@@ -42,7 +43,8 @@ struct EvalCommand: ParsableCommand {
         try reportingErrors {
             let result = try Evaluation.result(
                 folder: model, adapters: adapterOptions.stack(model: model), data: data, task: task,
-                quantize: quantize, maxLength: maxLength, docStride: docStride, batchSize: batchSize)
+                quantize: quantize, maxLength: maxLength, docStride: docStride, batchSize: batchSize,
+                useStemmer: useStemmer)
             if outputOptions.json {
                 try outputOptions.emit(result)
             } else {

@@ -63,7 +63,8 @@ extension Evaluation {
     /// config, so the data's labels are matched to the head's outputs by name.
     public static func result(
         folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)], data: String,
-        task: Dataset.Task, quantize: QuantType?, maxLength: Int, docStride: Int? = nil, batchSize: Int
+        task: Dataset.Task, quantize: QuantType?, maxLength: Int, docStride: Int? = nil, batchSize: Int,
+        useStemmer: Bool = false
     ) throws -> Result {
         var labels = adapters.lazy.compactMap(\.files.labels).first
         if labels == nil, task.hasLabels { labels = try ConfigReader(path: folder + "/config.json").labels() }
@@ -72,6 +73,7 @@ extension Evaluation {
             folder: folder, task: task, method: adapters.isEmpty ? .full : .lora, loraConfig: nil,
             quantize: quantize, labels: labels, maxLength: maxLength, seed: 0, adapters: adapters)
         model.docStride = docStride
+        model.rougeUsesStemmer = useStemmer
         try model.checkTokenIds(of: dataset)
         return result(of: model, on: dataset, batchSize: batchSize)
     }

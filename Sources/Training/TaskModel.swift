@@ -30,6 +30,8 @@ public final class TaskModel {
     public var docStride: Int?
     /// Summarization: the most tokens a target (summary) is cut to, and generated up to.
     public var maxTargetLength = 64
+    /// Summarization: ROUGE with rouge_score's Porter stemming (`use_stemmer=True`).
+    public var rougeUsesStemmer = false
     /// Why the head's outputs mean nothing, when they do not: the folder has no trained head for
     /// the task (newly initialised, or saved for another head) and no adapter brings one.
     public private(set) var untrainedHead: String?

@@ -5,7 +5,7 @@ import Models
 /// `target`). An encoder-decoder (T5) reads "summarize: " + text and learns the summary; a causal
 /// LM learns it as the completion of a prompt holding the text, the loss on the summary only.
 /// Evaluation generates summaries greedily and scores them with ROUGE-1/2/L/Lsum (rouge_score's
-/// F-measures, no stemming).
+/// F-measures, without stemming unless ``TaskModel/rougeUsesStemmer``).
 struct SummarizationTask: TaskKind {
     var head: ModelHead { .seq2seqLM }
     var defaultMetric: String { "rougeL" }
@@ -72,7 +72,9 @@ struct SummarizationTask: TaskKind {
                 prompts, maxNewTokens: model.maxTargetLength, sampling: .greedy, maxLength: model.maxLength + model.maxTargetLength)
             predictions += generated?.map(\.text) ?? prompts.map { _ in "" }
         }
-        if let report = try? RougeMetrics.report(references: dataset.examples.map { $0.target ?? "" }, predictions: predictions) {
+        if let report = try? RougeMetrics.report(
+            references: dataset.examples.map { $0.target ?? "" }, predictions: predictions, useStemmer: model.rougeUsesStemmer)
+        {
             result.rouge1 = report.mean.rouge1.fmeasure
             result.rouge2 = report.mean.rouge2.fmeasure
             result.rougeL = report.mean.rougeL.fmeasure
