@@ -175,4 +175,28 @@ for name, auto, task, data in families:
           f"{'ok' if diff < 1e-4 else 'FAIL'}")
     failures += diff >= 1e-4
 
+# mlx-lm (its CPU wheel, `setup-venv --with-mlx`) loads `tailor export mlx`'s adapters on the
+# tiny Llama with PEFT's logits: LoRA with rank/alpha patterns and rsLoRA, and DoRA.
+try:
+    import mlx.core as mx
+    from mlx_lm import load as mlx_load
+except ImportError:
+    print("mlx-lm is not installed (Scripts/reference/setup-venv --with-mlx): MLX adapter check skipped")
+else:
+    import numpy as np
+    llama = os.path.join(fixtures, "tiny-llama")
+    ids = [0, 5, 17, 42, 99, 7]
+    for fixture in ("tiny-llama-lora", "tiny-llama-dora"):
+        peft_dir, mlx_dir = os.path.join(fixtures, "peft", fixture), os.path.join(scratch, fixture + "-mlx")
+        subprocess.run([tailor, "export", "mlx", "--model", llama, "--adapter", peft_dir, "--output", mlx_dir, "--json"],
+                       check=True, stdout=subprocess.DEVNULL)
+        model, _ = mlx_load(llama, adapter_path=mlx_dir)
+        ours = np.array(model(mx.array([ids])).astype(mx.float32))
+        with torch.no_grad():
+            reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(llama), peft_dir).eval()(
+                input_ids=torch.tensor([ids])).logits.numpy()
+        diff = float(np.abs(ours - reference).max())
+        print(f"{fixture}: tailor export mlx loaded by mlx-lm vs PEFT: max |Δlogits| = {diff:.3g}: {'ok' if diff < 1e-4 else 'FAIL'}")
+        failures += diff >= 1e-4
+
 sys.exit(1 if failures else 0)
