@@ -118,8 +118,10 @@ public struct GGUFWriter {
     }
 
     /// Writes the file at `path`, atomically.
-    public func write(to path: String) throws {
-        let bytes = try encoded(file: path)
+    public func write(to path: String) throws { try Self.write(try encoded(file: path), to: path) }
+
+    /// Writes encoded bytes at `path`, atomically.
+    public static func write(_ bytes: [UInt8], to path: String) throws {
         let file = try AtomicFile(path: path)
         try bytes.withUnsafeBytes { try file.write($0, at: 0) }
         try file.commit()

@@ -17,7 +17,53 @@ struct ExportCommand: ParsableCommand {
               tailor export mlx --model fixtures/tiny-llama --adapter runs/chat --output runs/chat-mlx
               mlx_lm.generate --model <the MLX conversion of the base> --adapter-path runs/chat-mlx --prompt "Hello"
             """,
-        subcommands: [ExportMLXCommand.self])
+        subcommands: [ExportGGUFCommand.self, ExportMLXCommand.self])
+}
+
+struct ExportGGUFCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gguf", abstract: "Write a Llama-family model or LoRA adapter for llama.cpp.",
+        discussion: """
+            Without --adapter, the base model; with --adapter and --merge, the model with the adapters merged \
+            in; with one --adapter alone, the adapter as a LoRA GGUF for that base (llama.cpp's --lora). Models \
+            get llama.cpp's tensor names, q/k rows in its rotary order, its hyper-parameters and the tokenizer; \
+            an NF4 base is dequantized first. --outtype f32, f16, bf16, q8_0 or q4_0 (adapters: f32, f16, bf16).
+
+            Examples:
+              tailor export gguf --model fixtures/tiny-llama --outtype f16 --output tiny-f16.gguf
+              tailor export gguf --model fixtures/tiny-llama --adapter runs/chat --output chat-lora.gguf
+              tailor export gguf --model fixtures/tiny-llama --adapter runs/chat --merge --outtype q8_0 --output chat-q8_0.gguf
+              llama-cli -m tiny-f16.gguf --lora chat-lora.gguf -p "Hello"
+            """)
+
+    @Option(help: "The base model folder.") var model: String
+    @OptionGroup var adapterOptions: AdapterOptions
+    @Flag(help: "Merge the adapters into the model instead of writing a LoRA GGUF.") var merge = false
+    @Option(help: "f32, f16, bf16, q8_0 or q4_0 (default: f16).") var outtype = "f16"
+    @Option(help: "The .gguf file to write.") var output: String
+    @OptionGroup var outputOptions: OutputOptions
+
+    func validate() throws {
+        if !merge, adapterOptions.adapter.count > 1 {
+            throw ValidationError("a LoRA GGUF holds one adapter: give one --adapter, or --merge")
+        }
+        if merge, adapterOptions.adapter.isEmpty { throw ValidationError("--merge needs --adapter") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let stack = try adapterOptions.stack(model: model)
+            if stack.isEmpty || merge {
+                let report = try GGUFModelExport.write(model: model, adapters: stack, outtype: outtype, output: output)
+                if outputOptions.json { return try outputOptions.emit(report) }
+                print("wrote \(output): \(report.architecture), \(report.tensors) tensors, \(report.outtype), \(report.bytes) bytes")
+            } else {
+                let report = try GGUFLoRAExport.write(model: model, adapter: stack[0].files, outtype: outtype, output: output)
+                if outputOptions.json { return try outputOptions.emit(report) }
+                print("wrote \(output): a LoRA adapter for \(report.architecture), \(report.modules) modules, alpha \(report.alpha)")
+            }
+        }
+    }
 }
 
 struct ExportMLXCommand: ParsableCommand {
