@@ -112,7 +112,35 @@ struct ImportCommand: ParsableCommand {
             Examples:
               tailor import mlx runs/chat-mlx --base-model fixtures/tiny-llama --output runs/chat-peft
             """,
-        subcommands: [ImportMLXCommand.self])
+        subcommands: [ImportGGUFCommand.self, ImportMLXCommand.self])
+}
+
+struct ImportGGUFCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gguf", abstract: "Read a llama/qwen2 GGUF model or LoRA adapter back.",
+        discussion: """
+            A model GGUF becomes a Hugging Face folder (config.json, model.safetensors in f32, tokenizer.json \
+            for byte-level BPE, tokenizer_config.json with the chat template); F32, F16, BF16, Q8_0 and Q4_0 \
+            tensors are dequantized and q/k rows put back in Hugging Face's order. A LoRA GGUF becomes a PEFT \
+            adapter for --base-model.
+
+            Examples:
+              tailor import gguf tiny-f16.gguf --output tiny-from-gguf
+              tailor import gguf chat-lora.gguf --base-model fixtures/tiny-llama --output chat-peft
+            """)
+
+    @Argument(help: "The .gguf file.") var file: String
+    @Option(help: "The base model folder (for a LoRA GGUF).") var baseModel: String?
+    @Option(help: "The folder to write (must not exist).") var output: String
+    @OptionGroup var outputOptions: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let report = try GGUFImport.run(file, output: output, baseModel: baseModel)
+            if outputOptions.json { return try outputOptions.emit(report) }
+            print("wrote \(output): a \(report.architecture) \(report.kind), \(report.tensors) tensors")
+        }
+    }
 }
 
 struct ImportMLXCommand: ParsableCommand {
