@@ -32,6 +32,42 @@ import TrainingCore
         #expect(logits == (try ModelLoader.load(folder: Self.llama, head: .causalLM).forward(Graph(recording: false), batch).values))
     }
 
+    /// Our f16 export holds the same tensor bytes as llama.cpp's convert_hf_to_gguf.py made of the
+    /// same folder (Scripts/reference/gguf_goldens.py), and the converter's file imports back to
+    /// the folder's weights rounded to f16, with the same tokenizer.
+    @Test func llamaCppsConverterAndOursAgree() throws {
+        let folder = TemporaryFolder()
+        _ = try GGUFModelExport.write(model: Self.llama, adapters: [], outtype: "f16", output: folder.file("ours.gguf"))
+        let ours = try GGUFFile(path: folder.file("ours.gguf"))
+        let theirs = try GGUFFile(path: FixturePaths.path("gguf/tiny-llama-f16.gguf"))
+        #expect(Set(ours.tensors.map(\.name)) == Set(theirs.tensors.map(\.name)))
+        for info in theirs.tensors {
+            let mine = try ours.tensor(info.name)
+            #expect(mine.type == info.type && mine.dimensions == info.dimensions, "\(info.name)")
+            #expect(Array(ours.bytes(of: mine)) == Array(theirs.bytes(of: info)), "\(info.name): bytes")
+        }
+        for key in [
+            "llama.block_count", "llama.context_length", "llama.embedding_length", "llama.feed_forward_length",
+            "llama.attention.head_count", "llama.attention.head_count_kv", "llama.rope.freq_base", "llama.attention.layer_norm_rms_epsilon",
+            "llama.rope.dimension_count", "general.file_type", "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
+            "tokenizer.ggml.token_type", "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+            "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token",
+        ] {
+            #expect(ours[key] == theirs[key], "\(key)")
+        }
+        _ = try GGUFImport.run(FixturePaths.path("gguf/tiny-llama-f16.gguf"), output: folder.file("hf"), baseModel: nil)
+        let original = try SafeTensorsFile(path: Self.llama + "/model.safetensors")
+        let imported = try SafeTensorsFile(path: folder.file("hf/model.safetensors"))
+        for name in original.tensorNames {
+            let rounded =
+                try original.tensor(name).shape.count == 1
+                ? try original.tensor(name).floats() : try original.tensor(name).floats().map { Float(Float16($0)) }
+            #expect(try imported.tensor(name).floats() == rounded, "\(name)")
+        }
+        let (a, b) = (try Tokenizer(path: Self.llama), try Tokenizer(path: folder.file("hf")))
+        for text in Self.texts { #expect(a.encode(text).ids == b.encode(text).ids, "\(text)") }
+    }
+
     @Test func anAdapterComesBackWithTheSameLogits() throws {
         let folder = TemporaryFolder()
         let source = FixturePaths.path("peft/tiny-llama-lora")
