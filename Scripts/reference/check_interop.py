@@ -175,6 +175,74 @@ for name, auto, task, data in families:
           f"{'ok' if diff < 1e-4 else 'FAIL'}")
     failures += diff >= 1e-4
 
+# llama.cpp (llama-cpp-python, `setup-venv --with-llama-cpp`) loads `tailor export gguf`'s models
+# and LoRA adapters: its logits for fixed token ids against transformers/PEFT (f32 KV cache), our
+# q8_0 against llama.cpp's own converter's q8_0 (fixtures/gguf goldens), and greedy tokens
+# against `tailor generate`.
+try:
+    from llama_cpp import Llama
+except ImportError:
+    print("llama-cpp-python is not installed (Scripts/reference/setup-venv --with-llama-cpp): GGUF check skipped")
+else:
+    import json
+    import numpy as np
+    from safetensors.numpy import load_file as load_numpy
+    llama = os.path.join(fixtures, "tiny-llama")
+    ids = [0, 5, 17, 42, 99, 7]
+    golden = load_numpy(os.path.join(fixtures, "gguf", "tiny-llama-llamacpp-logits.safetensors"))
+
+    def llama_cpp_logits(model, lora=None):
+        m = Llama(model_path=model, lora_path=lora, logits_all=True, verbose=False, n_ctx=64, type_k=0, type_v=0)
+        m.eval(ids)
+        return np.array(m.scores[:len(ids)]), m
+
+    with torch.no_grad():
+        hf_logits = AutoModelForCausalLM.from_pretrained(llama).eval()(input_ids=torch.tensor([ids])).logits[0].numpy()
+    scale = float(np.abs(hf_logits).max())
+    for outtype, limit in (("f32", 1e-4), ("f16", 1e-2), ("q8_0", None), ("q4_0", None)):
+        path = os.path.join(scratch, f"tiny-llama-{outtype}.gguf")
+        subprocess.run([tailor, "export", "gguf", "--model", llama, "--outtype", outtype, "--output", path, "--json"],
+                       check=True, stdout=subprocess.DEVNULL)
+        logits, model = llama_cpp_logits(path)
+        diff = float(np.abs(logits - hf_logits).max())
+        if outtype == "q8_0":
+            # llama.cpp's own converter's q8_0 of the same folder, run by the same llama.cpp.
+            same = float(np.abs(logits - golden["q8_0"]).max())
+            ok = same < 1e-6
+            print(f"q8_0: llama.cpp on ours vs on its converter's: max |Δ| = {same:.3g} "
+                  f"(both {diff / scale:.2%} of the logit range from transformers): {'ok' if ok else 'FAIL'}")
+        elif limit is None:
+            ok = diff / scale < 0.25
+            print(f"{outtype}: llama.cpp vs transformers: max |Δ| = {diff:.3g} ({diff / scale:.1%} of the range, 4-bit rounding): "
+                  f"{'ok' if ok else 'FAIL'}")
+        else:
+            ok = diff / scale <= limit
+            print(f"{outtype}: llama.cpp vs transformers: max |Δ| = {diff:.3g} ({diff / scale:.2g} relative): {'ok' if ok else 'FAIL'}")
+        failures += not ok
+        if outtype in ("f32", "f16"):
+            # Greedy tokens: llama.cpp's against transformers' (which tailor generate's equal, by the parity tests).
+            cpp_tokens = []
+            for token in model.generate(ids, temp=0.0, reset=True):
+                cpp_tokens.append(token)
+                if len(cpp_tokens) == 8:
+                    break
+            with torch.no_grad():
+                hf_tokens = AutoModelForCausalLM.from_pretrained(llama).generate(
+                    torch.tensor([ids]), max_new_tokens=8, do_sample=False, eos_token_id=None)[0, len(ids):].tolist()
+            same = cpp_tokens == hf_tokens
+            print(f"{outtype}: llama.cpp's greedy tokens {'equal' if same else 'DIFFER from'} transformers' ({cpp_tokens}): "
+                  f"{'ok' if same else 'FAIL'}")
+            failures += not same
+    lora_dir = os.path.join(fixtures, "peft", "tiny-llama-lora")
+    lora_gguf = os.path.join(scratch, "tiny-llama-lora.gguf")
+    subprocess.run([tailor, "export", "gguf", "--model", llama, "--adapter", lora_dir, "--outtype", "f32", "--output", lora_gguf, "--json"],
+                   check=True, stdout=subprocess.DEVNULL)
+    logits, _ = llama_cpp_logits(os.path.join(scratch, "tiny-llama-f32.gguf"), lora_gguf)
+    diff = float(np.abs(logits - golden["peft_lora"]).max())
+    print(f"LoRA (rsLoRA, rank and alpha patterns): llama.cpp with tailor's LoRA GGUF vs PEFT: max |Δ| = {diff:.3g} "
+          f"(llama.cpp's own converter: {float(np.abs(golden['f32_lora'] - golden['peft_lora']).max()):.3g}): {'ok' if diff < 1e-4 else 'FAIL'}")
+    failures += diff >= 1e-4
+
 # mlx-lm (its CPU wheel, `setup-venv --with-mlx`) loads `tailor export mlx`'s adapters on the
 # tiny Llama with PEFT's logits: LoRA with rank/alpha patterns and rsLoRA, and DoRA.
 try:
