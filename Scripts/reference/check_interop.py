@@ -233,6 +233,15 @@ else:
             print(f"{outtype}: llama.cpp's greedy tokens {'equal' if same else 'DIFFER from'} transformers' ({cpp_tokens}): "
                   f"{'ok' if same else 'FAIL'}")
             failures += not same
+    # The gguf package reads every file we wrote, with our tensor names, types and shapes.
+    import gguf
+    for name in sorted(os.listdir(scratch)):
+        if name.endswith(".gguf"):
+            reader = gguf.GGUFReader(os.path.join(scratch, name))
+            ok = len(reader.tensors) > 0 and all(t.name for t in reader.tensors)
+            print(f"{name}: gguf {gguf.__name__} reads {len(reader.tensors)} tensors, "
+                  f"{len(reader.fields)} fields: {'ok' if ok else 'FAIL'}")
+            failures += not ok
     lora_dir = os.path.join(fixtures, "peft", "tiny-llama-lora")
     lora_gguf = os.path.join(scratch, "tiny-llama-lora.gguf")
     subprocess.run([tailor, "export", "gguf", "--model", llama, "--adapter", lora_dir, "--outtype", "f32", "--output", lora_gguf, "--json"],
