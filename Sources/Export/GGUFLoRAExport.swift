@@ -18,7 +18,9 @@ public enum GGUFLoRAExport {
         public var alpha: Float
     }
 
-    public static func write(model folder: String, adapter files: AdapterFiles, outtype: String, output: String) throws -> Report {
+    public static func write(
+        model folder: String, adapter files: AdapterFiles, outtype: String, output: String, overwrite: Bool = false
+    ) throws -> Report {
         guard let type = ["f32": GGMLType.f32, "f16": .f16, "bf16": .bf16][outtype] else {
             throw GGUFError(file: output, "a LoRA GGUF's --outtype is f32, f16 or bf16, not \(outtype)")
         }
@@ -81,7 +83,8 @@ public enum GGUFLoRAExport {
             writer.tensors.append(.init(name: base + ".lora_b", shape: b.shape, type: type, values: bValues))
         }
         guard !modules.isEmpty else { throw GGUFError(file: file, "has no LoRA factors") }
-        try writer.write(to: output)
+        try writer.write(
+            to: output, inputs: GGUFModelExport.files(in: folder) + GGUFModelExport.files(in: files.label), overwrite: overwrite)
         return Report(output: output, architecture: architecture, modules: modules.count, alpha: Float(alpha))
     }
 }

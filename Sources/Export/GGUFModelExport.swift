@@ -24,7 +24,8 @@ public enum GGUFModelExport {
     ]
 
     public static func write(
-        model folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)], outtype: String, output: String
+        model folder: String, adapters: [(member: AdapterStack.Member, files: AdapterFiles)], outtype: String, output: String,
+        overwrite: Bool = false
     ) throws -> Report {
         guard let (type, fileType) = outtypes[outtype] else {
             throw GGUFError(file: output, "--outtype \(outtype) is not one of \(outtypes.keys.sorted().joined(separator: ", "))")
@@ -90,8 +91,15 @@ public enum GGUFModelExport {
         // A tied head has no output tensor: llama.cpp then reads token_embd.
         _ = names
         let bytes = try writer.encoded(file: output)
-        try GGUFWriter.write(bytes, to: output)
+        let inputs = Self.files(in: folder) + adapters.map(\.files.label).flatMap(Self.files(in:))
+        try GGUFWriter.write(bytes, to: output, inputs: inputs, overwrite: overwrite)
         return Report(output: output, architecture: architecture, outtype: outtype, tensors: writer.tensors.count, bytes: bytes.count)
+    }
+
+    /// The files of a folder (or the file itself): what an output must not replace.
+    static func files(in path: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return [path] }
+        return names.map { path + "/" + $0 }
     }
 
     /// The converter's llama3 rope factors: 1 for short wavelengths, `factor` for long ones,

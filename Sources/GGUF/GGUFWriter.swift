@@ -118,10 +118,17 @@ public struct GGUFWriter {
     }
 
     /// Writes the file at `path`, atomically.
-    public func write(to path: String) throws { try Self.write(try encoded(file: path), to: path) }
+    public func write(to path: String, inputs: [String] = [], overwrite: Bool = false) throws {
+        try Self.write(try encoded(file: path), to: path, inputs: inputs, overwrite: overwrite)
+    }
 
-    /// Writes encoded bytes at `path`, atomically.
-    public static func write(_ bytes: [UInt8], to path: String) throws {
+    /// Writes encoded bytes at `path`, atomically: never onto one of `inputs` (a symlink or a
+    /// hard link to one included), and over an existing file only when `overwrite` says so.
+    public static func write(_ bytes: [UInt8], to path: String, inputs: [String] = [], overwrite: Bool = false) throws {
+        try OutputPaths.checkFile(path, inputs: inputs)
+        if !overwrite, FileManager.default.fileExists(atPath: path) {
+            throw GGUFError(file: path, "already exists; choose another output or pass --overwrite")
+        }
         let file = try AtomicFile(path: path)
         try bytes.withUnsafeBytes { try file.write($0, at: 0) }
         try file.commit()

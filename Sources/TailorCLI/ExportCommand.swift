@@ -41,6 +41,7 @@ struct ExportGGUFCommand: ParsableCommand {
     @Flag(help: "Merge the adapters into the model instead of writing a LoRA GGUF.") var merge = false
     @Option(help: "f32, f16, bf16, q8_0 or q4_0 (default: f16).") var outtype = "f16"
     @Option(help: "The .gguf file to write.") var output: String
+    @Flag(help: "Replace an existing output file.") var overwrite = false
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
@@ -54,11 +55,13 @@ struct ExportGGUFCommand: ParsableCommand {
         try reportingErrors {
             let stack = try adapterOptions.stack(model: model)
             if stack.isEmpty || merge {
-                let report = try GGUFModelExport.write(model: model, adapters: stack, outtype: outtype, output: output)
+                let report = try GGUFModelExport.write(
+                    model: model, adapters: stack, outtype: outtype, output: output, overwrite: overwrite)
                 if outputOptions.json { return try outputOptions.emit(report) }
                 print("wrote \(output): \(report.architecture), \(report.tensors) tensors, \(report.outtype), \(report.bytes) bytes")
             } else {
-                let report = try GGUFLoRAExport.write(model: model, adapter: stack[0].files, outtype: outtype, output: output)
+                let report = try GGUFLoRAExport.write(
+                    model: model, adapter: stack[0].files, outtype: outtype, output: output, overwrite: overwrite)
                 if outputOptions.json { return try outputOptions.emit(report) }
                 print("wrote \(output): a LoRA adapter for \(report.architecture), \(report.modules) modules, alpha \(report.alpha)")
             }

@@ -111,4 +111,31 @@ import TrainingCore
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty, "nothing half-written")
     }
+
+    /// An output that is an input (directly or through a symlink) is refused; an existing file
+    /// is replaced only with overwrite.
+    @Test func outputsNeverReplaceInputs() throws {
+        let folder = TemporaryFolder()
+        let model = folder.file("model")
+        try FileManager.default.copyItem(atPath: Self.llama, toPath: model)
+        let before = try Data(contentsOf: URL(fileURLWithPath: model + "/model.safetensors"))
+        #expect {
+            _ = try GGUFModelExport.write(model: model, adapters: [], outtype: "f16", output: model + "/model.safetensors")
+        } throws: {
+            "\($0)".contains("overwrite the input")
+        }
+        try FileManager.default.createSymbolicLink(atPath: folder.file("link.gguf"), withDestinationPath: model + "/config.json")
+        #expect {
+            _ = try GGUFModelExport.write(model: model, adapters: [], outtype: "f16", output: folder.file("link.gguf"), overwrite: true)
+        } throws: {
+            "\($0)".contains("overwrite the input")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: model + "/model.safetensors")) == before)
+        _ = try GGUFModelExport.write(model: model, adapters: [], outtype: "f16", output: folder.file("m.gguf"))
+        #expect { _ = try GGUFModelExport.write(model: model, adapters: [], outtype: "f16", output: folder.file("m.gguf")) } throws: {
+            "\($0)".contains("already exists")
+        }
+        _ = try GGUFModelExport.write(model: model, adapters: [], outtype: "q8_0", output: folder.file("m.gguf"), overwrite: true)
+        #expect(try GGUFFile(path: folder.file("m.gguf"))["general.file_type"] == .uint32(7))
+    }
 }
