@@ -71,16 +71,16 @@ public enum ComparisonReport {
         return html + TrainingReport.pageFoot
     }
 
-    /// Points (name, colour, x, y) on a log-scale x axis with a tick per power of ten; each
-    /// label moves down past labels already placed, since methods with the same trainable
-    /// parameters (LoRA and QLoRA) and close metrics would otherwise print over each other.
+    /// Points (name, colour, x, y) on a log-scale x axis with a tick per power of ten and round
+    /// ticks on y. Methods with the same trainable parameters (LoRA and QLoRA) and close metrics
+    /// would print their names over each other, so each label takes the first place beside its
+    /// point that no point or earlier label covers.
     static func scatter(_ points: [(String, String, Double, Double)], yLabel: String) -> String {
         let xs = points.map { log10(max($0.2, 1)) }, ys = points.map(\.3)
         guard let minX = xs.min(), let maxX = xs.max(), let minY = ys.min(), let maxY = ys.max() else { return "<p>(no data)</p>" }
-        let (width, height, left, right, top, bottom) = (640.0, 320.0, 60.0, 90.0, 20.0, 40.0)
+        let (width, height, left, right, top, bottom) = (640.0, 320.0, 60.0, 90.0, 24.0, 40.0)
         let lowX = minX.rounded(.down), highX = max(maxX.rounded(.up), lowX + 1)
-        let pad = maxY > minY ? (maxY - minY) * 0.1 : max(abs(maxY) * 0.05, 0.01)
-        let lowY = minY - pad, highY = maxY + pad
+        let (lowY, highY, stepY) = roundTicks(low: minY, high: maxY)
         func x(_ value: Double) -> Double { left + (value - lowX) / (highX - lowX) * (width - left - right) }
         func y(_ value: Double) -> Double { height - bottom - (value - lowY) / (highY - lowY) * (height - top - bottom) }
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
@@ -90,22 +90,49 @@ public enum ComparisonReport {
             out += line(px, height - bottom, px, height - bottom + 4)
             out += text(px, height - bottom + 16, tickLabel(power), anchor: "middle")
         }
-        for tick in 0...4 {
-            let value = lowY + (highY - lowY) * Double(tick) / 4
+        for tick in 0...Int(((highY - lowY) / stepY).rounded()) {
+            let value = lowY + Double(tick) * stepY
             out += line(left - 4, y(value), left, y(value)) + text(left - 6, y(value) + 3, String(format: "%.3g", value), anchor: "end")
         }
         out += text((left + width - right) / 2, height - 6, "trainable parameters (log scale)", anchor: "middle")
-        out += text(12, top - 6, escape(yLabel), anchor: "start")
-        var placed: [(x: Double, y: Double)] = []
-        for (index, (name, color, _, value)) in points.enumerated() {
-            let (px, py) = (x(xs[index]), y(value))
+        out += text(12, top - 10, escape(yLabel), anchor: "start")
+        let centres = points.indices.map { (x(xs[$0]), y(ys[$0])) }
+        var taken = centres.map { Box(x: $0.0 - 4, y: $0.1 - 4, width: 8, height: 8) }
+        for (index, (name, color, _, _)) in points.enumerated() {
+            let (px, py) = centres[index]
             out += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%@\"/>", px, py, color)
-            var labelY = py - 6
-            while placed.contains(where: { abs($0.x - (px + 6)) < 70 && abs($0.y - labelY) < 12 }) { labelY += 12 }
-            placed.append((px + 6, labelY))
-            out += text(px + 6, labelY, escape(name), anchor: "start", color: color)
+            let labelWidth = 6.5 * Double(name.count)
+            let places = [(7.0, -5.0), (7, 13), (-7, -5), (-7, 13), (7, -17), (7, 25), (-7, -17), (-7, 25)].map { dx, dy in
+                (dx, py + dy, Box(x: dx > 0 ? px + dx : px + dx - labelWidth, y: py + dy - 9, width: labelWidth, height: 11))
+            }
+            let free = places.first { place in
+                place.2.x >= left && place.2.x + place.2.width <= width && !taken.contains { $0.overlaps(place.2) }
+            }
+            let (dx, labelY, box) = free ?? places[0]
+            taken.append(box)
+            out += text(px + dx, labelY, escape(name), anchor: dx > 0 ? "start" : "end", color: color)
         }
         return out + "</svg>"
+    }
+
+    /// A rectangle a label or point covers, in SVG units.
+    struct Box {
+        var x, y, width, height: Double
+
+        func overlaps(_ other: Box) -> Bool {
+            x < other.x + other.width && other.x < x + width && y < other.y + other.height && other.y < y + height
+        }
+    }
+
+    /// An axis range on round numbers (a step of 1, 2 or 5 times a power of ten, about four steps)
+    /// that holds `low`…`high`; a single value gets a range around it.
+    static func roundTicks(low: Double, high: Double) -> (low: Double, high: Double, step: Double) {
+        let span = high > low ? high - low : max(abs(high) * 0.1, 0.01)
+        let raw = span / 4, magnitude = pow(10, (log10(raw)).rounded(.down))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        var (start, end) = ((low / step).rounded(.down) * step, (high / step).rounded(.up) * step)
+        if end - start < step / 2 { (start, end) = (start - step, end + step) }
+        return (start, end, step)
     }
 
     /// 10^power as people write parameter counts: 100, 10k, 1M.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-import Workflows
+
+@testable import Workflows
 
 /// The pieces of `tailor compare` that need no training: child processes and the report page.
 @Suite struct MethodComparisonTests {
@@ -55,6 +56,16 @@ import Workflows
         #expect(html.components(separatedBy: "<circle").count == 3, "a point per method that has a metric")
         #expect(html.contains("models/a&amp;b") && html.contains("&lt;no&gt; prompt tuning here") && !html.contains("<no>"))
         for name in ["lora", "full", "prompt"] { #expect(html.contains(">\(name)<")) }
+    }
+
+    /// The metric axis runs over round numbers that hold every point, a lone value included.
+    @Test func theMetricAxisHasRoundTicks() {
+        let accuracy = ComparisonReport.roundTicks(low: 0.717, high: 1)
+        #expect(abs(accuracy.low - 0.7) < 1e-9 && abs(accuracy.high - 1) < 1e-9 && abs(accuracy.step - 0.1) < 1e-9)
+        let perplexity = ComparisonReport.roundTicks(low: 12.3, high: 48)
+        #expect(perplexity == (10, 50, 10))
+        let single = ComparisonReport.roundTicks(low: 0.5, high: 0.5)
+        #expect(single.low < 0.5 && single.high > 0.5)
     }
 
     @Test func theComparedMetricFollowsTheTask() {
