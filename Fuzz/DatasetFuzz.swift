@@ -30,6 +30,17 @@ enum Harness {
                 }
             }
             _ = try? Dataset.load(path, task: .causalLM)
+            // Each task's record reader: labels per word inside the label list, answers inside their context.
+            for task in [Dataset.Task.tokenClassification, .questionAnswering, .summarization, .instructionTuning] {
+                guard let data = try? Dataset.load(path, task: task) else { continue }
+                for example in data.examples {
+                    precondition(example.wordLabels?.allSatisfy(data.labels.indices.contains) ?? true, "a word label outside the labels")
+                    precondition(example.wordLabels?.count ?? 0 == example.words?.count ?? 0, "one label per word")
+                    for answer in example.answers ?? [] {
+                        precondition(answer.start + answer.text.unicodeScalars.count <= (example.pair ?? "").unicodeScalars.count)
+                    }
+                }
+            }
         }
     }
 
