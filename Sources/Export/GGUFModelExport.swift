@@ -43,6 +43,7 @@ public enum GGUFModelExport {
             throw GGUFError(file: folder, "only a causal LM (not a \(model.head.rawValue) head) goes to llama.cpp")
         }
         var writer = GGUFWriter()
+        writer.matrixType = type
         writer.set("general.architecture", .string(architecture))
         writer.set("general.type", .string("model"))
         writer.set("general.name", .string(PathText.name(of: folder)))
@@ -77,10 +78,7 @@ public enum GGUFModelExport {
             {
                 data = LlamaCppLayout.permuteRows(values, rows: shape[0], columns: shape[1], heads: heads)
             }
-            // Norms and biases stay f32, as the converter keeps every 1-D tensor; a matrix whose
-            // rows do not fill the blocks falls back to f16.
-            let tensorType: GGMLType = shape.count == 1 ? .f32 : (shape.last! % type.blockSize == 0 ? type : .f16)
-            writer.tensors.append(.init(name: target, shape: shape, type: tensorType, values: data))
+            try writer.add(target, shape: shape, values: data)
             names.insert(target)
         }
         // Llama 3.1's frequency scaling reaches llama.cpp as a tensor of per-pair factors.

@@ -3,7 +3,7 @@ import SafeTensors
 
 /// Writes a GGUF v3 file: metadata in the order given, tensors aligned to `general.alignment`,
 /// into a temporary file renamed into place when complete.
-public struct GGUFWriter {
+public struct GGUFWriter: CheckpointWriter {
     public struct Tensor {
         public var name: String
         /// Row-major, as PyTorch and safetensors give it; stored reversed (`ne[0]` = a row).
@@ -23,6 +23,14 @@ public struct GGUFWriter {
 
     public var metadata: [(key: String, value: GGUFValue)] = []
     public var tensors: [Tensor] = []
+    /// The type ``add(_:shape:values:)`` stores matrices in; 1-D tensors stay F32 (as llama.cpp's
+    /// converter keeps norms and biases), and rows that do not fill its blocks fall back to F16.
+    public var matrixType: GGMLType = .f32
+
+    public mutating func add(_ name: String, shape: [Int], values: [Float]) throws {
+        let type: GGMLType = shape.count == 1 ? .f32 : (shape.last! % matrixType.blockSize == 0 ? matrixType : .f16)
+        tensors.append(Tensor(name: name, shape: shape, type: type, values: values))
+    }
 
     public init() {}
 
@@ -118,7 +126,10 @@ public struct GGUFWriter {
     }
 
     /// Writes the file at `path`, atomically.
-    public func write(to path: String, inputs: [String] = [], overwrite: Bool = false) throws {
+    public func write(to path: String) throws { try write(to: path, inputs: [], overwrite: false) }
+
+    /// Writes the file, refusing `inputs` and, unless `overwrite`, an existing file.
+    public func write(to path: String, inputs: [String], overwrite: Bool) throws {
         try Self.write(try encoded(file: path), to: path, inputs: inputs, overwrite: overwrite)
     }
 

@@ -67,21 +67,13 @@ public enum DeployMerge {
         let classification = loaded.head == .sequenceClassification
         let unmerged = ModelSample.logits(loaded)
         let target: DType = ["f16": .f16, "bf16": .bf16][dtype] ?? .f32
-        var tensors: [TensorData] = []
-        for (name, values, shape) in try BaseMerge.mergedParameters(of: loaded) {
-            var bytes = [UInt8](repeating: 0, count: values.count * target.bitSize / 8)
-            try values.withUnsafeBytes { raw in
-                try bytes.withUnsafeMutableBytes {
-                    try DTypeConversion.convert(raw, from: .f32, into: $0, as: target, file: output, tensor: name)
-                }
-            }
-            tensors.append(TensorData(name: name, dtype: target, shape: shape, bytes: bytes))
-        }
+        var writer = SafeTensorsCheckpointWriter(dtype: target)
+        for (name, values, shape) in try BaseMerge.mergedParameters(of: loaded) { try writer.add(name, shape: shape, values: values) }
         return try ScratchFolder.build(output) { scratch in
             // An nf4 merge is written in f32 first, inside the scratch folder, then quantized once.
             let f32Folder = dtype == "nf4" ? scratch + "/.f32" : scratch
             try FileManager.default.createDirectory(atPath: f32Folder, withIntermediateDirectories: true)
-            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: f32Folder + "/model.safetensors")
+            try writer.write(to: f32Folder + "/model.safetensors")
             _ = try ModelFolder.copyCompanions(of: Checkpoint.open(base), into: f32Folder) { json in
                 json["torch_dtype"] = nil
                 json["dtype"] = .string(["f16": "float16", "bf16": "bfloat16"][dtype] ?? "float32")
@@ -107,7 +99,7 @@ public enum DeployMerge {
                     "the merged model's outputs overflow to infinity or NaN (check the adapter weights); "
                         + "nothing written")
             }
-            return Report(output: output, dtype: dtype, tensors: tensors.count, change: ModelSample.compare(unmerged, mergedLogits))
+            return Report(output: output, dtype: dtype, tensors: writer.tensors.count, change: ModelSample.compare(unmerged, mergedLogits))
         }
     }
 }
