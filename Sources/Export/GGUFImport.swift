@@ -45,21 +45,6 @@ public enum GGUFImport {
         return "model.layers.\(layer).\(inner)" + suffix
     }
 
-    /// Undoes ``LlamaCppLayout/permuteRows(_:rows:columns:heads:)``.
-    static func unpermuteRows(_ values: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
-        let headRows = rows / heads, half = headRows / 2
-        var out = values
-        for h in 0..<heads {
-            for j in 0..<half {
-                for t in 0..<2 {
-                    let stored = h * headRows + j * 2 + t, original = h * headRows + t * half + j
-                    for c in 0..<columns { out[original * columns + c] = values[stored * columns + c] }
-                }
-            }
-        }
-        return out
-    }
-
     static func int(_ file: GGUFFile, _ key: String) throws -> Int {
         guard let value = file[key]?.integer else { throw GGUFError(file: file.path, "needs \(key)") }
         return value
@@ -75,7 +60,7 @@ public enum GGUFImport {
             }
             var values = try file.floats(of: info)
             if let h = LlamaCppLayout.permutationHeads(of: name, architecture: a, heads: heads, kvHeads: kvHeads) {
-                values = unpermuteRows(values, rows: info.shape[0], columns: info.shape[1], heads: h)
+                values = LlamaCppLayout.permuteRows(values, rows: info.shape[0], columns: info.shape[1], heads: h, inverse: true)
             }
             tensors.append(MLXAdapter.tensorData(name, values, info.shape))
         }
@@ -198,7 +183,7 @@ public enum GGUFImport {
             if let heads = LlamaCppLayout.permutationHeads(
                 of: hfName, architecture: architecture, heads: config.heads, kvHeads: config.kvHeads)
             {
-                bValues = unpermuteRows(bValues, rows: b.shape[0], columns: b.shape[1], heads: heads)
+                bValues = LlamaCppLayout.permuteRows(bValues, rows: b.shape[0], columns: b.shape[1], heads: heads, inverse: true)
             }
             tensors.append(MLXAdapter.tensorData("base_model.model.\(module).lora_A.weight", try file.floats(of: info), info.shape))
             tensors.append(MLXAdapter.tensorData("base_model.model.\(module).lora_B.weight", bValues, b.shape))

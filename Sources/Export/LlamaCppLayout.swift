@@ -49,14 +49,15 @@ enum LlamaCppLayout {
 
     /// Rows of `values` `[rows, columns]` reordered as the converter's `permute`: within each of
     /// `heads` heads, the two halves of the head's rows are interleaved (Hugging Face's rotary
-    /// pairs dimension i with i + d/2; llama.cpp's pairs 2i with 2i + 1).
-    static func permuteRows(_ values: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
+    /// pairs dimension i with i + d/2; llama.cpp's pairs 2i with 2i + 1). `inverse` undoes it.
+    static func permuteRows(_ values: [Float], rows: Int, columns: Int, heads: Int, inverse: Bool = false) -> [Float] {
         let headRows = rows / heads, half = headRows / 2
         var out = values
         for h in 0..<heads {
             for j in 0..<half {
                 for t in 0..<2 {
-                    let target = h * headRows + j * 2 + t, source = h * headRows + t * half + j
+                    let interleaved = h * headRows + j * 2 + t, halves = h * headRows + t * half + j
+                    let (target, source) = inverse ? (halves, interleaved) : (interleaved, halves)
                     for c in 0..<columns { out[target * columns + c] = values[source * columns + c] }
                 }
             }

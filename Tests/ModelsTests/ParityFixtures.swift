@@ -1,6 +1,7 @@
 import Foundation
 import SafeTensors
 import TailorTestSupport
+import Testing
 import TrainingCore
 
 @testable import Models
@@ -39,4 +40,44 @@ struct ParityGolden {
 func maxDifference(_ a: [Float], _ b: [Float]) -> (difference: Float, scale: Float) {
     precondition(a.count == b.count, "\(a.count) vs \(b.count)")
     return (zip(a, b).map { abs($0 - $1) }.max() ?? 0, b.map { abs($0) }.max() ?? 0)
+}
+
+extension ParityGolden {
+    /// The loss, every parameter's gradient and ten AdamW steps (lr 1e-3, weight decay 0.01, as
+    /// model_goldens.py takes them) against the golden. `loss` builds the loss on a fresh training
+    /// graph; `reference` gives a parameter's golden gradient in our layout (the file's by
+    /// default); gradients are compared relative to their largest value, or to `floor` when that
+    /// is smaller (a gradient that is rounding noise around 0).
+    func expectLossGradientsAndAdamW(
+        _ parameters: [(String, Tensor)], floor: Float = 1e-6, reference: ((String) throws -> [Float])? = nil,
+        loss: (Graph) -> Tensor, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let graph = Graph(recording: true, training: true)
+        let first = loss(graph)
+        #expect(abs(first.values[0] - (try floats("loss"))[0]) < 1e-5, "loss \(first.values[0])", sourceLocation: sourceLocation)
+        graph.backward(first)
+        #expect(
+            Set(parameters.map { "grad." + $0.0 }) == Set(file.tensorNames.filter { $0.hasPrefix("grad.") }), sourceLocation: sourceLocation
+        )
+        for (name, parameter) in parameters {
+            let expected = try reference?(name) ?? floats("grad." + name)
+            let (difference, scale) = maxDifference(parameter.gradValues, expected)
+            #expect(
+                difference <= 1e-4 * max(scale, floor), "\(name): gradient differs by \(difference) (max \(scale))",
+                sourceLocation: sourceLocation)
+        }
+        parameters.forEach { $0.1.zeroGrad() }
+        let optimizer = AdamW(parameters: parameters.map(\.1), learningRate: 1e-3, weightDecay: 0.01)
+        var losses: [Float] = []
+        for _ in 0..<10 {
+            optimizer.zeroGrad()
+            let graph = Graph(recording: true, training: true)
+            let step = loss(graph)
+            losses.append(step.values[0])
+            graph.backward(step)
+            optimizer.update()
+        }
+        let (difference, _) = maxDifference(losses, try floats("adamw_losses"))
+        #expect(difference < 1e-4, "losses \(losses) differ by \(difference)", sourceLocation: sourceLocation)
+    }
 }
