@@ -131,7 +131,8 @@ let package = Package(
         .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "SafeTensors", "TailorTestSupport"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Adapters", "Models", "SafeTensors", "TrainingCore", "TailorTestSupport"]),
+        .testTarget(
+            name: "ExportTests", dependencies: ["Export", "Adapters", "Models", "SafeTensors", "TrainingCore", "TailorTestSupport"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Models", "TrainingCore", "SafeTensors", "TailorTestSupport"]),

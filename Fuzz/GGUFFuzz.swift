@@ -5,6 +5,7 @@
 // GGUFWriter from what was read (metadata in order, tensors re-encoded from their bytes); that file
 // parses to the same keys, tensor names and shapes, and writing it again gives the same bytes.
 import Foundation
+
 @testable import GGUF
 @testable import SafeTensors
 
@@ -27,7 +28,9 @@ enum Harness {
         do {
             let reread = try GGUFFile(storage: MappedStorage(copying: again), path: "fuzz")
             precondition(reread.metadata.map(\.key) == file.metadata.map(\.key))
-            precondition(reread.tensors.map(\.name) == file.tensors.map(\.name) && reread.tensors.map(\.dimensions) == file.tensors.map(\.dimensions))
+            precondition(
+                reread.tensors.map(\.name) == file.tensors.map(\.name) && reread.tensors.map(\.dimensions) == file.tensors.map(\.dimensions)
+            )
             // Values compared as bytes: a NaN metadata float is not equal to itself.
             var copy = GGUFWriter()
             copy.metadata = reread.metadata

@@ -76,7 +76,8 @@ public final class TaskModel {
                     + offered.joined(separator: ", "))
         }
         if family.heads.contains(.seq2seqLM), method == .prompt || method == .prefix {
-            throw TrainingError(file: config.path, "\(method.rawValue) tuning of an encoder-decoder (\(family.name)) is not supported; use LoRA")
+            throw TrainingError(
+                file: config.path, "\(method.rawValue) tuning of an encoder-decoder (\(family.name)) is not supported; use LoRA")
         }
         family.sanitize(weights)
         model = try family.load(config, weights: weights, head: taskHead, trainable: method == .full, labels: labels)
@@ -92,7 +93,8 @@ public final class TaskModel {
                     "\(folder) has no trained \(model.head.rawValue) head (\(model.newlyInitialized.joined(separator: ", ")) newly "
                     + "initialized at random): its outputs mean nothing until trained"
             } else if !headSaved, saved != model.head {
-                untrainedHead = "\(folder) was saved with a \(saved.rawValue) head, not a \(model.head.rawValue) one: its outputs mean nothing"
+                untrainedHead =
+                    "\(folder) was saved with a \(saved.rawValue) head, not a \(model.head.rawValue) one: its outputs mean nothing"
             }
         }
         // A frozen stack goes in first, so the adapter trained here sits on top of it.

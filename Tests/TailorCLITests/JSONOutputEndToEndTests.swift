@@ -151,7 +151,8 @@ extension AnswerCommand.Printed: JSONSchema {}
             "answer", "--model", TailorProcess.fixture("models/tiny-bert-qa"), "--question", "Who founded it?",
             "--context", "It was founded by Ada Lovelace in 1843.", "--max-length", "40", "--doc-stride", "8", "--json",
         ])
-        let answers = try Self.expectSchema(AnswerCommand.Printed.self, answered.map(\.object), pinned: ["question", "answer", "start", "end", "score"])
+        let answers = try Self.expectSchema(
+            AnswerCommand.Printed.self, answered.map(\.object), pinned: ["question", "answer", "start", "end", "score"])
         let context = Array("It was founded by Ada Lovelace in 1843.".unicodeScalars)
         #expect(answers.count == 1 && answers[0].start < answers[0].end)
         #expect(String(String.UnicodeScalarView(context[answers[0].start..<answers[0].end])) == answers[0].answer)
