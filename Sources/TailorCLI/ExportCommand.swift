@@ -123,7 +123,7 @@ struct ImportGGUFCommand: ParsableCommand {
         commandName: "gguf", abstract: "Read a llama/qwen2 GGUF model or LoRA adapter back.",
         discussion: """
             A model GGUF becomes a Hugging Face folder (config.json, model.safetensors in f32, tokenizer.json \
-            for byte-level BPE, tokenizer_config.json with the chat template); F32, F16, BF16, Q8_0 and Q4_0 \
+            for byte-level BPE, tokenizer_config.json with the chat template); F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K \
             tensors are dequantized and q/k rows put back in Hugging Face's order. A LoRA GGUF becomes a PEFT \
             adapter for --base-model.
 

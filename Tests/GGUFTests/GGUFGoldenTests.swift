@@ -36,6 +36,23 @@ import Testing
         }
     }
 
+    /// The K-quants llama.cpp's Q4_K_M files hold are decoded (not written) bit for bit.
+    @Test(arguments: [("Q4_K", GGMLType.q4_K), ("Q6_K", .q6_K)]) func kQuantsDecodeBitExact(name: String, type: GGMLType) throws {
+        let golden = try SafeTensorsFile(path: FixturePaths.path("gguf/quants/\(name).safetensors"))
+        let quantized = try golden.tensor("quantized"), dequantized = try golden.tensor("dequantized")
+        let (rows, columns) = (dequantized.shape[0], dequantized.shape[1])
+        let expected = try dequantized.floats()
+        let rowBytes = type.bytes(forValues: columns)
+        #expect(quantized.shape == [rows, rowBytes])
+        let bytes = [UInt8](quantized.data)
+        for row in 0..<rows {
+            let decoded = try bytes[(row * rowBytes)..<((row + 1) * rowBytes)].withUnsafeBytes {
+                try GGMLBlocks.dequantize($0, type: type, count: columns, file: "golden", tensor: name)
+            }
+            #expect(decoded.map(\.bitPattern) == expected[(row * columns)..<((row + 1) * columns)].map(\.bitPattern), "\(name) row \(row)")
+        }
+    }
+
     @Test func aFileGGUFsWriterMadeReadsAsGGUFReadsIt() throws {
         let golden = try Self.json("gguf/all-types.json")
         let file = try GGUFFile(path: FixturePaths.path("gguf/all-types.gguf"))
