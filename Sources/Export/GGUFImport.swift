@@ -62,7 +62,7 @@ public enum GGUFImport {
             if let h = LlamaCppLayout.permutationHeads(of: name, architecture: a, heads: heads, kvHeads: kvHeads) {
                 values = LlamaCppLayout.permuteRows(values, rows: info.shape[0], columns: info.shape[1], heads: h, inverse: true)
             }
-            tensors.append(MLXAdapter.tensorData(name, values, info.shape))
+            tensors.append(TensorData(name: name, shape: info.shape, floats: values))
         }
         let vocabulary = try file.tensor("token_embd.weight").shape[0]
         var config: [String: Any] = [
@@ -185,8 +185,9 @@ public enum GGUFImport {
             {
                 bValues = LlamaCppLayout.permuteRows(bValues, rows: b.shape[0], columns: b.shape[1], heads: heads, inverse: true)
             }
-            tensors.append(MLXAdapter.tensorData("base_model.model.\(module).lora_A.weight", try file.floats(of: info), info.shape))
-            tensors.append(MLXAdapter.tensorData("base_model.model.\(module).lora_B.weight", bValues, b.shape))
+            tensors.append(
+                TensorData(name: "base_model.model.\(module).lora_A.weight", shape: info.shape, floats: try file.floats(of: info)))
+            tensors.append(TensorData(name: "base_model.model.\(module).lora_B.weight", shape: b.shape, floats: bValues))
             modules.append(module)
             ranks[module] = info.shape[0]
         }

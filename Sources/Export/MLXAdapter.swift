@@ -113,9 +113,9 @@ public enum MLXAdapter {
             var b = [Float](repeating: 0, count: rank * outFeatures)
             for o in 0..<outFeatures { for i in 0..<r { b[i * outFeatures + o] = module.b.values[o * r + i] * factor } }
             let name = "model.layers.\(module.layer).\(module.key)"
-            out.append(tensorData(name + ".lora_a", a, [inFeatures, rank]))
-            out.append(tensorData(name + ".lora_b", b, [rank, outFeatures]))
-            if let m = module.magnitude { out.append(tensorData(name + ".m", m.values, [m.count])) }
+            out.append(TensorData(name: name + ".lora_a", shape: [inFeatures, rank], floats: a))
+            out.append(TensorData(name: name + ".lora_b", shape: [rank, outFeatures], floats: b))
+            if let m = module.magnitude { out.append(TensorData(name: name + ".m", shape: [m.count], floats: m.values)) }
         }
         let type = modules.values.contains { $0.magnitude != nil } ? "dora" : "lora"
         let json: [String: Any] = [
@@ -128,29 +128,6 @@ public enum MLXAdapter {
             try data.write(to: URL(fileURLWithPath: scratch + "/" + configFile))
         }
         return Report(output: output, modules: modules.count, rank: rank, scale: scale, numLayers: used.count, fineTuneType: type)
-    }
-
-    /// Every tensor of a safetensors file in f32, with its shape.
-    static func readTensors(_ path: String) throws -> [String: Tensor] {
-        do {
-            let file = try SafeTensorsFile(path: path)
-            var out: [String: Tensor] = [:]
-            for name in file.tensorNames {
-                let view = try file.tensor(name)
-                let values = try view.floats()
-                if let bad = values.first(where: { !$0.isFinite }) { throw AdapterError(file: path, "tensor \(name) holds \(bad)") }
-                out[name] = Tensor(values, shape: view.shape, name: name)
-            }
-            return out
-        } catch let error as AdapterError {
-            throw error
-        } catch {
-            throw AdapterError(file: path, "\(error)")
-        }
-    }
-
-    static func tensorData(_ name: String, _ values: [Float], _ shape: [Int]) -> TensorData {
-        TensorData(name: name, dtype: .f32, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
     }
 }
 
@@ -171,7 +148,14 @@ extension MLXAdapter {
             scale.isFinite
         else { throw AdapterError(file: configPath, "needs lora_parameters with a scale") }
         let weightsPath = folder + "/" + weightsFile
-        let weights = try readTensors(weightsPath)
+        // Read as a PEFT folder's files are: f32 values, non-finite ones refused.
+        let weights = try AdapterFiles(
+            files: [
+                PEFTAdapterFolder.configFile: Array(data),
+                PEFTAdapterFolder.weightsFile: Array(try TextFile.bytes(weightsPath, for: AdaptersModule.self)),
+            ],
+            label: folder
+        ).tensors()
         var out: [TensorData] = [], targets: [String] = []
         var rank = 0
         for name in weights.keys.sorted() where name.hasSuffix(".lora_a") {
@@ -185,9 +169,11 @@ extension MLXAdapter {
             for j in 0..<inFeatures { for i in 0..<r { lowA[i * inFeatures + j] = a.values[j * r + i] } }
             for i in 0..<r { for o in 0..<outFeatures { lowB[o * r + i] = b.values[i * outFeatures + o] } }
             let key = "base_model.model." + module
-            out.append(tensorData(key + ".lora_A.weight", lowA, [r, inFeatures]))
-            out.append(tensorData(key + ".lora_B.weight", lowB, [outFeatures, r]))
-            if let m = weights[module + ".m"] { out.append(tensorData(key + ".lora_magnitude_vector", m.values, [m.count])) }
+            out.append(TensorData(name: key + ".lora_A.weight", shape: [r, inFeatures], floats: lowA))
+            out.append(TensorData(name: key + ".lora_B.weight", shape: [outFeatures, r], floats: lowB))
+            if let m = weights[module + ".m"] {
+                out.append(TensorData(name: key + ".lora_magnitude_vector", shape: [m.count], floats: m.values))
+            }
             targets.append(module)
         }
         guard !targets.isEmpty else { throw AdapterError(file: weightsPath, "has no lora_a/lora_b pairs") }

@@ -230,9 +230,9 @@ extension TransformerModel {
         let (b, t) = (batch.batch, batch.length)
         let starts = graph.reshape(graph.columns(logits, 0..<1), [b, t])
         let ends = graph.reshape(graph.columns(logits, 1..<2), [b, t])
-        let loss = graph.addScaled(
-            graph.scale(graph.crossEntropy(starts, targets: Array(targets.prefix(b))), by: 0.5),
-            graph.crossEntropy(ends, targets: Array(targets.suffix(b))), factor: 0.5)
+        let sum = graph.add(
+            graph.crossEntropy(starts, targets: Array(targets.prefix(b))), graph.crossEntropy(ends, targets: Array(targets.suffix(b))))
+        let loss = graph.scale(sum, by: 0.5)
         return (loss, logits)
     }
 

@@ -67,6 +67,11 @@ public struct TensorData: Sendable, Equatable {
         spec = TensorSpec(name: name, dtype: dtype, shape: shape)
         self.bytes = bytes
     }
+
+    /// An f32 tensor from its values.
+    public init(name: String, shape: [Int], floats: [Float]) {
+        self.init(name: name, dtype: .f32, shape: shape, bytes: floats.withUnsafeBytes { Array($0) })
+    }
 }
 
 extension SafeTensorsWriter {

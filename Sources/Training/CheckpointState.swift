@@ -43,8 +43,8 @@ public struct TrainerState: Codable, Sendable, Equatable {
         var tensors: [TensorData] = []
         for (index, name) in names.enumerated() {
             let (m, v) = optimizer.state(of: index)
-            tensors.append(TensorData(name: name + ".exp_avg", dtype: .f32, shape: [m.count], bytes: m.withUnsafeBytes { Array($0) }))
-            tensors.append(TensorData(name: name + ".exp_avg_sq", dtype: .f32, shape: [v.count], bytes: v.withUnsafeBytes { Array($0) }))
+            tensors.append(TensorData(name: name + ".exp_avg", shape: [m.count], floats: m))
+            tensors.append(TensorData(name: name + ".exp_avg_sq", shape: [v.count], floats: v))
         }
         try SafeTensorsWriter.write(tensors, metadata: ["step": String(optimizer.step)], to: folder + "/" + optimizerFile)
     }

@@ -231,10 +231,9 @@ public final class TaskModel {
         // Every weight under its Hugging Face name in f32, the frozen ones kept in another form
         // (4-bit, bf16 in place) widened too, with the model's other files.
         let source = try Checkpoint.open(folder)
-        let tensors = try BaseMerge.mergedParameters(of: model).map { name, values, shape in
-            TensorData(name: name, dtype: .f32, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
-        }
-        try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: output + "/model.safetensors")
+        var writer = SafeTensorsCheckpointWriter(dtype: .f32)
+        for (name, values, shape) in try BaseMerge.mergedParameters(of: model) { try writer.add(name, shape: shape, values: values) }
+        try writer.write(to: output + "/model.safetensors")
         _ = try ModelFolder.copyCompanions(of: source, into: output) { json in
             json["torch_dtype"] = nil
             json["dtype"] = .string("float32")

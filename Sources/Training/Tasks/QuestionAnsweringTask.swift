@@ -110,8 +110,11 @@ struct QuestionAnsweringTask: TaskKind {
 
     func encode(_ examples: [Example], for model: TaskModel) -> (TokenBatch, targets: [Int]) {
         let (features, _) = Self.features(examples, for: model)
-        return (Self.batch(features, for: model), features.map(\.start) + features.map(\.end))
+        return (Self.batch(features, for: model), Self.targets(features))
     }
+
+    /// Every window's start token, then every window's end token (the span loss's layout).
+    static func targets(_ features: [Feature]) -> [Int] { features.map(\.start) + features.map(\.end) }
 
     /// transformers' `postprocess_qa_predictions`: over every window of an example, the
     /// `nBest` highest start and end logits form candidate spans inside the context, at most
@@ -147,13 +150,20 @@ struct QuestionAnsweringTask: TaskKind {
 
     func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result {
         var predictions: [String] = []
-        let loss = Evaluation.forEachBatch(model, dataset, batchSize: batchSize, weight: { _, batch, _ in Double(batch.batch) }) {
+        // The windows are made once per batch: the loss's encoding and the answers' mapping share them.
+        var windows: (features: [Feature], words: [[WordSplitter.Word]]) = ([], [])
+        let encode = { (examples: [Example]) -> (TokenBatch, targets: [Int]) in
+            windows = Self.features(examples, for: model)
+            return (Self.batch(windows.features, for: model), Self.targets(windows.features))
+        }
+        let loss = Evaluation.forEachBatch(
+            model, dataset, batchSize: batchSize, encode: encode, weight: { _, batch, _ in Double(batch.batch) }
+        ) {
             examples, batch, _, logits in
             guard let logits else { return }
-            let (features, words) = Self.features(examples, for: model)
             predictions += Self.bestAnswers(
-                features, logits: logits.values, length: batch.length, side: model.model.family.paddingSide, examples: examples,
-                words: words
+                windows.features, logits: logits.values, length: batch.length, side: model.model.family.paddingSide, examples: examples,
+                words: windows.words
             ).map(\.text)
         }
         var result = Evaluation.Result(examples: dataset.examples.count, loss: loss)

@@ -110,13 +110,13 @@ extension Evaluation {
     /// batch's examples, targets and the head's outputs to `body`; returns the loss averaged with
     /// `weight` (examples, or predicted tokens) per batch.
     static func forEachBatch(
-        _ model: TaskModel, _ dataset: Dataset, batchSize: Int, weight: ([Example], TokenBatch, [Int]) -> Double,
-        _ body: ([Example], TokenBatch, [Int], Tensor?) -> Void = { _, _, _, _ in }
+        _ model: TaskModel, _ dataset: Dataset, batchSize: Int, encode: (([Example]) -> (TokenBatch, targets: [Int]))? = nil,
+        weight: ([Example], TokenBatch, [Int]) -> Double, _ body: ([Example], TokenBatch, [Int], Tensor?) -> Void = { _, _, _, _ in }
     ) -> Double {
         var totalLoss = 0.0, totalWeight = 0.0
         for start in stride(from: 0, to: dataset.examples.count, by: batchSize) {
             let examples = Array(dataset.examples[start..<min(dataset.examples.count, start + batchSize)])
-            let (batch, targets) = model.encode(examples)
+            let (batch, targets) = encode?(examples) ?? model.encode(examples)
             let graph = Graph(recording: false, training: false, computeDType: model.model.computeDType)
             let (loss, logits) = model.loss(graph, batch, targets: targets)
             let count = weight(examples, batch, targets)

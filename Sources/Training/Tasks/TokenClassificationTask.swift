@@ -51,10 +51,14 @@ struct TokenClassificationTask: TaskKind {
             for (word, position) in Self.firstTokens(encoding) { row[position] = example.wordLabels?[word] ?? -100 }
             return row
         }
-        let side = model.model.family.paddingSide
-        let batch = TokenBatch(
-            padding: encodings.map(\.encoding.ids), typeIds: encodings.map(\.encoding.typeIds), padId: model.padId, side: side)
-        return (batch, TokenBatch.pad(targets, with: -100, side: side))
+        return (Self.batch(encodings, for: model), TokenBatch.pad(targets, with: -100, side: model.model.family.paddingSide))
+    }
+
+    /// The encodings padded into one batch on the model's side.
+    static func batch(_ encodings: [Tokenizer.WordEncoding], for model: TaskModel) -> TokenBatch {
+        TokenBatch(
+            padding: encodings.map(\.encoding.ids), typeIds: encodings.map(\.encoding.typeIds), padId: model.padId,
+            side: model.model.family.paddingSide)
     }
 
     func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result {
@@ -130,12 +134,11 @@ public final class EntityTagger {
     public func tag(_ text: String) throws -> [TaggedEntity] {
         let words = WordSplitter.split(text)
         guard !words.isEmpty else { return [] }
-        let example = Example(text: text, words: words.map(\.text))
-        let (batch, _) = model.encode([example])
+        let encoding = TokenClassificationTask.encodings([Example(text: text, words: words.map(\.text))], for: model)[0]
+        let batch = TokenClassificationTask.batch([encoding], for: model)
         try model.model.checkTokens(batch, file: model.tokenizer.path)
         let logits = model.model.forward(Graph(recording: false), batch)
         let labels = model.model.labels, columns = logits.columns, values = logits.values
-        let encoding = TokenClassificationTask.encodings([example], for: model)[0]
         var tags: [String] = [], probabilities: [Double] = []
         for (_, position) in TokenClassificationTask.firstTokens(encoding).sorted(by: { $0.key < $1.key }) {
             let row = values[(position * columns)..<((position + 1) * columns)].map(Double.init)
