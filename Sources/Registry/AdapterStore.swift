@@ -1,16 +1,14 @@
 import Foundation
-import GRDB
 import SafeTensors
 
-/// The adapter registry: versioned adapters in a folder, their files' bytes in a ``BlobStore``
-/// (each tensor compressed by ``TensorCodec``), what they are in a SQLite index (WAL, so several
-/// processes may add at once). Blobs are written and flushed before the index transaction that
-/// references them commits, so a crash leaves an adapter version fully present or absent (at
-/// worst with unreferenced blobs, which `collectGarbage` removes). Layout in formats/registry.md.
+/// The adapter registry: versioned adapters, their files' bytes in content-addressed blobs (each
+/// tensor compressed by ``TensorCodec``), what they are in an index. Where they are kept is a
+/// ``RegistryBackend``: a folder (SQLite + files) or a PostgreSQL database a team shares, chosen
+/// by the location (`postgres://…` or a folder path). Layout in formats/registry.md.
 public final class AdapterStore: @unchecked Sendable {
+    /// The location the store was opened with: a folder or a `postgres://` URL.
     public let root: String
-    public let blobs: BlobStore
-    let database: DatabasePool
+    public let backend: any RegistryBackend
 
     /// One stored version of an adapter.
     public struct Version: Sendable {
@@ -31,76 +29,36 @@ public final class AdapterStore: @unchecked Sendable {
         public var storedDType: String?
     }
 
-    /// `$TAILOR_HOME`, else `~/.tailor`.
+    /// `$TAILOR_REGISTRY`, else `$TAILOR_HOME`, else `~/.tailor`.
     public static var defaultRoot: String {
-        ProcessInfo.processInfo.environment["TAILOR_HOME"] ?? (NSHomeDirectory() + "/.tailor")
+        let environment = ProcessInfo.processInfo.environment
+        return environment["TAILOR_REGISTRY"] ?? environment["TAILOR_HOME"] ?? (NSHomeDirectory() + "/.tailor")
     }
 
-    public init(root: String = AdapterStore.defaultRoot) throws {
+    /// Whether `location` names a PostgreSQL database rather than a folder.
+    public static func isDatabaseURL(_ location: String) -> Bool {
+        location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
+    }
+
+    /// Whether a registry could already hold adapters at `location` (a database always may; a
+    /// folder only once it exists): readers need not create an empty registry to find nothing.
+    public static func mayExist(_ location: String) -> Bool {
+        isDatabaseURL(location) || FileManager.default.fileExists(atPath: location)
+    }
+
+    /// Opens (creating and migrating when needed) the registry at `root`: a folder, or a
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` URL.
+    public convenience init(root: String = AdapterStore.defaultRoot) throws {
+        if Self.isDatabaseURL(root) {
+            self.init(backend: try PostgresRegistry(url: root), root: root)
+        } else {
+            self.init(backend: try FolderRegistry(root: root), root: root)
+        }
+    }
+
+    public init(backend: any RegistryBackend, root: String) {
+        self.backend = backend
         self.root = root
-        blobs = try BlobStore(root: root)
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
-        // Switching a new database to WAL and running migrations race between processes opening
-        // the registry at once ("database is locked", "duplicate column"); an advisory file lock
-        // makes opening one process at a time. Work on an open store needs no such lock.
-        database = try Self.withFileLock(root + "/index.lock", LOCK_EX) {
-            let database = try DatabasePool(path: root + "/index.sqlite", configuration: configuration)
-            try Self.migrator.migrate(database)
-            return database
-        }
-    }
-
-    /// Runs `body` holding an advisory lock on `path` (`LOCK_SH` or `LOCK_EX`); the kernel
-    /// releases it if the process dies, so a kill -9 never leaves the registry locked.
-    static func withFileLock<T>(_ path: String, _ mode: Int32, _ body: () throws -> T) throws -> T {
-        let lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lock >= 0 else { throw RegistryError(file: path, "cannot open (errno \(errno))") }
-        defer {
-            flock(lock, LOCK_UN)
-            close(lock)
-        }
-        while flock(lock, mode) != 0 {
-            guard errno == EINTR else { throw RegistryError(file: path, "cannot lock (errno \(errno))") }
-        }
-        return try body()
-    }
-
-    /// Adds hold this lock shared from their first blob to their index commit, garbage
-    /// collection holds it exclusively: gc never sees a blob an add has written but not yet
-    /// referenced, and never removes a temporary file an add is still writing.
-    var blobLockPath: String { root + "/blobs.lock" }
-
-    /// The SQLite index, named by errors about what it records.
-    var indexPath: String { root + "/index.sqlite" }
-
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE adapter (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
-                    CREATE TABLE version (
-                        id INTEGER PRIMARY KEY, adapter INTEGER NOT NULL REFERENCES adapter(id) ON DELETE CASCADE,
-                        number INTEGER NOT NULL, created REAL NOT NULL, peft_type TEXT NOT NULL, config TEXT NOT NULL,
-                        base_model TEXT, base_fingerprint TEXT, metadata TEXT, raw_bytes INTEGER NOT NULL, stored_bytes INTEGER NOT NULL,
-                        UNIQUE (adapter, number));
-                    CREATE TABLE file (
-                        version INTEGER NOT NULL REFERENCES version(id) ON DELETE CASCADE, name TEXT NOT NULL,
-                        kind TEXT NOT NULL, position INTEGER NOT NULL, dtype TEXT, shape TEXT, raw_bytes INTEGER NOT NULL,
-                        blob TEXT NOT NULL, PRIMARY KEY (version, name, position));
-                    CREATE TABLE tag (
-                        adapter INTEGER NOT NULL REFERENCES adapter(id) ON DELETE CASCADE, name TEXT NOT NULL,
-                        version INTEGER NOT NULL REFERENCES version(id) ON DELETE CASCADE, PRIMARY KEY (adapter, name));
-                    """)
-        }
-        migrator.registerMigration("v2: lossy storage") { db in
-            try db.execute(sql: "ALTER TABLE version ADD COLUMN stored_dtype TEXT")
-        }
-        migrator.registerMigration("v3: quantized factors") { db in
-            try db.execute(sql: "ALTER TABLE file ADD COLUMN encoding TEXT")
-        }
-        return migrator
     }
 
     /// Names: 1–128 of A–Z a–z 0–9 . _ -, not starting with a dot (no paths, no `..`).
@@ -134,6 +92,13 @@ public final class AdapterStore: @unchecked Sendable {
         quantize: FactorQuantization? = nil
     ) throws -> Version {
         if let storeDType { return try addLossy(folder: folder, name: name, tags: tags, base: base, dtype: storeDType) }
+        return try add(folder: folder, name: name, tags: tags, base: base, quantize: quantize, marked: quantize?.rawValue)
+    }
+
+    /// `add` with the stored dtype the version is marked with (a lossy add's).
+    func add(
+        folder: String, name: String, tags: [String], base: String?, quantize: FactorQuantization?, marked storedDType: String?
+    ) throws -> Version {
         try Self.checkName(name)
         for tag in tags { try Self.checkTag(tag) }
         let configPath = folder + "/adapter_config.json", modelPath = folder + "/adapter_model.safetensors"
@@ -151,14 +116,10 @@ public final class AdapterStore: @unchecked Sendable {
                 FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && isFolder.boolValue ? $0 : nil
             }
         let baseFingerprint = try baseFolder.map { try BaseFingerprint.compute(folder: $0) }
+        let companions = try Self.companionFiles(of: folder)
 
-        let version = try Self.withFileLock(blobLockPath, LOCK_SH) { () throws -> Int in
-            // Blobs first, flushed; the index only ever points at complete blobs.
-            var files:
-                [(
-                    name: String, kind: String, position: Int, dtype: String?, shape: String?, raw: Int, blob: String, stored: Int,
-                    encoding: String?
-                )] = []
+        let number = try backend.add(name: name, number: nil, tags: tags) { sink -> NewVersion in
+            var files: [StoredFile] = [], storedBytes = 0
             func store(_ bytes: [UInt8], dtype: DType, name: String, kind: String, position: Int, shape: [Int]?) throws {
                 var payload = bytes, payloadType = dtype, encoding: String?
                 if let quantize, kind == "tensor", [.f32, .f16, .bf16].contains(dtype) {
@@ -174,12 +135,12 @@ public final class AdapterStore: @unchecked Sendable {
                     encoding = quantize.rawValue
                 }
                 let blob = TensorCodec.encode(payload, dtype: payloadType)
+                storedBytes += blob.count
                 files.append(
-                    (
-                        name, kind, position, kind == "tensor" ? dtype.rawValue : nil,
-                        shape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }, bytes.count, try blobs.put(blob),
-                        blob.count, encoding
-                    ))
+                    StoredFile(
+                        name: name, kind: kind, position: position, dtype: kind == "tensor" ? dtype.rawValue : nil,
+                        shape: shape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }, rawBytes: bytes.count,
+                        blob: try sink.put(blob), encoding: encoding))
             }
             try store([UInt8](configData), dtype: .u8, name: "adapter_config.json", kind: "file", position: 0, shape: nil)
             let prefix = Array(model.storage.bytes[0..<model.header.dataStart])
@@ -193,50 +154,19 @@ public final class AdapterStore: @unchecked Sendable {
             // Every other regular file (README.md, adapter_labels.json, a run's trainer_state.json…)
             // is kept, so export gives the folder back byte for byte; subfolders (a run's
             // checkpoints) are not part of the adapter.
-            for extra in try Self.companionFiles(of: folder) {
+            for extra in companions {
                 guard let data = FileManager.default.contents(atPath: folder + "/" + extra) else {
                     throw RegistryError(file: folder + "/" + extra, "cannot read")
                 }
                 try store([UInt8](data), dtype: .u8, name: extra, kind: "file", position: 0, shape: nil)
             }
-            let metadata = FileManager.default.contents(atPath: folder + "/trainer_state.json").map { String(decoding: $0, as: UTF8.self) }
-            let now = Date().timeIntervalSince1970
-            let version = try database.write { db -> Int in
-                try db.execute(sql: "INSERT OR IGNORE INTO adapter (name, created) VALUES (?, ?)", arguments: [name, now])
-                let adapter = try Int.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [name])!
-                let number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM version WHERE adapter = ?", arguments: [adapter]) ?? 0) + 1
-                try db.execute(
-                    sql: """
-                        INSERT INTO version (adapter, number, created, peft_type, config, base_model, base_fingerprint, metadata,
-                                             raw_bytes, stored_bytes, stored_dtype)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        adapter, number, now, json["peft_type"] as? String ?? "LORA",
-                        String(decoding: configData, as: UTF8.self),
-                        json["base_model_name_or_path"] as? String, baseFingerprint, metadata,
-                        files.reduce(0) { $0 + $1.raw }, files.reduce(0) { $0 + $1.stored }, quantize?.rawValue,
-                    ])
-                let versionID = db.lastInsertedRowID
-                for file in files {
-                    try db.execute(
-                        sql: "INSERT INTO file (version, name, kind, position, dtype, shape, raw_bytes, blob, encoding) "
-                            + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        arguments: [
-                            versionID, file.name, file.kind, file.position, file.dtype, file.shape, file.raw, file.blob,
-                            file.encoding,
-                        ])
-                }
-                for tag in tags {
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)",
-                        arguments: [adapter, tag, versionID])
-                }
-                return number
-            }
-            return version
+            return NewVersion(
+                created: Date(), peftType: json["peft_type"] as? String ?? "LORA", config: String(decoding: configData, as: UTF8.self),
+                baseModel: json["base_model_name_or_path"] as? String, baseFingerprint: baseFingerprint,
+                metadata: FileManager.default.contents(atPath: folder + "/trainer_state.json").map { String(decoding: $0, as: UTF8.self) },
+                storedDType: storedDType, rawBytes: files.reduce(0) { $0 + $1.rawBytes }, storedBytes: storedBytes, files: files)
         }
-        return try show("\(name)@\(version)")
+        return try show("\(name)@\(number)")
     }
 
     /// The regular, visible files of an adapter folder besides its config and weights, by name.
@@ -269,98 +199,30 @@ public final class AdapterStore: @unchecked Sendable {
             Checkpoint.open(folder + "/adapter_model.safetensors"), to: dtype,
             output: scratch + "/adapter_model.safetensors")
         // The copied config still names the base, so the fingerprint is taken as for a lossless add.
-        let stored = try add(folder: scratch, name: name, tags: tags, base: base)
-        try database.write { db in
-            try db.execute(
-                sql: "UPDATE version SET stored_dtype = ? WHERE id = ?",
-                arguments: [dtype.rawValue, try resolve(db, "\(name)@\(stored.version)").id])
-        }
-        return try show("\(name)@\(stored.version)")
+        return try add(folder: scratch, name: name, tags: tags, base: base, quantize: nil, marked: dtype.rawValue)
     }
 
     // MARK: reading
 
-    /// Resolves NAME (latest), NAME@N or NAME@TAG to a version row id.
-    func resolve(_ db: Database, _ text: String) throws -> (id: Int64, adapter: Int64) {
-        let reference = try AdapterReference(parsing: text)
-        guard let adapter = try Int64.fetchOne(db, sql: "SELECT id FROM adapter WHERE name = ?", arguments: [reference.name]) else {
-            throw RegistryError(file: root, "no adapter named \"\(reference.name)\"")
-        }
-        let id: Int64?
-        switch reference.selector {
-        case .latest:
-            id = try Int64.fetchOne(db, sql: "SELECT id FROM version WHERE adapter = ? ORDER BY number DESC LIMIT 1", arguments: [adapter])
-        case .number(let number):
-            id = try Int64.fetchOne(db, sql: "SELECT id FROM version WHERE adapter = ? AND number = ?", arguments: [adapter, number])
-        case .tag(let tag):
-            id = try Int64.fetchOne(db, sql: "SELECT version FROM tag WHERE adapter = ? AND name = ?", arguments: [adapter, tag])
-        }
-        guard let id else { throw RegistryError(file: root, "no adapter version \(reference) (no such version or tag)") }
-        return (id, adapter)
-    }
-
-    func version(_ db: Database, id: Int64) throws -> Version {
-        let row = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT adapter.name AS name, version.* FROM version JOIN adapter ON adapter.id = version.adapter WHERE version.id = ?
-                """, arguments: [id])!
-        let tags = try String.fetchAll(db, sql: "SELECT name FROM tag WHERE version = ? ORDER BY name", arguments: [id])
-        let tensors = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM file WHERE version = ? AND kind = 'tensor'", arguments: [id]) ?? 0
-        return Version(
-            name: row["name"], version: row["number"], created: Date(timeIntervalSince1970: row["created"]),
-            peftType: row["peft_type"], config: row["config"], baseModel: row["base_model"],
-            baseFingerprint: row["base_fingerprint"], tags: tags, tensorCount: tensors, rawBytes: row["raw_bytes"],
-            storedBytes: row["stored_bytes"], metadata: row["metadata"], storedDType: row["stored_dtype"])
-    }
-
     public func show(_ reference: String) throws -> Version {
-        try database.read { db in try version(db, id: try resolve(db, reference).id) }
+        try backend.version(AdapterReference(parsing: reference))
     }
 
     /// Every version of every adapter, by name then version.
-    public func list() throws -> [Version] {
-        try database.read { db in
-            try Int64.fetchAll(
-                db,
-                sql: "SELECT version.id FROM version JOIN adapter ON adapter.id = version.adapter "
-                    + "ORDER BY adapter.name, version.number"
-            )
-            .map { try version(db, id: $0) }
-        }
-    }
+    public func list() throws -> [Version] { try backend.list() }
 
     // MARK: changing
 
     /// Points `tag` at the version `reference` names (moving it if it pointed elsewhere).
     public func tag(_ reference: String, as tag: String) throws {
         try Self.checkTag(tag)
-        try database.write { db in
-            let (id, adapter) = try resolve(db, reference)
-            try db.execute(sql: "INSERT OR REPLACE INTO tag (adapter, name, version) VALUES (?, ?, ?)", arguments: [adapter, tag, id])
-        }
+        try backend.tag(AdapterReference(parsing: reference), as: tag)
     }
 
     /// Removes one version (NAME@N or NAME@TAG) or, for a bare NAME, the adapter with all its
     /// versions. Blobs stay until `collectGarbage` (another version may share them).
     public func remove(_ reference: String) throws {
-        try database.write { db in
-            let (id, adapter) = try resolve(db, reference)
-            try db.execute(sql: "PRAGMA foreign_keys = ON")
-            if reference.contains("@") {
-                try db.execute(sql: "DELETE FROM tag WHERE version = ?", arguments: [id])
-                try db.execute(sql: "DELETE FROM file WHERE version = ?", arguments: [id])
-                try db.execute(sql: "DELETE FROM version WHERE id = ?", arguments: [id])
-                if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM version WHERE adapter = ?", arguments: [adapter]) == 0 {
-                    try db.execute(sql: "DELETE FROM adapter WHERE id = ?", arguments: [adapter])
-                }
-            } else {
-                try db.execute(sql: "DELETE FROM tag WHERE adapter = ?", arguments: [adapter])
-                try db.execute(sql: "DELETE FROM file WHERE version IN (SELECT id FROM version WHERE adapter = ?)", arguments: [adapter])
-                try db.execute(sql: "DELETE FROM version WHERE adapter = ?", arguments: [adapter])
-                try db.execute(sql: "DELETE FROM adapter WHERE id = ?", arguments: [adapter])
-            }
-        }
+        try backend.remove(AdapterReference(parsing: reference))
     }
 
     /// Refuses `reference` for the base in `modelFolder` when the fingerprints differ (an
@@ -389,29 +251,23 @@ public final class AdapterStore: @unchecked Sendable {
     /// The version's files by name (adapter_config.json, adapter_model.safetensors, …),
     /// decompressed and checked, byte-identical to the files that were added; nothing is written.
     public func files(_ reference: String) throws -> [String: [UInt8]] {
-        let rows = try database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT name, kind, raw_bytes, blob, dtype, shape, encoding FROM file WHERE version = ? "
-                    + "ORDER BY kind = 'tensor', position",
-                arguments: [try resolve(db, reference).id])
-        }
+        let rows = try backend.files(AdapterReference(parsing: reference))
         var files: [String: [UInt8]] = [:]
         var model: [UInt8] = []
         for row in rows {
-            let raw: Int = row["raw_bytes"], hash: String = row["blob"], name: String = row["name"], kind: String = row["kind"]
-            let encoding = (row["encoding"] as String?).flatMap(FactorQuantization.init(rawValue:))
+            let raw = row.rawBytes, hash = row.blob, name = row.name
+            let encoding = row.encoding.flatMap(FactorQuantization.init(rawValue:))
             // A quantized payload is smaller than the tensor it restores; these bounds only stop a hostile size.
             var bytes = try TensorCodec.decode(
-                try blobs.get(hash, maxLength: 2 * raw + 8192),
-                maxLength: encoding == nil ? raw : 2 * raw + 4096, file: blobs.path(of: hash))
+                try backend.blob(hash, maxLength: Self.maxBlobLength(raw: raw)),
+                maxLength: encoding == nil ? raw : 2 * raw + 4096, file: backend.blobLocation(hash))
             if let encoding {
-                bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row["dtype"], shape: row["shape"], raw: raw, tensor: name)
+                bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row.dtype, shape: row.shape, raw: raw, tensor: name)
             }
             guard bytes.count == raw else {
-                throw RegistryError(file: blobs.path(of: hash), "holds \(bytes.count) bytes of \(name), the index says \(raw)")
+                throw RegistryError(file: backend.blobLocation(hash), "holds \(bytes.count) bytes of \(name), the index says \(raw)")
             }
-            switch kind {
+            switch row.kind {
             case "header", "tensor": model += bytes
             default: files[name] = bytes
             }
@@ -420,6 +276,10 @@ public final class AdapterStore: @unchecked Sendable {
         return files
     }
 
+    /// The largest blob a stored item of `raw` bytes may have: a quantized payload is smaller than
+    /// the tensor it restores and the codec's framing is small, so this bound only stops a hostile size.
+    static func maxBlobLength(raw: Int) -> Int { 2 * raw + 8192 }
+
     /// Writes the version as a PEFT folder at `output` (which must not exist), byte-identical to
     /// the files that were added; the folder appears whole or not at all.
     public func export(_ reference: String, to output: String) throws {
@@ -427,7 +287,7 @@ public final class AdapterStore: @unchecked Sendable {
         try ScratchFolder.build(output) { temporary in
             for (name, bytes) in contents.sorted(by: { $0.key < $1.key }) {
                 guard !name.contains("/"), !name.hasPrefix(".") else {
-                    throw RegistryError(file: indexPath, "\(reference) lists \"\(name)\", not a file name the registry stores")
+                    throw RegistryError(file: backend.location, "\(reference) lists \"\(name)\", not a file name the registry stores")
                 }
                 try ModelFolder.writeAtomically(bytes, to: temporary + "/" + name)
             }
@@ -454,20 +314,9 @@ public final class AdapterStore: @unchecked Sendable {
     }
 
     /// Re-hashes every blob: the corrupted ones, and referenced blobs that are missing.
-    public func verify() throws -> (corrupted: [String], missing: [String]) {
-        let referenced = try database.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT blob FROM file")) }
-        let present = Set(try blobs.hashes())
-        return (try blobs.corrupted(), referenced.subtracting(present).sorted())
-    }
+    public func verify() throws -> (corrupted: [String], missing: [String]) { try backend.verify() }
 
     /// Removes blobs no version references; returns how many.
     @discardableResult
-    public func collectGarbage() throws -> Int {
-        try Self.withFileLock(blobLockPath, LOCK_EX) {
-            try database.write { db in
-                let referenced = Set(try String.fetchAll(db, sql: "SELECT DISTINCT blob FROM file"))
-                return try blobs.removeUnreferenced(keeping: referenced).count
-            }
-        }
-    }
+    public func collectGarbage() throws -> Int { try backend.collectGarbage() }
 }

@@ -6,9 +6,13 @@ import Registry
 import SafeTensors
 import Workflows
 
-/// `--registry DIR`: where adapters are stored.
+/// `--registry DIR|URL`: where adapters are stored.
 struct RegistryOptions: ParsableArguments {
-    @Option(help: "The registry folder (default: $TAILOR_HOME, else ~/.tailor).")
+    @Option(
+        help: ArgumentHelp(
+            "The registry: a folder, or a shared PostgreSQL database postgres://USER@HOST:PORT/DB "
+                + "(default: $TAILOR_REGISTRY, else $TAILOR_HOME, else ~/.tailor).",
+            valueName: "dir-or-url"))
     var registry: String?
 
     var root: String { registry ?? AdapterStore.defaultRoot }
@@ -195,64 +199,6 @@ struct AdapterCommand: ParsableCommand {
                     outputOptions.emit(.object(["exported": .string(reference), "output": .string(output)]))
                 } else {
                     print("exported \(reference) to \(output)")
-                }
-            }
-        }
-    }
-}
-
-struct RegistryCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "registry",
-        abstract: "Check or clean the adapter registry.",
-        discussion: """
-            Examples:
-              tailor registry verify
-              tailor registry gc --json
-            """,
-        subcommands: [Verify.self, CollectGarbage.self]
-    )
-
-    struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Re-hash every blob; exits 1 when one is corrupted or missing.",
-            discussion: "Example:\n  tailor registry verify")
-        @OptionGroup var registryOptions: RegistryOptions
-        @OptionGroup var outputOptions: OutputOptions
-
-        func run() throws {
-            try reportingErrors {
-                let (corrupted, missing) = try registryOptions.open().verify()
-                if outputOptions.json {
-                    outputOptions.emit(
-                        .object([
-                            "corrupted": .array(corrupted.map { .string($0) }),
-                            "missing": .array(missing.map { .string($0) }),
-                        ]))
-                } else {
-                    for hash in corrupted { print("corrupted blob \(hash)") }
-                    for hash in missing { print("missing blob \(hash)") }
-                    if corrupted.isEmpty && missing.isEmpty { print("every blob matches its hash") }
-                }
-                if !corrupted.isEmpty || !missing.isEmpty { throw ExitCode(1) }
-            }
-        }
-    }
-
-    struct CollectGarbage: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "gc", abstract: "Remove blobs no adapter version uses.",
-            discussion: "Example:\n  tailor registry gc")
-        @OptionGroup var registryOptions: RegistryOptions
-        @OptionGroup var outputOptions: OutputOptions
-
-        func run() throws {
-            try reportingErrors {
-                let removed = try registryOptions.open().collectGarbage()
-                if outputOptions.json {
-                    outputOptions.emit(.object(["removed_blobs": .int(removed)]))
-                } else {
-                    print("removed \(removed) blobs")
                 }
             }
         }

@@ -43,12 +43,12 @@ public final class AdapterResolver {
     /// Whether the registry holds the version `reference` names (a server tells "no such adapter"
     /// from "that adapter is broken" with it).
     public func registryHas(_ reference: String) -> Bool {
-        FileManager.default.fileExists(atPath: registryRoot) && (try? openStore().show(reference)) != nil
+        AdapterStore.mayExist(registryRoot) && (try? openStore().show(reference)) != nil
     }
 
     /// Every adapter version in the registry (none when it has no index yet).
     public func registryVersions() throws -> [AdapterStore.Version] {
-        guard FileManager.default.fileExists(atPath: registryRoot) else { return [] }
+        guard AdapterStore.mayExist(registryRoot) else { return [] }
         return try openStore().list()
     }
 
