@@ -73,17 +73,21 @@ public final class PostgresRegistry: RegistryBackend, @unchecked Sendable {
         try lock.withLock {
             do {
                 return try body(try openConnection())
-            } catch let error as PSQLError where retryingRead && Self.isConnectionLoss(error) {
+            } catch  where retryingRead && Self.isConnectionLoss(error) {
                 connection = nil
-                do { return try body(try openConnection()) } catch { throw problem(error) }
-            } catch {
+                do { return try body(try openConnection()) } catch  where Self.isDatabaseError(error) { throw problem(error) }
+            } catch  where Self.isDatabaseError(error) {
                 throw problem(error)
             }
         }
     }
 
-    static func isConnectionLoss(_ error: PSQLError) -> Bool {
-        [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown].contains(error.code)
+    static func isDatabaseError(_ error: any Error) -> Bool { error is PSQLError || error is ConnectionLost }
+
+    static func isConnectionLoss(_ error: any Error) -> Bool {
+        if error is ConnectionLost { return true }
+        guard let error = error as? PSQLError else { return false }
+        return [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown].contains(error.code)
     }
 
     /// One line for any error: the server's message and SQLSTATE, or what happened to the
@@ -91,7 +95,10 @@ public final class PostgresRegistry: RegistryBackend, @unchecked Sendable {
     func problem(_ error: any Error, doing action: String? = nil) -> RegistryError {
         if let error = error as? RegistryError { return error }
         var message: String
-        if let error = error as? PSQLError {
+        if error is ConnectionLost {
+            message = "the connection to the server was lost (the server closed it)"
+            connection = nil
+        } else if let error = error as? PSQLError {
             if let server = error.serverInfo, let text = server[.message] {
                 message = text + (server[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
             } else if error.code == .connectionError, "\(error.underlying.map { "\($0)" } ?? "")".contains("Connection refused") {
@@ -112,7 +119,22 @@ public final class PostgresRegistry: RegistryBackend, @unchecked Sendable {
 
     @discardableResult
     func run(_ connection: PostgresConnection, _ query: PostgresQuery) throws -> PostgresQueryResult {
-        try connection.query(query, logger: logger).wait()
+        try wait(for: connection.query(query, logger: logger), on: connection)
+    }
+
+    /// The connection went away under a query whose future postgres-nio never completes (seen
+    /// when the server restarts between two statements of a transaction).
+    struct ConnectionLost: Error {}
+
+    /// Waits for `future`, checking twice a second that the connection is still open: a server
+    /// restarted mid-add must end the add with an error, not leave it waiting forever.
+    func wait<T>(for future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+        let completed = DispatchSemaphore(value: 0)
+        future.whenComplete { _ in completed.signal() }
+        while completed.wait(timeout: .now() + .milliseconds(500)) == .timedOut {
+            if connection.isClosed { throw ConnectionLost() }
+        }
+        return try future.wait()
     }
 
     func runTransaction<T>(_ connection: PostgresConnection, _ body: () throws -> T) throws -> T {

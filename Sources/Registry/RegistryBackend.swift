@@ -35,6 +35,18 @@ public struct NewVersion: Sendable {
     public var rawBytes: Int
     public var storedBytes: Int
     public var files: [StoredFile]
+
+    public init(
+        created: Date, peftType: String, config: String, baseModel: String? = nil, baseFingerprint: String? = nil,
+        metadata: String? = nil, storedDType: String? = nil, rawBytes: Int, storedBytes: Int, files: [StoredFile]
+    ) {
+        (self.created, self.peftType, self.config, self.baseModel, self.baseFingerprint) = (
+            created, peftType, config, baseModel, baseFingerprint
+        )
+        (self.metadata, self.storedDType, self.rawBytes, self.storedBytes, self.files) = (
+            metadata, storedDType, rawBytes, storedBytes, files
+        )
+    }
 }
 
 /// Where an add puts its blobs; returns each blob's SHA-256.

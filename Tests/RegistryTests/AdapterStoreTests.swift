@@ -4,14 +4,18 @@ import SafeTensors
 import TailorTestSupport
 import Testing
 
+/// The whole suite runs on every backend: a folder, and a PostgreSQL database when the test
+/// server is up (Scripts/test starts one).
 @Suite struct AdapterStoreTests {
     static let adapterFiles = ["adapter_config.json", "adapter_model.safetensors", "adapter_labels.json"]
 
     /// Files Python PEFT wrote and files `tailor train` wrote come back byte for byte.
-    @Test(arguments: ["peft/tiny-bert-lora", "peft/tiny-llama-dora", "peft/tailor-tiny-bert-prefix", "peft/tailor-tiny-bert-pissa"])
-    func exportIsByteIdentical(fixture: String) throws {
+    @Test(
+        arguments: ["peft/tiny-bert-lora", "peft/tiny-llama-dora", "peft/tailor-tiny-bert-prefix", "peft/tailor-tiny-bert-pissa"],
+        TestRegistryKind.available)
+    func exportIsByteIdentical(fixture: String, kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let store = try AdapterStore(root: folder.file("registry"))
+        let store = try AdapterStore(root: kind.make(in: folder))
         let source = FixturePaths.path(fixture)
         let added = try store.add(folder: source, name: "sentiment", tags: ["best"])
         #expect(added.version == 1 && added.tags == ["best"] && added.tensorCount > 0)
@@ -25,9 +29,9 @@ import Testing
         #expect { try store.export("sentiment", to: folder.file("out")) } throws: { "\($0)".contains("already exists") }
     }
 
-    @Test func versionsTagsAndRemoval() throws {
+    @Test(arguments: TestRegistryKind.available) func versionsTagsAndRemoval(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let store = try AdapterStore(root: folder.file("registry"))
+        let store = try AdapterStore(root: kind.make(in: folder))
         try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "a")
         try store.add(folder: FixturePaths.path("peft/tiny-bert-dora"), name: "a", tags: ["prod"])
         try store.add(folder: FixturePaths.path("peft/tiny-bert-ia3"), name: "b")
@@ -47,9 +51,9 @@ import Testing
         #expect(try store.verify() == ([], []))
     }
 
-    @Test func aDifferentBaseIsRefusedUnlessForced() throws {
+    @Test(arguments: TestRegistryKind.available) func aDifferentBaseIsRefusedUnlessForced(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let store = try AdapterStore(root: folder.file("registry"))
+        let store = try AdapterStore(root: kind.make(in: folder))
         let added = try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "a", base: FixturePaths.path("tiny-bert"))
         #expect(added.baseFingerprint == (try BaseFingerprint.compute(folder: FixturePaths.path("tiny-bert"))))
         try store.checkBase("a", modelFolder: FixturePaths.path("tiny-bert"), force: false)
@@ -66,9 +70,9 @@ import Testing
         #expect(throws: RegistryError.self) { try store.checkBase("a", modelFolder: folder.file("other-bert"), force: false) }
     }
 
-    @Test func lossyStorageConvertsTheFactorsAndSaysSo() throws {
+    @Test(arguments: TestRegistryKind.available) func lossyStorageConvertsTheFactorsAndSaysSo(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let store = try AdapterStore(root: folder.file("registry"))
+        let store = try AdapterStore(root: kind.make(in: folder))
         let lossless = try store.add(folder: FixturePaths.path("peft/tailor-tiny-bert-lora"), name: "a")
         let lossy = try store.add(folder: FixturePaths.path("peft/tailor-tiny-bert-lora"), name: "a", storeDType: .bf16)
         #expect(lossless.storedDType == nil && lossy.storedDType == "BF16")
@@ -85,10 +89,11 @@ import Testing
     /// int8 and nf4 keep codes and scales; export restores the original dtype and shapes, values
     /// within the codes' resolution.
     // Bounds: half an int8 step of the row scale; half NF4's widest codebook gap (-1 to -0.6962) of the block absmax.
-    @Test(arguments: [(FactorQuantization.int8, Float(1) / 254), (.nf4, Float(0.152))])
-    func quantizedFactorsExportToTheirOwnDtype(encoding: FactorQuantization, relativeError: Float) throws {
+    @Test(arguments: [(FactorQuantization.int8, Float(1) / 254), (.nf4, Float(0.152))], TestRegistryKind.available)
+    func quantizedFactorsExportToTheirOwnDtype(quantization: (FactorQuantization, Float), kind: TestRegistryKind) throws {
+        let (encoding, relativeError) = quantization
         let folder = TemporaryFolder()
-        let store = try AdapterStore(root: folder.file("registry"))
+        let store = try AdapterStore(root: kind.make(in: folder))
         // The adapter's own files only: the fixture folder also holds test goldens, which add
         // would store (every file of a folder is kept) and which are not factors.
         let source = folder.file("adapter")
@@ -112,9 +117,9 @@ import Testing
         }
     }
 
-    @Test func hostileNamesAreRefused() throws {
+    @Test(arguments: TestRegistryKind.available) func hostileNamesAreRefused(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let store = try AdapterStore(root: folder.file("registry"))
+        let store = try AdapterStore(root: kind.make(in: folder))
         for name in ["../x", "a/b", "..", ".hidden", "", String(repeating: "x", count: 129), "a b"] {
             #expect(throws: RegistryError.self, "\(name)") { try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: name) }
         }
@@ -122,14 +127,12 @@ import Testing
         #expect(try store.list().isEmpty)
     }
 
-    @Test func corruptionIsFoundByVerifyAndOnExport() throws {
+    @Test(arguments: TestRegistryKind.available) func corruptionIsFoundByVerifyAndOnExport(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let store = try AdapterStore(root: folder.file("registry"))
+        let store = try AdapterStore(root: kind.make(in: folder))
         try store.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: "a")
-        let victim = try store.blobs.hashes()[0]
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: store.blobs.path(of: victim))))
-        bytes[bytes.count / 2] ^= 0x10
-        try Data(bytes).write(to: URL(fileURLWithPath: store.blobs.path(of: victim)))
+        let victim = try Self.blobHashes(store)[0]
+        try Self.corrupt(victim, in: store)
         #expect(try store.verify().corrupted == [victim])
         #expect { try store.export("a", to: folder.file("out")) } throws: { "\($0)".contains("corrupted") }
         #expect(!FileManager.default.fileExists(atPath: folder.file("out")), "no half-written export")
@@ -137,16 +140,12 @@ import Testing
 
     /// A blob that rotted on disk is not reused by a later add of the same content: the add
     /// writes it again, and the new version exports whole.
-    @Test func aCorruptedBlobIsRewrittenNotReused() throws {
+    @Test(arguments: TestRegistryKind.available) func aCorruptedBlobIsRewrittenNotReused(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let store = try AdapterStore(root: folder.file("registry"))
+        let store = try AdapterStore(root: kind.make(in: folder))
         let source = FixturePaths.path("peft/tiny-bert-lora")
         try store.add(folder: source, name: "a")
-        for hash in try store.blobs.hashes() {
-            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: store.blobs.path(of: hash))))
-            bytes[bytes.count / 2] ^= 0x10
-            try Data(bytes).write(to: URL(fileURLWithPath: store.blobs.path(of: hash)))
-        }
+        for hash in try Self.blobHashes(store) { try Self.corrupt(hash, in: store) }
         try store.add(folder: source, name: "b")
         try store.export("b", to: folder.file("out"))
         #expect(
@@ -157,9 +156,9 @@ import Testing
 
     /// Garbage collection running while adapters are added never removes a blob an add has
     /// written but not yet referenced: every version reported stored exports afterwards.
-    @Test func gcDuringAddsLosesNothing() throws {
+    @Test(arguments: TestRegistryKind.available) func gcDuringAddsLosesNothing(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let root = folder.file("registry")
+        let root = try kind.make(in: folder)
         _ = try AdapterStore(root: root)
         let failures = Counter()
         let adding = DispatchGroup()
@@ -194,9 +193,9 @@ import Testing
     }
 
     /// Several writers at once (separate connections, as separate processes have): no version lost.
-    @Test func concurrentAddsLoseNothing() throws {
+    @Test(arguments: TestRegistryKind.available) func concurrentAddsLoseNothing(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let root = folder.file("registry")
+        let root = try kind.make(in: folder)
         _ = try AdapterStore(root: root)
         let failures = Counter()
         DispatchQueue.concurrentPerform(iterations: 4) { worker in
@@ -209,6 +208,28 @@ import Testing
         }
         #expect(failures.values.isEmpty, "\(failures.values)")
         #expect(try AdapterStore(root: root).list().map(\.version) == Array(1...12))
+    }
+}
+
+extension AdapterStoreTests {
+    /// Every stored blob's hash, read past the store (as a disk or a database administrator would).
+    static func blobHashes(_ store: AdapterStore) throws -> [String] {
+        if let folder = store.backend as? FolderRegistry { return try folder.blobs.hashes() }
+        return try TestPostgres.psql(store.root, "SELECT hash FROM blob ORDER BY hash").split(separator: "\n").map(String.init)
+    }
+
+    /// Flips one bit in the middle of the blob's stored bytes.
+    static func corrupt(_ hash: String, in store: AdapterStore) throws {
+        if let folder = store.backend as? FolderRegistry {
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder.blobs.path(of: hash))))
+            bytes[bytes.count / 2] ^= 0x10
+            try Data(bytes).write(to: URL(fileURLWithPath: folder.blobs.path(of: hash)))
+        } else {
+            try TestPostgres.psql(
+                store.root,
+                "UPDATE blob_chunk SET data = set_byte(data, length(data) / 2, get_byte(data, length(data) / 2) # 16) "
+                    + "WHERE hash = '\(hash)' AND seq = 0")
+        }
     }
 }
 

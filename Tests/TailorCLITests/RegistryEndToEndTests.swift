@@ -1,10 +1,13 @@
 import Foundation
+import TailorTestSupport
 import Testing
 
+/// The registry tests that name no folder run against every backend (a folder, and PostgreSQL
+/// when the test server is up).
 @Suite struct RegistryEndToEndTests {
-    @Test func trainRegisterListExportVerify() throws {
+    @Test(arguments: TestRegistryKind.available) func trainRegisterListExportVerify(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let registry = folder.file("registry")
+        let registry = try kind.make(in: folder)
         let train = try TailorProcess.run([
             "train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
             "--method", "lora", "--r", "4", "--target-modules", "query,value", "--modules-to-save", "classifier",
@@ -116,9 +119,9 @@ import Testing
     }
 
     /// Eight `tailor adapter add` processes at once: eight versions, none lost.
-    @Test func concurrentProcessesLoseNoVersion() throws {
+    @Test(arguments: TestRegistryKind.available) func concurrentProcessesLoseNoVersion(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let registry = folder.file("registry")
+        let registry = try kind.make(in: folder)
         let processes = try (0..<8).map { index -> Process in
             let process = Process()
             process.executableURL = TailorProcess.executable
@@ -140,9 +143,9 @@ import Testing
     }
 
     /// `adapter add` killed at random moments: the registry stays valid, each version whole or absent.
-    @Test func killedAddsLeaveAValidRegistry() throws {
+    @Test(arguments: TestRegistryKind.available) func killedAddsLeaveAValidRegistry(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let registry = folder.file("registry")
+        let registry = try kind.make(in: folder)
         #expect(
             try TailorProcess.run(["adapter", "add", TailorProcess.fixture("peft/tiny-llama-lora"), "--name", "a", "--registry", registry])
                 .status == 0)
@@ -177,9 +180,9 @@ import Testing
     }
 
     /// show, tag and rm as a user drives them, checked through list and show.
-    @Test func showTagAndRemove() throws {
+    @Test(arguments: TestRegistryKind.available) func showTagAndRemove(kind: TestRegistryKind) throws {
         let folder = TemporaryFolder()
-        let registry = ["--registry", folder.file("registry")]
+        let registry = ["--registry", try kind.make(in: folder)]
         let source = TailorProcess.fixture("peft/tiny-bert-lora")
         for _ in 0..<2 { #expect(try TailorProcess.run(["adapter", "add", source, "--name", "a"] + registry).status == 0) }
         let show = try TailorProcess.run(["adapter", "show", "a@1", "--json"] + registry)
