@@ -8,17 +8,20 @@ import Testing
 struct SharedRegistryEndToEndTests {
     /// An adapter folder with one tensor of `megabytes` of random floats (they hardly compress),
     /// so adding it takes long enough to be interrupted.
-    static func bigAdapter(in folder: TemporaryFolder, megabytes: Int, seed: Int = 0) throws -> String {
-        let source = folder.file("big-\(megabytes)-\(seed)")
+    /// `seeds` gives one tensor per seed (the same seed, the same tensor).
+    static func bigAdapter(in folder: TemporaryFolder, megabytes: Int, seed: Int = 0, seeds: [Int]? = nil) throws -> String {
+        let seeds = seeds ?? [seed]
+        let source = folder.file("big-\(megabytes)-\(seeds.map(String.init).joined(separator: "-"))")
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        var state = UInt64(seed + 1) &* 0x9E37_79B9_7F4A_7C15
-        let values = (0..<(megabytes << 18)).map { _ -> Float in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(bitPattern: 0x3F80_0000 | UInt32(truncatingIfNeeded: state >> 41)) - 1.5
+        let tensors = seeds.enumerated().map { index, seed in
+            var state = UInt64(seed + 1) &* 0x9E37_79B9_7F4A_7C15
+            let values = (0..<(megabytes << 18)).map { _ -> Float in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Float(bitPattern: 0x3F80_0000 | UInt32(truncatingIfNeeded: state >> 41)) - 1.5
+            }
+            return TensorData(name: "base_model.model.layer\(index).lora_A.weight", shape: [values.count], floats: values)
         }
-        try SafeTensorsWriter.write(
-            [TensorData(name: "base_model.model.layer.lora_A.weight", shape: [values.count], floats: values)],
-            to: source + "/adapter_model.safetensors")
+        try SafeTensorsWriter.write(tensors, to: source + "/adapter_model.safetensors")
         try Data(#"{"peft_type": "LORA", "r": 8, "target_modules": ["layer"]}"#.utf8)
             .write(to: URL(fileURLWithPath: source + "/adapter_config.json"))
         return source
@@ -126,6 +129,38 @@ struct SharedRegistryEndToEndTests {
         }
         #expect(try TailorProcess.run(["adapter", "export", "kept", "--output", folder.file("kept"), "--registry", url]).status == 0)
         #expect(try TailorProcess.run(["registry", "verify", "--registry", url]).status == 0)
+    }
+
+    /// gc while an add that reuses a removed adapter's blob is storing its next tensor: gc waits
+    /// for the add (the advisory lock), so the reused blob survives and the add commits whole.
+    @Test func gcWaitsForAnAddReusingAnUnreferencedBlob() throws {
+        let folder = TemporaryFolder()
+        let url = try TestPostgres.newDatabase()
+        let old = try Self.bigAdapter(in: folder, megabytes: 4, seeds: [7])
+        #expect(try TailorProcess.run(["adapter", "add", old, "--name", "old", "--registry", url]).status == 0)
+        #expect(try TailorProcess.run(["adapter", "rm", "old", "--registry", url]).status == 0)
+        // Tensor 0 is the removed adapter's; tensor 1 is new and takes a while to store.
+        let new = try Self.bigAdapter(in: folder, megabytes: 4, seeds: [7, 8, 9, 10, 11, 12])
+        let add = try Self.start(["adapter", "add", new, "--name", "new", "--registry", url])
+        var storing = false
+        for _ in 0..<1000 where !storing {
+            storing =
+                try TestPostgres.psql(
+                    url, "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO blob_chunk%' AND datname = current_database()"
+                )
+                != "0"
+        }
+        #expect(storing, "the add never stored a chunk")
+        let gc = try TailorProcess.run(["registry", "gc", "--registry", url, "--json"])
+        add.waitUntilExit()
+        let stderr = String(decoding: (add.standardError as! Pipe).fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(add.terminationStatus == 0, "\(stderr)")
+        #expect(gc.status == 0, "\(gc.stderr)")
+        let out = folder.file("out")
+        #expect(try TailorProcess.run(["adapter", "export", "new", "--output", out, "--registry", url]).status == 0)
+        #expect(
+            FileManager.default.contents(atPath: out + "/adapter_model.safetensors")
+                == FileManager.default.contents(atPath: new + "/adapter_model.safetensors"))
     }
 
     /// The server restarts while an add is inside its transaction: the client says so in one
