@@ -19,6 +19,10 @@ public final class PostgresRegistry: RegistryBackend, @unchecked Sendable {
     private var connection: PostgresConnection?
     private let logger = Logger(label: "tailor.registry.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
+    /// The registry's own event loop: callers block waiting on it, which must never happen on a
+    /// loop a server in the same process (tailor serve's HTTP) also runs on.
+    static let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
     /// Rows of `blob_chunk` hold at most this many bytes.
     static let chunkSize = 1 << 20
     /// Advisory lock keys ("tailor" and a number): adds share the first, gc takes it alone;
@@ -58,7 +62,7 @@ public final class PostgresRegistry: RegistryBackend, @unchecked Sendable {
             }
             configuration.options.connectTimeout = .seconds(15)
             let opened = try PostgresConnection.connect(
-                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger
+                on: Self.eventLoops.next(), configuration: configuration, id: 1, logger: logger
             ).wait()
             connection = opened
             return opened
