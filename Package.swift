@@ -134,7 +134,8 @@ let package = Package(
             ]
         ),
         // Timing harness for Scripts/bench (not shipped as part of `tailor`).
-        .executableTarget(name: "TailorBench", dependencies: ["SafeTensors", "Quantization", "TrainingCore", "Registry", "CZstd"]),
+        .executableTarget(
+            name: "TailorBench", dependencies: ["SafeTensors", "Quantization", "TrainingCore", "Registry", "CZstd", "Collectives"]),
         // Helpers shared by the test targets (temporary folders, fixture paths).
         .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),

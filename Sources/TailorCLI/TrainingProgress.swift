@@ -48,7 +48,11 @@ final class TrainingProgress {
             if let ranks = values.removeValue(forKey: "ranks") {
                 let seconds = values.removeValue(forKey: "allreduce_seconds_per_step") ?? 0
                 let bytes = values.removeValue(forKey: "allreduce_bytes_per_step") ?? 0
-                print(String(format: "%.0f ranks: all-reduce %.2f ms and %.3f MB per step", ranks, 1000 * seconds, bytes / 1e6))
+                let wait = values.removeValue(forKey: "allreduce_wait_seconds_per_step") ?? 0
+                print(
+                    String(
+                        format: "%.0f ranks: all-reduce %.2f ms and %.3f MB per step, %.2f ms waiting for the slowest rank", ranks,
+                        1000 * seconds, bytes / 1e6, 1000 * wait))
             }
             if !values.isEmpty {
                 print(values.keys.sorted().map { String(format: "%@ %.4f", $0, values[$0]!) }.joined(separator: "  "))

@@ -14,14 +14,16 @@ struct GradientExchange {
     /// Every trainable gradient end to end, then one flag per parameter (whether any rank has a
     /// gradient for it), then whether any rank was asked to stop.
     private var buffer: [Float] = []
-    /// Time spent in all-reduces (monotonic clock) and the bytes each rank handed in.
+    /// Time spent exchanging once every rank had arrived, time spent waiting for the slowest
+    /// rank before that (monotonic clock), and the bytes each rank handed in.
     private(set) var seconds = 0.0
+    private(set) var waitSeconds = 0.0
     private(set) var bytes = 0
 
     /// The element-wise sums of `values` over every rank.
     mutating func addUp(_ values: [Double], over communicator: any Communicator) -> [Double] {
         var sums = values
-        timed(bytes: sums.count * MemoryLayout<Double>.size) { communicator.allReduceSum(&sums) }
+        timed(bytes: sums.count * MemoryLayout<Double>.size, communicator) { communicator.allReduceSum(&sums) }
         return sums
     }
 
@@ -47,7 +49,7 @@ struct GradientExchange {
         }
         var flat = buffer
         buffer = []
-        timed(bytes: flat.count * MemoryLayout<Float>.size) { communicator.allReduceSum(&flat) }
+        timed(bytes: flat.count * MemoryLayout<Float>.size, communicator) { communicator.allReduceSum(&flat) }
         buffer = flat
         buffer.withUnsafeBufferPointer { flat in
             var offset = 0
@@ -59,10 +61,15 @@ struct GradientExchange {
         return buffer[total + parameters.count] > 0
     }
 
-    private mutating func timed(bytes count: Int, _ body: () -> Void) {
+    /// Runs the all-reduce `body` after a barrier, so that its time is the exchange alone and the
+    /// barrier's is the imbalance between ranks (a barrier costs one latency, microseconds).
+    private mutating func timed(bytes count: Int, _ communicator: any Communicator, _ body: () -> Void) {
         let start = DispatchTime.now().uptimeNanoseconds
+        communicator.barrier()
+        let arrived = DispatchTime.now().uptimeNanoseconds
         body()
-        seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        waitSeconds += Double(arrived - start) / 1e9
+        seconds += Double(DispatchTime.now().uptimeNanoseconds - arrived) / 1e9
         bytes += count
     }
 }

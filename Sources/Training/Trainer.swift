@@ -257,6 +257,7 @@ public final class Trainer {
             let steps = Double(max(state.globalStep - firstStep, 1))
             values["ranks"] = Double(communicator.size)
             values["allreduce_seconds_per_step"] = exchange.seconds / steps
+            values["allreduce_wait_seconds_per_step"] = exchange.waitSeconds / steps
             values["allreduce_bytes_per_step"] = Double(exchange.bytes) / steps
         }
         report(

@@ -44,6 +44,7 @@ import Testing
         let done = try #require(events.last { $0["event"] as? String == "done" })
         #expect(done["ranks"] as? Double == 2)
         #expect((done["allreduce_seconds_per_step"] as? Double).map { $0 > 0 } == true)
+        #expect((done["allreduce_wait_seconds_per_step"] as? Double).map { $0 >= 0 } == true)
         // Per step: 1,090 trainable f32 values, 10 has-gradient flags and the stop flag, and the
         // micro-batch's loss terms, loss sum and tokens in f64.
         #expect(done["allreduce_bytes_per_step"] as? Double == Double(4 * (1_090 + 10 + 1) + 8 * 3), "\(done)")
@@ -104,6 +105,8 @@ import Testing
             + [
                 "-np", "2", "--hostfile", hostfile, "--mca", "plm_rsh_agent", agent, "--mca", "btl", "self,tcp",
                 "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet,
+                // Each "host" would bind its one rank to core 0, the same core here.
+                "--bind-to", "none",
                 TailorProcess.executable.path,
             ] + run.arguments(output: folder.file("two-hosts"))
         let job = try MPIJob.run(hosts.ip, arguments, environment: MPIJob.environment)
