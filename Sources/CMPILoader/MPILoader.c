@@ -37,21 +37,21 @@ static void *symbol(void *library, const char *name, const char *path, char *mes
     return address;
 }
 
-int tailor_mpi_load(char *message, size_t capacity) {
+int tailor_mpi_load(const char *requested, char *message, size_t capacity) {
     if (mpi.loaded) return 0;
     // RTLD_GLOBAL: Open MPI's plugins (mca_*.so) resolve their calls into libmpi against the
     // global namespace, which a library opened with RTLD_LOCAL is not part of.
-    const char *names[] = {"libmpi.so.40", "libmpi.so"};
+    const char *names[] = {requested ? requested : "libmpi.so.40", requested ? NULL : "libmpi.so"};
     void *library = NULL;
     const char *path = NULL;
     char first[512] = "";
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !library; i++) {
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && names[i] && !library; i++) {
         library = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
         if (library) path = names[i];
         else if (i == 0) snprintf(first, sizeof first, "%s", dlerror());
     }
     if (!library) {
-        snprintf(message, capacity, "MPI: cannot load libmpi.so.40 (install openmpi-bin / libopenmpi-dev): %s", first);
+        snprintf(message, capacity, "MPI: cannot load %s (install openmpi-bin / libopenmpi-dev): %s", names[0], first);
         return -1;
     }
 #define LOOKUP(field, name)                                                   \

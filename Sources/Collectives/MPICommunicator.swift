@@ -8,10 +8,13 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
 
-    /// Loads Open MPI and initializes it (once per process; MPI_Finalize runs at exit).
+    /// Loads Open MPI and initializes it (once per process; MPI_Finalize runs at exit). The
+    /// library is `TAILOR_MPI_LIBRARY` when set (a name or path: another Open MPI build), else
+    /// libmpi.so.40, else libmpi.so.
     public init() throws {
         var message = [CChar](repeating: 0, count: 1024)
-        guard tailor_mpi_load(&message, message.count) == 0 else {
+        let library = ProcessInfo.processInfo.environment["TAILOR_MPI_LIBRARY"]
+        guard tailor_mpi_load(library, &message, message.count) == 0 else {
             throw CollectivesError(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         try Self.check(tailor_mpi_init(), "MPI_Init_thread")

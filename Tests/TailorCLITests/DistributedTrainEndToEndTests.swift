@@ -16,6 +16,27 @@ import Testing
         #expect(!result.stdout.contains("libmpi"), "a plain tailor must start without Open MPI installed")
     }
 
+    /// Open MPI is opened only when a run uses it; without it (here: another library named by
+    /// TAILOR_MPI_LIBRARY) the run ends on one line saying what to install.
+    @Test(arguments: [
+        ("/nonexistent/libmpi.so.40", "MPI: cannot load /nonexistent/libmpi.so.40 (install openmpi-bin / libopenmpi-dev): "),
+        ("libz.so.1", "MPI: libz.so.1 has no symbol MPI_Init_thread (Open MPI 4 or 5 is needed: install openmpi-bin / libopenmpi-dev)"),
+    ])
+    func withoutOpenMPIADistributedRunIsOneErrorLine(library: String, message: String) throws {
+        let folder = TemporaryFolder()
+        var environment = ProcessInfo.processInfo.environment
+        environment["TAILOR_MPI_LIBRARY"] = library
+        let arguments = [
+            "train", "--model", TailorProcess.fixture("tiny-bert"), "--data", TailorProcess.fixture("sentiment/train.jsonl"),
+            "--output", folder.file("run"), "--distributed", "mpi",
+        ]
+        let result = try MPIJob.run(TailorProcess.executable.path, arguments, environment: environment)
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines.first?.hasPrefix("tailor: error: " + message) == true, "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.file("run")))
+    }
+
     @Test(.enabled(if: mpirun != nil, skipReason))
     func twoRanksTrainAsOneProcessAndOnlyRankZeroWrites() throws {
         let folder = TemporaryFolder()

@@ -13,9 +13,10 @@
 extern "C" {
 #endif
 
-/// Loads the library and its symbols once. Returns 0, or -1 with one line saying what is missing
-/// written to `message` (`capacity` bytes, NUL-terminated).
-int tailor_mpi_load(char *message, size_t capacity);
+/// Loads the library and its symbols once: `library` (a name or path) when not NULL, else
+/// libmpi.so.40, else libmpi.so. Returns 0, or -1 with one line saying what is missing written to
+/// `message` (`capacity` bytes, NUL-terminated).
+int tailor_mpi_load(const char *library, char *message, size_t capacity);
 /// MPI_Init_thread asking for MPI_THREAD_SERIALIZED (calls from any thread, one at a time), unless
 /// MPI is already initialized; MPI_Finalize is then registered to run at exit (Open MPI's launcher
 /// reports a rank that exits without it as failed).
