@@ -147,41 +147,9 @@ public final class Trainer {
             let order = epochOrder(epoch)
             let index = state.microStep % batchesPerEpoch
             let slice = order[(index * arguments.batchSize)..<min(order.count, (index + 1) * arguments.batchSize)]
-            // Of several ranks, each takes its contiguous share of the batch (maybe none).
-            let mine = distributed ? slice[communicator.share(of: slice.indices)] : slice
             trainedSamples += slice.count
-            var loss: (graph: Graph, tensor: Tensor, terms: Int)?
-            var value: Float = 0, tokens = 0
-            if !mine.isEmpty {
-                let (batch, targets) = model.encode(mine.map { train.examples[$0] })
-                tokens = batch.mask.reduce(0) { $1 ? $0 + 1 : $0 }
-                model.reseedDropout(seed: dropoutSeed, step: state.microStep)
-                let graph = Graph(recording: true, training: true, computeDType: model.model.computeDType)
-                let tensor = model.loss(graph, batch, targets: targets).loss
-                value = tensor.values[0]
-                loss = (graph, tensor, distributed ? model.lossTerms(batch, targets: targets) : 0)
-            }
-            // Accumulated micro-batches average: each contributes 1/N of its gradient. A rank's
-            // loss is a mean over its share's terms; weighted by its part of all the batch's
-            // terms, the ranks' gradients add up to the whole batch's.
-            var seed = 1 / Float(arguments.gradientAccumulation)
-            var stepLoss = Double(value)
-            if distributed {
-                let terms = loss?.terms ?? 0
-                let total = exchange.addUp([Double(terms), Double(value) * Double(terms), Double(tokens)], over: communicator)
-                stepLoss = total[0] > 0 ? total[1] / total[0] : 0
-                seed = total[0] > 0 ? Float(Double(terms) / total[0]) * seed : 0
-                trainedTokens += Int(total[2])
-            } else {
-                trainedTokens += tokens
-            }
-            guard stepLoss.isFinite else {
-                throw TrainingError(
-                    file: output,
-                    "the loss became \(stepLoss) at step \(state.globalStep + 1) (epoch \(epoch + 1)); "
-                        + "stopped, the last good checkpoint is kept — lower the learning rate or check the data")
-            }
-            if let loss { loss.graph.backward(loss.tensor, seed: seed) }
+            let (stepLoss, tokens) = try trainMicroBatch(slice, epoch: epoch, exchange: &exchange)
+            trainedTokens += tokens
             state.microStep += 1
             state.epoch = state.microStep / batchesPerEpoch
             windowLoss += stepLoss
@@ -264,6 +232,45 @@ public final class Trainer {
             Event(
                 kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: Double(state.microStep) / Double(batchesPerEpoch),
                 values: values, message: nil))
+    }
+
+    /// Forward and backward over this rank's share of the batch `slice` (all of it alone, maybe
+    /// none of it among several ranks). Returns the loss over the whole batch, the same on every
+    /// rank, and the tokens the whole batch attends to.
+    private func trainMicroBatch(_ slice: ArraySlice<Int>, epoch: Int, exchange: inout GradientExchange) throws -> (Double, Int) {
+        let distributed = communicator.size > 1
+        let mine = distributed ? slice[communicator.share(of: slice.indices)] : slice
+        var loss: (graph: Graph, tensor: Tensor, terms: Int)?
+        var value: Float = 0, tokens = 0
+        if !mine.isEmpty {
+            let (batch, targets) = model.encode(mine.map { train.examples[$0] })
+            tokens = batch.mask.reduce(0) { $1 ? $0 + 1 : $0 }
+            model.reseedDropout(seed: dropoutSeed, step: state.microStep)
+            let graph = Graph(recording: true, training: true, computeDType: model.model.computeDType)
+            let tensor = model.loss(graph, batch, targets: targets).loss
+            value = tensor.values[0]
+            loss = (graph, tensor, distributed ? model.lossTerms(batch, targets: targets) : 0)
+        }
+        // Accumulated micro-batches average: each contributes 1/N of its gradient. A rank's
+        // loss is a mean over its share's terms; weighted by its part of all the batch's
+        // terms, the ranks' gradients add up to the whole batch's.
+        var seed = 1 / Float(arguments.gradientAccumulation)
+        var batchLoss = Double(value)
+        if distributed {
+            let terms = loss?.terms ?? 0
+            let total = exchange.addUp([Double(terms), Double(value) * Double(terms), Double(tokens)], over: communicator)
+            batchLoss = total[0] > 0 ? total[1] / total[0] : 0
+            seed = total[0] > 0 ? Float(Double(terms) / total[0]) * seed : 0
+            tokens = Int(total[2])
+        }
+        guard batchLoss.isFinite else {
+            throw TrainingError(
+                file: output,
+                "the loss became \(batchLoss) at step \(state.globalStep + 1) (epoch \(epoch + 1)); "
+                    + "stopped, the last good checkpoint is kept — lower the learning rate or check the data")
+        }
+        if let loss { loss.graph.backward(loss.tensor, seed: seed) }
+        return (batchLoss, tokens)
     }
 
     /// The example order of `epoch`: a seeded shuffle, the same on every run and after resume.
