@@ -50,7 +50,7 @@ import Testing
         for path in ranks { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
         let registry = folder.file("registry")
         let command = run.arguments(output: "run") + ["--register", "sentiment", "--registry", registry]
-        var arguments = MPIJob.options + ["--mca", "btl", "self,vader"]
+        var arguments = MPIJob.options + MPIJob.sharedMemory
         for (rank, path) in ranks.enumerated() {
             if rank > 0 { arguments.append(":") }
             arguments += ["-np", "1", "-wdir", path, TailorProcess.executable.path] + command
@@ -89,7 +89,7 @@ import Testing
         var bad = good
         bad[bad.firstIndex(of: "--data")! + 1] = folder.file("missing.jsonl")
         let arguments =
-            MPIJob.options + ["--mca", "btl", "self,vader", "-np", "1", TailorProcess.executable.path] + good
+            MPIJob.options + MPIJob.sharedMemory + ["-np", "1", TailorProcess.executable.path] + good
             + [":", "-np", "1", TailorProcess.executable.path] + bad
         let started = Date()
         let job = try MPIJob.run(try #require(Self.mpirun), arguments, environment: MPIJob.environment)
@@ -176,6 +176,9 @@ struct TrainingRun {
 enum MPIJob {
     /// What every job needs here: tests run as root in CI, and 2 ranks may exceed the cores.
     static let options = ["--allow-run-as-root", "--oversubscribe"]
+    /// Ranks on one machine talk through shared memory, copied through it twice: the single-copy
+    /// mechanism (process_vm_readv) needs ptrace rights that containers often withhold.
+    static let sharedMemory = ["--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none"]
     static var environment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
