@@ -37,9 +37,10 @@ struct TrainCommand: ParsableCommand {
                 --target-modules all-linear --quantize nf4 --output runs/qlora --json
               tailor train --model fixtures/tiny-llama --task causal-lm --data style.jsonl \\
                 --stack notes@prod:0.8 --output runs/style-on-notes
-              mpirun -np 2 --hostfile hosts tailor train --model ~/.cache/tailor/all-MiniLM-L6-v2 \\
+              mpirun -np 2 --hostfile hosts tailor train --model ~/models/minilm \\
                 --data fixtures/sentiment/train.jsonl --target-modules query,value \\
-                --modules-to-save classifier --batch-size 16 --output runs/dp --register sentiment
+                --modules-to-save classifier --batch-size 16 --output runs/dp \\
+                --register sentiment
             """
     )
 
