@@ -69,10 +69,17 @@ let package = Package(
         .target(
             name: "Inference",
             dependencies: ["Diagnostics", "Models", "Adapters", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
+        // Open MPI opened with dlopen at run time (never linked): a plain `tailor` needs no MPI.
+        .target(name: "CMPILoader"),
+        // The processes of a data-parallel run: rank, size, all-reduce, broadcast (MPI or one process).
+        .target(name: "Collectives", dependencies: ["CMPILoader"]),
         // Training loops and their measurement (the Trainer arrives with adapters).
         .target(
             name: "Training",
-            dependencies: ["Diagnostics", "Models", "Adapters", "Inference", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore"]),
+            dependencies: [
+                "Diagnostics", "Models", "Adapters", "Inference", "Tokenizers", "Quantization", "SafeTensors", "TrainingCore",
+                "Collectives",
+            ]),
         // System compression libraries, found with pkg-config (libzstd-dev, zlib1g-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -96,7 +103,7 @@ let package = Package(
             name: "Workflows",
             dependencies: [
                 "Diagnostics", "Models", "Adapters", "Inference", "Training", "Registry", "Quantization",
-                "SafeTensors",
+                "SafeTensors", "Collectives",
             ]),
         // `tailor serve`: an OpenAI-shaped HTTP API over one engine thread that owns the model and
         // decodes every running request, whatever its adapter, in one continuous batch.
@@ -128,12 +135,14 @@ let package = Package(
                 "Workflows",
                 "Serving",
                 "Export",
+                "Collectives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Timing harness for Scripts/bench (not shipped as part of `tailor`).
-        .executableTarget(name: "TailorBench", dependencies: ["SafeTensors", "Quantization", "TrainingCore", "Registry", "CZstd"]),
+        .executableTarget(
+            name: "TailorBench", dependencies: ["SafeTensors", "Quantization", "TrainingCore", "Registry", "CZstd", "Collectives"]),
         // Helpers shared by the test targets (temporary folders, fixture paths).
         .target(name: "TailorTestSupport", path: "Tests/TailorTestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TailorTestSupport"]),
@@ -144,6 +153,9 @@ let package = Package(
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "CTrainingKernels", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Models", "TrainingCore", "SafeTensors", "TailorTestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "TrainingCore", "TailorTestSupport"]),
+        .testTarget(
+            name: "CollectivesTests",
+            dependencies: ["Collectives", "Training", "Adapters", "Models", "TrainingCore", "SafeTensors", "TailorTestSupport"]),
         .testTarget(
             name: "WorkflowsTests",
             dependencies: ["Workflows", "Adapters", "Inference", "Registry", "Training", "TailorTestSupport"]),

@@ -194,6 +194,13 @@ extension TransformerModel {
     /// The causal-LM loss as transformers computes it: position t predicts label t+1; labels
     /// below 0 (−100), virtual tokens and the last position are ignored.
     public func causalLMLoss(_ graph: Graph, _ batch: TokenBatch, labels: [Int]) -> Tensor {
+        let shifted = causalLMTargets(batch, labels: labels)
+        if let (hidden, head) = causalLMHidden(graph, batch) { return graph.crossEntropy(hidden: hidden, head: head, targets: shifted) }
+        return graph.crossEntropy(forward(graph, batch), targets: shifted)
+    }
+
+    /// What each output row `[B·(T + virtual)]` of a causal LM predicts: the label after it.
+    func causalLMTargets(_ batch: TokenBatch, labels: [Int]) -> [Int] {
         let n = virtualTokenCount
         let (b, t) = (batch.batch, batch.length + n)
         var full = [Int](repeating: -100, count: b * t)
@@ -204,8 +211,19 @@ extension TransformerModel {
         for row in 0..<b {
             for position in 0..<(t - 1) { shifted[row * t + position] = full[row * t + position + 1] }
         }
-        if let (hidden, head) = causalLMHidden(graph, batch) { return graph.crossEntropy(hidden: hidden, head: head, targets: shifted) }
-        return graph.crossEntropy(forward(graph, batch), targets: shifted)
+        return shifted
+    }
+
+    /// How many terms ``loss(_:_:targets:)`` averages for this batch: the targets its
+    /// cross-entropies count (after the causal LM's shift), or the rows of a span loss. A loss of
+    /// several parts weighted by these counts is the loss of the parts together, which is how
+    /// data-parallel ranks combine theirs.
+    public func lossTermCount(_ batch: TokenBatch, targets: [Int]) -> Int {
+        switch head {
+        case .causalLM: causalLMTargets(batch, labels: targets).reduce(0) { $1 >= 0 ? $0 + 1 : $0 }
+        case .sequenceClassification, .encoder, .tokenClassification, .seq2seqLM: targets.reduce(0) { $1 >= 0 ? $0 + 1 : $0 }
+        case .questionAnswering: batch.batch
+        }
     }
 
     /// The training loss for the loaded head (cross-entropy on labels per row, or the causal-LM

@@ -1,4 +1,5 @@
 import CZstd
+import Collectives
 import Foundation
 import Quantization
 import Registry
@@ -9,6 +10,7 @@ import TrainingCore
 // line with the best of N runs. Kept out of `tailor` so the product's CLI stays user-facing.
 // Usage: TailorBench open-touch FILE [RUNS] | convert FILE OUT [RUNS] | convert-kernel FILE [RUNS]
 //        | quantize-matrix SIDE [RUNS] | quantize-model MODEL_DIR OUT [RUNS] | compress FILE [RUNS]
+//        | allreduce FLOATS [RUNS]   (under mpirun: the median f32 all-reduce time, rank 0 prints)
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -175,6 +177,24 @@ do {
             _ = try ModelQuantizer.quantize(modelFolder: path, outputFolder: output, options: ModelQuantizer.Options())
         }
         print(#"{"job":"quantize-model","seconds":\#(time)}"#)
+    case "allreduce":
+        // The in-place f32 sum training does once per step, through the same communicator.
+        let communicator = try DistributedMode.mpi.communicator()
+        let floats = Int(path)!
+        let runs = arguments.count > 3 ? Int(arguments[3])! : 200
+        var buffer = [Float](repeating: 1, count: floats)
+        var times: [Double] = []
+        for run in 0..<(runs + 10) {
+            communicator.barrier()
+            let time = seconds { communicator.allReduceSum(&buffer) }
+            if run >= 10 { times.append(time) }
+        }
+        // Every rank's median, then the slowest rank's: what a step waits for.
+        var median = [times.sorted()[times.count / 2]]
+        communicator.allReduceMax(&median)
+        if communicator.isRoot {
+            print(#"{"job":"allreduce","ranks":\#(communicator.size),"bytes":\#(4 * floats),"median_seconds":\#(median[0])}"#)
+        }
     default:
         FileHandle.standardError.write(Data("tailor-bench: unknown job \(job)\n".utf8))
         exit(2)

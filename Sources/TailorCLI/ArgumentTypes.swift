@@ -1,5 +1,6 @@
 import Adapters
 import ArgumentParser
+import Collectives
 import Quantization
 import SafeTensors
 import Training
@@ -19,6 +20,7 @@ extension QuantType: ExpressibleByArgument {}
 extension AdapterMerge.Method: ExpressibleByArgument {}
 extension StepBenchmark.Method: ExpressibleByArgument {}
 extension AdapterStorage.Precision: ExpressibleByArgument {}
+extension DistributedMode: ExpressibleByArgument {}
 
 /// The floating-point dtypes a command writes, by the names people type (bf16, bfloat16, fp16, …).
 struct FloatDType: ExpressibleByArgument {

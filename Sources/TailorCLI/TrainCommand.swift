@@ -1,5 +1,6 @@
 import Adapters
 import ArgumentParser
+import Collectives
 import Diagnostics
 import Foundation
 import Quantization
@@ -22,6 +23,11 @@ struct TrainCommand: ParsableCommand {
             adapters (folders or registry references, NAME:WEIGHT) under the one being trained; \
             apply the same stack plus the new adapter at inference.
 
+            Started by mpirun (Open MPI, detected from its environment, or --distributed mpi), \
+            the processes train data-parallel: --batch-size is the global batch, each rank takes \
+            its share, gradients are summed with MPI_Allreduce before every step, and rank 0 alone \
+            writes the output, prints and registers. The result is that of one process.
+
             Examples:
               tailor train --model ~/.cache/tailor/all-MiniLM-L6-v2 --task classification \\
                 --data fixtures/sentiment/train.jsonl --method lora --r 8 --alpha 32 \\
@@ -31,6 +37,10 @@ struct TrainCommand: ParsableCommand {
                 --target-modules all-linear --quantize nf4 --output runs/qlora --json
               tailor train --model fixtures/tiny-llama --task causal-lm --data style.jsonl \\
                 --stack notes@prod:0.8 --output runs/style-on-notes
+              mpirun -np 2 --hostfile hosts tailor train --model ~/models/minilm \\
+                --data fixtures/sentiment/train.jsonl --target-modules query,value \\
+                --modules-to-save classifier --batch-size 16 --output runs/dp \\
+                --register sentiment
             """
     )
 
@@ -75,6 +85,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Store the trained adapter in the registry under this name when training completes.") var register: String?
     @Option(help: "Tags for the registered version (repeatable).") var registerTag: [String] = []
     @OptionGroup var registryOptions: RegistryOptions
+    @Option(help: "Data-parallel training: auto (MPI when started by mpirun with several ranks), none, or mpi.")
+    var distributed: DistributedMode = .auto
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
@@ -112,53 +124,75 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var job = TrainingJob(model: model, data: data, output: output, registryRoot: registryOptions.root)
-            job.task = task
-            job.validation = validation
-            job.validationFraction = valSplit
-            job.method = method
-            job.lora = try loraConfig()
-            job.quantize = quantize
-            job.virtualTokens = virtualTokens
-            job.bottleneckSize = bottleneckSize
-            job.saveDType = saveDtype.dtype
-            job.maxLength = maxLength
-            job.docStride = docStride
-            job.arguments = training.arguments
-            job.stack = stack
-            job.force = force
-            job.register = register
-            job.registerTags = registerTag
-            job.overwrite = overwrite
-            job.resume = resume
-            let stop = StopToken()
-            let progress = TrainingProgress(quiet: outputOptions.json)
-            let outcome = try job.run(
-                stop: stop, warn: printWarning,
-                started: { start in
-                    show(start)
-                    // SIGINT and SIGTERM save a checkpoint and stop after the current step.
-                    Interrupts.stopGracefully { stop.request() }
-                },
-                events: { event in
-                    if outputOptions.json { outputOptions.emit(Self.json(event)) } else { progress.show(event) }
-                })
-            progress.finish()
-            if outcome.stopped {
-                if !outputOptions.json { print("stopped; checkpoint in \(output), continue with --resume") }
-                throw ExitCode(Interrupts.received == 0 ? 130 : Interrupts.exitCode)
-            }
-            if !outputOptions.json { print("saved to \(output) (report: \(output)/report.html)") }
-            if let version = outcome.registered {
-                if outputOptions.json {
-                    outputOptions.emit(
-                        .object([
-                            "event": .string("registered"), "name": .string(version.name),
-                            "version": .int(version.version),
-                        ]))
-                } else {
-                    print("registered " + version.line)
-                }
+            let communicator = try distributed.communicator()
+            try Self.abortingEveryRank(on: communicator) { try train(communicator) }
+        }
+    }
+
+    /// Runs `body`; with several ranks, an error on this one is printed (naming the rank) and
+    /// ends every rank, since the others would otherwise wait for it forever.
+    static func abortingEveryRank(on communicator: any Communicator, _ body: () throws -> Void) throws {
+        guard communicator.size > 1 else { return try body() }
+        do {
+            try body()
+        } catch let error where !(error is ExitCode) {
+            let rank = communicator.isRoot ? "" : "rank \(communicator.rank) of \(communicator.size): "
+            printError(rank + oneLine(error), file: fileNamed(by: error))
+            communicator.abort(code: 1)
+        }
+    }
+
+    /// The training run; only rank 0 prints.
+    func train(_ communicator: any Communicator) throws {
+        var job = TrainingJob(model: model, data: data, output: output, registryRoot: registryOptions.root)
+        job.task = task
+        job.validation = validation
+        job.validationFraction = valSplit
+        job.method = method
+        job.lora = try loraConfig()
+        job.quantize = quantize
+        job.virtualTokens = virtualTokens
+        job.bottleneckSize = bottleneckSize
+        job.saveDType = saveDtype.dtype
+        job.maxLength = maxLength
+        job.docStride = docStride
+        job.arguments = training.arguments
+        job.stack = stack
+        job.force = force
+        job.register = register
+        job.registerTags = registerTag
+        job.overwrite = overwrite
+        job.resume = resume
+        job.communicator = communicator
+        let stop = StopToken()
+        let prints = communicator.isRoot
+        let progress = TrainingProgress(quiet: outputOptions.json || !prints)
+        let outcome = try job.run(
+            stop: stop, warn: { if prints { printWarning($0) } },
+            started: { start in
+                if prints { show(start) }
+                // SIGINT and SIGTERM save a checkpoint and stop after the current step.
+                Interrupts.stopGracefully { stop.request() }
+            },
+            events: { event in
+                if !prints { return }
+                if outputOptions.json { outputOptions.emit(Self.json(event)) } else { progress.show(event) }
+            })
+        progress.finish()
+        if outcome.stopped {
+            if !outputOptions.json, prints { print("stopped; checkpoint in \(output), continue with --resume") }
+            throw ExitCode(Interrupts.received == 0 ? 130 : Interrupts.exitCode)
+        }
+        if !outputOptions.json, prints { print("saved to \(output) (report: \(output)/report.html)") }
+        if let version = outcome.registered {
+            if outputOptions.json {
+                outputOptions.emit(
+                    .object([
+                        "event": .string("registered"), "name": .string(version.name),
+                        "version": .int(version.version),
+                    ]))
+            } else {
+                print("registered " + version.line)
             }
         }
     }

@@ -45,6 +45,15 @@ final class TrainingProgress {
                 let tokens = values.removeValue(forKey: "train_tokens_per_second") ?? 0
                 print(String(format: "trained in %.1f s: %.1f samples/s, %@ tokens/s", seconds, samples, groupedDigits(Int(tokens))))
             }
+            if let ranks = values.removeValue(forKey: "ranks") {
+                let seconds = values.removeValue(forKey: "allreduce_seconds_per_step") ?? 0
+                let bytes = values.removeValue(forKey: "allreduce_bytes_per_step") ?? 0
+                let wait = values.removeValue(forKey: "allreduce_wait_seconds_per_step") ?? 0
+                print(
+                    String(
+                        format: "%.0f ranks: all-reduce %.2f ms and %.3f MB per step, %.2f ms waiting for the slowest rank", ranks,
+                        1000 * seconds, bytes / 1e6, 1000 * wait))
+            }
             if !values.isEmpty {
                 print(values.keys.sorted().map { String(format: "%@ %.4f", $0, values[$0]!) }.joined(separator: "  "))
             }

@@ -1,4 +1,5 @@
 import Adapters
+import Collectives
 import Models
 import Quantization
 import TrainingCore
@@ -47,13 +48,53 @@ public enum Evaluation {
         }
     }
 
-    /// The metrics of ``result(of:on:batchSize:)`` by name.
-    public static func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> [String: Double] {
-        result(of: model, on: dataset, batchSize: batchSize).metrics
+    /// The metrics of ``result(of:on:batchSize:communicator:)`` by name.
+    public static func evaluate(
+        _ model: TaskModel, on dataset: Dataset, batchSize: Int, communicator: any Communicator = SingleProcess()
+    ) -> [String: Double] {
+        result(of: model, on: dataset, batchSize: batchSize, communicator: communicator).metrics
     }
 
-    public static func result(of model: TaskModel, on dataset: Dataset, batchSize: Int) -> Result {
-        model.task.kind.evaluate(model, on: dataset, batchSize: batchSize)
+    /// The task's loss and metrics over `dataset`. With several ranks, each evaluates its
+    /// contiguous share of the examples (`batchSize` split between them) and the ranks add up
+    /// their ``Totals``: every rank returns the same result, that of the whole dataset.
+    public static func result(
+        of model: TaskModel, on dataset: Dataset, batchSize: Int, communicator: any Communicator = SingleProcess()
+    ) -> Result {
+        var part = dataset
+        if communicator.size > 1 { part.examples = Array(dataset.examples[communicator.share(of: dataset.examples.indices)]) }
+        let rankBatch = max(1, (batchSize + communicator.size - 1) / communicator.size)
+        var totals = model.task.kind.evaluationTotals(model, on: part, batchSize: rankBatch)
+        totals.addUp(over: communicator)
+        return model.task.kind.result(from: totals, of: dataset)
+    }
+
+    /// What a task's metrics are computed from, as sums over examples: the loss times its weight
+    /// and the weight, counts (correct predictions, entities found), per-example scores (F1,
+    /// ROUGE). The totals of disjoint parts of a dataset add up to those of the whole, which is
+    /// how data-parallel ranks evaluate a share each. Every rank must hold the same names.
+    public struct Totals: Sendable, Equatable {
+        public var values: [String: Double] = [:]
+
+        public init() {}
+
+        /// A total by name; 0 when none was added.
+        public subscript(_ name: String) -> Double {
+            get { values[name] ?? 0 }
+            set { values[name] = newValue }
+        }
+
+        /// The loss averaged over its weights (0 without any).
+        public var meanLoss: Double { self["loss_weight"] > 0 ? self["loss"] / self["loss_weight"] : 0 }
+
+        /// Sums every total over the ranks (in name order), so every rank holds those of all.
+        public mutating func addUp(over communicator: any Communicator) {
+            guard communicator.size > 1 else { return }
+            let names = values.keys.sorted()
+            var sums = names.map { values[$0]! }
+            communicator.allReduceSum(&sums)
+            for (name, sum) in zip(names, sums) { values[name] = sum }
+        }
     }
 }
 

@@ -212,6 +212,9 @@ public final class TaskModel {
         model.loss(graph, batch, targets: targets)
     }
 
+    /// How many terms the loss of this batch averages (see ``TaskKind/lossTerms(_:targets:for:)``).
+    public func lossTerms(_ batch: TokenBatch, targets: [Int]) -> Int { task.kind.lossTerms(batch, targets: targets, for: self) }
+
     /// Counts the targets a causal-LM loss averages over (for token-weighted perplexity).
     static func predictedTokens(_ targets: [Int], batch: TokenBatch) -> Int {
         var count = 0

@@ -1,9 +1,14 @@
+import Collectives
 import Foundation
 import SafeTensors
 import TrainingCore
 
 /// The training loop: batches, forward/backward, gradient accumulation and clipping, AdamW with
 /// a warmup schedule, evaluation, checkpoints, early stopping, resume, logs and a report.
+///
+/// With a ``Communicator`` of several ranks it trains data-parallel: every rank holds the same
+/// model, takes its share of each batch, and the gradients are summed over the ranks before one
+/// identical optimizer step on each (see DataParallel.swift); rank 0 alone writes files.
 public final class Trainer {
     /// One line of progress: a logged step or an evaluation.
     public struct Event: Sendable {
@@ -21,14 +26,16 @@ public final class Trainer {
     public let validation: Dataset?
     public let arguments: TrainingArguments
     public let output: String
-    public private(set) var state = TrainerState()
+    public internal(set) var state = TrainerState()
     /// Requested (from any thread, a signal handler's included): this trainer stops after the
     /// current step with a checkpoint saved.
     public let stop: StopToken
     /// Whether the last `run` ended on a stop request rather than at its last step.
     public private(set) var stopped = false
 
-    private let optimizer: AdamW
+    /// The ranks training together (this process alone by default).
+    public let communicator: any Communicator
+    let optimizer: AdamW
     private let schedule: LearningRateSchedule
     private let batchesPerEpoch: Int
     public let totalSteps: Int
@@ -36,7 +43,7 @@ public final class Trainer {
 
     public init(
         model: TaskModel, train: Dataset, validation: Dataset?, arguments: TrainingArguments, output: String,
-        stop: StopToken = StopToken()
+        stop: StopToken = StopToken(), communicator: any Communicator = SingleProcess()
     ) throws {
         guard !model.trainable.isEmpty else {
             throw TrainingError(file: model.folder, "nothing to train: the method left no trainable parameter")
@@ -60,6 +67,7 @@ public final class Trainer {
         self.arguments = arguments
         self.output = output
         self.stop = stop
+        self.communicator = communicator
         batchesPerEpoch = (train.examples.count + arguments.batchSize - 1) / arguments.batchSize
         let stepsPerEpoch = max(1, (batchesPerEpoch + arguments.gradientAccumulation - 1) / arguments.gradientAccumulation)
         totalSteps = max(1, Int((Double(stepsPerEpoch) * arguments.epochs).rounded(.up)))
@@ -67,22 +75,29 @@ public final class Trainer {
         schedule = LearningRateSchedule(kind: arguments.scheduler, warmupSteps: warmup, totalSteps: totalSteps)
         optimizer = AdamW(parameters: model.trainable.map(\.1), learningRate: arguments.learningRate, weightDecay: arguments.weightDecay)
         metricsLog = output + "/metrics.jsonl"
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        if writesFiles { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) }
     }
 
     var metricName: String { arguments.metric ?? model.task.defaultMetric }
 
     /// Continues from the latest `checkpoint-N` in the output folder (weights, optimizer, position).
+    /// Of several ranks, rank 0 reads it and the others receive it when the run starts.
     public func resume() throws -> Bool {
-        guard let latest = checkpoints().last else { return false }
-        let folder = output + "/" + latest
-        let saved = try TrainerState.read(from: folder)
-        try check(saved, file: folder + "/" + TrainerState.fileName)
-        state = saved
-        try loadWeights(from: folder)
-        try TrainerState.readOptimizer(optimizer, names: model.trainable.map(\.0), expectedStep: saved.globalStep, from: folder)
-        return true
+        var found = false
+        if communicator.isRoot, let latest = checkpoints().last {
+            let folder = output + "/" + latest
+            let saved = try TrainerState.read(from: folder)
+            try check(saved, file: folder + "/" + TrainerState.fileName)
+            state = saved
+            try loadWeights(from: folder)
+            try TrainerState.readOptimizer(optimizer, names: model.trainable.map(\.0), expectedStep: saved.globalStep, from: folder)
+            found = true
+        }
+        return communicator.broadcast([found ? 1 : 0], from: 0) == [1]
     }
+
+    /// Whether this rank writes files (checkpoints, logs, the result): rank 0 only.
+    var writesFiles: Bool { communicator.isRoot }
 
     /// Micro-batches (forward passes) in the whole run.
     var totalMicroSteps: Int { Int((Double(batchesPerEpoch) * arguments.epochs).rounded(.up)) }
@@ -123,34 +138,30 @@ public final class Trainer {
         // Throughput of this run alone: a resumed run counts from where it resumed.
         let started = DispatchTime.now().uptimeNanoseconds
         var trainedSamples = 0, trainedTokens = 0
+        let distributed = communicator.size > 1
+        var exchange = GradientExchange()
+        if distributed { try synchronizeFromRoot() }
+        let firstStep = state.globalStep
         training: while state.microStep < totalMicro {
             let epoch = state.microStep / batchesPerEpoch
             let order = epochOrder(epoch)
             let index = state.microStep % batchesPerEpoch
             let slice = order[(index * arguments.batchSize)..<min(order.count, (index + 1) * arguments.batchSize)]
-            let (batch, targets) = model.encode(slice.map { train.examples[$0] })
             trainedSamples += slice.count
-            trainedTokens += batch.mask.reduce(0) { $1 ? $0 + 1 : $0 }
-            model.reseedDropout(seed: arguments.seed, step: state.microStep)
-            let graph = Graph(recording: true, training: true, computeDType: model.model.computeDType)
-            let (loss, _) = model.loss(graph, batch, targets: targets)
-            let value = loss.values[0]
-            guard value.isFinite else {
-                throw TrainingError(
-                    file: output,
-                    "the loss became \(value) at step \(state.globalStep + 1) (epoch \(epoch + 1)); "
-                        + "stopped, the last good checkpoint is kept — lower the learning rate or check the data")
-            }
-            // Accumulated micro-batches average: each contributes 1/N of its gradient.
-            graph.backward(loss, seed: 1 / Float(arguments.gradientAccumulation))
+            let (stepLoss, tokens) = try trainMicroBatch(slice, epoch: epoch, exchange: &exchange)
+            trainedTokens += tokens
             state.microStep += 1
             state.epoch = state.microStep / batchesPerEpoch
-            windowLoss += Double(value)
+            windowLoss += stepLoss
             windowCount += 1
             let boundary =
                 state.microStep % arguments.gradientAccumulation == 0 || state.microStep % batchesPerEpoch == 0
                 || state.microStep == totalMicro
             guard boundary else { continue }
+            // One all-reduce of every gradient (and of whether any rank was asked to stop), so the
+            // clipping and the update below are the same on every rank.
+            let stopRequested =
+                distributed ? exchange.sumGradients(optimizer.parameters, stop: stop.isRequested, over: communicator) : false
             var norm: Float = 0
             if arguments.maxGradNorm > 0 { norm = clipGradientNorm(optimizer.parameters, maxNorm: arguments.maxGradNorm) }
             let rate = arguments.learningRate * schedule.factor(at: state.globalStep)
@@ -183,7 +194,7 @@ public final class Trainer {
             } else if arguments.saveSteps > 0, state.globalStep % arguments.saveSteps == 0 {
                 try saveCheckpoint(report)
             }
-            if stop.isRequested {
+            if distributed ? stopRequested : stop.isRequested {
                 stopped = true
                 try saveCheckpoint(report)
                 report(
@@ -194,11 +205,15 @@ public final class Trainer {
             }
         }
         if arguments.loadBestAtEnd, let best = state.bestCheckpoint {
-            try loadWeights(from: output + "/" + best)
+            if writesFiles { try loadWeights(from: output + "/" + best) }
+            if distributed { broadcastTrainable() }
         }
-        try model.save(to: output)
-        try state.write(to: output)
-        try TrainingReport.write(state: state, metric: metricName, to: output + "/report.html")
+        if distributed { try checkRanksAgree() }
+        if writesFiles {
+            try model.save(to: output)
+            try state.write(to: output)
+            try TrainingReport.write(state: state, metric: metricName, to: output + "/report.html")
+        }
         // transformers' names for the same figures, so scripts reading either need no mapping.
         let seconds = max(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, 1e-9)
         var values = [
@@ -206,10 +221,56 @@ public final class Trainer {
             "train_tokens_per_second": Double(trainedTokens) / seconds,
         ]
         if let best = state.bestMetric { values["best_" + metricName] = best }
+        if distributed {
+            let steps = Double(max(state.globalStep - firstStep, 1))
+            values["ranks"] = Double(communicator.size)
+            values["allreduce_seconds_per_step"] = exchange.seconds / steps
+            values["allreduce_wait_seconds_per_step"] = exchange.waitSeconds / steps
+            values["allreduce_bytes_per_step"] = Double(exchange.bytes) / steps
+        }
         report(
             Event(
                 kind: .done, step: state.globalStep, totalSteps: totalSteps, epoch: Double(state.microStep) / Double(batchesPerEpoch),
                 values: values, message: nil))
+    }
+
+    /// Forward and backward over this rank's share of the batch `slice` (all of it alone, maybe
+    /// none of it among several ranks). Returns the loss over the whole batch, the same on every
+    /// rank, and the tokens the whole batch attends to.
+    private func trainMicroBatch(_ slice: ArraySlice<Int>, epoch: Int, exchange: inout GradientExchange) throws -> (Double, Int) {
+        let distributed = communicator.size > 1
+        let mine = distributed ? slice[communicator.share(of: slice.indices)] : slice
+        var loss: (graph: Graph, tensor: Tensor, terms: Int)?
+        var value: Float = 0, tokens = 0
+        if !mine.isEmpty {
+            let (batch, targets) = model.encode(mine.map { train.examples[$0] })
+            tokens = batch.mask.reduce(0) { $1 ? $0 + 1 : $0 }
+            model.reseedDropout(seed: dropoutSeed, step: state.microStep)
+            let graph = Graph(recording: true, training: true, computeDType: model.model.computeDType)
+            let tensor = model.loss(graph, batch, targets: targets).loss
+            value = tensor.values[0]
+            loss = (graph, tensor, distributed ? model.lossTerms(batch, targets: targets) : 0)
+        }
+        // Accumulated micro-batches average: each contributes 1/N of its gradient. A rank's
+        // loss is a mean over its share's terms; weighted by its part of all the batch's
+        // terms, the ranks' gradients add up to the whole batch's.
+        var seed = 1 / Float(arguments.gradientAccumulation)
+        var batchLoss = Double(value)
+        if distributed {
+            let terms = loss?.terms ?? 0
+            let total = exchange.addUp([Double(terms), Double(value) * Double(terms), Double(tokens)], over: communicator)
+            batchLoss = total[0] > 0 ? total[1] / total[0] : 0
+            seed = total[0] > 0 ? Float(Double(terms) / total[0]) * seed : 0
+            tokens = Int(total[2])
+        }
+        guard batchLoss.isFinite else {
+            throw TrainingError(
+                file: output,
+                "the loss became \(batchLoss) at step \(state.globalStep + 1) (epoch \(epoch + 1)); "
+                    + "stopped, the last good checkpoint is kept — lower the learning rate or check the data")
+        }
+        if let loss { loss.graph.backward(loss.tensor, seed: seed) }
+        return (batchLoss, tokens)
     }
 
     /// The example order of `epoch`: a seeded shuffle, the same on every run and after resume.
@@ -222,7 +283,7 @@ public final class Trainer {
 
     /// Loss and metrics on `dataset` without dropout.
     public func evaluate(_ dataset: Dataset) -> [String: Double] {
-        Evaluation.evaluate(model, on: dataset, batchSize: arguments.batchSize)
+        Evaluation.evaluate(model, on: dataset, batchSize: arguments.batchSize, communicator: communicator)
     }
 
     /// Evaluates, checkpoints, tracks the best; true when early stopping says stop.
@@ -250,8 +311,10 @@ public final class Trainer {
         }
         metrics = Dictionary(uniqueKeysWithValues: metrics.map { ("eval_" + $0.key, $0.value) })
         log(.init(step: state.globalStep, epoch: epoch, values: metrics))
-        try state.write(to: output + "/" + checkpoint)
-        try pruneCheckpoints()
+        if writesFiles {
+            try state.write(to: output + "/" + checkpoint)
+            try pruneCheckpoints()
+        }
         report(Event(kind: .eval, step: state.globalStep, totalSteps: totalSteps, epoch: epoch, values: metrics))
         if let patience = arguments.earlyStoppingPatience, state.evaluationsWithoutImprovement >= patience { return true }
         return false
@@ -261,11 +324,13 @@ public final class Trainer {
     private func saveCheckpoint(_ report: (Event) -> Void, log: Bool = true) throws -> String {
         let name = "checkpoint-\(state.globalStep)"
         let folder = output + "/" + name
-        try model.save(to: folder)
-        try TrainerState.writeOptimizer(optimizer, names: model.trainable.map(\.0), to: folder)
-        try state.write(to: folder)
+        if writesFiles {
+            try model.save(to: folder)
+            try TrainerState.writeOptimizer(optimizer, names: model.trainable.map(\.0), to: folder)
+            try state.write(to: folder)
+        }
         if log {
-            try pruneCheckpoints()
+            if writesFiles { try pruneCheckpoints() }
             report(
                 Event(
                     kind: .checkpoint, step: state.globalStep, totalSteps: totalSteps,
@@ -290,7 +355,7 @@ public final class Trainer {
         }
     }
 
-    private func loadWeights(from folder: String) throws {
+    func loadWeights(from folder: String) throws {
         let file: String
         if model.adapter != nil { file = folder + "/adapter_model.safetensors" } else { file = folder + "/model.safetensors" }
         let saved = try SafeTensorsFile(path: file)
@@ -305,6 +370,7 @@ public final class Trainer {
 
     private func log(_ entry: TrainerState.LogEntry) {
         state.logHistory.append(entry)
+        guard writesFiles else { return }
         var object: [String: Any] = ["step": entry.step, "epoch": entry.epoch]
         for (key, value) in entry.values { object[key] = value }
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {

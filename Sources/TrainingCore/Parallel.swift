@@ -1,10 +1,21 @@
+import CTrainingKernels
 import Dispatch
 import Foundation
 
 /// Splits row ranges across the machine's cores for the element-wise and row-wise kernels.
 public enum Parallel {
-    /// Worker count: the active processors.
-    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Worker count: `TAILOR_THREADS` when set, else the processors this process may run on (its
+    /// CPU affinity: `mpirun` binds each rank to its own cores, and workers beyond them only queue).
+    public static let workers: Int = {
+        if let text = ProcessInfo.processInfo.environment["TAILOR_THREADS"], let count = Int(text), count > 0 { return count }
+        return max(1, min(ProcessInfo.processInfo.activeProcessorCount, allowedProcessors ?? .max))
+    }()
+
+    /// The processors in this process's affinity mask (nil where unknown).
+    static var allowedProcessors: Int? {
+        let count = Int(tk_allowed_processors())
+        return count > 0 ? count : nil
+    }
 
     /// Runs `body` over `0..<count` in at most `workers` contiguous chunks; stays on the calling
     /// thread when the work is smaller than `grain` items.

@@ -133,6 +133,8 @@ public struct MethodComparison {
         var arguments = [
             "train", "--model", model, "--data", data, "--task", task.rawValue, "--epochs", "\(epochs)",
             "--batch-size", "\(batchSize)", "--output", folder, "--json",
+            // A child inherits an mpirun's environment; it trains alone all the same.
+            "--distributed", "none",
         ]
         if let maxLength { arguments += ["--max-length", "\(maxLength)"] }
         if let seed { arguments += ["--seed", "\(seed)"] }

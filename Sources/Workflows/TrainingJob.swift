@@ -1,4 +1,5 @@
 import Adapters
+import Collectives
 import Foundation
 import Quantization
 import Registry
@@ -40,6 +41,8 @@ public struct TrainingJob {
     public var overwrite = false
     /// Continue from the latest checkpoint in the output folder.
     public var resume = false
+    /// The ranks training data-parallel (`mpirun`); rank 0 alone writes the output and registers.
+    public var communicator: any Communicator = SingleProcess()
 
     public static let defaultMaxLength = 128
 
@@ -81,11 +84,12 @@ public struct TrainingJob {
         events: (Trainer.Event) -> Void
     ) throws -> Outcome {
         let inputs = [model, data] + (validation.map { [$0] } ?? [])
-        let outputFolder = try OutputFolder(output, inputs: inputs, overwrite: overwrite || resume, isResult: Self.isRunOutput)
-        if !resume { outputFolder.removeEarlierResults() }
+        let outputFolder =
+            communicator.isRoot ? try OutputFolder(output, inputs: inputs, overwrite: overwrite || resume, isResult: Self.isRunOutput) : nil
+        if !resume { outputFolder?.removeEarlierResults() }
         var finished = false
         // One with checkpoints keeps them (the NaN-loss stop says the last good one is kept).
-        defer { if !finished { outputFolder.abandon(keeping: { $0.hasPrefix("checkpoint-") }) } }
+        defer { if !finished { outputFolder?.abandon(keeping: { $0.hasPrefix("checkpoint-") }) } }
         var trainSet = try Dataset.load(data, task: task)
         var validationSet: Dataset?
         if let validation {
@@ -124,7 +128,7 @@ public struct TrainingJob {
         }
         let trainer = try Trainer(
             model: taskModel, train: trainSet, validation: validationSet, arguments: arguments, output: output,
-            stop: stop)
+            stop: stop, communicator: communicator)
         if resume, try !trainer.resume() { warn("no checkpoint in \(output); starting from the beginning") }
         let counts = taskModel.parameterCounts
         started(
@@ -134,7 +138,7 @@ public struct TrainingJob {
         try trainer.run(events)
         // An interrupted run keeps its checkpoint but is not a result: it is never registered.
         finished = true
-        if trainer.stopped { return Outcome(stopped: true, registered: nil) }
+        if trainer.stopped || !communicator.isRoot { return Outcome(stopped: trainer.stopped, registered: nil) }
         let registered = try register.map {
             try AdapterStore(root: registryRoot).add(
                 folder: output, name: $0, tags: registerTags,

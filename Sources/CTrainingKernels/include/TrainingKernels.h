@@ -88,6 +88,9 @@ void tk_add(const float *a, const float *b, float *y, int64_t n);
 /// Sums rows into out: out[c] += Σ_r x[r, c].
 void tk_sum_rows(const float *x, float *out, int64_t rows, int64_t cols);
 
+/// The processors this process may run on (its CPU affinity mask), or 0 where that is unknown.
+int tk_allowed_processors(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -94,18 +94,7 @@ public enum EntityMetrics {
     /// Micro, macro and weighted averages and one row per entity type, as seqeval's `classification_report`.
     /// Scores with a zero denominator are 0, seqeval's default `zero_division`.
     public static func report(references: [[String]], predictions: [[String]]) throws -> EntityReport {
-        guard !references.isEmpty || !predictions.isEmpty else { throw EntityMetricsError.noSequences }
-        guard references.count == predictions.count else {
-            throw EntityMetricsError.sequenceCountMismatch(references: references.count, predictions: predictions.count)
-        }
-        for (s, (r, p)) in zip(references, predictions).enumerated() where r.count != p.count {
-            throw EntityMetricsError.lengthMismatch(sequence: s, references: r.count, predictions: p.count)
-        }
-        // Keyed by code points: Swift's String equality would merge canonically equivalent types that Python keeps apart.
-        var truth: [[Unicode.Scalar]: Set<Entity>] = [:]
-        var guess: [[Unicode.Scalar]: Set<Entity>] = [:]
-        for e in try entities(in: references) { truth[Array(e.type.unicodeScalars), default: []].insert(e) }
-        for e in try entities(in: predictions) { guess[Array(e.type.unicodeScalars), default: []].insert(e) }
+        let (truth, guess) = try entitiesByType(references: references, predictions: predictions)
         let names = Set(truth.keys).union(guess.keys).sorted { $0.lexicographicallyPrecedes($1) }
         var rows: [EntityTypeScores] = []
         var (tpAll, predAll, trueAll) = (0, 0, 0)
@@ -137,7 +126,38 @@ public enum EntityMetrics {
         return EntityReport(micro: micro, macro: macro, weighted: weighted, types: rows)
     }
 
-    private static func scores(tp: Int, predicted: Int, actual: Int) -> EntityScores {
+    /// The micro-average's counts: entities both sides have, predicted ones, reference ones. They
+    /// add up over sentences, so parts of a dataset scored apart give the whole's micro scores.
+    public static func counts(references: [[String]], predictions: [[String]]) throws -> (truePositives: Int, predicted: Int, actual: Int) {
+        let (truth, guess) = try entitiesByType(references: references, predictions: predictions)
+        var counts = (truePositives: 0, predicted: 0, actual: 0)
+        for (name, t) in truth { counts.truePositives += t.intersection(guess[name] ?? []).count }
+        counts.predicted = guess.values.reduce(0) { $0 + $1.count }
+        counts.actual = truth.values.reduce(0) { $0 + $1.count }
+        return counts
+    }
+
+    /// Each side's entities by type, once the sequences are checked to pair up.
+    private static func entitiesByType(
+        references: [[String]], predictions: [[String]]
+    ) throws -> (truth: [[Unicode.Scalar]: Set<Entity>], guess: [[Unicode.Scalar]: Set<Entity>]) {
+        guard !references.isEmpty || !predictions.isEmpty else { throw EntityMetricsError.noSequences }
+        guard references.count == predictions.count else {
+            throw EntityMetricsError.sequenceCountMismatch(references: references.count, predictions: predictions.count)
+        }
+        for (s, (r, p)) in zip(references, predictions).enumerated() where r.count != p.count {
+            throw EntityMetricsError.lengthMismatch(sequence: s, references: r.count, predictions: p.count)
+        }
+        // Keyed by code points: Swift's String equality would merge canonically equivalent types that Python keeps apart.
+        var truth: [[Unicode.Scalar]: Set<Entity>] = [:]
+        var guess: [[Unicode.Scalar]: Set<Entity>] = [:]
+        for e in try entities(in: references) { truth[Array(e.type.unicodeScalars), default: []].insert(e) }
+        for e in try entities(in: predictions) { guess[Array(e.type.unicodeScalars), default: []].insert(e) }
+        return (truth, guess)
+    }
+
+    /// Precision, recall and F1 from counts, 0 where a denominator is 0 (seqeval's default).
+    static func scores(tp: Int, predicted: Int, actual: Int) -> EntityScores {
         let precision = predicted == 0 ? 0 : Double(tp) / Double(predicted)
         let recall = actual == 0 ? 0 : Double(tp) / Double(actual)
         let denominator = precision + recall

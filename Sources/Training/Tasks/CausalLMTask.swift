@@ -40,12 +40,15 @@ struct CausalLMTask: TaskKind {
         return (TokenBatch(padding: rows, padId: model.padId, side: side), TokenBatch.pad(labels, with: -100, side: side))
     }
 
-    func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result {
-        let loss = Evaluation.forEachBatch(model, dataset, batchSize: batchSize) { _, batch, targets in
+    func evaluationTotals(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Totals {
+        Evaluation.forEachBatch(model, dataset, batchSize: batchSize) { _, batch, targets in
             Double(TaskModel.predictedTokens(targets, batch: batch))
         }
-        var result = Evaluation.Result(examples: dataset.examples.count, loss: loss)
-        result.perplexity = Metrics.perplexity(meanLoss: loss)
+    }
+
+    func result(from totals: Evaluation.Totals, of dataset: Dataset) -> Evaluation.Result {
+        var result = Evaluation.Result(examples: dataset.examples.count, loss: totals.meanLoss)
+        result.perplexity = Metrics.perplexity(meanLoss: totals.meanLoss)
         return result
     }
 }

@@ -103,7 +103,11 @@ struct InstructionTuningTask: TaskKind {
         return CausalLMTask.batch(rows: rows, labels: labels, for: model)
     }
 
-    func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result {
-        CausalLMTask().evaluate(model, on: dataset, batchSize: batchSize)
+    func evaluationTotals(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Totals {
+        CausalLMTask().evaluationTotals(model, on: dataset, batchSize: batchSize)
+    }
+
+    func result(from totals: Evaluation.Totals, of dataset: Dataset) -> Evaluation.Result {
+        CausalLMTask().result(from: totals, of: dataset)
     }
 }

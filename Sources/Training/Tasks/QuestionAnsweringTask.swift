@@ -148,7 +148,9 @@ struct QuestionAnsweringTask: TaskKind {
         return best.map { $0 ?? ("", 0..<0, 0) }
     }
 
-    func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result {
+    /// The loss, and SQuAD's per-question "exact" (0 or 1) and best "f1" (0…1) summed over
+    /// "questions"; "unanswerable" counts questions without a reference answer (SQuAD refuses those).
+    func evaluationTotals(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Totals {
         var predictions: [String] = []
         // The windows are made once per batch: the loss's encoding and the answers' mapping share them.
         var windows: (features: [Feature], words: [[WordSplitter.Word]]) = ([], [])
@@ -156,7 +158,7 @@ struct QuestionAnsweringTask: TaskKind {
             windows = Self.features(examples, for: model)
             return (Self.batch(windows.features, for: model), Self.targets(windows.features))
         }
-        let loss = Evaluation.forEachBatch(
+        var totals = Evaluation.forEachBatch(
             model, dataset, batchSize: batchSize, encode: encode, weight: { _, batch, _ in Double(batch.batch) }
         ) {
             examples, batch, _, logits in
@@ -166,10 +168,24 @@ struct QuestionAnsweringTask: TaskKind {
                 words: windows.words
             ).map(\.text)
         }
-        var result = Evaluation.Result(examples: dataset.examples.count, loss: loss)
         let references = dataset.examples.map { ($0.answers ?? []).map(\.text) }
-        if let scores = try? SQuADMetrics.score(predictions: predictions, references: references) {
-            (result.exactMatch, result.f1) = (scores.exactMatch, scores.f1)
+        (totals["questions"], totals["exact"], totals["f1"], totals["unanswerable"]) = (0, 0, 0, 0)
+        for (prediction, answers) in zip(predictions, references) {
+            totals["questions"] += 1
+            guard !answers.isEmpty else {
+                totals["unanswerable"] += 1
+                continue
+            }
+            totals["exact"] += answers.contains { SQuADMetrics.exactMatch(prediction: prediction, reference: $0) } ? 1 : 0
+            totals["f1"] += answers.map { SQuADMetrics.f1(prediction: prediction, reference: $0) }.max()!
+        }
+        return totals
+    }
+
+    func result(from totals: Evaluation.Totals, of dataset: Dataset) -> Evaluation.Result {
+        var result = Evaluation.Result(examples: dataset.examples.count, loss: totals.meanLoss)
+        if totals["questions"] > 0, totals["unanswerable"] == 0 {
+            (result.exactMatch, result.f1) = (100 * totals["exact"] / totals["questions"], 100 * totals["f1"] / totals["questions"])
         }
         return result
     }

@@ -22,16 +22,27 @@ struct SequenceClassificationTask: TaskKind {
         return (batch, examples.map { $0.label ?? 0 })
     }
 
-    func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result {
+    /// The loss, "correct" of "labels" predictions, and per class "tp.C", "fp.C", "fn.C".
+    func evaluationTotals(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Totals {
         var predictions: [Int] = [], labels: [Int] = []
-        let loss = Evaluation.forEachBatch(model, dataset, batchSize: batchSize, weight: { examples, _, _ in Double(examples.count) }) {
+        var totals = Evaluation.forEachBatch(model, dataset, batchSize: batchSize, weight: { examples, _, _ in Double(examples.count) }) {
             _, _, targets, logits in
             predictions += logits.map(Evaluation.argmaxRows) ?? []
             labels += targets
         }
-        var result = Evaluation.Result(examples: dataset.examples.count, loss: loss)
-        result.accuracy = Metrics.accuracy(predictions: predictions, labels: labels)
-        result.f1 = Metrics.macroF1(predictions: predictions, labels: labels, classes: dataset.labels.count)
+        totals["correct"] = Double(zip(predictions, labels).filter { $0 == $1 }.count)
+        totals["labels"] = Double(labels.count)
+        for (c, counts) in Metrics.classCounts(predictions: predictions, labels: labels, classes: dataset.labels.count).enumerated() {
+            (totals["tp.\(c)"], totals["fp.\(c)"], totals["fn.\(c)"]) = (Double(counts.tp), Double(counts.fp), Double(counts.fn))
+        }
+        return totals
+    }
+
+    func result(from totals: Evaluation.Totals, of dataset: Dataset) -> Evaluation.Result {
+        var result = Evaluation.Result(examples: dataset.examples.count, loss: totals.meanLoss)
+        result.accuracy = totals["labels"] > 0 ? totals["correct"] / totals["labels"] : 0
+        result.f1 = Metrics.macroF1(
+            counts: dataset.labels.indices.map { (Int(totals["tp.\($0)"]), Int(totals["fp.\($0)"]), Int(totals["fn.\($0)"])) })
         return result
     }
 }

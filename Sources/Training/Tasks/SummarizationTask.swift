@@ -58,12 +58,14 @@ struct SummarizationTask: TaskKind {
         return CausalLMTask.batch(rows: rows, labels: labels, for: model)
     }
 
-    func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result {
-        let loss = Evaluation.forEachBatch(model, dataset, batchSize: batchSize) { _, batch, targets in
+    /// The loss, and ROUGE F-measures of greedy summaries summed over "summaries" (none when the
+    /// model cannot generate).
+    func evaluationTotals(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Totals {
+        var totals = Evaluation.forEachBatch(model, dataset, batchSize: batchSize) { _, batch, targets in
             Double(model.model.head == .seq2seqLM ? targets.filter { $0 >= 0 }.count : TaskModel.predictedTokens(targets, batch: batch))
         }
-        var result = Evaluation.Result(examples: dataset.examples.count, loss: loss)
-        guard let generating = model.model as? any CausalLanguageModel else { return result }
+        for name in ["summaries", "rouge1", "rouge2", "rougeL", "rougeLsum"] { totals[name] = 0 }
+        guard let generating = model.model as? any CausalLanguageModel else { return totals }
         let generator = TextGenerator(model: generating, tokenizer: model.tokenizer)
         var predictions: [String] = []
         for start in stride(from: 0, to: dataset.examples.count, by: batchSize) {
@@ -72,14 +74,23 @@ struct SummarizationTask: TaskKind {
                 prompts, maxNewTokens: model.maxTargetLength, sampling: .greedy, maxLength: model.maxLength + model.maxTargetLength)
             predictions += generated?.map(\.text) ?? prompts.map { _ in "" }
         }
-        if let report = try? RougeMetrics.report(
-            references: dataset.examples.map { $0.target ?? "" }, predictions: predictions, useStemmer: model.rougeUsesStemmer)
-        {
-            result.rouge1 = report.mean.rouge1.fmeasure
-            result.rouge2 = report.mean.rouge2.fmeasure
-            result.rougeL = report.mean.rougeL.fmeasure
-            result.rougeLsum = report.mean.rougeLsum.fmeasure
+        for (example, prediction) in zip(dataset.examples, predictions) {
+            let scores = RougeMetrics.score(reference: example.target ?? "", prediction: prediction, useStemmer: model.rougeUsesStemmer)
+            totals["summaries"] += 1
+            totals["rouge1"] += scores.rouge1.fmeasure
+            totals["rouge2"] += scores.rouge2.fmeasure
+            totals["rougeL"] += scores.rougeL.fmeasure
+            totals["rougeLsum"] += scores.rougeLsum.fmeasure
         }
+        return totals
+    }
+
+    func result(from totals: Evaluation.Totals, of dataset: Dataset) -> Evaluation.Result {
+        var result = Evaluation.Result(examples: dataset.examples.count, loss: totals.meanLoss)
+        let count = totals["summaries"]
+        guard count > 0 else { return result }
+        (result.rouge1, result.rouge2) = (totals["rouge1"] / count, totals["rouge2"] / count)
+        (result.rougeL, result.rougeLsum) = (totals["rougeL"] / count, totals["rougeLsum"] / count)
         return result
     }
 }

@@ -16,8 +16,13 @@ protocol TaskKind: Sendable {
     func example(from record: DataRecord, labels: inout LabelNames) throws -> Example
     /// Model inputs and targets for `examples` (a task may make several rows of one example).
     func encode(_ examples: [Example], for model: TaskModel) -> (TokenBatch, targets: [Int])
-    /// Loss and metrics over `dataset`, without dropout.
-    func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result
+    /// How many terms the loss of this batch averages (examples, labelled or predicted tokens,
+    /// windows): data-parallel ranks weight their losses and gradients by it.
+    func lossTerms(_ batch: TokenBatch, targets: [Int], for model: TaskModel) -> Int
+    /// The totals of loss and scores over `dataset` (a part of one), without dropout.
+    func evaluationTotals(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Totals
+    /// The loss and metrics of `dataset` from the totals of all its parts.
+    func result(from totals: Evaluation.Totals, of dataset: Dataset) -> Evaluation.Result
     /// Refuses a dataset the model cannot encode (before training or evaluation starts).
     func check(_ dataset: Dataset, for model: TaskModel) throws
 }
@@ -26,6 +31,10 @@ extension TaskKind {
     var defaultMetric: String { "loss" }
     func head(for family: any ModelFamily) -> ModelHead? { family.heads.contains(head) ? head : nil }
     func check(_ dataset: Dataset, for model: TaskModel) throws {}
+    /// The count the model's loss for its head averages over (``TransformerModel/lossTermCount(_:targets:)``).
+    func lossTerms(_ batch: TokenBatch, targets: [Int], for model: TaskModel) -> Int {
+        model.model.lossTermCount(batch, targets: targets)
+    }
 }
 
 /// One record of a data file: a JSONL object (strings, numbers, lists, objects) or a CSV row
@@ -107,12 +116,13 @@ public struct LabelNames {
 
 extension Evaluation {
     /// Runs `encode`d batches of `dataset` through the model without dropout, handing each
-    /// batch's examples, targets and the head's outputs to `body`; returns the loss averaged with
-    /// `weight` (examples, or predicted tokens) per batch.
+    /// batch's examples, targets and the head's outputs to `body`; returns each batch's loss
+    /// times its `weight` (examples, or predicted tokens) summed, and the weights summed, as the
+    /// totals "loss" and "loss_weight".
     static func forEachBatch(
         _ model: TaskModel, _ dataset: Dataset, batchSize: Int, encode: (([Example]) -> (TokenBatch, targets: [Int]))? = nil,
         weight: ([Example], TokenBatch, [Int]) -> Double, _ body: ([Example], TokenBatch, [Int], Tensor?) -> Void = { _, _, _, _ in }
-    ) -> Double {
+    ) -> Totals {
         var totalLoss = 0.0, totalWeight = 0.0
         for start in stride(from: 0, to: dataset.examples.count, by: batchSize) {
             let examples = Array(dataset.examples[start..<min(dataset.examples.count, start + batchSize)])
@@ -124,7 +134,9 @@ extension Evaluation {
             totalWeight += count
             body(examples, batch, targets, logits)
         }
-        return totalWeight > 0 ? totalLoss / totalWeight : 0
+        var totals = Totals()
+        (totals["loss"], totals["loss_weight"]) = (totalLoss, totalWeight)
+        return totals
     }
 
     /// The index of each row's largest value in `[rows, columns]` logits.

@@ -61,11 +61,14 @@ struct TokenClassificationTask: TaskKind {
             side: model.model.family.paddingSide)
     }
 
-    func evaluate(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Result {
+    /// The loss, "correct" of "labelled" tokens, and seqeval's entity counts over "sequences":
+    /// "entities_tp" of "entities_predicted" and "entities_actual" (entities never span sentences,
+    /// so these add up over parts).
+    func evaluationTotals(_ model: TaskModel, on dataset: Dataset, batchSize: Int) -> Evaluation.Totals {
         var references: [[String]] = [], predictions: [[String]] = []
         var correct = 0, labelled = 0
         let names = dataset.labels
-        let loss = Evaluation.forEachBatch(
+        var totals = Evaluation.forEachBatch(
             model, dataset, batchSize: batchSize,
             weight: { _, _, targets in
                 Double(targets.filter { $0 >= 0 }.count)
@@ -83,10 +86,22 @@ struct TokenClassificationTask: TaskKind {
                 labelled += positions.count
             }
         }
-        var result = Evaluation.Result(examples: dataset.examples.count, loss: loss)
-        result.accuracy = labelled > 0 ? Double(correct) / Double(labelled) : 0
-        if let report = try? EntityMetrics.report(references: references, predictions: predictions) {
-            (result.precision, result.recall, result.f1) = (report.micro.precision, report.micro.recall, report.micro.f1)
+        (totals["correct"], totals["labelled"], totals["sequences"]) = (Double(correct), Double(labelled), Double(references.count))
+        let counts = try? EntityMetrics.counts(references: references, predictions: predictions)
+        totals["entities_tp"] = Double(counts?.truePositives ?? 0)
+        totals["entities_predicted"] = Double(counts?.predicted ?? 0)
+        totals["entities_actual"] = Double(counts?.actual ?? 0)
+        totals["unscorable"] = counts == nil && !references.isEmpty ? 1 : 0
+        return totals
+    }
+
+    func result(from totals: Evaluation.Totals, of dataset: Dataset) -> Evaluation.Result {
+        var result = Evaluation.Result(examples: dataset.examples.count, loss: totals.meanLoss)
+        result.accuracy = totals["labelled"] > 0 ? totals["correct"] / totals["labelled"] : 0
+        if totals["sequences"] > 0, totals["unscorable"] == 0 {
+            let micro = EntityMetrics.scores(
+                tp: Int(totals["entities_tp"]), predicted: Int(totals["entities_predicted"]), actual: Int(totals["entities_actual"]))
+            (result.precision, result.recall, result.f1) = (micro.precision, micro.recall, micro.f1)
         }
         return result
     }
