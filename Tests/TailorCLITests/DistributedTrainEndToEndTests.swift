@@ -200,28 +200,8 @@ enum MPIJob {
     static func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, timeout: TimeInterval = 240
     ) throws -> TailorProcess.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe()
-        (process.standardOutput, process.standardError, process.standardInput) = (out, err, FileHandle.nullDevice)
-        try process.run()
-        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
-        nonisolated(unsafe) var stderr = Data()
-        let stderrDone = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            stderr = err.fileHandleForReading.readDataToEndOfFile()
-            stderrDone.signal()
-        }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        stderrDone.wait()
-        process.waitUntilExit()
-        watchdog.cancel()
-        return TailorProcess.Result(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+        try TailorProcess.run(
+            executable: URL(fileURLWithPath: executable), arguments, environment: environment, timeout: timeout)
     }
 
     static func events(_ stdout: String) -> [[String: Any]] {

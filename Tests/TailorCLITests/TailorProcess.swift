@@ -29,10 +29,20 @@ struct TailorProcess {
 
     /// Runs `tailor` with `arguments`; `input` (when given) is its standard input.
     static func run(_ arguments: [String], in directory: String? = nil, input: String? = nil) throws -> Result {
+        try run(executable: executable, arguments, in: directory, input: input)
+    }
+
+    /// Runs any program (mpirun, ip, ldd, or tailor itself) with `environment` replacing the
+    /// inherited one when given; a program still running after `timeout` seconds is ended.
+    static func run(
+        executable program: URL, _ arguments: [String], in directory: String? = nil, input: String? = nil,
+        environment: [String: String]? = nil, timeout: TimeInterval? = nil
+    ) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if let environment { process.environment = environment }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -40,6 +50,8 @@ struct TailorProcess {
         let stdin = Pipe()
         process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
+        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
         if let input {
             stdin.fileHandleForWriting.write(Data(input.utf8))
             try? stdin.fileHandleForWriting.close()
@@ -55,6 +67,7 @@ struct TailorProcess {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         stderrDone.wait()
         process.waitUntilExit()
+        watchdog.cancel()
         return Result(
             status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
             stderr: String(decoding: stderr, as: UTF8.self))
