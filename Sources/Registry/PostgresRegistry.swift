@@ -478,8 +478,8 @@ public final class PostgresRegistry: RegistryBackend, @unchecked Sendable {
                     connection,
                     PostgresQuery(
                         unsafeSQL:
-                            "WITH removed AS (DELETE FROM blob WHERE NOT EXISTS (SELECT 1 FROM file WHERE file.blob = blob.hash) RETURNING 1) "
-                            + "SELECT COUNT(*) FROM removed")
+                            "WITH removed AS (DELETE FROM blob WHERE NOT EXISTS "
+                            + "(SELECT 1 FROM file WHERE file.blob = blob.hash) RETURNING 1) SELECT COUNT(*) FROM removed")
                 ).first!.decode(Int.self)
             }
         }
