@@ -208,6 +208,12 @@ public final class AdapterStore: @unchecked Sendable {
         try backend.version(AdapterReference(parsing: reference))
     }
 
+    /// The version `reference` names, or nil when it names none; a registry that cannot be read
+    /// (a database down) is an error, not "none".
+    public func find(_ reference: String) throws -> Version? {
+        do { return try show(reference) } catch let error as RegistryError where error.namesNothing { return nil }
+    }
+
     /// Every version of every adapter, by name then version.
     public func list() throws -> [Version] { try backend.list() }
 

@@ -132,7 +132,7 @@ public final class PostgresRegistry: RegistryBackend, @unchecked Sendable {
 
     /// Waits for `future`, checking twice a second that the connection is still open: a server
     /// restarted mid-add must end the add with an error, not leave it waiting forever.
-    func wait<T>(for future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+    func wait<T: Sendable>(for future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
         let completed = DispatchSemaphore(value: 0)
         future.whenComplete { _ in completed.signal() }
         while completed.wait(timeout: .now() + .milliseconds(500)) == .timedOut {

@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 
 /// One stored item of an adapter version: a companion file (`kind` "file"), the safetensors
@@ -102,4 +103,10 @@ extension RegistryBackend {
     func numberTaken(_ name: String, _ number: Int) -> RegistryError {
         RegistryError(file: location, "\(name)@\(number) already exists")
     }
+}
+
+extension FileProblem where Module == RegistryModule {
+    /// Whether this says a reference names nothing (the two errors above), rather than that the
+    /// registry could not be read.
+    var namesNothing: Bool { message.hasPrefix("no adapter named ") || message.hasPrefix("no adapter version ") }
 }

@@ -132,8 +132,14 @@ final class LoadedAdapters {
             // of its own: a client cannot make the server read arbitrary folders.
             if let folder = folders[member.reference] {
                 member = AdapterStack.Member(reference: folder, weight: member.weight)
-            } else if !resolver.registryHas(member.reference) {
-                throw ServingError.modelNotFound(name, "no loaded adapter or registry adapter is called `\(member.reference)`")
+            } else {
+                let known: Bool
+                do { known = try resolver.registryHas(member.reference) } catch {
+                    throw ServingError(status: 503, "the adapter registry cannot be read: \(error)", type: "server_error", retryAfter: 1)
+                }
+                guard known else {
+                    throw ServingError.modelNotFound(name, "no loaded adapter or registry adapter is called `\(member.reference)`")
+                }
             }
             do {
                 return try resolver.resolve(member)

@@ -41,9 +41,10 @@ public final class AdapterResolver {
     }
 
     /// Whether the registry holds the version `reference` names (a server tells "no such adapter"
-    /// from "that adapter is broken" with it).
-    public func registryHas(_ reference: String) -> Bool {
-        AdapterStore.mayExist(registryRoot) && (try? openStore().show(reference)) != nil
+    /// from "that adapter is broken" with it); a registry that cannot be read throws.
+    public func registryHas(_ reference: String) throws -> Bool {
+        guard AdapterStore.mayExist(registryRoot), (try? AdapterReference(parsing: reference)) != nil else { return false }
+        return try openStore().find(reference) != nil
     }
 
     /// Every adapter version in the registry (none when it has no index yet).

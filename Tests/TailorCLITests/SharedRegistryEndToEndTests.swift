@@ -186,6 +186,26 @@ struct SharedRegistryEndToEndTests {
                 == 0)
     }
 
+    /// A request for a registry adapter while the database is down is a 503 to retry, not a 404
+    /// saying no such adapter exists.
+    @Test func aRegistryThatIsDownIsA503() async throws {
+        let folder = TemporaryFolder()
+        let cluster = folder.file("cluster")
+        let url = try TestPostgres.startServer(in: cluster)
+        defer { TestPostgres.stopServer(in: cluster) }
+        let server = try ServeEndToEndTests.ServeProcess([
+            "--model", TailorProcess.fixture("tiny-llama"), "--port", "0", "--json", "--registry", url,
+        ])
+        defer { server.stop() }
+        let port = try server.port()
+        try await server.waitForReady(port)
+        let request = try JSONSerialization.data(withJSONObject: ["model": "absent", "prompt": "Once", "max_tokens": 2])
+        #expect(try await HTTPTestClient.send(port: port, "POST", "/v1/completions", body: request).status == 404)
+        TestPostgres.stopServer(in: cluster)
+        let reply = try await HTTPTestClient.send(port: port, "POST", "/v1/completions", body: request)
+        #expect(reply.status == 503 && reply.text.contains("registry cannot be read"), "\(reply.status) \(reply.text)")
+    }
+
     /// Two `tailor serve` replicas on one shared registry both serve an adapter added after
     /// they started; `train --register` writes into the same database.
     @Test func serveReplicasSeeAnAdapterAddedLater() async throws {
