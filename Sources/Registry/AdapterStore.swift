@@ -257,29 +257,35 @@ public final class AdapterStore: @unchecked Sendable {
     /// The version's files by name (adapter_config.json, adapter_model.safetensors, …),
     /// decompressed and checked, byte-identical to the files that were added; nothing is written.
     public func files(_ reference: String) throws -> [String: [UInt8]] {
-        let rows = try backend.files(AdapterReference(parsing: reference))
         var files: [String: [UInt8]] = [:]
         var model: [UInt8] = []
-        for row in rows {
-            let raw = row.rawBytes, hash = row.blob, name = row.name
-            let encoding = row.encoding.flatMap(FactorQuantization.init(rawValue:))
-            // A quantized payload is smaller than the tensor it restores; these bounds only stop a hostile size.
-            var bytes = try TensorCodec.decode(
-                try backend.blob(hash, maxLength: Self.maxBlobLength(raw: raw)),
-                maxLength: encoding == nil ? raw : 2 * raw + 4096, file: backend.blobLocation(hash))
-            if let encoding {
-                bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row.dtype, shape: row.shape, raw: raw, tensor: name)
-            }
-            guard bytes.count == raw else {
-                throw RegistryError(file: backend.blobLocation(hash), "holds \(bytes.count) bytes of \(name), the index says \(raw)")
-            }
+        for row in try backend.files(AdapterReference(parsing: reference)) {
+            let bytes = try contents(of: row)
             switch row.kind {
             case "header", "tensor": model += bytes
-            default: files[name] = bytes
+            default: files[row.name] = bytes
             }
         }
         files["adapter_model.safetensors"] = model
         return files
+    }
+
+    /// One stored item's bytes as they were added: its blob read (hash checked), decoded, and
+    /// dequantized when it was stored quantized; its size must be the one the index records.
+    func contents(of row: StoredFile) throws -> [UInt8] {
+        let raw = row.rawBytes, hash = row.blob
+        let encoding = row.encoding.flatMap(FactorQuantization.init(rawValue:))
+        // A quantized payload is smaller than the tensor it restores; these bounds only stop a hostile size.
+        var bytes = try TensorCodec.decode(
+            try backend.blob(hash, maxLength: Self.maxBlobLength(raw: raw)),
+            maxLength: encoding == nil ? raw : 2 * raw + 4096, file: backend.blobLocation(hash))
+        if let encoding {
+            bytes = try Self.dequantize(bytes, encoding: encoding, dtype: row.dtype, shape: row.shape, raw: raw, tensor: row.name)
+        }
+        guard bytes.count == raw else {
+            throw RegistryError(file: backend.blobLocation(hash), "holds \(bytes.count) bytes of \(row.name), the index says \(raw)")
+        }
+        return bytes
     }
 
     /// The largest blob a stored item of `raw` bytes may have: a quantized payload is smaller than
@@ -287,16 +293,29 @@ public final class AdapterStore: @unchecked Sendable {
     static func maxBlobLength(raw: Int) -> Int { 2 * raw + 8192 }
 
     /// Writes the version as a PEFT folder at `output` (which must not exist), byte-identical to
-    /// the files that were added; the folder appears whole or not at all.
+    /// the files that were added; the folder appears whole or not at all. The weights file is
+    /// written item by item as the blobs are read, so an adapter of any size passes through
+    /// memory one tensor at a time.
     public func export(_ reference: String, to output: String) throws {
-        let contents = try files(reference)
+        let rows = try backend.files(AdapterReference(parsing: reference))
         try ScratchFolder.build(output) { temporary in
-            for (name, bytes) in contents.sorted(by: { $0.key < $1.key }) {
-                guard !name.contains("/"), !name.hasPrefix(".") else {
-                    throw RegistryError(file: backend.location, "\(reference) lists \"\(name)\", not a file name the registry stores")
+            let model = try AtomicFile(path: temporary + "/adapter_model.safetensors")
+            var offset = 0
+            for row in rows {
+                let bytes = try contents(of: row)
+                switch row.kind {
+                case "header", "tensor":
+                    try bytes.withUnsafeBytes { try model.write($0, at: offset) }
+                    offset += bytes.count
+                default:
+                    guard !row.name.contains("/"), !row.name.hasPrefix("."), row.name != "adapter_model.safetensors" else {
+                        throw RegistryError(
+                            file: backend.location, "\(reference) lists \"\(row.name)\", not a file name the registry stores")
+                    }
+                    try ModelFolder.writeAtomically(bytes, to: temporary + "/" + row.name)
                 }
-                try ModelFolder.writeAtomically(bytes, to: temporary + "/" + name)
             }
+            try model.commit()
             _ = try SafeTensorsFile(path: temporary + "/adapter_model.safetensors")
         }
     }

@@ -2,6 +2,31 @@ import Foundation
 import SafeTensors
 import Testing
 
+/// Export from either backend streams: a 64 MB adapter of eight tensors passes through memory a
+/// tensor at a time (it held the whole file, and more, before). Peak memory is GNU time's: the
+/// child's own high-water mark (wait4's also counts the test runner it was forked from).
+@Test(
+    .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/time"), "needs /usr/bin/time (Debian's time package)"),
+    arguments: TestRegistryKind.available)
+func exportHoldsOneTensorAtATime(kind: TestRegistryKind) throws {
+    let folder = TemporaryFolder()
+    let registry = try kind.make(in: folder)
+    let source = try SharedRegistryEndToEndTests.bigAdapter(in: folder, megabytes: 8, seeds: Array(0..<8))
+    #expect(try TailorProcess.run(["adapter", "add", source, "--name", "big", "--registry", registry]).status == 0)
+    func peakKilobytes(_ arguments: [String]) throws -> Int {
+        let result = try TailorProcess.run(
+            executable: URL(fileURLWithPath: "/usr/bin/time"), ["-f", "peak %M", TailorProcess.executable.path] + arguments)
+        #expect(result.status == 0, "\(arguments): \(result.stderr)")
+        return result.stderr.split(separator: "\n").last.flatMap { Int($0.dropFirst(5)) } ?? -1
+    }
+    let baseline = try peakKilobytes(["adapter", "list", "--registry", registry])
+    let export = try peakKilobytes(["adapter", "export", "big", "--output", folder.file("out"), "--registry", registry])
+    #expect(baseline > 0 && export - baseline < 32 << 10, "export peaked \((export - baseline) >> 10) MB above listing for a 64 MB adapter")
+    #expect(
+        FileManager.default.contents(atPath: folder.file("out/adapter_model.safetensors"))
+            == FileManager.default.contents(atPath: source + "/adapter_model.safetensors"))
+}
+
 /// A registry a team shares on PostgreSQL, driven as processes do: clients killed mid-add and
 /// mid-gc, a server restarted under an add, and serve replicas that see adapters added later.
 @Suite(.enabled(if: TestPostgres.url != nil, Comment(rawValue: TestPostgres.skipMessage)))
