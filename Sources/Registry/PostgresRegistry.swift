@@ -297,15 +297,18 @@ public final class PostgresRegistry: RegistryBackend, @unchecked Sendable {
                         \(file.blob), \(file.encoding))
                 """)
         }
-        for tag in tags {
-            try run(
-                connection,
-                """
-                INSERT INTO tag (adapter, name, version) VALUES (\(adapter), \(tag), \(id))
-                ON CONFLICT (adapter, name) DO UPDATE SET version = EXCLUDED.version
-                """)
-        }
+        for tag in tags { try setTag(connection, adapter: adapter, tag: tag, version: id) }
         return assigned
+    }
+
+    /// Points `tag` of `adapter` at the version row `version`, moving it if it pointed elsewhere.
+    private func setTag(_ connection: PostgresConnection, adapter: Int, tag: String, version: Int) throws {
+        try run(
+            connection,
+            """
+            INSERT INTO tag (adapter, name, version) VALUES (\(adapter), \(tag), \(version))
+            ON CONFLICT (adapter, name) DO UPDATE SET version = EXCLUDED.version
+            """)
     }
 
     // MARK: reading
@@ -426,12 +429,7 @@ public final class PostgresRegistry: RegistryBackend, @unchecked Sendable {
         try withConnection { connection in
             try runTransaction(connection) {
                 let (id, adapter) = try resolve(connection, reference)
-                try run(
-                    connection,
-                    """
-                    INSERT INTO tag (adapter, name, version) VALUES (\(adapter), \(tag), \(id))
-                    ON CONFLICT (adapter, name) DO UPDATE SET version = EXCLUDED.version
-                    """)
+                try setTag(connection, adapter: adapter, tag: tag, version: id)
             }
         }
     }

@@ -109,4 +109,7 @@ extension FileProblem where Module == RegistryModule {
     /// Whether this says a reference names nothing (the two errors above), rather than that the
     /// registry could not be read.
     var namesNothing: Bool { message.hasPrefix("no adapter named ") || message.hasPrefix("no adapter version ") }
+
+    /// Whether this says an add with an explicit number found it taken (`numberTaken`).
+    var namesTakenNumber: Bool { message.hasSuffix(" already exists") }
 }

@@ -28,33 +28,44 @@ public enum RegistrySync {
         var report = Report()
         let present = Dictionary(
             try destination.list().map { ("\($0.name)@\($0.version)", $0) }, uniquingKeysWith: { first, _ in first })
-        for version in try source.list() {
+        let versions = try source.list()
+        /// A version the destination already holds: the same files, or a conflict.
+        func settle(_ reference: String, _ files: [StoredFile]) throws {
+            if try destination.backend.files(AdapterReference(parsing: reference)) == files {
+                report.unchanged += 1
+                progress("unchanged \(reference)")
+            } else {
+                report.conflicts.append(reference)
+                progress("conflict \(reference): the destination holds other files under this number")
+            }
+        }
+        for version in versions {
             let reference = "\(version.name)@\(version.version)"
             let files = try source.backend.files(AdapterReference(parsing: reference))
-            if present[reference] != nil {
-                if try destination.backend.files(AdapterReference(parsing: reference)) == files {
-                    report.unchanged += 1
-                    progress("unchanged \(reference)")
-                } else {
-                    report.conflicts.append(reference)
-                    progress("conflict \(reference): the destination holds other files under this number")
-                }
+            guard present[reference] == nil else {
+                try settle(reference, files)
                 continue
             }
             var bytes = 0
-            _ = try destination.backend.add(name: version.name, number: version.version, tags: []) { sink in
-                bytes = 0
-                for file in files {
-                    let blob = try source.backend.blob(file.blob, maxLength: AdapterStore.maxBlobLength(raw: file.rawBytes))
-                    guard try sink.put(blob) == file.blob else {
-                        throw RegistryError(file: destination.backend.location, "stored a blob of \(reference) under another hash")
+            do {
+                _ = try destination.backend.add(name: version.name, number: version.version, tags: []) { sink in
+                    bytes = 0
+                    for file in files {
+                        let blob = try source.backend.blob(file.blob, maxLength: AdapterStore.maxBlobLength(raw: file.rawBytes))
+                        guard try sink.put(blob) == file.blob else {
+                            throw RegistryError(file: destination.backend.location, "stored a blob of \(reference) under another hash")
+                        }
+                        bytes += blob.count
                     }
-                    bytes += blob.count
+                    return NewVersion(
+                        created: version.created, peftType: version.peftType, config: version.config, baseModel: version.baseModel,
+                        baseFingerprint: version.baseFingerprint, metadata: version.metadata, storedDType: version.storedDType,
+                        rawBytes: version.rawBytes, storedBytes: version.storedBytes, files: files)
                 }
-                return NewVersion(
-                    created: version.created, peftType: version.peftType, config: version.config, baseModel: version.baseModel,
-                    baseFingerprint: version.baseFingerprint, metadata: version.metadata, storedDType: version.storedDType,
-                    rawBytes: version.rawBytes, storedBytes: version.storedBytes, files: files)
+            } catch let error as RegistryError where error.namesTakenNumber {
+                // Another sync (or an add with this number) got there first.
+                try settle(reference, files)
+                continue
             }
             report.copied.append(reference)
             report.copiedBytes += bytes
@@ -63,7 +74,7 @@ public enum RegistrySync {
         // Tags after versions, so each tag's version exists on the other side.
         let landed = Dictionary(
             try destination.list().map { ("\($0.name)@\($0.version)", Set($0.tags)) }, uniquingKeysWith: { first, _ in first })
-        for version in try source.list() {
+        for version in versions {
             let reference = "\(version.name)@\(version.version)"
             guard !report.conflicts.contains(reference) else { continue }
             for tag in version.tags where landed[reference]?.contains(tag) != true {

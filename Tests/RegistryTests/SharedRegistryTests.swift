@@ -117,6 +117,33 @@ import Testing
         #expect(try back.show("a@3").peftType == "LORA", "not overwritten")
     }
 
+    /// Two syncs into one registry at once: whichever stores a version second finds it there
+    /// with the same files, and both finish without error.
+    @Test(arguments: TestRegistryKind.available)
+    func concurrentSyncsBothSucceed(kind: TestRegistryKind) throws {
+        let folder = TemporaryFolder()
+        let sourceRoot = folder.file("source")
+        let source = try AdapterStore(root: sourceRoot)
+        for name in ["a", "b", "c"] {
+            try source.add(folder: FixturePaths.path("peft/tiny-bert-lora"), name: name, tags: ["prod"])
+            try source.add(folder: FixturePaths.path("peft/tiny-llama-dora"), name: name)
+        }
+        let destination = try kind.make(in: folder, name: "destination")
+        _ = try AdapterStore(root: destination)
+        let reports = Counter(), failures = Counter()
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            do {
+                let report = try RegistrySync.run(from: AdapterStore(root: sourceRoot), to: AdapterStore(root: destination))
+                reports.add("\(report.copied.count + report.unchanged) \(report.conflicts.count)")
+            } catch { failures.add("\(error)") }
+        }
+        #expect(failures.values.isEmpty, "\(failures.values)")
+        #expect(reports.values == ["6 0", "6 0"])
+        let landed = try AdapterStore(root: destination)
+        #expect(try landed.list().map { "\($0.name)@\($0.version)" } == ["a@1", "a@2", "b@1", "b@2", "c@1", "c@2"])
+        #expect(try landed.verify() == ([], []))
+    }
+
     /// A database whose schema is newer than this tailor is refused, not written to.
     @Test(.enabled(if: TestPostgres.url != nil, Comment(rawValue: TestPostgres.skipMessage)))
     func aNewerSchemaIsRefused() throws {
